@@ -1,0 +1,50 @@
+"""clvpredict: probabilistic customer lifetime value.
+
+Turn a transaction log into RFM summaries, fit BG/NBD and Gamma-Gamma models by maximum likelihood,
+and compute predictive CLV next to the simple formula businesses use today.
+
+Examples
+--------
+>>> import clvpredict as cp
+>>> tx = cp.datasets.load_cdnow()
+>>> rfm = cp.rfm_summary(tx, "customer_id", "date", "amount", observation_end="1997-09-30",
+...                      time_unit="W", after_end="drop")
+>>> bg = cp.BetaGeoModel().fit(rfm)
+>>> gg = cp.GammaGammaModel().fit(rfm)
+>>> table = cp.clv_table(bg, gg, rfm, lifetime_years=2.0, margin=0.3)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import datasets
+from .beta_geo import BetaGeoModel
+from .clv import clv_table, estimate_lifetime_years, predictive_clv, simple_clv
+from .data import calibration_holdout_summary, rfm_summary
+from .exceptions import (
+    ClvDataError,
+    ClvError,
+    ConvergenceError,
+    ConvergenceWarning,
+    NotFittedError,
+)
+from .gamma_gamma import GammaGammaModel
+
+__all__ = [
+    "BetaGeoModel",
+    "ClvDataError",
+    "ClvError",
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "GammaGammaModel",
+    "NotFittedError",
+    "__version__",
+    "calibration_holdout_summary",
+    "clv_table",
+    "datasets",
+    "estimate_lifetime_years",
+    "predictive_clv",
+    "rfm_summary",
+    "simple_clv",
+]

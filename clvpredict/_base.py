@@ -1,0 +1,213 @@
+"""Plumbing shared by all model classes: fitting orchestration, fitted state and summaries.
+
+The classes stay thin: the mathematics of each model lives in plain vectorised functions in its
+own module, and this base class only moves arrays between pandas and those functions.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ._fitting import FitResult, compress, maximise_likelihood, report_convergence
+from ._units import UNIT_NAMES, check_time_unit
+from .data import rfm_arrays
+from .exceptions import ClvDataError, NotFittedError
+
+_LEARNED = ("params_", "standard_errors_", "covariance_", "log_likelihood_", "converged_")
+
+
+class BaseModel:
+    """Common behaviour of clvpredict's maximum-likelihood models (not used directly)."""
+
+    _param_names: ClassVar[tuple[str, ...]] = ()
+    _columns: ClassVar[tuple[str, ...]] = ()
+    _model_name: ClassVar[str] = ""
+    _uses_time: ClassVar[bool] = True
+
+    def __init__(self, *, on_nonconvergence: str = "warn") -> None:
+        self.on_nonconvergence = on_nonconvergence
+
+    # ---------------------------------------------------------------- hooks for subclasses
+    @staticmethod
+    def _negll(theta: np.ndarray, *columns: np.ndarray) -> tuple[float, np.ndarray]:
+        raise NotImplementedError
+
+    def _starting_values(self, columns: list[np.ndarray], weights: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _select_fit_rows(
+        self, arrays: dict[str, np.ndarray], weights: np.ndarray, index: pd.Index
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Validate and (optionally) subset the rows that enter the likelihood."""
+        return arrays, weights
+
+    # ---------------------------------------------------------------- fitting
+    def _fit(
+        self,
+        data: pd.DataFrame | None,
+        overrides: dict[str, Any],
+        weights: np.ndarray | str | None,
+    ) -> BaseModel:
+        if self.on_nonconvergence not in ("warn", "raise"):
+            raise ClvDataError(
+                f"on_nonconvergence={self.on_nonconvergence!r} is not one of 'warn', 'raise'."
+            )
+        arrays, index = rfm_arrays(data, self._columns, overrides)
+        w = _weights(weights, data, len(index))
+        arrays, w = self._select_fit_rows(arrays, w, index)
+        columns, uw = compress([arrays[c] for c in self._columns], w)
+        starts = self._starting_values(columns, uw)
+        result = maximise_likelihood(self._negll, columns, uw, starts, self._param_names)
+        self._store(result, data)
+        report_convergence(result, type(self).__name__, self.on_nonconvergence)
+        return self
+
+    def _store(self, result: FitResult, data: pd.DataFrame | None) -> None:
+        names = list(self._param_names)
+        self.params_ = pd.Series(result.params, index=names, name="estimate")
+        self.covariance_ = pd.DataFrame(result.covariance, index=names, columns=names)
+        self.standard_errors_ = pd.Series(
+            np.sqrt(np.diag(result.covariance)), index=names, name="std_error"
+        )
+        self.log_likelihood_ = float(result.log_likelihood)
+        k, n = len(names), float(result.n_obs)
+        self.n_obs_ = n
+        self.aic_ = 2 * k - 2 * self.log_likelihood_
+        self.bic_ = k * np.log(n) - 2 * self.log_likelihood_
+        self.converged_ = bool(result.converged)
+        self.fit_result_ = result
+        if self._uses_time:
+            unit = getattr(self, "time_unit", None)
+            if unit is None and data is not None:
+                unit = data.attrs.get("time_unit")
+            self.time_unit_ = check_time_unit(unit) if unit is not None else None
+        else:
+            self.time_unit_ = None
+
+    # ---------------------------------------------------------------- fitted state helpers
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet. Call fit(data) or load a saved model."
+            )
+
+    def _theta(self) -> tuple[float, ...]:
+        self._check_fitted()
+        return tuple(float(v) for v in self.params_.to_numpy())
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the model holds estimated parameters."""
+        return all(hasattr(self, a) for a in _LEARNED)
+
+    # ---------------------------------------------------------------- summaries
+    def summary(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Parameter table: estimate, standard error and confidence interval.
+
+        Parameters
+        ----------
+        alpha : float
+            1 - confidence level (0.05 gives 95% intervals).
+
+        Returns
+        -------
+        DataFrame
+            One row per parameter with ``estimate``, ``std_error``, ``lower_<level>`` and
+            ``upper_<level>``. Intervals are Wald intervals on the log scale (every parameter is
+            positive), so they never cross zero: ``estimate * exp(+-z * se / estimate)``.
+        """
+        self._check_fitted()
+        z = stats.norm.ppf(1 - alpha / 2)
+        est = self.params_.to_numpy()
+        se = self.standard_errors_.to_numpy()
+        level = round(100 * (1 - alpha))
+        with np.errstate(invalid="ignore"):
+            spread = np.exp(z * se / est)
+        return pd.DataFrame(
+            {
+                "estimate": est,
+                "std_error": se,
+                f"lower_{level}": est / spread,
+                f"upper_{level}": est * spread,
+            },
+            index=pd.Index(self.params_.index, name="parameter"),
+        )
+
+    def _header_lines(self) -> list[tuple[str, str]]:
+        unit = (
+            f"{self.time_unit_} ({UNIT_NAMES[self.time_unit_]})"
+            if getattr(self, "time_unit_", None)
+            else "not set"
+        )
+        res: FitResult = self.fit_result_
+        rows = [
+            ("customers", f"{self.n_obs_:,.0f} ({res.n_unique:,} distinct rows)"),
+            ("log-likelihood", f"{self.log_likelihood_:.4f}"),
+            ("AIC", f"{self.aic_:.2f}"),
+            ("BIC", f"{self.bic_:.2f}"),
+            ("converged", "yes" if self.converged_ else "NO: " + "; ".join(res.notes)),
+            ("iterations", str(res.n_iterations)),
+        ]
+        if self._uses_time:
+            rows.insert(1, ("time unit", unit))
+        return rows
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "params_"):
+            settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
+            return f"{type(self).__name__}({settings})"
+        width = 64
+        lines = [f"<{type(self).__name__}: {self._model_name}>", "=" * width]
+        lines += [f"{k:<16}{v}" for k, v in self._header_lines()]
+        lines.append("-" * width)
+        table = self.summary()
+        lines.append(f"{'':<10}{'estimate':>12}{'std err':>12}{'95% lower':>14}{'95% upper':>14}")
+        for name, row in table.iterrows():
+            lines.append(
+                f"{name!s:<10}"
+                + "".join(
+                    f"{v:>{w}.4f}" for v, w in zip(row.to_numpy(), (12, 12, 14, 14), strict=True)
+                )
+            )
+        lines.append("=" * width)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        if not hasattr(self, "params_"):
+            return f"<pre>{html.escape(repr(self))}</pre>"
+        head = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in self._header_lines()
+        )
+        table = self.summary().to_html(float_format=lambda v: f"{v:.4f}", border=0)
+        return (
+            f"<div><strong>{html.escape(type(self).__name__)}</strong>: "
+            f"{html.escape(self._model_name)}<table>{head}</table>{table}</div>"
+        )
+
+
+def _weights(weights: np.ndarray | str | Sequence[float] | None, data: Any, n: int) -> np.ndarray:
+    if weights is None:
+        return np.ones(n)
+    if isinstance(weights, str):
+        if data is None or weights not in data.columns:
+            raise ClvDataError(f"weights={weights!r} names a column that is not in the data.")
+        weights = data[weights]
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,):
+        raise ClvDataError(f"weights has shape {w.shape}; expected ({n},), one per row.")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        raise ClvDataError(
+            f"weights must be finite and >= 0; offending values: {w[bad][:5].tolist()}."
+        )
+    if w.sum() <= 0:
+        raise ClvDataError("weights sum to zero: there is nothing to fit.")
+    return w

@@ -1,0 +1,49 @@
+"""Time units shared by data preparation, models and CLV.
+
+clvpredict separates two things that ``lifetimes`` conflates: purchases are always aggregated by
+calendar day, and durations are then *measured* in one of the units below.
+"""
+
+from __future__ import annotations
+
+from .exceptions import ClvDataError
+
+#: Length of one unit in days. "M" is the average Gregorian month and "Y" the average Gregorian
+#: year, so that 12 "M" == 1 "Y" exactly.
+DAYS_PER_UNIT: dict[str, float] = {
+    "D": 1.0,
+    "W": 7.0,
+    "M": 365.2425 / 12.0,
+    "Y": 365.2425,
+}
+
+UNIT_NAMES: dict[str, str] = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
+
+DAYS_PER_MONTH = DAYS_PER_UNIT["M"]
+DAYS_PER_YEAR = DAYS_PER_UNIT["Y"]
+
+
+def check_time_unit(time_unit: str | None, argument: str = "time_unit") -> str:
+    """Return the canonical unit code, or raise :class:`ClvDataError` naming the allowed codes."""
+    if isinstance(time_unit, str) and time_unit.upper() in DAYS_PER_UNIT:
+        return time_unit.upper()
+    raise ClvDataError(
+        f"{argument}={time_unit!r} is not a supported time unit. Use one of "
+        + ", ".join(f"{k!r} ({v})" for k, v in UNIT_NAMES.items())
+        + "."
+    )
+
+
+def unit_in_days(time_unit: str) -> float:
+    """Length of one ``time_unit`` in days."""
+    return DAYS_PER_UNIT[check_time_unit(time_unit)]
+
+
+def months_to_units(months: float, time_unit: str) -> float:
+    """Convert a number of average months into ``time_unit``."""
+    return months * DAYS_PER_MONTH / unit_in_days(time_unit)
+
+
+def units_to_years(value, time_unit: str):
+    """Convert durations measured in ``time_unit`` into years (works on scalars and arrays)."""
+    return value * (unit_in_days(time_unit) / DAYS_PER_YEAR)

@@ -1,0 +1,394 @@
+"""Customer lifetime value: the model-based (predictive) CLV and the simple formula beside it.
+
+Predictive CLV
+    ``sum_{m=1..H} margin * E[spend per purchase] * E[purchases in month m | history] / (1+d)^(m/12)``
+    where month ``m`` is the ``m``-th average Gregorian month (30.436875 days) after the end of
+    observation, the purchases in it are the difference of the conditional expectation at the
+    month's end and start, and ``d`` is the effective annual discount rate applied at each
+    month's end. Months are converted into the purchase model's time unit, so the result does not
+    depend on the unit the model was fitted in.
+
+Simple CLV
+    ``average order value * purchases per year * margin * expected lifetime in years``, the formula
+    businesses use without a model. The average order value includes the first purchase, purchases
+    per year are the customer's purchase days divided by the observed tenure ``T``, and the lifetime
+    is given or estimated with :func:`estimate_lifetime_years`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._units import DAYS_PER_MONTH, check_time_unit, months_to_units, units_to_years
+from .data import _apply_end, _day_number, _prepare_transactions, _to_timestamp
+from .exceptions import ClvDataError
+
+__all__ = [
+    "clv_table",
+    "discount_factors",
+    "estimate_lifetime_years",
+    "predictive_clv",
+    "simple_clv",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def _check_money_settings(horizon_months: Any, annual_discount_rate: float, margin: float) -> int:
+    if (
+        isinstance(horizon_months, bool)
+        or not float(horizon_months).is_integer()
+        or horizon_months < 1
+    ):
+        raise ClvDataError(
+            f"horizon_months={horizon_months!r} must be a whole number of months >= 1."
+        )
+    if not np.isfinite(annual_discount_rate) or annual_discount_rate < 0:
+        raise ClvDataError(
+            f"annual_discount_rate={annual_discount_rate!r} must be a rate >= 0, e.g. 0.10 for 10%."
+        )
+    if not np.isfinite(margin) or not 0 <= margin <= 1:
+        raise ClvDataError(
+            f"margin={margin!r} must be a fraction between 0 and 1 (e.g. 0.3 for a 30% margin)."
+        )
+    return int(horizon_months)
+
+
+def discount_factors(horizon_months: int, annual_discount_rate: float) -> np.ndarray:
+    """End-of-month discount factors ``(1 + d)^(-m/12)`` for months ``m = 1..horizon_months``."""
+    months = np.arange(1, horizon_months + 1)
+    return (1.0 + annual_discount_rate) ** (-months / 12.0)
+
+
+def _discounted_value(
+    monthly: pd.DataFrame, spend: np.ndarray, annual_discount_rate: float, margin: float
+) -> np.ndarray:
+    """margin * spend * sum over months of purchases in the month times its discount factor."""
+    factors = discount_factors(monthly.shape[1], annual_discount_rate)
+    return margin * np.asarray(spend, dtype=float) * (monthly.to_numpy() @ factors)
+
+
+def _model_unit(purchase_model: Any) -> str:
+    purchase_model._check_fitted()
+    unit = getattr(purchase_model, "time_unit_", None)
+    if unit is None:
+        raise ClvDataError(
+            f"The {type(purchase_model).__name__} does not know its time unit, so months cannot "
+            "be converted. Fit it on a summary from rfm_summary (which records the unit) or pass "
+            "time_unit='W' (or 'D', 'M', 'Y') when creating the model."
+        )
+    return unit
+
+
+def monthly_expected_purchases(
+    purchase_model: Any, data: pd.DataFrame, horizon_months: int
+) -> pd.DataFrame:
+    """Expected purchases in each of the next ``horizon_months`` months, one column per month.
+
+    Each month's value is the difference of the conditional expectation at its end and start.
+    """
+    unit = _model_unit(purchase_model)
+    cumulative = [np.zeros(len(data))]
+    for m in range(1, horizon_months + 1):
+        t = months_to_units(m, unit)
+        cumulative.append(purchase_model.expected_purchases(t, data).to_numpy())
+    monthly = np.diff(np.column_stack(cumulative), axis=1)
+    return pd.DataFrame(monthly, index=data.index, columns=pd.RangeIndex(1, horizon_months + 1))
+
+
+def predictive_clv(
+    purchase_model: Any,
+    spend_model: Any,
+    data: pd.DataFrame,
+    horizon_months: int = 12,
+    annual_discount_rate: float = 0.10,
+    margin: float = 1.0,
+) -> pd.Series:
+    """Discounted model-based CLV of each customer over the next ``horizon_months`` months.
+
+    Parameters
+    ----------
+    purchase_model : fitted BetaGeoModel (or another purchase model)
+        Gives ``expected_purchases(t, data)`` in its own ``time_unit_``.
+    spend_model : fitted GammaGammaModel
+        Gives ``expected_average_value(data)`` in currency units.
+    data : DataFrame
+        RFM summary with ``frequency``, ``recency``, ``T`` and ``monetary_value``.
+    horizon_months : int
+        Number of average Gregorian months (30.436875 days each) to sum over.
+    annual_discount_rate : float
+        Effective annual discount rate (0.10 = 10%); month ``m`` is discounted by
+        ``(1 + rate)^(-m/12)``.
+    margin : float
+        Profit margin as a fraction of revenue, in [0, 1]; 1 gives revenue CLV.
+
+    Returns
+    -------
+    Series
+        ``predictive_clv`` in currency units, indexed like ``data``.
+
+    Examples
+    --------
+    >>> from clvpredict import BetaGeoModel, GammaGammaModel, predictive_clv
+    >>> from clvpredict.datasets import load_cdnow_summary
+    >>> s = load_cdnow_summary()
+    >>> bg, gg = BetaGeoModel().fit(s), GammaGammaModel().fit(s)
+    >>> round(float(predictive_clv(bg, gg, s, horizon_months=12).loc[1]), 2)
+    33.17
+    """
+    horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
+    monthly = monthly_expected_purchases(purchase_model, data, horizon)
+    spend = spend_model.expected_average_value(data).to_numpy()
+    value = _discounted_value(monthly, spend, annual_discount_rate, margin)
+    return pd.Series(value, index=data.index, name="predictive_clv")
+
+
+def simple_clv(
+    data: pd.DataFrame,
+    lifetime_years: float | pd.Series,
+    margin: float = 1.0,
+    *,
+    time_unit: str | None = None,
+    min_tenure_years: float = 1.0 / 12.0,
+) -> pd.Series:
+    """The simple business formula: AOV x purchases per year x margin x lifetime in years.
+
+    Parameters
+    ----------
+    data : DataFrame
+        RFM summary with ``frequency``, ``T`` and ``avg_order_value`` (mean amount over all purchase
+        days, first included: :func:`~clvpredict.rfm_summary` makes it when given a money column).
+    lifetime_years : float or Series
+        Expected customer lifetime in years, for everybody or per customer; see
+        :func:`estimate_lifetime_years`.
+    margin : float
+        Profit margin as a fraction in [0, 1].
+    time_unit : {"D", "W", "M", "Y"}, optional
+        Unit of ``T``; by default ``data.attrs["time_unit"]``.
+    min_tenure_years : float
+        Purchases per year are ``(frequency + 1) / T``; a customer observed for less than this
+        (e.g. who bought for the first time yesterday) is annualised over this floor instead, so a
+        single recent purchase does not become hundreds per year. Applying it is logged.
+
+    Returns
+    -------
+    Series
+        ``simple_clv`` in currency units, indexed like ``data``.
+
+    Examples
+    --------
+    A customer with 3 purchases of average value 20 over half a year, margin 0.3, 2-year
+    lifetime: ``20 * 6 * 0.3 * 2 = 72``.
+
+    >>> import pandas as pd
+    >>> from clvpredict import simple_clv
+    >>> d = pd.DataFrame({"frequency": [2], "T": [0.5], "avg_order_value": [20.0]})
+    >>> float(simple_clv(d, lifetime_years=2, margin=0.3, time_unit="Y").iloc[0])
+    72.0
+    """
+    _check_money_settings(1, 0.0, margin)
+    unit = check_time_unit(time_unit or data.attrs.get("time_unit"), "time_unit")
+    missing = [c for c in ("frequency", "T", "avg_order_value") if c not in data.columns]
+    if missing:
+        raise ClvDataError(
+            f"simple_clv needs column(s) {missing}. avg_order_value (mean amount of all purchase "
+            "days, first included) comes from rfm_summary(..., monetary_value_col=...)."
+        )
+    lifetime = np.asarray(lifetime_years, dtype=float)
+    if np.any(~np.isfinite(lifetime)) or np.any(lifetime < 0):
+        raise ClvDataError(f"lifetime_years must be finite and >= 0, got {lifetime_years!r}.")
+    tenure = units_to_years(data["T"].to_numpy(dtype=float), unit)
+    short = tenure < min_tenure_years
+    if short.any():
+        logger.info(
+            "simple_clv: %d customers observed for less than %.3g years are annualised over %.3g "
+            "years.",
+            int(short.sum()),
+            min_tenure_years,
+            min_tenure_years,
+        )
+    per_year = (data["frequency"].to_numpy(dtype=float) + 1.0) / np.maximum(
+        tenure, min_tenure_years
+    )
+    value = data["avg_order_value"].to_numpy(dtype=float) * per_year * margin * lifetime
+    return pd.Series(value, index=data.index, name="simple_clv")
+
+
+def estimate_lifetime_years(
+    transactions: pd.DataFrame,
+    customer_id_col: str,
+    datetime_col: str,
+    *,
+    window_months: int = 6,
+    observation_end: Any = None,
+    datetime_format: str | None = None,
+) -> float:
+    """Expected customer lifetime in years from observed churn between consecutive windows.
+
+    The history up to ``observation_end`` is cut, backwards from that day, into as many complete
+    windows of ``window_months`` average months as fit. A customer active (with a purchase) in one
+    window is *retained* if also active in the next. With the pooled retention rate ``rho`` over all
+    consecutive pairs, churn per window is ``1 - rho`` and, for a geometric lifetime, the expected
+    lifetime is ``window_months / 12 / (1 - rho)`` years. This is the textbook estimate behind the
+    simple CLV formula; it ignores that inactive customers may still be alive, which the
+    probabilistic models account for.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        The transaction log.
+    customer_id_col, datetime_col : str
+        Column names.
+    window_months : int
+        Window length in average Gregorian months.
+    observation_end : date-like, optional
+        Last day of the history used (inclusive); default the last purchase day.
+    datetime_format : str, optional
+        As in :func:`~clvpredict.rfm_summary`.
+
+    Returns
+    -------
+    float
+        Expected lifetime in years.
+
+    Raises
+    ------
+    ClvDataError
+        If the history holds fewer than two complete windows, or no churn was observed.
+
+    Examples
+    --------
+    >>> from clvpredict import estimate_lifetime_years
+    >>> from clvpredict.datasets import load_cdnow
+    >>> round(estimate_lifetime_years(load_cdnow(), "customer_id", "date", window_months=6), 3)
+    0.597
+    """
+    if window_months <= 0:
+        raise ClvDataError(f"window_months={window_months!r} must be > 0.")
+    daily = _prepare_transactions(
+        transactions, customer_id_col, datetime_col, None, datetime_format, "error"
+    )
+    if observation_end is None:
+        end = int(daily["day"].max())
+    else:
+        end = _day_number(_to_timestamp(observation_end, "observation_end"))
+        daily = _apply_end(daily, end, "drop", "observation_end")
+    start = int(daily["day"].min())
+    window_days = window_months * DAYS_PER_MONTH
+    span_days = end - start + 1
+    n_windows = int(np.floor(span_days / window_days + 1e-9))
+    if n_windows < 2:
+        raise ClvDataError(
+            f"The history spans {span_days} days ({span_days / DAYS_PER_MONTH:.1f} months), fewer "
+            f"than two complete windows of {window_months} months, so churn between consecutive "
+            "windows cannot be observed. Pass lifetime_years= yourself, or use a shorter "
+            "window_months."
+        )
+    # Window 0 is the latest; a purchase day belongs to window floor((end - day) / window_days).
+    window = np.floor((end - daily["day"].to_numpy()) / window_days).astype(np.int64)
+    keep = window < n_windows
+    active = pd.DataFrame(
+        {"customer": daily["customer_id"].to_numpy()[keep], "window": window[keep]}
+    ).drop_duplicates()
+    members = active.groupby("window")["customer"].apply(set)
+    at_risk = retained = 0
+    for w in range(n_windows - 1, 0, -1):
+        before = members.get(w, set())
+        after = members.get(w - 1, set())
+        at_risk += len(before)
+        retained += len(before & after)
+    if at_risk == 0:
+        raise ClvDataError("No customer was active in the earlier windows: churn is undefined.")
+    churn = 1.0 - retained / at_risk
+    if churn <= 0:
+        raise ClvDataError(
+            "Every active customer stayed active in the next window: no churn was observed, so "
+            "the expected lifetime is unbounded. Pass lifetime_years= yourself."
+        )
+    lifetime = window_months / 12.0 / churn
+    logger.info(
+        "estimate_lifetime_years: %d windows of %s months, retention %.3f, lifetime %.3f years.",
+        n_windows,
+        window_months,
+        1.0 - churn,
+        lifetime,
+    )
+    return float(lifetime)
+
+
+def clv_table(
+    purchase_model: Any,
+    spend_model: Any,
+    data: pd.DataFrame,
+    *,
+    lifetime_years: float | pd.Series | None = None,
+    horizon_months: int = 12,
+    annual_discount_rate: float = 0.10,
+    margin: float = 1.0,
+) -> pd.DataFrame:
+    """One row per customer: history, model predictions, predictive CLV and simple CLV side by side.
+
+    Parameters
+    ----------
+    purchase_model, spend_model
+        Fitted purchase (e.g. :class:`~clvpredict.BetaGeoModel`) and spend
+        (:class:`~clvpredict.GammaGammaModel`) models.
+    data : DataFrame
+        RFM summary from :func:`~clvpredict.rfm_summary` or
+        :func:`~clvpredict.calibration_holdout_summary` (then the holdout actuals are kept).
+    lifetime_years : float or Series
+        Expected lifetime for the simple formula; see :func:`estimate_lifetime_years`.
+    horizon_months, annual_discount_rate, margin
+        As in :func:`predictive_clv`.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``frequency, recency, T, monetary_value, p_alive, expected_purchases`` (over the
+        next ``horizon_months``), ``expected_avg_value, predictive_clv, simple_clv``; with holdout
+        data also ``frequency_holdout, monetary_value_holdout, duration_holdout`` and
+        ``expected_purchases_holdout`` (the model's forecast over ``duration_holdout``).
+    """
+    if lifetime_years is None:
+        raise ClvDataError(
+            "clv_table needs lifetime_years= for the simple CLV formula: pass your business's "
+            "figure, or estimate it with clvpredict.estimate_lifetime_years(transactions, ...)."
+        )
+    horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
+    unit = _model_unit(purchase_model)
+    out = pd.DataFrame(index=data.index)
+    for col in ("frequency", "recency", "T", "monetary_value"):
+        if col not in data.columns:
+            raise ClvDataError(
+                f"clv_table needs column {col!r}; data has {list(map(str, data.columns))}. Build "
+                "it with rfm_summary(..., monetary_value_col=...)."
+            )
+        out[col] = data[col]
+    out["p_alive"] = purchase_model.probability_alive(data)
+    monthly = monthly_expected_purchases(purchase_model, data, horizon)
+    out["expected_purchases"] = monthly.sum(axis=1)
+    out["expected_avg_value"] = spend_model.expected_average_value(data)
+    out["predictive_clv"] = _discounted_value(
+        monthly, out["expected_avg_value"].to_numpy(), annual_discount_rate, margin
+    )
+    out["simple_clv"] = simple_clv(data, lifetime_years, margin, time_unit=unit)
+    for col in ("frequency_holdout", "monetary_value_holdout", "duration_holdout"):
+        if col in data.columns:
+            out[col] = data[col]
+    if "duration_holdout" in data.columns:
+        durations = data["duration_holdout"].to_numpy(dtype=float)
+        if np.allclose(durations, durations[0]):
+            out["expected_purchases_holdout"] = purchase_model.expected_purchases(
+                float(durations[0]), data
+            )
+    out.attrs.update(
+        data.attrs,
+        horizon_months=horizon,
+        annual_discount_rate=annual_discount_rate,
+        margin=margin,
+    )
+    return out

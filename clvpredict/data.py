@@ -1,0 +1,613 @@
+"""Data preparation: from a transaction log to per-customer RFM summaries.
+
+Conventions (those of the BG/NBD, Pareto/NBD and Gamma-Gamma papers):
+
+* Purchases are aggregated by **calendar day**: several purchases by one customer on one day count
+  as one transaction whose amount is the sum of theirs.
+* ``frequency`` is the number of *repeat* purchase days (purchase days minus one).
+* ``recency`` is the time from the first to the last purchase day and ``T`` the time from the first
+  purchase day to the end of observation, both measured in ``time_unit``.
+* ``monetary_value`` is the mean amount of the repeat purchase days (the Gamma-Gamma convention:
+  the first purchase is excluded). One-time buyers (``frequency == 0``) get ``NaN`` because the mean
+  of zero repeat purchases is undefined; the spend model gives them the population mean.
+
+Day aggregation and the unit of measurement are independent: summarising by day and measuring in
+weeks gives ``recency = days / 7``, never a count of calendar weeks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ._units import check_time_unit, unit_in_days
+from .exceptions import ClvDataError, describe_values
+
+__all__ = ["calibration_holdout_summary", "rfm_summary"]
+
+logger = logging.getLogger(__name__)
+
+_DAY_NS = np.int64(86_400_000_000_000)
+
+ReturnsPolicy = Literal["error", "drop", "net"]
+AfterEndPolicy = Literal["error", "drop"]
+
+
+def _rows(mask: np.ndarray | pd.Series, frame: pd.DataFrame, column: str) -> str:
+    """A short 'row label: value' list of the rows where ``mask`` holds."""
+    mask = np.asarray(mask, dtype=bool)
+    labels = frame.index[mask][:5]
+    values = frame[column].to_numpy()[mask][:5].tolist()
+    shown = ", ".join(f"row {lab!r}: {val!r}" for lab, val in zip(labels, values, strict=False))
+    extra = int(mask.sum()) - len(labels)
+    return shown + (f" ... and {extra} more" if extra > 0 else "")
+
+
+def _to_timestamp(value: Any, argument: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ClvDataError(
+            f"{argument}={value!r} is not a date. Pass a date such as '1997-09-30' or a pandas Timestamp."
+        ) from exc
+    if pd.isna(ts):
+        raise ClvDataError(f"{argument} is missing (NaT). Pass a date such as '1997-09-30'.")
+    if ts.tzinfo is not None:
+        ts = ts.tz_localize(None)
+    return ts
+
+
+def _day_number(ts: pd.Timestamp) -> int:
+    """Whole days since 1970-01-01 of the calendar day holding ``ts``."""
+    return int((ts.normalize() - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1))
+
+
+def _parse_dates(frame: pd.DataFrame, column: str, datetime_format: str | None) -> np.ndarray:
+    """Parse ``column`` to whole day numbers (days since 1970-01-01, local wall-clock date)."""
+    raw = frame[column]
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        # The calendar day a customer experienced is the wall-clock date in the data's own zone.
+        parsed = raw.dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        parsed = raw
+    else:
+        if raw.isna().any():
+            raise ClvDataError(
+                f"Column {column!r} has missing dates at {_rows(raw.isna(), frame, column)}. "
+                "Drop or fill those transactions first."
+            )
+        try:
+            parsed = pd.to_datetime(raw, format=datetime_format, errors="coerce")
+        except (TypeError, ValueError) as exc:
+            # pandas refuses to mix timezone-aware and naive stamps in one column.
+            raise ClvDataError(
+                f"Column {column!r} could not be parsed as dates ({exc}). If it mixes "
+                "timezone-aware and naive timestamps, convert them all to one zone first, e.g. "
+                "pd.to_datetime(col, utc=True)."
+            ) from exc
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_localize(None)
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            hint = (
+                " Pass datetime_format= (e.g. '%Y%m%d') to say how they are written."
+                if datetime_format is None
+                else f" They do not match datetime_format={datetime_format!r}."
+            )
+            raise ClvDataError(
+                f"Column {column!r} has values that are not dates: {_rows(bad, frame, column)}.{hint}"
+            )
+    if parsed.isna().any():
+        raise ClvDataError(
+            f"Column {column!r} has missing dates at {_rows(parsed.isna(), frame, column)}. "
+            "Drop or fill those transactions first."
+        )
+    values = parsed.to_numpy().astype("datetime64[ns]").astype(np.int64)
+    return np.floor_divide(values, _DAY_NS)
+
+
+def _check_customer_ids(frame: pd.DataFrame, column: str) -> None:
+    ids = frame[column]
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        raise ClvDataError(
+            f"Column {column!r} has missing customer ids at {_rows(missing, frame, column)}. "
+            "Every transaction needs a customer; drop those rows or fill the ids."
+        )
+    if ids.dtype == object:
+        kinds = ids.map(type)
+        distinct = kinds.unique()
+        if len(distinct) > 1:
+            names = sorted(t.__name__ for t in distinct)
+            first_of_each = [ids[kinds == t].iloc[0] for t in distinct]
+            raise ClvDataError(
+                f"Column {column!r} mixes id types {names} (e.g. {describe_values(first_of_each)}), "
+                "so the same customer could be counted twice. Convert the column to one type, "
+                f"e.g. df[{column!r}] = df[{column!r}].astype(str)."
+            )
+
+
+def _parse_amounts(frame: pd.DataFrame, column: str, returns: ReturnsPolicy) -> np.ndarray:
+    raw = frame[column]
+    if pd.api.types.is_bool_dtype(raw.dtype) or not pd.api.types.is_numeric_dtype(raw.dtype):
+        numeric = pd.to_numeric(raw, errors="coerce")
+        bad = numeric.isna().to_numpy() & raw.notna().to_numpy()
+        if bad.any() or pd.api.types.is_bool_dtype(raw.dtype):
+            if pd.api.types.is_bool_dtype(raw.dtype):
+                bad = np.ones(len(raw), dtype=bool)
+            raise ClvDataError(
+                f"Column {column!r} has non-numeric amounts: {_rows(bad, frame, column)}. "
+                "Clean them (strip currency symbols, thousands separators) and convert with "
+                "pd.to_numeric before summarising."
+            )
+        raw = numeric
+    amounts = raw.to_numpy(dtype=float, na_value=np.nan)
+    nan = np.isnan(amounts)
+    if nan.any():
+        raise ClvDataError(
+            f"Column {column!r} has missing (NaN) amounts at {_rows(nan, frame, column)}. "
+            "Drop those transactions or fill the amounts before summarising."
+        )
+    inf = np.isinf(amounts)
+    if inf.any():
+        raise ClvDataError(
+            f"Column {column!r} has infinite amounts at {_rows(inf, frame, column)}. "
+            "Fix or drop those transactions."
+        )
+    negative = amounts < 0
+    if negative.any() and returns == "error":
+        raise ClvDataError(
+            f"Column {column!r} has negative amounts (returns or refunds?) at "
+            f"{_rows(negative, frame, column)}. Pass returns='drop' to discard those rows, or "
+            "returns='net' to net them against the purchases of the same customer and day."
+        )
+    zero = amounts == 0
+    if zero.any():
+        # Zero-value purchases (free items, vouchers) are real transactions: CDNOW's published
+        # summaries count them. They are kept, and said so, rather than dropped.
+        logger.warning(
+            "Column %r has %d zero amounts (e.g. %s); they are kept as purchases with no spend.",
+            column,
+            int(zero.sum()),
+            _rows(zero, frame, column),
+        )
+    return amounts
+
+
+def _prepare_transactions(
+    transactions: pd.DataFrame,
+    customer_id_col: str,
+    datetime_col: str,
+    monetary_value_col: str | None,
+    datetime_format: str | None,
+    returns: ReturnsPolicy,
+) -> pd.DataFrame:
+    """Validate a transaction log and reduce it to one row per customer and purchase day.
+
+    Returns a frame with columns ``customer_id``, ``day`` (int, days since 1970-01-01) and
+    ``amount`` (float; 1.0 per row when there is no monetary column), sorted by customer and day.
+    """
+    if not isinstance(transactions, pd.DataFrame):
+        raise ClvDataError(
+            f"transactions must be a pandas DataFrame, got {type(transactions).__name__}. "
+            "Read files with pd.read_csv or pd.read_parquet first."
+        )
+    if returns not in ("error", "drop", "net"):
+        raise ClvDataError(f"returns={returns!r} is not one of 'error', 'drop', 'net'.")
+    needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
+    missing = [c for c in needed if c not in transactions.columns]
+    if missing:
+        raise ClvDataError(
+            f"Column(s) {missing} not found in the transactions; available columns are "
+            f"{list(map(str, transactions.columns))}. Pass the right names as customer_id_col=, "
+            "datetime_col= and monetary_value_col=."
+        )
+    if len(transactions) == 0:
+        raise ClvDataError("The transaction log is empty: there is nothing to summarise.")
+
+    _check_customer_ids(transactions, customer_id_col)
+    days = _parse_dates(transactions, datetime_col, datetime_format)
+    if monetary_value_col:
+        amounts = _parse_amounts(transactions, monetary_value_col, returns)
+    else:
+        amounts = np.ones(len(transactions))
+
+    tidy = pd.DataFrame(
+        {
+            "customer_id": transactions[customer_id_col].to_numpy(),
+            "day": days,
+            "amount": amounts,
+        }
+    )
+    if monetary_value_col and returns == "drop":
+        keep = tidy["amount"] >= 0
+        if not keep.all():
+            logger.warning(
+                "returns='drop': discarded %d transactions with negative %r.",
+                int((~keep).sum()),
+                monetary_value_col,
+            )
+            tidy = tidy[keep]
+    daily = tidy.groupby(["customer_id", "day"], sort=True, observed=True)["amount"].sum()
+    daily = daily.reset_index()
+    if monetary_value_col and returns == "net":
+        keep = daily["amount"] > 0
+        if not keep.all():
+            logger.warning(
+                "returns='net': %d customer-days had a net %r <= 0 after netting returns and "
+                "were discarded (a day with only zero-value purchases is discarded too).",
+                int((~keep).sum()),
+                monetary_value_col,
+            )
+            daily = daily[keep].reset_index(drop=True)
+    if len(daily) == 0:
+        raise ClvDataError("No purchases are left after removing returns: nothing to summarise.")
+    return daily
+
+
+def _apply_end(
+    daily: pd.DataFrame, end_day: int, after_end: AfterEndPolicy, what: str
+) -> pd.DataFrame:
+    late = daily["day"].to_numpy() > end_day
+    if late.any():
+        n_late = int(late.sum())
+        if after_end == "error":
+            first_late = pd.Timestamp(int(daily["day"].to_numpy()[late].min()), unit="D").date()
+            raise ClvDataError(
+                f"{n_late} purchase day(s) fall after {what} (the first on {first_late}). Pass "
+                "after_end='drop' to ignore them, or move the end date; use "
+                "calibration_holdout_summary to keep them as a holdout period."
+            )
+        if after_end != "drop":
+            raise ClvDataError(f"after_end={after_end!r} is not one of 'error', 'drop'.")
+        logger.info("Ignored %d purchase day(s) after %s.", n_late, what)
+        daily = daily[~late]
+    return daily
+
+
+def _summarise_daily(
+    daily: pd.DataFrame, end_day: int, days_per_unit: float, with_money: bool
+) -> pd.DataFrame:
+    """RFM columns from a customer/day table sorted by customer and day."""
+    grouped = daily.groupby("customer_id", sort=True)
+    stats = grouped.agg(
+        first=("day", "min"),
+        last=("day", "max"),
+        n=("day", "size"),
+        total=("amount", "sum"),
+        first_amount=("amount", "first"),
+    )
+    frequency = stats["n"].to_numpy(dtype=np.int64) - 1
+    out = pd.DataFrame(
+        {
+            "frequency": frequency,
+            "recency": (stats["last"].to_numpy() - stats["first"].to_numpy()) / days_per_unit,
+            "T": (end_day - stats["first"].to_numpy()) / days_per_unit,
+        },
+        index=stats.index,
+    )
+    if with_money:
+        repeat_total = stats["total"].to_numpy() - stats["first_amount"].to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["monetary_value"] = np.where(frequency > 0, repeat_total / frequency, np.nan)
+        out["avg_order_value"] = stats["total"].to_numpy() / stats["n"].to_numpy()
+    return out
+
+
+def rfm_summary(
+    transactions: pd.DataFrame,
+    customer_id_col: str,
+    datetime_col: str,
+    monetary_value_col: str | None = None,
+    observation_end: Any = None,
+    time_unit: str = "D",
+    *,
+    datetime_format: str | None = None,
+    returns: ReturnsPolicy = "error",
+    after_end: AfterEndPolicy = "error",
+) -> pd.DataFrame:
+    """Summarise a transaction log into one RFM row per customer.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        One row per purchase.
+    customer_id_col, datetime_col : str
+        Names of the customer id and purchase date (or timestamp) columns.
+    monetary_value_col : str, optional
+        Name of the purchase amount column (currency units). Without it, no money columns are made.
+    observation_end : date-like, optional
+        Last calendar day of observation (inclusive). Defaults to the last purchase day.
+    time_unit : {"D", "W", "M", "Y"}
+        Unit in which ``recency`` and ``T`` are measured: days, weeks, average Gregorian months
+        (30.436875 days) or average Gregorian years (365.2425 days). Purchases are aggregated by
+        calendar day whatever the unit.
+    datetime_format : str, optional
+        ``strftime`` format of ``datetime_col`` when it holds strings or numbers (e.g. ``"%Y%m%d"``).
+    returns : {"error", "drop", "net"}
+        What to do with negative amounts (returns, refunds): refuse them (default), drop those
+        rows, or net them against the same customer's purchases on the same day (days whose net is
+        <= 0 are then dropped). Both corrections are logged. Zero amounts are not returns: they are
+        kept as purchases with no spend (CDNOW has a few), with a logged warning.
+    after_end : {"error", "drop"}
+        What to do with purchases after ``observation_end``: refuse (default) or ignore them (logged).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by customer id, with columns
+
+        * ``frequency`` (int): number of repeat purchase days;
+        * ``recency`` (float, ``time_unit``): first to last purchase day;
+        * ``T`` (float, ``time_unit``): first purchase day to ``observation_end``;
+        * ``monetary_value`` (float, currency): mean amount of the repeat purchase days, ``NaN``
+          for one-time buyers (the mean of no purchases is undefined);
+        * ``avg_order_value`` (float, currency): mean amount over *all* purchase days, first
+          included (the "average order value" of the simple CLV formula).
+
+        ``result.attrs`` records ``time_unit`` and ``observation_end`` so that models fitted on it
+        know their unit.
+
+    Raises
+    ------
+    ClvDataError
+        Missing columns, missing ids, unparseable dates, invalid amounts, purchases after the end.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from clvpredict import rfm_summary
+    >>> tx = pd.DataFrame({
+    ...     "customer": ["a", "a", "a", "b"],
+    ...     "date": ["2024-01-01", "2024-01-01", "2024-01-15", "2024-01-08"],
+    ...     "amount": [10.0, 5.0, 20.0, 8.0],
+    ... })
+    >>> rfm_summary(tx, "customer", "date", "amount", observation_end="2024-01-29", time_unit="W")
+              frequency  recency    T  monetary_value  avg_order_value
+    customer
+    a                 1      2.0  4.0            20.0             17.5
+    b                 0      0.0  3.0             NaN              8.0
+    """
+    unit = check_time_unit(time_unit)
+    daily = _prepare_transactions(
+        transactions, customer_id_col, datetime_col, monetary_value_col, datetime_format, returns
+    )
+    if observation_end is None:
+        end_day = int(daily["day"].max())
+    else:
+        end_day = _day_number(_to_timestamp(observation_end, "observation_end"))
+        daily = _apply_end(daily, end_day, after_end, f"observation_end={observation_end!s}")
+        if len(daily) == 0:
+            raise ClvDataError(
+                f"observation_end={observation_end!s} is before the first purchase: nothing to summarise."
+            )
+    out = _summarise_daily(daily, end_day, unit_in_days(unit), monetary_value_col is not None)
+    out.index.name = customer_id_col
+    out.attrs.update(time_unit=unit, observation_end=str(pd.Timestamp(end_day, unit="D").date()))
+    return out
+
+
+def calibration_holdout_summary(
+    transactions: pd.DataFrame,
+    customer_id_col: str,
+    datetime_col: str,
+    calibration_end: Any,
+    observation_end: Any = None,
+    monetary_value_col: str | None = None,
+    time_unit: str = "D",
+    *,
+    datetime_format: str | None = None,
+    returns: ReturnsPolicy = "error",
+    after_end: AfterEndPolicy = "error",
+) -> pd.DataFrame:
+    """RFM summary of a calibration period plus what each customer did in the holdout after it.
+
+    The calibration period runs up to and including ``calibration_end``; the holdout from the next
+    day up to and including ``observation_end``. **Customers whose first purchase falls in the
+    holdout are excluded**: the models describe customers already acquired at the end of
+    calibration, and their holdout purchases cannot be forecast from a calibration history.
+
+    Parameters
+    ----------
+    transactions, customer_id_col, datetime_col, monetary_value_col, time_unit,
+    datetime_format, returns
+        As in :func:`rfm_summary`.
+    calibration_end : date-like
+        Last calendar day of the calibration period (inclusive).
+    observation_end : date-like, optional
+        Last calendar day of the holdout (inclusive). Defaults to the last purchase day.
+    after_end : {"error", "drop"}
+        What to do with purchases after ``observation_end``.
+
+    Returns
+    -------
+    DataFrame
+        The calibration columns of :func:`rfm_summary` (``frequency``, ``recency``, ``T``, and with
+        money ``monetary_value``, ``avg_order_value``) plus
+
+        * ``frequency_holdout`` (int): purchase days in the holdout (all of them are repeats);
+        * ``monetary_value_holdout`` (float, currency): mean amount per holdout purchase day,
+          ``NaN`` when there was none (only with ``monetary_value_col``);
+        * ``duration_holdout`` (float, ``time_unit``): holdout length, the same for everybody.
+
+        ``attrs`` records ``time_unit``, ``calibration_end`` and ``observation_end``.
+
+    Examples
+    --------
+    >>> from clvpredict.datasets import load_cdnow
+    >>> tx = load_cdnow()
+    >>> ch = calibration_holdout_summary(tx, "customer_id", "date", "1997-09-30", "1998-06-30",
+    ...                                  monetary_value_col="amount", time_unit="W")
+    >>> int(ch["frequency_holdout"].sum())
+    1788
+    """
+    unit = check_time_unit(time_unit)
+    days_per_unit = unit_in_days(unit)
+    daily = _prepare_transactions(
+        transactions, customer_id_col, datetime_col, monetary_value_col, datetime_format, returns
+    )
+    cal_end = _day_number(_to_timestamp(calibration_end, "calibration_end"))
+    if observation_end is None:
+        obs_end = int(daily["day"].max())
+    else:
+        obs_end = _day_number(_to_timestamp(observation_end, "observation_end"))
+        daily = _apply_end(daily, obs_end, after_end, f"observation_end={observation_end!s}")
+    if obs_end <= cal_end:
+        raise ClvDataError(
+            f"observation_end ({pd.Timestamp(obs_end, unit='D').date()}) must be after "
+            f"calibration_end ({pd.Timestamp(cal_end, unit='D').date()}) so that there is a holdout."
+        )
+    in_cal = daily["day"].to_numpy() <= cal_end
+    if not in_cal.any():
+        first = pd.Timestamp(int(daily["day"].min()), unit="D").date()
+        raise ClvDataError(
+            f"calibration_end={calibration_end!s} is before the first purchase ({first}): the "
+            "calibration period is empty. Choose a later calibration_end."
+        )
+    cal = _summarise_daily(daily[in_cal], cal_end, days_per_unit, monetary_value_col is not None)
+    hold = daily[~in_cal]
+    hold = hold[hold["customer_id"].isin(cal.index)]
+    n_new = daily.loc[~in_cal, "customer_id"].nunique() - hold["customer_id"].nunique()
+    if n_new:
+        logger.info("Excluded %d customers first seen in the holdout period.", n_new)
+    hstats = hold.groupby("customer_id", sort=True)["amount"].agg(["size", "mean"])
+    cal["frequency_holdout"] = hstats["size"].reindex(cal.index).fillna(0).astype(np.int64)
+    if monetary_value_col is not None:
+        cal["monetary_value_holdout"] = hstats["mean"].reindex(cal.index)
+    cal["duration_holdout"] = (obs_end - cal_end) / days_per_unit
+    cal.index.name = customer_id_col
+    cal.attrs.update(
+        time_unit=unit,
+        calibration_end=str(pd.Timestamp(cal_end, unit="D").date()),
+        observation_end=str(pd.Timestamp(obs_end, unit="D").date()),
+    )
+    return cal
+
+
+# --------------------------------------------------------------------------------------------
+# RFM arrays for the models
+# --------------------------------------------------------------------------------------------
+
+
+def rfm_arrays(
+    data: pd.DataFrame | None,
+    columns: Sequence[str],
+    overrides: dict[str, Any],
+    *,
+    nan_where_no_repeat: Sequence[str] = (),
+) -> tuple[dict[str, np.ndarray], pd.Index]:
+    """Pull validated float arrays for ``columns`` from ``data`` or from keyword arrays.
+
+    ``overrides`` maps a column name to an array passed as a keyword (or ``None``). Keyword arrays
+    win over DataFrame columns. The returned index is ``data.index`` (or a RangeIndex). Columns
+    named in ``nan_where_no_repeat`` may be NaN where ``frequency == 0``; they become 0 there.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    index: pd.Index | None = None
+    if data is not None:
+        if isinstance(data, pd.Series):
+            data = data.to_frame().T
+        if not isinstance(data, pd.DataFrame):
+            raise ClvDataError(
+                f"data must be a pandas DataFrame with columns {list(columns)}, got "
+                f"{type(data).__name__}. Pass arrays as keywords instead, e.g. frequency=..."
+            )
+        index = data.index
+    for col in columns:
+        value = overrides.get(col)
+        if value is None:
+            if data is None or col not in data.columns:
+                where = (
+                    f"data has columns {list(map(str, data.columns))}"
+                    if data is not None
+                    else "no data was given"
+                )
+                raise ClvDataError(
+                    f"Column {col!r} is required but missing ({where}). Pass a DataFrame from "
+                    f"rfm_summary or the array as the keyword {col}=..."
+                )
+            value = data[col]
+        series = value
+        arr = np.asarray(series)
+        if arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+        ):
+            converted = pd.to_numeric(pd.Series(np.ravel(arr)), errors="coerce").to_numpy(float)
+            bad = np.isnan(converted) & pd.notna(pd.Series(np.ravel(arr))).to_numpy()
+            if bad.any():
+                raise ClvDataError(
+                    f"Column {col!r} must be numeric; offending values: "
+                    f"{describe_values(np.ravel(arr)[bad])}."
+                )
+            arr = converted
+        arr = np.atleast_1d(np.asarray(arr, dtype=float))
+        if arr.ndim != 1:
+            raise ClvDataError(f"{col!r} must be one-dimensional, got shape {arr.shape}.")
+        arrays[col] = arr
+        if index is None and isinstance(series, pd.Series):
+            index = series.index
+    lengths = {k: len(v) for k, v in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ClvDataError(f"The RFM arrays have different lengths: {lengths}. They must align.")
+    n = next(iter(lengths.values()))
+    if index is None or len(index) != n:
+        index = pd.RangeIndex(n)
+    for col in nan_where_no_repeat:
+        if col in arrays and "frequency" in arrays:
+            arrays[col] = np.where(
+                (arrays["frequency"] == 0) & np.isnan(arrays[col]), 0.0, arrays[col]
+            )
+    for col, arr in arrays.items():
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ClvDataError(
+                f"Column {col!r} has missing or infinite values at {_labels(index, bad)}. "
+                "Drop those customers first."
+            )
+        bad = arr < 0
+        if bad.any():
+            raise ClvDataError(
+                f"Column {col!r} has negative values at {_labels(index, bad, arr)}; it must be >= 0."
+            )
+    if "frequency" in arrays:
+        x = arrays["frequency"]
+        bad = x != np.round(x)
+        if bad.any():
+            raise ClvDataError(
+                f"Column 'frequency' must hold whole numbers of repeat purchases; offending "
+                f"values at {_labels(index, bad, x)}."
+            )
+    if "recency" in arrays and "T" in arrays:
+        t_x, big_t = arrays["recency"], arrays["T"]
+        # Allow rounding noise from summaries published to two decimals.
+        bad = t_x > big_t * (1 + 1e-9) + 1e-9
+        if bad.any():
+            raise ClvDataError(
+                "Column 'recency' exceeds 'T' (a last purchase after the end of observation) at "
+                f"{_labels(index, bad, t_x)}. Recompute the summary with the right observation_end."
+            )
+        arrays["recency"] = np.minimum(t_x, big_t)
+    if "recency" in arrays and "frequency" in arrays:
+        bad = (arrays["frequency"] == 0) & (arrays["recency"] > 0)
+        if bad.any():
+            raise ClvDataError(
+                "Customers with frequency 0 must have recency 0 (there is no repeat purchase); "
+                f"offending recency at {_labels(index, bad, arrays['recency'])}."
+            )
+    return arrays, index
+
+
+def _labels(index: pd.Index, mask: np.ndarray, values: np.ndarray | None = None) -> str:
+    labels = index[mask][:5]
+    if values is None:
+        shown = ", ".join(repr(lab) for lab in labels)
+    else:
+        shown = ", ".join(
+            f"{lab!r}: {val!r}" for lab, val in zip(labels, values[mask][:5].tolist(), strict=False)
+        )
+    extra = int(mask.sum()) - len(labels)
+    return shown + (f" ... and {extra} more" if extra > 0 else "")
