@@ -7,7 +7,7 @@ own module, and this base class only moves arrays between pandas and those funct
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,6 +41,12 @@ class BaseModel:
     def _starting_values(self, columns: list[np.ndarray], weights: np.ndarray) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def _arrays(
+        self, data: pd.DataFrame | None, overrides: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray], pd.Index]:
+        """Validated float arrays of the model's columns, and the index of the rows."""
+        return rfm_arrays(data, self._columns, overrides)
+
     def _select_fit_rows(
         self, arrays: dict[str, np.ndarray], weights: np.ndarray, index: pd.Index
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -58,7 +64,7 @@ class BaseModel:
             raise ClvDataError(
                 f"on_nonconvergence={self.on_nonconvergence!r} is not one of 'warn', 'raise'."
             )
-        arrays, index = rfm_arrays(data, self._columns, overrides)
+        arrays, index = self._arrays(data, overrides)
         w = _weights(weights, data, len(index))
         arrays, w = self._select_fit_rows(arrays, w, index)
         columns, uw = compress([arrays[c] for c in self._columns], w)
@@ -89,6 +95,53 @@ class BaseModel:
             self.time_unit_ = check_time_unit(unit) if unit is not None else None
         else:
             self.time_unit_ = None
+
+    @classmethod
+    def from_params(
+        cls, params: Mapping[str, float] | pd.Series, *, time_unit: str | None = None, **settings
+    ):
+        """A model with given parameters, without fitting (e.g. published estimates).
+
+        Parameters
+        ----------
+        params : mapping or Series
+            A value for every parameter of the model (see ``_param_names``), all > 0.
+        time_unit : {"D", "W", "M", "Y"}, optional
+            The time unit the parameters refer to (models of time only).
+        **settings
+            Constructor settings.
+
+        Returns
+        -------
+        model
+            With ``params_`` set; standard errors and fit statistics are ``NaN`` and
+            ``converged_`` is ``None`` (nothing was estimated).
+        """
+        names = list(cls._param_names)
+        given = dict(params)
+        missing = [n for n in names if n not in given]
+        extra = [n for n in given if n not in names]
+        if missing or extra:
+            raise ClvDataError(
+                f"{cls.__name__} takes parameters {names}; missing {missing}, unknown {extra}."
+            )
+        values = np.array([float(given[n]) for n in names])
+        if not np.all(np.isfinite(values)) or np.any(values <= 0):
+            raise ClvDataError(f"All parameters must be finite and > 0, got {given}.")
+        if cls._uses_time:
+            settings["time_unit"] = time_unit
+        elif time_unit is not None:
+            raise ClvDataError(f"{cls.__name__} does not model time; drop time_unit=.")
+        model = cls(**settings)
+        nan = np.full((len(names), len(names)), np.nan)
+        model.params_ = pd.Series(values, index=names, name="estimate")
+        model.covariance_ = pd.DataFrame(nan, index=names, columns=names)
+        model.standard_errors_ = pd.Series(np.nan, index=names, name="std_error")
+        model.log_likelihood_ = model.aic_ = model.bic_ = float("nan")
+        model.n_obs_ = 0.0
+        model.converged_ = None
+        model.time_unit_ = check_time_unit(time_unit) if time_unit is not None else None
+        return model
 
     # ---------------------------------------------------------------- fitted state helpers
     def _check_fitted(self) -> None:
@@ -127,7 +180,7 @@ class BaseModel:
         est = self.params_.to_numpy()
         se = self.standard_errors_.to_numpy()
         level = round(100 * (1 - alpha))
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             spread = np.exp(z * se / est)
         return pd.DataFrame(
             {
@@ -145,7 +198,11 @@ class BaseModel:
             if getattr(self, "time_unit_", None)
             else "not set"
         )
-        res: FitResult = self.fit_result_
+        res: FitResult | None = getattr(self, "fit_result_", None)
+        if res is None:
+            return [("time unit", unit)] * self._uses_time + [
+                ("source", "parameters given, not estimated")
+            ]
         rows = [
             ("customers", f"{self.n_obs_:,.0f} ({res.n_unique:,} distinct rows)"),
             ("log-likelihood", f"{self.log_likelihood_:.4f}"),
@@ -172,7 +229,8 @@ class BaseModel:
             lines.append(
                 f"{name!s:<10}"
                 + "".join(
-                    f"{v:>{w}.4f}" for v, w in zip(row.to_numpy(), (12, 12, 14, 14), strict=True)
+                    f"{_number(v):>{w}}"
+                    for v, w in zip(row.to_numpy(), (12, 12, 14, 14), strict=True)
                 )
             )
         lines.append("=" * width)
@@ -191,6 +249,13 @@ class BaseModel:
             f"<div><strong>{html.escape(type(self).__name__)}</strong>: "
             f"{html.escape(self._model_name)}<table>{head}</table>{table}</div>"
         )
+
+
+def _number(value: float) -> str:
+    """Four decimals for ordinary magnitudes, scientific notation for extreme ones."""
+    if np.isfinite(value) and value != 0 and not 1e-3 <= abs(value) < 1e6:
+        return f"{value:.4e}"
+    return f"{value:.4f}"
 
 
 def _weights(weights: np.ndarray | str | Sequence[float] | None, data: Any, n: int) -> np.ndarray:

@@ -31,6 +31,9 @@ NegLogLik = Callable[..., tuple[float, np.ndarray]]
 _LOG_BOUND = 30.0
 #: Largest |gradient| of the mean negative log-likelihood wrt log-parameters taken as converged.
 GRADIENT_TOLERANCE = 1e-6
+#: A parameter whose log has a standard error above this (a 95% interval wider than a factor of
+#: e^20) is reported as not identified: the optimiser wandered along a flat ridge.
+MAX_LOG_STANDARD_ERROR = 5.0
 
 
 @dataclass
@@ -190,15 +193,30 @@ def maximise_likelihood(
     h_phi = _hessian(grad_only, phi) * total
     try:
         cov_phi = np.linalg.inv(h_phi)
-        if np.all(np.isfinite(cov_phi)) and np.all(np.diag(cov_phi) > 0):
-            # Delta method back to the natural scale; exact at an optimum (zero gradient).
-            cov = cov_phi * np.outer(theta, theta)
-        else:
-            notes.append("the Hessian is not positive definite: standard errors are unavailable")
+        eigen = np.linalg.eigvalsh(h_phi)
     except np.linalg.LinAlgError:
-        notes.append("the Hessian is singular: standard errors are unavailable")
+        cov_phi, eigen = None, None
+    if cov_phi is None or not np.all(np.isfinite(cov_phi)) or eigen.min() <= 0:
+        # A flat or saddle-shaped likelihood: the optimum is not unique, whatever the optimiser
+        # says, and the estimates (often the starting values) mean nothing.
+        notes.append(
+            "the log-likelihood is flat or not concave at the optimum (singular or indefinite "
+            "Hessian): the data do not identify all parameters, and standard errors are unavailable"
+        )
+    else:
+        # Delta method back to the natural scale; exact at an optimum (zero gradient).
+        cov = cov_phi * np.outer(theta, theta)
+        log_se = np.sqrt(np.diag(cov_phi))
+        loose = log_se > MAX_LOG_STANDARD_ERROR
+        if loose.any():
+            names = [n for n, b in zip(param_names, loose, strict=True) if b]
+            notes.append(
+                f"parameter(s) {names} are not identified by the data (standard error of their "
+                f"logarithm {', '.join(f'{v:.3g}' for v in log_se[loose])}: a 95% interval "
+                "spanning many orders of magnitude)"
+            )
 
-    converged = not any(n for n in notes if "standard errors" not in n)
+    converged = not notes
     return FitResult(
         params=theta,
         log_likelihood=-f * total,
@@ -253,4 +271,5 @@ def report_convergence(result: FitResult, model_name: str, on_failure: str) -> N
     )
     if on_failure == "raise":
         raise ConvergenceError(text)
-    warnings.warn(text, ConvergenceWarning, stacklevel=3)
+    # report_convergence <- BaseModel._fit <- Model.fit <- the caller
+    warnings.warn(text, ConvergenceWarning, stacklevel=4)

@@ -138,7 +138,7 @@ def predictive_clv(
     >>> s = load_cdnow_summary()
     >>> bg, gg = BetaGeoModel().fit(s), GammaGammaModel().fit(s)
     >>> round(float(predictive_clv(bg, gg, s, horizon_months=12).loc[1]), 2)
-    33.17
+    36.74
     """
     horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
     monthly = monthly_expected_purchases(purchase_model, data, horizon)
@@ -265,7 +265,7 @@ def estimate_lifetime_years(
     >>> from clvpredict import estimate_lifetime_years
     >>> from clvpredict.datasets import load_cdnow
     >>> round(estimate_lifetime_years(load_cdnow(), "customer_id", "date", window_months=6), 3)
-    0.597
+    1.035
     """
     if window_months <= 0:
         raise ClvDataError(f"window_months={window_months!r} must be > 0.")

@@ -82,6 +82,12 @@ def _parse_dates(frame: pd.DataFrame, column: str, datetime_format: str | None) 
             )
         try:
             parsed = pd.to_datetime(raw, format=datetime_format, errors="coerce")
+            if datetime_format is None and parsed.isna().any():
+                # pandas infers one format from the first value; ISO 8601 data often mixes
+                # "2024-01-01" with "2024-01-01 09:30", which that inference rejects.
+                iso = pd.to_datetime(raw, format="ISO8601", errors="coerce")
+                if iso.isna().sum() < parsed.isna().sum():
+                    parsed = iso
         except (TypeError, ValueError) as exc:
             # pandas refuses to mix timezone-aware and naive stamps in one column.
             raise ClvDataError(
@@ -443,7 +449,7 @@ def calibration_holdout_summary(
     >>> ch = calibration_holdout_summary(tx, "customer_id", "date", "1997-09-30", "1998-06-30",
     ...                                  monetary_value_col="amount", time_unit="W")
     >>> int(ch["frequency_holdout"].sum())
-    1788
+    1882
     """
     unit = check_time_unit(time_unit)
     days_per_unit = unit_in_days(unit)
@@ -455,12 +461,13 @@ def calibration_holdout_summary(
         obs_end = int(daily["day"].max())
     else:
         obs_end = _day_number(_to_timestamp(observation_end, "observation_end"))
-        daily = _apply_end(daily, obs_end, after_end, f"observation_end={observation_end!s}")
     if obs_end <= cal_end:
         raise ClvDataError(
             f"observation_end ({pd.Timestamp(obs_end, unit='D').date()}) must be after "
             f"calibration_end ({pd.Timestamp(cal_end, unit='D').date()}) so that there is a holdout."
         )
+    if observation_end is not None:
+        daily = _apply_end(daily, obs_end, after_end, f"observation_end={observation_end!s}")
     in_cal = daily["day"].to_numpy() <= cal_end
     if not in_cal.any():
         first = pd.Timestamp(int(daily["day"].min()), unit="D").date()

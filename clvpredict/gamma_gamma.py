@@ -139,19 +139,9 @@ class GammaGammaModel(BaseModel):
         """
         return self._fit(data, {"frequency": frequency, "monetary_value": monetary_value}, weights)
 
-    def _arrays(self, data, frequency, monetary_value):
+    def _arrays(self, data, overrides):
         # NaN spend is the documented value for one-time buyers: accept it there.
-        return rfm_arrays(
-            data,
-            self._columns,
-            {"frequency": frequency, "monetary_value": monetary_value},
-            nan_where_no_repeat=("monetary_value",),
-        )
-
-    def _fit(self, data, overrides, weights):
-        arrays, index = self._arrays(data, overrides["frequency"], overrides["monetary_value"])
-        frame = pd.DataFrame(arrays, index=index)
-        return super()._fit(frame, {}, weights)
+        return rfm_arrays(data, self._columns, overrides, nan_where_no_repeat=("monetary_value",))
 
     def _select_fit_rows(self, arrays, weights, index):
         x, zbar = arrays["frequency"], arrays["monetary_value"]
@@ -165,7 +155,7 @@ class GammaGammaModel(BaseModel):
         bad = repeat & (zbar <= 0)
         if bad.any():
             labels = ", ".join(
-                f"{lab!r}: {val!r}" for lab, val in zip(index[bad][:5], zbar[bad][:5], strict=False)
+                f"{lab!r}: {val!r}" for lab, val in zip(index[bad][:5], zbar[bad][:5].tolist(), strict=False)
             )
             raise ClvDataError(
                 f"Column 'monetary_value' must be > 0 for repeat buyers (the Gamma-Gamma model "
@@ -175,7 +165,7 @@ class GammaGammaModel(BaseModel):
         return {k: v[repeat] for k, v in arrays.items()}, weights[repeat]
 
     def _starting_values(self, columns, weights):
-        x, zbar = columns
+        _, zbar = columns
         mean = float(weights @ zbar) / float(weights.sum())
         # p = 1, q = 2 puts the population mean p*gamma/(q-1) at the observed mean.
         return [
@@ -213,7 +203,9 @@ class GammaGammaModel(BaseModel):
                 "infinite and expected values are undefined. The spend data are too heavy-tailed "
                 "for this model: cap extreme amounts or use the empirical mean."
             )
-        arrays, index = self._arrays(data, frequency, monetary_value)
+        arrays, index = self._arrays(
+            data, {"frequency": frequency, "monetary_value": monetary_value}
+        )
         values = gamma_gamma_expected_average_value(
             p, q, gamma, arrays["frequency"], arrays["monetary_value"]
         )

@@ -1,0 +1,64 @@
+"""Shared fixtures: the public reference data and models fitted on it (once per session)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+import pytest
+
+import clvpredict as cp
+
+# Plots in tests never open windows.
+matplotlib.use("Agg")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def reference_file(name: str) -> Path:
+    """The published file from ../shared/data when present, else the repo's copy in data/."""
+    shared = SHARED / name
+    return shared if shared.is_file() else REPO / "data" / name
+
+
+@pytest.fixture(scope="session")
+def cdnow_tx() -> pd.DataFrame:
+    return cp.datasets.load_cdnow("sample")
+
+
+@pytest.fixture(scope="session")
+def cdnow_published() -> pd.DataFrame:
+    """Published summary (ID, x, t_x, T, zbar), weeks, 39-week calibration."""
+    return pd.read_csv(reference_file("cdnow_customers_summary_with_transactions.csv"))
+
+
+@pytest.fixture(scope="session")
+def cdnow_summary() -> pd.DataFrame:
+    return cp.datasets.load_cdnow_summary()
+
+
+@pytest.fixture(scope="session")
+def bg_cdnow(cdnow_summary) -> cp.BetaGeoModel:
+    return cp.BetaGeoModel().fit(cdnow_summary)
+
+
+@pytest.fixture(scope="session")
+def gg_cdnow(cdnow_summary) -> cp.GammaGammaModel:
+    return cp.GammaGammaModel().fit(cdnow_summary)
+
+
+@pytest.fixture(scope="session")
+def cdnow_cal_holdout(cdnow_tx) -> pd.DataFrame:
+    return cp.calibration_holdout_summary(
+        cdnow_tx,
+        "customer_id",
+        "date",
+        calibration_end="1997-09-30",
+        observation_end="1998-06-30",
+        monetary_value_col="amount",
+        time_unit="W",
+    )
