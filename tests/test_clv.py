@@ -1,0 +1,178 @@
+"""Predictive CLV, simple-formula CLV, the lifetime helper and the CLV table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import hyp2f1
+
+import clvpredict as cp
+from clvpredict import ClvDataError
+
+BG = {"r": 0.25, "alpha": 1.0, "a": 0.8, "b": 2.5}  # alpha in months
+GG = {"p": 6.0, "q": 4.0, "gamma": 15.0}
+
+
+def _fhl_conditional(t, r, alpha, a, b, x, t_x, T):
+    """FHL (2005) eq. 10 written out directly, without the library's transformation."""
+    head = (a + b + x - 1) / (a - 1)
+    z = t / (alpha + T + t)
+    body = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
+    odds = (a / (b + x - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x) if x > 0 else 0.0
+    return head * body / (1 + odds)
+
+
+def test_predictive_clv_by_hand():
+    bg = cp.BetaGeoModel.from_params(BG, time_unit="M")
+    gg = cp.GammaGammaModel.from_params(GG)
+    customer = pd.DataFrame(
+        {"frequency": [3], "recency": [7.0], "T": [9.0], "monetary_value": [40.0]}, index=["c1"]
+    )
+    x, zbar = 3, 40.0
+    spend = GG["p"] * (GG["gamma"] + x * zbar) / (GG["p"] * x + GG["q"] - 1)
+    cumulative = [0.0] + [_fhl_conditional(m, *BG.values(), 3, 7.0, 9.0) for m in (1, 2, 3)]
+    by_hand = sum(
+        0.3 * spend * (cumulative[m] - cumulative[m - 1]) / 1.08 ** (m / 12) for m in (1, 2, 3)
+    )
+    got = cp.predictive_clv(
+        bg, gg, customer, horizon_months=3, annual_discount_rate=0.08, margin=0.3
+    )
+    assert got.loc["c1"] == pytest.approx(by_hand, rel=1e-10)
+    assert got.name == "predictive_clv"
+
+
+def test_clv_does_not_depend_on_the_fitting_unit(cdnow_tx):
+    clvs = {}
+    for unit in ("D", "W", "M"):
+        rfm = cp.rfm_summary(
+            cdnow_tx, "customer_id", "date", "amount", observation_end="1998-06-30", time_unit=unit
+        )
+        bg = cp.BetaGeoModel().fit(rfm)
+        gg = cp.GammaGammaModel().fit(rfm)
+        assert bg.time_unit_ == unit
+        clvs[unit] = cp.predictive_clv(bg, gg, rfm, horizon_months=24)
+    # alpha scales with the unit; everything measured in money and months is the same.
+    np.testing.assert_allclose(clvs["W"], clvs["D"], rtol=1e-6)
+    np.testing.assert_allclose(clvs["M"], clvs["D"], rtol=1e-6)
+
+
+def test_zero_margin_gives_zero(bg_cdnow, gg_cdnow, cdnow_summary):
+    clv = cp.predictive_clv(bg_cdnow, gg_cdnow, cdnow_summary, margin=0.0)
+    assert (clv == 0).all()
+
+
+def test_higher_discount_rate_gives_lower_clv(bg_cdnow, gg_cdnow, cdnow_summary):
+    low = cp.predictive_clv(bg_cdnow, gg_cdnow, cdnow_summary, annual_discount_rate=0.05)
+    high = cp.predictive_clv(bg_cdnow, gg_cdnow, cdnow_summary, annual_discount_rate=0.25)
+    assert (high < low).all()
+    undiscounted = cp.predictive_clv(bg_cdnow, gg_cdnow, cdnow_summary, annual_discount_rate=0)
+    # Without discounting, CLV is spend times the expected purchases over the horizon.
+    weeks = 12 * 30.436875 / 7
+    np.testing.assert_allclose(
+        undiscounted,
+        gg_cdnow.expected_average_value(cdnow_summary)
+        * bg_cdnow.expected_purchases(weeks, cdnow_summary),
+        rtol=1e-12,
+    )
+
+
+def test_clv_settings_are_validated(bg_cdnow, gg_cdnow, cdnow_summary):
+    with pytest.raises(ClvDataError, match="fraction between 0 and 1"):
+        cp.predictive_clv(bg_cdnow, gg_cdnow, cdnow_summary, margin=30)
+    with pytest.raises(ClvDataError, match="whole number of months"):
+        cp.predictive_clv(bg_cdnow, gg_cdnow, cdnow_summary, horizon_months=2.5)
+    with pytest.raises(ClvDataError, match="annual_discount_rate"):
+        cp.predictive_clv(bg_cdnow, gg_cdnow, cdnow_summary, annual_discount_rate=-0.1)
+    unitless = cp.BetaGeoModel().fit(
+        frequency=cdnow_summary["frequency"], recency=cdnow_summary["recency"], T=cdnow_summary["T"]
+    )
+    with pytest.raises(ClvDataError, match="does not know its time unit"):
+        cp.predictive_clv(unitless, gg_cdnow, cdnow_summary)
+
+
+def test_simple_clv_by_hand():
+    data = pd.DataFrame(
+        {"frequency": [2, 0, 0], "T": [26.0, 52.0, 0.0], "avg_order_value": [20.0, 50.0, 10.0]},
+        index=["a", "b", "c"],
+    )
+    data.attrs["time_unit"] = "W"
+    got = cp.simple_clv(data, lifetime_years=2.0, margin=0.5)
+    years = np.array([26.0, 52.0]) * 7 / 365.2425
+    assert got["a"] == pytest.approx(20 * (3 / years[0]) * 0.5 * 2)
+    assert got["b"] == pytest.approx(50 * (1 / years[1]) * 0.5 * 2)
+    # A first purchase on the last day is annualised over the one-month floor, not over zero.
+    assert got["c"] == pytest.approx(10 * 12 * 0.5 * 2)
+
+
+def test_simple_clv_needs_the_order_value(cdnow_summary):
+    with pytest.raises(ClvDataError, match="avg_order_value"):
+        cp.simple_clv(cdnow_summary, lifetime_years=1)
+
+
+def test_lifetime_from_churn_by_hand():
+    # Three whole windows of one average month (30.44 days) fit between 2024-01-01 and
+    # 2024-04-01, counted back from the end: Jan 1-31, Jan 31-Mar 2, Mar 2-Apr 1.
+    tx = pd.DataFrame(
+        {
+            "c": ["a", "b", "c", "d", "a", "b", "e", "a"],
+            "d": [
+                "2024-01-01",
+                "2024-01-06",
+                "2024-01-07",
+                "2024-01-08",
+                "2024-02-10",
+                "2024-02-11",
+                "2024-02-12",
+                "2024-03-20",
+            ],
+        }
+    )
+    # Window Jan: a, b, c, d; Feb: a, b, e; Mar: a. Retained: {a, b} of 4, then {a} of 3.
+    retention = (2 + 1) / (4 + 3)
+    expected = (1 / 12) / (1 - retention)
+    got = cp.estimate_lifetime_years(tx, "c", "d", window_months=1, observation_end="2024-04-01")
+    assert got == pytest.approx(expected)
+
+
+def test_lifetime_refuses_short_history_and_no_churn():
+    tx = pd.DataFrame({"c": ["a", "b"], "d": ["2024-01-01", "2024-03-01"]})
+    with pytest.raises(ClvDataError, match="fewer than two complete windows"):
+        cp.estimate_lifetime_years(tx, "c", "d", window_months=6)
+    loyal = pd.DataFrame({"c": ["a", "a", "a"], "d": ["2024-01-10", "2024-02-10", "2024-03-10"]})
+    with pytest.raises(ClvDataError, match="no churn was observed"):
+        cp.estimate_lifetime_years(loyal, "c", "d", window_months=1, observation_end="2024-03-31")
+
+
+def test_clv_table_side_by_side(cdnow_cal_holdout):
+    bg = cp.BetaGeoModel().fit(cdnow_cal_holdout)
+    gg = cp.GammaGammaModel().fit(cdnow_cal_holdout)
+    table = cp.clv_table(bg, gg, cdnow_cal_holdout, lifetime_years=1.5, margin=0.3)
+    assert list(table.columns[:9]) == [
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        "p_alive",
+        "expected_purchases",
+        "expected_avg_value",
+        "predictive_clv",
+        "simple_clv",
+    ]
+    assert {"frequency_holdout", "monetary_value_holdout", "duration_holdout"} <= set(table)
+    assert table.index.equals(cdnow_cal_holdout.index)
+    pd.testing.assert_series_equal(
+        table["predictive_clv"], cp.predictive_clv(bg, gg, cdnow_cal_holdout, margin=0.3)
+    )
+    pd.testing.assert_series_equal(
+        table["simple_clv"], cp.simple_clv(cdnow_cal_holdout, lifetime_years=1.5, margin=0.3)
+    )
+    weeks_12m = 12 * 30.436875 / 7
+    np.testing.assert_allclose(
+        table["expected_purchases"], bg.expected_purchases(weeks_12m, cdnow_cal_holdout)
+    )
+    np.testing.assert_allclose(
+        table["expected_purchases_holdout"], bg.expected_purchases(39, cdnow_cal_holdout)
+    )
+    with pytest.raises(ClvDataError, match="estimate_lifetime_years"):
+        cp.clv_table(bg, gg, cdnow_cal_holdout)
