@@ -155,7 +155,8 @@ class GammaGammaModel(BaseModel):
         bad = repeat & (zbar <= 0)
         if bad.any():
             labels = ", ".join(
-                f"{lab!r}: {val!r}" for lab, val in zip(index[bad][:5], zbar[bad][:5].tolist(), strict=False)
+                f"{lab!r}: {val!r}"
+                for lab, val in zip(index[bad][:5], zbar[bad][:5].tolist(), strict=False)
             )
             raise ClvDataError(
                 f"Column 'monetary_value' must be > 0 for repeat buyers (the Gamma-Gamma model "
