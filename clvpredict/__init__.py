@@ -30,6 +30,7 @@ from .exceptions import (
     NotFittedError,
 )
 from .gamma_gamma import GammaGammaModel
+from .persistence import ModelFileError, load_model
 
 __all__ = [
     "BetaGeoModel",
@@ -38,12 +39,14 @@ __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
     "GammaGammaModel",
+    "ModelFileError",
     "NotFittedError",
     "__version__",
     "calibration_holdout_summary",
     "clv_table",
     "datasets",
     "estimate_lifetime_years",
+    "load_model",
     "predictive_clv",
     "rfm_summary",
     "simple_clv",

@@ -6,8 +6,11 @@ own module, and this base class only moves arrays between pandas and those funct
 
 from __future__ import annotations
 
+import hashlib
 import html
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -66,11 +69,13 @@ class BaseModel:
             )
         arrays, index = self._arrays(data, overrides)
         w = _weights(weights, data, len(index))
+        training = training_data_summary(arrays, w)
         arrays, w = self._select_fit_rows(arrays, w, index)
         columns, uw = compress([arrays[c] for c in self._columns], w)
         starts = self._starting_values(columns, uw)
         result = maximise_likelihood(self._negll, columns, uw, starts, self._param_names)
         self._store(result, data)
+        self.training_data_ = training
         report_convergence(result, type(self).__name__, self.on_nonconvergence)
         return self
 
@@ -158,6 +163,16 @@ class BaseModel:
     def is_fitted(self) -> bool:
         """Whether the model holds estimated parameters."""
         return all(hasattr(self, a) for a in _LEARNED)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save the fitted model as a JSON model file, atomically.
+
+        See :func:`clvpredict.load_model` (and :mod:`clvpredict.persistence` for the format).
+        Returns the path written.
+        """
+        from .persistence import save_model
+
+        return save_model(self, path)
 
     # ---------------------------------------------------------------- summaries
     def summary(self, alpha: float = 0.05) -> pd.DataFrame:
@@ -249,6 +264,38 @@ class BaseModel:
             f"<div><strong>{html.escape(type(self).__name__)}</strong>: "
             f"{html.escape(self._model_name)}<table>{head}</table>{table}</div>"
         )
+
+
+def training_data_summary(arrays: dict[str, np.ndarray], weights: np.ndarray) -> dict[str, Any]:
+    """Fingerprint and summary statistics of the data a model was fitted on.
+
+    The SHA-256 fingerprint covers the exact float64 bytes of every column and the weights, so any
+    change in the training data changes it; the statistics let a reader compare data sets
+    without having them.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(arrays[name], dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(weights, dtype=np.float64).tobytes())
+    total = float(weights.sum())
+    stats_by_column = {}
+    for name, values in arrays.items():
+        finite = np.isfinite(values)
+        stats_by_column[name] = {
+            "mean": float(weights[finite] @ values[finite] / max(weights[finite].sum(), 1e-300)),
+            "min": float(values[finite].min()) if finite.any() else None,
+            "max": float(values[finite].max()) if finite.any() else None,
+        }
+    summary: dict[str, Any] = {
+        "fingerprint": "sha256:" + digest.hexdigest(),
+        "n_rows": len(weights),
+        "n_customers": total,
+        "columns": stats_by_column,
+    }
+    if "frequency" in arrays:
+        summary["share_repeat_buyers"] = float(weights @ (arrays["frequency"] > 0) / total)
+    return summary
 
 
 def _number(value: float) -> str:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +21,7 @@ import pandas as pd
 
 from . import __version__
 from .exceptions import ClvDataError, ConvergenceError
+from .persistence import write_text_atomic
 
 logger = logging.getLogger("clvpredict")
 
@@ -35,24 +34,6 @@ _DEMO_EXAMPLE = """\
 example:
   clvpredict demo --out ./clv-demo --margin 0.3 --horizon-months 24
 """
-
-
-def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` through a temporary file in the same folder and a rename.
-
-    Readers never see a half-written file: the rename is atomic on POSIX file systems.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            frame.to_csv(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Step:
@@ -105,7 +86,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         )
     csv_path = out_dir / "clv_table.csv"
     with _Step(f"write {csv_path}"):
-        write_csv_atomic(table, csv_path)
+        write_text_atomic(table.to_csv(), csv_path)
 
     print(bg)
     print()
