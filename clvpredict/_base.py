@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import html
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -50,6 +50,16 @@ class BaseModel:
         """Validated float arrays of the model's columns, and the index of the rows."""
         return rfm_arrays(data, self._columns, overrides)
 
+    def _standardise(
+        self, columns: list[np.ndarray], weights: np.ndarray
+    ) -> tuple[list[np.ndarray], Callable[[FitResult], FitResult]]:
+        """Optionally rescale the data before optimising, and how to map the result back.
+
+        The default does nothing. Models whose data have a unit of scale (money) override it so
+        that the optimiser always sees values of order one, whatever the currency.
+        """
+        return columns, lambda result: result
+
     def _select_fit_rows(
         self, arrays: dict[str, np.ndarray], weights: np.ndarray, index: pd.Index
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -72,8 +82,9 @@ class BaseModel:
         training = training_data_summary(arrays, w)
         arrays, w = self._select_fit_rows(arrays, w, index)
         columns, uw = compress([arrays[c] for c in self._columns], w)
+        columns, undo = self._standardise(columns, uw)
         starts = self._starting_values(columns, uw)
-        result = maximise_likelihood(self._negll, columns, uw, starts, self._param_names)
+        result = undo(maximise_likelihood(self._negll, columns, uw, starts, self._param_names))
         self._store(result, data)
         self.training_data_ = training
         report_convergence(result, type(self).__name__, self.on_nonconvergence)

@@ -8,6 +8,7 @@ the purchase process; fit it on repeat buyers (``x > 0``) only.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 from scipy import special
 
 from ._base import BaseModel
+from ._fitting import FitResult
 from .data import rfm_arrays
 from .exceptions import ClvDataError
 
@@ -164,6 +166,29 @@ class GammaGammaModel(BaseModel):
                 "zero-value purchases before summarising, or drop these customers."
             )
         return {k: v[repeat] for k, v in arrays.items()}, weights[repeat]
+
+    def _standardise(self, columns, weights):
+        """Fit on spend divided by its mean, then scale ``gamma`` (a money scale) back.
+
+        If ``zbar = c * z``, the density of ``zbar`` at ``(p, q, c * gamma)`` is that of ``z`` at
+        ``(p, q, gamma)`` divided by ``c``, so the estimates are exact and the log-likelihood
+        shifts by ``-n log c``. Without this, amounts in the billions (or in fractions of a
+        cent) push ``gamma`` to the edge of what the optimiser can reach.
+        """
+        x, zbar = columns
+        scale = float(weights @ zbar) / float(weights.sum())
+        n = float(weights.sum())
+
+        def undo(result: FitResult) -> FitResult:
+            factor = np.array([1.0, 1.0, scale])
+            return replace(
+                result,
+                params=result.params * factor,
+                covariance=result.covariance * np.outer(factor, factor),
+                log_likelihood=result.log_likelihood - n * np.log(scale),
+            )
+
+        return [x, zbar / scale], undo
 
     def _starting_values(self, columns, weights):
         _, zbar = columns

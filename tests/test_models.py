@@ -176,3 +176,25 @@ def test_gamma_gamma_ignores_one_time_buyers(cdnow_summary, gg_cdnow):
 def test_weights_validation(cdnow_summary):
     with pytest.raises(ClvDataError, match="weights must be finite"):
         cp.BetaGeoModel().fit(cdnow_summary, weights=-np.ones(len(cdnow_summary)))
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e9, 1e20])
+def test_gamma_gamma_is_currency_invariant(cdnow_summary, gg_cdnow, scale):
+    """Spend in another currency scales gamma and nothing else (extreme amounts still fit)."""
+    scaled = cdnow_summary.assign(monetary_value=cdnow_summary["monetary_value"] * scale)
+    model = cp.GammaGammaModel().fit(scaled)
+    assert model.converged_ is True
+    np.testing.assert_allclose(model.params_[["p", "q"]], gg_cdnow.params_[["p", "q"]], rtol=1e-7)
+    assert model.params_["gamma"] == pytest.approx(gg_cdnow.params_["gamma"] * scale, rel=1e-7)
+    assert model.standard_errors_["gamma"] == pytest.approx(
+        gg_cdnow.standard_errors_["gamma"] * scale, rel=1e-5
+    )
+    # The density of spend in the new currency is the old one divided by the scale, per customer.
+    assert model.log_likelihood_ == pytest.approx(
+        gg_cdnow.log_likelihood_ - 946 * np.log(scale), rel=1e-10
+    )
+    np.testing.assert_allclose(
+        model.expected_average_value(scaled),
+        gg_cdnow.expected_average_value(cdnow_summary) * scale,
+        rtol=1e-7,
+    )
