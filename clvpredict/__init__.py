@@ -18,10 +18,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import datasets
+from . import datasets, evaluation, plotting
 from .beta_geo import BetaGeoModel
 from .clv import clv_table, estimate_lifetime_years, predictive_clv, simple_clv
 from .data import calibration_holdout_summary, rfm_summary
+from .evaluation import HoldoutEvaluation, evaluate_holdout, expected_repeat_transactions_over_time
 from .exceptions import (
     ClvDataError,
     ClvError,
@@ -39,6 +40,7 @@ __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
     "GammaGammaModel",
+    "HoldoutEvaluation",
     "ModelFileError",
     "NotFittedError",
     "__version__",
@@ -46,7 +48,11 @@ __all__ = [
     "clv_table",
     "datasets",
     "estimate_lifetime_years",
+    "evaluate_holdout",
+    "evaluation",
+    "expected_repeat_transactions_over_time",
     "load_model",
+    "plotting",
     "predictive_clv",
     "rfm_summary",
     "simple_clv",

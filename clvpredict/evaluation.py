@@ -1,0 +1,1003 @@
+"""Model evaluation: calibration/holdout checks and the tables behind the diagnostic plots.
+
+Every function returns plain pandas objects (a reporting job can save them with ``to_csv``) and
+works through the purchase model's public methods (``expected_purchases``,
+``expected_purchases_new_customer``, ``probability_of_purchases``, ``probability_alive``), so any
+purchase model with that interface plugs in.
+
+Conventions are those of :func:`~clvpredict.rfm_summary`: purchases are aggregated by calendar
+day, a *repeat transaction* is a purchase day after the customer's first purchase day, and times
+are measured in the purchase model's time unit (``purchase_model.time_unit_``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._units import UNIT_NAMES, check_time_unit, unit_in_days
+from .data import (
+    AfterEndPolicy,
+    ReturnsPolicy,
+    _apply_end,
+    _day_number,
+    _parse_dates,
+    _prepare_transactions,
+    _to_timestamp,
+)
+from .exceptions import ClvDataError, NotFittedError, describe_values
+
+__all__ = [
+    "HoldoutEvaluation",
+    "evaluate_holdout",
+    "expected_repeat_transactions_over_time",
+    "frequency_recency_matrix",
+    "mean_spend_density",
+    "period_transactions",
+    "probability_alive_history",
+    "value_concentration",
+]
+
+# ------------------------------------------------------------------------------------------
+# Helpers
+# ------------------------------------------------------------------------------------------
+
+
+def _check_fitted(model: Any, role: str) -> None:
+    if getattr(model, "params_", None) is None:
+        raise NotFittedError(
+            f"The {role} ({type(model).__name__}) is not fitted yet. Call fit(data) first."
+        )
+
+
+def model_label(model: Any) -> str:
+    """Short human name of a model, e.g. ``"BG/NBD"``, for legends and titles."""
+    name = getattr(model, "_model_name", "") or type(model).__name__
+    return name.split(" (")[0]
+
+
+def _model_unit(purchase_model: Any, data: pd.DataFrame | None = None) -> str:
+    """The purchase model's time unit, checked against the unit recorded on ``data``."""
+    _check_fitted(purchase_model, "purchase model")
+    unit = getattr(purchase_model, "time_unit_", None)
+    data_unit = None if data is None else data.attrs.get("time_unit")
+    if unit is None and data_unit is None:
+        raise ClvDataError(
+            f"The {type(purchase_model).__name__} does not know its time unit. Fit it on a summary "
+            "from rfm_summary / calibration_holdout_summary (which record the unit) or pass "
+            "time_unit='W' (or 'D', 'M', 'Y') when creating the model."
+        )
+    if unit is not None and data_unit is not None and check_time_unit(data_unit) != unit:
+        raise ClvDataError(
+            f"The data are measured in time_unit={data_unit!r} but the "
+            f"{type(purchase_model).__name__} was fitted in {unit!r}: recency, T and the holdout "
+            "duration would be read in the wrong unit. Rebuild the summary with "
+            f"time_unit={unit!r}."
+        )
+    return check_time_unit(unit if unit is not None else data_unit)
+
+
+def _require_columns(data: Any, columns: Sequence[str], what: str, fix: str) -> None:
+    if not isinstance(data, pd.DataFrame):
+        raise ClvDataError(f"{what} must be a pandas DataFrame, got {type(data).__name__}. {fix}")
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise ClvDataError(
+            f"{what} lacks column(s) {missing}; it has {list(map(str, data.columns))}. {fix}"
+        )
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation, NaN (not a warning) when either side is constant or too short."""
+
+    def constant(v: np.ndarray) -> bool:
+        # Rounding noise in a constant prediction must not produce a spurious correlation.
+        return bool(np.ptp(v) <= 1e-12 * max(1.0, float(np.max(np.abs(v)))))
+
+    if len(a) < 2 or constant(a) or constant(b):
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _nice_ceil(value: float) -> float:
+    """Smallest number of the form {1, 2, 5} x 10^k that is >= ``value``."""
+    if value <= 0:
+        return 1.0
+    exponent = np.floor(np.log10(value))
+    for step in (1.0, 2.0, 5.0, 10.0):
+        candidate = step * 10.0**exponent
+        if candidate >= value * (1 - 1e-12):
+            return float(candidate)
+    return float(10.0 ** (exponent + 1))  # pragma: no cover - the loop always returns
+
+
+def frequency_bin_labels(max_frequency: int) -> list[str]:
+    """Labels ``"0", "1", ..., "<max-1>", "<max>+"`` of the calibration-frequency bins."""
+    return [str(k) for k in range(max_frequency)] + [f"{max_frequency}+"]
+
+
+def _check_max_frequency(max_frequency: Any) -> int:
+    if (
+        isinstance(max_frequency, bool)
+        or not float(max_frequency).is_integer()
+        or max_frequency < 1
+    ):
+        raise ClvDataError(
+            f"max_frequency={max_frequency!r} must be a whole number >= 1 (the last bin holds "
+            "customers with at least that many repeat purchases)."
+        )
+    return int(max_frequency)
+
+
+def _frequency_bins(frequency: np.ndarray, max_frequency: int) -> np.ndarray:
+    return np.minimum(frequency.astype(np.int64), max_frequency)
+
+
+def recency_bin_edges(recency: np.ndarray, n_bins: int = 8) -> np.ndarray:
+    """Default recency bin edges: ``n_bins`` equal widths from 0, width rounded up to 1-2-5.
+
+    The width is ``max(recency) / n_bins`` rounded up to a number of the form {1, 2, 5} x 10^k,
+    so that on CDNOW (recency up to ~39 weeks) the edges are 0, 5, 10, ..., 40 weeks.
+    """
+    top = float(np.max(recency)) if len(recency) else 0.0
+    width = _nice_ceil(top / n_bins) if top > 0 else 1.0
+    count = max(int(np.ceil(top / width - 1e-9)), 1)
+    return width * np.arange(count + 1)
+
+
+def _recency_bins(recency: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Bin 0 holds recency == 0 (no repeat purchase); bin j >= 1 holds (edges[j-1], edges[j]]."""
+    labels = ["0 (no repeat)"] + [f"({_fmt(lo)}, {_fmt(hi)}]" for lo, hi in pairwise(edges)]
+    codes = np.searchsorted(edges, recency, side="left")
+    codes = np.where(recency <= 0, 0, np.maximum(codes, 1))
+    return codes, labels
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _binned_means(
+    codes: np.ndarray, labels: list[str], actual: np.ndarray, predicted: np.ndarray, name: str
+) -> pd.DataFrame:
+    k = len(labels)
+    n = np.bincount(codes, minlength=k)[:k]
+    sum_actual = np.bincount(codes, weights=actual, minlength=k)[:k]
+    sum_predicted = np.bincount(codes, weights=predicted, minlength=k)[:k]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = pd.DataFrame(
+            {
+                "n_customers": n.astype(np.int64),
+                "mean_actual": np.where(n > 0, sum_actual / n, np.nan),
+                "mean_predicted": np.where(n > 0, sum_predicted / n, np.nan),
+            },
+            index=pd.Index(labels, name=name),
+        )
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Calibration / holdout evaluation
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class HoldoutEvaluation:
+    """How well a purchase (and optionally a spend) model forecast the holdout period.
+
+    All tables are plain DataFrames. Times are in ``time_unit``; purchase counts are purchase days.
+
+    Attributes
+    ----------
+    model : str
+        Name of the purchase model.
+    time_unit : str
+        Unit of ``recency``, ``T`` and ``duration_holdout`` (e.g. ``"W"``).
+    duration_holdout : float
+        Holdout length in ``time_unit`` (the longest, if customers differ).
+    predictions : DataFrame
+        One row per customer: ``frequency, recency, T, duration_holdout``, ``actual`` (purchase
+        days in the holdout), ``predicted`` (the model's conditional expectation over
+        ``duration_holdout``), ``error`` (predicted - actual), ``frequency_bin``,
+        ``recency_bin``; with a spend model also ``predicted_avg_value`` and
+        ``monetary_value_holdout`` (currency).
+    metrics : DataFrame
+        One row (indexed by model name): ``n_customers``, ``mae``, ``rmse`` (purchases per
+        customer) and ``correlation`` (Pearson, predicted vs actual).
+    totals : DataFrame
+        One row: ``n_customers``, ``actual`` and ``predicted`` repeat transactions in the holdout
+        (all customers), ``difference`` (predicted - actual) and ``pct_error``
+        (100 x difference / actual; positive means over-forecast).
+    by_frequency : DataFrame
+        Indexed by calibration frequency bin ``"0" ... "6", "7+"``: ``n_customers``,
+        ``mean_actual`` and ``mean_predicted`` holdout purchases per customer (NaN for empty bins).
+    by_recency : DataFrame
+        The same by calibration recency bin, with ``recency_low`` and ``recency_high`` (in
+        ``time_unit``). Bin ``"0 (no repeat)"`` is recency 0 (frequency 0); the others are
+        right-closed intervals ``(low, high]``.
+    spend : DataFrame or None
+        With a spend model, for customers who bought in the holdout: rows ``all``,
+        ``repeat buyers`` (frequency > 0 in calibration) and ``one-time buyers``; columns
+        ``n_customers``, ``mean_predicted`` (the spend model's expected average value),
+        ``mean_actual`` (mean of each customer's holdout average spend), ``pct_error``, ``mae``,
+        ``rmse`` and ``correlation`` (currency units, per customer, unweighted).
+    """
+
+    model: str
+    time_unit: str
+    duration_holdout: float
+    predictions: pd.DataFrame
+    metrics: pd.DataFrame
+    totals: pd.DataFrame
+    by_frequency: pd.DataFrame
+    by_recency: pd.DataFrame
+    spend: pd.DataFrame | None = field(default=None)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The result's tables by name, e.g. to write each to a CSV file."""
+        out = {
+            "predictions": self.predictions,
+            "metrics": self.metrics,
+            "totals": self.totals,
+            "by_frequency": self.by_frequency,
+            "by_recency": self.by_recency,
+        }
+        if self.spend is not None:
+            out["spend"] = self.spend
+        return out
+
+    def __repr__(self) -> str:
+        unit = UNIT_NAMES.get(self.time_unit, self.time_unit)
+        tot = self.totals.iloc[0]
+        met = self.metrics.iloc[0]
+        lines = [
+            f"HoldoutEvaluation({self.model}, holdout {self.duration_holdout:g} {unit}, "
+            f"{int(tot['n_customers']):,} customers)",
+            f"  repeat transactions in holdout: actual {tot['actual']:,.0f}, "
+            f"predicted {tot['predicted']:,.1f} ({tot['pct_error']:+.1f}%)",
+            f"  per customer: MAE {met['mae']:.4f}, RMSE {met['rmse']:.4f}, "
+            f"correlation {met['correlation']:.4f}",
+        ]
+        if self.spend is not None:
+            row = self.spend.loc["all"]
+            lines.append(
+                f"  spend of {int(row['n_customers']):,} holdout buyers: predicted "
+                f"{row['mean_predicted']:.2f}, actual {row['mean_actual']:.2f} "
+                f"({row['pct_error']:+.1f}%)"
+            )
+        lines.append("  tables: " + ", ".join(self.tables()))
+        return "\n".join(lines)
+
+
+def _holdout_predictions(purchase_model: Any, data: pd.DataFrame) -> np.ndarray:
+    """Conditional expected purchases over each customer's own ``duration_holdout``."""
+    durations = data["duration_holdout"].to_numpy(dtype=float)
+    predicted = np.empty(len(data))
+    # One call per distinct holdout length keeps the public method's scalar-t signature.
+    for duration in np.unique(durations):
+        rows = durations == duration
+        subset = data.iloc[np.flatnonzero(rows)]
+        predicted[rows] = np.asarray(purchase_model.expected_purchases(float(duration), subset))
+    return predicted
+
+
+def _spend_table(data: pd.DataFrame, predicted_value: np.ndarray) -> pd.DataFrame:
+    actual_value = data["monetary_value_holdout"].to_numpy(dtype=float)
+    bought = data["frequency_holdout"].to_numpy() > 0
+    repeat = data["frequency"].to_numpy() > 0
+    groups = {
+        "all": bought,
+        "repeat buyers": bought & repeat,
+        "one-time buyers": bought & ~repeat,
+    }
+    rows = []
+    for mask in groups.values():
+        pred, act = predicted_value[mask], actual_value[mask]
+        n = int(mask.sum())
+        if n:
+            err = pred - act
+            mean_actual = float(act.mean())
+            rows.append(
+                {
+                    "n_customers": n,
+                    "mean_predicted": float(pred.mean()),
+                    "mean_actual": mean_actual,
+                    "pct_error": 100.0 * (pred.mean() - mean_actual) / mean_actual
+                    if mean_actual
+                    else np.nan,
+                    "mae": float(np.abs(err).mean()),
+                    "rmse": float(np.sqrt((err**2).mean())),
+                    "correlation": _pearson(pred, act),
+                }
+            )
+        else:
+            rows.append(
+                {"n_customers": 0}
+                | dict.fromkeys(
+                    ("mean_predicted", "mean_actual", "pct_error", "mae", "rmse", "correlation"),
+                    np.nan,
+                )
+            )
+    return pd.DataFrame(rows, index=pd.Index(list(groups), name="group"))
+
+
+def evaluate_holdout(
+    purchase_model: Any,
+    cal_holdout: pd.DataFrame,
+    spend_model: Any = None,
+    *,
+    max_frequency: int = 7,
+    recency_bins: Sequence[float] | None = None,
+) -> HoldoutEvaluation:
+    """Compare a fitted model's holdout forecast with what customers actually did.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model (e.g. :class:`~clvpredict.BetaGeoModel`)
+        Fitted on the calibration columns of ``cal_holdout``; its
+        ``expected_purchases(t, data)`` gives the forecast.
+    cal_holdout : DataFrame
+        From :func:`~clvpredict.calibration_holdout_summary`: ``frequency``, ``recency``, ``T``,
+        ``frequency_holdout``, ``duration_holdout`` (and ``monetary_value``,
+        ``monetary_value_holdout`` for the spend check). Times in the model's unit.
+    spend_model : fitted GammaGammaModel, optional
+        When given, its ``expected_average_value`` is compared with the holdout spend.
+    max_frequency : int
+        Calibration frequencies ``>= max_frequency`` share the last bin (default ``"7+"``).
+    recency_bins : sequence of float, optional
+        Increasing recency bin edges in the model's time unit, starting at 0; bins are
+        ``(e[j-1], e[j]]`` and recency 0 (no repeat purchase) is a bin of its own. By default
+        eight equal widths rounded up to a 1-2-5 number (on CDNOW in weeks: 0, 5, ..., 40).
+
+    Returns
+    -------
+    HoldoutEvaluation
+        Per-customer predictions, error metrics, totals, the by-frequency and by-recency tables
+        and (with ``spend_model``) the spend check; see :class:`HoldoutEvaluation`.
+
+    Raises
+    ------
+    ClvDataError
+        Missing columns, a model fitted in another time unit, bad bins.
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.evaluation import evaluate_holdout
+    >>> ch = cp.calibration_holdout_summary(
+    ...     cp.datasets.load_cdnow(), "customer_id", "date", "1997-09-30", "1998-06-30",
+    ...     monetary_value_col="amount", time_unit="W")
+    >>> result = evaluate_holdout(cp.BetaGeoModel().fit(ch), ch)
+    >>> int(result.totals["actual"].iloc[0])
+    1882
+    >>> result.by_frequency.columns.tolist()
+    ['n_customers', 'mean_actual', 'mean_predicted']
+    """
+    fix = "Build it with calibration_holdout_summary(...)."
+    _require_columns(
+        cal_holdout,
+        ("frequency", "recency", "T", "frequency_holdout", "duration_holdout"),
+        "cal_holdout",
+        fix,
+    )
+    if len(cal_holdout) == 0:
+        raise ClvDataError("cal_holdout has no customers: there is nothing to evaluate.")
+    unit = _model_unit(purchase_model, cal_holdout)
+    max_frequency = _check_max_frequency(max_frequency)
+    actual = cal_holdout["frequency_holdout"].to_numpy(dtype=float)
+    bad = ~np.isfinite(actual) | (actual < 0)
+    if bad.any():
+        raise ClvDataError(
+            "Column 'frequency_holdout' must hold counts >= 0; offending values: "
+            f"{describe_values(actual[bad])}. {fix}"
+        )
+    frequency = cal_holdout["frequency"].to_numpy(dtype=float)
+    recency = cal_holdout["recency"].to_numpy(dtype=float)
+    predicted = _holdout_predictions(purchase_model, cal_holdout)
+    error = predicted - actual
+
+    if recency_bins is None:
+        edges = recency_bin_edges(recency)
+    else:
+        edges = np.asarray(recency_bins, dtype=float)
+        if edges.ndim != 1 or len(edges) < 2 or edges[0] != 0 or np.any(np.diff(edges) <= 0):
+            raise ClvDataError(
+                f"recency_bins={list(np.ravel(edges))!r} must be increasing edges starting at 0, "
+                "e.g. [0, 5, 10, 20, 40] (in the model's time unit)."
+            )
+        if recency.max() > edges[-1]:
+            raise ClvDataError(
+                f"recency_bins end at {edges[-1]:g} but some recency reaches {recency.max():g} "
+                f"{UNIT_NAMES[unit]}; add a last edge >= {recency.max():g}."
+            )
+    freq_codes = _frequency_bins(frequency, max_frequency)
+    freq_labels = frequency_bin_labels(max_frequency)
+    rec_codes, rec_labels = _recency_bins(recency, edges)
+
+    name = model_label(purchase_model)
+    predictions = pd.DataFrame(
+        {
+            "frequency": cal_holdout["frequency"].to_numpy(),
+            "recency": recency,
+            "T": cal_holdout["T"].to_numpy(dtype=float),
+            "duration_holdout": cal_holdout["duration_holdout"].to_numpy(dtype=float),
+            "actual": cal_holdout["frequency_holdout"].to_numpy(),
+            "predicted": predicted,
+            "error": error,
+            "frequency_bin": np.asarray(freq_labels, dtype=object)[freq_codes],
+            "recency_bin": np.asarray(rec_labels, dtype=object)[rec_codes],
+        },
+        index=cal_holdout.index,
+    )
+    model_index = pd.Index([name], name="model")
+    metrics = pd.DataFrame(
+        {
+            "n_customers": [len(actual)],
+            "mae": [float(np.mean(np.abs(error)))],
+            "rmse": [float(np.sqrt(np.mean(error**2)))],
+            "correlation": [_pearson(predicted, actual)],
+        },
+        index=model_index,
+    )
+    total_actual, total_predicted = float(actual.sum()), float(predicted.sum())
+    totals = pd.DataFrame(
+        {
+            "n_customers": [len(actual)],
+            "actual": [total_actual],
+            "predicted": [total_predicted],
+            "difference": [total_predicted - total_actual],
+            "pct_error": [
+                100.0 * (total_predicted - total_actual) / total_actual if total_actual else np.nan
+            ],
+        },
+        index=model_index,
+    )
+    by_frequency = _binned_means(freq_codes, freq_labels, actual, predicted, "frequency_bin")
+    by_recency = _binned_means(rec_codes, rec_labels, actual, predicted, "recency_bin")
+    by_recency.insert(0, "recency_high", np.concatenate([[0.0], edges[1:]]))
+    by_recency.insert(0, "recency_low", np.concatenate([[0.0], edges[:-1]]))
+
+    spend = None
+    if spend_model is not None:
+        _check_fitted(spend_model, "spend model")
+        _require_columns(
+            cal_holdout,
+            ("monetary_value", "monetary_value_holdout"),
+            "cal_holdout",
+            "Build it with calibration_holdout_summary(..., monetary_value_col=...).",
+        )
+        predicted_value = np.asarray(spend_model.expected_average_value(cal_holdout), dtype=float)
+        predictions["predicted_avg_value"] = predicted_value
+        predictions["monetary_value_holdout"] = cal_holdout["monetary_value_holdout"].to_numpy(
+            dtype=float
+        )
+        spend = _spend_table(cal_holdout, predicted_value)
+
+    durations = predictions["duration_holdout"].to_numpy()
+    for table in (predictions, metrics, totals, by_frequency, by_recency):
+        table.attrs.update(time_unit=unit, model=name)
+    return HoldoutEvaluation(
+        model=name,
+        time_unit=unit,
+        duration_holdout=float(durations.max()),
+        predictions=predictions,
+        metrics=metrics,
+        totals=totals,
+        by_frequency=by_frequency,
+        by_recency=by_recency,
+        spend=spend,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Tracking: repeat transactions over calendar time
+# ------------------------------------------------------------------------------------------
+
+_PERIOD = re.compile(r"^\s*(\d*)\s*([DW])\s*$", re.IGNORECASE)
+
+
+def _period_days(freq: str) -> int:
+    match = _PERIOD.match(freq) if isinstance(freq, str) else None
+    if match is None or match.group(1) in ("0", "00"):
+        raise ClvDataError(
+            f"freq={freq!r} is not supported. Use fixed-length periods: 'D' (days), 'W' (weeks) "
+            "or a multiple such as '2W' or '14D'. Calendar months have unequal lengths, so use "
+            "'4W' for roughly monthly periods."
+        )
+    count = int(match.group(1) or 1)
+    return count * (7 if match.group(2).upper() == "W" else 1)
+
+
+def expected_repeat_transactions_over_time(
+    purchase_model: Any,
+    transactions: pd.DataFrame,
+    customer_id_col: str,
+    datetime_col: str,
+    calibration_end: Any,
+    observation_end: Any = None,
+    *,
+    freq: str = "W",
+    monetary_value_col: str | None = None,
+    datetime_format: str | None = None,
+    returns: ReturnsPolicy = "error",
+    after_end: AfterEndPolicy = "error",
+) -> pd.DataFrame:
+    """Actual and model-expected repeat transactions per period, over calibration and holdout.
+
+    The cohort is the customers whose first purchase day is on or before ``calibration_end``
+    (the customers of :func:`~clvpredict.calibration_holdout_summary`). Each joins at its own
+    first purchase day; its repeat transactions are its later purchase days (several purchases on
+    one day count once). The model side is exact, not simulated: by the end of calendar day
+    ``d`` the cohort is expected to have made ``sum_i E[X((d - first_i) days)]`` repeat
+    purchases, with ``E[X(t)]`` the model's unconditional expectation
+    (``expected_purchases_new_customer``) and ``t`` converted to the model's time unit.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model
+        Needs ``expected_purchases_new_customer(t)`` accepting an array of times and a
+        ``time_unit_``.
+    transactions : DataFrame
+        One row per purchase.
+    customer_id_col, datetime_col : str
+        Names of the customer id and purchase date columns.
+    calibration_end : date-like
+        Last calendar day of calibration (inclusive).
+    observation_end : date-like, optional
+        Last calendar day of the holdout (inclusive); defaults to the last purchase day.
+    freq : str
+        Period length: ``"D"`` (days), ``"W"`` (weeks, default) or a multiple (``"2W"``,
+        ``"14D"``). Periods are anchored so that one ends exactly on ``calibration_end``; the
+        last one is cut short at ``observation_end`` when the holdout is not a whole number of
+        periods.
+    monetary_value_col, returns : optional
+        Pass the same values as to :func:`~clvpredict.calibration_holdout_summary` when returns
+        were netted or dropped there, so that the same purchase days are counted.
+    datetime_format, after_end
+        As in :func:`~clvpredict.calibration_holdout_summary`.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``period_end`` (last calendar day of the period, inclusive), with columns
+
+        * ``period_start`` (datetime): first calendar day of the period;
+        * ``in_calibration`` (bool): the period ends on or before ``calibration_end``;
+        * ``customers`` (int): cohort customers acquired by the end of the period;
+        * ``actual``, ``expected``: repeat transactions (purchase days) in the period;
+        * ``actual_cumulative``, ``expected_cumulative``: the same summed from the start.
+
+        ``attrs`` records ``time_unit`` (of the model), ``freq``, ``period_days``,
+        ``calibration_end`` and ``observation_end``.
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.evaluation import expected_repeat_transactions_over_time
+    >>> tx = cp.datasets.load_cdnow()
+    >>> ch = cp.calibration_holdout_summary(tx, "customer_id", "date", "1997-09-30",
+    ...                                     "1998-06-30", time_unit="W")
+    >>> track = expected_repeat_transactions_over_time(
+    ...     cp.BetaGeoModel().fit(ch), tx, "customer_id", "date", "1997-09-30", "1998-06-30")
+    >>> len(track), int(track["actual"].sum())        # 78 weeks; calibration + holdout repeats
+    (78, 4339)
+    """
+    unit = _model_unit(purchase_model)
+    period = _period_days(freq)
+    daily = _prepare_transactions(
+        transactions, customer_id_col, datetime_col, monetary_value_col, datetime_format, returns
+    )
+    cal_end = _day_number(_to_timestamp(calibration_end, "calibration_end"))
+    if observation_end is None:
+        obs_end = int(daily["day"].max())
+    else:
+        obs_end = _day_number(_to_timestamp(observation_end, "observation_end"))
+    # Checked before trimming so that swapped dates get this message, not "purchases after end".
+    if obs_end <= cal_end:
+        raise ClvDataError(
+            f"observation_end ({pd.Timestamp(obs_end, unit='D').date()}) must be after "
+            f"calibration_end ({pd.Timestamp(cal_end, unit='D').date()}) so that there is a holdout."
+        )
+    if observation_end is not None:
+        daily = _apply_end(daily, obs_end, after_end, f"observation_end={observation_end!s}")
+    customer_codes = pd.factorize(daily["customer_id"])[0]
+    days = daily["day"].to_numpy(dtype=np.int64)
+    # _prepare_transactions sorts by customer and day, so each customer's first row is its
+    # first purchase day and every later row is a repeat purchase day.
+    is_first = np.r_[True, customer_codes[1:] != customer_codes[:-1]]
+    first_day_per_row = np.maximum.accumulate(np.where(is_first, np.arange(len(days)), 0))
+    first_day_per_row = days[first_day_per_row]
+    in_cohort = first_day_per_row <= cal_end
+    if not in_cohort.any():
+        raise ClvDataError(
+            f"calibration_end={calibration_end!s} is before the first purchase: no customer was "
+            "acquired in calibration. Choose a later calibration_end."
+        )
+    first_days = days[is_first & in_cohort]
+    repeat_days = days[~is_first & in_cohort]
+
+    # Period k ends on cal_end + k * period; the first period holds the earliest acquisition.
+    k_first = -((cal_end - int(first_days.min())) // period)
+    k_last = -(-(obs_end - cal_end) // period)
+    ks = np.arange(k_first, k_last + 1)
+    ends = cal_end + ks * period
+    starts = ends - period + 1
+    ends[-1] = min(ends[-1], obs_end)
+
+    actual = np.bincount(np.searchsorted(ends, repeat_days, side="left"), minlength=len(ends))
+
+    acquired_days, acquired_counts = np.unique(first_days, return_counts=True)
+    lags = np.clip(ends[None, :] - acquired_days[:, None], 0, None)
+    unique_lags, inverse = np.unique(lags, return_inverse=True)
+    per_customer = np.asarray(
+        purchase_model.expected_purchases_new_customer(unique_lags / unit_in_days(unit)),
+        dtype=float,
+    )
+    expected_cumulative = acquired_counts @ per_customer[inverse.reshape(lags.shape)]
+
+    customers = np.searchsorted(np.sort(first_days), ends, side="right")
+    out = pd.DataFrame(
+        {
+            "period_start": pd.to_datetime(starts, unit="D"),
+            "in_calibration": ends <= cal_end,
+            "customers": customers.astype(np.int64),
+            "actual": actual.astype(np.int64),
+            "expected": np.diff(expected_cumulative, prepend=0.0),
+            "actual_cumulative": np.cumsum(actual).astype(np.int64),
+            "expected_cumulative": expected_cumulative,
+        },
+        index=pd.DatetimeIndex(pd.to_datetime(ends, unit="D"), name="period_end"),
+    )
+    out.attrs.update(
+        time_unit=unit,
+        freq=freq,
+        period_days=period,
+        calibration_end=str(pd.Timestamp(cal_end, unit="D").date()),
+        observation_end=str(pd.Timestamp(obs_end, unit="D").date()),
+        model=model_label(purchase_model),
+    )
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Tables behind the other plots
+# ------------------------------------------------------------------------------------------
+
+
+def period_transactions(
+    purchase_model: Any, data: pd.DataFrame, max_frequency: int = 7
+) -> pd.DataFrame:
+    """Customers with 0, 1, ..., k+ repeat purchases in calibration: actual vs the model.
+
+    The model's count for ``n < k`` is ``sum_i P(X(T_i) = n)``, the exact probability that a
+    customer observed for ``T_i`` makes ``n`` repeat purchases (``probability_of_purchases``),
+    summed over customers; the ``k+`` bin gets ``sum_i (1 - sum_{n<k} P(X(T_i) = n))``, so the
+    model column sums to the number of customers.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model
+        Needs ``probability_of_purchases(n, t)`` with ``n`` an array.
+    data : DataFrame
+        RFM summary with ``frequency`` and ``T`` (model's time unit).
+    max_frequency : int
+        ``k``: the last bin holds ``k`` or more repeat purchases.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``frequency_bin`` (``"0", ..., "k-1", "k+"``), columns ``actual`` (customers,
+        int) and ``expected`` (customers, float).
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.evaluation import period_transactions
+    >>> s = cp.datasets.load_cdnow_summary()
+    >>> table = period_transactions(cp.BetaGeoModel().fit(s), s)
+    >>> int(table["actual"].sum()), round(float(table["expected"].sum()))
+    (2357, 2357)
+    """
+    _require_columns(data, ("frequency", "T"), "data", "Build it with rfm_summary(...).")
+    _model_unit(purchase_model, data)
+    k = _check_max_frequency(max_frequency)
+    frequency = data["frequency"].to_numpy(dtype=float)
+    big_t = data["T"].to_numpy(dtype=float)
+    if not (np.isfinite(big_t).all() and (big_t >= 0).all()):
+        raise ClvDataError(
+            "Column 'T' must be finite and >= 0; offending values: "
+            f"{describe_values(big_t[~(np.isfinite(big_t) & (big_t >= 0))])}."
+        )
+    actual = np.bincount(_frequency_bins(frequency, k), minlength=k + 1)
+    unique_t, counts = np.unique(big_t, return_counts=True)
+    expected = np.zeros(k + 1)
+    n = np.arange(k)
+    # Customers observed for the same T share one PMF, so group them (CDNOW: 84 distinct T).
+    for t, count in zip(unique_t, counts, strict=True):
+        pmf = np.asarray(purchase_model.probability_of_purchases(n, float(t)), dtype=float)
+        expected[:k] += count * pmf
+        expected[k] += count * (1.0 - pmf.sum())
+    out = pd.DataFrame(
+        {"actual": actual.astype(np.int64), "expected": expected},
+        index=pd.Index(frequency_bin_labels(k), name="frequency_bin"),
+    )
+    out.attrs.update(model=model_label(purchase_model))
+    return out
+
+
+def frequency_recency_matrix(
+    purchase_model: Any,
+    T: float,
+    max_frequency: int,
+    *,
+    quantity: str = "expected_purchases",
+    t: float | None = None,
+    n_recency: int = 60,
+) -> pd.DataFrame:
+    """A model quantity over a grid of histories (frequency x recency) observed for ``T``.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model
+    T : float
+        Length of observation of the hypothetical customers, in the model's time unit.
+    max_frequency : int
+        Rows are frequencies ``0 .. max_frequency`` (repeat purchases).
+    quantity : {"expected_purchases", "probability_alive"}
+        ``expected_purchases``: expected purchases in the next ``t`` time units;
+        ``probability_alive``: P(alive at T).
+    t : float, optional
+        Forecast horizon in the model's time unit (required for ``expected_purchases``).
+    n_recency : int
+        Number of recency values, evenly spaced from 0 to ``T`` inclusive.
+
+    Returns
+    -------
+    DataFrame
+        Rows indexed by ``frequency``, columns by ``recency`` (model time unit). Impossible
+        histories (frequency 0 with recency > 0) are NaN.
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.evaluation import frequency_recency_matrix
+    >>> s = cp.datasets.load_cdnow_summary()
+    >>> grid = frequency_recency_matrix(cp.BetaGeoModel().fit(s), T=39, max_frequency=10,
+    ...                                 quantity="probability_alive", n_recency=40)
+    >>> grid.shape
+    (11, 40)
+    """
+    _model_unit(purchase_model)
+    if quantity not in ("expected_purchases", "probability_alive"):
+        raise ClvDataError(
+            f"quantity={quantity!r} is not one of 'expected_purchases', 'probability_alive'."
+        )
+    if quantity == "expected_purchases" and (t is None or not np.isfinite(t) or t <= 0):
+        raise ClvDataError(
+            f"t={t!r}: expected purchases need a forecast horizon t > 0 in the model's time unit, "
+            "e.g. t=52 for a year in weeks."
+        )
+    if not np.isfinite(T) or T <= 0:
+        raise ClvDataError(f"T={T!r} must be a length of observation > 0 (model's time unit).")
+    max_frequency = int(_check_max_frequency(max_frequency))
+    if isinstance(n_recency, bool) or int(n_recency) < 2:
+        raise ClvDataError(f"n_recency={n_recency!r} must be a whole number >= 2.")
+    recency = np.linspace(0.0, float(T), int(n_recency))
+    frequency = np.arange(max_frequency + 1)
+    x, t_x = np.meshgrid(frequency.astype(float), recency, indexing="ij")
+    valid = (x > 0) | (t_x == 0)
+    xs, txs = x[valid], t_x[valid]
+    big_t = np.full(xs.shape, float(T))
+    if quantity == "expected_purchases":
+        values = purchase_model.expected_purchases(float(t), frequency=xs, recency=txs, T=big_t)
+    else:
+        values = purchase_model.probability_alive(frequency=xs, recency=txs, T=big_t)
+    grid = np.full(x.shape, np.nan)
+    grid[valid] = np.asarray(values, dtype=float)
+    out = pd.DataFrame(
+        grid,
+        index=pd.Index(frequency, name="frequency"),
+        columns=pd.Index(recency, name="recency"),
+    )
+    out.attrs.update(quantity=quantity, t=t, T=float(T), model=model_label(purchase_model))
+    return out
+
+
+def probability_alive_history(
+    purchase_model: Any,
+    transactions: pd.DataFrame,
+    customer_id_col: str,
+    datetime_col: str,
+    customer_id: Any,
+    *,
+    end: Any = None,
+    datetime_format: str | None = None,
+) -> pd.DataFrame:
+    """One customer's P(alive) day by day, from its first purchase to ``end``.
+
+    On each calendar day ``d`` the customer's history is summarised as of the end of ``d``
+    (purchases by day, as in :func:`~clvpredict.rfm_summary`): ``frequency`` = repeat purchase
+    days up to ``d``, ``recency`` and ``T`` = time from the first purchase day to the last one and
+    to ``d``, in the model's time unit; then ``probability_alive`` is evaluated on those histories.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model
+    transactions : DataFrame
+        The transaction log (all customers, or only this one).
+    customer_id_col, datetime_col : str
+        Names of the customer id and purchase date columns.
+    customer_id
+        The customer to trace.
+    end : date-like, optional
+        Last calendar day of the grid; defaults to the last date in ``transactions``. Purchases
+        after ``end`` are ignored.
+    datetime_format : str, optional
+        As in :func:`~clvpredict.rfm_summary`.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``date`` (one row per calendar day), columns ``frequency``, ``recency``, ``T``
+        (model time unit), ``p_alive`` and ``purchase`` (bool: a purchase day).
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.evaluation import probability_alive_history
+    >>> tx = cp.datasets.load_cdnow()
+    >>> bg = cp.BetaGeoModel().fit(cp.datasets.load_cdnow_summary())
+    >>> hist = probability_alive_history(bg, tx, "customer_id", "date", 1, end="1997-09-30")
+    >>> round(float(hist["p_alive"].iloc[-1]), 3)
+    0.727
+    """
+    unit = _model_unit(purchase_model)
+    _require_columns(
+        transactions,
+        (customer_id_col, datetime_col),
+        "transactions",
+        "Pass the right names as customer_id_col= and datetime_col=.",
+    )
+    own = transactions[transactions[customer_id_col] == customer_id]
+    if len(own) == 0:
+        examples = describe_values(pd.unique(transactions[customer_id_col])[:5])
+        raise ClvDataError(
+            f"customer_id={customer_id!r} has no transactions in column {customer_id_col!r} "
+            f"(ids look like {examples}). Check the id and its type."
+        )
+    daily = _prepare_transactions(
+        own, customer_id_col, datetime_col, None, datetime_format, "error"
+    )
+    days = daily["day"].to_numpy(dtype=np.int64)
+    if end is None:
+        end_day = int(_parse_dates(transactions, datetime_col, datetime_format).max())
+    else:
+        end_day = _day_number(_to_timestamp(end, "end"))
+    first = int(days[0])
+    if end_day < first:
+        raise ClvDataError(
+            f"end={end!s} is before customer {customer_id!r}'s first purchase "
+            f"({pd.Timestamp(first, unit='D').date()}); choose a later end."
+        )
+    grid = np.arange(first, end_day + 1)
+    last_index = np.searchsorted(days, grid, side="right") - 1
+    per_unit = unit_in_days(unit)
+    frequency = last_index.astype(float)
+    recency = (days[last_index] - first) / per_unit
+    big_t = (grid - first) / per_unit
+    p_alive = purchase_model.probability_alive(frequency=frequency, recency=recency, T=big_t)
+    out = pd.DataFrame(
+        {
+            "frequency": last_index.astype(np.int64),
+            "recency": recency,
+            "T": big_t,
+            "p_alive": np.asarray(p_alive, dtype=float),
+            "purchase": np.isin(grid, days),
+        },
+        index=pd.DatetimeIndex(pd.to_datetime(grid, unit="D"), name="date"),
+    )
+    out.attrs.update(time_unit=unit, customer_id=customer_id, model=model_label(purchase_model))
+    return out
+
+
+def value_concentration(values: pd.Series | np.ndarray) -> pd.DataFrame:
+    """Share of the total value held by the top x% of customers (a concentration curve).
+
+    Parameters
+    ----------
+    values : Series or array
+        One non-negative value per customer (e.g. ``predictive_clv``, currency units).
+
+    Returns
+    -------
+    DataFrame
+        ``n + 1`` rows starting at (0, 0): ``share_of_customers`` (fraction of customers, ranked
+        from the most valuable) and ``share_of_value`` (their fraction of the total).
+
+    Examples
+    --------
+    >>> from clvpredict.evaluation import value_concentration
+    >>> value_concentration([10.0, 0.0, 30.0, 60.0])["share_of_value"].tolist()
+    [0.0, 0.6, 0.9, 1.0, 1.0]
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or len(v) == 0:
+        raise ClvDataError("values must be a non-empty one-dimensional array of customer values.")
+    bad = ~np.isfinite(v) | (v < 0)
+    if bad.any():
+        raise ClvDataError(
+            f"values must be finite and >= 0; offending values: {describe_values(v[bad])}. "
+            "Drop those customers or clip negative values to 0 first."
+        )
+    total = v.sum()
+    if total <= 0:
+        raise ClvDataError("values sum to 0: there is no value to concentrate.")
+    ranked = np.sort(v)[::-1]
+    out = pd.DataFrame(
+        {
+            "share_of_customers": np.arange(len(v) + 1) / len(v),
+            "share_of_value": np.concatenate([[0.0], np.cumsum(ranked) / total]),
+        }
+    )
+    return out
+
+
+def mean_spend_density(
+    spend_model: Any, data: pd.DataFrame, spend: Sequence[float] | np.ndarray
+) -> pd.Series:
+    """Model density of a customer's mean repeat spend, mixed over the customers' frequencies.
+
+    Under the Gamma-Gamma model the mean ``zbar`` of ``x`` repeat transactions has the closed-form
+    density ``f(zbar | x)`` of Fader & Hardie (note 025, eq. 4). The density returned is
+    ``(1/N) sum_i f(z | x_i)`` over the ``N`` repeat buyers (``frequency > 0``) in ``data``: the
+    distribution that the histogram of their observed ``monetary_value`` should follow.
+
+    Parameters
+    ----------
+    spend_model : fitted GammaGammaModel
+    data : DataFrame
+        With ``frequency``; the repeat buyers' frequencies are the mixing weights.
+    spend : array
+        Mean spend values (currency units, > 0) at which to evaluate the density.
+
+    Returns
+    -------
+    Series
+        Density in 1 / currency unit, indexed by ``spend``.
+
+    Examples
+    --------
+    >>> import numpy as np, clvpredict as cp
+    >>> from clvpredict.evaluation import mean_spend_density
+    >>> s = cp.datasets.load_cdnow_summary()
+    >>> dens = mean_spend_density(cp.GammaGammaModel().fit(s), s, np.linspace(0.5, 2000, 40000))
+    >>> round(float(np.trapezoid(dens, dens.index)), 2)
+    1.0
+    """
+    from .gamma_gamma import gamma_gamma_log_likelihood
+
+    _check_fitted(spend_model, "spend model")
+    _require_columns(data, ("frequency",), "data", "Build it with rfm_summary(...).")
+    p, q, gamma = (float(spend_model.params_[k]) for k in ("p", "q", "gamma"))
+    z = np.asarray(spend, dtype=float)
+    if z.ndim != 1 or np.any(~np.isfinite(z)) or np.any(z < 0):
+        raise ClvDataError("spend must be a one-dimensional array of amounts >= 0.")
+    x = data["frequency"].to_numpy(dtype=float)
+    x = x[x > 0]
+    if len(x) == 0:
+        raise ClvDataError(
+            "data has no repeat buyers (frequency > 0): there is no mean repeat spend to describe."
+        )
+    xs, counts = np.unique(x, return_counts=True)
+    weights = counts / counts.sum()
+    with np.errstate(divide="ignore"):
+        log_f = gamma_gamma_log_likelihood(p, q, gamma, xs[:, None], np.maximum(z, 1e-300)[None, :])
+    density = weights @ np.exp(log_f)
+    density = np.where(z > 0, density, 0.0)
+    return pd.Series(density, index=pd.Index(z, name="spend"), name="density")

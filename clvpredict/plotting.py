@@ -1,0 +1,807 @@
+"""Diagnostic plots of fitted models (matplotlib).
+
+Every function takes ``ax=None`` and returns the :class:`~matplotlib.axes.Axes` it drew on; none
+calls ``plt.show()``. Without ``ax`` a new standalone :class:`matplotlib.figure.Figure` is made,
+not registered with pyplot, so reporting jobs can draw many plots without leaking figures or
+opening windows: save it with ``ax.figure.savefig("plot.png")``, or in a notebook pass
+``ax=plt.subplots()[1]`` (or ``display(ax.figure)``) to show it inline.
+
+The numbers behind each plot come from :mod:`clvpredict.evaluation`, so they can be saved as
+tables next to the figures. matplotlib is imported only when a plot is drawn.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ._units import UNIT_NAMES
+from .evaluation import (
+    HoldoutEvaluation,
+    _model_unit,
+    frequency_recency_matrix,
+    mean_spend_density,
+    model_label,
+    period_transactions,
+    probability_alive_history,
+    value_concentration,
+)
+from .exceptions import ClvDataError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "plot_calibration_vs_holdout",
+    "plot_clv_comparison",
+    "plot_cumulative_transactions",
+    "plot_expected_purchases_heatmap",
+    "plot_incremental_transactions",
+    "plot_period_transactions",
+    "plot_probability_alive_heatmap",
+    "plot_probability_alive_history",
+    "plot_spend_distribution",
+    "plot_value_concentration",
+]
+
+_ACTUAL = "#1f4e79"
+_MODEL = "#d9822b"
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (8.0, 5.0)) -> Axes:
+    if ax is not None:
+        return ax
+    from matplotlib.figure import Figure
+
+    # A standalone Figure (no pyplot) never leaks into global state or pops up a window.
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig.add_subplot()
+
+
+def _unit_name(unit: str | None) -> str:
+    return UNIT_NAMES.get(unit or "", unit or "time units")
+
+
+def _period_name(period_days: int | None) -> str:
+    if period_days == 7:
+        return "week"
+    if period_days == 1:
+        return "day"
+    if period_days and period_days % 7 == 0:
+        return f"{period_days // 7}-week period"
+    return f"{period_days}-day period" if period_days else "period"
+
+
+def _date_axis(ax: Axes) -> None:
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+# ------------------------------------------------------------------------------------------
+# 1. Calibration vs holdout
+# ------------------------------------------------------------------------------------------
+
+
+def plot_calibration_vs_holdout(
+    evaluation: HoldoutEvaluation,
+    by: Literal["frequency", "recency"] = "frequency",
+    *,
+    ax: Axes | None = None,
+) -> Axes:
+    """Mean actual vs predicted holdout purchases per customer, by calibration frequency or recency.
+
+    The points are exactly ``evaluation.by_frequency`` (or ``by_recency``) ``mean_actual`` and
+    ``mean_predicted``; tick labels show the number of customers in each bin. Empty bins are gaps.
+
+    Parameters
+    ----------
+    evaluation : HoldoutEvaluation
+        From :func:`~clvpredict.evaluation.evaluate_holdout`.
+    by : {"frequency", "recency"}
+        Group customers by calibration frequency (0 .. 6, 7+ repeat purchases) or recency bins
+        (model time unit).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure by default.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.evaluation import evaluate_holdout
+    >>> from clvpredict.plotting import plot_calibration_vs_holdout
+    >>> ch = cp.calibration_holdout_summary(cp.datasets.load_cdnow(), "customer_id", "date",
+    ...                                     "1997-09-30", "1998-06-30", time_unit="W")
+    >>> result = evaluate_holdout(cp.BetaGeoModel().fit(ch), ch)
+    >>> ax = plot_calibration_vs_holdout(result, by="recency")
+    >>> ax.figure.savefig("calibration_vs_holdout.png")  # doctest: +SKIP
+    """
+    if not isinstance(evaluation, HoldoutEvaluation):
+        raise ClvDataError(
+            f"evaluation must be the result of evaluate_holdout(...), got "
+            f"{type(evaluation).__name__}."
+        )
+    if by not in ("frequency", "recency"):
+        raise ClvDataError(f"by={by!r} is not one of 'frequency', 'recency'.")
+    table = evaluation.by_frequency if by == "frequency" else evaluation.by_recency
+    unit = _unit_name(evaluation.time_unit)
+    ax = _axes(ax)
+    positions = np.arange(len(table))
+    ax.plot(
+        positions,
+        table["mean_actual"].to_numpy(),
+        marker="o",
+        color=_ACTUAL,
+        label="actual",
+    )
+    ax.plot(
+        positions,
+        table["mean_predicted"].to_numpy(),
+        marker="s",
+        linestyle="--",
+        color=_MODEL,
+        label=f"{evaluation.model} (conditional expectation)",
+    )
+    ax.set_xticks(
+        positions,
+        [
+            f"{label.replace(' (', chr(10) + '(')}\nn={n:,}"
+            for label, n in zip(table.index, table["n_customers"], strict=True)
+        ],
+        fontsize="small",
+    )
+    if by == "frequency":
+        ax.set_xlabel("Repeat purchases in calibration (purchase days); n = customers in the bin")
+    else:
+        ax.set_xlabel(
+            f"Recency in calibration: last purchase since the first ({unit}); "
+            "n = customers in the bin"
+        )
+    ax.set_ylabel(
+        f"Mean purchases per customer in holdout\n(purchase days in {evaluation.duration_holdout:g} {unit})"
+    )
+    ax.set_title(f"Holdout purchases by calibration {by}: actual vs {evaluation.model}")
+    ax.set_ylim(bottom=0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper left")
+    return ax
+
+
+# ------------------------------------------------------------------------------------------
+# 2. Tracking plots
+# ------------------------------------------------------------------------------------------
+
+
+def _check_tracking(tracking: Any) -> None:
+    needed = ("actual", "expected", "actual_cumulative", "expected_cumulative", "in_calibration")
+    if not isinstance(tracking, pd.DataFrame) or any(c not in tracking.columns for c in needed):
+        raise ClvDataError(
+            "tracking must be the DataFrame returned by "
+            "expected_repeat_transactions_over_time(...), with columns " + ", ".join(needed) + "."
+        )
+
+
+def _calibration_end(tracking: pd.DataFrame) -> pd.Timestamp | None:
+    if "calibration_end" in tracking.attrs:
+        return pd.Timestamp(tracking.attrs["calibration_end"])
+    # attrs can be lost by pandas operations; the last calibration period ends on the same day.
+    in_cal = tracking.index[tracking["in_calibration"].to_numpy(dtype=bool)]
+    return pd.Timestamp(in_cal.max()) if len(in_cal) else None
+
+
+def _tracking_plot(tracking: pd.DataFrame, cumulative: bool, ax: Axes | None) -> Axes:
+    _check_tracking(tracking)
+    ax = _axes(ax, (9.0, 5.0))
+    suffix = "_cumulative" if cumulative else ""
+    model = tracking.attrs.get("model", "model")
+    period = _period_name(tracking.attrs.get("period_days"))
+    x = tracking.index.to_numpy()
+    ax.plot(x, tracking["actual" + suffix].to_numpy(), color=_ACTUAL, label="actual")
+    ax.plot(
+        x,
+        tracking["expected" + suffix].to_numpy(),
+        color=_MODEL,
+        linestyle="--",
+        label=f"{model} (expected, exact)",
+    )
+    cal_end = _calibration_end(tracking)
+    if cal_end is not None:
+        ax.axvline(
+            cal_end,
+            color="grey",
+            linestyle=":",
+            label=f"end of calibration ({cal_end.date()})",
+        )
+    _date_axis(ax)
+    ax.set_xlabel(f"Date (end of each {period})")
+    if cumulative:
+        ax.set_ylabel("Repeat transactions since the start, cumulative\n(purchase days)")
+        ax.set_title(f"Cumulative repeat transactions: actual vs {model}")
+    else:
+        ax.set_ylabel(f"Repeat transactions per {period}\n(purchase days)")
+        ax.set_title(f"Repeat transactions per {period}: actual vs {model}")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    # Cumulative curves leave the upper left empty; weekly counts peak early, on the left.
+    ax.legend(loc="upper left" if cumulative else "upper right")
+    return ax
+
+
+def plot_cumulative_transactions(tracking: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Cumulative repeat transactions of the cohort, actual vs model, over calibration and holdout.
+
+    Parameters
+    ----------
+    tracking : DataFrame
+        From :func:`~clvpredict.evaluation.expected_repeat_transactions_over_time`; the lines
+        are its ``actual_cumulative`` and ``expected_cumulative`` columns.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.evaluation import expected_repeat_transactions_over_time
+    >>> from clvpredict.plotting import plot_cumulative_transactions
+    >>> tx = cp.datasets.load_cdnow()
+    >>> bg = cp.BetaGeoModel().fit(cp.datasets.load_cdnow_summary())
+    >>> track = expected_repeat_transactions_over_time(
+    ...     bg, tx, "customer_id", "date", "1997-09-30", "1998-06-30")
+    >>> ax = plot_cumulative_transactions(track)
+    """
+    return _tracking_plot(tracking, True, ax)
+
+
+def plot_incremental_transactions(tracking: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Repeat transactions per period (e.g. weekly), actual vs model, over calibration and holdout.
+
+    Parameters
+    ----------
+    tracking : DataFrame
+        From :func:`~clvpredict.evaluation.expected_repeat_transactions_over_time`; the lines
+        are its ``actual`` and ``expected`` columns.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.evaluation import expected_repeat_transactions_over_time
+    >>> from clvpredict.plotting import plot_incremental_transactions
+    >>> tx = cp.datasets.load_cdnow()
+    >>> bg = cp.BetaGeoModel().fit(cp.datasets.load_cdnow_summary())
+    >>> track = expected_repeat_transactions_over_time(
+    ...     bg, tx, "customer_id", "date", "1997-09-30", "1998-06-30")
+    >>> ax = plot_incremental_transactions(track)
+    """
+    return _tracking_plot(tracking, False, ax)
+
+
+# ------------------------------------------------------------------------------------------
+# 3. Period transactions
+# ------------------------------------------------------------------------------------------
+
+
+def plot_period_transactions(
+    purchase_model: Any,
+    data: pd.DataFrame,
+    max_frequency: int = 7,
+    *,
+    ax: Axes | None = None,
+) -> Axes:
+    """Customers with 0, 1, ..., k+ repeat purchases in calibration: actual vs model bars.
+
+    The model bars are the exact probabilities ``P(X(T_i) = n)`` summed over the customers (the
+    ``k+`` bar gets the remaining probability), see
+    :func:`~clvpredict.evaluation.period_transactions`; they sum to the number of customers.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model
+    data : DataFrame
+        RFM summary with ``frequency`` and ``T``.
+    max_frequency : int
+        ``k``, the first frequency pooled into the last bar.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax.containers[0]`` holds the actual bars, ``ax.containers[1]`` the model's.
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.plotting import plot_period_transactions
+    >>> s = cp.datasets.load_cdnow_summary()
+    >>> ax = plot_period_transactions(cp.BetaGeoModel().fit(s), s)
+    """
+    table = period_transactions(purchase_model, data, max_frequency)
+    ax = _axes(ax)
+    positions = np.arange(len(table))
+    width = 0.4
+    ax.bar(positions - width / 2, table["actual"], width, color=_ACTUAL, label="actual")
+    ax.bar(
+        positions + width / 2,
+        table["expected"],
+        width,
+        color=_MODEL,
+        label=f"{model_label(purchase_model)} (expected: exact PMF at each customer's T)",
+    )
+    ax.set_xticks(positions, list(table.index))
+    ax.set_xlabel("Repeat purchases in calibration (purchase days)")
+    ax.set_ylabel("Customers (count)")
+    ax.set_title(
+        f"Customers by number of repeat purchases in calibration "
+        f"(n = {int(table['actual'].sum()):,})"
+    )
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper right")
+    return ax
+
+
+# ------------------------------------------------------------------------------------------
+# 4. Frequency / recency heatmaps
+# ------------------------------------------------------------------------------------------
+
+
+def _heatmap(
+    purchase_model: Any,
+    data: pd.DataFrame | None,
+    quantity: str,
+    t: float | None,
+    T: float | None,
+    max_frequency: int | None,
+    ax: Axes | None,
+) -> Axes:
+    import matplotlib as mpl
+    from matplotlib.patches import Patch
+
+    unit = _unit_name(_model_unit(purchase_model, data))
+    if T is None or max_frequency is None:
+        if data is None:
+            raise ClvDataError(
+                "Pass data= (an RFM summary, to take the largest T and frequency from it) or "
+                "both T= and max_frequency=."
+            )
+        if T is None:
+            T = float(data["T"].max())
+        if max_frequency is None:
+            max_frequency = max(int(data["frequency"].max()), 1)
+    grid = frequency_recency_matrix(purchase_model, T, max_frequency, quantity=quantity, t=t)
+    ax = _axes(ax, (8.0, 6.0))
+    cmap = mpl.colormaps["viridis"].with_extremes(bad="#d9d9d9")
+    mesh = ax.pcolormesh(
+        grid.columns.to_numpy(),
+        grid.index.to_numpy(),
+        np.ma.masked_invalid(grid.to_numpy()),
+        shading="nearest",
+        cmap=cmap,
+        vmin=0.0,
+        vmax=1.0 if quantity == "probability_alive" else None,
+    )
+    model = model_label(purchase_model)
+    if quantity == "probability_alive":
+        bar_label = "P(alive) at the end of observation (probability)"
+        title = f"{model}: P(alive) by frequency and recency"
+    else:
+        bar_label = f"Expected purchases in the next {t:g} {unit}"
+        title = f"{model}: expected purchases in the next {t:g} {unit}"
+    ax.figure.colorbar(mesh, ax=ax, label=bar_label)
+    ax.set_xlabel(f"Recency: time from first to last purchase ({unit})")
+    ax.set_ylabel("Frequency (repeat purchase days)")
+    ax.set_title(f"{title}\n(customers observed for T = {T:.3g} {unit})")
+    ax.legend(
+        handles=[Patch(facecolor="#d9d9d9", label="impossible: frequency 0 means recency 0")],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        frameon=False,
+        fontsize="small",
+    )
+    return ax
+
+
+def plot_expected_purchases_heatmap(
+    purchase_model: Any,
+    t: float,
+    data: pd.DataFrame | None = None,
+    *,
+    T: float | None = None,
+    max_frequency: int | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Heatmap of expected purchases in the next ``t`` time units by frequency and recency.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model
+    t : float
+        Forecast horizon in the model's time unit (e.g. 52 for a year in weeks).
+    data : DataFrame, optional
+        RFM summary; supplies the defaults ``T = max(T)`` and ``max_frequency = max(frequency)``.
+    T : float, optional
+        Length of observation of the hypothetical customers (model time unit).
+    max_frequency : int, optional
+        Highest frequency shown.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        The cells are :func:`~clvpredict.evaluation.frequency_recency_matrix`.
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.plotting import plot_expected_purchases_heatmap
+    >>> s = cp.datasets.load_cdnow_summary()
+    >>> ax = plot_expected_purchases_heatmap(cp.BetaGeoModel().fit(s), t=52, data=s)
+    """
+    return _heatmap(purchase_model, data, "expected_purchases", t, T, max_frequency, ax)
+
+
+def plot_probability_alive_heatmap(
+    purchase_model: Any,
+    data: pd.DataFrame | None = None,
+    *,
+    T: float | None = None,
+    max_frequency: int | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Heatmap of P(alive) by frequency and recency, for customers observed for ``T``.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model
+    data : DataFrame, optional
+        RFM summary; supplies the defaults ``T = max(T)`` and ``max_frequency = max(frequency)``.
+    T : float, optional
+        Length of observation (model time unit).
+    max_frequency : int, optional
+        Highest frequency shown.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.plotting import plot_probability_alive_heatmap
+    >>> s = cp.datasets.load_cdnow_summary()
+    >>> ax = plot_probability_alive_heatmap(cp.BetaGeoModel().fit(s), s)
+    """
+    return _heatmap(purchase_model, data, "probability_alive", None, T, max_frequency, ax)
+
+
+# ------------------------------------------------------------------------------------------
+# 5. P(alive) history of one customer
+# ------------------------------------------------------------------------------------------
+
+
+def plot_probability_alive_history(
+    purchase_model: Any,
+    transactions: pd.DataFrame,
+    customer_id_col: str,
+    datetime_col: str,
+    customer_id: Any,
+    *,
+    end: Any = None,
+    calibration_end: Any = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """One customer's P(alive) day by day, with its purchase days marked.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model
+    transactions : DataFrame
+        Transaction log.
+    customer_id_col, datetime_col : str
+        Names of the id and date columns.
+    customer_id
+        The customer to show.
+    end : date-like, optional
+        Last day shown (default: the last date in ``transactions``).
+    calibration_end : date-like, optional
+        Draw a vertical line there (e.g. the end of the period the model was fitted on).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        The curve is :func:`~clvpredict.evaluation.probability_alive_history`.
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.plotting import plot_probability_alive_history
+    >>> bg = cp.BetaGeoModel().fit(cp.datasets.load_cdnow_summary())
+    >>> ax = plot_probability_alive_history(bg, cp.datasets.load_cdnow(), "customer_id",
+    ...                                     "date", 1, calibration_end="1997-09-30")
+    """
+    history = probability_alive_history(
+        purchase_model, transactions, customer_id_col, datetime_col, customer_id, end=end
+    )
+    ax = _axes(ax, (9.0, 4.5))
+    dates = history.index.to_numpy()
+    ax.plot(dates, history["p_alive"].to_numpy(), color=_ACTUAL, label="P(alive)")
+    bought = history["purchase"].to_numpy()
+    ax.plot(
+        dates[bought],
+        history["p_alive"].to_numpy()[bought],
+        linestyle="none",
+        marker="o",
+        markersize=7,
+        color=_MODEL,
+        label=f"purchase day ({int(bought.sum())})",
+    )
+    if calibration_end is not None:
+        cal = pd.Timestamp(calibration_end)
+        ax.axvline(cal, color="grey", linestyle=":", label=f"end of calibration ({cal.date()})")
+    _date_axis(ax)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("Date (P(alive) given the history up to the end of each day)")
+    ax.set_ylabel("P(alive) (probability)")
+    ax.set_title(f"P(alive) over time for customer {customer_id} ({model_label(purchase_model)})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    return ax
+
+
+# ------------------------------------------------------------------------------------------
+# 6. CLV plots
+# ------------------------------------------------------------------------------------------
+
+
+def plot_clv_comparison(
+    table: pd.DataFrame,
+    *,
+    linthresh: float = 1.0,
+    ax: Axes | None = None,
+) -> Axes:
+    """Predictive vs simple CLV per customer, on symmetric-log axes, with the line y = x.
+
+    Both axes use matplotlib's ``symlog`` scale: logarithmic above ``linthresh`` and linear
+    between 0 and ``linthresh``, so customers with a CLV of exactly 0 are drawn (at 0) instead of
+    being dropped as they would be on a log scale, and the order of magnitude of the rest stays
+    readable.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`~clvpredict.clv_table`, with ``simple_clv`` and ``predictive_clv``.
+    linthresh : float
+        Width of the linear region around 0, in currency units.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax.collections[0]`` holds one point per customer (x = simple, y = predictive).
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.plotting import plot_clv_comparison
+    >>> tx = cp.datasets.load_cdnow()
+    >>> s = cp.rfm_summary(tx, "customer_id", "date", "amount", observation_end="1997-09-30",
+    ...                    time_unit="W", after_end="drop")
+    >>> table = cp.clv_table(cp.BetaGeoModel().fit(s), cp.GammaGammaModel().fit(s), s,
+    ...                      lifetime_years=2.0)
+    >>> ax = plot_clv_comparison(table)
+    """
+    needed = ("simple_clv", "predictive_clv")
+    if not isinstance(table, pd.DataFrame) or any(c not in table.columns for c in needed):
+        raise ClvDataError(
+            "table must come from clv_table(...), with simple_clv and predictive_clv."
+        )
+    if not np.isfinite(linthresh) or linthresh <= 0:
+        raise ClvDataError(f"linthresh={linthresh!r} must be > 0 (currency units).")
+    x = table["simple_clv"].to_numpy(dtype=float)
+    y = table["predictive_clv"].to_numpy(dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    ax = _axes(ax, (7.0, 6.5))
+    ax.scatter(
+        x[keep],
+        y[keep],
+        s=10,
+        alpha=0.35,
+        color=_ACTUAL,
+        edgecolors="none",
+        label=f"customers (n = {int(keep.sum()):,})",
+    )
+    top = float(max(np.max(x[keep], initial=0.0), np.max(y[keep], initial=0.0), linthresh))
+    low = float(min(np.min(x[keep], initial=0.0), np.min(y[keep], initial=0.0), 0.0))
+    line = np.array([low, top * 1.2])
+    ax.plot(line, line, color=_MODEL, linestyle="--", label="y = x (both agree)")
+    ax.set_xscale("symlog", linthresh=linthresh)
+    ax.set_yscale("symlog", linthresh=linthresh)
+    # A little room below 0 keeps customers with a CLV of exactly 0 off the frame.
+    ax.set_xlim(low - 0.5 * linthresh, top * 1.5)
+    ax.set_ylim(low - 0.5 * linthresh, top * 1.5)
+    horizon = table.attrs.get("horizon_months")
+    span = f"next {horizon} months" if horizon else "forecast horizon"
+    scale = f"symlog scale, linear below {linthresh:g}"
+    ax.set_xlabel(f"Simple CLV (currency units; {scale})")
+    ax.set_ylabel(f"Predictive CLV, {span} (currency units; {scale})")
+    ax.set_title("Predictive vs simple CLV per customer")
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def plot_value_concentration(
+    values: pd.DataFrame | pd.Series | np.ndarray,
+    column: str = "predictive_clv",
+    *,
+    marks: tuple[float, ...] = (0.1, 0.2),
+    ax: Axes | None = None,
+) -> Axes:
+    """Share of total CLV held by the top x% of customers (a value concentration curve).
+
+    Parameters
+    ----------
+    values : DataFrame, Series or array
+        A :func:`~clvpredict.clv_table` (then ``column`` is used) or one value per customer.
+    column : str
+        Column of ``values`` to use when it is a DataFrame.
+    marks : tuple of float
+        Fractions of customers (e.g. 0.2 = top 20%) to annotate with their share of value.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax.lines[0]`` is :func:`~clvpredict.evaluation.value_concentration` in percent.
+
+    Examples
+    --------
+    >>> from clvpredict.plotting import plot_value_concentration
+    >>> ax = plot_value_concentration([10.0, 0.0, 30.0, 60.0])
+    """
+    if isinstance(values, pd.DataFrame):
+        if column not in values.columns:
+            raise ClvDataError(
+                f"column={column!r} is not in the table (columns: {list(map(str, values.columns))})."
+            )
+        series = values[column]
+        what = column.replace("_", " ").replace("clv", "CLV")
+    else:
+        series = values
+        what = column.replace("_", " ").replace("clv", "CLV") if column else "value"
+    curve = value_concentration(series)
+    ax = _axes(ax, (7.0, 5.5))
+    share_customers = 100.0 * curve["share_of_customers"].to_numpy()
+    share_value = 100.0 * curve["share_of_value"].to_numpy()
+    ax.plot(share_customers, share_value, color=_ACTUAL, label=f"{what} (n = {len(curve) - 1:,})")
+    ax.plot([0, 100], [0, 100], color="grey", linestyle=":", label="equal value per customer")
+    for fraction in marks:
+        share = float(np.interp(100.0 * fraction, share_customers, share_value))
+        ax.plot([100.0 * fraction], [share], marker="o", color=_MODEL, linestyle="none")
+        ax.annotate(
+            f"top {100 * fraction:g}% hold {share:.0f}%",
+            (100.0 * fraction, share),
+            xytext=(8, -14),
+            textcoords="offset points",
+            fontsize="small",
+        )
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 102)
+    ax.set_xlabel(f"Top customers ranked by {what} (% of customers)")
+    ax.set_ylabel(f"Share of total {what} (%)")
+    ax.set_title(f"Share of total {what} held by the top customers")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return ax
+
+
+# ------------------------------------------------------------------------------------------
+# 7. Gamma-Gamma: observed vs model distribution of mean repeat spend
+# ------------------------------------------------------------------------------------------
+
+
+def plot_spend_distribution(
+    spend_model: Any,
+    data: pd.DataFrame,
+    *,
+    bins: int = 40,
+    upper_quantile: float = 0.99,
+    ax: Axes | None = None,
+) -> Axes:
+    """Observed distribution of mean repeat spend vs the Gamma-Gamma model's.
+
+    What is plotted: for the repeat buyers (``frequency > 0``), the histogram of their observed
+    mean repeat spend ``zbar`` (``monetary_value``) against the model density of ``zbar``, i.e.
+    ``f(zbar | x)`` of Fader & Hardie (note 025, eq. 4) averaged over the customers' ``x``
+    (:func:`~clvpredict.evaluation.mean_spend_density`). Averaging over ``x`` matters: the mean
+    of many purchases is less dispersed than a single purchase, so the population density of one
+    transaction's value would not match the histogram. The histogram is normalised by *all*
+    repeat buyers, so it is on the same scale as the model density although the x-axis stops at
+    the ``upper_quantile`` of ``zbar`` (spend is heavy-tailed).
+
+    Parameters
+    ----------
+    spend_model : fitted GammaGammaModel
+    data : DataFrame
+        With ``frequency`` and ``monetary_value`` (currency units).
+    bins : int
+        Number of histogram bins between 0 and the ``upper_quantile`` of ``zbar``.
+    upper_quantile : float
+        Quantile of the observed ``zbar`` where the x-axis stops, in (0, 1].
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.plotting import plot_spend_distribution
+    >>> s = cp.datasets.load_cdnow_summary()
+    >>> ax = plot_spend_distribution(cp.GammaGammaModel().fit(s), s)
+    """
+    if not isinstance(data, pd.DataFrame) or any(
+        c not in data.columns for c in ("frequency", "monetary_value")
+    ):
+        raise ClvDataError(
+            "data must be an RFM summary with frequency and monetary_value; build it with "
+            "rfm_summary(..., monetary_value_col=...)."
+        )
+    if not 0 < upper_quantile <= 1:
+        raise ClvDataError(f"upper_quantile={upper_quantile!r} must be in (0, 1], e.g. 0.99.")
+    repeat = data["frequency"].to_numpy(dtype=float) > 0
+    zbar = data["monetary_value"].to_numpy(dtype=float)[repeat]
+    zbar = zbar[np.isfinite(zbar)]
+    if len(zbar) == 0:
+        raise ClvDataError("data has no repeat buyers with a monetary_value: nothing to plot.")
+    upper = float(np.quantile(zbar, upper_quantile))
+    upper = upper if upper > 0 else float(zbar.max()) or 1.0
+    edges = np.linspace(0.0, upper, int(bins) + 1)
+    counts, _ = np.histogram(zbar, bins=edges)
+    heights = counts / (len(zbar) * np.diff(edges))
+    grid = np.linspace(0.0, upper, 400)
+    density = mean_spend_density(spend_model, data, grid)
+    ax = _axes(ax)
+    ax.bar(
+        edges[:-1],
+        heights,
+        width=np.diff(edges),
+        align="edge",
+        color=_ACTUAL,
+        alpha=0.45,
+        edgecolor="white",
+        label=f"observed zbar, {len(zbar):,} repeat buyers",
+    )
+    ax.plot(
+        grid,
+        density.to_numpy(),
+        color=_MODEL,
+        linewidth=2,
+        label="Gamma-Gamma: density of zbar given x,\naveraged over the buyers' x",
+    )
+    ax.set_xlim(0, upper)
+    ax.set_xlabel(
+        f"Mean spend per repeat purchase, zbar (currency units; axis cut at the "
+        f"{100 * upper_quantile:g}th percentile)"
+    )
+    ax.set_ylabel("Density (share of customers per currency unit)")
+    ax.set_title("Mean repeat spend: observed vs Gamma-Gamma model")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper right")
+    return ax

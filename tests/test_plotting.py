@@ -1,0 +1,246 @@
+"""Diagnostic plots: the numbers drawn equal the evaluation tables, and every plot renders.
+
+Each plot is saved to ``tmp_path`` and also to ``/tmp/clv_plots`` for a visual check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvpredict as cp
+from clvpredict import ClvDataError
+from clvpredict.evaluation import (
+    evaluate_holdout,
+    expected_repeat_transactions_over_time,
+    frequency_recency_matrix,
+    mean_spend_density,
+    period_transactions,
+    probability_alive_history,
+    value_concentration,
+)
+from clvpredict.plotting import (
+    plot_calibration_vs_holdout,
+    plot_clv_comparison,
+    plot_cumulative_transactions,
+    plot_expected_purchases_heatmap,
+    plot_incremental_transactions,
+    plot_period_transactions,
+    plot_probability_alive_heatmap,
+    plot_probability_alive_history,
+    plot_spend_distribution,
+    plot_value_concentration,
+)
+
+CAL_END = "1997-09-30"
+OBS_END = "1998-06-30"
+REVIEW_DIR = Path("/tmp/clv_plots")
+
+
+@pytest.fixture(scope="module")
+def tx() -> pd.DataFrame:
+    return cp.datasets.load_cdnow("sample")
+
+
+@pytest.fixture(scope="module")
+def ch(tx) -> pd.DataFrame:
+    return cp.calibration_holdout_summary(
+        tx,
+        "customer_id",
+        "date",
+        calibration_end=CAL_END,
+        observation_end=OBS_END,
+        monetary_value_col="amount",
+        time_unit="W",
+    )
+
+
+@pytest.fixture(scope="module")
+def bg(ch) -> cp.BetaGeoModel:
+    return cp.BetaGeoModel().fit(ch)
+
+
+@pytest.fixture(scope="module")
+def gg(ch) -> cp.GammaGammaModel:
+    return cp.GammaGammaModel().fit(ch)
+
+
+@pytest.fixture(scope="module")
+def evaluation(bg, gg, ch):
+    return evaluate_holdout(bg, ch, gg)
+
+
+@pytest.fixture(scope="module")
+def tracking(bg, tx):
+    return expected_repeat_transactions_over_time(bg, tx, "customer_id", "date", CAL_END, OBS_END)
+
+
+@pytest.fixture(scope="module")
+def clv(bg, gg, ch):
+    return cp.clv_table(bg, gg, ch, lifetime_years=2.0, horizon_months=12)
+
+
+def render(ax, name: str, tmp_path: Path) -> None:
+    """Check the common furniture and save the figure to tmp_path and the review folder."""
+    assert ax.get_title(), f"{name}: no title"
+    assert ax.get_xlabel() and ax.get_ylabel(), f"{name}: missing axis label"
+    assert ax.get_legend() is not None, f"{name}: no legend"
+    ax.figure.savefig(tmp_path / f"{name}.png", dpi=80)
+    assert (tmp_path / f"{name}.png").stat().st_size > 5_000
+    try:
+        REVIEW_DIR.mkdir(exist_ok=True)
+        ax.figure.savefig(REVIEW_DIR / f"{name}.png", dpi=100)
+    except OSError:  # pragma: no cover - review copies are a convenience only
+        pass
+
+
+@pytest.fixture(autouse=True)
+def no_pyplot_state():
+    before = set(plt.get_fignums())
+    yield
+    # Plots without ax= build standalone Figures: nothing may leak into pyplot.
+    assert set(plt.get_fignums()) == before
+
+
+@pytest.mark.parametrize("by", ["frequency", "recency"])
+def test_calibration_plot_points_are_the_evaluation_table(evaluation, by, tmp_path):
+    ax = plot_calibration_vs_holdout(evaluation, by=by)
+    table = evaluation.by_frequency if by == "frequency" else evaluation.by_recency
+    actual, predicted = ax.lines[0], ax.lines[1]
+    np.testing.assert_array_equal(actual.get_ydata(), table["mean_actual"].to_numpy())
+    np.testing.assert_array_equal(predicted.get_ydata(), table["mean_predicted"].to_numpy())
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert len(ticks) == len(table)
+    assert ticks[0].endswith(f"n={table['n_customers'].iloc[0]:,}")
+    assert "weeks" in ax.get_ylabel()
+    render(ax, f"calibration_vs_holdout_{by}", tmp_path)
+
+
+def test_calibration_plot_rejects_other_input(ch):
+    with pytest.raises(ClvDataError, match="evaluate_holdout"):
+        plot_calibration_vs_holdout(ch)
+
+
+@pytest.mark.parametrize("cumulative", [True, False])
+def test_tracking_lines_are_the_tracking_table(tracking, cumulative, tmp_path):
+    plot = plot_cumulative_transactions if cumulative else plot_incremental_transactions
+    ax = plot(tracking)
+    suffix = "_cumulative" if cumulative else ""
+    actual, expected, cal_line = ax.lines[0], ax.lines[1], ax.lines[2]
+    np.testing.assert_array_equal(actual.get_ydata(), tracking["actual" + suffix].to_numpy())
+    np.testing.assert_allclose(expected.get_ydata(), tracking["expected" + suffix].to_numpy())
+    np.testing.assert_array_equal(
+        pd.DatetimeIndex(actual.get_xdata()), tracking.index.as_unit("ns")
+    )
+    cal_x = matplotlib.dates.num2date(matplotlib.dates.date2num(cal_line.get_xdata()[0]))
+    assert pd.Timestamp(cal_x).tz_localize(None) == pd.Timestamp(CAL_END)
+    assert "week" in ax.get_xlabel()
+    render(ax, "tracking_cumulative" if cumulative else "tracking_incremental", tmp_path)
+
+
+def test_period_transactions_bars(bg, ch, tmp_path):
+    ax = plot_period_transactions(bg, ch, max_frequency=7)
+    table = period_transactions(bg, ch, max_frequency=7)
+    actual = np.array([bar.get_height() for bar in ax.containers[0]])
+    model = np.array([bar.get_height() for bar in ax.containers[1]])
+    np.testing.assert_array_equal(actual, table["actual"].to_numpy())
+    np.testing.assert_allclose(model, table["expected"].to_numpy())
+    assert model.sum() == pytest.approx(len(ch), rel=1e-12)
+    assert actual.sum() == len(ch)
+    assert [t.get_text() for t in ax.get_xticklabels()][-1] == "7+"
+    render(ax, "period_transactions", tmp_path)
+
+
+@pytest.mark.parametrize("quantity", ["expected_purchases", "probability_alive"])
+def test_heatmaps_show_the_frequency_recency_matrix(bg, ch, quantity, tmp_path):
+    if quantity == "expected_purchases":
+        ax = plot_expected_purchases_heatmap(bg, 52, ch)
+        grid = frequency_recency_matrix(
+            bg, ch["T"].max(), int(ch["frequency"].max()), quantity=quantity, t=52
+        )
+    else:
+        ax = plot_probability_alive_heatmap(bg, ch)
+        grid = frequency_recency_matrix(
+            bg, ch["T"].max(), int(ch["frequency"].max()), quantity=quantity
+        )
+    mesh = ax.collections[0]
+    drawn = np.ma.getdata(mesh.get_array()).reshape(grid.shape)
+    mask = np.ma.getmaskarray(mesh.get_array()).reshape(grid.shape)
+    np.testing.assert_array_equal(mask, np.isnan(grid.to_numpy()))
+    np.testing.assert_allclose(drawn[~mask], grid.to_numpy()[~mask])
+    colorbar_axes = [a for a in ax.figure.axes if a is not ax]
+    assert colorbar_axes and colorbar_axes[0].get_ylabel()
+    render(ax, f"heatmap_{quantity}", tmp_path)
+
+
+def test_heatmap_needs_ranges_without_data(bg):
+    with pytest.raises(ClvDataError, match="data="):
+        plot_probability_alive_heatmap(bg)
+    ax = plot_probability_alive_heatmap(bg, T=30.0, max_frequency=4)
+    assert ax.collections[0].get_array().size == 5 * 60
+
+
+def test_probability_alive_history_plot(bg, tx, tmp_path):
+    ax = plot_probability_alive_history(bg, tx, "customer_id", "date", 1, calibration_end=CAL_END)
+    history = probability_alive_history(bg, tx, "customer_id", "date", 1)
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), history["p_alive"].to_numpy())
+    markers = ax.lines[1]
+    assert len(markers.get_ydata()) == history["purchase"].sum() == 4
+    np.testing.assert_array_equal(
+        markers.get_ydata(), history.loc[history["purchase"], "p_alive"].to_numpy()
+    )
+    render(ax, "probability_alive_history", tmp_path)
+
+
+def test_clv_comparison_scatter(clv, tmp_path):
+    ax = plot_clv_comparison(clv)
+    offsets = ax.collections[0].get_offsets()
+    np.testing.assert_allclose(offsets[:, 0], clv["simple_clv"].to_numpy())
+    np.testing.assert_allclose(offsets[:, 1], clv["predictive_clv"].to_numpy())
+    assert ax.get_xscale() == ax.get_yscale() == "symlog"
+    line = ax.lines[0]
+    np.testing.assert_array_equal(line.get_xdata(), line.get_ydata())
+    assert "12 months" in ax.get_ylabel()
+    render(ax, "clv_comparison", tmp_path)
+
+
+def test_value_concentration_curve(clv, tmp_path):
+    ax = plot_value_concentration(clv)
+    curve = value_concentration(clv["predictive_clv"])
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), 100 * curve["share_of_customers"])
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), 100 * curve["share_of_value"])
+    assert any("top 20%" in t.get_text() for t in ax.texts)
+    render(ax, "value_concentration", tmp_path)
+
+
+def test_spend_distribution(gg, ch, tmp_path):
+    ax = plot_spend_distribution(gg, ch, bins=30)
+    line = ax.lines[0]
+    expected = mean_spend_density(gg, ch, line.get_xdata()).to_numpy()
+    np.testing.assert_allclose(line.get_ydata(), expected)
+    zbar = ch.loc[ch["frequency"] > 0, "monetary_value"].to_numpy()
+    bars = ax.containers[0]
+    widths = np.array([b.get_width() for b in bars])
+    heights = np.array([b.get_height() for b in bars])
+    # Normalised by all repeat buyers: the bars hold the share of buyers below the 99th percentile.
+    assert (heights * widths).sum() == pytest.approx(
+        np.mean(zbar <= np.quantile(zbar, 0.99)), abs=2e-3
+    )
+    render(ax, "spend_distribution", tmp_path)
+
+
+def test_plots_draw_on_a_given_axes(evaluation, tracking):
+    fig, axes = plt.subplots(1, 2)
+    try:
+        assert plot_calibration_vs_holdout(evaluation, ax=axes[0]) is axes[0]
+        assert plot_cumulative_transactions(tracking, ax=axes[1]) is axes[1]
+    finally:
+        plt.close(fig)
