@@ -35,6 +35,7 @@ _DAY_NS = np.int64(86_400_000_000_000)
 
 ReturnsPolicy = Literal["error", "drop", "net"]
 AfterEndPolicy = Literal["error", "drop"]
+DuplicatesPolicy = Literal["keep", "drop", "error"]
 
 
 def _rows(mask: np.ndarray | pd.Series, frame: pd.DataFrame, column: str) -> str:
@@ -191,6 +192,7 @@ def _prepare_transactions(
     monetary_value_col: str | None,
     datetime_format: str | None,
     returns: ReturnsPolicy,
+    duplicates: DuplicatesPolicy = "keep",
 ) -> pd.DataFrame:
     """Validate a transaction log and reduce it to one row per customer and purchase day.
 
@@ -214,6 +216,33 @@ def _prepare_transactions(
         )
     if len(transactions) == 0:
         raise ClvDataError("The transaction log is empty: there is nothing to summarise.")
+    if duplicates not in ("keep", "drop", "error"):
+        raise ClvDataError(f"duplicates={duplicates!r} is not one of 'keep', 'drop', 'error'.")
+    # Without amounts, repeated rows change nothing: purchases are merged by day anyway.
+    repeated = (
+        transactions.duplicated(subset=needed, keep="first").to_numpy()
+        if monetary_value_col
+        else np.zeros(len(transactions), dtype=bool)
+    )
+    if repeated.any():
+        n_rep = int(repeated.sum())
+        if duplicates == "error":
+            raise ClvDataError(
+                f"{n_rep} rows repeat an earlier row exactly in {needed} (e.g. "
+                f"{_rows(repeated, transactions, customer_id_col)}). Pass duplicates='drop' if "
+                "they are double-ingested, or duplicates='keep' if they are real separate purchases."
+            )
+        if duplicates == "drop":
+            logger.warning("duplicates='drop': discarded %d exactly repeated rows.", n_rep)
+            transactions = transactions[~repeated]
+        else:
+            # Real data has them (two identical orders on one day): kept, but said.
+            logger.warning(
+                "%d rows repeat an earlier row exactly in %s; they are kept as separate purchases "
+                "(pass duplicates='drop' if they are double-ingested).",
+                n_rep,
+                needed,
+            )
 
     _check_customer_ids(transactions, customer_id_col)
     days = _parse_dates(transactions, datetime_col, datetime_format)
@@ -315,6 +344,7 @@ def rfm_summary(
     datetime_format: str | None = None,
     returns: ReturnsPolicy = "error",
     after_end: AfterEndPolicy = "error",
+    duplicates: DuplicatesPolicy = "keep",
 ) -> pd.DataFrame:
     """Summarise a transaction log into one RFM row per customer.
 
@@ -341,6 +371,10 @@ def rfm_summary(
         kept as purchases with no spend (CDNOW has a few), with a logged warning.
     after_end : {"error", "drop"}
         What to do with purchases after ``observation_end``: refuse (default) or ignore them (logged).
+    duplicates : {"keep", "drop", "error"}
+        Rows identical in the id, date and amount columns: keep them as separate purchases
+        (default, with a logged warning: real logs have two identical orders on one day), drop
+        the repeats (logged), or refuse.
 
     Returns
     -------
@@ -380,7 +414,13 @@ def rfm_summary(
     """
     unit = check_time_unit(time_unit)
     daily = _prepare_transactions(
-        transactions, customer_id_col, datetime_col, monetary_value_col, datetime_format, returns
+        transactions,
+        customer_id_col,
+        datetime_col,
+        monetary_value_col,
+        datetime_format,
+        returns,
+        duplicates,
     )
     if observation_end is None:
         end_day = int(daily["day"].max())
@@ -409,6 +449,7 @@ def calibration_holdout_summary(
     datetime_format: str | None = None,
     returns: ReturnsPolicy = "error",
     after_end: AfterEndPolicy = "error",
+    duplicates: DuplicatesPolicy = "keep",
 ) -> pd.DataFrame:
     """RFM summary of a calibration period plus what each customer did in the holdout after it.
 
@@ -420,7 +461,7 @@ def calibration_holdout_summary(
     Parameters
     ----------
     transactions, customer_id_col, datetime_col, monetary_value_col, time_unit,
-    datetime_format, returns
+    datetime_format, returns, duplicates
         As in :func:`rfm_summary`.
     calibration_end : date-like
         Last calendar day of the calibration period (inclusive).
@@ -454,7 +495,13 @@ def calibration_holdout_summary(
     unit = check_time_unit(time_unit)
     days_per_unit = unit_in_days(unit)
     daily = _prepare_transactions(
-        transactions, customer_id_col, datetime_col, monetary_value_col, datetime_format, returns
+        transactions,
+        customer_id_col,
+        datetime_col,
+        monetary_value_col,
+        datetime_format,
+        returns,
+        duplicates,
     )
     cal_end = _day_number(_to_timestamp(calibration_end, "calibration_end"))
     if observation_end is None:
