@@ -31,7 +31,7 @@ from .exceptions import (
     NotFittedError,
 )
 from .gamma_gamma import GammaGammaModel
-from .persistence import ModelFileError, load_model
+from .persistence import ModelBundle, ModelFileError, load_model
 
 __all__ = [
     "BetaGeoModel",
@@ -41,6 +41,7 @@ __all__ = [
     "ConvergenceWarning",
     "GammaGammaModel",
     "HoldoutEvaluation",
+    "ModelBundle",
     "ModelFileError",
     "NotFittedError",
     "__version__",

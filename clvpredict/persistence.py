@@ -17,6 +17,7 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,19 @@ import pandas as pd
 from ._fitting import FitResult
 from .exceptions import ClvDataError
 
-__all__ = ["SCHEMA_VERSION", "ModelFileError", "load_model", "model_from_dict", "model_to_dict"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "ModelBundle",
+    "ModelFileError",
+    "load_model",
+    "model_from_dict",
+    "model_to_dict",
+]
 
 #: Version of the model-file layout; bumped whenever a field changes meaning.
 SCHEMA_VERSION = 1
 _FORMAT = "clvpredict-model"
+_BUNDLE_FORMAT = "clvpredict-bundle"
 
 
 class ModelFileError(ClvDataError):
@@ -108,20 +117,9 @@ def model_to_dict(model: Any) -> dict[str, Any]:
 
 def model_from_dict(document: dict[str, Any], source: str = "the document") -> Any:
     """Rebuild a fitted model from :func:`model_to_dict`'s document, checking it first."""
-    if not isinstance(document, dict) or document.get("format") != _FORMAT:
-        raise ModelFileError(f"{source} is not a clvpredict model file (no 'format' marker).")
-    version = document.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ModelFileError(
-            f"{source} has model-file schema version {version!r}; this clvpredict "
-            f"({_installed_version()}) reads version {SCHEMA_VERSION}. Re-fit the model, or use "
-            f"the clvpredict version that wrote it ({document.get('clvpredict_version')!r})."
-        )
-    if document.get("checksum") != _checksum(document):
-        raise ModelFileError(
-            f"{source} is corrupted: its checksum does not match its content. Restore it from a "
-            "backup or re-fit the model."
-        )
+    _check_envelope(document, source)
+    if document.get("format") != _FORMAT:
+        raise ModelFileError(f"{source} is a model bundle; load it with clvpredict.load_model.")
     classes = _model_classes()
     name = document.get("model_class")
     if name not in classes:
@@ -167,10 +165,115 @@ def model_from_dict(document: dict[str, Any], source: str = "the document") -> A
     return model
 
 
+@dataclass
+class ModelBundle:
+    """A purchase model, a spend model and the CLV settings that go with them.
+
+    This is what the command line's ``fit`` and ``refresh`` publish and ``score`` reads: one
+    file from which a reporting job can score customers the same way every night.
+
+    Attributes
+    ----------
+    purchase_model, spend_model
+        Fitted models.
+    settings : dict
+        CLV settings (``horizon_months``, ``annual_discount_rate``, ``margin``,
+        ``lifetime_years``) and provenance (e.g. ``observation_end``, column names).
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> s = cp.rfm_summary(cp.datasets.load_cdnow(), "customer_id", "date", "amount", time_unit="W")
+    >>> bundle = cp.ModelBundle(cp.BetaGeoModel().fit(s), cp.GammaGammaModel().fit(s),
+    ...                         {"lifetime_years": 1.0, "horizon_months": 12,
+    ...                          "annual_discount_rate": 0.1, "margin": 1.0})
+    >>> list(bundle.score(s).columns[:4])
+    ['frequency', 'recency', 'T', 'monetary_value']
+    """
+
+    purchase_model: Any
+    spend_model: Any
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def score(self, data: pd.DataFrame) -> pd.DataFrame:
+        """The per-customer CLV table (:func:`~clvpredict.clv_table`) with the stored settings."""
+        from .clv import clv_table
+
+        keys = ("lifetime_years", "horizon_months", "annual_discount_rate", "margin")
+        return clv_table(
+            self.purchase_model,
+            self.spend_model,
+            data,
+            **{k: self.settings[k] for k in keys if k in self.settings},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document: both model documents plus the settings, checksummed."""
+        from . import __version__
+
+        document = _plain(
+            {
+                "format": _BUNDLE_FORMAT,
+                "schema_version": SCHEMA_VERSION,
+                "clvpredict_version": __version__,
+                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "settings": self.settings,
+                "purchase_model": model_to_dict(self.purchase_model),
+                "spend_model": model_to_dict(self.spend_model),
+            }
+        )
+        document["checksum"] = _checksum(document)
+        return document
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the bundle as JSON, atomically. Returns the path."""
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        return write_text_atomic(text, path)
+
+
+def _bundle_from_dict(document: dict[str, Any], source: str) -> ModelBundle:
+    _check_envelope(document, source)
+    try:
+        purchase = model_from_dict(document["purchase_model"], f"{source} (purchase model)")
+        spend = model_from_dict(document["spend_model"], f"{source} (spend model)")
+        settings = dict(document["settings"])
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(f"{source} is incomplete or malformed ({exc!r}).") from exc
+    return ModelBundle(purchase, spend, settings)
+
+
+def _check_envelope(document: Any, source: str) -> None:
+    """Format marker, schema version and checksum of a model or bundle document."""
+    if not isinstance(document, dict) or document.get("format") not in (_FORMAT, _BUNDLE_FORMAT):
+        raise ModelFileError(f"{source} is not a clvpredict model file (no 'format' marker).")
+    version = document.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ModelFileError(
+            f"{source} has model-file schema version {version!r}; this clvpredict "
+            f"({_installed_version()}) reads version {SCHEMA_VERSION}. Re-fit the model, or use "
+            f"the clvpredict version that wrote it ({document.get('clvpredict_version')!r})."
+        )
+    if document.get("checksum") != _checksum(document):
+        raise ModelFileError(
+            f"{source} is corrupted: its checksum does not match its content. Restore it from a "
+            "backup or re-fit the model."
+        )
+
+
 def _installed_version() -> str:
     from . import __version__
 
     return __version__
+
+
+def default_file_mode() -> int:
+    """The mode a plain ``open(..., "w")`` would give: 0o666 minus the process umask.
+
+    Temporary files are created 0o600; published files must be readable like any other output.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_text_atomic(text: str, path: str | os.PathLike[str]) -> Path:
@@ -186,6 +289,7 @@ def write_text_atomic(text: str, path: str | os.PathLike[str]) -> Path:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -209,9 +313,10 @@ def load_model(path: str | os.PathLike[str]) -> Any:
 
     Returns
     -------
-    model
+    model or ModelBundle
         A fitted :class:`~clvpredict.BetaGeoModel` or :class:`~clvpredict.GammaGammaModel` that
-        predicts exactly what the saved one did.
+        predicts exactly what the saved one did, or a :class:`ModelBundle` (both models and the
+        CLV settings) for files written by ``clvpredict fit`` / ``refresh``.
 
     Raises
     ------
@@ -244,4 +349,7 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         raise ModelFileError(
             f"Model file {str(path)!r} is not valid JSON ({exc}); it is corrupted or truncated."
         ) from exc
-    return model_from_dict(document, source=f"Model file {str(path)!r}")
+    source = f"Model file {str(path)!r}"
+    if isinstance(document, dict) and document.get("format") == _BUNDLE_FORMAT:
+        return _bundle_from_dict(document, source)
+    return model_from_dict(document, source=source)
