@@ -2,10 +2,11 @@
 
 Exit codes
 ----------
-0  success
-1  unexpected error (a bug: please report it)
+0  success (for refresh: published)
+1  unexpected error (a bug, or a failure of the machine such as a full disk)
 2  bad input data or configuration
 3  a model fit did not converge
+4  a quality gate of refresh failed (nothing was published)
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +22,15 @@ import pandas as pd
 from . import __version__
 from .exceptions import ClvDataError, ConvergenceError
 from .persistence import write_text_atomic
+from .pipeline import (
+    GateFailure,
+    publish_atomically,
+    read_table,
+    run_fit,
+    run_refresh,
+    run_score,
+    step,
+)
 
 logger = logging.getLogger("clvpredict")
 
@@ -29,26 +38,7 @@ EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
-
-_DEMO_EXAMPLE = """\
-example:
-  clvpredict demo --out ./clv-demo --margin 0.3 --horizon-months 24
-"""
-
-
-class _Step:
-    """Log how long a pipeline step took (``--verbose`` shows it)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __enter__(self) -> _Step:
-        self.start = time.perf_counter()
-        logger.info("%s ...", self.name)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        logger.info("%s done in %.2f s", self.name, time.perf_counter() - self.start)
+EXIT_GATE_FAILED = 4
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -60,21 +50,22 @@ def _run_demo(args: argparse.Namespace) -> int:
     from .data import rfm_summary
     from .exceptions import ConvergenceWarning
     from .gamma_gamma import GammaGammaModel
+    from .report import build_report
 
     out_dir = Path(args.out)
-    with _Step("load CDNOW sample"):
+    with step("load CDNOW sample"):
         tx = datasets.load_cdnow("sample")
-    with _Step("RFM summary (weeks, observation to 1998-06-30)"):
+    with step("RFM summary (weeks, observation to 1998-06-30)"):
         rfm = rfm_summary(
             tx, "customer_id", "date", "amount", observation_end="1998-06-30", time_unit="W"
         )
-    with _Step("fit BG/NBD and Gamma-Gamma"), warnings.catch_warnings():
+    with step("fit BG/NBD and Gamma-Gamma"), warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         bg = BetaGeoModel(on_nonconvergence="raise").fit(rfm)
         gg = GammaGammaModel(on_nonconvergence="raise").fit(rfm)
-    with _Step("expected lifetime from churn between 6-month windows"):
+    with step("expected lifetime from churn between 6-month windows"):
         lifetime = estimate_lifetime_years(tx, "customer_id", "date", window_months=6)
-    with _Step("CLV table"):
+    with step("CLV table"):
         table = clv_table(
             bg,
             gg,
@@ -85,8 +76,25 @@ def _run_demo(args: argparse.Namespace) -> int:
             margin=args.margin,
         )
     csv_path = out_dir / "clv_table.csv"
-    with _Step(f"write {csv_path}"):
+    with step(f"write {csv_path}"):
         write_text_atomic(table.to_csv(), csv_path)
+    with step("HTML report (calibration to 1997-09-30, holdout to 1998-06-30)"):
+        report_path = build_report(
+            out_dir / "report.html",
+            tx,
+            "customer_id",
+            "date",
+            "amount",
+            calibration_end="1997-09-30",
+            observation_end="1998-06-30",
+            time_unit="W",
+            horizon_months=args.horizon_months,
+            annual_discount_rate=args.discount_rate,
+            margin=args.margin,
+            lifetime_years=lifetime,
+            purchase_model=bg,
+            spend_model=gg,
+        )
 
     print(bg)
     print()
@@ -115,8 +123,95 @@ def _run_demo(args: argparse.Namespace) -> int:
         f"Totals over {len(table):,} customers: predictive CLV {table['predictive_clv'].sum():,.0f}, "
         f"simple CLV {table['simple_clv'].sum():,.0f} (US dollars)."
     )
-    print(f"Wrote {csv_path}")
+    print(f"Wrote {csv_path} and {report_path}")
     return EXIT_OK
+
+
+_EXAMPLES = {
+    "demo": "clvpredict demo --out ./clv-demo --margin 0.3 --horizon-months 24",
+    "fit": (
+        "clvpredict fit --transactions sales.parquet --customer-col client --date-col ordered_at \\\n"
+        "      --amount-col revenue --time-unit W --margin 0.3 --out ./models"
+    ),
+    "score": (
+        "clvpredict score --model ./models/model.json --transactions sales.parquet "
+        "--out ./scores --format parquet"
+    ),
+    "refresh": (
+        "clvpredict refresh --config nightly.toml --transactions sales.parquet --out /srv/clv\n"
+        "  # nightly.toml holds flat settings, e.g.:\n"
+        '  #   customer_col = "client"\n'
+        "  #   margin = 0.3\n"
+        "  #   max_holdout_error = 0.2"
+    ),
+    "report": (
+        "clvpredict report --transactions sales.csv --calibration-end 2024-06-30 --out ./report"
+    ),
+}
+
+
+def _parents() -> dict[str, argparse.ArgumentParser]:
+    """Option groups shared by several commands (defaults None: the config file may fill them)."""
+    common = argparse.ArgumentParser(add_help=False)
+    verbosity = common.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only log errors")
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", help="log every step with its duration"
+    )
+
+    data = argparse.ArgumentParser(add_help=False)
+    group = data.add_argument_group("input")
+    group.add_argument("--config", help="TOML file of settings (flags given here win)")
+    group.add_argument("--transactions", help="transaction log, .csv or .parquet")
+    group.add_argument("--customer-col", dest="customer_col", help="customer id column")
+    group.add_argument("--date-col", dest="date_col", help="purchase date column")
+    group.add_argument("--amount-col", dest="amount_col", help="purchase amount column")
+    group.add_argument("--date-format", dest="date_format", help="strftime format of the dates")
+    group.add_argument(
+        "--returns", choices=["error", "drop", "net"], help="negative amounts (default error)"
+    )
+    group.add_argument(
+        "--duplicates",
+        choices=["keep", "drop", "error"],
+        help="exactly repeated rows (default keep, with a warning)",
+    )
+    group.add_argument(
+        "--observation-end", dest="observation_end", help="last day observed (default: last date)"
+    )
+    group.add_argument(
+        "--time-unit", dest="time_unit", choices=["D", "W", "M", "Y"], help="model time unit"
+    )
+
+    clv = argparse.ArgumentParser(add_help=False)
+    group = clv.add_argument_group("CLV")
+    group.add_argument("--horizon-months", dest="horizon_months", type=int, help="default 12")
+    group.add_argument(
+        "--discount-rate",
+        dest="annual_discount_rate",
+        type=float,
+        help="annual discount rate as a fraction (default 0.10)",
+    )
+    group.add_argument("--margin", type=float, help="profit margin as a fraction (default 1.0)")
+    group.add_argument(
+        "--lifetime-years",
+        dest="lifetime_years",
+        type=float,
+        help="lifetime for the simple CLV (default: estimated from churn)",
+    )
+    group.add_argument(
+        "--lifetime-window-months",
+        dest="lifetime_window_months",
+        type=int,
+        help="window for the churn-based lifetime estimate (default 6)",
+    )
+
+    output = argparse.ArgumentParser(add_help=False)
+    group = output.add_argument_group("output")
+    group.add_argument("--out", help="output folder")
+    group.add_argument(
+        "--format", dest="output_format", choices=["csv", "parquet"], help="predictions file"
+    )
+    return {"common": common, "data": data, "clv": clv, "output": output}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,39 +219,159 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clvpredict",
         description="Probabilistic customer lifetime value (BG/NBD + Gamma-Gamma).",
-        epilog="Exit codes: 0 success, 1 unexpected error, 2 bad input or config, "
-        "3 fit did not converge.",
+        epilog="Exit codes: 0 success (published), 1 unexpected error, 2 bad input or config, "
+        "3 fit did not converge, 4 a quality gate failed. Run 'clvpredict COMMAND --help'.",
     )
     parser.add_argument("--version", action="version", version=f"clvpredict {__version__}")
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="only log errors")
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="log every step")
     sub = parser.add_subparsers(dest="command", metavar="command")
+    parents = _parents()
 
-    demo = sub.add_parser(
+    def command(name: str, help_text: str, groups: list[str], handler) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[parents["common"], *(parents[g] for g in groups)],
+            epilog="example:\n  " + _EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        cmd.set_defaults(handler=handler)
+        return cmd
+
+    demo = command(
         "demo",
-        help="run the whole pipeline on the bundled CDNOW data",
-        description="Fit BG/NBD and Gamma-Gamma on the bundled CDNOW sample, print the model "
-        "summaries and the top 10 customers by predictive CLV next to their simple-formula CLV, "
-        "and write the CLV table as CSV.",
-        epilog=_DEMO_EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "run the whole pipeline on the bundled CDNOW data: print the model summaries and the top "
+        "10 customers by predictive CLV next to their simple CLV, write the CLV table (CSV) and "
+        "the HTML report",
+        [],
+        _run_demo,
     )
     demo.add_argument("--out", default="./clv-demo", help="output folder (default ./clv-demo)")
+    demo.add_argument("--horizon-months", type=int, default=12, help="CLV horizon (default 12)")
     demo.add_argument(
-        "--horizon-months", type=int, default=12, help="CLV horizon in months (default 12)"
+        "--discount-rate", type=float, default=0.10, help="annual discount rate (default 0.10)"
     )
-    demo.add_argument(
-        "--discount-rate",
+    demo.add_argument("--margin", type=float, default=1.0, help="profit margin (default 1.0)")
+
+    command(
+        "fit",
+        "fit BG/NBD and Gamma-Gamma on a transaction log and write the model bundle OUT/model.json",
+        ["data", "clv", "output"],
+        _run_fit,
+    )
+    score = command(
+        "score",
+        "score customers with a saved model bundle: write OUT/predictions.csv (or .parquet) with "
+        "p_alive, expected_purchases, expected_avg_value, predictive_clv, simple_clv",
+        ["data", "output"],
+        _run_score,
+    )
+    score.add_argument("--model", help="model bundle written by fit or refresh")
+    score.add_argument("--rfm", help="RFM table (.csv/.parquet) instead of --transactions")
+    refresh = command(
+        "refresh",
+        "nightly job: read, validate, fit, evaluate on a holdout, apply quality gates, then "
+        "publish model.json, predictions, metrics.json and report.html atomically to OUT",
+        ["data", "clv", "output"],
+        _run_refresh,
+    )
+    gates = refresh.add_argument_group("quality gates")
+    gates.add_argument(
+        "--holdout-months", dest="holdout_months", type=int, help="holdout window (default 6)"
+    )
+    gates.add_argument(
+        "--max-holdout-error",
+        dest="max_holdout_error",
         type=float,
-        default=0.10,
-        help="annual discount rate as a fraction (default 0.10)",
+        help="largest aggregate holdout error, a fraction (default 0.25)",
     )
-    demo.add_argument(
-        "--margin", type=float, default=1.0, help="profit margin as a fraction (default 1.0)"
+    gates.add_argument(
+        "--max-param-drift",
+        dest="max_param_drift",
+        type=float,
+        help="largest relative parameter change vs the previous model (default 0.5)",
     )
-    demo.set_defaults(handler=_run_demo)
+    gates.add_argument("--keep", type=int, help="dated models kept in OUT/models (default 7)")
+    gates.add_argument(
+        "--no-report", dest="report", action="store_const", const=False, help="skip report.html"
+    )
+    report = command(
+        "report",
+        "write a self-contained HTML report (holdout checks, plots, value tiers) to "
+        "OUT/report.html",
+        ["data", "clv", "output"],
+        _run_report,
+    )
+    report.add_argument(
+        "--calibration-end", dest="calibration_end", required=True, help="end of calibration"
+    )
     return parser
+
+
+def _settings(args: argparse.Namespace):
+    from .pipeline import Settings, load_config
+
+    flags = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "config")}
+    return Settings.from_sources(load_config(getattr(args, "config", None)), flags)
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    bundle, _, _ = run_fit(settings)
+    with step("write model bundle"):
+        path = bundle.save(Path(settings.out) / "model.json")
+    print(bundle.purchase_model)
+    print(bundle.spend_model)
+    print(f"Wrote {path}")
+    return EXIT_OK
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    from .pipeline import table_bytes
+
+    settings = _settings(args)
+    table = run_score(settings)
+    path = Path(settings.out) / f"predictions.{settings.output_format}"
+    with step(f"write {path}"):
+        publish_atomically(path.parent, {path.name: table_bytes(table, settings.output_format)})
+    print(f"Scored {len(table):,} customers; wrote {path}")
+    return EXIT_OK
+
+
+def _run_refresh(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    outcome = run_refresh(settings)
+    for gate in outcome.gates:
+        state = {True: "passed", False: "FAILED", None: "skipped"}[gate.passed]
+        logger.info("gate %s: %s %s", gate.name, state, gate.detail)
+    print(f"Published to {settings.out}: {', '.join(outcome.published)}")
+    return EXIT_OK
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    settings = _settings(args)
+    tx = read_table(settings.transactions)
+    path = build_report(
+        Path(settings.out) / "report.html",
+        tx,
+        settings.customer_col,
+        settings.date_col,
+        settings.amount_col,
+        calibration_end=args.calibration_end,
+        observation_end=settings.observation_end,
+        time_unit=settings.time_unit,
+        horizon_months=settings.horizon_months,
+        annual_discount_rate=settings.annual_discount_rate,
+        margin=settings.margin,
+        lifetime_years=settings.lifetime_years,
+        lifetime_window_months=settings.lifetime_window_months,
+        datetime_format=settings.date_format,
+        returns=settings.returns,
+    )
+    print(f"Wrote {path}")
+    return EXIT_OK
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
@@ -185,6 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConvergenceError as exc:
         logger.error("%s", exc)
         return EXIT_NOT_CONVERGED
+    except GateFailure as exc:
+        logger.error("%s", exc)
+        return EXIT_GATE_FAILED
     except Exception:
         logger.exception("unexpected error (please report it)")
         return EXIT_UNEXPECTED

@@ -1,0 +1,608 @@
+"""Production jobs behind the command line: fit, score and the nightly refresh.
+
+The nightly ``refresh`` reads and validates transactions, fits BG/NBD and Gamma-Gamma, checks
+them on a holdout window when the history allows it, applies quality gates (convergence, holdout
+error, parameter drift against the previous model) and only then publishes the model bundle,
+the predictions, a metrics file and the HTML report. Publishing is all-or-nothing: every file
+is first written to a temporary file in the output folder, then renamed into place; if anything
+fails, the files already renamed are restored from their previous versions, so a bad night never
+destroys the last good model or leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._units import DAYS_PER_MONTH, check_time_unit, unit_in_days
+from .exceptions import ClvDataError, ClvError
+from .persistence import default_file_mode
+
+logger = logging.getLogger("clvpredict.pipeline")
+
+__all__ = [
+    "GateFailure",
+    "Settings",
+    "load_config",
+    "publish_atomically",
+    "read_table",
+    "run_fit",
+    "run_refresh",
+    "run_score",
+]
+
+
+class GateFailure(ClvError):
+    """A quality gate of the nightly refresh failed; nothing was published."""
+
+
+@dataclass
+class Settings:
+    """Everything a job needs, from a TOML config file and command-line flags (flags win).
+
+    Durations carry their unit in the name; money settings are fractions.
+    """
+
+    transactions: str | None = None
+    rfm: str | None = None
+    model: str | None = None
+    out: str = "."
+    customer_col: str = "customer_id"
+    date_col: str = "date"
+    amount_col: str = "amount"
+    date_format: str | None = None
+    returns: str = "error"
+    duplicates: str = "keep"
+    observation_end: str | None = None
+    time_unit: str = "W"
+    horizon_months: int = 12
+    annual_discount_rate: float = 0.10
+    margin: float = 1.0
+    lifetime_years: float | None = None
+    lifetime_window_months: int = 6
+    holdout_months: int = 6
+    max_holdout_error: float = 0.25
+    max_param_drift: float = 0.5
+    keep: int = 7
+    output_format: str = "csv"
+    report: bool = True
+
+    @classmethod
+    def from_sources(
+        cls, config: Mapping[str, Any] | None = None, flags: Mapping[str, Any] | None = None
+    ) -> Settings:
+        """Defaults, overridden by the config file, overridden by flags that were given."""
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for source_name, source in (("config file", config or {}), ("flags", flags or {})):
+            for key, value in source.items():
+                name = key.replace("-", "_")
+                if name not in known:
+                    if source_name == "config file":
+                        raise ClvDataError(
+                            f"Unknown setting {key!r} in the config file; known settings: "
+                            f"{sorted(known)}."
+                        )
+                    continue
+                if value is not None:
+                    values[name] = value
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse settings that cannot work, naming the setting and the fix."""
+        check_time_unit(self.time_unit)
+        if self.output_format not in ("csv", "parquet"):
+            raise ClvDataError(f"output_format={self.output_format!r} must be 'csv' or 'parquet'.")
+        for name in ("max_holdout_error", "max_param_drift"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value < 0:
+                raise ClvDataError(f"{name}={value!r} must be a number >= 0 (a fraction).")
+        for name in ("holdout_months", "horizon_months", "keep", "lifetime_window_months"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ClvDataError(f"{name}={value!r} must be a whole number >= 1.")
+
+
+def load_config(path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """Read a TOML config file of flat ``name = value`` settings (see :class:`Settings`)."""
+    if path is None:
+        return {}
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ClvDataError(f"Config file {str(path)!r} does not exist.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ClvDataError(f"Config file {str(path)!r} is not valid TOML: {exc}.") from exc
+
+
+def read_table(path: str | os.PathLike[str] | None, what: str = "--transactions") -> pd.DataFrame:
+    """Read a CSV (optionally compressed) or Parquet file, chosen by its extension."""
+    if path is None:
+        raise ClvDataError(f"No input file: pass {what} PATH (a .csv or .parquet file).")
+    path = Path(path)
+    if not path.is_file():
+        raise ClvDataError(f"Input file {str(path)!r} ({what}) does not exist.")
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".txt")):
+            return pd.read_csv(path)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise ClvDataError(f"Input file {str(path)!r} cannot be read: {exc}") from exc
+    raise ClvDataError(
+        f"Input file {str(path)!r} has an unknown type: use .csv (optionally .gz) or .parquet."
+    )
+
+
+@contextmanager
+def step(name: str, timings: dict[str, float] | None = None) -> Iterator[None]:
+    """Log the start and duration of a job step (shown with ``--verbose``)."""
+    start = time.perf_counter()
+    logger.info("%s ...", name)
+    yield
+    elapsed = time.perf_counter() - start
+    logger.info("%s: %.2f s", name, elapsed)
+    if timings is not None:
+        timings[name] = round(elapsed, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Jobs
+# --------------------------------------------------------------------------------------------
+
+
+def _summary_kwargs(settings: Settings) -> dict[str, Any]:
+    return {
+        "customer_id_col": settings.customer_col,
+        "datetime_col": settings.date_col,
+        "monetary_value_col": settings.amount_col,
+        "time_unit": settings.time_unit,
+        "datetime_format": settings.date_format,
+        "returns": settings.returns,
+        "duplicates": settings.duplicates,
+    }
+
+
+def _fit_models(rfm: pd.DataFrame) -> tuple[Any, Any]:
+    from .beta_geo import BetaGeoModel
+    from .gamma_gamma import GammaGammaModel
+
+    return (
+        BetaGeoModel(on_nonconvergence="raise").fit(rfm),
+        GammaGammaModel(on_nonconvergence="raise").fit(rfm),
+    )
+
+
+def _lifetime(settings: Settings, tx: pd.DataFrame, end: str) -> float:
+    from .clv import estimate_lifetime_years
+
+    if settings.lifetime_years is not None:
+        return float(settings.lifetime_years)
+    return estimate_lifetime_years(
+        tx,
+        settings.customer_col,
+        settings.date_col,
+        window_months=settings.lifetime_window_months,
+        observation_end=end,
+        datetime_format=settings.date_format,
+    )
+
+
+def run_fit(settings: Settings, timings: dict[str, float] | None = None) -> tuple[Any, Any, Any]:
+    """Read transactions, summarise and fit both models.
+
+    Returns
+    -------
+    (bundle, transactions, rfm)
+        The :class:`~clvpredict.ModelBundle` and the inputs it was fitted on.
+
+    Raises
+    ------
+    ClvDataError
+        Bad input or settings.
+    ConvergenceError
+        A model did not converge.
+    """
+    from .data import rfm_summary
+    from .persistence import ModelBundle
+
+    with step("read transactions", timings):
+        tx = read_table(settings.transactions)
+    with step("validate and summarise", timings):
+        rfm = rfm_summary(tx, observation_end=settings.observation_end, **_summary_kwargs(settings))
+    with step("fit BG/NBD and Gamma-Gamma", timings):
+        bg, gg = _fit_models(rfm)
+    end = rfm.attrs["observation_end"]
+    with step("expected lifetime for the simple CLV", timings):
+        lifetime = _lifetime(settings, tx, end)
+    bundle = ModelBundle(
+        bg,
+        gg,
+        {
+            "observation_end": end,
+            "time_unit": settings.time_unit,
+            "horizon_months": settings.horizon_months,
+            "annual_discount_rate": settings.annual_discount_rate,
+            "margin": settings.margin,
+            "lifetime_years": lifetime,
+            "customer_col": settings.customer_col,
+            "n_customers": len(rfm),
+            "n_transactions": len(tx),
+        },
+    )
+    return bundle, tx, rfm
+
+
+def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd.DataFrame:
+    """Score customers with a saved bundle: the per-customer CLV table.
+
+    Reads ``settings.model`` and either ``settings.transactions`` (summarised up to
+    ``observation_end``, default the last transaction day) or ``settings.rfm`` (an RFM table
+    with a ``customer_col`` column and ``frequency, recency, T, monetary_value,
+    avg_order_value`` in the model's time unit).
+    """
+    from .data import rfm_summary
+    from .persistence import ModelBundle, load_model
+
+    if settings.model is None:
+        raise ClvDataError("score needs --model PATH: a model.json written by fit or refresh.")
+    with step("load model", timings):
+        bundle = load_model(settings.model)
+    if not isinstance(bundle, ModelBundle):
+        raise ClvDataError(
+            f"{settings.model!r} holds a single {type(bundle).__name__}; score needs the model "
+            "bundle (purchase and spend model) written by clvpredict fit or refresh."
+        )
+    unit = bundle.purchase_model.time_unit_
+    if settings.rfm is not None:
+        with step("read RFM table", timings):
+            rfm = read_table(settings.rfm, "--rfm")
+            if settings.customer_col not in rfm.columns:
+                raise ClvDataError(
+                    f"The RFM file has no customer column {settings.customer_col!r}; its columns "
+                    f"are {list(map(str, rfm.columns))}. Pass --customer-col."
+                )
+            rfm = rfm.set_index(settings.customer_col)
+            rfm.attrs["time_unit"] = unit
+    else:
+        with step("read and summarise transactions", timings):
+            tx = read_table(settings.transactions)
+            kwargs = _summary_kwargs(settings)
+            kwargs["time_unit"] = unit
+            rfm = rfm_summary(tx, observation_end=settings.observation_end, **kwargs)
+    with step("score customers", timings):
+        table = bundle.score(rfm)
+    return table[
+        [
+            "frequency",
+            "recency",
+            "T",
+            "monetary_value",
+            "p_alive",
+            "expected_purchases",
+            "expected_avg_value",
+            "predictive_clv",
+            "simple_clv",
+        ]
+    ]
+
+
+def table_bytes(table: pd.DataFrame, output_format: str) -> bytes:
+    """Serialise a prediction table deterministically (same data, same bytes)."""
+    if output_format == "parquet":
+        import io
+
+        buffer = io.BytesIO()
+        table.to_parquet(buffer, index=True)
+        return buffer.getvalue()
+    return table.to_csv(lineterminator="\n").encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Nightly refresh
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Gate:
+    """One quality gate's outcome (recorded in metrics.json)."""
+
+    name: str
+    passed: bool | None
+    value: float | None = None
+    threshold: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class RefreshOutcome:
+    """What a refresh did: gates, metrics, and the files it published."""
+
+    gates: list[Gate] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    published: list[str] = field(default_factory=list)
+
+
+def _holdout_gate(
+    settings: Settings, tx: pd.DataFrame, rfm: pd.DataFrame
+) -> tuple[Gate, dict, Any]:
+    """Fit on all but the last ``holdout_months`` and compare the forecast with what happened."""
+    from .data import calibration_holdout_summary
+    from .evaluation import evaluate_holdout
+
+    end_ts = pd.Timestamp(rfm.attrs["observation_end"])
+    holdout_days = round(settings.holdout_months * DAYS_PER_MONTH)
+    cal_end = end_ts - pd.Timedelta(days=holdout_days)
+    history_days = float(rfm["T"].max()) * unit_in_days(settings.time_unit)
+    if history_days < 2 * holdout_days:
+        detail = (
+            f"history too short for a {settings.holdout_months}-month holdout (needs at least "
+            f"twice that); skipped"
+        )
+        logger.warning("holdout gate: %s", detail)
+        return Gate("holdout_error", None, detail=detail), {}, None
+    cal = calibration_holdout_summary(
+        tx,
+        calibration_end=cal_end,
+        observation_end=end_ts,
+        after_end="drop",
+        **_summary_kwargs(settings),
+    )
+    bg_cal, _ = _fit_models(cal)
+    evaluation = evaluate_holdout(bg_cal, cal)
+    totals = evaluation.totals.iloc[0]
+    error = abs(float(totals["pct_error"])) / 100.0
+    metrics = {
+        "calibration_end": str(cal_end.date()),
+        "observation_end": str(end_ts.date()),
+        "actual_repeat_transactions": float(totals["actual"]),
+        "predicted_repeat_transactions": float(totals["predicted"]),
+        "pct_error": float(totals["pct_error"]),
+        "mae": float(evaluation.metrics["mae"].iloc[0]),
+        "rmse": float(evaluation.metrics["rmse"].iloc[0]),
+        "correlation": float(evaluation.metrics["correlation"].iloc[0]),
+    }
+    gate = Gate(
+        "holdout_error",
+        error <= settings.max_holdout_error,
+        error,
+        settings.max_holdout_error,
+        f"aggregate holdout error {error:.2%} (limit {settings.max_holdout_error:.2%})",
+    )
+    return gate, metrics, cal_end
+
+
+def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
+    """Largest relative parameter change against the last published model."""
+    from .persistence import ModelBundle, load_model
+
+    if not previous_path.is_file():
+        return Gate("parameter_drift", None, detail="no previous model; skipped")
+    previous = load_model(previous_path)
+    if not isinstance(previous, ModelBundle):
+        return Gate("parameter_drift", False, detail=f"{previous_path} is not a model bundle")
+    if previous.purchase_model.time_unit_ != bundle.purchase_model.time_unit_:
+        return Gate(
+            "parameter_drift",
+            False,
+            detail=(
+                f"time unit changed from {previous.purchase_model.time_unit_!r} to "
+                f"{bundle.purchase_model.time_unit_!r}: parameters are not comparable"
+            ),
+        )
+    worst, where = 0.0, ""
+    for role in ("purchase_model", "spend_model"):
+        old = getattr(previous, role).params_
+        new = getattr(bundle, role).params_
+        change = (new / old - 1.0).abs()
+        if change.max() > worst:
+            worst, where = float(change.max()), f"{role}.{change.idxmax()}"
+    return Gate(
+        "parameter_drift",
+        worst <= settings.max_param_drift,
+        worst,
+        settings.max_param_drift,
+        f"largest relative parameter change {worst:.2%} ({where}), limit "
+        f"{settings.max_param_drift:.2%}",
+    )
+
+
+def run_refresh(settings: Settings) -> RefreshOutcome:
+    """The nightly job. Publishes only when every gate passes.
+
+    Raises
+    ------
+    ClvDataError
+        Bad input or settings (nothing published).
+    ConvergenceError
+        A fit did not converge (nothing published).
+    GateFailure
+        A quality gate failed: nothing published; ``OUT/last-rejected-metrics.json`` records
+        the night's metrics and gates.
+    """
+    timings: dict[str, float] = {}
+    out = Path(settings.out)
+    outcome = RefreshOutcome()
+    bundle, tx, rfm = run_fit(settings, timings)
+    end = bundle.settings["observation_end"]
+    outcome.gates.append(
+        Gate("convergence", True, detail="both models converged (checked during the fit)")
+    )
+    with step("holdout evaluation", timings):
+        holdout_gate, holdout_metrics, cal_end = _holdout_gate(settings, tx, rfm)
+    outcome.gates.append(holdout_gate)
+    with step("parameter drift against the previous model", timings):
+        outcome.gates.append(_drift_gate(settings, bundle, out / "model.json"))
+    with step("score customers", timings):
+        table = bundle.score(rfm)
+    outcome.metrics = {
+        "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "observation_end": end,
+        "n_transactions": len(tx),
+        "n_customers": len(rfm),
+        "models": {
+            role: {
+                "class": type(model).__name__,
+                "params": {k: float(v) for k, v in model.params_.items()},
+                "log_likelihood": model.log_likelihood_,
+                "converged": model.converged_,
+            }
+            for role, model in (("purchase", bundle.purchase_model), ("spend", bundle.spend_model))
+        },
+        "holdout": holdout_metrics,
+        "gates": [asdict(g) for g in outcome.gates],
+        "totals": {
+            "predictive_clv": float(table["predictive_clv"].sum()),
+            "simple_clv": float(table["simple_clv"].sum()),
+        },
+        "settings": asdict(settings),
+        "timings_seconds": timings,
+    }
+    failed = [g for g in outcome.gates if g.passed is False]
+    if failed:
+        # The rejected night's metrics go to a file of their own; the published ones stay.
+        rejected = json.dumps(_json_ready(outcome.metrics), indent=2, allow_nan=False) + "\n"
+        publish_atomically(out, {"last-rejected-metrics.json": rejected.encode()})
+        raise GateFailure(
+            "quality gate(s) failed, nothing published: " + "; ".join(g.detail for g in failed)
+        )
+
+    files: dict[str, bytes] = {}
+    files["model.json"] = (json.dumps(bundle.to_dict(), indent=2, allow_nan=False) + "\n").encode()
+    files[f"predictions.{settings.output_format}"] = table_bytes(table, settings.output_format)
+    if settings.report and cal_end is not None:
+        from .report import build_report
+
+        with step("HTML report", timings), tempfile.TemporaryDirectory() as scratch:
+            report = build_report(
+                Path(scratch) / "report.html",
+                tx,
+                settings.customer_col,
+                settings.date_col,
+                settings.amount_col,
+                calibration_end=cal_end,
+                observation_end=end,
+                time_unit=settings.time_unit,
+                horizon_months=settings.horizon_months,
+                annual_discount_rate=settings.annual_discount_rate,
+                margin=settings.margin,
+                lifetime_years=bundle.settings["lifetime_years"],
+                purchase_model=bundle.purchase_model,
+                spend_model=bundle.spend_model,
+                datetime_format=settings.date_format,
+                returns=settings.returns,
+            )
+            files["report.html"] = report.read_bytes()
+    files["metrics.json"] = (
+        json.dumps(_json_ready(outcome.metrics), indent=2, allow_nan=False) + "\n"
+    ).encode()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    files[f"models/model-{stamp}.json"] = files["model.json"]
+    with step("publish", timings):
+        publish_atomically(out, files)
+    _prune_history(out / "models", settings.keep)
+    outcome.published = sorted(files)
+    return outcome
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _prune_history(folder: Path, keep: int) -> None:
+    """Keep the ``keep`` newest dated model files (names sort by date)."""
+    if not folder.is_dir():
+        return
+    dated = sorted(folder.glob("model-*.json"))
+    for old in dated[:-keep]:
+        old.unlink()
+        logger.info("removed old model %s", old.name)
+
+
+def publish_atomically(out: Path, files: Mapping[str, bytes]) -> None:
+    """Write every file or none: stage all, then rename into place, rolling back on failure.
+
+    Parameters
+    ----------
+    out : Path
+        Output folder (created if needed).
+    files : mapping of relative path to content
+        What to publish.
+
+    Notes
+    -----
+    Each staged file lives next to its target, so the rename is atomic. Before renaming, the
+    current version of each target is hard-linked to a backup; if a rename fails, the targets
+    already replaced are restored from their backups (or removed if they are new), so readers
+    find the previous outputs byte for byte.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    staged: dict[Path, Path] = {}
+    backups: dict[Path, Path] = {}
+    replaced: list[Path] = []
+    try:
+        for name, content in files.items():
+            target = out / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            staged[target] = Path(tmp)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, default_file_mode())
+        for target in staged:
+            if target.exists():
+                backup = target.with_name(f".{target.name}.previous")
+                backup.unlink(missing_ok=True)
+                try:
+                    os.link(target, backup)
+                except OSError:
+                    # No hard links on this file system: a copy serves the same purpose.
+                    shutil.copy2(target, backup)
+                backups[target] = backup
+        for target, tmp in staged.items():
+            os.replace(tmp, target)
+            replaced.append(target)
+    except BaseException:
+        for target in reversed(replaced):
+            if target in backups:
+                os.replace(backups.pop(target), target)
+            else:
+                target.unlink(missing_ok=True)
+        raise
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        for backup in backups.values():
+            backup.unlink(missing_ok=True)
