@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import integrate, special, stats
 
 from ._base import BaseModel
 from .data import rfm_arrays
@@ -121,7 +121,7 @@ def bgnbd_probability_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     return np.where(repeat, special.expit(-log_odds_dead), 1.0)
 
 
-def _bg_residual_mean(t, r, alpha, a, b, x, T):
+def _bg_residual_mean_hyp2f1(t, r, alpha, a, b, x, T):
     """(a+b+x-1)/(a-1) * [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)].
 
     The hypergeometric part is evaluated after Euler's transformation,
@@ -129,13 +129,109 @@ def _bg_residual_mean(t, r, alpha, a, b, x, T):
     ``c = a+b+x-1`` and ``z = t/(alpha+T+t)``: its parameters no longer grow with ``x``, so heavy
     buyers neither overflow nor lose precision.
     """
-    # The expression has a removable singularity at a == 1; step just off it.
-    a = np.where(np.abs(a - 1.0) < 1e-7, 1.0 + 1e-7, a)
     c = a + b + x - 1
     one_minus_z = (alpha + T) / (alpha + T + t)
     z = t / (alpha + T + t)
-    hyp = special.hyp2f1(a + b - 1 - r, a - 1, c, z)
-    return c / (a - 1) * (1.0 - one_minus_z ** (a - 1) * hyp)
+    with np.errstate(all="ignore"):
+        hyp = special.hyp2f1(a + b - 1 - r, a - 1, c, z)
+        return c / (a - 1) * (1.0 - one_minus_z ** (a - 1) * hyp)
+
+
+def _bg_residual_mean_quadrature(t, r, alpha, a, b, x, T) -> float:
+    """The same quantity as an integral over the dropout probability ``p ~ Beta(a, b+x)``.
+
+    An alive customer with rate ``lambda`` and dropout probability ``p`` makes on average
+    ``(1 - exp(-lambda p t)) / p`` purchases in the next ``t``; averaging over the posterior
+    ``lambda ~ Gamma(r+x, alpha+T)`` gives ``(1 - (1 + p s)^-(r+x)) / p`` with
+    ``s = t/(alpha+T)``, which is bounded by ``(r+x) s`` and smooth in ``p``. The Beta density's
+    endpoint singularities go into quad's algebraic weight; otherwise the density is evaluated in
+    logs on the interval that holds all but 1e-18 of its mass.
+    """
+    s = t / (alpha + T)
+    k = r + x
+    beta_x = b + x
+    log_b = special.betaln(a, beta_x)
+
+    def mean_given_p(p: float) -> float:
+        return k * s if p <= 0 else -np.expm1(-k * np.log1p(p * s)) / p
+
+    options = {"epsabs": 0.0, "epsrel": 1e-11, "limit": 400}
+    if beta_x < 1:
+        # Both ends may be singular; the whole density goes into the weight.
+        weight_a = a - 1 if a < 1 else 0.0
+        value = integrate.quad(
+            lambda p: mean_given_p(p) * (p ** (a - 1 - weight_a)),
+            0.0,
+            1.0,
+            weight="alg",
+            wvar=(weight_a, beta_x - 1),
+            **options,
+        )[0]
+        return float(value / np.exp(log_b))
+    upper = min(1.0, float(stats.beta.isf(1e-18, a, beta_x)))
+    if a < 1:
+        value = integrate.quad(
+            lambda p: mean_given_p(p) * np.exp((beta_x - 1) * np.log1p(-p) - log_b),
+            0.0,
+            upper,
+            weight="alg",
+            wvar=(a - 1, 0.0),
+            **options,
+        )[0]
+        return float(value)
+    mode = (a - 1) / (a + beta_x - 2) if a + beta_x > 2 else 0.0
+    spread = np.sqrt(a * beta_x / ((a + beta_x) ** 2 * (a + beta_x + 1)))
+    marks = sorted({m for m in (mode, mode - 3 * spread, mode + 3 * spread) if 0 < m < upper})
+    value = integrate.quad(
+        lambda p: (
+            mean_given_p(p) * np.exp(special.xlogy(a - 1, p) + (beta_x - 1) * np.log1p(-p) - log_b)
+        ),
+        0.0,
+        upper,
+        points=marks or None,
+        **options,
+    )[0]
+    return float(value)
+
+
+def _bg_residual_mean(t, r, alpha, a, b, x, T):
+    """Expected purchases in the next ``t`` of a customer alive at ``T`` (FHL eq. 10 without
+    the P(alive) factor): hypergeometric fast path, quadrature where it cannot be trusted.
+
+    scipy's ``hyp2f1`` is unreliable for ``z`` near 1 with large parameters or when
+    ``c - a - b`` is an integer (it returns NaN/inf, or a few per cent off), at the removable
+    singularities ``a == 1`` and ``c == 0``, and it cancels for tiny horizons. Those elements,
+    and any result outside the bounds ``0 <= R <= (r+x) s`` and ``R <= c/(a-1)`` (a > 1), are
+    recomputed by quadrature, once per distinct (t, x, T).
+    """
+    t, r, alpha, a, b, x, T = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (t, r, alpha, a, b, x, T))
+    )
+    result = np.asarray(_bg_residual_mean_hyp2f1(t, r, alpha, a, b, x, T), dtype=float)
+    with np.errstate(all="ignore"):
+        k_s = (r + x) * t / (alpha + T)
+        c = a + b + x - 1
+        z = t / (alpha + T + t)
+        shift = x + r - a + 1
+        near_integer = np.abs(shift - np.round(shift)) < 1e-9
+        large = np.maximum(np.maximum(np.abs(a + b - 1 - r), np.abs(a - 1)), c) > 100
+        suspect = (
+            ~np.isfinite(result)
+            | (result < 0)
+            | (result > k_s * (1 + 1e-9))
+            | ((a > 1) & (result > c / (a - 1) * (1 + 1e-9)))
+            | ((z > 0.9) & (near_integer | large))
+            | (np.abs(a - 1) < 1e-4)
+            | (np.abs(c) < 1e-8)
+            | (k_s < 1e-5)
+        ) & (t > 0)
+    if suspect.any():
+        rows = np.column_stack([v[suspect] for v in (t, r, alpha, a, b, x, T)])
+        unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+        values = np.array([_bg_residual_mean_quadrature(*row) for row in unique])
+        result = result.copy()
+        result[suspect] = values[inverse.ravel()]
+    return result
 
 
 def bgnbd_expected_purchases(t, r, alpha, a, b) -> np.ndarray:
@@ -151,9 +247,9 @@ def bgnbd_conditional_expected_purchases(t, r, alpha, a, b, x, t_x, T) -> np.nda
     """E[Y(t) | x, t_x, T]: expected purchases in (T, T + t] given the history (FHL eq. 10)."""
     x = np.asarray(x, dtype=float)
     t = np.asarray(t, dtype=float)
-    out = _bg_residual_mean(t, r, alpha, a, b, x, T) * bgnbd_probability_alive(
-        r, alpha, a, b, x, t_x, T
-    )
+    alive = bgnbd_probability_alive(r, alpha, a, b, x, t_x, T)
+    # A customer certainly gone expects nothing, even where the residual mean is huge.
+    out = np.where(alive > 0, _bg_residual_mean(t, r, alpha, a, b, x, T) * alive, 0.0)
     return np.where(t > 0, out, 0.0)
 
 
