@@ -10,6 +10,7 @@ technical notes; equation numbers refer to the paper.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -228,7 +229,13 @@ def _bg_residual_mean(t, r, alpha, a, b, x, T):
     if suspect.any():
         rows = np.column_stack([v[suspect] for v in (t, r, alpha, a, b, x, T)])
         unique, inverse = np.unique(rows, axis=0, return_inverse=True)
-        values = np.array([_bg_residual_mean_quadrature(*row) for row in unique])
+        with warnings.catch_warnings():
+            # Only parameter sets far outside any fitted model (e.g. a fit that ran to the edge
+            # of the parameter space) make quad complain; its estimate is still bounded below.
+            warnings.simplefilter("ignore", integrate.IntegrationWarning)
+            values = np.array([_bg_residual_mean_quadrature(*row) for row in unique])
+        bound = (unique[:, 1] + unique[:, 5]) * unique[:, 0] / (unique[:, 2] + unique[:, 6])
+        values = np.clip(np.nan_to_num(values, nan=0.0), 0.0, bound)
         result = result.copy()
         result[suspect] = values[inverse.ravel()]
     return result

@@ -18,6 +18,7 @@ weeks gives ``recency = days / 7``, never a count of calendar weeks.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -100,6 +101,17 @@ def _parse_dates(frame: pd.DataFrame, column: str, datetime_format: str | None) 
             parsed = parsed.dt.tz_localize(None)
         bad = parsed.isna().to_numpy()
         if bad.any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                as_utc = pd.to_datetime(raw, utc=True, errors="coerce", format=datetime_format)
+            if as_utc.notna().sum() > parsed.notna().sum():
+                # Parsed once every stamp is read in UTC: the column mixes zones with naive.
+                raise ClvDataError(
+                    f"Column {column!r} mixes timezone-aware and naive timestamps (e.g. "
+                    f"{_rows(bad, frame, column)}), so calendar days are ambiguous. Convert the "
+                    "column to one zone first, e.g. pd.to_datetime(col, utc=True), or localise "
+                    "the naive stamps."
+                )
             hint = (
                 " Pass datetime_format= (e.g. '%Y%m%d') to say how they are written."
                 if datetime_format is None
