@@ -6,6 +6,7 @@ own module, and this base class only moves arrays between pandas and those funct
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import html
 import os
@@ -158,6 +159,67 @@ class BaseModel:
         model.converged_ = None
         model.time_unit_ = check_time_unit(time_unit) if time_unit is not None else None
         return model
+
+    # ---------------------------------------------------------------- predictions at other parameters
+    def _at(self, theta: np.ndarray) -> BaseModel:
+        """A shallow copy predicting with the parameters ``theta`` (same order as ``params_``)."""
+        clone = copy.copy(self)
+        clone.params_ = pd.Series(
+            np.asarray(theta, dtype=float), index=self.params_.index, name="estimate"
+        )
+        return clone
+
+    def _cumulative_purchases(
+        self, ts: Sequence[float], theta: np.ndarray, arrays: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        """Conditional expected purchases at each horizon in ``ts``: rows x len(ts).
+
+        Purchase models may override this with a faster vectorised version; the default asks the
+        public ``expected_purchases`` once per horizon.
+        """
+        model = self._at(theta)
+        keywords = {c: arrays[c] for c in self._columns}
+        return np.column_stack([model.expected_purchases(t, **keywords).to_numpy() for t in ts])
+
+    def _cumulative_purchases_planner(
+        self, ts: Sequence[float], arrays: dict[str, np.ndarray]
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """``theta -> _cumulative_purchases(ts, theta, arrays)``, for many parameter draws.
+
+        Models can precompute what does not depend on the parameters; the default does not.
+        """
+        return lambda theta: self._cumulative_purchases(ts, theta, arrays)
+
+    def _interval_frame(
+        self,
+        name: str,
+        point: np.ndarray,
+        index: pd.Index,
+        columns: Sequence[np.ndarray],
+        evaluate: Callable[..., np.ndarray],
+        interval: float,
+        n_draws: int,
+        random_state: Any,
+    ) -> pd.DataFrame:
+        """Point estimate with parameter-uncertainty bounds (see :mod:`clvpredict.uncertainty`).
+
+        ``evaluate(theta, *columns)`` gives the prediction at one parameter draw; it runs once per
+        draw on the distinct rows of ``columns`` only.
+        """
+        from .uncertainty import interval_columns, parameter_draws, simulate_quantiles
+
+        draws = parameter_draws(self, n_draws, random_state)
+        stacked = np.column_stack([np.asarray(c, dtype=float) for c in columns])
+        unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        cols = [unique[:, j] for j in range(unique.shape[1])]
+        lower, upper = simulate_quantiles(
+            len(unique),
+            lambda rows, theta: evaluate(theta, *(c[rows] for c in cols)),
+            draws,
+            interval,
+        )
+        inverse = inverse.ravel()
+        return interval_columns(name, point, lower[inverse], upper[inverse], index)
 
     # ---------------------------------------------------------------- fitted state helpers
     def _check_fitted(self) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import integrate, special, stats
+from scipy import integrate, sparse, special, stats
 
 from ._base import BaseModel
 from .data import rfm_arrays
@@ -23,6 +23,7 @@ from .data import rfm_arrays
 __all__ = [
     "BetaGeoModel",
     "bgnbd_conditional_expected_purchases",
+    "bgnbd_conditional_probability_of_purchases",
     "bgnbd_expected_purchases",
     "bgnbd_log_likelihood",
     "bgnbd_negll_and_gradient",
@@ -292,6 +293,21 @@ def bgnbd_probability_of_purchases(n, t, r, alpha, a, b) -> np.ndarray:
     return term1 + term2
 
 
+def bgnbd_conditional_probability_of_purchases(n, t, r, alpha, a, b, x, t_x, T) -> np.ndarray:
+    """P(Y(t) = n | x, t_x, T): purchases in the next ``t`` given the history.
+
+    A BG/NBD customer alive at ``T`` behaves from then on like a newly acquired one whose rate and
+    dropout probability follow their posteriors, ``Gamma(r + x, alpha + T)`` and
+    ``Beta(a, b + x)``; a customer already gone buys nothing. Hence the mixture
+    ``(1 - P(alive)) [n == 0] + P(alive) P_new(X(t) = n; r + x, alpha + T, a, b + x)`` of FHL
+    eq. 8. Its mean is FHL eq. 10.
+    """
+    alive = bgnbd_probability_alive(r, alpha, a, b, x, t_x, T)
+    x = np.asarray(x, dtype=float)
+    new = bgnbd_probability_of_purchases(n, t, r + x, alpha + np.asarray(T, float), a, b + x)
+    return alive * new + (1.0 - alive) * (np.asarray(n) == 0)
+
+
 # ------------------------------------------------------------------------------------------
 # Estimator
 # ------------------------------------------------------------------------------------------
@@ -397,7 +413,10 @@ class BetaGeoModel(BaseModel):
         frequency: Any = None,
         recency: Any = None,
         T: Any = None,
-    ) -> pd.Series:
+        interval: float | None = None,
+        n_draws: int = 200,
+        random_state: Any = None,
+    ) -> pd.Series | pd.DataFrame:
         """Expected number of purchases in the next ``t`` time units, given each history.
 
         Parameters
@@ -407,15 +426,35 @@ class BetaGeoModel(BaseModel):
             from the end of each customer's observation ``T``.
         data : DataFrame, optional
             RFM rows (``frequency``, ``recency``, ``T``); or pass the arrays as keywords.
+        interval : float, optional
+            E.g. 0.9: also return a 90% interval reflecting *parameter* uncertainty, from
+            ``n_draws`` parameter draws (see :mod:`clvpredict.uncertainty`; it does not cover a
+            customer's own randomness, for which see :meth:`purchases_predictive_interval`).
+        n_draws : int
+            Number of parameter draws for the interval.
+        random_state : int or numpy Generator, optional
+            Seed of the draws, for reproducible intervals.
 
         Returns
         -------
-        Series
-            ``expected_purchases``, indexed like ``data``.
+        Series or DataFrame
+            ``expected_purchases`` indexed like ``data``; with ``interval``, a DataFrame that
+            adds ``expected_purchases_lower`` and ``expected_purchases_upper``.
         """
         x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
         values = bgnbd_conditional_expected_purchases(t, *self._theta(), x, t_x, big_t)
-        return pd.Series(values, index=index, name="expected_purchases")
+        if interval is None:
+            return pd.Series(values, index=index, name="expected_purchases")
+        return self._interval_frame(
+            "expected_purchases",
+            values,
+            index,
+            [x, t_x, big_t],
+            lambda theta, *cols: bgnbd_conditional_expected_purchases(t, *theta, *cols),
+            interval,
+            n_draws,
+            random_state,
+        )
 
     def probability_alive(
         self,
@@ -424,18 +463,168 @@ class BetaGeoModel(BaseModel):
         frequency: Any = None,
         recency: Any = None,
         T: Any = None,
-    ) -> pd.Series:
+        interval: float | None = None,
+        n_draws: int = 200,
+        random_state: Any = None,
+    ) -> pd.Series | pd.DataFrame:
         """Probability that each customer is still active at the end of observation.
+
+        Parameters
+        ----------
+        data, frequency, recency, T
+            As in :meth:`expected_purchases`.
+        interval, n_draws, random_state
+            Optional parameter-uncertainty interval, as in :meth:`expected_purchases`.
 
         Returns
         -------
-        Series
-            ``p_alive`` in [0, 1], indexed like ``data``. Customers without repeat purchases
-            have ``p_alive == 1`` in the BG/NBD (dropout only happens after a purchase).
+        Series or DataFrame
+            ``p_alive`` in [0, 1], indexed like ``data`` (with ``interval``, also
+            ``p_alive_lower`` and ``p_alive_upper``). Customers without repeat purchases have
+            ``p_alive == 1`` in the BG/NBD (dropout only happens after a purchase).
         """
         x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
         values = bgnbd_probability_alive(*self._theta(), x, t_x, big_t)
-        return pd.Series(values, index=index, name="p_alive")
+        if interval is None:
+            return pd.Series(values, index=index, name="p_alive")
+        return self._interval_frame(
+            "p_alive",
+            values,
+            index,
+            [x, t_x, big_t],
+            lambda theta, *cols: bgnbd_probability_alive(*theta, *cols),
+            interval,
+            n_draws,
+            random_state,
+        )
+
+    def purchases_predictive_interval(
+        self,
+        t: float,
+        data: pd.DataFrame | None = None,
+        *,
+        level: float = 0.9,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+    ) -> pd.DataFrame:
+        """Range of each customer's own number of purchases in the next ``t``, at ``level``.
+
+        Unlike the ``interval=`` option, which reflects uncertainty about the parameters, this
+        comes from the model's distribution of the count itself (the conditional PMF, see
+        :func:`bgnbd_conditional_probability_of_purchases`), at the fitted parameters: with
+        probability at least ``level`` the customer makes between ``lower`` and ``upper``
+        purchases (equal-tailed, whole numbers).
+
+        Returns
+        -------
+        DataFrame
+            ``expected_purchases``, ``lower`` and ``upper`` (counts), indexed like ``data``.
+        """
+        from .uncertainty import check_level
+
+        level = check_level(level)
+        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
+        theta = self._theta()
+        tail = (1 - level) / 2
+        lower = np.full(len(x), -1.0)
+        upper = np.full(len(x), -1.0)
+        cdf = np.zeros(len(x))
+        n = 0
+        # Walk up the counts until every customer's upper quantile is reached.
+        while (upper < 0).any():
+            cdf = cdf + bgnbd_conditional_probability_of_purchases(n, t, *theta, x, t_x, big_t)
+            lower = np.where((lower < 0) & (cdf > tail), n, lower)
+            upper = np.where((upper < 0) & (cdf >= 1 - tail - 1e-12), n, upper)
+            n += 1
+            if n > 100_000:  # pragma: no cover - only for absurd parameter values
+                upper = np.where(upper < 0, np.inf, upper)
+        return pd.DataFrame(
+            {
+                "expected_purchases": bgnbd_conditional_expected_purchases(
+                    t, *theta, x, t_x, big_t
+                ),
+                "lower": lower,
+                "upper": upper,
+            },
+            index=index,
+        )
+
+    def _cumulative_purchases_planner(self, ts, arrays, nodes: int = 20):
+        """A fast evaluator of :meth:`_cumulative_purchases` for many parameter draws.
+
+        The residual mean is smooth in ``T``: within each group of customers with the same
+        frequency it is interpolated from ``nodes`` Chebyshev points in ``log(alpha_hat + T)``
+        (barycentric formula). The nearest singularity of the function in that variable lies
+        a distance pi off the real axis, so the interpolation error is far below 1e-10, while
+        the special functions are evaluated at ``nodes`` points per frequency instead of once
+        per customer. The interpolation weights depend on ``T`` only: they are built once, as
+        one sparse matrix from all nodes to all customers.
+        """
+        x, t_x, big_t = arrays["frequency"], arrays["recency"], arrays["T"]
+        horizons = np.asarray(ts, dtype=float)[None, :]
+        alpha_hat = float(self.params_["alpha"])
+        node_x: list[np.ndarray] = []
+        node_t: list[np.ndarray] = []
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        offset = 0
+        k = np.arange(nodes)
+        weights = (-1.0) ** k
+        weights[[0, -1]] *= 0.5
+        for value in np.unique(x):
+            members = np.flatnonzero(x == value)
+            times = big_t[members]
+            distinct = np.unique(times)
+            if len(distinct) <= nodes:
+                # Few distinct T: evaluate at them exactly, one column per value.
+                points = distinct
+                rows.append(members)
+                cols.append(offset + np.searchsorted(distinct, times))
+                vals.append(np.ones(len(members)))
+            else:
+                lo, hi = np.log(alpha_hat + distinct[0]), np.log(alpha_hat + distinct[-1])
+                u_nodes = (lo + hi) / 2 + (hi - lo) / 2 * np.cos(np.pi * k / (nodes - 1))
+                points = np.exp(u_nodes) - alpha_hat
+                diff = np.log(alpha_hat + times)[:, None] - u_nodes[None, :]
+                on_node = diff == 0
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    terms = weights / diff
+                    basis = terms / terms.sum(axis=1, keepdims=True)
+                hit = on_node.any(axis=1)
+                basis[hit] = on_node[hit].astype(float)
+                rows.append(np.repeat(members, nodes))
+                cols.append(offset + np.tile(k, len(members)))
+                vals.append(basis.ravel())
+            node_x.append(np.full(len(points), value))
+            node_t.append(points)
+            offset += len(points)
+        interpolate = sparse.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(len(x), offset),
+        )
+        all_x = np.concatenate(node_x)[:, None]
+        all_t = np.concatenate(node_t)[:, None]
+
+        def evaluate(theta):
+            r, alpha, a, b = theta
+            residual = _bg_residual_mean(horizons, r, alpha, a, b, all_x, all_t)
+            alive = bgnbd_probability_alive(r, alpha, a, b, x, t_x, big_t)[:, None]
+            return np.where(alive > 0, (interpolate @ residual) * alive, 0.0)
+
+        return evaluate
+
+    def _cumulative_purchases(self, ts, theta, arrays):
+        """Expected purchases at every horizon in ``ts`` at once: the residual mean depends on
+        (frequency, T) and the horizon only, so it is computed once per distinct pair."""
+        r, alpha, a, b = theta
+        x, t_x, big_t = arrays["frequency"], arrays["recency"], arrays["T"]
+        pairs, inverse = np.unique(np.column_stack([x, big_t]), axis=0, return_inverse=True)
+        horizons = np.asarray(ts, dtype=float)[None, :]
+        residual = _bg_residual_mean(horizons, r, alpha, a, b, pairs[:, :1], pairs[:, 1:])
+        alive = bgnbd_probability_alive(r, alpha, a, b, x, t_x, big_t)[:, None]
+        return np.where(alive > 0, residual[inverse.ravel()] * alive, 0.0)
 
     def expected_purchases_new_customer(self, t: float | np.ndarray) -> float | pd.Series:
         """E[X(t)]: expected repeat purchases of a newly acquired customer within ``t``.

@@ -26,6 +26,7 @@ import pandas as pd
 from ._units import DAYS_PER_MONTH, check_time_unit, months_to_units, units_to_years
 from .data import _apply_end, _day_number, _prepare_transactions, _to_timestamp
 from .exceptions import ClvDataError
+from .uncertainty import interval_columns, parameter_draws, simulate_quantiles
 
 __all__ = [
     "clv_table",
@@ -92,12 +93,18 @@ def monthly_expected_purchases(
     Each month's value is the difference of the conditional expectation at its end and start.
     """
     unit = _model_unit(purchase_model)
-    cumulative = [np.zeros(len(data))]
-    for m in range(1, horizon_months + 1):
-        t = months_to_units(m, unit)
-        cumulative.append(purchase_model.expected_purchases(t, data).to_numpy())
-    monthly = np.diff(np.column_stack(cumulative), axis=1)
-    return pd.DataFrame(monthly, index=data.index, columns=pd.RangeIndex(1, horizon_months + 1))
+    arrays, index = purchase_model._arrays(data, {})
+    cumulative = _cumulative(purchase_model, purchase_model._theta(), arrays, horizon_months, unit)
+    monthly = np.diff(cumulative, axis=1, prepend=0.0)
+    return pd.DataFrame(monthly, index=index, columns=pd.RangeIndex(1, horizon_months + 1))
+
+
+def _cumulative(
+    purchase_model: Any, theta: Any, arrays: dict[str, np.ndarray], horizon_months: int, unit: str
+) -> np.ndarray:
+    """Conditional expected purchases at the end of each month: customers x months."""
+    ts = [months_to_units(m, unit) for m in range(1, horizon_months + 1)]
+    return purchase_model._cumulative_purchases(ts, np.asarray(theta, dtype=float), arrays)
 
 
 def predictive_clv(
@@ -107,7 +114,11 @@ def predictive_clv(
     horizon_months: int = 12,
     annual_discount_rate: float = 0.10,
     margin: float = 1.0,
-) -> pd.Series:
+    *,
+    interval: float | None = None,
+    n_draws: int = 200,
+    random_state: Any = None,
+) -> pd.Series | pd.DataFrame:
     """Discounted model-based CLV of each customer over the next ``horizon_months`` months.
 
     Parameters
@@ -125,11 +136,21 @@ def predictive_clv(
         ``(1 + rate)^(-m/12)``.
     margin : float
         Profit margin as a fraction of revenue, in [0, 1]; 1 gives revenue CLV.
+    interval : float, optional
+        E.g. 0.9 for a 90% interval reflecting the uncertainty of *both* models' parameters:
+        ``n_draws`` parameter vectors are drawn from each model's asymptotic normal on the log
+        scale and the CLV is recomputed for each (see :mod:`clvpredict.uncertainty`). It does
+        not cover a customer's own randomness.
+    n_draws : int
+        Number of parameter draws.
+    random_state : int or numpy Generator, optional
+        Seed of the draws.
 
     Returns
     -------
-    Series
-        ``predictive_clv`` in currency units, indexed like ``data``.
+    Series or DataFrame
+        ``predictive_clv`` in currency units, indexed like ``data``; with ``interval`` a
+        DataFrame adding ``predictive_clv_lower`` and ``predictive_clv_upper``.
 
     Examples
     --------
@@ -144,7 +165,69 @@ def predictive_clv(
     monthly = monthly_expected_purchases(purchase_model, data, horizon)
     spend = spend_model.expected_average_value(data).to_numpy()
     value = _discounted_value(monthly, spend, annual_discount_rate, margin)
-    return pd.Series(value, index=data.index, name="predictive_clv")
+    if interval is None:
+        return pd.Series(value, index=data.index, name="predictive_clv")
+    lower, upper = _clv_bounds(
+        purchase_model,
+        spend_model,
+        data,
+        horizon,
+        annual_discount_rate,
+        margin,
+        interval,
+        n_draws,
+        random_state,
+    )
+    return interval_columns("predictive_clv", value, lower, upper, data.index)
+
+
+def _clv_bounds(
+    purchase_model: Any,
+    spend_model: Any,
+    data: pd.DataFrame,
+    horizon: int,
+    annual_discount_rate: float,
+    margin: float,
+    interval: float,
+    n_draws: int,
+    random_state: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-customer CLV quantiles over joint draws of both models' parameters.
+
+    Customers with identical histories share one row; draws run block by block over those rows
+    (:func:`clvpredict.uncertainty.simulate_quantiles`), so memory stays bounded.
+    """
+    unit = _model_unit(purchase_model)
+    rng = np.random.default_rng(random_state)
+    draws_purchase = parameter_draws(purchase_model, n_draws, rng)
+    draws_spend = parameter_draws(spend_model, n_draws, rng)
+    k = draws_purchase.shape[1]
+    purchase_arrays, _ = purchase_model._arrays(data, {})
+    spend_arrays, _ = spend_model._arrays(data, {})
+    columns = {**purchase_arrays, **spend_arrays}
+    names = list(columns)
+    stacked = np.column_stack([columns[c] for c in names])
+    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    factors = discount_factors(horizon, annual_discount_rate)
+    ts = [months_to_units(m, unit) for m in range(1, horizon + 1)]
+    planned: dict[int, tuple[dict[str, np.ndarray], Any]] = {}
+
+    def evaluate(rows: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        # Rows come block by block, all draws of a block in a row: plan each block once.
+        if rows[0] not in planned:
+            planned.clear()
+            block = {c: unique[rows, j] for j, c in enumerate(names)}
+            planned[rows[0]] = (block, purchase_model._cumulative_purchases_planner(ts, block))
+        block, cumulative_at = planned[rows[0]]
+        monthly = np.diff(cumulative_at(theta[:k]), axis=1, prepend=0.0)
+        spend = spend_model._expected_value(theta[k:], block)
+        return margin * spend * (monthly @ factors)
+
+    lower, upper = simulate_quantiles(
+        len(unique), evaluate, np.hstack([draws_purchase, draws_spend]), interval
+    )
+    inverse = inverse.ravel()
+    return lower[inverse], upper[inverse]
 
 
 def simple_clv(
@@ -329,6 +412,9 @@ def clv_table(
     horizon_months: int = 12,
     annual_discount_rate: float = 0.10,
     margin: float = 1.0,
+    interval: float | None = None,
+    n_draws: int = 200,
+    random_state: Any = None,
 ) -> pd.DataFrame:
     """One row per customer: history, model predictions, predictive CLV and simple CLV side by side.
 
@@ -342,8 +428,9 @@ def clv_table(
         :func:`~clvpredict.calibration_holdout_summary` (then the holdout actuals are kept).
     lifetime_years : float or Series
         Expected lifetime for the simple formula; see :func:`estimate_lifetime_years`.
-    horizon_months, annual_discount_rate, margin
-        As in :func:`predictive_clv`.
+    horizon_months, annual_discount_rate, margin, interval, n_draws, random_state
+        As in :func:`predictive_clv`; with ``interval`` the table also has
+        ``predictive_clv_lower`` and ``predictive_clv_upper`` (parameter uncertainty).
 
     Returns
     -------
@@ -375,6 +462,18 @@ def clv_table(
     out["predictive_clv"] = _discounted_value(
         monthly, out["expected_avg_value"].to_numpy(), annual_discount_rate, margin
     )
+    if interval is not None:
+        out["predictive_clv_lower"], out["predictive_clv_upper"] = _clv_bounds(
+            purchase_model,
+            spend_model,
+            data,
+            horizon,
+            annual_discount_rate,
+            margin,
+            interval,
+            n_draws,
+            random_state,
+        )
     out["simple_clv"] = simple_clv(data, lifetime_years, margin, time_unit=unit)
     for col in ("frequency_holdout", "monetary_value_holdout", "duration_holdout"):
         if col in data.columns:

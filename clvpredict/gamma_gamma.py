@@ -207,22 +207,34 @@ class GammaGammaModel(BaseModel):
         *,
         frequency: Any = None,
         monetary_value: Any = None,
-    ) -> pd.Series:
+        interval: float | None = None,
+        n_draws: int = 200,
+        random_state: Any = None,
+    ) -> pd.Series | pd.DataFrame:
         """Expected spend per future transaction, E[M | x, zbar] (currency units).
 
         One-time buyers (``frequency == 0``) get the population mean ``p gamma / (q - 1)``.
 
+        Parameters
+        ----------
+        data, frequency, monetary_value
+            RFM rows, or the arrays as keywords.
+        interval, n_draws, random_state
+            Optional parameter-uncertainty interval (e.g. ``interval=0.9``), see
+            :mod:`clvpredict.uncertainty`.
+
         Returns
         -------
-        Series
-            ``expected_avg_value``, indexed like ``data``.
+        Series or DataFrame
+            ``expected_avg_value``, indexed like ``data``; with ``interval`` also
+            ``expected_avg_value_lower`` and ``expected_avg_value_upper``.
 
         Raises
         ------
         ClvDataError
             If ``q <= 1``: the fitted spend distribution then has no finite mean.
         """
-        p, q, gamma = self._theta()
+        q = self.params_["q"]
         if q <= 1:
             raise ClvDataError(
                 f"The fitted Gamma-Gamma model has q = {q:.4g} <= 1, so its mean spend is "
@@ -232,10 +244,31 @@ class GammaGammaModel(BaseModel):
         arrays, index = self._arrays(
             data, {"frequency": frequency, "monetary_value": monetary_value}
         )
-        values = gamma_gamma_expected_average_value(
+        values = self._expected_value(self._theta(), arrays)
+        if interval is None:
+            return pd.Series(values, index=index, name="expected_avg_value")
+        return self._interval_frame(
+            "expected_avg_value",
+            values,
+            index,
+            [arrays["frequency"], arrays["monetary_value"]],
+            lambda theta, x, zbar: self._expected_value(
+                theta, {"frequency": x, "monetary_value": zbar}
+            ),
+            interval,
+            n_draws,
+            random_state,
+        )
+
+    @staticmethod
+    def _expected_value(theta, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """E[M | x, zbar] at parameters ``theta``; infinite mean (q <= 1) gives inf."""
+        p, q, gamma = theta
+        if q <= 1:
+            return np.full(len(arrays["frequency"]), np.inf)
+        return gamma_gamma_expected_average_value(
             p, q, gamma, arrays["frequency"], arrays["monetary_value"]
         )
-        return pd.Series(values, index=index, name="expected_avg_value")
 
     def population_mean(self) -> float:
         """Mean spend per transaction of a random customer, ``p gamma / (q - 1)`` (currency)."""
