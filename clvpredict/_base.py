@@ -45,6 +45,12 @@ class BaseModel:
     def _starting_values(self, columns: list[np.ndarray], weights: np.ndarray) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def _prepare_likelihood(
+        self, columns: list[np.ndarray], weights: np.ndarray
+    ) -> tuple[Callable[..., tuple[float, np.ndarray]], list[Any]]:
+        """The objective and its data, arranged once per fit (default: ``_negll`` as is)."""
+        return self._negll, columns
+
     def _arrays(
         self, data: pd.DataFrame | None, overrides: dict[str, Any]
     ) -> tuple[dict[str, np.ndarray], pd.Index]:
@@ -85,7 +91,8 @@ class BaseModel:
         columns, uw = compress([arrays[c] for c in self._columns], w)
         columns, undo = self._standardise(columns, uw)
         starts = self._starting_values(columns, uw)
-        result = undo(maximise_likelihood(self._negll, columns, uw, starts, self._param_names))
+        negll, likelihood_columns = self._prepare_likelihood(columns, uw)
+        result = undo(maximise_likelihood(negll, likelihood_columns, uw, starts, self._param_names))
         self._store(result, data)
         self.training_data_ = training
         report_convergence(result, type(self).__name__, self.on_nonconvergence)

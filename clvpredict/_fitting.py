@@ -34,6 +34,8 @@ GRADIENT_TOLERANCE = 1e-6
 #: A parameter whose log has a standard error above this (a 95% interval wider than a factor of
 #: e^20) is reported as not identified: the optimiser wandered along a flat ridge.
 MAX_LOG_STANDARD_ERROR = 5.0
+#: L-BFGS-B results whose gradient is above this get Newton steps (each costs a Hessian).
+POLISH_BELOW = 1e-9
 
 
 @dataclass
@@ -163,8 +165,10 @@ def maximise_likelihood(
             options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
         )
         phi, f = res.x, float(res.fun)
-        phi, f = _newton_polish(objective, grad_only, phi, f)
         gnorm = float(np.max(np.abs(grad_only(phi))))
+        if gnorm > POLISH_BELOW:
+            phi, f = _newton_polish(objective, grad_only, phi, f)
+            gnorm = float(np.max(np.abs(grad_only(phi))))
         if best is None or f < best[0]:
             best = (f, phi, int(res.nit), str(res.message))
         if gnorm < GRADIENT_TOLERANCE and np.all(np.abs(phi) < _LOG_BOUND - 1):

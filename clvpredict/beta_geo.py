@@ -114,6 +114,83 @@ def bgnbd_negll_and_gradient(theta, x, t_x, T, weights) -> tuple[float, np.ndarr
     return -float(weights @ ll), -grad
 
 
+class GroupedRFM:
+    """RFM rows arranged once per fit so that each likelihood evaluation is cheap.
+
+    Rows without repeat purchases contribute ``r log(alpha) - r log(alpha + T)`` only, and every
+    term that depends on the frequency alone (gamma, beta and digamma functions) is computed
+    once per distinct frequency, not once per row.
+    """
+
+    def __init__(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, weights: np.ndarray):
+        zero = x == 0
+        self.n_rows = len(x)
+        self.total_weight = float(weights.sum())
+        self.T0, self.w0 = T[zero], weights[zero]
+        self.x, self.t_x, self.T, self.w = x[~zero], t_x[~zero], T[~zero], weights[~zero]
+        self.frequencies, self.inverse = np.unique(self.x, return_inverse=True)
+        self.inverse = self.inverse.ravel()
+        self.weight_per_frequency = np.bincount(
+            self.inverse, weights=self.w, minlength=len(self.frequencies)
+        )
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+
+def bgnbd_negll_and_gradient_grouped(theta, rows: GroupedRFM, weights=None):
+    """The same value and gradient as :func:`bgnbd_negll_and_gradient`, from :class:`GroupedRFM`.
+
+    ``weights`` is ignored (the rows carry theirs); it keeps the fitting core's signature.
+    """
+    r, alpha, a, b = theta
+    xs, inv, wx = rows.frequencies, rows.inverse, rows.weight_per_frequency
+    ln_b = special.betaln(a, b)
+    term1_x = special.betaln(a, b + xs) - ln_b
+    term2_x = special.betaln(a + 1, b + xs - 1) - ln_b
+    k = r + rows.x
+    log_t = np.log(alpha + rows.T)
+    log_tx = np.log(alpha + rows.t_x)
+    term1 = term1_x[inv] - k * log_t
+    term2 = term2_x[inv] - k * log_tx
+    total = np.logaddexp(term1, term2)
+    w2 = np.exp(term2 - total)
+    w1 = 1.0 - w2
+    w = rows.w
+    ww1, ww2 = w * w1, w * w2
+    log_t0 = np.log(alpha + rows.T0)
+    sum_w0_log_t0 = float(rows.w0 @ log_t0)
+
+    ll = (
+        float(wx @ (special.gammaln(r + xs) - special.gammaln(r)))
+        + rows.total_weight * r * np.log(alpha)
+        + float(w @ total)
+        - r * sum_w0_log_t0
+    )
+    d_r = (
+        float(wx @ (special.digamma(r + xs) - special.digamma(r)))
+        + rows.total_weight * np.log(alpha)
+        - float(ww1 @ log_t + ww2 @ log_tx)
+        - sum_w0_log_t0
+    )
+    d_alpha = (
+        rows.total_weight * r / alpha
+        - float((ww1 * k) @ (1.0 / (alpha + rows.T)) + (ww2 * k) @ (1.0 / (alpha + rows.t_x)))
+        - r * float(rows.w0 @ (1.0 / (alpha + rows.T0)))
+    )
+    psi_ab = special.digamma(a + b)
+    psi_abx = special.digamma(a + b + xs)
+    d_a = float(wx @ (psi_ab - psi_abx)) + float(ww2.sum()) / a
+    s1 = np.bincount(inv, weights=ww1, minlength=len(xs))
+    s2 = np.bincount(inv, weights=ww2, minlength=len(xs))
+    d_b = (
+        float(wx @ (psi_ab - psi_abx - special.digamma(b)))
+        + float(s1 @ special.digamma(b + xs))
+        + float(s2 @ special.digamma(b + xs - 1))
+    )
+    return -ll, -np.array([d_r, d_alpha, d_a, d_b])
+
+
 def bgnbd_probability_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     """P(alive at T | x, t_x, T) (FHL eq. 11): 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))."""
     x = np.asarray(x, dtype=float)
@@ -385,6 +462,9 @@ class BetaGeoModel(BaseModel):
             ``self``, fitted.
         """
         return self._fit(data, {"frequency": frequency, "recency": recency, "T": T}, weights)
+
+    def _prepare_likelihood(self, columns, weights):
+        return bgnbd_negll_and_gradient_grouped, [GroupedRFM(*columns, weights)]
 
     def _starting_values(self, columns, weights):
         x, _, big_t = columns
