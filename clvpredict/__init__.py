@@ -22,7 +22,12 @@ from . import datasets, evaluation, plotting
 from .beta_geo import BetaGeoModel
 from .clv import clv_table, estimate_lifetime_years, predictive_clv, simple_clv
 from .data import calibration_holdout_summary, rfm_summary
-from .evaluation import HoldoutEvaluation, evaluate_holdout, expected_repeat_transactions_over_time
+from .evaluation import (
+    HoldoutEvaluation,
+    compare_models,
+    evaluate_holdout,
+    expected_repeat_transactions_over_time,
+)
 from .exceptions import (
     ClvDataError,
     ClvError,
@@ -47,6 +52,7 @@ __all__ = [
     "__version__",
     "calibration_holdout_summary",
     "clv_table",
+    "compare_models",
     "datasets",
     "estimate_lifetime_years",
     "evaluate_holdout",

@@ -35,6 +35,7 @@ from .exceptions import ClvDataError, NotFittedError, describe_values
 
 __all__ = [
     "HoldoutEvaluation",
+    "compare_models",
     "evaluate_holdout",
     "expected_repeat_transactions_over_time",
     "frequency_recency_matrix",
@@ -1001,3 +1002,112 @@ def mean_spend_density(
     density = weights @ np.exp(log_f)
     density = np.where(z > 0, density, 0.0)
     return pd.Series(density, index=pd.Index(z, name="spend"), name="density")
+
+
+# ------------------------------------------------------------------------------------------
+# Model comparison
+# ------------------------------------------------------------------------------------------
+
+#: Criteria compare_models can rank by, and whether lower is better.
+_CRITERIA = {"rmse": True, "mae": True, "abs_pct_error": True, "aic": True, "bic": True}
+
+
+def default_purchase_models() -> list[Any]:
+    """Unfitted instances of every purchase model clvpredict offers for continuous time."""
+    from .beta_geo import BetaGeoModel
+
+    models: list[Any] = [BetaGeoModel()]
+    try:
+        from .modified_beta_geo import ModifiedBetaGeoModel
+        from .pareto_nbd import ParetoNBDModel
+    except ImportError:  # pragma: no cover - older installs
+        return models
+    return [*models, ModifiedBetaGeoModel(), ParetoNBDModel()]
+
+
+def compare_models(
+    cal_holdout: pd.DataFrame,
+    models: Sequence[Any] | None = None,
+    *,
+    criterion: str = "rmse",
+) -> pd.DataFrame:
+    """Fit several purchase models on the calibration period and rank their holdout forecasts.
+
+    Parameters
+    ----------
+    cal_holdout : DataFrame
+        From :func:`~clvpredict.calibration_holdout_summary`.
+    models : sequence of models, optional
+        Unfitted models are fitted on the calibration columns; fitted ones are used as they are.
+        By default BG/NBD, MBG/NBD and Pareto/NBD.
+    criterion : {"rmse", "mae", "abs_pct_error", "aic", "bic"}
+        What "best" means: per-customer holdout RMSE or MAE (purchases), absolute aggregate
+        holdout error (%), or an information criterion of the calibration fit. The default
+        judges models by how well they forecast customers they have not seen yet.
+
+    Returns
+    -------
+    DataFrame
+        One row per model (indexed by its name): ``log_likelihood``, ``n_params``, ``aic``,
+        ``bic`` (calibration fit), ``mae``, ``rmse``, ``correlation`` (per customer, holdout
+        purchases), ``pct_error`` (aggregate holdout, %), ``converged`` and ``best`` (True
+        for the best converged model by ``criterion``). ``attrs["models"]`` holds the fitted
+        models by name.
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> ch = cp.calibration_holdout_summary(cp.datasets.load_cdnow(), "customer_id", "date",
+    ...                                     "1997-09-30", "1998-06-30", time_unit="W")
+    >>> table = cp.compare_models(ch, [cp.BetaGeoModel()])
+    >>> bool(table.loc["BG/NBD", "best"])
+    True
+    """
+    import warnings
+
+    from .exceptions import ConvergenceWarning
+
+    if criterion not in _CRITERIA:
+        raise ClvDataError(f"criterion={criterion!r} is not one of {sorted(_CRITERIA)}.")
+    candidates = list(models) if models is not None else default_purchase_models()
+    if not candidates:
+        raise ClvDataError("models is empty: pass at least one purchase model.")
+    rows = []
+    fitted: dict[str, Any] = {}
+    for model in candidates:
+        if not hasattr(model, "params_"):
+            with warnings.catch_warnings():
+                # Non-convergence is reported in the table rather than as a warning per model.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(cal_holdout)
+        name = model_label(model)
+        if name in fitted:
+            # Two variants of one model (e.g. different settings) keep distinct rows.
+            name = f"{name} ({sum(n.split(' (')[0] == name for n in fitted) + 1})"
+        evaluation = evaluate_holdout(model, cal_holdout)
+        fitted[name] = model
+        totals = evaluation.totals.iloc[0]
+        metrics = evaluation.metrics.iloc[0]
+        rows.append(
+            {
+                "model": name,
+                "log_likelihood": model.log_likelihood_,
+                "n_params": len(model.params_),
+                "aic": model.aic_,
+                "bic": model.bic_,
+                "mae": float(metrics["mae"]),
+                "rmse": float(metrics["rmse"]),
+                "correlation": float(metrics["correlation"]),
+                "pct_error": float(totals["pct_error"]),
+                "converged": bool(model.converged_),
+            }
+        )
+    table = pd.DataFrame(rows).set_index("model")
+    score = table["pct_error"].abs() if criterion == "abs_pct_error" else table[criterion]
+    eligible = score.where(table["converged"])
+    table["best"] = False
+    if eligible.notna().any():
+        table.loc[eligible.idxmin(), "best"] = True
+    table.attrs["models"] = fitted
+    table.attrs["criterion"] = criterion
+    return table
