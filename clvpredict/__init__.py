@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 
 from . import datasets, evaluation, plotting
 from .beta_geo import BetaGeoModel
+from .beta_geo_beta_binom import BetaGeoBetaBinomModel
 from .clv import clv_table, estimate_lifetime_years, predictive_clv, simple_clv
 from .data import calibration_holdout_summary, rfm_summary
 from .evaluation import (
@@ -36,9 +37,12 @@ from .exceptions import (
     NotFittedError,
 )
 from .gamma_gamma import GammaGammaModel
+from .modified_beta_geo import ModifiedBetaGeoModel
+from .pareto_nbd import ParetoNBDModel
 from .persistence import ModelBundle, ModelFileError, load_model
 
 __all__ = [
+    "BetaGeoBetaBinomModel",
     "BetaGeoModel",
     "ClvDataError",
     "ClvError",
@@ -48,7 +52,9 @@ __all__ = [
     "HoldoutEvaluation",
     "ModelBundle",
     "ModelFileError",
+    "ModifiedBetaGeoModel",
     "NotFittedError",
+    "ParetoNBDModel",
     "__version__",
     "calibration_holdout_summary",
     "clv_table",

@@ -250,7 +250,7 @@ def _bg_residual_mean_quadrature(t, r, alpha, a, b, x, T) -> float:
     upper = min(1.0, float(stats.beta.isf(1e-18, a, beta_x)))
     if a < 1:
         value = integrate.quad(
-            lambda p: mean_given_p(p) * np.exp((beta_x - 1) * np.log1p(-p) - log_b),
+            lambda p: mean_given_p(p) * np.exp(special.xlog1py(beta_x - 1, -p) - log_b),
             0.0,
             upper,
             weight="alg",
@@ -263,7 +263,8 @@ def _bg_residual_mean_quadrature(t, r, alpha, a, b, x, T) -> float:
     marks = sorted({m for m in (mode, mode - 3 * spread, mode + 3 * spread) if 0 < m < upper})
     value = integrate.quad(
         lambda p: (
-            mean_given_p(p) * np.exp(special.xlogy(a - 1, p) + (beta_x - 1) * np.log1p(-p) - log_b)
+            mean_given_p(p)
+            * np.exp(special.xlogy(a - 1, p) + special.xlog1py(beta_x - 1, -p) - log_b)
         ),
         0.0,
         upper,

@@ -181,6 +181,18 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     group.add_argument(
         "--time-unit", dest="time_unit", choices=["D", "W", "M", "Y"], help="model time unit"
     )
+    group.add_argument(
+        "--purchase-model",
+        dest="purchase_model",
+        choices=["bgnbd", "mbgnbd", "paretonbd", "auto"],
+        help="purchase model (default bgnbd); auto picks the best holdout forecaster",
+    )
+    group.add_argument(
+        "--holdout-months",
+        dest="holdout_months",
+        type=int,
+        help="holdout window for auto and the refresh gate (default 6)",
+    )
 
     clv = argparse.ArgumentParser(add_help=False)
     group = clv.add_argument_group("CLV")
@@ -277,9 +289,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gates = refresh.add_argument_group("quality gates")
     gates.add_argument(
-        "--holdout-months", dest="holdout_months", type=int, help="holdout window (default 6)"
-    )
-    gates.add_argument(
         "--max-holdout-error",
         dest="max_holdout_error",
         type=float,
@@ -317,7 +326,7 @@ def _settings(args: argparse.Namespace):
 
 def _run_fit(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    bundle, _, _ = run_fit(settings)
+    bundle, _, _, _ = run_fit(settings)
     with step("write model bundle"):
         path = bundle.save(Path(settings.out) / "model.json")
     print(bundle.purchase_model)

@@ -49,9 +49,21 @@ class ModelFileError(ClvDataError):
 
 def _model_classes() -> dict[str, type]:
     from .beta_geo import BetaGeoModel
+    from .beta_geo_beta_binom import BetaGeoBetaBinomModel
     from .gamma_gamma import GammaGammaModel
+    from .modified_beta_geo import ModifiedBetaGeoModel
+    from .pareto_nbd import ParetoNBDModel
 
-    return {cls.__name__: cls for cls in (BetaGeoModel, GammaGammaModel)}
+    return {
+        cls.__name__: cls
+        for cls in (
+            BetaGeoModel,
+            ModifiedBetaGeoModel,
+            ParetoNBDModel,
+            BetaGeoBetaBinomModel,
+            GammaGammaModel,
+        )
+    }
 
 
 def _plain(value: Any) -> Any:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ._units import DAYS_PER_MONTH, check_time_unit, unit_in_days
-from .exceptions import ClvDataError, ClvError
+from .exceptions import ClvDataError, ClvError, ConvergenceError
 from .persistence import default_file_mode
 
 logger = logging.getLogger("clvpredict.pipeline")
@@ -74,6 +74,7 @@ class Settings:
     margin: float = 1.0
     lifetime_years: float | None = None
     lifetime_window_months: int = 6
+    purchase_model: str = "bgnbd"
     holdout_months: int = 6
     max_holdout_error: float = 0.25
     max_param_drift: float = 0.5
@@ -107,6 +108,11 @@ class Settings:
     def validate(self) -> None:
         """Refuse settings that cannot work, naming the setting and the fix."""
         check_time_unit(self.time_unit)
+        if self.purchase_model != "auto" and self.purchase_model not in PURCHASE_MODELS:
+            raise ClvDataError(
+                f"purchase_model={self.purchase_model!r} is not one of "
+                f"{[*PURCHASE_MODELS, 'auto']}."
+            )
         if self.output_format not in ("csv", "parquet"):
             raise ClvDataError(f"output_format={self.output_format!r} must be 'csv' or 'parquet'.")
         for name in ("max_holdout_error", "max_param_drift"):
@@ -185,14 +191,80 @@ def _summary_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _fit_models(rfm: pd.DataFrame) -> tuple[Any, Any]:
-    from .beta_geo import BetaGeoModel
+#: Purchase models the jobs can use, by the name used in settings and on the command line.
+PURCHASE_MODELS = {
+    "bgnbd": ("beta_geo", "BetaGeoModel"),
+    "mbgnbd": ("modified_beta_geo", "ModifiedBetaGeoModel"),
+    "paretonbd": ("pareto_nbd", "ParetoNBDModel"),
+}
+
+
+def purchase_model_class(kind: str) -> type:
+    """The purchase model class for a settings name such as ``"bgnbd"``."""
+    import importlib
+
+    if kind not in PURCHASE_MODELS:
+        raise ClvDataError(f"purchase_model={kind!r} is not one of {[*PURCHASE_MODELS, 'auto']}.")
+    module, name = PURCHASE_MODELS[kind]
+    return getattr(importlib.import_module(f"clvpredict.{module}"), name)
+
+
+def _fit_models(rfm: pd.DataFrame, kind: str = "bgnbd") -> tuple[Any, Any]:
     from .gamma_gamma import GammaGammaModel
 
     return (
-        BetaGeoModel(on_nonconvergence="raise").fit(rfm),
+        purchase_model_class(kind)(on_nonconvergence="raise").fit(rfm),
         GammaGammaModel(on_nonconvergence="raise").fit(rfm),
     )
+
+
+def calibration_split(
+    settings: Settings, tx: pd.DataFrame, rfm: pd.DataFrame
+) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
+    """Calibration/holdout summary with the last ``holdout_months`` held out, if the history is
+    at least twice that long; ``(None, None)`` otherwise."""
+    from .data import calibration_holdout_summary
+
+    end = pd.Timestamp(rfm.attrs["observation_end"])
+    holdout_days = round(settings.holdout_months * DAYS_PER_MONTH)
+    history_days = float(rfm["T"].max()) * unit_in_days(settings.time_unit)
+    if history_days < 2 * holdout_days:
+        return None, None
+    cal_end = end - pd.Timedelta(days=holdout_days)
+    cal = calibration_holdout_summary(
+        tx,
+        calibration_end=cal_end,
+        observation_end=end,
+        after_end="drop",
+        **_summary_kwargs(settings),
+    )
+    return cal, cal_end
+
+
+def choose_purchase_model(
+    settings: Settings, cal: pd.DataFrame | None
+) -> tuple[str, pd.DataFrame | None]:
+    """The purchase model to use: the configured one, or with ``"auto"`` the best holdout
+    forecaster of :func:`~clvpredict.compare_models` (BG/NBD when there is no holdout)."""
+    from .evaluation import compare_models
+
+    if settings.purchase_model != "auto":
+        purchase_model_class(settings.purchase_model)
+        return settings.purchase_model, None
+    if cal is None:
+        logger.warning(
+            "purchase_model='auto': the history is too short for a %d-month holdout; using BG/NBD",
+            settings.holdout_months,
+        )
+        return "bgnbd", None
+    comparison = compare_models(cal, [purchase_model_class(k)() for k in PURCHASE_MODELS])
+    best = comparison.index[comparison["best"]]
+    if len(best) == 0:
+        raise ConvergenceError("purchase_model='auto': no candidate model converged.")
+    by_label = {purchase_model_class(k)._model_name.split(" (")[0]: k for k in PURCHASE_MODELS}
+    kind = by_label[best[0]]
+    logger.info("purchase_model='auto' chose %s (holdout RMSE)", best[0])
+    return kind, comparison
 
 
 def _lifetime(settings: Settings, tx: pd.DataFrame, end: str) -> float:
@@ -210,13 +282,20 @@ def _lifetime(settings: Settings, tx: pd.DataFrame, end: str) -> float:
     )
 
 
-def run_fit(settings: Settings, timings: dict[str, float] | None = None) -> tuple[Any, Any, Any]:
-    """Read transactions, summarise and fit both models.
+def run_fit(
+    settings: Settings,
+    timings: dict[str, float] | None = None,
+    *,
+    evaluate_holdout_too: bool = False,
+) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """Read transactions, summarise, choose the purchase model and fit both models.
 
     Returns
     -------
-    (bundle, transactions, rfm)
-        The :class:`~clvpredict.ModelBundle` and the inputs it was fitted on.
+    (bundle, transactions, rfm, context)
+        The :class:`~clvpredict.ModelBundle`, the inputs it was fitted on, and a dict with the
+        calibration/holdout split (when made), the model comparison (``"auto"``) and the chosen
+        purchase model.
 
     Raises
     ------
@@ -232,8 +311,17 @@ def run_fit(settings: Settings, timings: dict[str, float] | None = None) -> tupl
         tx = read_table(settings.transactions)
     with step("validate and summarise", timings):
         rfm = rfm_summary(tx, observation_end=settings.observation_end, **_summary_kwargs(settings))
-    with step("fit BG/NBD and Gamma-Gamma", timings):
-        bg, gg = _fit_models(rfm)
+    context: dict[str, Any] = {"calibration": None, "calibration_end": None, "comparison": None}
+    if settings.purchase_model == "auto" or evaluate_holdout_too:
+        with step("calibration/holdout split", timings):
+            context["calibration"], context["calibration_end"] = calibration_split(
+                settings, tx, rfm
+            )
+    with step("choose the purchase model", timings):
+        kind, context["comparison"] = choose_purchase_model(settings, context["calibration"])
+    context["purchase_model"] = kind
+    with step(f"fit {kind} and Gamma-Gamma", timings):
+        bg, gg = _fit_models(rfm, kind)
     end = rfm.attrs["observation_end"]
     with step("expected lifetime for the simple CLV", timings):
         lifetime = _lifetime(settings, tx, end)
@@ -247,12 +335,13 @@ def run_fit(settings: Settings, timings: dict[str, float] | None = None) -> tupl
             "annual_discount_rate": settings.annual_discount_rate,
             "margin": settings.margin,
             "lifetime_years": lifetime,
+            "purchase_model": kind,
             "customer_col": settings.customer_col,
             "n_customers": len(rfm),
             "n_transactions": len(tx),
         },
     )
-    return bundle, tx, rfm
+    return bundle, tx, rfm, context
 
 
 def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd.DataFrame:
@@ -345,38 +434,30 @@ class RefreshOutcome:
     published: list[str] = field(default_factory=list)
 
 
-def _holdout_gate(
-    settings: Settings, tx: pd.DataFrame, rfm: pd.DataFrame
-) -> tuple[Gate, dict, Any]:
-    """Fit on all but the last ``holdout_months`` and compare the forecast with what happened."""
-    from .data import calibration_holdout_summary
+def _holdout_gate(settings: Settings, context: dict[str, Any]) -> tuple[Gate, dict]:
+    """Compare the forecast of the chosen model, fitted without the holdout, with what happened."""
     from .evaluation import evaluate_holdout
 
-    end_ts = pd.Timestamp(rfm.attrs["observation_end"])
-    holdout_days = round(settings.holdout_months * DAYS_PER_MONTH)
-    cal_end = end_ts - pd.Timedelta(days=holdout_days)
-    history_days = float(rfm["T"].max()) * unit_in_days(settings.time_unit)
-    if history_days < 2 * holdout_days:
+    cal, cal_end = context["calibration"], context["calibration_end"]
+    if cal is None:
         detail = (
             f"history too short for a {settings.holdout_months}-month holdout (needs at least "
             f"twice that); skipped"
         )
         logger.warning("holdout gate: %s", detail)
-        return Gate("holdout_error", None, detail=detail), {}, None
-    cal = calibration_holdout_summary(
-        tx,
-        calibration_end=cal_end,
-        observation_end=end_ts,
-        after_end="drop",
-        **_summary_kwargs(settings),
-    )
-    bg_cal, _ = _fit_models(cal)
-    evaluation = evaluate_holdout(bg_cal, cal)
+        return Gate("holdout_error", None, detail=detail), {}
+    comparison = context["comparison"]
+    if comparison is not None:
+        model = comparison.attrs["models"][comparison.index[comparison["best"]][0]]
+    else:
+        model, _ = _fit_models(cal, context["purchase_model"])
+    evaluation = evaluate_holdout(model, cal)
     totals = evaluation.totals.iloc[0]
     error = abs(float(totals["pct_error"])) / 100.0
     metrics = {
+        "purchase_model": context["purchase_model"],
         "calibration_end": str(cal_end.date()),
-        "observation_end": str(end_ts.date()),
+        "observation_end": cal.attrs["observation_end"],
         "actual_repeat_transactions": float(totals["actual"]),
         "predicted_repeat_transactions": float(totals["predicted"]),
         "pct_error": float(totals["pct_error"]),
@@ -384,6 +465,8 @@ def _holdout_gate(
         "rmse": float(evaluation.metrics["rmse"].iloc[0]),
         "correlation": float(evaluation.metrics["correlation"].iloc[0]),
     }
+    if comparison is not None:
+        metrics["comparison"] = comparison.reset_index().to_dict(orient="records")
     gate = Gate(
         "holdout_error",
         error <= settings.max_holdout_error,
@@ -391,7 +474,7 @@ def _holdout_gate(
         settings.max_holdout_error,
         f"aggregate holdout error {error:.2%} (limit {settings.max_holdout_error:.2%})",
     )
-    return gate, metrics, cal_end
+    return gate, metrics
 
 
 def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
@@ -445,13 +528,14 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
     timings: dict[str, float] = {}
     out = Path(settings.out)
     outcome = RefreshOutcome()
-    bundle, tx, rfm = run_fit(settings, timings)
+    bundle, tx, rfm, context = run_fit(settings, timings, evaluate_holdout_too=True)
     end = bundle.settings["observation_end"]
+    cal_end = context["calibration_end"]
     outcome.gates.append(
         Gate("convergence", True, detail="both models converged (checked during the fit)")
     )
     with step("holdout evaluation", timings):
-        holdout_gate, holdout_metrics, cal_end = _holdout_gate(settings, tx, rfm)
+        holdout_gate, holdout_metrics = _holdout_gate(settings, context)
     outcome.gates.append(holdout_gate)
     with step("parameter drift against the previous model", timings):
         outcome.gates.append(_drift_gate(settings, bundle, out / "model.json"))

@@ -225,9 +225,10 @@ def build_report(
 ) -> Path:
     """Write a self-contained HTML report on the models and the customers' value.
 
-    Part 1 (trust): BG/NBD and Gamma-Gamma are fitted on the calibration period (up to
-    ``calibration_end``) and checked against the holdout (up to ``observation_end``): metrics,
-    calibration/holdout and tracking plots, period transactions and spend distribution.
+    Part 1 (trust): the purchase model (BG/NBD, or the class of ``purchase_model``) and
+    Gamma-Gamma are fitted on the calibration period (up to ``calibration_end``) and checked
+    against the holdout (up to ``observation_end``): the comparison with the other purchase
+    models, metrics, calibration/holdout and tracking plots, period transactions and spend.
     Part 2 (value): models fitted on the whole history up to ``observation_end`` (or the given
     ``purchase_model``/``spend_model``, which must be fitted on that history in ``time_unit``)
     give the CLV table, heatmaps, the P(alive) history of the most valuable customer, predictive
@@ -268,7 +269,12 @@ def build_report(
     from .beta_geo import BetaGeoModel
     from .clv import clv_table, estimate_lifetime_years
     from .data import calibration_holdout_summary, rfm_summary
-    from .evaluation import evaluate_holdout, expected_repeat_transactions_over_time
+    from .evaluation import (
+        compare_models,
+        default_purchase_models,
+        evaluate_holdout,
+        expected_repeat_transactions_over_time,
+    )
     from .gamma_gamma import GammaGammaModel
     from .persistence import write_text_atomic
 
@@ -284,8 +290,13 @@ def build_report(
         **parse,
     )
     end = observation_end if observation_end is not None else cal.attrs["observation_end"]
-    bg_cal = BetaGeoModel().fit(cal)
+    # The trust part checks the same kind of purchase model as the value part uses.
+    purchase_class = type(purchase_model) if purchase_model is not None else BetaGeoModel
+    bg_cal = purchase_class().fit(cal)
     gg_cal = GammaGammaModel().fit(cal)
+    comparison = compare_models(
+        cal, [bg_cal, *(m for m in default_purchase_models() if type(m) is not purchase_class)]
+    )
     evaluation = evaluate_holdout(bg_cal, cal, spend_model=gg_cal)
     tracking = expected_repeat_transactions_over_time(
         bg_cal,
@@ -389,6 +400,11 @@ def build_report(
         + "</p>",
         _model_block(bg_cal),
         _model_block(gg_cal),
+        "<h3>Purchase models compared on the holdout</h3>",
+        "<p class='note'>Each model fitted on the calibration period; <em>best</em> has the "
+        "lowest per-customer holdout RMSE. The rest of this report uses "
+        f"{html.escape(type(bg_cal).__name__)}.</p>",
+        _table_html(comparison, 3),
         "<h3>Holdout metrics</h3>",
         _table_html(evaluation.metrics, 3),
         _table_html(totals, 1),

@@ -306,3 +306,28 @@ def test_every_command_help_has_an_example(command):
     result = run_cli(command, "--help")
     assert result.returncode == 0
     assert "example:" in result.stdout and f"clvpredict {command}" in result.stdout
+
+
+def test_auto_purchase_model_is_chosen_on_the_holdout(tx_files, tmp_path):
+    out = tmp_path / "auto"
+    result = run_cli(
+        "refresh",
+        "--transactions",
+        str(tx_files["parquet"]),
+        *COLUMNS,
+        "--out",
+        str(out),
+        "--purchase-model",
+        "auto",
+        "--no-report",
+    )
+    assert result.returncode == EXIT["ok"], result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    comparison = pd.DataFrame(metrics["holdout"]["comparison"]).set_index("model")
+    assert set(comparison.index) == {"BG/NBD", "MBG/NBD", "Pareto/NBD"}
+    best = comparison["rmse"].idxmin()
+    bundle = cp.load_model(out / "model.json")
+    names = {"BG/NBD": "bgnbd", "MBG/NBD": "mbgnbd", "Pareto/NBD": "paretonbd"}
+    assert bundle.settings["purchase_model"] == names[best]
+    assert metrics["holdout"]["purchase_model"] == names[best]
+    assert bundle.purchase_model._model_name.startswith(best)

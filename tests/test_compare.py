@@ -1,0 +1,60 @@
+"""compare_models: one row per model, numbers equal to each model's own evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import clvpredict as cp
+
+
+def test_rows_are_each_models_own_numbers(cdnow_cal_holdout):
+    bg = cp.BetaGeoModel().fit(cdnow_cal_holdout)
+    # A model with given (not estimated) parameters is compared but cannot be "best".
+    shifted = cp.BetaGeoModel.from_params(bg.params_ * [1.5, 1.0, 1.0, 1.0], time_unit="W")
+    table = cp.compare_models(cdnow_cal_holdout, [bg, shifted])
+    assert list(table.columns) == [
+        "log_likelihood",
+        "n_params",
+        "aic",
+        "bic",
+        "mae",
+        "rmse",
+        "correlation",
+        "pct_error",
+        "converged",
+        "best",
+    ]
+    row = table.iloc[0]
+    evaluation = cp.evaluate_holdout(bg, cdnow_cal_holdout)
+    assert row["rmse"] == pytest.approx(evaluation.metrics["rmse"].iloc[0])
+    assert row["mae"] == pytest.approx(evaluation.metrics["mae"].iloc[0])
+    assert row["pct_error"] == pytest.approx(evaluation.totals["pct_error"].iloc[0])
+    assert row["aic"] == pytest.approx(2 * 4 - 2 * bg.log_likelihood_)
+    assert row["bic"] == pytest.approx(4 * np.log(2357) - 2 * bg.log_likelihood_)
+    assert list(table.index) == ["BG/NBD", "BG/NBD (2)"]
+    assert table["best"].tolist() == [True, False]
+    assert table.attrs["models"]["BG/NBD"] is bg
+    assert table.attrs["models"]["BG/NBD (2)"] is shifted
+    assert table.loc["BG/NBD (2)", "rmse"] == pytest.approx(
+        cp.evaluate_holdout(shifted, cdnow_cal_holdout).metrics["rmse"].iloc[0]
+    )
+
+
+def test_default_models_rank_by_holdout_rmse(cdnow_cal_holdout):
+    table = cp.compare_models(cdnow_cal_holdout)
+    assert set(table.index) == {"BG/NBD", "MBG/NBD", "Pareto/NBD"}
+    assert table["converged"].all()
+    assert table["best"].sum() == 1
+    assert table.loc[table["best"]].index[0] == table["rmse"].idxmin()
+    by_bic = cp.compare_models(cdnow_cal_holdout, criterion="bic")
+    assert by_bic.loc[by_bic["best"]].index[0] == by_bic["bic"].idxmin()
+    # Published log-likelihoods of the three fits on this calibration period.
+    assert table.loc["BG/NBD", "log_likelihood"] == pytest.approx(-9582.43, abs=0.05)
+    assert table.loc["MBG/NBD", "log_likelihood"] == pytest.approx(-9582.13, abs=0.05)
+    assert table.loc["Pareto/NBD", "log_likelihood"] == pytest.approx(-9594.98, abs=0.05)
+
+
+def test_bad_criterion(cdnow_cal_holdout):
+    with pytest.raises(cp.ClvDataError, match="criterion"):
+        cp.compare_models(cdnow_cal_holdout, [cp.BetaGeoModel()], criterion="vibes")
