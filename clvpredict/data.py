@@ -506,27 +506,18 @@ def calibration_holdout_summary(
     """
     unit = check_time_unit(time_unit)
     days_per_unit = unit_in_days(unit)
-    daily = _prepare_transactions(
+    daily, cal_end, obs_end = daily_with_holdout(
         transactions,
         customer_id_col,
         datetime_col,
         monetary_value_col,
-        datetime_format,
-        returns,
-        duplicates,
+        calibration_end,
+        observation_end,
+        datetime_format=datetime_format,
+        returns=returns,
+        after_end=after_end,
+        duplicates=duplicates,
     )
-    cal_end = _day_number(_to_timestamp(calibration_end, "calibration_end"))
-    if observation_end is None:
-        obs_end = int(daily["day"].max())
-    else:
-        obs_end = _day_number(_to_timestamp(observation_end, "observation_end"))
-    if obs_end <= cal_end:
-        raise ClvDataError(
-            f"observation_end ({pd.Timestamp(obs_end, unit='D').date()}) must be after "
-            f"calibration_end ({pd.Timestamp(cal_end, unit='D').date()}) so that there is a holdout."
-        )
-    if observation_end is not None:
-        daily = _apply_end(daily, obs_end, after_end, f"observation_end={observation_end!s}")
     in_cal = daily["day"].to_numpy() <= cal_end
     if not in_cal.any():
         first = pd.Timestamp(int(daily["day"].min()), unit="D").date()
@@ -552,6 +543,49 @@ def calibration_holdout_summary(
         observation_end=str(pd.Timestamp(obs_end, unit="D").date()),
     )
     return cal
+
+
+def daily_with_holdout(
+    transactions: pd.DataFrame,
+    customer_id_col: str,
+    datetime_col: str,
+    monetary_value_col: str | None,
+    calibration_end: Any,
+    observation_end: Any,
+    *,
+    datetime_format: str | None = None,
+    returns: ReturnsPolicy = "error",
+    after_end: AfterEndPolicy = "error",
+    duplicates: DuplicatesPolicy = "keep",
+) -> tuple[pd.DataFrame, int, int]:
+    """Validated customer/day table up to ``observation_end``, and both ends as day numbers.
+
+    ``observation_end`` defaults to the last purchase day and must come after
+    ``calibration_end``; purchases after it follow ``after_end``.
+    """
+    daily = _prepare_transactions(
+        transactions,
+        customer_id_col,
+        datetime_col,
+        monetary_value_col,
+        datetime_format,
+        returns,
+        duplicates,
+    )
+    cal_end = _day_number(_to_timestamp(calibration_end, "calibration_end"))
+    if observation_end is None:
+        obs_end = int(daily["day"].max())
+    else:
+        obs_end = _day_number(_to_timestamp(observation_end, "observation_end"))
+    # Checked before trimming so that swapped dates get this message, not "purchases after end".
+    if obs_end <= cal_end:
+        raise ClvDataError(
+            f"observation_end ({pd.Timestamp(obs_end, unit='D').date()}) must be after "
+            f"calibration_end ({pd.Timestamp(cal_end, unit='D').date()}) so that there is a holdout."
+        )
+    if observation_end is not None:
+        daily = _apply_end(daily, obs_end, after_end, f"observation_end={observation_end!s}")
+    return daily, cal_end, obs_end
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,11 +25,11 @@ from ._units import UNIT_NAMES, check_time_unit, unit_in_days
 from .data import (
     AfterEndPolicy,
     ReturnsPolicy,
-    _apply_end,
     _day_number,
     _parse_dates,
     _prepare_transactions,
     _to_timestamp,
+    daily_with_holdout,
 )
 from .exceptions import ClvDataError, NotFittedError, describe_values
 
@@ -591,22 +591,17 @@ def expected_repeat_transactions_over_time(
     """
     unit = _model_unit(purchase_model)
     period = _period_days(freq)
-    daily = _prepare_transactions(
-        transactions, customer_id_col, datetime_col, monetary_value_col, datetime_format, returns
+    daily, cal_end, obs_end = daily_with_holdout(
+        transactions,
+        customer_id_col,
+        datetime_col,
+        monetary_value_col,
+        calibration_end,
+        observation_end,
+        datetime_format=datetime_format,
+        returns=returns,
+        after_end=after_end,
     )
-    cal_end = _day_number(_to_timestamp(calibration_end, "calibration_end"))
-    if observation_end is None:
-        obs_end = int(daily["day"].max())
-    else:
-        obs_end = _day_number(_to_timestamp(observation_end, "observation_end"))
-    # Checked before trimming so that swapped dates get this message, not "purchases after end".
-    if obs_end <= cal_end:
-        raise ClvDataError(
-            f"observation_end ({pd.Timestamp(obs_end, unit='D').date()}) must be after "
-            f"calibration_end ({pd.Timestamp(cal_end, unit='D').date()}) so that there is a holdout."
-        )
-    if observation_end is not None:
-        daily = _apply_end(daily, obs_end, after_end, f"observation_end={observation_end!s}")
     customer_codes = pd.factorize(daily["customer_id"])[0]
     days = daily["day"].to_numpy(dtype=np.int64)
     # _prepare_transactions sorts by customer and day, so each customer's first row is its
