@@ -32,6 +32,30 @@ __all__ = ["calibration_holdout_summary", "rfm_summary"]
 
 logger = logging.getLogger(__name__)
 
+
+class _OncePerMessage(logging.Filter):
+    """Let each distinct data warning through once per process.
+
+    One job often reads the same log several times (calibration split, full history, tracking
+    table); repeating "21 rows repeat an earlier row" for each pass buries other messages.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        text = record.getMessage()
+        if text in self._seen:
+            return False
+        self._seen.add(text)
+        return True
+
+
+logger.addFilter(_OncePerMessage())
+
 _DAY_NS = np.int64(86_400_000_000_000)
 
 ReturnsPolicy = Literal["error", "drop", "net"]
