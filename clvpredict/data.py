@@ -106,6 +106,18 @@ def _parse_dates(frame: pd.DataFrame, column: str, datetime_format: str | None) 
                 f"Column {column!r} has missing dates at {_rows(raw.isna(), frame, column)}. "
                 "Drop or fill those transactions first."
             )
+        if raw.map(type).eq(str).all():
+            # Some pandas versions give naive strings the zone of their neighbours when parsing
+            # mixed ISO 8601 text: refuse the mixture before any parser can guess.
+            zoned = raw.str.strip().str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True)
+            if zoned.any() and not zoned.all():
+                raise ClvDataError(
+                    f"Column {column!r} mixes timezone-aware and naive timestamps (with a zone: "
+                    f"{_rows(zoned.to_numpy(), frame, column)}; without: "
+                    f"{_rows(~zoned.to_numpy(), frame, column)}), so calendar days are "
+                    "ambiguous. Convert the column to one zone first, e.g. "
+                    "pd.to_datetime(col, utc=True), or add the zone to every stamp."
+                )
         try:
             parsed = pd.to_datetime(raw, format=datetime_format, errors="coerce")
             if datetime_format is None and parsed.isna().any():
