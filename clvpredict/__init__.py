@@ -18,7 +18,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import datasets, evaluation, plotting
+from . import datasets, evaluation, plotting, simulation
 from .beta_geo import BetaGeoModel
 from .beta_geo_beta_binom import BetaGeoBetaBinomModel
 from .clv import clv_table, estimate_lifetime_years, predictive_clv, simple_clv
@@ -40,6 +40,7 @@ from .gamma_gamma import GammaGammaModel
 from .modified_beta_geo import ModifiedBetaGeoModel
 from .pareto_nbd import ParetoNBDModel
 from .persistence import ModelBundle, ModelFileError, load_model
+from .simulation import simulate_transactions
 
 __all__ = [
     "BetaGeoBetaBinomModel",
@@ -69,4 +70,6 @@ __all__ = [
     "predictive_clv",
     "rfm_summary",
     "simple_clv",
+    "simulate_transactions",
+    "simulation",
 ]

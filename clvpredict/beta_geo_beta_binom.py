@@ -30,6 +30,7 @@ from scipy import special
 from ._base import BaseModel
 from .data import rfm_arrays
 from .exceptions import ClvDataError
+from .simulation import simulate_bgbb
 
 __all__ = [
     "BetaGeoBetaBinomModel",
@@ -595,3 +596,51 @@ class BetaGeoBetaBinomModel(BaseModel):
         x, t_x, n, index = self._history(data, frequency, recency, n_periods)
         values = bgbb_expected_discounted_residual_transactions(d, *self._theta(), x, t_x, n)
         return pd.Series(values, index=index, name="dert")
+
+    # ---------------------------------------------------------------- simulation
+    def simulate(
+        self,
+        n_periods: Any = None,
+        *,
+        n_customers: int | None = None,
+        random_state: Any = None,
+        latent: bool = False,
+    ) -> pd.DataFrame:
+        """Draw new customers from the model at its parameters (see :mod:`clvpredict.simulation`).
+
+        Parameters
+        ----------
+        n_periods : int, array or Series
+            Number of transaction opportunities observed after period 0, per customer (whole
+            numbers). One value for all needs ``n_customers``; a Series lends its index.
+        n_customers : int, optional
+            Number of customers when ``n_periods`` is a single value.
+        random_state : int, Generator, SeedSequence or None
+            Source of randomness (an integer seed for reproducible customers).
+        latent : bool
+            Also return each customer's hidden state (see
+            :func:`~clvpredict.simulation.simulate_bgbb`).
+
+        Returns
+        -------
+        DataFrame
+            ``frequency``, ``recency`` (period of the last transaction, 0 if none) and
+            ``n_periods``, all int, one row per customer. Periods have no calendar unit, so no
+            ``attrs["time_unit"]`` is set.
+
+        Examples
+        --------
+        >>> from clvpredict import BetaGeoBetaBinomModel
+        >>> truth = BetaGeoBetaBinomModel.from_params(
+        ...     {"alpha": 1.2035, "beta": 0.7498, "gamma": 0.6568, "delta": 2.7839})
+        >>> sim = truth.simulate(6, n_customers=100_000, random_state=3)
+        >>> round(float(sim["frequency"].mean()), 1), round(truth.expected_purchases_new_customer(6), 1)
+        (2.2, 2.2)
+        """
+        return simulate_bgbb(
+            *self._theta(),
+            n_periods,
+            n_customers=n_customers,
+            random_state=random_state,
+            latent=latent,
+        )

@@ -19,6 +19,7 @@ from ._base import BaseModel
 from ._fitting import FitResult
 from .data import rfm_arrays
 from .exceptions import ClvDataError
+from .simulation import simulate_gamma_gamma
 
 __all__ = [
     "GammaGammaModel",
@@ -274,3 +275,51 @@ class GammaGammaModel(BaseModel):
         """Mean spend per transaction of a random customer, ``p gamma / (q - 1)`` (currency)."""
         p, q, gamma = self._theta()
         return float(p * gamma / (q - 1)) if q > 1 else float("inf")
+
+    # ---------------------------------------------------------------- simulation
+    def simulate(
+        self,
+        frequency: Any = None,
+        *,
+        n_customers: int | None = None,
+        random_state: Any = None,
+        latent: bool = False,
+    ) -> pd.DataFrame:
+        """Draw the mean repeat spend of new customers with given numbers of repeat purchases.
+
+        Parameters
+        ----------
+        frequency : int, array or Series
+            Number of repeat purchases per customer (whole numbers >= 0), e.g. the
+            ``frequency`` column of a purchase model's :meth:`simulate`. One value for all needs
+            ``n_customers``; a Series lends its index.
+        n_customers : int, optional
+            Number of customers when ``frequency`` is a single value.
+        random_state : int, Generator, SeedSequence or None
+            Source of randomness (an integer seed for reproducible customers).
+        latent : bool
+            Also return each customer's true mean spend ``mean_spend`` (currency).
+
+        Returns
+        -------
+        DataFrame
+            ``frequency`` and ``monetary_value`` (currency: the mean of ``frequency`` simulated
+            spends, ``NaN`` without repeat purchases), one row per customer.
+
+        Examples
+        --------
+        >>> from clvpredict import GammaGammaModel
+        >>> truth = GammaGammaModel.from_params({"p": 6.25, "q": 3.74, "gamma": 15.44})
+        >>> sim = truth.simulate(3, n_customers=5_000, random_state=4)
+        >>> refit = GammaGammaModel().fit(sim)
+        >>> table = refit.summary(alpha=0.01)
+        >>> bool(((table["lower_99"] < truth.params_) & (truth.params_ < table["upper_99"])).all())
+        True
+        """
+        return simulate_gamma_gamma(
+            *self._theta(),
+            frequency,
+            n_customers=n_customers,
+            random_state=random_state,
+            latent=latent,
+        )

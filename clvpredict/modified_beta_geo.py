@@ -23,6 +23,7 @@ from ._base import BaseModel
 from .beta_geo import _bg_residual_mean
 from .data import rfm_arrays
 from .exceptions import ClvDataError
+from .simulation import simulate_mbgnbd
 
 __all__ = [
     "ModifiedBetaGeoModel",
@@ -507,3 +508,51 @@ class ModifiedBetaGeoModel(BaseModel):
         if np.ndim(n) == 0:
             return float(values)
         return pd.Series(values, index=pd.Index(np.asarray(n), name="n"), name="probability")
+
+    # ---------------------------------------------------------------- simulation
+    def simulate(
+        self,
+        T: Any = None,
+        *,
+        n_customers: int | None = None,
+        random_state: Any = None,
+        latent: bool = False,
+    ) -> pd.DataFrame:
+        """Draw new customers from the model at its parameters (see :mod:`clvpredict.simulation`).
+
+        Parameters
+        ----------
+        T : float, array or Series
+            Observation length of each customer since the first purchase, in ``time_unit_``.
+            One value for all needs ``n_customers``; a Series lends its index to the result, so
+            ``model.simulate(summary["T"])`` draws a cohort observed like ``summary``.
+        n_customers : int, optional
+            Number of customers when ``T`` is a single value.
+        random_state : int, Generator, SeedSequence or None
+            Source of randomness (an integer seed for reproducible customers).
+        latent : bool
+            Also return each customer's hidden state (see :func:`~clvpredict.simulation.simulate_mbgnbd`).
+
+        Returns
+        -------
+        DataFrame
+            ``frequency`` (int), ``recency`` and ``T`` (``time_unit_``), one row per customer;
+            ``attrs["time_unit"]`` is ``time_unit_`` (when set), so a model fitted on the result
+            has the same unit.
+
+        Examples
+        --------
+        >>> from clvpredict import ModifiedBetaGeoModel
+        >>> truth = ModifiedBetaGeoModel.from_params(
+        ...     {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}, time_unit="W")
+        >>> sim = truth.simulate([27.0, 33.0, 39.0], random_state=5)
+        >>> sim["T"].tolist(), sim.attrs["time_unit"]
+        ([27.0, 33.0, 39.0], 'W')
+        """
+        out = simulate_mbgnbd(
+            *self._theta(), T, n_customers=n_customers, random_state=random_state, latent=latent
+        )
+        unit = getattr(self, "time_unit_", None)
+        if unit is not None:
+            out.attrs["time_unit"] = unit
+        return out

@@ -41,6 +41,7 @@ from scipy import special
 from ._base import BaseModel
 from .data import rfm_arrays
 from .exceptions import ClvDataError
+from .simulation import simulate_pareto_nbd
 
 __all__ = [
     "ParetoNBDModel",
@@ -597,3 +598,51 @@ class ParetoNBDModel(BaseModel):
             delta, *self._theta(), x, t_x, big_t
         )
         return pd.Series(values, index=index, name="dert")
+
+    # ---------------------------------------------------------------- simulation
+    def simulate(
+        self,
+        T: Any = None,
+        *,
+        n_customers: int | None = None,
+        random_state: Any = None,
+        latent: bool = False,
+    ) -> pd.DataFrame:
+        """Draw new customers from the model at its parameters (see :mod:`clvpredict.simulation`).
+
+        Parameters
+        ----------
+        T : float, array or Series
+            Observation length of each customer since the first purchase, in ``time_unit_``.
+            One value for all needs ``n_customers``; a Series lends its index to the result, so
+            ``model.simulate(summary["T"])`` draws a cohort observed like ``summary``.
+        n_customers : int, optional
+            Number of customers when ``T`` is a single value.
+        random_state : int, Generator, SeedSequence or None
+            Source of randomness (an integer seed for reproducible customers).
+        latent : bool
+            Also return each customer's hidden state (see :func:`~clvpredict.simulation.simulate_pareto_nbd`).
+
+        Returns
+        -------
+        DataFrame
+            ``frequency`` (int), ``recency`` and ``T`` (``time_unit_``), one row per customer;
+            ``attrs["time_unit"]`` is ``time_unit_`` (when set), so a model fitted on the result
+            has the same unit.
+
+        Examples
+        --------
+        >>> from clvpredict import ParetoNBDModel
+        >>> truth = ParetoNBDModel.from_params(
+        ...     {"r": 0.553, "alpha": 10.58, "s": 0.606, "beta": 11.67}, time_unit="W")
+        >>> sim = truth.simulate(39.0, n_customers=100_000, random_state=2)
+        >>> round(float(sim["frequency"].mean()), 1), round(truth.expected_purchases_new_customer(39), 1)
+        (1.2, 1.2)
+        """
+        out = simulate_pareto_nbd(
+            *self._theta(), T, n_customers=n_customers, random_state=random_state, latent=latent
+        )
+        unit = getattr(self, "time_unit_", None)
+        if unit is not None:
+            out.attrs["time_unit"] = unit
+        return out
