@@ -403,3 +403,251 @@ def _weights(weights: np.ndarray | str | Sequence[float] | None, data: Any, n: i
     if w.sum() <= 0:
         raise ClvDataError("weights sum to zero: there is nothing to fit.")
     return w
+
+
+class PurchaseModel(BaseModel):
+    """Shared behaviour of the continuous-time purchase models (BG/NBD, MBG/NBD, Pareto/NBD).
+
+    Subclasses supply the mathematics as plain vectorised functions (class attributes, each a
+    ``staticmethod``), the parameter names and starting values; this class turns them into the
+    public prediction methods, all with the same signatures, units and options.
+
+    Hooks
+    -----
+    _conditional_expectation(t, *theta, x, t_x, T)
+        Expected purchases in the next ``t``, given the history.
+    _alive(*theta, x, t_x, T)
+        P(alive) at the end of observation.
+    _new_customer_expectation(t, *theta)
+        E[X(t)] for a newly acquired customer.
+    _new_customer_pmf(n, t, *theta)
+        P(X(t) = n) for a newly acquired customer.
+    _simulator(*theta, T, n_customers=..., random_state=..., latent=...)
+        Customers drawn from the model (see :mod:`clvpredict.simulation`).
+    """
+
+    _columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+    _conditional_expectation: ClassVar[Callable[..., np.ndarray]]
+    _alive: ClassVar[Callable[..., np.ndarray]]
+    _new_customer_expectation: ClassVar[Callable[..., np.ndarray]]
+    _new_customer_pmf: ClassVar[Callable[..., np.ndarray]]
+    _simulator: ClassVar[Callable[..., pd.DataFrame]]
+
+    def __init__(self, *, time_unit: str | None = None, on_nonconvergence: str = "warn") -> None:
+        self.time_unit = time_unit
+        self.on_nonconvergence = on_nonconvergence
+
+    def fit(
+        self,
+        data: pd.DataFrame | None = None,
+        *,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+        weights: Any = None,
+    ):
+        """Estimate the parameters by maximum likelihood.
+
+        Parameters
+        ----------
+        data : DataFrame, optional
+            With columns ``frequency``, ``recency`` and ``T`` (e.g. from
+            :func:`~clvpredict.rfm_summary`, which also records the time unit).
+        frequency, recency, T : array-like, optional
+            The same as arrays; they override columns of ``data``.
+        weights : array-like or str, optional
+            Number of customers each row stands for (or the name of such a column).
+
+        Returns
+        -------
+        self
+            Fitted: ``params_``, ``standard_errors_``, ``covariance_``, ``log_likelihood_``,
+            ``aic_``, ``bic_``, ``converged_``, ``time_unit_``.
+        """
+        return self._fit(data, {"frequency": frequency, "recency": recency, "T": T}, weights)
+
+    def _rfm(self, data, frequency, recency, T):
+        arrays, index = rfm_arrays(
+            data, self._columns, {"frequency": frequency, "recency": recency, "T": T}
+        )
+        return arrays["frequency"], arrays["recency"], arrays["T"], index
+
+    def expected_purchases(
+        self,
+        t: float,
+        data: pd.DataFrame | None = None,
+        *,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+        interval: float | None = None,
+        n_draws: int = 200,
+        random_state: Any = None,
+    ) -> pd.Series | pd.DataFrame:
+        """Expected number of purchases in the next ``t`` time units, given each history.
+
+        Parameters
+        ----------
+        t : float
+            Forecast horizon in the model's time unit (``time_unit_``; e.g. weeks), counted
+            from the end of each customer's observation ``T``.
+        data : DataFrame, optional
+            RFM rows (``frequency``, ``recency``, ``T``); or pass the arrays as keywords.
+        interval : float, optional
+            E.g. 0.9: also return a 90% interval reflecting *parameter* uncertainty, from
+            ``n_draws`` parameter draws (see :mod:`clvpredict.uncertainty`; it does not cover a
+            customer's own randomness).
+        n_draws : int
+            Number of parameter draws for the interval.
+        random_state : int or numpy Generator, optional
+            Seed of the draws, for reproducible intervals.
+
+        Returns
+        -------
+        Series or DataFrame
+            ``expected_purchases`` indexed like ``data``; with ``interval``, a DataFrame that
+            adds ``expected_purchases_lower`` and ``expected_purchases_upper``.
+        """
+        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
+        function = type(self)._conditional_expectation
+        values = function(t, *self._theta(), x, t_x, big_t)
+        if interval is None:
+            return pd.Series(values, index=index, name="expected_purchases")
+        return self._interval_frame(
+            "expected_purchases",
+            values,
+            index,
+            [x, t_x, big_t],
+            lambda theta, *cols: function(t, *theta, *cols),
+            interval,
+            n_draws,
+            random_state,
+        )
+
+    def probability_alive(
+        self,
+        data: pd.DataFrame | None = None,
+        *,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+        interval: float | None = None,
+        n_draws: int = 200,
+        random_state: Any = None,
+    ) -> pd.Series | pd.DataFrame:
+        """Probability that each customer is still active at the end of observation ``T``.
+
+        Parameters
+        ----------
+        data, frequency, recency, T
+            As in :meth:`expected_purchases`.
+        interval, n_draws, random_state
+            Optional parameter-uncertainty interval, as in :meth:`expected_purchases`.
+
+        Returns
+        -------
+        Series or DataFrame
+            ``p_alive`` in [0, 1], indexed like ``data`` (with ``interval``, also
+            ``p_alive_lower`` and ``p_alive_upper``).
+        """
+        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
+        function = type(self)._alive
+        values = function(*self._theta(), x, t_x, big_t)
+        if interval is None:
+            return pd.Series(values, index=index, name="p_alive")
+        return self._interval_frame(
+            "p_alive",
+            values,
+            index,
+            [x, t_x, big_t],
+            lambda theta, *cols: function(*theta, *cols),
+            interval,
+            n_draws,
+            random_state,
+        )
+
+    def expected_purchases_new_customer(self, t: float | np.ndarray) -> float | pd.Series:
+        """E[X(t)]: expected repeat purchases of a newly acquired customer within ``t``.
+
+        Parameters
+        ----------
+        t : float or array
+            Time since acquisition, in the model's time unit.
+
+        Returns
+        -------
+        float, or Series indexed by ``t`` when ``t`` is an array.
+        """
+        values = type(self)._new_customer_expectation(t, *self._theta())
+        if np.ndim(t) == 0:
+            return float(values)
+        return pd.Series(values, index=pd.Index(np.asarray(t), name="t"), name="expected_purchases")
+
+    def probability_of_purchases(self, n: int | np.ndarray, t: float) -> float | pd.Series:
+        """P(X(t) = n): probability that a new customer makes exactly ``n`` repeat purchases in ``t``.
+
+        Parameters
+        ----------
+        n : int or array of int
+            Number of purchases.
+        t : float
+            Time since acquisition, in the model's time unit.
+
+        Returns
+        -------
+        float, or Series indexed by ``n`` when ``n`` is an array.
+        """
+        values = type(self)._new_customer_pmf(n, t, *self._theta())
+        if np.ndim(n) == 0:
+            return float(values)
+        return pd.Series(values, index=pd.Index(np.asarray(n), name="n"), name="probability")
+
+    def simulate(
+        self,
+        T: Any = None,
+        *,
+        n_customers: int | None = None,
+        random_state: Any = None,
+        latent: bool = False,
+    ) -> pd.DataFrame:
+        """Draw new customers from the model at its parameters (see :mod:`clvpredict.simulation`).
+
+        Parameters
+        ----------
+        T : float, array or Series
+            Observation length of each customer since the first purchase, in ``time_unit_``.
+            One value for all needs ``n_customers``; a Series lends its index to the result, so
+            ``model.simulate(summary["T"])`` draws a cohort observed like ``summary``.
+        n_customers : int, optional
+            Number of customers when ``T`` is a single value.
+        random_state : int, Generator, SeedSequence or None
+            Source of randomness (an integer seed for reproducible customers).
+        latent : bool
+            Also return each customer's hidden state (rates, dropout).
+
+        Returns
+        -------
+        DataFrame
+            ``frequency`` (int), ``recency`` and ``T`` (``time_unit_``), one row per customer;
+            ``attrs["time_unit"]`` is ``time_unit_`` (when set), so a model fitted on the result
+            has the same unit.
+
+        Examples
+        --------
+        >>> from clvpredict import BetaGeoModel
+        >>> truth = BetaGeoModel.from_params(
+        ...     {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, time_unit="W")
+        >>> sim = truth.simulate(39.0, n_customers=20_000, random_state=1)
+        >>> refit = BetaGeoModel().fit(sim)       # the unit comes with the data
+        >>> refit.time_unit_
+        'W'
+        >>> table = refit.summary(alpha=0.01)
+        >>> bool(((table["lower_99"] < truth.params_) & (truth.params_ < table["upper_99"])).all())
+        True
+        """
+        out = type(self)._simulator(
+            *self._theta(), T, n_customers=n_customers, random_state=random_state, latent=latent
+        )
+        if getattr(self, "time_unit_", None) is not None:
+            out.attrs["time_unit"] = self.time_unit_
+        return out

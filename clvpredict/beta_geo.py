@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, sparse, special, stats
 
-from ._base import BaseModel
-from .data import rfm_arrays
+from ._base import PurchaseModel
 from .simulation import simulate_bgnbd
 
 __all__ = [
@@ -392,7 +391,7 @@ def bgnbd_conditional_probability_of_purchases(n, t, r, alpha, a, b, x, t_x, T) 
 # ------------------------------------------------------------------------------------------
 
 
-class BetaGeoModel(BaseModel):
+class BetaGeoModel(PurchaseModel):
     """BG/NBD model of repeat purchasing and dropout (Fader, Hardie & Lee 2005).
 
     Parameters
@@ -432,38 +431,11 @@ class BetaGeoModel(BaseModel):
     _model_name = "BG/NBD (Fader, Hardie & Lee 2005)"
 
     _negll = staticmethod(bgnbd_negll_and_gradient)
-
-    def __init__(self, *, time_unit: str | None = None, on_nonconvergence: str = "warn") -> None:
-        self.time_unit = time_unit
-        self.on_nonconvergence = on_nonconvergence
-
-    def fit(
-        self,
-        data: pd.DataFrame | None = None,
-        *,
-        frequency: Any = None,
-        recency: Any = None,
-        T: Any = None,
-        weights: Any = None,
-    ) -> BetaGeoModel:
-        """Estimate (r, alpha, a, b) by maximum likelihood.
-
-        Parameters
-        ----------
-        data : DataFrame, optional
-            With columns ``frequency``, ``recency`` and ``T`` (e.g. from
-            :func:`~clvpredict.rfm_summary`).
-        frequency, recency, T : array-like, optional
-            The same as arrays; they override columns of ``data``.
-        weights : array-like or str, optional
-            Number of customers each row stands for (or the name of such a column).
-
-        Returns
-        -------
-        BetaGeoModel
-            ``self``, fitted.
-        """
-        return self._fit(data, {"frequency": frequency, "recency": recency, "T": T}, weights)
+    _conditional_expectation = staticmethod(bgnbd_conditional_expected_purchases)
+    _alive = staticmethod(bgnbd_probability_alive)
+    _new_customer_expectation = staticmethod(bgnbd_expected_purchases)
+    _new_customer_pmf = staticmethod(bgnbd_probability_of_purchases)
+    _simulator = staticmethod(simulate_bgnbd)
 
     def _prepare_likelihood(self, columns, weights):
         return bgnbd_negll_and_gradient_grouped, [GroupedRFM(*columns, weights)]
@@ -481,105 +453,6 @@ class BetaGeoModel(BaseModel):
         ]
 
     # ---------------------------------------------------------------- predictions
-    def _rfm(self, data, frequency, recency, T):
-        arrays, index = rfm_arrays(
-            data, self._columns, {"frequency": frequency, "recency": recency, "T": T}
-        )
-        return arrays["frequency"], arrays["recency"], arrays["T"], index
-
-    def expected_purchases(
-        self,
-        t: float,
-        data: pd.DataFrame | None = None,
-        *,
-        frequency: Any = None,
-        recency: Any = None,
-        T: Any = None,
-        interval: float | None = None,
-        n_draws: int = 200,
-        random_state: Any = None,
-    ) -> pd.Series | pd.DataFrame:
-        """Expected number of purchases in the next ``t`` time units, given each history.
-
-        Parameters
-        ----------
-        t : float
-            Forecast horizon in the model's time unit (``time_unit_``; e.g. weeks), counted
-            from the end of each customer's observation ``T``.
-        data : DataFrame, optional
-            RFM rows (``frequency``, ``recency``, ``T``); or pass the arrays as keywords.
-        interval : float, optional
-            E.g. 0.9: also return a 90% interval reflecting *parameter* uncertainty, from
-            ``n_draws`` parameter draws (see :mod:`clvpredict.uncertainty`; it does not cover a
-            customer's own randomness, for which see :meth:`purchases_predictive_interval`).
-        n_draws : int
-            Number of parameter draws for the interval.
-        random_state : int or numpy Generator, optional
-            Seed of the draws, for reproducible intervals.
-
-        Returns
-        -------
-        Series or DataFrame
-            ``expected_purchases`` indexed like ``data``; with ``interval``, a DataFrame that
-            adds ``expected_purchases_lower`` and ``expected_purchases_upper``.
-        """
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
-        values = bgnbd_conditional_expected_purchases(t, *self._theta(), x, t_x, big_t)
-        if interval is None:
-            return pd.Series(values, index=index, name="expected_purchases")
-        return self._interval_frame(
-            "expected_purchases",
-            values,
-            index,
-            [x, t_x, big_t],
-            lambda theta, *cols: bgnbd_conditional_expected_purchases(t, *theta, *cols),
-            interval,
-            n_draws,
-            random_state,
-        )
-
-    def probability_alive(
-        self,
-        data: pd.DataFrame | None = None,
-        *,
-        frequency: Any = None,
-        recency: Any = None,
-        T: Any = None,
-        interval: float | None = None,
-        n_draws: int = 200,
-        random_state: Any = None,
-    ) -> pd.Series | pd.DataFrame:
-        """Probability that each customer is still active at the end of observation.
-
-        Parameters
-        ----------
-        data, frequency, recency, T
-            As in :meth:`expected_purchases`.
-        interval, n_draws, random_state
-            Optional parameter-uncertainty interval, as in :meth:`expected_purchases`.
-
-        Returns
-        -------
-        Series or DataFrame
-            ``p_alive`` in [0, 1], indexed like ``data`` (with ``interval``, also
-            ``p_alive_lower`` and ``p_alive_upper``). Customers without repeat purchases have
-            ``p_alive == 1`` in the BG/NBD (dropout only happens after a purchase).
-        """
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
-        values = bgnbd_probability_alive(*self._theta(), x, t_x, big_t)
-        if interval is None:
-            return pd.Series(values, index=index, name="p_alive")
-        return self._interval_frame(
-            "p_alive",
-            values,
-            index,
-            [x, t_x, big_t],
-            lambda theta, *cols: bgnbd_probability_alive(*theta, *cols),
-            interval,
-            n_draws,
-            random_state,
-        )
-
     def purchases_predictive_interval(
         self,
         t: float,
@@ -708,90 +581,4 @@ class BetaGeoModel(BaseModel):
         alive = bgnbd_probability_alive(r, alpha, a, b, x, t_x, big_t)[:, None]
         return np.where(alive > 0, residual[inverse.ravel()] * alive, 0.0)
 
-    def expected_purchases_new_customer(self, t: float | np.ndarray) -> float | pd.Series:
-        """E[X(t)]: expected repeat purchases of a newly acquired customer within ``t``.
-
-        Parameters
-        ----------
-        t : float or array
-            Time since acquisition, in the model's time unit.
-
-        Returns
-        -------
-        float, or Series indexed by ``t`` when ``t`` is an array.
-        """
-        values = bgnbd_expected_purchases(t, *self._theta())
-        if np.ndim(t) == 0:
-            return float(values)
-        return pd.Series(values, index=pd.Index(np.asarray(t), name="t"), name="expected_purchases")
-
-    def probability_of_purchases(self, n: int | np.ndarray, t: float) -> float | pd.Series:
-        """P(X(t) = n): probability that a new customer makes exactly ``n`` repeat purchases in ``t``.
-
-        Parameters
-        ----------
-        n : int or array of int
-            Number of purchases.
-        t : float
-            Time since acquisition, in the model's time unit.
-
-        Returns
-        -------
-        float, or Series indexed by ``n`` when ``n`` is an array.
-        """
-        values = bgnbd_probability_of_purchases(n, t, *self._theta())
-        if np.ndim(n) == 0:
-            return float(values)
-        return pd.Series(values, index=pd.Index(np.asarray(n), name="n"), name="probability")
-
     # ---------------------------------------------------------------- simulation
-    def simulate(
-        self,
-        T: Any = None,
-        *,
-        n_customers: int | None = None,
-        random_state: Any = None,
-        latent: bool = False,
-    ) -> pd.DataFrame:
-        """Draw new customers from the model at its parameters (see :mod:`clvpredict.simulation`).
-
-        Parameters
-        ----------
-        T : float, array or Series
-            Observation length of each customer since the first purchase, in ``time_unit_``.
-            One value for all needs ``n_customers``; a Series lends its index to the result, so
-            ``model.simulate(summary["T"])`` draws a cohort observed like ``summary``.
-        n_customers : int, optional
-            Number of customers when ``T`` is a single value.
-        random_state : int, Generator, SeedSequence or None
-            Source of randomness (an integer seed for reproducible customers).
-        latent : bool
-            Also return each customer's hidden state (see :func:`~clvpredict.simulation.simulate_bgnbd`).
-
-        Returns
-        -------
-        DataFrame
-            ``frequency`` (int), ``recency`` and ``T`` (``time_unit_``), one row per customer;
-            ``attrs["time_unit"]`` is ``time_unit_`` (when set), so a model fitted on the result
-            has the same unit.
-
-        Examples
-        --------
-        >>> from clvpredict import BetaGeoModel
-        >>> truth = BetaGeoModel.from_params(
-        ...     {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, time_unit="W")
-        >>> sim = truth.simulate(39.0, n_customers=20_000, random_state=1)
-        >>> refit = BetaGeoModel().fit(sim)       # the unit comes with the data
-        >>> refit.time_unit_
-        'W'
-        >>> table = refit.summary(alpha=0.01)
-        >>> bool(((table["lower_99"] < truth.params_) & (truth.params_ < table["upper_99"])).all())
-        True
-        """
-        out = simulate_bgnbd(
-            *self._theta(), T, n_customers=n_customers, random_state=random_state, latent=latent
-        )
-        unit = getattr(self, "time_unit_", None)
-        if unit is not None:
-            out.attrs["time_unit"] = unit
-        return out

@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from ._base import BaseModel
+from ._base import PurchaseModel
 from .beta_geo import _bg_residual_mean
-from .data import rfm_arrays
 from .exceptions import ClvDataError
 from .simulation import simulate_mbgnbd
 
@@ -304,7 +303,7 @@ def mbgnbd_probability_of_purchases(n, t, r, alpha, a, b) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 
 
-class ModifiedBetaGeoModel(BaseModel):
+class ModifiedBetaGeoModel(PurchaseModel):
     """MBG/NBD: a BG/NBD whose customers may also drop out at the first purchase (Batislam 2007).
 
     Parameters
@@ -346,38 +345,11 @@ class ModifiedBetaGeoModel(BaseModel):
     _model_name = "MBG/NBD (Batislam, Denizel & Filiztekin 2007)"
 
     _negll = staticmethod(mbgnbd_negll_and_gradient)
-
-    def __init__(self, *, time_unit: str | None = None, on_nonconvergence: str = "warn") -> None:
-        self.time_unit = time_unit
-        self.on_nonconvergence = on_nonconvergence
-
-    def fit(
-        self,
-        data: pd.DataFrame | None = None,
-        *,
-        frequency: Any = None,
-        recency: Any = None,
-        T: Any = None,
-        weights: Any = None,
-    ) -> ModifiedBetaGeoModel:
-        """Estimate (r, alpha, a, b) by maximum likelihood.
-
-        Parameters
-        ----------
-        data : DataFrame, optional
-            With columns ``frequency``, ``recency`` and ``T`` (e.g. from
-            :func:`~clvpredict.rfm_summary`).
-        frequency, recency, T : array-like, optional
-            The same as arrays; they override columns of ``data``.
-        weights : array-like or str, optional
-            Number of customers each row stands for (or the name of such a column).
-
-        Returns
-        -------
-        ModifiedBetaGeoModel
-            ``self``, fitted.
-        """
-        return self._fit(data, {"frequency": frequency, "recency": recency, "T": T}, weights)
+    _conditional_expectation = staticmethod(mbgnbd_conditional_expected_purchases)
+    _alive = staticmethod(mbgnbd_probability_alive)
+    _new_customer_expectation = staticmethod(mbgnbd_expected_purchases)
+    _new_customer_pmf = staticmethod(mbgnbd_probability_of_purchases)
+    _simulator = staticmethod(simulate_mbgnbd)
 
     def _starting_values(self, columns, weights):
         x, _, big_t = columns
@@ -392,60 +364,6 @@ class ModifiedBetaGeoModel(BaseModel):
         ]
 
     # ---------------------------------------------------------------- predictions
-    def _rfm(self, data, frequency, recency, T):
-        arrays, index = rfm_arrays(
-            data, self._columns, {"frequency": frequency, "recency": recency, "T": T}
-        )
-        return arrays["frequency"], arrays["recency"], arrays["T"], index
-
-    def expected_purchases(
-        self,
-        t: float,
-        data: pd.DataFrame | None = None,
-        *,
-        frequency: Any = None,
-        recency: Any = None,
-        T: Any = None,
-    ) -> pd.Series:
-        """Expected number of purchases in the next ``t`` time units, given each history.
-
-        Parameters
-        ----------
-        t : float
-            Forecast horizon in the model's time unit (``time_unit_``; e.g. weeks), counted
-            from the end of each customer's observation ``T``.
-        data : DataFrame, optional
-            RFM rows (``frequency``, ``recency``, ``T``); or pass the arrays as keywords.
-
-        Returns
-        -------
-        Series
-            ``expected_purchases``, indexed like ``data``.
-        """
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
-        values = mbgnbd_conditional_expected_purchases(t, *self._theta(), x, t_x, big_t)
-        return pd.Series(values, index=index, name="expected_purchases")
-
-    def probability_alive(
-        self,
-        data: pd.DataFrame | None = None,
-        *,
-        frequency: Any = None,
-        recency: Any = None,
-        T: Any = None,
-    ) -> pd.Series:
-        """Probability that each customer is still active at the end of observation ``T``.
-
-        Returns
-        -------
-        Series
-            ``p_alive`` in [0, 1], indexed like ``data``. Customers without repeat purchases
-            have ``p_alive < 1``: they may have dropped out right after the first purchase.
-        """
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
-        values = mbgnbd_probability_alive(*self._theta(), x, t_x, big_t)
-        return pd.Series(values, index=index, name="p_alive")
-
     def probability_alive_at(
         self,
         t_future: float,
@@ -473,86 +391,4 @@ class ModifiedBetaGeoModel(BaseModel):
         values = mbgnbd_probability_alive_at(t_future, *self._theta(), x, t_x, big_t)
         return pd.Series(values, index=index, name="p_alive")
 
-    def expected_purchases_new_customer(self, t: float | np.ndarray) -> float | pd.Series:
-        """E[X(t)]: expected repeat purchases of a newly acquired customer within ``t``.
-
-        Parameters
-        ----------
-        t : float or array
-            Time since acquisition, in the model's time unit.
-
-        Returns
-        -------
-        float, or Series indexed by ``t`` when ``t`` is an array.
-        """
-        values = mbgnbd_expected_purchases(t, *self._theta())
-        if np.ndim(t) == 0:
-            return float(values)
-        return pd.Series(values, index=pd.Index(np.asarray(t), name="t"), name="expected_purchases")
-
-    def probability_of_purchases(self, n: int | np.ndarray, t: float) -> float | pd.Series:
-        """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases within ``t``.
-
-        Parameters
-        ----------
-        n : int or array of int
-            Number of purchases.
-        t : float
-            Time since acquisition, in the model's time unit.
-
-        Returns
-        -------
-        float, or Series indexed by ``n`` when ``n`` is an array.
-        """
-        values = mbgnbd_probability_of_purchases(n, t, *self._theta())
-        if np.ndim(n) == 0:
-            return float(values)
-        return pd.Series(values, index=pd.Index(np.asarray(n), name="n"), name="probability")
-
     # ---------------------------------------------------------------- simulation
-    def simulate(
-        self,
-        T: Any = None,
-        *,
-        n_customers: int | None = None,
-        random_state: Any = None,
-        latent: bool = False,
-    ) -> pd.DataFrame:
-        """Draw new customers from the model at its parameters (see :mod:`clvpredict.simulation`).
-
-        Parameters
-        ----------
-        T : float, array or Series
-            Observation length of each customer since the first purchase, in ``time_unit_``.
-            One value for all needs ``n_customers``; a Series lends its index to the result, so
-            ``model.simulate(summary["T"])`` draws a cohort observed like ``summary``.
-        n_customers : int, optional
-            Number of customers when ``T`` is a single value.
-        random_state : int, Generator, SeedSequence or None
-            Source of randomness (an integer seed for reproducible customers).
-        latent : bool
-            Also return each customer's hidden state (see :func:`~clvpredict.simulation.simulate_mbgnbd`).
-
-        Returns
-        -------
-        DataFrame
-            ``frequency`` (int), ``recency`` and ``T`` (``time_unit_``), one row per customer;
-            ``attrs["time_unit"]`` is ``time_unit_`` (when set), so a model fitted on the result
-            has the same unit.
-
-        Examples
-        --------
-        >>> from clvpredict import ModifiedBetaGeoModel
-        >>> truth = ModifiedBetaGeoModel.from_params(
-        ...     {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}, time_unit="W")
-        >>> sim = truth.simulate([27.0, 33.0, 39.0], random_state=5)
-        >>> sim["T"].tolist(), sim.attrs["time_unit"]
-        ([27.0, 33.0, 39.0], 'W')
-        """
-        out = simulate_mbgnbd(
-            *self._theta(), T, n_customers=n_customers, random_state=random_state, latent=latent
-        )
-        unit = getattr(self, "time_unit_", None)
-        if unit is not None:
-            out.attrs["time_unit"] = unit
-        return out
