@@ -424,6 +424,9 @@ class PurchaseModel(BaseModel):
         P(X(t) = n) for a newly acquired customer.
     _simulator(*theta, T, n_customers=..., random_state=..., latent=...)
         Customers drawn from the model (see :mod:`clvpredict.simulation`).
+    _alive_process(theta, x, t_x, T)
+        ``(pmf, params)``: the new-customer PMF and the posterior parameters that describe a
+        customer alive at ``T`` from then on (for :meth:`purchases_predictive_interval`).
     """
 
     _columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
@@ -432,6 +435,7 @@ class PurchaseModel(BaseModel):
     _new_customer_expectation: ClassVar[Callable[..., np.ndarray]]
     _new_customer_pmf: ClassVar[Callable[..., np.ndarray]]
     _simulator: ClassVar[Callable[..., pd.DataFrame]]
+    _alive_process: ClassVar[Callable[..., tuple[Callable[..., np.ndarray], tuple]]]
 
     def __init__(self, *, time_unit: str | None = None, on_nonconvergence: str = "warn") -> None:
         self.time_unit = time_unit
@@ -564,6 +568,92 @@ class PurchaseModel(BaseModel):
             interval,
             n_draws,
             random_state,
+        )
+
+    def conditional_probability_of_purchases(
+        self,
+        n: int,
+        t: float,
+        data: pd.DataFrame | None = None,
+        *,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+    ) -> pd.Series:
+        """P(Y(t) = n | history): probability of exactly ``n`` purchases in the next ``t``.
+
+        A customer alive at ``T`` behaves from then on like a newly acquired one whose latent
+        rates follow their posteriors given the history; a customer already gone buys nothing.
+        So the distribution is the mixture ``(1 - p_alive) [n == 0] + p_alive P_new(n)`` with
+        the model's new-customer PMF at posterior parameters.
+
+        Parameters
+        ----------
+        n : int
+            Number of purchases.
+        t : float
+            Horizon in the model's time unit.
+        data, frequency, recency, T
+            As in :meth:`expected_purchases`.
+
+        Returns
+        -------
+        Series
+            ``probability``, indexed like ``data``.
+        """
+        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
+        values = self._conditional_pmf(n, t, self._theta(), x, t_x, big_t)
+        return pd.Series(values, index=index, name="probability")
+
+    def _conditional_pmf(self, n, t, theta, x, t_x, big_t):
+        alive = type(self)._alive(*theta, x, t_x, big_t)
+        pmf, posterior = type(self)._alive_process(theta, x, t_x, big_t)
+        return alive * pmf(n, t, *posterior) + (1.0 - alive) * (np.asarray(n) == 0)
+
+    def purchases_predictive_interval(
+        self,
+        t: float,
+        data: pd.DataFrame | None = None,
+        *,
+        level: float = 0.9,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+    ) -> pd.DataFrame:
+        """Range of each customer's own number of purchases in the next ``t``, at ``level``.
+
+        Unlike the ``interval=`` option, which reflects uncertainty about the parameters, this
+        comes from the model's distribution of the count itself
+        (:meth:`conditional_probability_of_purchases`), at the fitted parameters: with
+        probability at least ``level`` the customer makes between ``lower`` and ``upper``
+        purchases (equal-tailed, whole numbers).
+
+        Returns
+        -------
+        DataFrame
+            ``expected_purchases``, ``lower`` and ``upper`` (counts), indexed like ``data``.
+        """
+        from .uncertainty import check_level
+
+        level = check_level(level)
+        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
+        theta = self._theta()
+        tail = (1 - level) / 2
+        lower = np.full(len(x), -1.0)
+        upper = np.full(len(x), -1.0)
+        cdf = np.zeros(len(x))
+        n = 0
+        # Walk up the counts until every customer's upper quantile is reached.
+        while (upper < 0).any():
+            cdf = cdf + self._conditional_pmf(n, t, theta, x, t_x, big_t)
+            lower = np.where((lower < 0) & (cdf > tail), n, lower)
+            upper = np.where((upper < 0) & (cdf >= 1 - tail - 1e-12), n, upper)
+            n += 1
+            if n > 100_000:  # pragma: no cover - only for absurd parameter values
+                upper = np.where(upper < 0, np.inf, upper)
+        expected = type(self)._conditional_expectation(t, *theta, x, t_x, big_t)
+        return pd.DataFrame(
+            {"expected_purchases": expected, "lower": lower, "upper": upper}, index=index
         )
 
     def expected_purchases_new_customer(self, t: float | np.ndarray) -> float | pd.Series:

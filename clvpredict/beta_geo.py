@@ -11,10 +11,8 @@ technical notes; equation numbers refer to the paper.
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import integrate, sparse, special, stats
 
 from ._base import PurchaseModel
@@ -437,6 +435,13 @@ class BetaGeoModel(PurchaseModel):
     _new_customer_pmf = staticmethod(bgnbd_probability_of_purchases)
     _simulator = staticmethod(simulate_bgnbd)
 
+    @staticmethod
+    def _alive_process(theta, x, t_x, T):
+        # Alive at T, a customer is a new one with rate ~ Gamma(r + x, alpha + T) and dropout
+        # probability ~ Beta(a, b + x): FHL eq. 8 at those parameters.
+        r, alpha, a, b = theta
+        return bgnbd_probability_of_purchases, (r + x, alpha + T, a, b + x)
+
     def _prepare_likelihood(self, columns, weights):
         return bgnbd_negll_and_gradient_grouped, [GroupedRFM(*columns, weights)]
 
@@ -453,58 +458,6 @@ class BetaGeoModel(PurchaseModel):
         ]
 
     # ---------------------------------------------------------------- predictions
-    def purchases_predictive_interval(
-        self,
-        t: float,
-        data: pd.DataFrame | None = None,
-        *,
-        level: float = 0.9,
-        frequency: Any = None,
-        recency: Any = None,
-        T: Any = None,
-    ) -> pd.DataFrame:
-        """Range of each customer's own number of purchases in the next ``t``, at ``level``.
-
-        Unlike the ``interval=`` option, which reflects uncertainty about the parameters, this
-        comes from the model's distribution of the count itself (the conditional PMF, see
-        :func:`bgnbd_conditional_probability_of_purchases`), at the fitted parameters: with
-        probability at least ``level`` the customer makes between ``lower`` and ``upper``
-        purchases (equal-tailed, whole numbers).
-
-        Returns
-        -------
-        DataFrame
-            ``expected_purchases``, ``lower`` and ``upper`` (counts), indexed like ``data``.
-        """
-        from .uncertainty import check_level
-
-        level = check_level(level)
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
-        theta = self._theta()
-        tail = (1 - level) / 2
-        lower = np.full(len(x), -1.0)
-        upper = np.full(len(x), -1.0)
-        cdf = np.zeros(len(x))
-        n = 0
-        # Walk up the counts until every customer's upper quantile is reached.
-        while (upper < 0).any():
-            cdf = cdf + bgnbd_conditional_probability_of_purchases(n, t, *theta, x, t_x, big_t)
-            lower = np.where((lower < 0) & (cdf > tail), n, lower)
-            upper = np.where((upper < 0) & (cdf >= 1 - tail - 1e-12), n, upper)
-            n += 1
-            if n > 100_000:  # pragma: no cover - only for absurd parameter values
-                upper = np.where(upper < 0, np.inf, upper)
-        return pd.DataFrame(
-            {
-                "expected_purchases": bgnbd_conditional_expected_purchases(
-                    t, *theta, x, t_x, big_t
-                ),
-                "lower": lower,
-                "upper": upper,
-            },
-            index=index,
-        )
-
     def _cumulative_purchases_planner(self, ts, arrays, nodes: int = 20):
         """A fast evaluator of :meth:`_cumulative_purchases` for many parameter draws.
 

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import special, stats
 
 from ._base import PurchaseModel
-from .beta_geo import _bg_residual_mean
+from .beta_geo import _bg_residual_mean, bgnbd_probability_of_purchases
 from .exceptions import ClvDataError
 from .simulation import simulate_mbgnbd
 
@@ -350,6 +350,13 @@ class ModifiedBetaGeoModel(PurchaseModel):
     _new_customer_expectation = staticmethod(mbgnbd_expected_purchases)
     _new_customer_pmf = staticmethod(mbgnbd_probability_of_purchases)
     _simulator = staticmethod(simulate_mbgnbd)
+
+    @staticmethod
+    def _alive_process(theta, x, t_x, T):
+        # Alive at T, the first dropout toss is behind the customer: from then on it is a BG/NBD
+        # new customer with rate ~ Gamma(r + x, alpha + T) and dropout ~ Beta(a, b + x + 1).
+        r, alpha, a, b = theta
+        return bgnbd_probability_of_purchases, (r + x, alpha + T, a, b + x + 1)
 
     def _starting_values(self, columns, weights):
         x, _, big_t = columns

@@ -394,6 +394,13 @@ class ParetoNBDModel(PurchaseModel):
     _new_customer_pmf = staticmethod(pareto_nbd_probability_of_purchases)
     _simulator = staticmethod(simulate_pareto_nbd)
 
+    @staticmethod
+    def _alive_process(theta, x, t_x, T):
+        # Alive at T, the customer is a new one with rate ~ Gamma(r + x, alpha + T) and dropout
+        # rate ~ Gamma(s, beta + T) (memoryless lifetimes).
+        r, alpha, s, beta = theta
+        return pareto_nbd_probability_of_purchases, (r + x, alpha + T, s, beta + T)
+
     def _starting_values(self, columns, weights):
         x, _, big_t = columns
         total = float(weights.sum())

@@ -154,3 +154,18 @@ def test_purchases_predictive_interval_by_cdf(fitted, few):
         assert bounds["lower"] == np.searchsorted(cdf, 0.05, side="right"), label
         assert bounds["upper"] == np.searchsorted(cdf, 0.95 - 1e-12), label
         assert bounds["lower"] <= bounds["expected_purchases"] <= bounds["upper"] + 1
+
+
+@pytest.mark.parametrize("model_class", [cp.ModifiedBetaGeoModel, cp.ParetoNBDModel])
+def test_other_models_conditional_pmf_matches_their_expectation(model_class, few):
+    model = model_class().fit(cp.datasets.load_cdnow_summary())
+    probabilities = np.array(
+        [model.conditional_probability_of_purchases(n, 39.0, few).to_numpy() for n in range(300)]
+    )
+    np.testing.assert_allclose(probabilities.sum(axis=0), 1.0, atol=1e-9)
+    mean = (np.arange(300)[:, None] * probabilities).sum(axis=0)
+    np.testing.assert_allclose(mean, model.expected_purchases(39.0, few).to_numpy(), rtol=1e-7)
+    bounds = model.purchases_predictive_interval(39.0, few, level=0.8)
+    cdf = np.cumsum(probabilities, axis=0)
+    np.testing.assert_array_equal(bounds["lower"], (cdf <= 0.1).sum(axis=0))
+    np.testing.assert_array_equal(bounds["upper"], (cdf < 0.9 - 1e-12).sum(axis=0))
