@@ -376,6 +376,7 @@ def _run_report(args: argparse.Namespace) -> int:
         margin=settings.margin,
         lifetime_years=settings.lifetime_years,
         lifetime_window_months=settings.lifetime_window_months,
+        purchase_model=settings.purchase_model,
         datetime_format=settings.date_format,
         returns=settings.returns,
     )

@@ -253,8 +253,12 @@ def build_report(
         omitted.
     at_risk_lookback_months : float
         How far back P(alive) is compared for the at-risk list, in months.
-    purchase_model, spend_model : fitted models, optional
-        Models for part 2; fitted here if omitted.
+    purchase_model : fitted model or {"bgnbd", "mbgnbd", "paretonbd", "auto"}, optional
+        The purchase model for part 2 (fitted on the whole history), or which one to fit:
+        ``"auto"`` takes the best holdout forecaster of the comparison in part 1 (by
+        per-customer RMSE). Default BG/NBD.
+    spend_model : fitted GammaGammaModel, optional
+        Fitted here if omitted.
     datetime_format, returns
         As in :func:`~clvpredict.rfm_summary`.
     title : str
@@ -266,7 +270,6 @@ def build_report(
         The file written.
     """
     from . import plotting
-    from .beta_geo import BetaGeoModel
     from .clv import clv_table, estimate_lifetime_years
     from .data import calibration_holdout_summary, rfm_summary
     from .evaluation import (
@@ -291,12 +294,26 @@ def build_report(
     )
     end = observation_end if observation_end is not None else cal.attrs["observation_end"]
     # The trust part checks the same kind of purchase model as the value part uses.
-    purchase_class = type(purchase_model) if purchase_model is not None else BetaGeoModel
-    bg_cal = purchase_class().fit(cal)
+    if purchase_model is None or isinstance(purchase_model, str):
+        comparison = compare_models(cal, default_purchase_models())
+        if purchase_model == "auto":
+            chosen = comparison.index[comparison["best"]]
+            if len(chosen) == 0:
+                raise ClvDataError("purchase_model='auto': no candidate model converged.")
+            purchase_class = type(comparison.attrs["models"][chosen[0]])
+        else:
+            from .pipeline import purchase_model_class
+
+            purchase_class = purchase_model_class(purchase_model or "bgnbd")
+        bg_cal = next(m for m in comparison.attrs["models"].values() if type(m) is purchase_class)
+        purchase_model = None
+    else:
+        purchase_class = type(purchase_model)
+        bg_cal = purchase_class().fit(cal)
+        comparison = compare_models(
+            cal, [bg_cal, *(m for m in default_purchase_models() if type(m) is not purchase_class)]
+        )
     gg_cal = GammaGammaModel().fit(cal)
-    comparison = compare_models(
-        cal, [bg_cal, *(m for m in default_purchase_models() if type(m) is not purchase_class)]
-    )
     evaluation = evaluate_holdout(bg_cal, cal, spend_model=gg_cal)
     tracking = expected_repeat_transactions_over_time(
         bg_cal,
@@ -316,7 +333,7 @@ def build_report(
         **columns,
         **parse,
     )
-    bg = purchase_model if purchase_model is not None else BetaGeoModel().fit(rfm)
+    bg = purchase_model if purchase_model is not None else purchase_class().fit(rfm)
     gg = spend_model if spend_model is not None else GammaGammaModel().fit(rfm)
     if lifetime_years is None:
         lifetime_years = estimate_lifetime_years(

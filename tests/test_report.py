@@ -97,3 +97,23 @@ def test_report_numbers_match_the_library(report_html, cdnow_cal_holdout):
         assert heading in report_html
     assert "BG/NBD" in report_html and "Gamma-Gamma" in report_html
     assert "top 10%" in report_html and "bottom 40%" in report_html
+
+
+def test_report_auto_uses_the_best_holdout_model(tmp_path, cdnow_tx, cdnow_cal_holdout):
+    path = build_report(
+        tmp_path / "auto.html",
+        cdnow_tx,
+        "customer_id",
+        "date",
+        "amount",
+        calibration_end="1997-09-30",
+        observation_end="1998-06-30",
+        lifetime_years=1.0,
+        purchase_model="auto",
+    )
+    html = path.read_text()
+    comparison = cp.compare_models(cdnow_cal_holdout)
+    best = comparison.index[comparison["best"]][0]
+    chosen_class = type(comparison.attrs["models"][best]).__name__
+    assert f"The rest of this report uses {chosen_class}." in html
+    assert f"<strong>{chosen_class}</strong>" in html
