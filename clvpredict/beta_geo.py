@@ -434,6 +434,8 @@ class BetaGeoModel(PurchaseModel):
     _new_customer_expectation = staticmethod(bgnbd_expected_purchases)
     _new_customer_pmf = staticmethod(bgnbd_probability_of_purchases)
     _simulator = staticmethod(simulate_bgnbd)
+    #: An alive customer's dropout probability is Beta(a, b + x + shift) (MBG/NBD: shift 1).
+    _dropout_shift = 0.0
 
     @staticmethod
     def _alive_process(theta, x, t_x, T):
@@ -472,6 +474,7 @@ class BetaGeoModel(PurchaseModel):
         x, t_x, big_t = arrays["frequency"], arrays["recency"], arrays["T"]
         horizons = np.asarray(ts, dtype=float)[None, :]
         alpha_hat = float(self.params_["alpha"])
+        shift, alive_fn = self._dropout_shift, type(self)._alive
         node_x: list[np.ndarray] = []
         node_t: list[np.ndarray] = []
         rows: list[np.ndarray] = []
@@ -517,8 +520,8 @@ class BetaGeoModel(PurchaseModel):
 
         def evaluate(theta):
             r, alpha, a, b = theta
-            residual = _bg_residual_mean(horizons, r, alpha, a, b, all_x, all_t)
-            alive = bgnbd_probability_alive(r, alpha, a, b, x, t_x, big_t)[:, None]
+            residual = _bg_residual_mean(horizons, r, alpha, a, b + shift, all_x, all_t)
+            alive = alive_fn(r, alpha, a, b, x, t_x, big_t)[:, None]
             return np.where(alive > 0, (interpolate @ residual) * alive, 0.0)
 
         return evaluate
@@ -530,8 +533,10 @@ class BetaGeoModel(PurchaseModel):
         x, t_x, big_t = arrays["frequency"], arrays["recency"], arrays["T"]
         pairs, inverse = np.unique(np.column_stack([x, big_t]), axis=0, return_inverse=True)
         horizons = np.asarray(ts, dtype=float)[None, :]
-        residual = _bg_residual_mean(horizons, r, alpha, a, b, pairs[:, :1], pairs[:, 1:])
-        alive = bgnbd_probability_alive(r, alpha, a, b, x, t_x, big_t)[:, None]
+        residual = _bg_residual_mean(
+            horizons, r, alpha, a, b + self._dropout_shift, pairs[:, :1], pairs[:, 1:]
+        )
+        alive = type(self)._alive(r, alpha, a, b, x, t_x, big_t)[:, None]
         return np.where(alive > 0, residual[inverse.ravel()] * alive, 0.0)
 
     # ---------------------------------------------------------------- simulation

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import special, stats
 
 from ._base import PurchaseModel
-from .beta_geo import _bg_residual_mean, bgnbd_probability_of_purchases
+from .beta_geo import BetaGeoModel, _bg_residual_mean, bgnbd_probability_of_purchases
 from .exceptions import ClvDataError
 from .simulation import simulate_mbgnbd
 
@@ -350,6 +350,11 @@ class ModifiedBetaGeoModel(PurchaseModel):
     _new_customer_expectation = staticmethod(mbgnbd_expected_purchases)
     _new_customer_pmf = staticmethod(mbgnbd_probability_of_purchases)
     _simulator = staticmethod(simulate_mbgnbd)
+    # The residual mean is the BG/NBD one with b + 1, so the BG/NBD's fast evaluators for
+    # monthly CLV and its parameter draws apply unchanged.
+    _dropout_shift = 1.0
+    _cumulative_purchases = BetaGeoModel._cumulative_purchases
+    _cumulative_purchases_planner = BetaGeoModel._cumulative_purchases_planner
 
     @staticmethod
     def _alive_process(theta, x, t_x, T):

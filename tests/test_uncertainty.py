@@ -169,3 +169,19 @@ def test_other_models_conditional_pmf_matches_their_expectation(model_class, few
     cdf = np.cumsum(probabilities, axis=0)
     np.testing.assert_array_equal(bounds["lower"], (cdf <= 0.1).sum(axis=0))
     np.testing.assert_array_equal(bounds["upper"], (cdf < 0.9 - 1e-12).sum(axis=0))
+
+
+def test_fast_monthly_path_equals_the_public_method_for_mbgnbd(cdnow_summary):
+    """MBG/NBD borrows the BG/NBD's vectorised and interpolated evaluators (b shifted by 1)."""
+    model = cp.ModifiedBetaGeoModel().fit(cdnow_summary)
+    arrays, _ = model._arrays(cdnow_summary, {})
+    ts = [4.0, 13.0, 52.0]
+    theta = model.params_.to_numpy() * np.array([1.05, 0.97, 1.1, 0.9])
+    by_method = np.column_stack(
+        [model._at(theta).expected_purchases(t, cdnow_summary).to_numpy() for t in ts]
+    )
+    np.testing.assert_allclose(
+        model._cumulative_purchases(ts, theta, arrays), by_method, rtol=1e-12
+    )
+    planned = model._cumulative_purchases_planner(ts, arrays)(theta)
+    np.testing.assert_allclose(planned, by_method, rtol=1e-9)
