@@ -424,6 +424,8 @@ class PurchaseModel(BaseModel):
         P(X(t) = n) for a newly acquired customer.
     _simulator(*theta, T, n_customers=..., random_state=..., latent=...)
         Customers drawn from the model (see :mod:`clvpredict.simulation`).
+    _alive_at(t, *theta, x, t_x, T)
+        P(alive) ``t`` after the end of observation.
     _alive_process(theta, x, t_x, T)
         ``(pmf, params)``: the new-customer PMF and the posterior parameters that describe a
         customer alive at ``T`` from then on (for :meth:`purchases_predictive_interval`).
@@ -435,6 +437,7 @@ class PurchaseModel(BaseModel):
     _new_customer_expectation: ClassVar[Callable[..., np.ndarray]]
     _new_customer_pmf: ClassVar[Callable[..., np.ndarray]]
     _simulator: ClassVar[Callable[..., pd.DataFrame]]
+    _alive_at: ClassVar[Callable[..., np.ndarray]]
     _alive_process: ClassVar[Callable[..., tuple[Callable[..., np.ndarray], tuple]]]
 
     def __init__(self, *, time_unit: str | None = None, on_nonconvergence: str = "warn") -> None:
@@ -569,6 +572,36 @@ class PurchaseModel(BaseModel):
             n_draws,
             random_state,
         )
+
+    def probability_alive_at(
+        self,
+        t_future: float,
+        data: pd.DataFrame | None = None,
+        *,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+    ) -> pd.Series:
+        """Probability that each customer is still active ``t_future`` time units after ``T``.
+
+        Parameters
+        ----------
+        t_future : float
+            Time after the end of observation, in the model's time unit (>= 0; 0 gives
+            :meth:`probability_alive`).
+        data, frequency, recency, T
+            As in :meth:`expected_purchases`.
+
+        Returns
+        -------
+        Series
+            ``p_alive``, indexed like ``data``.
+        """
+        if not np.all(np.asarray(t_future, dtype=float) >= 0):
+            raise ClvDataError(f"t_future={t_future!r} must be >= 0 (time after T).")
+        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
+        values = type(self)._alive_at(t_future, *self._theta(), x, t_x, big_t)
+        return pd.Series(values, index=index, name="p_alive")
 
     def conditional_probability_of_purchases(
         self,

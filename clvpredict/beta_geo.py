@@ -26,6 +26,7 @@ __all__ = [
     "bgnbd_log_likelihood",
     "bgnbd_negll_and_gradient",
     "bgnbd_probability_alive",
+    "bgnbd_probability_alive_at",
     "bgnbd_probability_of_purchases",
 ]
 
@@ -198,6 +199,43 @@ def bgnbd_probability_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     return np.where(repeat, special.expit(-log_odds_dead), 1.0)
 
 
+def bgnbd_probability_alive_at(t, r, alpha, a, b, x, t_x, T) -> np.ndarray:
+    """P(alive at T + t | x, t_x, T): alive at ``T`` and no dropout in the next ``t``.
+
+    Alive at ``T``, the customer drops out at rate ``lambda p`` (each purchase is followed by a
+    dropout with probability ``p``), so it survives ``t`` more with probability
+    ``E[exp(-lambda p t)] = E_p[(1 + p s)^-(r+x)]``, ``s = t/(alpha+T)``, under the posteriors
+    ``lambda ~ Gamma(r+x, alpha+T)`` and ``p ~ Beta(a, b+x)``. That is
+    ``(1-z)^(r+x) 2F1(r+x, b+x; a+b+x; z)`` with ``z = t/(alpha+T+t)``, evaluated after Euler's
+    transformation as ``(1-z)^a 2F1(a+b-r, a; a+b+x; z)``, whose parameters do not grow with
+    ``x``.
+    """
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    t = np.maximum(np.asarray(t, dtype=float), 0.0)
+    z = t / (alpha + T + t)
+    with np.errstate(all="ignore"):
+        survive = (1 - z) ** a * special.hyp2f1(a + b - r, a, a + b + x, z)
+    # The survival lies between the no-dropout floor (1 + s)^-(r+x) and 1; out-of-range values
+    # come from hyp2f1 failing and are replaced by quadrature over p.
+    floor = np.exp(-(r + x) * np.log1p(t / (alpha + T)))
+    bad = ~np.isfinite(survive) | (survive < floor * (1 - 1e-9)) | (survive > 1 + 1e-9)
+    if np.any(bad):
+        survive = np.array(survive, dtype=float, copy=True)
+        t_b, x_b, T_b = np.broadcast_arrays(t, x, T)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", integrate.IntegrationWarning)
+            for i in zip(*np.nonzero(np.broadcast_to(bad, survive.shape)), strict=True):
+                k, s_ = r + x_b[i], t_b[i] / (alpha + T_b[i])
+                survive[i] = _beta_expectation(
+                    lambda p, k=k, s_=s_: np.exp(-k * np.log1p(p * s_)), a, b + x_b[i]
+                )
+        # Quadrature only fails at parameter sets far from any fitted model; the result is
+        # then bounded to [floor, 1] below rather than left as NaN.
+        survive = np.nan_to_num(survive, nan=1.0)
+    survive = np.clip(survive, floor, 1.0)
+    return bgnbd_probability_alive(r, alpha, a, b, x, t_x, T) * survive
+
+
 def _bg_residual_mean_hyp2f1(t, r, alpha, a, b, x, T):
     """(a+b+x-1)/(a-1) * [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)].
 
@@ -214,30 +252,20 @@ def _bg_residual_mean_hyp2f1(t, r, alpha, a, b, x, T):
         return c / (a - 1) * (1.0 - one_minus_z ** (a - 1) * hyp)
 
 
-def _bg_residual_mean_quadrature(t, r, alpha, a, b, x, T) -> float:
-    """The same quantity as an integral over the dropout probability ``p ~ Beta(a, b+x)``.
+def _beta_expectation(function, a: float, beta_x: float) -> float:
+    """E[function(p)] for p ~ Beta(a, beta_x), by adaptive quadrature.
 
-    An alive customer with rate ``lambda`` and dropout probability ``p`` makes on average
-    ``(1 - exp(-lambda p t)) / p`` purchases in the next ``t``; averaging over the posterior
-    ``lambda ~ Gamma(r+x, alpha+T)`` gives ``(1 - (1 + p s)^-(r+x)) / p`` with
-    ``s = t/(alpha+T)``, which is bounded by ``(r+x) s`` and smooth in ``p``. The Beta density's
-    endpoint singularities go into quad's algebraic weight; otherwise the density is evaluated in
-    logs on the interval that holds all but 1e-18 of its mass.
+    ``function`` must be smooth and bounded on [0, 1]. The Beta density's endpoint singularities
+    go into quad's algebraic weight; otherwise the density is evaluated in logs on the interval
+    that holds all but 1e-18 of its mass (it can be very narrow for heavy buyers).
     """
-    s = t / (alpha + T)
-    k = r + x
-    beta_x = b + x
     log_b = special.betaln(a, beta_x)
-
-    def mean_given_p(p: float) -> float:
-        return k * s if p <= 0 else -np.expm1(-k * np.log1p(p * s)) / p
-
     options = {"epsabs": 0.0, "epsrel": 1e-11, "limit": 400}
     if beta_x < 1:
         # Both ends may be singular; the whole density goes into the weight.
         weight_a = a - 1 if a < 1 else 0.0
         value = integrate.quad(
-            lambda p: mean_given_p(p) * (p ** (a - 1 - weight_a)),
+            lambda p: function(p) * (p ** (a - 1 - weight_a)),
             0.0,
             1.0,
             weight="alg",
@@ -248,7 +276,7 @@ def _bg_residual_mean_quadrature(t, r, alpha, a, b, x, T) -> float:
     upper = min(1.0, float(stats.beta.isf(1e-18, a, beta_x)))
     if a < 1:
         value = integrate.quad(
-            lambda p: mean_given_p(p) * np.exp(special.xlog1py(beta_x - 1, -p) - log_b),
+            lambda p: function(p) * np.exp(special.xlog1py(beta_x - 1, -p) - log_b),
             0.0,
             upper,
             weight="alg",
@@ -261,8 +289,7 @@ def _bg_residual_mean_quadrature(t, r, alpha, a, b, x, T) -> float:
     marks = sorted({m for m in (mode, mode - 3 * spread, mode + 3 * spread) if 0 < m < upper})
     value = integrate.quad(
         lambda p: (
-            mean_given_p(p)
-            * np.exp(special.xlogy(a - 1, p) + special.xlog1py(beta_x - 1, -p) - log_b)
+            function(p) * np.exp(special.xlogy(a - 1, p) + special.xlog1py(beta_x - 1, -p) - log_b)
         ),
         0.0,
         upper,
@@ -270,6 +297,23 @@ def _bg_residual_mean_quadrature(t, r, alpha, a, b, x, T) -> float:
         **options,
     )[0]
     return float(value)
+
+
+def _bg_residual_mean_quadrature(t, r, alpha, a, b, x, T) -> float:
+    """The residual mean as an integral over the dropout probability ``p ~ Beta(a, b+x)``.
+
+    An alive customer with rate ``lambda`` and dropout probability ``p`` makes on average
+    ``(1 - exp(-lambda p t)) / p`` purchases in the next ``t``; averaging over the posterior
+    ``lambda ~ Gamma(r+x, alpha+T)`` gives ``(1 - (1 + p s)^-(r+x)) / p`` with
+    ``s = t/(alpha+T)``, which is bounded by ``(r+x) s`` and smooth in ``p``.
+    """
+    s = t / (alpha + T)
+    k = r + x
+
+    def mean_given_p(p: float) -> float:
+        return k * s if p <= 0 else -np.expm1(-k * np.log1p(p * s)) / p
+
+    return _beta_expectation(mean_given_p, a, b + x)
 
 
 def _bg_residual_mean(t, r, alpha, a, b, x, T):
@@ -434,6 +478,7 @@ class BetaGeoModel(PurchaseModel):
     _new_customer_expectation = staticmethod(bgnbd_expected_purchases)
     _new_customer_pmf = staticmethod(bgnbd_probability_of_purchases)
     _simulator = staticmethod(simulate_bgnbd)
+    _alive_at = staticmethod(bgnbd_probability_alive_at)
     #: An alive customer's dropout probability is Beta(a, b + x + shift) (MBG/NBD: shift 1).
     _dropout_shift = 0.0
 

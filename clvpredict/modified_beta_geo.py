@@ -13,15 +13,12 @@ Fader, Hardie & Lee (2005) for the BG/NBD.
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import special, stats
 
 from ._base import PurchaseModel
 from .beta_geo import BetaGeoModel, _bg_residual_mean, bgnbd_probability_of_purchases
-from .exceptions import ClvDataError
 from .simulation import simulate_mbgnbd
 
 __all__ = [
@@ -350,6 +347,7 @@ class ModifiedBetaGeoModel(PurchaseModel):
     _new_customer_expectation = staticmethod(mbgnbd_expected_purchases)
     _new_customer_pmf = staticmethod(mbgnbd_probability_of_purchases)
     _simulator = staticmethod(simulate_mbgnbd)
+    _alive_at = staticmethod(mbgnbd_probability_alive_at)
     # The residual mean is the BG/NBD one with b + 1, so the BG/NBD's fast evaluators for
     # monthly CLV and its parameter draws apply unchanged.
     _dropout_shift = 1.0
@@ -376,31 +374,4 @@ class ModifiedBetaGeoModel(PurchaseModel):
         ]
 
     # ---------------------------------------------------------------- predictions
-    def probability_alive_at(
-        self,
-        t_future: float,
-        data: pd.DataFrame | None = None,
-        *,
-        frequency: Any = None,
-        recency: Any = None,
-        T: Any = None,
-    ) -> pd.Series:
-        """Probability that each customer is still active ``t_future`` time units after ``T``.
-
-        Parameters
-        ----------
-        t_future : float
-            Time after the end of observation, in the model's time unit (>= 0).
-
-        Returns
-        -------
-        Series
-            ``p_alive``, indexed like ``data``.
-        """
-        if not np.all(np.asarray(t_future, dtype=float) >= 0):
-            raise ClvDataError(f"t_future={t_future!r} must be >= 0 (time after T).")
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
-        values = mbgnbd_probability_alive_at(t_future, *self._theta(), x, t_x, big_t)
-        return pd.Series(values, index=index, name="p_alive")
-
     # ---------------------------------------------------------------- simulation

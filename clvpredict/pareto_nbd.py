@@ -393,6 +393,7 @@ class ParetoNBDModel(PurchaseModel):
     _new_customer_expectation = staticmethod(pareto_nbd_expected_purchases)
     _new_customer_pmf = staticmethod(pareto_nbd_probability_of_purchases)
     _simulator = staticmethod(simulate_pareto_nbd)
+    _alive_at = staticmethod(pareto_nbd_probability_alive_at)
 
     @staticmethod
     def _alive_process(theta, x, t_x, T):
@@ -417,34 +418,6 @@ class ParetoNBDModel(PurchaseModel):
         ]
 
     # ---------------------------------------------------------------- predictions
-    def probability_alive_at(
-        self,
-        t_future: float,
-        data: pd.DataFrame | None = None,
-        *,
-        frequency: Any = None,
-        recency: Any = None,
-        T: Any = None,
-    ) -> pd.Series:
-        """Probability that each customer is still active ``t_future`` time units after ``T``.
-
-        Parameters
-        ----------
-        t_future : float
-            Time after the end of observation, in the model's time unit (>= 0; 0 gives
-            :meth:`probability_alive`).
-
-        Returns
-        -------
-        Series
-            ``p_alive``, indexed like ``data``.
-        """
-        if not np.all(np.asarray(t_future, dtype=float) >= 0):
-            raise ClvDataError(f"t_future={t_future!r} must be >= 0 (time after T).")
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
-        values = pareto_nbd_probability_alive_at(t_future, *self._theta(), x, t_x, big_t)
-        return pd.Series(values, index=index, name="p_alive")
-
     def expected_discounted_residual_transactions(
         self,
         data: pd.DataFrame | None = None,

@@ -9,6 +9,7 @@ which the library now routes to quadrature.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import lifetimes
@@ -788,3 +789,41 @@ def test_euler_transformed_form_equals_eq10_in_high_precision(case):
     assert float(bgnbd_conditional_expected_purchases(*case)) == pytest.approx(
         expected, rel=1e-9, abs=0
     )
+
+
+def test_bgnbd_probability_alive_at_against_its_definition(bg_cdnow, cdnow_summary):
+    """P(alive at T + t) = P(alive at T) * E_p[(1 + p t/(alpha+T))^-(r+x)], p ~ Beta(a, b+x)."""
+    r, alpha, a, b = bg_cdnow.params_.to_numpy()
+    rows = cdnow_summary.iloc[[0, 1, 2, 10, 100, 500]]
+    for t in (0.0, 5.0, 52.0, 500.0):
+        got = bg_cdnow.probability_alive_at(t, rows).to_numpy()
+        for value, (_, row) in zip(got, rows.iterrows(), strict=True):
+            x, big_t = row["frequency"], row["T"]
+            s = t / (alpha + big_t)
+            log_b = special.betaln(a, b + x)
+
+            def integrand(p, x=x, s=s, log_b=log_b):
+                log_density = special.xlogy(a - 1, p) + special.xlog1py(b + x - 1, -p) - log_b
+                return np.exp(log_density) * (1 + p * s) ** -(r + x)
+
+            survive = integrate.quad(integrand, 0, 1, epsabs=0, epsrel=1e-12)[0]
+            alive = bg_cdnow.probability_alive(rows.loc[[row.name]]).iloc[0]
+            assert value == pytest.approx(alive * survive, rel=1e-8)
+    np.testing.assert_allclose(
+        bg_cdnow.probability_alive_at(0.0, rows), bg_cdnow.probability_alive(rows), rtol=1e-12
+    )
+    # Later means less likely alive, never more.
+    later = bg_cdnow.probability_alive_at(26.0, rows).to_numpy()
+    assert np.all(later <= bg_cdnow.probability_alive_at(13.0, rows).to_numpy() + 1e-15)
+
+
+def test_bgnbd_probability_alive_at_finite_on_the_grid():
+    from clvpredict.beta_geo import bgnbd_probability_alive_at
+
+    x = np.array([0.0, 1.0, 30.0, 5000.0])
+    big_t = np.array([1e-3, 39.0, 500.0])
+    xs, ts = (g.ravel() for g in np.meshgrid(x, big_t))
+    for r, alpha, a, b in itertools.product((1e-3, 1.0, 1e3), repeat=4):
+        for t in (0.1, 52.0, 1000.0):
+            value = bgnbd_probability_alive_at(t, r, alpha, a, b, xs, 0.6 * ts * (xs > 0), ts)
+            assert np.all(np.isfinite(value) & (value >= 0) & (value <= 1)), (r, alpha, a, b, t)
