@@ -202,6 +202,16 @@ def bgnbd_probability_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
 def bgnbd_probability_alive_at(t, r, alpha, a, b, x, t_x, T) -> np.ndarray:
     """P(alive at T + t | x, t_x, T): alive at ``T`` and no dropout in the next ``t``.
 
+    See :func:`_bg_survival` for the second factor.
+    """
+    return bgnbd_probability_alive(r, alpha, a, b, x, t_x, T) * _bg_survival(
+        t, r, alpha, a, b, x, T
+    )
+
+
+def _bg_survival(t, r, alpha, a, b, x, T) -> np.ndarray:
+    """P(no dropout in the next ``t`` | alive at ``T``) for the BG/NBD.
+
     Alive at ``T``, the customer drops out at rate ``lambda p`` (each purchase is followed by a
     dropout with probability ``p``), so it survives ``t`` more with probability
     ``E[exp(-lambda p t)] = E_p[(1 + p s)^-(r+x)]``, ``s = t/(alpha+T)``, under the posteriors
@@ -210,7 +220,7 @@ def bgnbd_probability_alive_at(t, r, alpha, a, b, x, t_x, T) -> np.ndarray:
     transformation as ``(1-z)^a 2F1(a+b-r, a; a+b+x; z)``, whose parameters do not grow with
     ``x``.
     """
-    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    x, T = (np.asarray(v, dtype=float) for v in (x, T))
     t = np.maximum(np.asarray(t, dtype=float), 0.0)
     z = t / (alpha + T + t)
     with np.errstate(all="ignore"):
@@ -232,8 +242,7 @@ def bgnbd_probability_alive_at(t, r, alpha, a, b, x, t_x, T) -> np.ndarray:
         # Quadrature only fails at parameter sets far from any fitted model; the result is
         # then bounded to [floor, 1] below rather than left as NaN.
         survive = np.nan_to_num(survive, nan=1.0)
-    survive = np.clip(survive, floor, 1.0)
-    return bgnbd_probability_alive(r, alpha, a, b, x, t_x, T) * survive
+    return np.clip(survive, floor, 1.0)
 
 
 def _bg_residual_mean_hyp2f1(t, r, alpha, a, b, x, T):

@@ -18,7 +18,12 @@ import numpy as np
 from scipy import special, stats
 
 from ._base import PurchaseModel
-from .beta_geo import BetaGeoModel, _bg_residual_mean, bgnbd_probability_of_purchases
+from .beta_geo import (
+    BetaGeoModel,
+    _bg_residual_mean,
+    _bg_survival,
+    bgnbd_probability_of_purchases,
+)
 from .simulation import simulate_mbgnbd
 
 __all__ = [
@@ -128,45 +133,6 @@ def mbgnbd_probability_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     return special.expit(-log_odds_dropped)
 
 
-def _hyp2f1_series(a, b, c, z, max_terms: int = 3000):
-    """Gauss series of 2F1(a, b; c; z) summed term by term; NaN where it has not converged."""
-    total = np.ones_like(z)
-    term = np.ones_like(z)
-    done = np.zeros(z.shape, dtype=bool)
-    for k in range(max_terms):
-        term = term * (a + k) * (b + k) / ((c + k) * (k + 1.0)) * z
-        total = total + np.where(done, 0.0, term)
-        done |= np.abs(term) <= 1e-17 * np.abs(total)
-        if done.all():
-            break
-    return np.where(done, total, np.nan)
-
-
-def _scaled_hyp2f1(A, B, C, z):
-    """``(1-z)^A 2F1(A, B; C; z)`` for 0 <= z < 1.
-
-    Evaluated after Euler's transformation, ``(1-z)^(C-B) 2F1(C-A, C-B; C; z)``: for the MBG/NBD
-    ``C - A`` and ``C - B`` do not grow with ``x``, so heavy buyers neither overflow nor lose
-    precision. scipy's ``hyp2f1`` returns NaN for some large ``C`` with ``z`` near 1; there the
-    Gauss series is summed directly (it converges fast exactly when ``C`` is large), and failing
-    that the untransformed form is tried, in logs.
-    """
-    A, B, C, z = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (A, B, C, z)))
-    shape = z.shape
-    A, B, C, z = (np.atleast_1d(v) for v in (A, B, C, z))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        scale = np.exp((C - B) * np.log1p(-z))
-        out = np.asarray(scale * special.hyp2f1(C - A, C - B, C, z))
-        bad = ~np.isfinite(out)
-        if bad.any():
-            out[bad] = scale[bad] * _hyp2f1_series(C[bad] - A[bad], C[bad] - B[bad], C[bad], z[bad])
-            bad = ~np.isfinite(out)
-        if bad.any():
-            Ab, Bb, Cb, zb = A[bad], B[bad], C[bad], z[bad]
-            out[bad] = np.exp(Ab * np.log1p(-zb) + np.log(special.hyp2f1(Ab, Bb, Cb, zb)))
-    return out.reshape(shape)
-
-
 def _checked(values, lower, upper, what: str):
     """NaN (with a warning) where ``values`` is not finite or leaves its provable bounds.
 
@@ -247,16 +213,8 @@ def mbgnbd_probability_alive_at(t, r, alpha, a, b, x, t_x, T) -> np.ndarray:
     ``lambda ~ Gamma(r+x, alpha+T)``, ``p ~ Beta(a, b+x+1)``:
     ``(1-z)^(r+x) 2F1(r+x, b+x+1; a+b+x+1; z)`` with ``z = t/(alpha+T+t)``.
     """
-    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    t = np.asarray(t, dtype=float)
-    tt = np.maximum(t, 0.0)
-    z = tt / (alpha + T + tt)
-    survive = _checked(
-        _scaled_hyp2f1(r + x, b + x + 1, a + b + x + 1, z),
-        np.exp(-(r + x) * np.log1p(tt / (alpha + T))),
-        1.0,
-        "survival probability",
-    )
+    # The BG/NBD survival with b + 1 (robust: quadrature where hyp2f1 fails).
+    survive = _bg_survival(t, r, alpha, a, b + 1.0, x, T)
     return mbgnbd_probability_alive(r, alpha, a, b, x, t_x, T) * survive
 
 

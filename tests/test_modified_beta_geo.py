@@ -207,10 +207,19 @@ def test_plugs_into_clv(mbg, gg_cdnow, cdnow_cal_holdout):
     )
 
 
-def test_unevaluable_hypergeometric_gives_nan_and_a_warning_not_a_wrong_number():
-    """scipy's 2F1 returns -0.55 for this survival probability; it must not be passed on."""
+def test_survival_where_scipy_hyp2f1_is_wrong_comes_from_its_definition():
+    """scipy's 2F1 returns -0.55 for this survival probability; quadrature replaces it."""
+    from scipy import integrate, special
+
     one = {"frequency": [0], "recency": [0.0], "T": [0.01]}
-    model = ModifiedBetaGeoModel.from_params({"r": 0.1, "alpha": 0.001, "a": 0.1, "b": 0.1})
-    with pytest.warns(RuntimeWarning, match="could not be evaluated accurately"):
-        value = model.probability_alive_at(10.0, **one).iloc[0]
-    assert np.isnan(value)
+    r, alpha, a, b = 0.1, 0.001, 0.1, 0.1
+    model = ModifiedBetaGeoModel.from_params({"r": r, "alpha": alpha, "a": a, "b": b})
+    value = model.probability_alive_at(10.0, **one).iloc[0]
+    # E_p[(1 + p s)^-r] with p ~ Beta(a, b + 1), times P(alive at T).
+    s = 10.0 / (alpha + 0.01)
+    survive = integrate.quad(
+        lambda p: (1 + p * s) ** -r, 0, 1, weight="alg", wvar=(a - 1, b), epsabs=0, epsrel=1e-10
+    )[0] / np.exp(special.betaln(a, b + 1))
+    expected = model.probability_alive(**one).iloc[0] * survive
+    assert 0 < value <= 1
+    assert value == pytest.approx(expected, rel=1e-7)
