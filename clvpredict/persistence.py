@@ -16,7 +16,9 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -294,19 +296,67 @@ def write_text_atomic(text: str, path: str | os.PathLike[str]) -> Path:
     Readers see either the old file or the complete new one, never a half-written file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    publish_atomically(path.parent, {path.name: text.encode("utf-8")})
     return path
+
+
+def publish_atomically(out: Path, files: Mapping[str, bytes]) -> None:
+    """Write every file or none: stage all, then rename into place, rolling back on failure.
+
+    Parameters
+    ----------
+    out : Path
+        Output folder (created if needed).
+    files : mapping of relative path to content
+        What to publish.
+
+    Notes
+    -----
+    Each staged file lives next to its target, so the rename is atomic. Before renaming, the
+    current version of each target is hard-linked to a backup; if a rename fails, the targets
+    already replaced are restored from their backups (or removed if they are new), so readers
+    find the previous outputs byte for byte.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    staged: dict[Path, Path] = {}
+    backups: dict[Path, Path] = {}
+    replaced: list[Path] = []
+    try:
+        for name, content in files.items():
+            target = out / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            staged[target] = Path(tmp)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, default_file_mode())
+        for target in staged:
+            if target.exists():
+                backup = target.with_name(f".{target.name}.previous")
+                backup.unlink(missing_ok=True)
+                try:
+                    os.link(target, backup)
+                except OSError:
+                    # No hard links on this file system: a copy serves the same purpose.
+                    shutil.copy2(target, backup)
+                backups[target] = backup
+        for target, tmp in staged.items():
+            os.replace(tmp, target)
+            replaced.append(target)
+    except BaseException:
+        for target in reversed(replaced):
+            if target in backups:
+                os.replace(backups.pop(target), target)
+            else:
+                target.unlink(missing_ok=True)
+        raise
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        for backup in backups.values():
+            backup.unlink(missing_ok=True)
 
 
 def save_model(model: Any, path: str | os.PathLike[str]) -> Path:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -25,12 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ._units import DAYS_PER_MONTH, check_time_unit, unit_in_days
 from .exceptions import ClvDataError, ClvError, ConvergenceError
-from .persistence import default_file_mode
+from .persistence import _plain, publish_atomically
 
 logger = logging.getLogger("clvpredict.pipeline")
 
@@ -567,7 +565,7 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
     failed = [g for g in outcome.gates if g.passed is False]
     if failed:
         # The rejected night's metrics go to a file of their own; the published ones stay.
-        rejected = json.dumps(_json_ready(outcome.metrics), indent=2, allow_nan=False) + "\n"
+        rejected = json.dumps(_plain(outcome.metrics), indent=2, allow_nan=False) + "\n"
         publish_atomically(out, {"last-rejected-metrics.json": rejected.encode()})
         raise GateFailure(
             "quality gate(s) failed, nothing published: " + "; ".join(g.detail for g in failed)
@@ -600,7 +598,7 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
             )
             files["report.html"] = report.read_bytes()
     files["metrics.json"] = (
-        json.dumps(_json_ready(outcome.metrics), indent=2, allow_nan=False) + "\n"
+        json.dumps(_plain(outcome.metrics), indent=2, allow_nan=False) + "\n"
     ).encode()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     files[f"models/model-{stamp}.json"] = files["model.json"]
@@ -611,18 +609,6 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
     return outcome
 
 
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
 def _prune_history(folder: Path, keep: int) -> None:
     """Keep the ``keep`` newest dated model files (names sort by date)."""
     if not folder.is_dir():
@@ -631,62 +617,3 @@ def _prune_history(folder: Path, keep: int) -> None:
     for old in dated[:-keep]:
         old.unlink()
         logger.info("removed old model %s", old.name)
-
-
-def publish_atomically(out: Path, files: Mapping[str, bytes]) -> None:
-    """Write every file or none: stage all, then rename into place, rolling back on failure.
-
-    Parameters
-    ----------
-    out : Path
-        Output folder (created if needed).
-    files : mapping of relative path to content
-        What to publish.
-
-    Notes
-    -----
-    Each staged file lives next to its target, so the rename is atomic. Before renaming, the
-    current version of each target is hard-linked to a backup; if a rename fails, the targets
-    already replaced are restored from their backups (or removed if they are new), so readers
-    find the previous outputs byte for byte.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    staged: dict[Path, Path] = {}
-    backups: dict[Path, Path] = {}
-    replaced: list[Path] = []
-    try:
-        for name, content in files.items():
-            target = out / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            staged[target] = Path(tmp)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, default_file_mode())
-        for target in staged:
-            if target.exists():
-                backup = target.with_name(f".{target.name}.previous")
-                backup.unlink(missing_ok=True)
-                try:
-                    os.link(target, backup)
-                except OSError:
-                    # No hard links on this file system: a copy serves the same purpose.
-                    shutil.copy2(target, backup)
-                backups[target] = backup
-        for target, tmp in staged.items():
-            os.replace(tmp, target)
-            replaced.append(target)
-    except BaseException:
-        for target in reversed(replaced):
-            if target in backups:
-                os.replace(backups.pop(target), target)
-            else:
-                target.unlink(missing_ok=True)
-        raise
-    finally:
-        for tmp in staged.values():
-            tmp.unlink(missing_ok=True)
-        for backup in backups.values():
-            backup.unlink(missing_ok=True)
