@@ -288,14 +288,15 @@ class BaseModel:
         )
 
     def _header_lines(self) -> list[tuple[str, str]]:
-        unit = (
-            f"{self.time_unit_} ({UNIT_NAMES[self.time_unit_]})"
-            if getattr(self, "time_unit_", None)
-            else "not set"
-        )
+        code = getattr(self, "time_unit_", None)
+        label = "time unit"
+        unit = f"{code} ({UNIT_NAMES[code]})" if code else "not set"
+        if getattr(self, "discrete_time", False):
+            label = "period length"
+            unit = f"1 {UNIT_NAMES[code][:-1]} ({code})" if code else "not set (bare periods)"
         res: FitResult | None = getattr(self, "fit_result_", None)
         if res is None:
-            return [("time unit", unit)] * self._uses_time + [
+            return [(label, unit)] * self._uses_time + [
                 ("source", "parameters given, not estimated")
             ]
         rows = [
@@ -307,7 +308,7 @@ class BaseModel:
             ("iterations", str(res.n_iterations)),
         ]
         if self._uses_time:
-            rows.insert(1, ("time unit", unit))
+            rows.insert(1, (label, unit))
         return rows
 
     def __repr__(self) -> str:
@@ -406,7 +407,7 @@ def _weights(weights: np.ndarray | str | Sequence[float] | None, data: Any, n: i
 
 
 class PurchaseModel(BaseModel):
-    """Shared behaviour of the continuous-time purchase models (BG/NBD, MBG/NBD, Pareto/NBD).
+    """Shared behaviour of the purchase models (BG/NBD, MBG/NBD, Pareto/NBD and the BG/BB).
 
     Subclasses supply the mathematics as plain vectorised functions (class attributes, each a
     ``staticmethod``), the parameter names and starting values; this class turns them into the
@@ -432,6 +433,9 @@ class PurchaseModel(BaseModel):
     """
 
     _columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+    #: True for models of discrete transaction opportunities (one per period of ``time_unit_``),
+    #: whose summaries count periods (``rfm_summary(..., discrete=True)``).
+    discrete_time: ClassVar[bool] = False
     _conditional_expectation: ClassVar[Callable[..., np.ndarray]]
     _alive: ClassVar[Callable[..., np.ndarray]]
     _new_customer_expectation: ClassVar[Callable[..., np.ndarray]]
@@ -474,9 +478,7 @@ class PurchaseModel(BaseModel):
         return self._fit(data, {"frequency": frequency, "recency": recency, "T": T}, weights)
 
     def _rfm(self, data, frequency, recency, T):
-        arrays, index = rfm_arrays(
-            data, self._columns, {"frequency": frequency, "recency": recency, "T": T}
-        )
+        arrays, index = self._arrays(data, {"frequency": frequency, "recency": recency, "T": T})
         return arrays["frequency"], arrays["recency"], arrays["T"], index
 
     def expected_purchases(

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ._base import BaseModel
+from ._base import PurchaseModel
 from .data import rfm_arrays
 from .exceptions import ClvDataError
 from .simulation import simulate_bgbb
@@ -35,6 +35,7 @@ from .simulation import simulate_bgbb
 __all__ = [
     "BetaGeoBetaBinomModel",
     "bgbb_conditional_expected_purchases",
+    "bgbb_cumulative_expected_purchases",
     "bgbb_expected_discounted_residual_transactions",
     "bgbb_expected_purchases",
     "bgbb_log_likelihood",
@@ -210,6 +211,19 @@ def bgbb_conditional_expected_purchases(t, alpha, beta, gamma, delta, x, t_x, n)
     return p_alive * (alpha + x) / (alpha + beta + n) * _survival_sum(gamma, delta + n, t)
 
 
+def bgbb_cumulative_expected_purchases(ts, alpha, beta, gamma, delta, x, t_x, n) -> np.ndarray:
+    """Eq. 13 at several horizons at once: rows x len(ts), P(alive) computed once per row.
+
+    ``ts`` are numbers of periods; each holds the whole periods within it (see
+    :func:`whole_periods`).
+    """
+    x, t_x, n = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (x, t_x, n))
+    periods = whole_periods(np.atleast_1d(np.asarray(ts, dtype=float)))
+    p_alive = bgbb_probability_alive(alpha, beta, gamma, delta, x, t_x, n)
+    rate = p_alive * (alpha + x) / (alpha + beta + n)
+    return rate[:, None] * _survival_sum(gamma, (delta + n)[:, None], periods[None, :])
+
+
 def bgbb_expected_discounted_residual_transactions(
     d, alpha, beta, gamma, delta, x, t_x, n
 ) -> np.ndarray:
@@ -242,8 +256,13 @@ def bgbb_probability_of_purchases(k, t, alpha, beta, gamma, delta) -> np.ndarray
     ``C(t, k) B(alpha+k, beta+t-k)/B(alpha, beta) B(gamma, delta+t)/B(gamma, delta)``
     (alive throughout) plus, for dropping out after period ``i`` (``k <= i < t``),
     ``C(i, k) B(alpha+k, beta+i-k)/B(alpha, beta) B(gamma+1, delta+i)/B(gamma, delta)``.
+
+    ``k`` and the parameters broadcast against each other (one count for many customers'
+    posterior parameters, or many counts at one parameter vector); ``t`` is one whole number.
     """
-    k = np.atleast_1d(np.asarray(k, dtype=float))
+    k, alpha, beta, gamma, delta = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (k, alpha, beta, gamma, delta))
+    )
     t = int(t)
     base = -special.betaln(alpha, beta) - special.betaln(gamma, delta)
 
@@ -261,20 +280,57 @@ def bgbb_probability_of_purchases(k, t, alpha, beta, gamma, delta) -> np.ndarray
         + special.betaln(alpha + kk, beta + t - kk)
         + special.betaln(gamma, delta + t)
     )
-    i = np.arange(t, dtype=float)[None, :]
-    kc = kk[:, None]
+    i = np.arange(t, dtype=float)
+    kc, ac, bc, gc, dc = (v[..., None] for v in (kk, alpha, beta, gamma, delta))
     valid = i >= kc
     ic = np.where(valid, i, kc)
     dropped = np.where(
         valid,
         log_choose(ic, kc)
-        + special.betaln(alpha + kc, beta + ic - kc)
-        + special.betaln(gamma + 1, delta + ic),
+        + special.betaln(ac + kc, bc + ic - kc)
+        + special.betaln(gc + 1, dc + ic),
         -np.inf,
     )
-    both = np.concatenate([alive[:, None], dropped], axis=1)
-    out = np.exp(base + special.logsumexp(both, axis=1))
+    both = np.concatenate([alive[..., None], dropped], axis=-1)
+    out = np.exp(base + special.logsumexp(both, axis=-1))
     return np.where(possible, out, 0.0)
+
+
+def whole_periods(t: Any, name: str = "t") -> np.ndarray:
+    """Number of whole periods (transaction opportunities) within a horizon of ``t`` periods.
+
+    A period's opportunity falls at its end, so a horizon of 2.5 periods holds 2 of them; this
+    is how calendar months map onto periods in :func:`~clvpredict.predictive_clv`. A tolerance
+    of 1e-9 keeps 12 months in years (0.99999999...) at one period.
+    """
+    value = np.asarray(t, dtype=float)
+    if not np.all(np.isfinite(value)) or np.any(value < 0):
+        raise ClvDataError(f"{name}={t!r} must be a number of periods >= 0.")
+    return np.floor(value + 1e-9)
+
+
+def _bgbb_conditional(t, alpha, beta, gamma, delta, x, t_x, n):
+    return bgbb_conditional_expected_purchases(
+        whole_periods(t), alpha, beta, gamma, delta, x, t_x, n
+    )
+
+
+def _bgbb_expectation(t, alpha, beta, gamma, delta):
+    return bgbb_expected_purchases(whole_periods(t), alpha, beta, gamma, delta)
+
+
+def _bgbb_pmf(k, t, alpha, beta, gamma, delta):
+    return bgbb_probability_of_purchases(k, whole_periods(t), alpha, beta, gamma, delta)
+
+
+def _bgbb_alive_at(t, alpha, beta, gamma, delta, x, t_x, n):
+    return bgbb_probability_alive(
+        alpha, beta, gamma, delta, x, t_x, n, m=whole_periods(t, "t_future")
+    )
+
+
+def _bgbb_alive(alpha, beta, gamma, delta, x, t_x, n):
+    return bgbb_probability_alive(alpha, beta, gamma, delta, x, t_x, n)
 
 
 # ------------------------------------------------------------------------------------------
@@ -292,22 +348,23 @@ def _offenders(index: pd.Index, mask: np.ndarray, values: np.ndarray) -> str:
     return shown + (f" ... and {extra} more" if extra > 0 else "")
 
 
-def _whole_periods(value: Any, name: str) -> int:
-    v = float(value)
-    if not np.isfinite(v) or v < 0 or v != round(v):
-        raise ClvDataError(f"{name}={value!r} must be a whole number of periods >= 0.")
-    return round(v)
-
-
-class BetaGeoBetaBinomModel(BaseModel):
+class BetaGeoBetaBinomModel(PurchaseModel):
     """BG/BB model of discrete-time repeat transactions and dropout (Fader, Hardie & Shang 2010).
 
-    For settings where customers can transact only at discrete occasions (one opportunity per
-    period). ``p ~ Beta(alpha, beta)`` is the probability of transacting in a period while alive
-    and ``theta ~ Beta(gamma, delta)`` the probability of dropping out at the start of a period.
+    For settings where customers can transact only at discrete occasions, one opportunity per
+    period (an annual fund drive, a yearly event, a weekly draw). ``p ~ Beta(alpha, beta)`` is
+    the probability of transacting in a period while alive and ``theta ~ Beta(gamma, delta)``
+    the probability of dropping out at the start of a period.
 
     Parameters
     ----------
+    time_unit : {"D", "W", "M", "Y"}, optional
+        The calendar length of **one period** (``"Y"`` for annual opportunities). It is what
+        lets :func:`~clvpredict.predictive_clv`, :func:`~clvpredict.clv_table` and the tracking
+        plot place the periods in calendar time. By default it is read from
+        ``data.attrs["time_unit"]``, which ``rfm_summary(..., discrete=True)`` sets; without it
+        (e.g. the published donations table) the model works in bare periods and the calendar
+        functions say that it is missing.
     on_nonconvergence : {"warn", "raise"}
         Whether a fit that did not converge emits a :class:`~clvpredict.ConvergenceWarning` or
         raises :class:`~clvpredict.ConvergenceError`. Either way ``converged_`` is ``False``.
@@ -320,32 +377,34 @@ class BetaGeoBetaBinomModel(BaseModel):
         From the inverse observed information (Hessian of the log-likelihood).
     log_likelihood_, aic_, bic_ : float
     converged_ : bool
-    time_unit_ : None
-        Time is counted in periods; there is no calendar unit.
+    time_unit_ : str or None
+        Length of one period, or ``None`` when unknown.
 
     Notes
     -----
-    **Columns.** ``frequency`` (transactions in periods 1..n, the first transaction in period 0
-    excluded), ``recency`` (period of the last transaction, 0 if none) and ``n_periods`` (``n``,
-    the number of periods observed after period 0); a ``periods`` column is used when
-    ``n_periods`` is absent. All are whole numbers with ``frequency <= recency <= n_periods``.
-    Aggregated data (one row per distinct history) are fitted with ``weights="weights"`` or
-    any column holding the number of customers per row.
+    **Columns.** The same as the continuous-time models, counted in periods: ``frequency``
+    (periods 1..n with a transaction; period 0 holds the first one and is not counted),
+    ``recency`` (period of the last transaction, 0 if none) and ``T`` (``n``, the number of
+    periods observed after period 0). Columns named ``n_periods`` or ``periods`` (as in the
+    published donations data) stand in for a missing ``T``. All are whole numbers with
+    ``frequency <= recency <= T``. Build them from a transaction log with
+    ``rfm_summary(..., time_unit="Y", discrete=True)``. Aggregated data (one row per distinct
+    history) are fitted with ``weights="weights"`` or any column of customer counts.
 
-    **CLV.** :func:`~clvpredict.predictive_clv` and :func:`~clvpredict.clv_table` sum over
-    calendar months and therefore need a model with a time unit; they refuse this one. The
-    residual value of a customer in the BG/BB is
-    ``margin * expected value per transaction * DERT(d)``, with
-    :meth:`expected_discounted_residual_transactions` at the discount rate ``d`` per period
-    (e.g. a :class:`~clvpredict.GammaGammaModel` for the value per transaction), and a forecast
-    over a horizon is :meth:`expected_purchases` with a number of periods.
+    **Horizons and calendar time.** Every ``t`` of the prediction methods is a number of
+    periods. The opportunity of a period falls at its end, so a horizon that is not a whole
+    number of periods holds the whole periods within it (2.5 periods hold 2). This is how
+    :func:`~clvpredict.predictive_clv` sums over calendar months: with annual periods, month 12
+    receives the next period's transactions and months 1-11 none, each discounted at its own
+    month's end. :meth:`expected_discounted_residual_transactions` (DERT) gives the
+    infinite-horizon value with a discount rate per period.
 
     Examples
     --------
     >>> from clvpredict.beta_geo_beta_binom import BetaGeoBetaBinomModel
     >>> from clvpredict.datasets import load_donations
     >>> donations = load_donations()        # frequency, recency, periods, weights
-    >>> model = BetaGeoBetaBinomModel().fit(donations, weights="weights")
+    >>> model = BetaGeoBetaBinomModel(time_unit="Y").fit(donations, weights="weights")
     >>> model.params_.round(4).to_dict()
     {'alpha': 1.2035, 'beta': 0.7497, 'gamma': 0.6567, 'delta': 2.7834}
     >>> round(model.log_likelihood_, 2)
@@ -357,58 +416,55 @@ class BetaGeoBetaBinomModel(BaseModel):
     """
 
     _param_names = ("alpha", "beta", "gamma", "delta")
-    _columns = ("frequency", "recency", "n_periods")
     _model_name = "BG/BB (Fader, Hardie & Shang 2010)"
-    _uses_time = False
+    discrete_time = True
 
     _negll = staticmethod(bgbb_negll_and_gradient)
+    _conditional_expectation = staticmethod(_bgbb_conditional)
+    _alive = staticmethod(_bgbb_alive)
+    _new_customer_expectation = staticmethod(_bgbb_expectation)
+    _new_customer_pmf = staticmethod(_bgbb_pmf)
+    _simulator = staticmethod(simulate_bgbb)
+    _alive_at = staticmethod(_bgbb_alive_at)
 
-    def fit(
-        self,
-        data: pd.DataFrame | None = None,
-        *,
-        frequency: Any = None,
-        recency: Any = None,
-        n_periods: Any = None,
-        weights: Any = None,
-    ) -> BetaGeoBetaBinomModel:
-        """Estimate (alpha, beta, gamma, delta) by maximum likelihood.
+    @staticmethod
+    def _alive_process(theta, x, t_x, T):
+        # Alive in period n, the customer is a new one whose p ~ Beta(alpha + x, beta + n - x)
+        # and theta ~ Beta(gamma, delta + n): the posteriors after n periods survived.
+        alpha, beta, gamma, delta = theta
+        return _bgbb_pmf, (alpha + x, beta + T - x, gamma, delta + T)
 
-        Parameters
-        ----------
-        data : DataFrame, optional
-            With columns ``frequency``, ``recency`` and ``n_periods`` (or ``periods``).
-        frequency, recency, n_periods : array-like, optional
-            The same as arrays; they override columns of ``data``.
-        weights : array-like or str, optional
-            Number of customers each row stands for, or the name of such a column (the
-            published donations data: ``weights="weights"``).
-
-        Returns
-        -------
-        BetaGeoBetaBinomModel
-            ``self``, fitted.
-        """
-        overrides = {"frequency": frequency, "recency": recency, "n_periods": n_periods}
-        return self._fit(data, overrides, weights)
+    def _cumulative_purchases(self, ts, theta, arrays):
+        columns = (arrays[c] for c in self._columns)
+        return bgbb_cumulative_expected_purchases(ts, *np.asarray(theta, dtype=float), *columns)
 
     def _arrays(self, data, overrides):
-        overrides = dict(overrides)
         if (
-            overrides.get("n_periods") is None
-            and isinstance(data, pd.DataFrame)
-            and "n_periods" not in data.columns
-            and "periods" in data.columns
+            isinstance(data, pd.DataFrame)
+            and data.attrs.get("discrete") is False
+            and data.attrs.get("time_unit") not in (None, "D")
         ):
-            overrides["n_periods"] = data["periods"]
+            raise ClvDataError(
+                "These data were summarised in continuous time (time_unit="
+                f"{data.attrs['time_unit']!r}, purchases counted by day), but the BG/BB counts "
+                "transaction opportunities. Build them with rfm_summary(..., discrete=True) (or "
+                "calibration_holdout_summary(..., discrete=True)), which counts periods."
+            )
+        overrides = dict(overrides)
+        if overrides.get("T") is None and isinstance(data, pd.DataFrame) and "T" not in data:
+            for alias in ("n_periods", "periods"):
+                if alias in data.columns:
+                    overrides["T"] = data[alias]
+                    break
         arrays, index = rfm_arrays(data, self._columns, overrides)
-        x, t_x, n = arrays["frequency"], arrays["recency"], arrays["n_periods"]
-        for name in ("recency", "n_periods"):
+        x, t_x, n = arrays["frequency"], arrays["recency"], arrays["T"]
+        for name in self._columns:
             bad = arrays[name] != np.round(arrays[name])
             if bad.any():
                 raise ClvDataError(
                     f"Column {name!r} must hold whole numbers of periods; offending values at "
-                    f"{_offenders(index, bad, arrays[name])}."
+                    f"{_offenders(index, bad, arrays[name])}. Build the summary with "
+                    "rfm_summary(..., discrete=True), which counts periods."
                 )
         bad = x > t_x
         if bad.any():
@@ -420,8 +476,8 @@ class BetaGeoBetaBinomModel(BaseModel):
         bad = t_x > n
         if bad.any():
             raise ClvDataError(
-                "Column 'recency' exceeds 'n_periods' (a transaction after the last period "
-                f"observed) at {_offenders(index, bad, t_x)}."
+                "Column 'recency' exceeds 'T' (a transaction after the last period observed) at "
+                f"{_offenders(index, bad, t_x)}."
             )
         return arrays, index
 
@@ -438,128 +494,6 @@ class BetaGeoBetaBinomModel(BaseModel):
             np.array([5.0 * share, 5.0 * (1.0 - share), 2.0, 10.0]),
         ]
 
-    # ---------------------------------------------------------------- predictions
-    def _history(self, data, frequency, recency, n_periods):
-        arrays, index = self._arrays(
-            data, {"frequency": frequency, "recency": recency, "n_periods": n_periods}
-        )
-        return arrays["frequency"], arrays["recency"], arrays["n_periods"], index
-
-    def expected_purchases(
-        self,
-        t: int,
-        data: pd.DataFrame | None = None,
-        *,
-        frequency: Any = None,
-        recency: Any = None,
-        n_periods: Any = None,
-    ) -> pd.Series:
-        """Expected number of transactions in the next ``t`` periods, given each history.
-
-        Parameters
-        ----------
-        t : int
-            Number of future periods (opportunities ``n+1 .. n+t``).
-        data : DataFrame, optional
-            Rows with ``frequency``, ``recency``, ``n_periods`` (or ``periods``); or pass the
-            arrays as keywords.
-
-        Returns
-        -------
-        Series
-            ``expected_purchases``, indexed like ``data``.
-        """
-        horizon = _whole_periods(t, "t")
-        x, t_x, n, index = self._history(data, frequency, recency, n_periods)
-        values = bgbb_conditional_expected_purchases(horizon, *self._theta(), x, t_x, n)
-        return pd.Series(values, index=index, name="expected_purchases")
-
-    def probability_alive(
-        self,
-        data: pd.DataFrame | None = None,
-        *,
-        frequency: Any = None,
-        recency: Any = None,
-        n_periods: Any = None,
-    ) -> pd.Series:
-        """Probability that each customer is still alive in the last period observed, ``n``.
-
-        Returns
-        -------
-        Series
-            ``p_alive`` in [0, 1], indexed like ``data``. Fader, Hardie & Shang's eq. 11 (alive
-            in period ``n + 1``) is ``probability_alive_at(1, data)``.
-        """
-        x, t_x, n, index = self._history(data, frequency, recency, n_periods)
-        values = bgbb_probability_alive(*self._theta(), x, t_x, n)
-        return pd.Series(values, index=index, name="p_alive")
-
-    def probability_alive_at(
-        self,
-        t_future: int,
-        data: pd.DataFrame | None = None,
-        *,
-        frequency: Any = None,
-        recency: Any = None,
-        n_periods: Any = None,
-    ) -> pd.Series:
-        """Probability that each customer is alive in period ``n + t_future``.
-
-        Parameters
-        ----------
-        t_future : int
-            Number of periods after the last one observed (0 gives :meth:`probability_alive`).
-
-        Returns
-        -------
-        Series
-            ``p_alive``, indexed like ``data``.
-        """
-        m = _whole_periods(t_future, "t_future")
-        x, t_x, n, index = self._history(data, frequency, recency, n_periods)
-        values = bgbb_probability_alive(*self._theta(), x, t_x, n, m=m)
-        return pd.Series(values, index=index, name="p_alive")
-
-    def expected_purchases_new_customer(self, t: int | np.ndarray) -> float | pd.Series:
-        """E[X(t)]: expected transactions of a new customer in periods ``1..t`` (eq. 8).
-
-        Parameters
-        ----------
-        t : int or array of int
-            Number of periods after the first transaction.
-
-        Returns
-        -------
-        float, or Series indexed by ``t`` when ``t`` is an array.
-        """
-        self._check_fitted()
-        for v in np.ravel(t):
-            _whole_periods(v, "t")
-        values = bgbb_expected_purchases(t, *self._theta())
-        if np.ndim(t) == 0:
-            return float(values)
-        return pd.Series(values, index=pd.Index(np.asarray(t), name="t"), name="expected_purchases")
-
-    def probability_of_purchases(self, n: int | np.ndarray, t: int) -> float | pd.Series:
-        """P(X(t) = n): probability that a new customer transacts ``n`` times in periods ``1..t``.
-
-        Parameters
-        ----------
-        n : int or array of int
-            Number of transactions.
-        t : int
-            Number of periods.
-
-        Returns
-        -------
-        float, or Series indexed by ``n`` when ``n`` is an array.
-        """
-        periods = _whole_periods(t, "t")
-        values = bgbb_probability_of_purchases(n, periods, *self._theta())
-        if np.ndim(n) == 0:
-            return float(values[0])
-        return pd.Series(values, index=pd.Index(np.asarray(n), name="n"), name="probability")
-
     def expected_discounted_residual_transactions(
         self,
         data: pd.DataFrame | None = None,
@@ -567,7 +501,7 @@ class BetaGeoBetaBinomModel(BaseModel):
         *,
         frequency: Any = None,
         recency: Any = None,
-        n_periods: Any = None,
+        T: Any = None,
     ) -> pd.Series:
         """DERT: present value of all future transactions, in transactions (eq. 14).
 
@@ -576,7 +510,7 @@ class BetaGeoBetaBinomModel(BaseModel):
         Parameters
         ----------
         data : DataFrame, optional
-            Rows with ``frequency``, ``recency``, ``n_periods`` (or ``periods``).
+            Rows with ``frequency``, ``recency`` and ``T`` (or ``n_periods``/``periods``).
         discount_rate : float
             Required. Discount rate per period, > 0: a transaction ``k`` periods after the last
             observed one counts ``(1 + discount_rate)^-k``.
@@ -593,54 +527,6 @@ class BetaGeoBetaBinomModel(BaseModel):
                 "10% (without discounting the expected number of future transactions is "
                 "infinite for gamma <= 1)."
             )
-        x, t_x, n, index = self._history(data, frequency, recency, n_periods)
+        x, t_x, n, index = self._rfm(data, frequency, recency, T)
         values = bgbb_expected_discounted_residual_transactions(d, *self._theta(), x, t_x, n)
         return pd.Series(values, index=index, name="dert")
-
-    # ---------------------------------------------------------------- simulation
-    def simulate(
-        self,
-        n_periods: Any = None,
-        *,
-        n_customers: int | None = None,
-        random_state: Any = None,
-        latent: bool = False,
-    ) -> pd.DataFrame:
-        """Draw new customers from the model at its parameters (see :mod:`clvpredict.simulation`).
-
-        Parameters
-        ----------
-        n_periods : int, array or Series
-            Number of transaction opportunities observed after period 0, per customer (whole
-            numbers). One value for all needs ``n_customers``; a Series lends its index.
-        n_customers : int, optional
-            Number of customers when ``n_periods`` is a single value.
-        random_state : int, Generator, SeedSequence or None
-            Source of randomness (an integer seed for reproducible customers).
-        latent : bool
-            Also return each customer's hidden state (see
-            :func:`~clvpredict.simulation.simulate_bgbb`).
-
-        Returns
-        -------
-        DataFrame
-            ``frequency``, ``recency`` (period of the last transaction, 0 if none) and
-            ``n_periods``, all int, one row per customer. Periods have no calendar unit, so no
-            ``attrs["time_unit"]`` is set.
-
-        Examples
-        --------
-        >>> from clvpredict import BetaGeoBetaBinomModel
-        >>> truth = BetaGeoBetaBinomModel.from_params(
-        ...     {"alpha": 1.2035, "beta": 0.7498, "gamma": 0.6568, "delta": 2.7839})
-        >>> sim = truth.simulate(6, n_customers=100_000, random_state=3)
-        >>> round(float(sim["frequency"].mean()), 1), round(truth.expected_purchases_new_customer(6), 1)
-        (2.2, 2.2)
-        """
-        return simulate_bgbb(
-            *self._theta(),
-            n_periods,
-            n_customers=n_customers,
-            random_state=random_state,
-            latent=latent,
-        )

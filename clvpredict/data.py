@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ._units import check_time_unit, unit_in_days
+from ._units import DAYS_PER_UNIT, check_time_unit, unit_in_days
 from .exceptions import ClvDataError, describe_values
 
 __all__ = ["calibration_holdout_summary", "rfm_summary"]
@@ -381,6 +381,98 @@ def _summarise_daily(
     return out
 
 
+def _calendar(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Month number since 1970-01 and day of the month of day numbers."""
+    dates = np.asarray(days, dtype=np.int64).astype("datetime64[D]")
+    months = dates.astype("datetime64[M]")
+    return months.astype(np.int64), (dates - months.astype("datetime64[D]")).astype(np.int64) + 1
+
+
+def period_index(days: Any, end_day: int, time_unit: str) -> np.ndarray:
+    """Number of the period of one ``time_unit`` that holds each calendar day.
+
+    Periods are laid back to back so that period ``-1`` ends with day ``end_day`` (inclusive)
+    and period ``0`` starts the day after: the periods of a discrete summary end exactly at its
+    observation end, and a holdout after ``end_day`` is made of periods ``0, 1, ...``. Days
+    and weeks are 1 and 7 days; months and years are *calendar* months and years counted from
+    the day after ``end_day`` (so with ``end_day`` on 31 December, years are calendar years).
+
+    Parameters
+    ----------
+    days : array of int
+        Day numbers (days since 1970-01-01).
+    end_day : int
+        Day number of the last day of period -1.
+    time_unit : {"D", "W", "M", "Y"}
+        Length of one period.
+
+    Returns
+    -------
+    ndarray of int
+        The period of each day (negative up to ``end_day``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> day = lambda s: (pd.Timestamp(s) - pd.Timestamp("1970-01-01")).days
+    >>> period_index([day("2023-12-31"), day("2024-01-01"), day("2026-12-31")],
+    ...              day("2023-12-31"), "Y").tolist()
+    [-1, 0, 2]
+    """
+    unit = check_time_unit(time_unit)
+    days = np.asarray(days, dtype=np.int64)
+    if unit in ("D", "W"):
+        return (days - int(end_day) - 1) // int(DAYS_PER_UNIT[unit])
+    step = 12 if unit == "Y" else 1
+    month, dom = _calendar(days)
+    anchor_month, anchor_dom = _calendar(np.array([int(end_day) + 1]))
+    # Whole months from the anchor: a day before the anchor's day of the month has not yet
+    # completed the month.
+    elapsed = month - anchor_month[0] - (dom < anchor_dom[0])
+    return elapsed // step
+
+
+def period_bounds(periods: Any, end_day: int, time_unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """First and last day number of each period of :func:`period_index`'s grid."""
+    unit = check_time_unit(time_unit)
+    ks = np.asarray(periods, dtype=np.int64)
+    if unit in ("D", "W"):
+        length = int(DAYS_PER_UNIT[unit])
+        starts = int(end_day) + 1 + ks * length
+        return starts, starts + length - 1
+    step = 12 if unit == "Y" else 1
+    anchor_month, anchor_dom = _calendar(np.array([int(end_day) + 1]))
+
+    def first_day(k: np.ndarray) -> np.ndarray:
+        month = (anchor_month[0] + k * step).astype("datetime64[M]")
+        month_start = month.astype("datetime64[D]").astype(np.int64)
+        next_start = (month + 1).astype("datetime64[D]").astype(np.int64)
+        # In a month too short for the anchor's day (31 January -> February), the period starts
+        # with the next month, as period_index counts it.
+        candidate = month_start + anchor_dom[0] - 1
+        return np.where(candidate < next_start, candidate, next_start)
+
+    return first_day(ks), first_day(ks + 1) - 1
+
+
+def _per_period(daily: pd.DataFrame, end_day: int, time_unit: str) -> pd.DataFrame:
+    """The customer/day table re-counted by period: one row per customer and period with a
+    purchase, its amounts summed; ``day`` holds the period number (see :func:`period_index`)."""
+    periods = daily.assign(day=period_index(daily["day"].to_numpy(), end_day, time_unit))
+    return periods.groupby(["customer_id", "day"], sort=True)["amount"].sum().reset_index()
+
+
+def _summarise(
+    daily: pd.DataFrame, end_day: int, time_unit: str, with_money: bool, discrete: bool
+) -> pd.DataFrame:
+    """RFM columns in time units (continuous) or in whole periods of one unit (discrete)."""
+    if not discrete:
+        return _summarise_daily(daily, end_day, unit_in_days(time_unit), with_money)
+    # Period -1 ends at end_day, so T = -1 - (period of the first purchase) periods.
+    out = _summarise_daily(_per_period(daily, end_day, time_unit), -1, 1.0, with_money)
+    return out.astype({"recency": np.int64, "T": np.int64})
+
+
 def rfm_summary(
     transactions: pd.DataFrame,
     customer_id_col: str,
@@ -393,6 +485,7 @@ def rfm_summary(
     returns: ReturnsPolicy = "error",
     after_end: AfterEndPolicy = "error",
     duplicates: DuplicatesPolicy = "keep",
+    discrete: bool = False,
 ) -> pd.DataFrame:
     """Summarise a transaction log into one RFM row per customer.
 
@@ -423,6 +516,15 @@ def rfm_summary(
         Rows identical in the id, date and amount columns: keep them as separate purchases
         (default, with a logged warning: real logs have two identical orders on one day), drop
         the repeats (logged), or refuse.
+    discrete : bool
+        Count transaction *opportunities* of one ``time_unit`` each, for the discrete-time
+        BG/BB (:class:`~clvpredict.BetaGeoBetaBinomModel`): periods of one ``time_unit`` are
+        laid back from ``observation_end`` (the last one ends on it), a period with any purchase
+        is one transaction (its amounts summed), the period of the first purchase is period 0,
+        and ``frequency``, ``recency`` and ``T`` become whole numbers of periods (repeat periods
+        with a purchase, period of the last one, periods observed after period 0). ``"M"`` and
+        ``"Y"`` periods are calendar months and years counted back from ``observation_end``
+        (calendar years when it is a 31 December); see :func:`period_index`.
 
     Returns
     -------
@@ -437,8 +539,9 @@ def rfm_summary(
         * ``avg_order_value`` (float, currency): mean amount over *all* purchase days, first
           included (the "average order value" of the simple CLV formula).
 
-        ``result.attrs`` records ``time_unit`` and ``observation_end`` so that models fitted on it
-        know their unit.
+        ``result.attrs`` records ``time_unit``, ``observation_end`` and ``discrete`` so that
+        models fitted on it know their unit. With ``discrete=True`` "purchase days" above read
+        "periods with a purchase".
 
     Raises
     ------
@@ -459,6 +562,15 @@ def rfm_summary(
     customer
     a                 1      2.0  4.0            20.0             17.5
     b                 0      0.0  3.0             NaN              8.0
+
+    Counted in weekly periods instead, one transaction opportunity per week (for the BG/BB):
+
+    >>> rfm_summary(tx, "customer", "date", observation_end="2024-01-29", time_unit="W",
+    ...             discrete=True)
+              frequency  recency  T
+    customer
+    a                 1        2  4
+    b                 0        0  3
     """
     unit = check_time_unit(time_unit)
     daily = _prepare_transactions(
@@ -479,9 +591,13 @@ def rfm_summary(
             raise ClvDataError(
                 f"observation_end={observation_end!s} is before the first purchase: nothing to summarise."
             )
-    out = _summarise_daily(daily, end_day, unit_in_days(unit), monetary_value_col is not None)
+    out = _summarise(daily, end_day, unit, monetary_value_col is not None, bool(discrete))
     out.index.name = customer_id_col
-    out.attrs.update(time_unit=unit, observation_end=str(pd.Timestamp(end_day, unit="D").date()))
+    out.attrs.update(
+        time_unit=unit,
+        observation_end=str(pd.Timestamp(end_day, unit="D").date()),
+        discrete=bool(discrete),
+    )
     return out
 
 
@@ -498,6 +614,7 @@ def calibration_holdout_summary(
     returns: ReturnsPolicy = "error",
     after_end: AfterEndPolicy = "error",
     duplicates: DuplicatesPolicy = "keep",
+    discrete: bool = False,
 ) -> pd.DataFrame:
     """RFM summary of a calibration period plus what each customer did in the holdout after it.
 
@@ -511,6 +628,11 @@ def calibration_holdout_summary(
     transactions, customer_id_col, datetime_col, monetary_value_col, time_unit,
     datetime_format, returns, duplicates
         As in :func:`rfm_summary`.
+    discrete : bool
+        Count periods of one ``time_unit`` as in :func:`rfm_summary` (for the BG/BB). The
+        calibration periods end on ``calibration_end`` and the holdout periods start the day
+        after; a holdout that is not a whole number of periods loses its last, incomplete
+        period (logged), and ``frequency_holdout`` counts holdout periods with a purchase.
     calibration_end : date-like
         Last calendar day of the calibration period (inclusive).
     observation_end : date-like, optional
@@ -529,7 +651,8 @@ def calibration_holdout_summary(
           ``NaN`` when there was none (only with ``monetary_value_col``);
         * ``duration_holdout`` (float, ``time_unit``): holdout length, the same for everybody.
 
-        ``attrs`` records ``time_unit``, ``calibration_end`` and ``observation_end``.
+        ``attrs`` records ``time_unit``, ``calibration_end``, ``observation_end`` and
+        ``discrete``.
 
     Examples
     --------
@@ -561,22 +684,43 @@ def calibration_holdout_summary(
             f"calibration_end={calibration_end!s} is before the first purchase ({first}): the "
             "calibration period is empty. Choose a later calibration_end."
         )
-    cal = _summarise_daily(daily[in_cal], cal_end, days_per_unit, monetary_value_col is not None)
+    with_money = monetary_value_col is not None
+    cal = _summarise(daily[in_cal], cal_end, unit, with_money, bool(discrete))
     hold = daily[~in_cal]
     hold = hold[hold["customer_id"].isin(cal.index)]
     n_new = daily.loc[~in_cal, "customer_id"].nunique() - hold["customer_id"].nunique()
     if n_new:
         logger.info("Excluded %d customers first seen in the holdout period.", n_new)
+    duration = (obs_end - cal_end) / days_per_unit
+    if discrete:
+        # Whole periods only: the day after the holdout starts period number `duration`.
+        duration = int(period_index([obs_end + 1], cal_end, unit)[0])
+        if duration < 1:
+            raise ClvDataError(
+                f"The holdout ({obs_end - cal_end} days) is shorter than one period of "
+                f"time_unit={unit!r}: a discrete summary needs at least one whole period. Move "
+                "observation_end or calibration_end."
+            )
+        hold = _per_period(hold, cal_end, unit)
+        partial = hold["day"].to_numpy() >= duration
+        if partial.any():
+            logger.info(
+                "Ignored the purchases of %d customer(s) in the incomplete period after the last "
+                "whole holdout period.",
+                int(partial.sum()),
+            )
+            hold = hold[~partial]
     hstats = hold.groupby("customer_id", sort=True)["amount"].agg(["size", "mean"])
     cal["frequency_holdout"] = hstats["size"].reindex(cal.index).fillna(0).astype(np.int64)
-    if monetary_value_col is not None:
+    if with_money:
         cal["monetary_value_holdout"] = hstats["mean"].reindex(cal.index)
-    cal["duration_holdout"] = (obs_end - cal_end) / days_per_unit
+    cal["duration_holdout"] = duration
     cal.index.name = customer_id_col
     cal.attrs.update(
         time_unit=unit,
         calibration_end=str(pd.Timestamp(cal_end, unit="D").date()),
         observation_end=str(pd.Timestamp(obs_end, unit="D").date()),
+        discrete=bool(discrete),
     )
     return cal
 

@@ -30,6 +30,8 @@ from .data import (
     _prepare_transactions,
     _to_timestamp,
     daily_with_holdout,
+    period_bounds,
+    period_index,
 )
 from .exceptions import ClvDataError, NotFittedError, describe_values
 
@@ -82,6 +84,11 @@ def _model_unit(purchase_model: Any, data: pd.DataFrame | None = None) -> str:
             f"time_unit={unit!r}."
         )
     return check_time_unit(unit if unit is not None else data_unit)
+
+
+def _discrete(model: Any) -> bool:
+    """Whether a purchase model counts discrete opportunities (whole periods), like the BG/BB."""
+    return bool(getattr(model, "discrete_time", False))
 
 
 def _require_columns(data: Any, columns: Sequence[str], what: str, fix: str) -> None:
@@ -523,7 +530,7 @@ def expected_repeat_transactions_over_time(
     calibration_end: Any,
     observation_end: Any = None,
     *,
-    freq: str = "W",
+    freq: str | None = None,
     monetary_value_col: str | None = None,
     datetime_format: str | None = None,
     returns: ReturnsPolicy = "error",
@@ -552,11 +559,15 @@ def expected_repeat_transactions_over_time(
         Last calendar day of calibration (inclusive).
     observation_end : date-like, optional
         Last calendar day of the holdout (inclusive); defaults to the last purchase day.
-    freq : str
-        Period length: ``"D"`` (days), ``"W"`` (weeks, default) or a multiple (``"2W"``,
+    freq : str, optional
+        Period length: ``"D"`` (days), ``"W"`` (weeks, the default) or a multiple (``"2W"``,
         ``"14D"``). Periods are anchored so that one ends exactly on ``calibration_end``; the
         last one is cut short at ``observation_end`` when the holdout is not a whole number of
-        periods.
+        periods. A discrete-time model (``discrete_time``, the BG/BB) is tracked per period of
+        its own ``time_unit_`` instead, laid out as in ``calibration_holdout_summary(...,
+        discrete=True)``: leave ``freq`` out; a period with any purchase is one transaction,
+        the model side counts whole periods since each customer's first, and only whole
+        holdout periods are shown.
     monetary_value_col, returns : optional
         Pass the same values as to :func:`~clvpredict.calibration_holdout_summary` when returns
         were netted or dropped there, so that the same purchase days are counted.
@@ -590,7 +601,12 @@ def expected_repeat_transactions_over_time(
     (78, 4339)
     """
     unit = _model_unit(purchase_model)
-    period = _period_days(freq)
+    discrete = _discrete(purchase_model)
+    if discrete and freq is not None:
+        raise ClvDataError(
+            f"freq={freq!r}: a discrete-time model is tracked per period of its own time unit "
+            f"({unit!r}); leave freq out."
+        )
     daily, cal_end, obs_end = daily_with_holdout(
         transactions,
         customer_id_col,
@@ -602,42 +618,54 @@ def expected_repeat_transactions_over_time(
         returns=returns,
         after_end=after_end,
     )
+    if discrete:
+        # Positions are period numbers (period -1 ends on calibration_end); a period with any
+        # purchase is one transaction, and only whole holdout periods are kept.
+        period = unit_in_days(unit)
+        daily = daily.assign(day=period_index(daily["day"].to_numpy(), cal_end, unit))
+        daily = daily.drop_duplicates(["customer_id", "day"])
+        n_holdout = int(period_index([obs_end + 1], cal_end, unit)[0])
+        daily = daily[daily["day"].to_numpy() < n_holdout]
     customer_codes = pd.factorize(daily["customer_id"])[0]
-    days = daily["day"].to_numpy(dtype=np.int64)
-    # _prepare_transactions sorts by customer and day, so each customer's first row is its
-    # first purchase day and every later row is a repeat purchase day.
+    positions = daily["day"].to_numpy(dtype=np.int64)
+    # The table is sorted by customer and day (or period), so each customer's first row is its
+    # first purchase and every later row is a repeat transaction.
     is_first = np.r_[True, customer_codes[1:] != customer_codes[:-1]]
-    first_day_per_row = np.maximum.accumulate(np.where(is_first, np.arange(len(days)), 0))
-    first_day_per_row = days[first_day_per_row]
-    in_cohort = first_day_per_row <= cal_end
+    first_row = np.maximum.accumulate(np.where(is_first, np.arange(len(positions)), 0))
+    in_cohort = positions[first_row] <= (-1 if discrete else cal_end)
     if not in_cohort.any():
         raise ClvDataError(
             f"calibration_end={calibration_end!s} is before the first purchase: no customer was "
             "acquired in calibration. Choose a later calibration_end."
         )
-    first_days = days[is_first & in_cohort]
-    repeat_days = days[~is_first & in_cohort]
+    first = positions[is_first & in_cohort]
+    repeats = positions[~is_first & in_cohort]
 
-    # Period k ends on cal_end + k * period; the first period holds the earliest acquisition.
-    k_first = -((cal_end - int(first_days.min())) // period)
-    k_last = -(-(obs_end - cal_end) // period)
-    ks = np.arange(k_first, k_last + 1)
-    ends = cal_end + ks * period
-    starts = ends - period + 1
-    ends[-1] = min(ends[-1], obs_end)
+    if discrete:
+        ks = np.arange(int(first.min()), n_holdout)
+        starts, ends = period_bounds(ks, cal_end, unit)
+        actual = np.bincount(repeats - ks[0], minlength=len(ks))
+        grid, per_unit = ks, 1.0
+    else:
+        period = _period_days(freq or "W")
+        # Period k ends on cal_end + k * period; the first period holds the earliest acquisition.
+        k_first = -((cal_end - int(first.min())) // period)
+        k_last = -(-(obs_end - cal_end) // period)
+        ends = cal_end + np.arange(k_first, k_last + 1) * period
+        starts = ends - period + 1
+        ends[-1] = min(ends[-1], obs_end)
+        actual = np.bincount(np.searchsorted(ends, repeats, side="left"), minlength=len(ends))
+        grid, per_unit = ends, unit_in_days(unit)
 
-    actual = np.bincount(np.searchsorted(ends, repeat_days, side="left"), minlength=len(ends))
-
-    acquired_days, acquired_counts = np.unique(first_days, return_counts=True)
-    lags = np.clip(ends[None, :] - acquired_days[:, None], 0, None)
+    acquired, acquired_counts = np.unique(first, return_counts=True)
+    lags = np.clip(grid[None, :] - acquired[:, None], 0, None)
     unique_lags, inverse = np.unique(lags, return_inverse=True)
     per_customer = np.asarray(
-        purchase_model.expected_purchases_new_customer(unique_lags / unit_in_days(unit)),
-        dtype=float,
+        purchase_model.expected_purchases_new_customer(unique_lags / per_unit), dtype=float
     )
     expected_cumulative = acquired_counts @ per_customer[inverse.reshape(lags.shape)]
 
-    customers = np.searchsorted(np.sort(first_days), ends, side="right")
+    customers = np.searchsorted(np.sort(first), grid, side="right")
     out = pd.DataFrame(
         {
             "period_start": pd.to_datetime(starts, unit="D"),
@@ -652,8 +680,9 @@ def expected_repeat_transactions_over_time(
     )
     out.attrs.update(
         time_unit=unit,
-        freq=freq,
+        freq=f"1{unit}" if discrete else (freq or "W"),
         period_days=period,
+        counted="periods with a purchase" if discrete else "purchase days",
         calibration_end=str(pd.Timestamp(cal_end, unit="D").date()),
         observation_end=str(pd.Timestamp(obs_end, unit="D").date()),
         model=model_label(purchase_model),
@@ -751,7 +780,8 @@ def frequency_recency_matrix(
     t : float, optional
         Forecast horizon in the model's time unit (required for ``expected_purchases``).
     n_recency : int
-        Number of recency values, evenly spaced from 0 to ``T`` inclusive.
+        Number of recency values, evenly spaced from 0 to ``T`` inclusive (a discrete-time
+        model takes every whole period 0..T instead, and frequency <= recency).
 
     Returns
     -------
@@ -784,10 +814,17 @@ def frequency_recency_matrix(
     max_frequency = int(_check_max_frequency(max_frequency))
     if isinstance(n_recency, bool) or int(n_recency) < 2:
         raise ClvDataError(f"n_recency={n_recency!r} must be a whole number >= 2.")
-    recency = np.linspace(0.0, float(T), int(n_recency))
+    if _discrete(purchase_model):
+        # Histories of a discrete-time model are whole periods, with at most one transaction
+        # per period: recency runs over 0..T and frequency cannot exceed it.
+        if float(T) != round(float(T)):
+            raise ClvDataError(f"T={T!r} must be a whole number of periods for this model.")
+        recency = np.arange(round(float(T)) + 1, dtype=float)
+    else:
+        recency = np.linspace(0.0, float(T), int(n_recency))
     frequency = np.arange(max_frequency + 1)
     x, t_x = np.meshgrid(frequency.astype(float), recency, indexing="ij")
-    valid = (x > 0) | (t_x == 0)
+    valid = ((x > 0) | (t_x == 0)) & (x <= t_x + (0 if _discrete(purchase_model) else np.inf))
     xs, txs = x[valid], t_x[valid]
     big_t = np.full(xs.shape, float(T))
     if quantity == "expected_purchases":
@@ -816,6 +853,10 @@ def probability_alive_history(
     datetime_format: str | None = None,
 ) -> pd.DataFrame:
     """One customer's P(alive) day by day, from its first purchase to ``end``.
+
+    A discrete-time model (``discrete_time``, the BG/BB) is traced period by period instead,
+    at the end of each period of its ``time_unit_``, with periods laid back from ``end`` as in
+    ``rfm_summary(..., discrete=True)``.
 
     On each calendar day ``d`` the customer's history is summarised as of the end of ``d``
     (purchases by day, as in :func:`~clvpredict.rfm_summary`): ``frequency`` = repeat purchase
@@ -881,9 +922,19 @@ def probability_alive_history(
             f"end={end!s} is before customer {customer_id!r}'s first purchase "
             f"({pd.Timestamp(first, unit='D').date()}); choose a later end."
         )
-    grid = np.arange(first, end_day + 1)
-    last_index = np.searchsorted(days, grid, side="right") - 1
     per_unit = unit_in_days(unit)
+    if _discrete(purchase_model):
+        # Whole periods laid back from ``end`` (as rfm_summary(..., discrete=True) does), one
+        # row per period end; positions are period numbers, P(alive) is at each period's end.
+        days = np.unique(period_index(days, end_day, unit))
+        grid = np.arange(days[0], 0)
+        dates = period_bounds(grid, end_day, unit)[1]
+        per_unit = 1.0
+    else:
+        grid = np.arange(first, end_day + 1)
+        dates = grid
+    first = int(days[0])
+    last_index = np.searchsorted(days, grid, side="right") - 1
     frequency = last_index.astype(float)
     recency = (days[last_index] - first) / per_unit
     big_t = (grid - first) / per_unit
@@ -896,7 +947,7 @@ def probability_alive_history(
             "p_alive": np.asarray(p_alive, dtype=float),
             "purchase": np.isin(grid, days),
         },
-        index=pd.DatetimeIndex(pd.to_datetime(grid, unit="D"), name="date"),
+        index=pd.DatetimeIndex(pd.to_datetime(dates, unit="D"), name="date"),
     )
     out.attrs.update(time_unit=unit, customer_id=customer_id, model=model_label(purchase_model))
     return out
@@ -1039,6 +1090,9 @@ def compare_models(
         What "best" means: per-customer holdout RMSE or MAE (purchases), absolute aggregate
         holdout error (%), or an information criterion of the calibration fit. The default
         judges models by how well they forecast customers they have not seen yet.
+        Log-likelihood, AIC and BIC compare models of the same kind only: a discrete-time
+        model (the BG/BB, on ``discrete=True`` summaries) next to continuous-time ones is
+        ranked by a holdout criterion.
 
     Returns
     -------
@@ -1067,6 +1121,13 @@ def compare_models(
     candidates = list(models) if models is not None else default_purchase_models()
     if not candidates:
         raise ClvDataError("models is empty: pass at least one purchase model.")
+    if criterion in ("aic", "bic") and len({_discrete(m) for m in candidates}) > 1:
+        raise ClvDataError(
+            f"criterion={criterion!r} cannot rank discrete-time models (BG/BB: a probability "
+            "per history) against continuous-time ones (a density in time): their "
+            "log-likelihoods are on different scales. Rank them by a holdout criterion "
+            "('rmse', 'mae' or 'abs_pct_error') instead."
+        )
     rows = []
     fitted: dict[str, Any] = {}
     for model in candidates:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from ._units import UNIT_NAMES
+from ._units import DAYS_PER_UNIT, UNIT_NAMES
 from .evaluation import (
     HoldoutEvaluation,
+    _discrete,
     _model_unit,
     frequency_recency_matrix,
     mean_spend_density,
@@ -64,7 +65,11 @@ def _unit_name(unit: str | None) -> str:
     return UNIT_NAMES.get(unit or "", unit or "time units")
 
 
-def _period_name(period_days: int | None) -> str:
+def _period_name(period_days: float | None) -> str:
+    if period_days == DAYS_PER_UNIT["Y"]:
+        return "year"
+    if period_days == DAYS_PER_UNIT["M"]:
+        return "month"
     if period_days == 7:
         return "week"
     if period_days == 1:
@@ -202,6 +207,7 @@ def _tracking_plot(tracking: pd.DataFrame, cumulative: bool, ax: Axes | None) ->
     suffix = "_cumulative" if cumulative else ""
     model = tracking.attrs.get("model", "model")
     period = _period_name(tracking.attrs.get("period_days"))
+    counted = tracking.attrs.get("counted", "purchase days")
     x = tracking.index.to_numpy()
     ax.plot(x, tracking["actual" + suffix].to_numpy(), color=_ACTUAL, label="actual")
     ax.plot(
@@ -222,10 +228,10 @@ def _tracking_plot(tracking: pd.DataFrame, cumulative: bool, ax: Axes | None) ->
     _date_axis(ax)
     ax.set_xlabel(f"Date (end of each {period})")
     if cumulative:
-        ax.set_ylabel("Repeat transactions since the start, cumulative\n(purchase days)")
+        ax.set_ylabel(f"Repeat transactions since the start, cumulative\n({counted})")
         ax.set_title(f"Cumulative repeat transactions: actual vs {model}")
     else:
-        ax.set_ylabel(f"Repeat transactions per {period}\n(purchase days)")
+        ax.set_ylabel(f"Repeat transactions per {period}\n({counted})")
         ax.set_title(f"Repeat transactions per {period}: actual vs {model}")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
@@ -401,11 +407,17 @@ def _heatmap(
         bar_label = f"Expected purchases in the next {t:g} {unit}"
         title = f"{model}: expected purchases in the next {t:g} {unit}"
     ax.figure.colorbar(mesh, ax=ax, label=bar_label)
-    ax.set_xlabel(f"Recency: time from first to last purchase ({unit})")
-    ax.set_ylabel("Frequency (repeat purchase days)")
+    if _discrete(purchase_model):
+        ax.set_xlabel(f"Recency: period of the last transaction (periods of 1 {unit[:-1]})")
+        ax.set_ylabel("Frequency (repeat periods with a purchase)")
+        impossible = "impossible: frequency 0 means recency 0; frequency <= recency"
+    else:
+        ax.set_xlabel(f"Recency: time from first to last purchase ({unit})")
+        ax.set_ylabel("Frequency (repeat purchase days)")
+        impossible = "impossible: frequency 0 means recency 0"
     ax.set_title(f"{title}\n(customers observed for T = {T:.3g} {unit})")
     ax.legend(
-        handles=[Patch(facecolor="#d9d9d9", label="impossible: frequency 0 means recency 0")],
+        handles=[Patch(facecolor="#d9d9d9", label=impossible)],
         loc="upper center",
         bbox_to_anchor=(0.5, -0.12),
         frameon=False,
@@ -537,6 +549,7 @@ def plot_probability_alive_history(
     history = probability_alive_history(
         purchase_model, transactions, customer_id_col, datetime_col, customer_id, end=end
     )
+    discrete = _discrete(purchase_model)
     ax = _axes(ax, (9.0, 4.5))
     dates = history.index.to_numpy()
     ax.plot(dates, history["p_alive"].to_numpy(), color=_ACTUAL, label="P(alive)")
@@ -548,14 +561,15 @@ def plot_probability_alive_history(
         marker="o",
         markersize=7,
         color=_MODEL,
-        label=f"purchase day ({int(bought.sum())})",
+        label=f"{'period with a purchase' if discrete else 'purchase day'} ({int(bought.sum())})",
     )
     if calibration_end is not None:
         cal = pd.Timestamp(calibration_end)
         ax.axvline(cal, color="grey", linestyle=":", label=f"end of calibration ({cal.date()})")
     _date_axis(ax)
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("Date (P(alive) given the history up to the end of each day)")
+    step = "period" if discrete else "day"
+    ax.set_xlabel(f"Date (P(alive) given the history up to the end of each {step})")
     ax.set_ylabel("P(alive) (probability)")
     ax.set_title(f"P(alive) over time for customer {customer_id} ({model_label(purchase_model)})")
     ax.grid(alpha=0.3)

@@ -320,7 +320,6 @@ def build_report(
         transactions,
         calibration_end=calibration_end,
         observation_end=end,
-        freq="W",
         **columns,
         **parse,
     )

@@ -8,8 +8,8 @@ result should give the parameters back (see ``tests/test_simulation.py`` and
 * :func:`simulate_bgnbd`: BG/NBD (Fader, Hardie & Lee 2005): ``frequency``, ``recency``, ``T``;
 * :func:`simulate_mbgnbd`: MBG/NBD (Batislam, Denizel & Filiztekin 2007): the same columns;
 * :func:`simulate_pareto_nbd`: Pareto/NBD (Schmittlein, Morrison & Colombo 1987): the same;
-* :func:`simulate_bgbb`: BG/BB (Fader, Hardie & Shang 2010): ``frequency``, ``recency``,
-  ``n_periods``;
+* :func:`simulate_bgbb`: BG/BB (Fader, Hardie & Shang 2010): the same columns, counted in
+  periods;
 * :func:`simulate_gamma_gamma`: Gamma-Gamma (Fader & Hardie, note 025): ``frequency``,
   ``monetary_value``.
 
@@ -459,7 +459,7 @@ def simulate_bgbb(
     random_state: RandomState = None,
     latent: bool = False,
 ) -> pd.DataFrame:
-    """Draw BG/BB customers and summarise them as ``frequency``, ``recency``, ``n_periods``.
+    """Draw BG/BB customers and summarise them as ``frequency``, ``recency``, ``T`` (periods).
 
     Period 0 holds the first transaction. At the start of each later period ``t = 1, 2, ...`` an
     alive customer drops out for good with probability ``theta ~ Beta(gamma, delta)``, so the
@@ -485,7 +485,7 @@ def simulate_bgbb(
     -------
     DataFrame
         ``frequency`` (transactions in periods 1..n), ``recency`` (last period with a
-        transaction, 0 if none) and ``n_periods``, all int, one row per customer.
+        transaction, 0 if none) and ``T`` (= ``n_periods``), all int, one row per customer.
 
     Examples
     --------
@@ -512,7 +512,7 @@ def simulate_bgbb(
         buys = alive & observed & (rng.random(n) < p)
         frequency += buys
         recency[buys] = t
-    columns: dict[str, Any] = {"frequency": frequency, "recency": recency, "n_periods": periods}
+    columns: dict[str, Any] = {"frequency": frequency, "recency": recency, "T": periods}
     if latent:
         columns.update(transaction_probability=p, dropout_probability=theta, alive=alive)
     return pd.DataFrame(columns, index=index)
@@ -609,8 +609,8 @@ class SimulatedTransactions:
         of :func:`~clvpredict.rfm_summary` but by the same conventions, so that
         ``rfm_summary(transactions, "customer_id", "date", "amount", observation_end, time_unit)``
         reproduces it: ``frequency``, ``recency``, ``T`` and, with spend,
-        ``monetary_value`` and ``avg_order_value``; ``attrs`` hold ``time_unit`` and
-        ``observation_end``.
+        ``monetary_value`` and ``avg_order_value``; ``attrs`` hold ``time_unit``,
+        ``observation_end`` and ``discrete`` (False).
     customers : DataFrame
         The truth behind each customer: ``first_purchase`` (timestamp), the summary in
         continuous time before purchases are put on calendar days (``continuous_frequency``,
@@ -820,7 +820,11 @@ def simulate_transactions(
 
     rfm = _daily_summary(customer, seconds // _SECONDS_PER_DAY, amount, acquired, end_day, unit)
     rfm.index = ids
-    rfm.attrs.update(time_unit=unit, observation_end=str(pd.Timestamp(end_day, unit="D").date()))
+    rfm.attrs.update(
+        time_unit=unit,
+        observation_end=str(pd.Timestamp(end_day, unit="D").date()),
+        discrete=False,
+    )
     return SimulatedTransactions(
         transactions=pd.DataFrame(log),
         rfm=rfm,

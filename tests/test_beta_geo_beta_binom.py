@@ -65,7 +65,7 @@ def test_column_names_and_weights(bgbb, donations):
     by_keyword = BetaGeoBetaBinomModel().fit(
         frequency=donations["frequency"],
         recency=donations["recency"],
-        n_periods=donations["periods"],
+        T=donations["periods"],
         weights=donations["weights"].to_numpy(),
     )
     np.testing.assert_allclose(by_keyword.params_, bgbb.params_, rtol=1e-10)
@@ -176,11 +176,12 @@ def test_gamma_one_is_a_removable_singularity():
 @pytest.mark.parametrize(
     ("columns", "message"),
     [
-        ({"frequency": [2], "recency": [1], "n_periods": [6]}, "'frequency' exceeds 'recency'"),
-        ({"frequency": [1], "recency": [7], "n_periods": [6]}, "'recency' exceeds 'n_periods'"),
-        ({"frequency": [1], "recency": [2.5], "n_periods": [6]}, "whole numbers of periods"),
-        ({"frequency": [0], "recency": [2], "n_periods": [6]}, "frequency 0 must have recency 0"),
-        ({"frequency": [1], "recency": [2]}, "'n_periods' is required"),
+        ({"frequency": [2], "recency": [1], "T": [6]}, "'frequency' exceeds 'recency'"),
+        ({"frequency": [1], "recency": [7], "T": [6]}, "'recency' exceeds 'T'"),
+        ({"frequency": [1], "recency": [2.5], "T": [6]}, "whole numbers of periods"),
+        ({"frequency": [1], "recency": [2], "T": [6.5]}, r"discrete=True"),
+        ({"frequency": [0], "recency": [2], "T": [6]}, "frequency 0 must have recency 0"),
+        ({"frequency": [1], "recency": [2]}, "'T' is required"),
     ],
 )
 def test_bad_input_is_named(columns, message):
@@ -188,22 +189,33 @@ def test_bad_input_is_named(columns, message):
         BetaGeoBetaBinomModel().fit(**columns)
 
 
-def test_horizons_are_whole_periods(bgbb, donations):
-    with pytest.raises(cp.ClvDataError, match="whole number of periods"):
-        bgbb.expected_purchases(2.5, donations)
-    with pytest.raises(cp.ClvDataError, match="whole number of periods"):
+def test_horizons_hold_the_whole_periods_within_them(bgbb, donations):
+    """An opportunity falls at its period's end: 2.5 periods hold 2, 12 months one year."""
+    pd.testing.assert_series_equal(
+        bgbb.expected_purchases(2.5, donations), bgbb.expected_purchases(2, donations)
+    )
+    pd.testing.assert_series_equal(
+        bgbb.expected_purchases(0.999, donations), bgbb.expected_purchases(0, donations)
+    )
+    assert bgbb.expected_purchases(0, donations).eq(0).all()
+    one_year = 12 * (365.2425 / 12) / 365.2425
+    pd.testing.assert_series_equal(
+        bgbb.expected_purchases(one_year, donations), bgbb.expected_purchases(1, donations)
+    )
+    assert bgbb.expected_purchases_new_customer(3.7) == bgbb.expected_purchases_new_customer(3)
+    with pytest.raises(cp.ClvDataError, match=">= 0"):
         bgbb.probability_alive_at(-1, donations)
+    with pytest.raises(cp.ClvDataError, match="periods >= 0"):
+        bgbb.expected_purchases(float("nan"), donations)
 
 
-def test_no_time_unit_and_clv(bgbb, donations, gg_cdnow):
-    with pytest.raises(cp.ClvDataError, match="does not model time"):
-        BetaGeoBetaBinomModel.from_params(bgbb.params_, time_unit="Y")
+def test_clv_needs_the_period_length(bgbb, donations, gg_cdnow):
     clone = BetaGeoBetaBinomModel.from_params(bgbb.params_)
     assert clone.time_unit_ is None
     pd.testing.assert_series_equal(
         clone.expected_purchases(5, donations), bgbb.expected_purchases(5, donations)
     )
-    # Calendar-month CLV needs a time unit: the BG/BB is refused with an explanation.
+    # Calendar-month CLV needs to know how long a period is.
     data = donations.assign(monetary_value=50.0)
     with pytest.raises(cp.ClvDataError, match="time unit"):
         cp.predictive_clv(bgbb, gg_cdnow, data)
@@ -214,8 +226,12 @@ def test_summary_and_repr(bgbb):
     text = repr(bgbb)
     for piece in ("BG/BB", "-33225.58", "11,104 (22 distinct rows)", "converged       yes"):
         assert piece in text
-    assert "time unit" not in text
-    assert repr(BetaGeoBetaBinomModel()) == "BetaGeoBetaBinomModel(on_nonconvergence='warn')"
+    assert "period length   not set (bare periods)" in text
+    annual = BetaGeoBetaBinomModel.from_params(bgbb.params_, time_unit="Y")
+    assert "period length   1 year (Y)" in repr(annual)
+    assert repr(BetaGeoBetaBinomModel()) == (
+        "BetaGeoBetaBinomModel(time_unit=None, on_nonconvergence='warn')"
+    )
 
 
 def test_save_load_round_trip(tmp_path, monkeypatch, bgbb, donations):

@@ -158,12 +158,12 @@ def bgbb_sim():
 def test_bgbb_matches_closed_forms(bgbb_sim):
     model, data = bgbb_sim
     published = [0.4985, 0.9233, 1.2969, 1.6323, 1.9381, 2.2202]  # E[X(n)], REFERENCE.md
-    for n, group in data.groupby("n_periods"):
+    for n, group in data.groupby("T"):
         x = group["frequency"].to_numpy()
         expected = model.expected_purchases_new_customer(int(n))
         assert expected == pytest.approx(published[n - 1], abs=1e-3)  # rounded parameters
         within(x.mean(), expected, x.std() / np.sqrt(len(x)), f"BG/BB E[X({n})]")
-    six = data[data["n_periods"] == 6]
+    six = data[data["T"] == 6]
     pmf = model.probability_of_purchases(np.arange(7), 6).to_numpy()
     observed = np.bincount(six["frequency"], minlength=7)
     assert stats.chisquare(observed, len(six) * pmf / pmf.sum()).pvalue > 1e-4
@@ -177,7 +177,7 @@ def test_bgbb_alive_and_forecast_are_calibrated(bgbb_sim):
     gap = data["alive"].to_numpy() - model.probability_alive(data).to_numpy()
     within(gap.mean(), 0.0, gap.std() / np.sqrt(n), "BG/BB alive - P(alive)")
     # Alive in period t with probability E[(1 - theta)^t] = B(gamma, delta + t) / B(gamma, delta).
-    six = data[data["n_periods"] == 6]
+    six = data[data["T"] == 6]
     expected = np.exp(
         special.betaln(BGBB["gamma"], BGBB["delta"] + 6)
         - special.betaln(BGBB["gamma"], BGBB["delta"])
@@ -185,7 +185,7 @@ def test_bgbb_alive_and_forecast_are_calibrated(bgbb_sim):
     share = six["alive"].mean()
     within(share, expected, np.sqrt(expected * (1 - expected) / len(six)), "BG/BB alive at 6")
     forecast = model.expected_purchases(3, data).to_numpy()
-    periods = data["n_periods"].to_numpy()
+    periods = data["T"].to_numpy()
     unconditional = (
         model.expected_purchases_new_customer(periods + 3).to_numpy()
         - model.expected_purchases_new_customer(periods).to_numpy()
