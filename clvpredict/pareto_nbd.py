@@ -27,15 +27,23 @@ Gauss-Legendre rules of 16 nodes on pieces of length <= 3 give ``ln J`` to about
 ``x`` and any parameters (the tests compare the log-likelihood with a 60-digit evaluation of the
 papers' closed form, and the rule itself was checked against adaptive 30-digit quadrature).
 The terms are combined with ``logaddexp``; the gradient is the same quadrature applied to the
-parameter derivatives of the log-integrand, so no finite differences are involved.
+parameter derivatives of the log-integrand, so no finite differences are involved. The rule is
+evaluated over blocks of rows small enough to stay in the CPU cache, nodes x rows, which is
+several times faster than one rows x nodes array for many customers.
+
+For CLV intervals (many parameter draws, monthly horizons),
+:func:`pareto_nbd_conditional_expected_purchases_by_horizon` computes P(alive), the only part
+that needs the quadrature, once per customer and draw rather than once per horizon.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import special
 
 from ._base import PurchaseModel
@@ -45,6 +53,7 @@ from .simulation import simulate_pareto_nbd
 __all__ = [
     "ParetoNBDModel",
     "pareto_nbd_conditional_expected_purchases",
+    "pareto_nbd_conditional_expected_purchases_by_horizon",
     "pareto_nbd_expected_discounted_residual_transactions",
     "pareto_nbd_expected_purchases",
     "pareto_nbd_log_likelihood",
@@ -63,6 +72,9 @@ _GL_NODES = (_GL_NODES + 1.0) / 2.0
 _GL_WEIGHTS = _GL_WEIGHTS / 2.0
 #: Longest piece (in the log-scale variable w) given to one 16-node Gauss-Legendre rule.
 _PIECE_WIDTH = 3.0
+#: Elements (rows x nodes, rows x horizons) evaluated at once: 2**14 doubles (128 KiB) per
+#: temporary, so that all of them stay in the CPU cache (measured fastest from 2**13 to 2**15).
+_CHUNK_SIZE = 1 << 14
 
 
 def _log_power_integral(lo, hi, m, p, q, alpha, beta, *, moments=False):
@@ -80,7 +92,7 @@ def _log_power_integral(lo, hi, m, p, q, alpha, beta, *, moments=False):
     lo, hi, m, p, q = (v.ravel() for v in (lo, hi, m, p, q))
     n = lo.size
     out = np.full(n, -np.inf)
-    mom = np.zeros((4, n))
+    mom = np.zeros((4, n)) if moments else None
     length = hi - lo
     live = length > 0
     a0 = alpha + lo
@@ -93,34 +105,75 @@ def _log_power_integral(lo, hi, m, p, q, alpha, beta, *, moments=False):
     with np.errstate(divide="ignore", invalid="ignore"):
         span = np.where(live, np.log1p(length / scale), 0.0)
     pieces = np.maximum(1, np.ceil(span / _PIECE_WIDTH)).astype(np.int64)
-    for k in np.unique(pieces[live]):
-        rows = np.flatnonzero(live & (pieces == k))
+    # bincount lists the few distinct piece counts faster than np.unique.
+    for k in np.flatnonzero(np.bincount(pieces[live])):
+        rows_k = np.flatnonzero(live & (pieces == k))
         frac = ((np.arange(k)[:, None] + _GL_NODES[None, :]) / k).ravel()
         log_w = np.log(np.tile(_GL_WEIGHTS, k) / k)
-        w = span[rows, None] * frac[None, :]
-        c = scale[rows, None]
-        offset = c * np.expm1(w)
-        ln_a = np.log(a0[rows, None] + offset)
-        ln_b = np.log(b0[rows, None] + offset)
-        # d tau = c e^w dw: the Jacobian contributes w (plus ln c, ln span outside the sum).
-        log_f = -p[rows, None] * ln_a - q[rows, None] * ln_b + w + log_w[None, :]
-        mm = m[rows, None]
-        if np.any(mm > 0):
-            with np.errstate(divide="ignore"):
-                log_f = log_f + np.where(mm > 0, mm * np.log(lo[rows, None] + offset), 0.0)
-        top = log_f.max(axis=1, keepdims=True)
-        share = np.exp(log_f - top)
-        total = share.sum(axis=1, keepdims=True)
-        out[rows] = (top + np.log(total))[:, 0] + np.log(c[:, 0]) + np.log(span[rows])
-        if moments:
-            share /= total
-            mom[0, rows] = (share * ln_a).sum(axis=1)
-            mom[1, rows] = (share / (a0[rows, None] + offset)).sum(axis=1)
-            mom[2, rows] = (share * ln_b).sum(axis=1)
-            mom[3, rows] = (share / (b0[rows, None] + offset)).sum(axis=1)
+        # Work through the rows in chunks whose rows x nodes temporaries stay in the CPU cache:
+        # on one large array every elementwise pass goes to main memory, ~3x slower in all.
+        step = max(1, _CHUNK_SIZE // frac.size)
+        for start in range(0, rows_k.size, step):
+            rows = rows_k[start : start + step]
+            _quadrature_chunk(
+                rows, frac, log_w, lo, m, p, q, a0, b0, scale, span, out, mom, moments
+            )
     if moments:
         return out.reshape(shape), mom.reshape((4, *shape))
     return out.reshape(shape)
+
+
+def _quadrature_chunk(
+    rows: np.ndarray,
+    frac: np.ndarray,
+    log_w: np.ndarray,
+    lo: np.ndarray,
+    m: np.ndarray,
+    p: np.ndarray,
+    q: np.ndarray,
+    a0: np.ndarray,
+    b0: np.ndarray,
+    scale: np.ndarray,
+    span: np.ndarray,
+    out: np.ndarray,
+    mom: np.ndarray | None,
+    moments: bool,
+) -> None:
+    """The composite Gauss-Legendre sum of :func:`_log_power_integral` for ``rows``, in place.
+
+    All rows share the nodes ``frac`` (fractions of each row's ``span``) and the log-weights
+    ``log_w``; the result goes to ``out[rows]`` (and the means to ``mom[:, rows]``). The arrays
+    are nodes x rows, so that the reductions over the nodes run along contiguous rows (numpy
+    reduces a short trailing axis several times slower).
+    """
+    c = scale[rows]
+    w = frac[:, None] * span[rows]
+    offset = np.expm1(w)
+    offset *= c
+    ln_a = offset + a0[rows]
+    np.log(ln_a, out=ln_a)
+    ln_b = offset + b0[rows]
+    np.log(ln_b, out=ln_b)
+    # d tau = c e^w dw: the Jacobian contributes w (plus ln c, ln span outside the sum).
+    log_f = ln_a * -p[rows]
+    log_f -= q[rows] * ln_b
+    log_f += w
+    log_f += log_w[:, None]
+    mm = m[rows]
+    if np.any(mm > 0):
+        with np.errstate(divide="ignore"):
+            log_f += np.where(mm > 0, mm * np.log(offset + lo[rows]), 0.0)
+    top = log_f.max(axis=0)
+    log_f -= top
+    share = np.exp(log_f, out=log_f)
+    total = share.sum(axis=0)
+    out[rows] = top + np.log(total) + np.log(c) + np.log(span[rows])
+    if moments:
+        share /= total
+        mom[0, rows] = (share * ln_a).sum(axis=0)
+        mom[1, rows] = (share / (offset + a0[rows])).sum(axis=0)
+        mom[2, rows] = (share * ln_b).sum(axis=0)
+        mom[3, rows] = (share / (offset + b0[rows])).sum(axis=0)
 
 
 # ------------------------------------------------------------------------------------------
@@ -128,15 +181,21 @@ def _log_power_integral(lo, hi, m, p, q, alpha, beta, *, moments=False):
 # ------------------------------------------------------------------------------------------
 
 
-def _ll_parts(r, alpha, s, beta, x, t_x, T, moments=False):
-    """Common log-factor, the 'alive at T' log-term and the 'died in (t_x, T]' log-term."""
-    common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+def _alive_died_terms(r, alpha, s, beta, x, t_x, T, moments=False):
+    """The 'alive at T' and the 'died in (t_x, T]' log-terms of the likelihood, without the
+    common factor (which P(alive) does not need)."""
     alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
     res = _log_power_integral(t_x, T, 0.0, r + x, s + 1.0, alpha, beta, moments=moments)
     if moments:
         log_j, mom = res
-        return common, alive, np.log(s) + log_j, mom
-    return common, alive, np.log(s) + res
+        return alive, np.log(s) + log_j, mom
+    return alive, np.log(s) + res
+
+
+def _ll_parts(r, alpha, s, beta, x, t_x, T, moments=False):
+    """Common log-factor, the 'alive at T' log-term and the 'died in (t_x, T]' log-term."""
+    common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    return (common, *_alive_died_terms(r, alpha, s, beta, x, t_x, T, moments=moments))
 
 
 def pareto_nbd_log_likelihood(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
@@ -192,7 +251,7 @@ def pareto_nbd_negll_and_gradient(theta, x, t_x, T, weights) -> tuple[float, np.
 def pareto_nbd_probability_alive(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
     """P(alive at T | x, t_x, T): the share of the 'alive at T' summand in the likelihood."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    _, alive, died = _ll_parts(r, alpha, s, beta, x, t_x, T)
+    alive, died = _alive_died_terms(r, alpha, s, beta, x, t_x, T)
     return special.expit(alive - died)
 
 
@@ -210,13 +269,21 @@ def pareto_nbd_probability_alive_at(t, r, alpha, s, beta, x, t_x, T) -> np.ndarr
 
 def _lomax_mean_factor(s, u):
     """(1 - e^{-(s-1) u}) / (s - 1), with its limit ``u`` at ``s == 1`` (u >= 0)."""
+    u = np.asarray(u, dtype=float)
     k = s - 1.0
-    ku = k * u
+    # (-k) u and x / (-k) are exactly -(k u) and -(x / k): one pass less over large arrays.
+    minus_ku = u * -k
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        exact = -np.expm1(-ku) / k
+        out = np.expm1(minus_ku)
+        out /= -k
     # Near s == 1 the quotient is 0/0; the Taylor series u (1 - ku/2 + (ku)^2/6) is exact there.
-    series = u * (1.0 - ku / 2.0 + ku * ku / 6.0)
-    return np.where(np.abs(ku) < 1e-5, series, exact)
+    near = np.abs(minus_ku) < 1e-5
+    if np.any(near):
+        ku = -np.broadcast_to(minus_ku, near.shape)[near]
+        u_near = np.broadcast_to(u, near.shape)[near]
+        out = np.array(np.broadcast_to(out, near.shape))
+        out[near] = u_near * (1.0 - ku / 2.0 + ku * ku / 6.0)
+    return out
 
 
 def pareto_nbd_expected_purchases(t, r, alpha, s, beta) -> np.ndarray:
@@ -243,6 +310,60 @@ def pareto_nbd_conditional_expected_purchases(t, r, alpha, s, beta, x, t_x, T) -
     rate = (r + x) * (beta + T) / (alpha + T) * _lomax_mean_factor(s, u)
     out = rate * pareto_nbd_probability_alive(r, alpha, s, beta, x, t_x, T)
     return np.where(t > 0, out, 0.0)
+
+
+def pareto_nbd_conditional_expected_purchases_by_horizon(
+    ts: ArrayLike,
+    r: float,
+    alpha: float,
+    s: float,
+    beta: float,
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+) -> np.ndarray:
+    """E[Y(t) | x, t_x, T] at every horizon ``t`` in ``ts`` at once: rows x len(ts).
+
+    The same numbers as :func:`pareto_nbd_conditional_expected_purchases` called once per
+    horizon, but P(alive at T), the costly part (a quadrature per customer), is computed once
+    and only the cheap time factor per horizon.
+
+    Parameters
+    ----------
+    ts : 1-d array
+        Horizons after ``T``, in the time unit of ``t_x`` and ``T`` (e.g. weeks); a horizon
+        ``<= 0`` gives 0.
+    r, alpha, s, beta : float
+        Model parameters (``alpha`` and ``beta`` in that time unit).
+    x, t_x, T : 1-d arrays
+        Repeat purchases, time of the last purchase and length of observation of each customer.
+
+    Returns
+    -------
+    ndarray, shape (len(x), len(ts))
+        Expected purchases in ``(T, T + t]``, in purchases.
+    """
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    ts = np.asarray(ts, dtype=float)
+    # The operations and their order are those of the one-horizon function, so that both give
+    # the same floating-point numbers.
+    level = (r + x) * (beta + T) / (alpha + T)
+    p_alive = pareto_nbd_probability_alive(r, alpha, s, beta, x, t_x, T)
+    horizons = np.maximum(ts, 0.0)
+    out = np.empty((x.size, ts.size))
+    # Blocks of rows small enough for the CPU cache (see _CHUNK_SIZE): ~3x faster than whole
+    # rows x horizons temporaries.
+    step = max(1, _CHUNK_SIZE // max(ts.size, 1))
+    for start in range(0, x.size, step):
+        rows = slice(start, start + step)
+        u = horizons[None, :] / (beta + T[rows])[:, None]
+        np.log1p(u, out=u)
+        block = _lomax_mean_factor(s, u)
+        block *= level[rows, None]
+        block *= p_alive[rows, None]
+        out[rows] = block
+    out[:, ~(ts > 0)] = 0.0
+    return out
 
 
 def pareto_nbd_probability_of_purchases(n, t, r, alpha, s, beta) -> np.ndarray:
@@ -418,6 +539,28 @@ class ParetoNBDModel(PurchaseModel):
         ]
 
     # ---------------------------------------------------------------- predictions
+    def _cumulative_purchases(
+        self, ts: Sequence[float], theta: np.ndarray, arrays: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        """Expected purchases at every horizon in ``ts`` at once, P(alive) computed once."""
+        x, t_x, big_t = arrays["frequency"], arrays["recency"], arrays["T"]
+        return pareto_nbd_conditional_expected_purchases_by_horizon(ts, *theta, x, t_x, big_t)
+
+    def _cumulative_purchases_planner(
+        self, ts: Sequence[float], arrays: dict[str, np.ndarray]
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """``theta -> _cumulative_purchases(ts, theta, arrays)`` for many parameter draws.
+
+        Each draw costs one P(alive) per customer (instead of one per horizon, as the generic
+        planner's calls of ``expected_purchases`` do) and the time factor for all horizons in
+        one vectorised step.
+        """
+        horizons = np.asarray(ts, dtype=float)
+        x, t_x, big_t = (np.asarray(arrays[c], dtype=float) for c in self._columns)
+        return lambda theta: pareto_nbd_conditional_expected_purchases_by_horizon(
+            horizons, *theta, x, t_x, big_t
+        )
+
     def expected_discounted_residual_transactions(
         self,
         data: pd.DataFrame | None = None,

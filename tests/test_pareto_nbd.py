@@ -396,3 +396,94 @@ def test_plugs_into_clv(pnbd, gg_cdnow, cdnow_summary):
     clv = cp.predictive_clv(pnbd, gg_cdnow, cdnow_summary, horizon_months=12)
     assert clv.notna().all() and (clv >= 0).all()
     assert clv.index.equals(cdnow_summary.index)
+
+
+# ------------------------------------------------------------------ fast evaluator for CLV intervals
+
+
+def _monthly_horizons(unit: str = "W") -> list[float]:
+    from clvpredict._units import months_to_units
+
+    return [months_to_units(m, unit) for m in range(1, 13)]
+
+
+def _per_horizon(model, ts, theta, arrays):
+    """Reference: the public expected_purchases, once per horizon, at the parameters theta."""
+    at = model._at(theta)
+    return np.column_stack(
+        [at.expected_purchases(t, **{c: arrays[c] for c in model._columns}).to_numpy() for t in ts]
+    )
+
+
+def test_planner_matches_expected_purchases_at_every_horizon_on_cdnow(pnbd, cdnow_summary):
+    arrays, _ = pnbd._arrays(cdnow_summary, {})
+    # Monthly horizons as the CLV uses them, plus 0 and a fraction of a week.
+    ts = [0.0, 0.3, *_monthly_horizons(), 520.0]
+    plan = pnbd._cumulative_purchases_planner(ts, arrays)
+    draws = cp.uncertainty.parameter_draws(pnbd, 5, 11)
+    for theta in [pnbd.params_.to_numpy(), *draws]:
+        got = plan(theta)
+        assert got.shape == (len(cdnow_summary), len(ts))
+        np.testing.assert_allclose(got, _per_horizon(pnbd, ts, theta, arrays), rtol=1e-12, atol=0)
+        assert np.all(got[:, 0] == 0.0) and np.all(np.diff(got, axis=1) >= 0)
+    # The one-call evaluator at the estimates is the same function.
+    np.testing.assert_array_equal(
+        pnbd._cumulative_purchases(ts, pnbd.params_.to_numpy(), arrays),
+        plan(pnbd.params_.to_numpy()),
+    )
+
+
+@pytest.mark.parametrize(
+    "theta",
+    [
+        (0.5533, 10.578, 0.6062, 11.668),  # CDNOW
+        (2.0, 1e3, 0.3, 1e-3),  # alpha >> beta
+        (0.05, 1e-3, 4.0, 1e3),  # beta >> alpha
+        (30.0, 0.01, 1.0, 300.0),  # s == 1: the time factor's series branch
+        (1e-3, 1e3, 1e3, 1e-3),
+        (1e3, 1e-3, 1e-3, 1e3),
+    ],
+)
+def test_planner_matches_expected_purchases_for_heavy_buyers_and_extreme_parameters(theta):
+    rng = np.random.default_rng(20261125)
+    x = np.concatenate([[0, 1, 2, 10, 100, 1000, 5000], rng.integers(0, 5001, 200)]).astype(float)
+    big_t = rng.uniform(0.01, 500.0, x.size)
+    t_x = np.where(x > 0, big_t * rng.uniform(0.0, 1.0, x.size), 0.0)
+    t_x[1:4] = big_t[1:4]  # bought at the very end of observation
+    arrays = {"frequency": x, "recency": t_x, "T": big_t}
+    names = ("r", "alpha", "s", "beta")
+    model = ParetoNBDModel.from_params(dict(zip(names, theta, strict=True)), time_unit="W")
+    ts = [1e-3, *_monthly_horizons(), 1e4]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or invalid-value warnings either
+        got = model._cumulative_purchases_planner(ts, arrays)(np.array(theta))
+    assert np.all(np.isfinite(got)) and np.all(got >= 0)
+    np.testing.assert_allclose(got, _per_horizon(model, ts, theta, arrays), rtol=1e-12, atol=0)
+
+
+def test_clv_interval_is_the_same_as_with_the_generic_evaluator(
+    pnbd, gg_cdnow, cdnow_summary, monkeypatch
+):
+    from clvpredict._base import BaseModel
+
+    def clv():
+        return cp.predictive_clv(
+            pnbd, gg_cdnow, cdnow_summary, interval=0.9, n_draws=40, random_state=2026
+        )
+
+    fast = clv()
+    # The generic path: the public expected_purchases once per horizon and parameter draw.
+    monkeypatch.setattr(ParetoNBDModel, "_cumulative_purchases", BaseModel._cumulative_purchases)
+    monkeypatch.setattr(
+        ParetoNBDModel,
+        "_cumulative_purchases_planner",
+        lambda self, ts, arrays: BaseModel._cumulative_purchases_planner(self, ts, arrays),
+    )
+    generic = clv()
+    assert list(fast.columns) == [
+        "predictive_clv",
+        "predictive_clv_lower",
+        "predictive_clv_upper",
+    ]
+    np.testing.assert_allclose(fast.to_numpy(), generic.to_numpy(), rtol=1e-10, atol=0)
+    assert (fast["predictive_clv_lower"] < fast["predictive_clv_upper"]).any()
