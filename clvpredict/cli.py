@@ -184,8 +184,12 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     group.add_argument(
         "--purchase-model",
         dest="purchase_model",
-        choices=["bgnbd", "mbgnbd", "paretonbd", "auto"],
-        help="purchase model (default bgnbd); auto picks the best holdout forecaster",
+        choices=["bgnbd", "mbgnbd", "paretonbd", "bgbb", "auto"],
+        help=(
+            "purchase model (default bgnbd); auto picks the best holdout forecaster among the "
+            "continuous-time models; bgbb counts one transaction opportunity per --time-unit "
+            "(e.g. Y for annual occasions)"
+        ),
     )
     group.add_argument(
         "--holdout-months",

@@ -111,6 +111,16 @@ class Settings:
                 f"purchase_model={self.purchase_model!r} is not one of "
                 f"{[*PURCHASE_MODELS, 'auto']}."
             )
+        if (
+            is_discrete(self.purchase_model)
+            and self.holdout_months * DAYS_PER_MONTH < unit_in_days(self.time_unit) - 1e-9
+        ):
+            raise ClvDataError(
+                f"holdout_months={self.holdout_months} is shorter than one period of "
+                f"time_unit={self.time_unit!r}, the BG/BB's transaction opportunity: the holdout "
+                "check needs at least one whole period (e.g. holdout_months=12 for annual "
+                "periods)."
+            )
         if self.output_format not in ("csv", "parquet"):
             raise ClvDataError(f"output_format={self.output_format!r} must be 'csv' or 'parquet'.")
         for name in ("max_holdout_error", "max_param_drift"):
@@ -186,6 +196,7 @@ def _summary_kwargs(settings: Settings) -> dict[str, Any]:
         "datetime_format": settings.date_format,
         "returns": settings.returns,
         "duplicates": settings.duplicates,
+        "discrete": is_discrete(settings.purchase_model),
     }
 
 
@@ -194,6 +205,7 @@ PURCHASE_MODELS = {
     "bgnbd": ("beta_geo", "BetaGeoModel"),
     "mbgnbd": ("modified_beta_geo", "ModifiedBetaGeoModel"),
     "paretonbd": ("pareto_nbd", "ParetoNBDModel"),
+    "bgbb": ("beta_geo_beta_binom", "BetaGeoBetaBinomModel"),
 }
 
 
@@ -205,6 +217,16 @@ def purchase_model_class(kind: str) -> type:
         raise ClvDataError(f"purchase_model={kind!r} is not one of {[*PURCHASE_MODELS, 'auto']}.")
     module, name = PURCHASE_MODELS[kind]
     return getattr(importlib.import_module(f"clvpredict.{module}"), name)
+
+
+def is_discrete(kind: str) -> bool:
+    """Whether the purchase model named ``kind`` counts discrete periods (the BG/BB); the
+    summaries are then made with ``discrete=True``. ``"auto"`` chooses among continuous models."""
+    return kind != "auto" and bool(purchase_model_class(kind).discrete_time)
+
+
+def _continuous_kinds() -> list[str]:
+    return [k for k in PURCHASE_MODELS if not is_discrete(k)]
 
 
 def _fit_models(rfm: pd.DataFrame, kind: str = "bgnbd") -> tuple[Any, Any]:
@@ -229,6 +251,10 @@ def calibration_split(
     if history_days < 2 * holdout_days:
         return None, None
     cal_end = end - pd.Timedelta(days=holdout_days)
+    if is_discrete(settings.purchase_model):
+        # Whole calendar months, so that a 12-month holdout is exactly one year of periods.
+        day = pd.Timedelta(days=1)
+        cal_end = end + day - pd.DateOffset(months=settings.holdout_months) - day
     cal = calibration_holdout_summary(
         tx,
         calibration_end=cal_end,
@@ -255,11 +281,12 @@ def choose_purchase_model(
             settings.holdout_months,
         )
         return "bgnbd", None
-    comparison = compare_models(cal, [purchase_model_class(k)() for k in PURCHASE_MODELS])
+    kinds = _continuous_kinds()
+    comparison = compare_models(cal, [purchase_model_class(k)() for k in kinds])
     best = comparison.index[comparison["best"]]
     if len(best) == 0:
         raise ConvergenceError("purchase_model='auto': no candidate model converged.")
-    by_label = {purchase_model_class(k)._model_name.split(" (")[0]: k for k in PURCHASE_MODELS}
+    by_label = {purchase_model_class(k)._model_name.split(" (")[0]: k for k in kinds}
     kind = by_label[best[0]]
     logger.info("purchase_model='auto' chose %s (holdout RMSE)", best[0])
     return kind, comparison
@@ -373,11 +400,13 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
                 )
             rfm = rfm.set_index(settings.customer_col)
             rfm.attrs["time_unit"] = unit
+            rfm.attrs["discrete"] = bool(getattr(bundle.purchase_model, "discrete_time", False))
     else:
         with step("read and summarise transactions", timings):
             tx = read_table(settings.transactions)
             kwargs = _summary_kwargs(settings)
             kwargs["time_unit"] = unit
+            kwargs["discrete"] = bool(getattr(bundle.purchase_model, "discrete_time", False))
             rfm = rfm_summary(tx, observation_end=settings.observation_end, **kwargs)
     with step("score customers", timings):
         table = bundle.score(rfm)

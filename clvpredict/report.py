@@ -253,10 +253,11 @@ def build_report(
         omitted.
     at_risk_lookback_months : float
         How far back P(alive) is compared for the at-risk list, in months.
-    purchase_model : fitted model or {"bgnbd", "mbgnbd", "paretonbd", "auto"}, optional
+    purchase_model : fitted model or {"bgnbd", "mbgnbd", "paretonbd", "bgbb", "auto"}, optional
         The purchase model for part 2 (fitted on the whole history), or which one to fit:
         ``"auto"`` takes the best holdout forecaster of the comparison in part 1 (by
-        per-customer RMSE). Default BG/NBD.
+        per-customer RMSE). Default BG/NBD. With the BG/BB (``"bgbb"``), the summaries count
+        periods of one ``time_unit`` (``discrete=True``) and the comparison shows it alone.
     spend_model : fitted GammaGammaModel, optional
         Fitted here if omitted.
     datetime_format, returns
@@ -280,39 +281,51 @@ def build_report(
     )
     from .gamma_gamma import GammaGammaModel
     from .persistence import write_text_atomic
+    from .pipeline import purchase_model_class
 
     columns = {"customer_id_col": customer_id_col, "datetime_col": datetime_col}
     parse = {"datetime_format": datetime_format, "returns": returns}
+    # The purchase model: a fitted one, a name, or "auto" (chosen by the comparison below).
+    fitted = None if purchase_model is None or isinstance(purchase_model, str) else purchase_model
+    name = purchase_model if isinstance(purchase_model, str) else "bgnbd"
+    purchase_class = (
+        type(fitted)
+        if fitted is not None
+        else None
+        if name == "auto"
+        else purchase_model_class(name)
+    )
+    # A discrete-time model (BG/BB) reads summaries counted in periods and is compared only with
+    # its own kind: the likelihoods of the two kinds are not comparable.
+    discrete = bool(getattr(purchase_class, "discrete_time", False))
     cal = calibration_holdout_summary(
         transactions,
         calibration_end=calibration_end,
         observation_end=observation_end,
         monetary_value_col=monetary_value_col,
         time_unit=time_unit,
+        discrete=discrete,
         **columns,
         **parse,
     )
     end = observation_end if observation_end is not None else cal.attrs["observation_end"]
     # The trust part checks the same kind of purchase model as the value part uses.
-    if purchase_model is None or isinstance(purchase_model, str):
-        comparison = compare_models(cal, default_purchase_models())
-        if purchase_model == "auto":
-            chosen = comparison.index[comparison["best"]]
-            if len(chosen) == 0:
-                raise ClvDataError("purchase_model='auto': no candidate model converged.")
-            purchase_class = type(comparison.attrs["models"][chosen[0]])
-        else:
-            from .pipeline import purchase_model_class
-
-            purchase_class = purchase_model_class(purchase_model or "bgnbd")
-        bg_cal = next(m for m in comparison.attrs["models"].values() if type(m) is purchase_class)
-        purchase_model = None
+    if discrete:
+        candidates = [purchase_class()]
     else:
-        purchase_class = type(purchase_model)
-        bg_cal = purchase_class().fit(cal)
-        comparison = compare_models(
-            cal, [bg_cal, *(m for m in default_purchase_models() if type(m) is not purchase_class)]
-        )
+        candidates = default_purchase_models()
+        if purchase_class is not None:
+            candidates = [
+                purchase_class(),
+                *(m for m in candidates if type(m) is not purchase_class),
+            ]
+    comparison = compare_models(cal, candidates)
+    if purchase_class is None:
+        chosen = comparison.index[comparison["best"]]
+        if len(chosen) == 0:
+            raise ClvDataError("purchase_model='auto': no candidate model converged.")
+        purchase_class = type(comparison.attrs["models"][chosen[0]])
+    bg_cal = next(m for m in comparison.attrs["models"].values() if type(m) is purchase_class)
     gg_cal = GammaGammaModel().fit(cal)
     evaluation = evaluate_holdout(bg_cal, cal, spend_model=gg_cal)
     tracking = expected_repeat_transactions_over_time(
@@ -329,10 +342,11 @@ def build_report(
         monetary_value_col=monetary_value_col,
         observation_end=end,
         time_unit=time_unit,
+        discrete=discrete,
         **columns,
         **parse,
     )
-    bg = purchase_model if purchase_model is not None else purchase_class().fit(rfm)
+    bg = fitted if fitted is not None else purchase_class().fit(rfm)
     gg = spend_model if spend_model is not None else GammaGammaModel().fit(rfm)
     if lifetime_years is None:
         lifetime_years = estimate_lifetime_years(
@@ -353,6 +367,9 @@ def build_report(
     )
     segments = segment_table(table)
     lookback = months_to_units(at_risk_lookback_months, time_unit)
+    if discrete:
+        # Histories move a whole period at a time.
+        lookback = max(1.0, float(np.round(lookback)))
     at_risk = at_risk_customers(bg, table, lookback=lookback)
     best = table["predictive_clv"].idxmax()
     unit_name = UNIT_NAMES[time_unit]
@@ -364,7 +381,10 @@ def build_report(
         ),
         (plotting.plot_calibration_vs_holdout(evaluation, by="recency"), "By calibration recency"),
         (plotting.plot_cumulative_transactions(tracking), "Cumulative repeat transactions"),
-        (plotting.plot_incremental_transactions(tracking), "Weekly repeat transactions"),
+        (
+            plotting.plot_incremental_transactions(tracking),
+            f"Repeat transactions per {plotting._period_name(tracking.attrs['period_days'])}",
+        ),
         (plotting.plot_period_transactions(bg_cal, cal), "Repeat purchases in calibration"),
         (plotting.plot_spend_distribution(gg_cal, cal), "Mean repeat spend"),
     ]
@@ -445,7 +465,12 @@ def build_report(
         _table_html(segments, 2),
         f"<h3>At-risk high-value customers ({len(at_risk)})</h3>",
         "<p class='note'>Top 20% by predictive CLV whose P(alive) fell by at least 0.10 over the "
-        f"last {at_risk_lookback_months:g} months without a purchase.</p>",
+        + (
+            f"last {lookback:g} period(s) of 1 {unit_name[:-1]}"
+            if discrete
+            else f"last {at_risk_lookback_months:g} months"
+        )
+        + " without a purchase.</p>",
         _table_html(at_risk.head(50), 3) if len(at_risk) else "<p>None.</p>",
         "<h3>Top 20 customers</h3>",
         _table_html(table.nlargest(20, "predictive_clv"), 2),

@@ -340,3 +340,56 @@ def test_period_bounds_tile_the_calendar(unit):
     last_days = {"D": ["2002-01-01", "2002-01-02"], "W": ["2002-01-07", "2002-01-14"]}
     last_days.update(M=["2002-01-31", "2002-02-28"], Y=["2002-12-31", "2003-12-31"])
     assert [str((epoch + pd.Timedelta(days=int(d))).date()) for d in ends] == last_days[unit]
+
+
+def test_nightly_refresh_and_score_with_the_bgbb(donation_log_with_holdout, tmp_path):
+    """The command line fits the BG/BB on periods, checks it on whole holdout years, scores."""
+    import json
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(7)
+    log = donation_log_with_holdout.assign(
+        amount=rng.gamma(4.0, 10.0, len(donation_log_with_holdout))
+    )
+    log.to_csv(tmp_path / "gifts.csv", index=False)
+    common = ["--transactions", str(tmp_path / "gifts.csv"), "--customer-col", "donor"]
+    common += ["--time-unit", "Y", "--observation-end", "2006-12-31"]
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "clvpredict", *args], capture_output=True, text=True, timeout=600
+        )
+
+    short = run("refresh", *common, "--purchase-model", "bgbb", "--out", str(tmp_path / "x"))
+    assert short.returncode == 2
+    assert "shorter than one period" in short.stderr
+    out = tmp_path / "clv"
+    done = run(
+        "refresh", *common, "--purchase-model", "bgbb", "--holdout-months", "36", "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["models"]["purchase"]["class"] == "BetaGeoBetaBinomModel"
+    assert metrics["holdout"]["calibration_end"] == "2003-12-31"
+    # The holdout check is the BG/BB fitted on 1995-2003 forecasting 2004-2006.
+    ch = cp.calibration_holdout_summary(
+        log, "donor", "date", "2003-12-31", "2006-12-31", "amount", "Y", discrete=True
+    )
+    cal_model = cp.BetaGeoBetaBinomModel().fit(ch)
+    assert metrics["holdout"]["actual_repeat_transactions"] == ch["frequency_holdout"].sum()
+    assert metrics["holdout"]["predicted_repeat_transactions"] == pytest.approx(
+        cal_model.expected_purchases(3, ch).sum(), rel=1e-6
+    )
+    bundle = cp.load_model(out / "model.json")
+    assert bundle.purchase_model.time_unit_ == "Y"
+    rfm = cp.rfm_summary(log, "donor", "date", "amount", "2006-12-31", "Y", discrete=True)
+    predictions = pd.read_csv(out / "predictions.csv", index_col="donor")
+    np.testing.assert_allclose(
+        predictions["p_alive"], bundle.purchase_model.probability_alive(rfm), rtol=1e-9
+    )
+    assert "Repeat transactions per year" in (out / "report.html").read_text()
+    scored = run("score", *common, "--model", str(out / "model.json"), "--out", str(tmp_path / "s"))
+    assert scored.returncode == 0, scored.stderr
+    again = pd.read_csv(tmp_path / "s" / "predictions.csv", index_col="donor")
+    np.testing.assert_allclose(again["predictive_clv"], predictions["predictive_clv"], rtol=1e-9)
