@@ -25,6 +25,37 @@ from .exceptions import ClvDataError, NotFittedError
 
 _LEARNED = ("params_", "standard_errors_", "covariance_", "log_likelihood_", "converged_")
 
+#: Docstring sections every model shares. A line ``<<name>>`` in a model class's docstring is
+#: replaced by the text, indented like the marker, when the class is created.
+_SHARED_DOCS = {
+    "time_unit": """time_unit : {"D", "W", "M", "Y"}, optional
+    Unit of ``recency`` and ``T``. By default it is read from ``data.attrs["time_unit"]``,
+    which :func:`~clvpredict.rfm_summary` sets; every ``t`` of the prediction methods is in
+    this unit.""",
+    "on_nonconvergence": """on_nonconvergence : {"warn", "raise"}
+    Whether a fit that did not converge emits a :class:`~clvpredict.ConvergenceWarning` or
+    raises :class:`~clvpredict.ConvergenceError`. Either way ``converged_`` is ``False``.""",
+    "fit_attributes": """standard_errors_, covariance_ : Series, DataFrame
+    From the inverse observed information (Hessian of the log-likelihood).
+log_likelihood_, aic_, bic_ : float
+converged_ : bool""",
+}
+
+
+def _fill_shared_docs(doc: str | None) -> str | None:
+    if not doc:
+        return doc
+    lines = []
+    for line in doc.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith("<<") and stripped.endswith(">>"):
+            indent = line[: len(line) - len(line.lstrip())]
+            text = _SHARED_DOCS[stripped[2:-2]]
+            lines += [indent + part if part else part for part in text.split("\n")]
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
 
 class BaseModel:
     """Common behaviour of clvpredict's maximum-likelihood models (not used directly)."""
@@ -33,6 +64,10 @@ class BaseModel:
     _columns: ClassVar[tuple[str, ...]] = ()
     _model_name: ClassVar[str] = ""
     _uses_time: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__doc__ = _fill_shared_docs(cls.__doc__)
 
     def __init__(self, *, on_nonconvergence: str = "warn") -> None:
         self.on_nonconvergence = on_nonconvergence
@@ -517,17 +552,11 @@ class PurchaseModel(BaseModel):
             ``expected_purchases`` indexed like ``data``; with ``interval``, a DataFrame that
             adds ``expected_purchases_lower`` and ``expected_purchases_upper``.
         """
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
         function = type(self)._conditional_expectation
-        values = function(t, *self._theta(), x, t_x, big_t)
-        if interval is None:
-            return pd.Series(values, index=index, name="expected_purchases")
-        return self._interval_frame(
+        return self._history_prediction(
             "expected_purchases",
-            values,
-            index,
-            [x, t_x, big_t],
-            lambda theta, *cols: function(t, *theta, *cols),
+            lambda theta, *history: function(t, *theta, *history),
+            (data, frequency, recency, T),
             interval,
             n_draws,
             random_state,
@@ -559,20 +588,34 @@ class PurchaseModel(BaseModel):
             ``p_alive`` in [0, 1], indexed like ``data`` (with ``interval``, also
             ``p_alive_lower`` and ``p_alive_upper``).
         """
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
         function = type(self)._alive
-        values = function(*self._theta(), x, t_x, big_t)
-        if interval is None:
-            return pd.Series(values, index=index, name="p_alive")
-        return self._interval_frame(
+        return self._history_prediction(
             "p_alive",
-            values,
-            index,
-            [x, t_x, big_t],
-            lambda theta, *cols: function(*theta, *cols),
+            lambda theta, *history: function(*theta, *history),
+            (data, frequency, recency, T),
             interval,
             n_draws,
             random_state,
+        )
+
+    def _history_prediction(
+        self,
+        name: str,
+        evaluate: Callable[..., np.ndarray],
+        rfm: tuple[Any, Any, Any, Any],
+        interval: float | None,
+        n_draws: int,
+        random_state: Any,
+    ) -> pd.Series | pd.DataFrame:
+        """``evaluate(theta, x, t_x, T)`` for each customer of ``rfm`` (data and the three
+        column overrides), as a Series named ``name``; with ``interval``, the frame with
+        parameter-uncertainty bounds."""
+        x, t_x, big_t, index = self._rfm(*rfm)
+        values = evaluate(self._theta(), x, t_x, big_t)
+        if interval is None:
+            return pd.Series(values, index=index, name=name)
+        return self._interval_frame(
+            name, values, index, [x, t_x, big_t], evaluate, interval, n_draws, random_state
         )
 
     def probability_alive_at(

@@ -365,18 +365,13 @@ class BetaGeoBetaBinomModel(PurchaseModel):
         ``data.attrs["time_unit"]``, which ``rfm_summary(..., discrete=True)`` sets; without it
         (e.g. the published donations table) the model works in bare periods and the calendar
         functions say that it is missing.
-    on_nonconvergence : {"warn", "raise"}
-        Whether a fit that did not converge emits a :class:`~clvpredict.ConvergenceWarning` or
-        raises :class:`~clvpredict.ConvergenceError`. Either way ``converged_`` is ``False``.
+    <<on_nonconvergence>>
 
     Attributes
     ----------
     params_ : Series
         ``alpha``, ``beta``, ``gamma``, ``delta`` (all dimensionless).
-    standard_errors_, covariance_ : Series, DataFrame
-        From the inverse observed information (Hessian of the log-likelihood).
-    log_likelihood_, aic_, bic_ : float
-    converged_ : bool
+    <<fit_attributes>>
     time_unit_ : str or None
         Length of one period, or ``None`` when unknown.
 

@@ -78,15 +78,13 @@ class GammaGammaModel(BaseModel):
 
     Parameters
     ----------
-    on_nonconvergence : {"warn", "raise"}
-        What a fit that did not converge does; ``converged_`` is ``False`` either way.
+    <<on_nonconvergence>>
 
     Attributes
     ----------
     params_ : Series
         ``p``, ``q``, ``gamma`` (``gamma`` in currency units).
-    standard_errors_, covariance_, log_likelihood_, aic_, bic_, converged_
-        As for :class:`~clvpredict.BetaGeoModel`.
+    <<fit_attributes>>
 
     Examples
     --------

@@ -263,22 +263,14 @@ class ModifiedBetaGeoModel(PurchaseModel):
 
     Parameters
     ----------
-    time_unit : {"D", "W", "M", "Y"}, optional
-        Unit of ``recency`` and ``T``. By default it is read from ``data.attrs["time_unit"]``,
-        which :func:`~clvpredict.rfm_summary` sets; every ``t`` of the prediction methods is in
-        this unit.
-    on_nonconvergence : {"warn", "raise"}
-        Whether a fit that did not converge emits a :class:`~clvpredict.ConvergenceWarning` or
-        raises :class:`~clvpredict.ConvergenceError`. Either way ``converged_`` is ``False``.
+    <<time_unit>>
+    <<on_nonconvergence>>
 
     Attributes
     ----------
     params_ : Series
         ``r``, ``alpha`` (in ``time_unit_``), ``a``, ``b``.
-    standard_errors_, covariance_ : Series, DataFrame
-        From the inverse observed information (Hessian of the log-likelihood).
-    log_likelihood_, aic_, bic_ : float
-    converged_ : bool
+    <<fit_attributes>>
     time_unit_ : str or None
 
     Examples

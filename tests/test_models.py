@@ -198,3 +198,18 @@ def test_gamma_gamma_is_currency_invariant(cdnow_summary, gg_cdnow, scale):
         gg_cdnow.expected_average_value(cdnow_summary) * scale,
         rtol=1e-7,
     )
+
+
+def test_shared_docstring_sections_are_filled():
+    """Model docstrings share sections through <<markers>>; none may be left unfilled."""
+    classes = [
+        cp.BetaGeoModel,
+        cp.ModifiedBetaGeoModel,
+        cp.ParetoNBDModel,
+        cp.BetaGeoBetaBinomModel,
+        cp.GammaGammaModel,
+    ]
+    for cls in classes:
+        assert "<<" not in cls.__doc__, cls.__name__
+        assert 'on_nonconvergence : {"warn", "raise"}\n        Whether a fit' in cls.__doc__
+        assert "log_likelihood_, aic_, bic_ : float\n    converged_ : bool" in cls.__doc__
