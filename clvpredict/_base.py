@@ -80,6 +80,11 @@ class BaseModel:
     def _starting_values(self, columns: list[np.ndarray], weights: np.ndarray) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def _restarts(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Further starts tried after the first optimum ``theta`` (default: none), for models
+        whose likelihood can have a second maximum; the highest one is kept."""
+        return []
+
     def _prepare_likelihood(
         self, columns: list[np.ndarray], weights: np.ndarray
     ) -> tuple[Callable[..., tuple[float, np.ndarray]], list[Any]]:
@@ -128,7 +133,16 @@ class BaseModel:
         columns, undo = self._standardise(columns, uw)
         starts = self._starting_values(columns, uw)
         negll, likelihood_columns = self._prepare_likelihood(columns, uw)
-        result = undo(maximise_likelihood(negll, likelihood_columns, uw, starts, self._param_names))
+        result = undo(
+            maximise_likelihood(
+                negll,
+                likelihood_columns,
+                uw,
+                starts,
+                self._param_names,
+                restarts=self._restarts,
+            )
+        )
         self._store(result, data)
         self.training_data_ = training
         # The distinct rows and their weights, on the data's own scale, so that

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ import pandas as pd
 from scipy import optimize
 
 from .exceptions import ConvergenceError, ConvergenceWarning
+
+logger = logging.getLogger(__name__)
 
 #: Objective: (theta, *columns, weights) -> (negative log-likelihood, gradient wrt theta).
 NegLogLik = Callable[..., tuple[float, np.ndarray]]
@@ -126,6 +129,7 @@ def maximise_likelihood(
     param_names: Sequence[str],
     *,
     max_iterations: int = 2000,
+    restarts: Callable[[np.ndarray], Sequence[np.ndarray]] | None = None,
 ) -> FitResult:
     """Maximise a weighted log-likelihood over positive parameters.
 
@@ -142,6 +146,10 @@ def maximise_likelihood(
         Deterministic starting points (natural scale), tried in order until one converges.
     param_names : sequence of str
         Names, for messages.
+    restarts : callable, optional
+        ``restarts(theta) -> starts``: for likelihoods known to have more than one maximum,
+        further starting points derived from the first optimum found (e.g. in the other basin);
+        all are run and the highest maximum is kept.
 
     Returns
     -------
@@ -153,7 +161,11 @@ def maximise_likelihood(
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(param_names)
     best: tuple[float, np.ndarray, int, str] | None = None
     tried = 0
-    for start in starts:
+
+    def run(start: np.ndarray) -> bool:
+        """Optimise from ``start``, keep the result if it is the best so far; True if it
+        converged to an interior point."""
+        nonlocal best, tried
         tried += 1
         phi0 = np.log(np.clip(np.asarray(start, dtype=float), 1e-12, 1e12))
         res = optimize.minimize(
@@ -171,8 +183,21 @@ def maximise_likelihood(
             gnorm = float(np.max(np.abs(grad_only(phi))))
         if best is None or f < best[0]:
             best = (f, phi, int(res.nit), str(res.message))
-        if gnorm < GRADIENT_TOLERANCE and np.all(np.abs(phi) < _LOG_BOUND - 1):
+        return gnorm < GRADIENT_TOLERANCE and bool(np.all(np.abs(phi) < _LOG_BOUND - 1))
+
+    for start in starts:
+        if run(start):
             break
+    if restarts is not None and best is not None and np.isfinite(best[0]):
+        first = best
+        for start in restarts(np.exp(best[1])):
+            run(start)
+        if best is not first:
+            logger.info(
+                "A second start found a higher maximum of the likelihood (by %.3g "
+                "log-likelihood units); using it.",
+                (first[0] - best[0]) * float(weights.sum()),
+            )
 
     assert best is not None
     f, phi, nit, message = best

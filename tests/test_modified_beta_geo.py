@@ -223,3 +223,27 @@ def test_survival_where_scipy_hyp2f1_is_wrong_comes_from_its_definition():
     expected = model.probability_alive(**one).iloc[0] * survive
     assert 0 < value <= 1
     assert value == pytest.approx(expected, rel=1e-7)
+
+
+def test_the_higher_of_two_likelihood_maxima_is_found():
+    """Sample 202 of benchmarks/recovery.py: all four standard starts reach a local maximum
+    (b ~ 3.2); the restarts find the higher one (b ~ 0.8), and the profile agrees."""
+    truth = cp.ModifiedBetaGeoModel.from_params(
+        {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}, time_unit="W"
+    )
+    rng = np.random.default_rng(np.random.SeedSequence([20261205, 1, 2357, 202]))
+    data = truth.simulate(rng.uniform(27.0, 39.0, 2357), random_state=rng)
+
+    class StandardStartsOnly(cp.ModifiedBetaGeoModel):
+        def _restarts(self, theta):
+            return []
+
+    local = StandardStartsOnly().fit(data)
+    model = cp.ModifiedBetaGeoModel().fit(data)
+    assert local.converged_ and model.converged_
+    assert local.params_["b"] > 2.0 > 1.0 > model.params_["b"]
+    assert model.log_likelihood_ > local.log_likelihood_ + 0.1
+    with pytest.raises(cp.ConvergenceError, match=r"local maximum|higher"):
+        local.summary(method="profile")
+    table = model.summary(method="profile")
+    assert (table["lower_95"] < model.params_).all() and (model.params_ < table["upper_95"]).all()
