@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ._units import DAYS_PER_UNIT, check_time_unit, unit_in_days
+from ._units import DAYS_PER_UNIT, UNIT_NAMES, check_time_unit, unit_in_days
 from .exceptions import ClvDataError, describe_values
 
 __all__ = ["calibration_holdout_summary", "rfm_summary"]
@@ -468,6 +468,17 @@ def _summarise(
     """RFM columns in time units (continuous) or in whole periods of one unit (discrete)."""
     if not discrete:
         return _summarise_daily(daily, end_day, unit_in_days(time_unit), with_money)
+    anchor_day = int(_calendar(np.array([end_day + 1]))[1][0])
+    if time_unit in ("M", "Y") and anchor_day != 1:
+        logger.warning(
+            "discrete=True: the periods end on %s, not on the last day of a month, so each %s "
+            "starts on day %d of a month rather than being a calendar %s. End on a month end "
+            "(e.g. 31 December for calendar years) if the opportunities follow the calendar.",
+            pd.Timestamp(end_day, unit="D").date(),
+            UNIT_NAMES[time_unit][:-1],
+            anchor_day,
+            UNIT_NAMES[time_unit][:-1],
+        )
     # Period -1 ends at end_day, so T = -1 - (period of the first purchase) periods.
     out = _summarise_daily(_per_period(daily, end_day, time_unit), -1, 1.0, with_money)
     return out.astype({"recency": np.int64, "T": np.int64})

@@ -393,3 +393,20 @@ def test_nightly_refresh_and_score_with_the_bgbb(donation_log_with_holdout, tmp_
     assert scored.returncode == 0, scored.stderr
     again = pd.read_csv(tmp_path / "s" / "predictions.csv", index_col="donor")
     np.testing.assert_allclose(again["predictive_clv"], predictions["predictive_clv"], rtol=1e-9)
+
+
+def test_periods_off_the_calendar_are_logged(caplog):
+    tx = pd.DataFrame({"c": ["a", "a", "b"], "d": ["2020-03-01", "2021-05-01", "2021-02-01"]})
+    with caplog.at_level(logging.WARNING, logger="clvpredict.data"):
+        on = cp.rfm_summary(
+            tx, "c", "d", observation_end="2021-12-31", time_unit="Y", discrete=True
+        )
+    assert "month" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="clvpredict.data"):
+        off = cp.rfm_summary(
+            tx, "c", "d", observation_end="2021-08-15", time_unit="Y", discrete=True
+        )
+    assert "each year starts on day 16 of a month" in caplog.text
+    # Calendar years 2020, 2021 against 16 August - 15 August years.
+    assert on[["frequency", "recency", "T"]].to_numpy().tolist() == [[1, 1, 1], [0, 0, 0]]
+    assert off[["frequency", "recency", "T"]].to_numpy().tolist() == [[1, 1, 1], [0, 0, 0]]
