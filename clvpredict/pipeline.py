@@ -622,6 +622,8 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
                 lifetime_years=bundle.settings["lifetime_years"],
                 purchase_model=bundle.purchase_model,
                 spend_model=bundle.spend_model,
+                calibration=context["calibration"],
+                rfm=rfm,
                 datetime_format=settings.date_format,
                 returns=settings.returns,
             )

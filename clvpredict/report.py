@@ -201,6 +201,29 @@ def _model_block(model: Any) -> str:
     return model._repr_html_()
 
 
+def _check_given_summary(name: str, summary: pd.DataFrame, **expected: Any) -> None:
+    """Refuse a precomputed summary whose ``attrs`` disagree with the report's settings."""
+    if not isinstance(summary, pd.DataFrame):
+        raise ClvDataError(f"{name} must be a DataFrame from clvpredict's summaries.")
+    wrong = {}
+    for key, value in expected.items():
+        if value is None:
+            continue
+        have = summary.attrs.get(key)
+        if key.endswith("_end"):
+            value = str(pd.Timestamp(value).date())
+        elif key == "discrete":
+            have = bool(have)
+        if have != value:
+            wrong[key] = (have, value)
+    if wrong:
+        detail = "; ".join(f"{k} is {h!r}, the report uses {v!r}" for k, (h, v) in wrong.items())
+        raise ClvDataError(
+            f"The given {name} summary does not match the report's settings: {detail}. Leave "
+            f"{name}= out to have it computed here."
+        )
+
+
 def build_report(
     path: str | os.PathLike[str],
     transactions: pd.DataFrame,
@@ -222,6 +245,8 @@ def build_report(
     datetime_format: str | None = None,
     returns: str = "error",
     title: str = "Customer lifetime value report",
+    calibration: pd.DataFrame | None = None,
+    rfm: pd.DataFrame | None = None,
 ) -> Path:
     """Write a self-contained HTML report on the models and the customers' value.
 
@@ -264,6 +289,11 @@ def build_report(
         As in :func:`~clvpredict.rfm_summary`.
     title : str
         Report title.
+    calibration, rfm : DataFrame, optional
+        The calibration/holdout summary and the whole-history summary of ``transactions``, when
+        the caller has them already (``clvpredict refresh`` does), so that they are not
+        computed again; they must match ``calibration_end``, ``observation_end``, ``time_unit``
+        and the purchase model's kind (``discrete``).
 
     Returns
     -------
@@ -298,16 +328,27 @@ def build_report(
     # A discrete-time model (BG/BB) reads summaries counted in periods and is compared only with
     # its own kind: the likelihoods of the two kinds are not comparable.
     discrete = bool(getattr(purchase_class, "discrete_time", False))
-    cal = calibration_holdout_summary(
-        transactions,
-        calibration_end=calibration_end,
-        observation_end=observation_end,
-        monetary_value_col=monetary_value_col,
-        time_unit=time_unit,
-        discrete=discrete,
-        **columns,
-        **parse,
-    )
+    if calibration is None:
+        calibration = calibration_holdout_summary(
+            transactions,
+            calibration_end=calibration_end,
+            observation_end=observation_end,
+            monetary_value_col=monetary_value_col,
+            time_unit=time_unit,
+            discrete=discrete,
+            **columns,
+            **parse,
+        )
+    else:
+        _check_given_summary(
+            "calibration",
+            calibration,
+            time_unit=time_unit,
+            discrete=discrete,
+            calibration_end=calibration_end,
+            observation_end=observation_end,
+        )
+    cal = calibration
     end = observation_end if observation_end is not None else cal.attrs["observation_end"]
     # The trust part checks the same kind of purchase model as the value part uses.
     if discrete:
@@ -337,15 +378,20 @@ def build_report(
         **parse,
     )
 
-    rfm = rfm_summary(
-        transactions,
-        monetary_value_col=monetary_value_col,
-        observation_end=end,
-        time_unit=time_unit,
-        discrete=discrete,
-        **columns,
-        **parse,
-    )
+    if rfm is None:
+        rfm = rfm_summary(
+            transactions,
+            monetary_value_col=monetary_value_col,
+            observation_end=end,
+            time_unit=time_unit,
+            discrete=discrete,
+            **columns,
+            **parse,
+        )
+    else:
+        _check_given_summary(
+            "rfm", rfm, time_unit=time_unit, discrete=discrete, observation_end=end
+        )
     bg = fitted if fitted is not None else purchase_class().fit(rfm)
     gg = spend_model if spend_model is not None else GammaGammaModel().fit(rfm)
     if lifetime_years is None:

@@ -117,3 +117,28 @@ def test_report_auto_uses_the_best_holdout_model(tmp_path, cdnow_tx, cdnow_cal_h
     chosen_class = type(comparison.attrs["models"][best]).__name__
     assert f"The rest of this report uses {chosen_class}." in html
     assert f"<strong>{chosen_class}</strong>" in html
+
+
+def test_given_summaries_are_used_and_checked(tmp_path, cdnow_tx, cdnow_cal_holdout, report_html):
+    """Summaries passed in (as refresh does) give the same report; mismatched ones are refused."""
+    args = (cdnow_tx, "customer_id", "date", "amount")
+    settings = dict(
+        calibration_end="1997-09-30", observation_end="1998-06-30", margin=0.3, lifetime_years=1.5
+    )
+    rfm = cp.rfm_summary(*args, observation_end="1998-06-30", time_unit="W")
+    given = build_report(
+        tmp_path / "given.html", *args, **settings, calibration=cdnow_cal_holdout, rfm=rfm
+    ).read_text()
+    # Identical but for the time of generation.
+    stamp = re.compile(r"Generated [0-9-]+ [0-9:]+ UTC")
+    assert stamp.sub("", given) == stamp.sub("", report_html)
+    daily = cp.rfm_summary(*args, observation_end="1998-06-30", time_unit="D")
+    with pytest.raises(cp.ClvDataError, match="time_unit is 'D', the report uses 'W'"):
+        build_report(tmp_path / "bad.html", *args, **settings, rfm=daily)
+    with pytest.raises(cp.ClvDataError, match="calibration_end is '1997-09-30'"):
+        build_report(
+            tmp_path / "bad.html",
+            *args,
+            **{**settings, "calibration_end": "1997-10-31"},
+            calibration=cdnow_cal_holdout,
+        )
