@@ -271,3 +271,21 @@ def test_recovers_the_parameters_of_simulated_donors():
     assert model.converged_ is True
     for name, value in truth.items():
         assert abs(model.params_[name] - value) < 4 * model.standard_errors_[name], name
+
+
+@pytest.mark.parametrize("t", [1, 3, 10])
+def test_conditional_pmf_sums_to_one_and_has_the_conditional_mean(bgbb, donations, t):
+    """P(Y(t) = k | history) from the posterior process: a distribution over 0..t whose mean is
+    eq. 13, which is computed independently."""
+    pmf = np.column_stack(
+        [bgbb.conditional_probability_of_purchases(k, t, donations) for k in range(t + 1)]
+    )
+    np.testing.assert_allclose(pmf.sum(axis=1), 1.0, rtol=1e-12)
+    mean = pmf @ np.arange(t + 1)
+    np.testing.assert_allclose(mean, bgbb.expected_purchases(t, donations), rtol=1e-10)
+    assert (bgbb.conditional_probability_of_purchases(t + 1, t, donations) == 0).all()
+    band = bgbb.purchases_predictive_interval(t, donations, level=0.8)
+    cdf = np.cumsum(pmf, axis=1)
+    for row, (lower, upper) in enumerate(band[["lower", "upper"]].to_numpy()):
+        assert cdf[row, int(upper)] >= 0.9 - 1e-12
+        assert lower == 0 or cdf[row, int(lower) - 1] <= 0.1
