@@ -141,3 +141,51 @@ def test_calibration_holdout_valid_or_our_error(raw, cut):
     _check_rfm(ch)
     assert (ch["frequency_holdout"] >= 0).all()
     assert (ch["duration_holdout"] > 0).all()
+
+
+@PROFILE
+@given(
+    raw=rows(),
+    unit=st.sampled_from(["D", "W", "M", "Y"]),
+    end_offset=st.integers(0, 400),
+    cut=st.integers(0, 800),
+)
+def test_discrete_summaries_valid_or_our_error(raw, unit, end_offset, cut):
+    """Period counts: whole numbers with frequency <= recency <= T, and the holdout counts at
+    most one transaction per whole holdout period; a fit of the BG/BB on them is valid."""
+    tx = _frame(raw, with_time=True)
+    end = pd.Timestamp("2025-03-01") + pd.Timedelta(days=end_offset)
+    try:
+        rfm = cp.rfm_summary(
+            tx, "customer", "when", "amount", end, unit, returns="drop", discrete=True
+        )
+        ch = cp.calibration_holdout_summary(
+            tx,
+            "customer",
+            "when",
+            pd.Timestamp("2023-01-01") + pd.Timedelta(days=cut),
+            end,
+            "amount",
+            unit,
+            returns="drop",
+            discrete=True,
+        )
+    except ClvDataError:
+        event("refused")
+        return
+    event("summarised")
+    for summary in (rfm, ch):
+        _check_rfm(summary)
+        assert summary["recency"].dtype == np.int64 and summary["T"].dtype == np.int64
+        assert (summary["frequency"] <= summary["recency"]).all()
+        assert summary.attrs["discrete"] is True
+    assert (ch["frequency_holdout"] <= ch["duration_holdout"]).all()
+    assert (ch["duration_holdout"] >= 1).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = cp.BetaGeoBetaBinomModel().fit(rfm)
+        p_alive = model.probability_alive(rfm)
+        expected = model.expected_purchases(3, rfm)
+    assert model.time_unit_ == unit
+    assert ((p_alive >= 0) & (p_alive <= 1 + 1e-12)).all()
+    assert (np.isfinite(expected) & (expected >= 0) & (expected <= 3 + 1e-9)).all()
