@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ._fitting import POLISH_BELOW, _log_objective, _newton_polish
+from ._fitting import POLISH_BELOW, _log_objective, _newton_polish, serial_blas
 from .exceptions import ClvDataError, ConvergenceError, NotFittedError
 
 __all__ = ["profile_likelihood_intervals", "profile_likelihood_ratio"]
@@ -64,6 +64,7 @@ _XTOL = 1e-10
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 
+@serial_blas
 def profile_likelihood_intervals(
     model: Any, alpha: float = 0.05, *, max_log_distance: float = MAX_LOG_DISTANCE
 ) -> pd.DataFrame:
@@ -138,6 +139,7 @@ def profile_likelihood_intervals(
     )
 
 
+@serial_blas
 def profile_likelihood_ratio(model: Any, values: Mapping[str, float] | pd.Series) -> pd.Series:
     """Likelihood-ratio statistic of each parameter at a given value, the others profiled out.
 

@@ -213,3 +213,29 @@ def test_shared_docstring_sections_are_filled():
         assert "<<" not in cls.__doc__, cls.__name__
         assert 'on_nonconvergence : {"warn", "raise"}\n        Whether a fit' in cls.__doc__
         assert "log_likelihood_, aic_, bic_ : float\n    converged_ : bool" in cls.__doc__
+
+
+def test_fits_run_blas_single_threaded_and_restore_it():
+    """The optimiser's tiny linear algebra runs with one BLAS thread; the caller's setting is
+    back afterwards (threadpoolctl reports what the libraries themselves say)."""
+    from threadpoolctl import ThreadpoolController
+
+    from clvpredict._fitting import maximise_likelihood
+
+    control = ThreadpoolController()
+    before = [lib["num_threads"] for lib in control.info() if lib["user_api"] == "blas"]
+    seen = []
+
+    def negll(theta, x, weights):
+        seen.append([lib["num_threads"] for lib in control.info() if lib["user_api"] == "blas"])
+        # A Poisson rate: the optimum is the weighted mean.
+        (rate,) = theta
+        return float(weights @ (rate - x * np.log(rate))), np.array(
+            [float(weights @ (1 - x / rate))]
+        )
+
+    x = np.array([0.0, 1.0, 2.0, 5.0])
+    result = maximise_likelihood(negll, [x], np.ones(4), [np.array([1.0])], ["rate"])
+    assert result.params[0] == pytest.approx(2.0, rel=1e-8)
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert [lib["num_threads"] for lib in control.info() if lib["user_api"] == "blas"] == before
