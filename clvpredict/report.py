@@ -317,14 +317,12 @@ def build_report(
     parse = {"datetime_format": datetime_format, "returns": returns}
     # The purchase model: a fitted one, a name, or "auto" (chosen by the comparison below).
     fitted = None if purchase_model is None or isinstance(purchase_model, str) else purchase_model
-    name = purchase_model if isinstance(purchase_model, str) else "bgnbd"
-    purchase_class = (
-        type(fitted)
-        if fitted is not None
-        else None
-        if name == "auto"
-        else purchase_model_class(name)
-    )
+    if fitted is not None:
+        purchase_class = type(fitted)
+    elif purchase_model == "auto":
+        purchase_class = None
+    else:
+        purchase_class = purchase_model_class(purchase_model or "bgnbd")
     # A discrete-time model (BG/BB) reads summaries counted in periods and is compared only with
     # its own kind: the likelihoods of the two kinds are not comparable.
     discrete = bool(getattr(purchase_class, "discrete_time", False))
