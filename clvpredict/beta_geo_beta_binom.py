@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: Largest number of (row, period) cells held in memory at once by the likelihood.
-_MAX_CELLS = 2_000_000
+_MAX_CELLS = 1_000_000
 
 # ------------------------------------------------------------------------------------------
 # Mathematics: plain vectorised functions of (parameters, data)
@@ -58,22 +58,68 @@ def _chunks(n_rows: int, width: int):
         yield slice(start, min(start + step, n_rows))
 
 
-def _log_terms(alpha, beta, gamma, delta, x, t_x, n):
-    """Log-summands of eq. 5 for a block of rows.
+def _dropout_sums(alpha, beta, gamma, delta, x, t_x, n, *, gradient=False):
+    """The 'alive in period t_x + i, gone before the next' summands of eq. 5, i = 0..n-t_x-1.
 
-    Returns the 'alive in period n' term (rows,) and the 'alive in period t_x + i, dropped out
-    before the next' terms (rows, width) for i = 0 .. n - t_x - 1, padded with -inf, and i.
+    Summand ``i`` is ``D(i) = B(alpha+x, beta+t_x-x+i) B(gamma+1, delta+t_x+i)`` (over the
+    common ``B(alpha, beta) B(gamma, delta)``). Consecutive summands differ by the rational
+    factor ``D(i+1)/D(i) = (beta+t_x-x+i)/(alpha+beta+t_x+i) * (delta+t_x+i)/(gamma+delta+t_x+i+1)``
+    (``B(a, b+1) = B(a, b) b/(a+b)``), which is below 1; so ``D(i)/D(0)`` is a running product
+    that cannot overflow, and only one pair of beta functions per row is needed instead of one
+    per period. Likewise the digamma terms of ``d ln D(i)`` follow from those of ``D(0)`` by
+    running sums of reciprocals (``psi(z+1) = psi(z) + 1/z``).
+
+    Returns
+    -------
+    log_d0 : (rows,)
+        ``ln D(0)``.
+    total : (rows,)
+        ``S = sum_i D(i)/D(0)``; 0 for rows with ``t_x = n`` (no such summand).
+    moments : (4, rows), only with ``gradient``
+        ``sum_i D(i)/D(0) d ln D(i)/d theta`` for theta = alpha, beta, gamma, delta.
     """
-    width = int(np.max(n - t_x, initial=0))
-    i = np.arange(width, dtype=float)[None, :]
-    alive = special.betaln(alpha + x, beta + n - x) + special.betaln(gamma, delta + n)
-    xs, ts = x[:, None], t_x[:, None]
-    valid = i < (n - t_x)[:, None]
-    ii = np.where(valid, i, 0.0)
-    dropped = special.betaln(alpha + xs, beta + ts - xs + ii) + special.betaln(
-        gamma + 1, delta + ts + ii
+    psi = special.digamma
+    log_d0 = special.betaln(alpha + x, beta + t_x - x) + special.betaln(gamma + 1, delta + t_x)
+    count = n - t_x
+    width = int(np.max(count, initial=0))
+    j = np.arange(max(width - 1, 0), dtype=float)[None, :]
+    valid = j < (count - 1)[:, None]
+    ts, xs = t_x[:, None], x[:, None]
+    b, ab = beta + ts - xs + j, alpha + beta + ts + j
+    d, gd = delta + ts + j, gamma + delta + ts + j + 1
+    # Padding cells get ratio 0, so every later product (and its weight) is 0.
+    ratio = np.where(valid, (b / ab) * (d / gd), 0.0)
+    share = np.empty((len(x), width))
+    if width:
+        share[:, 0] = count > 0
+        share[:, 1:] = np.cumprod(ratio, axis=1) * share[:, :1]
+    total = share.sum(axis=1)
+    if not gradient:
+        return log_d0, total
+    later = share[:, 1:]
+    inv_ab, inv_gd = 1.0 / ab, 1.0 / gd
+    steps = (-inv_ab, 1.0 / b - inv_ab, -inv_gd, 1.0 / d - inv_gd)
+    first = (
+        psi(alpha + x) - psi(alpha + beta + t_x),
+        psi(beta + t_x - x) - psi(alpha + beta + t_x),
+        psi(gamma + 1) - psi(gamma + delta + 1 + t_x),
+        psi(delta + t_x) - psi(gamma + delta + 1 + t_x),
     )
-    return alive, np.where(valid, dropped, -np.inf), ii, valid
+    moments = np.empty((4, len(x)))
+    for k in range(4):
+        running = np.cumsum(np.where(valid, steps[k], 0.0), axis=1)
+        moments[k] = first[k] * total + (later * running).sum(axis=1)
+    return log_d0, total, moments
+
+
+def _alive_log_term(alpha, beta, gamma, delta, x, n):
+    """ln of eq. 5's 'alive in period n' summand (over the common beta functions)."""
+    return special.betaln(alpha + x, beta + n - x) + special.betaln(gamma, delta + n)
+
+
+def _combine(alive, log_d0, total):
+    with np.errstate(divide="ignore"):
+        return np.logaddexp(alive, log_d0 + np.log(total))
 
 
 def _row_log_likelihood(alpha, beta, gamma, delta, x, t_x, n):
@@ -81,9 +127,11 @@ def _row_log_likelihood(alpha, beta, gamma, delta, x, t_x, n):
     out = np.empty(len(x))
     width = int(np.max(n - t_x, initial=0))
     for rows in _chunks(len(x), width):
-        alive, dropped, _, _ = _log_terms(alpha, beta, gamma, delta, x[rows], t_x[rows], n[rows])
-        both = np.concatenate([alive[:, None], dropped], axis=1)
-        out[rows] = common + special.logsumexp(both, axis=1)
+        xr, tr, nr = x[rows], t_x[rows], n[rows]
+        log_d0, total = _dropout_sums(alpha, beta, gamma, delta, xr, tr, nr)
+        out[rows] = common + _combine(
+            _alive_log_term(alpha, beta, gamma, delta, xr, nr), log_d0, total
+        )
     return out
 
 
@@ -114,7 +162,8 @@ def bgbb_negll_and_gradient(theta, x, t_x, n, weights) -> tuple[float, np.ndarra
     """Weighted negative log-likelihood and its analytic gradient wrt (alpha, beta, gamma, delta).
 
     Each summand of eq. 5 is a product of beta functions, so the derivative of ln L is the
-    digamma derivative of each summand averaged with the summand's share of L.
+    digamma derivative of each summand averaged with the summand's share of L (the dropout
+    summands through the running sums of :func:`_dropout_sums`).
     """
     alpha, beta, gamma, delta = theta
     psi = special.digamma
@@ -124,27 +173,20 @@ def bgbb_negll_and_gradient(theta, x, t_x, n, weights) -> tuple[float, np.ndarra
     width = int(np.max(n - t_x, initial=0))
     for rows in _chunks(len(x), width):
         xr, tr, nr = x[rows], t_x[rows], n[rows]
-        alive, dropped, ii, valid = _log_terms(alpha, beta, gamma, delta, xr, tr, nr)
-        both = np.concatenate([alive[:, None], dropped], axis=1)
-        total = special.logsumexp(both, axis=1)
-        ll[rows] = common + total
-        share_alive = np.exp(alive - total)
-        share = np.where(valid, np.exp(dropped - total[:, None]), 0.0)
-        xs, ts = xr[:, None], tr[:, None]
-
-        def mix(on_alive, on_dropped, share_alive=share_alive, share=share):
-            return share_alive * on_alive + (share * on_dropped).sum(axis=1)
-
-        ab_dropped = psi(alpha + beta + ts + ii)
-        gd_dropped = psi(gamma + delta + 1 + ts + ii)
-        grad_rows[0, rows] = psi(alpha + xr) - mix(psi(alpha + beta + nr), ab_dropped)
-        grad_rows[1, rows] = mix(
-            psi(beta + nr - xr) - psi(alpha + beta + nr), psi(beta + ts - xs + ii) - ab_dropped
+        alive = _alive_log_term(alpha, beta, gamma, delta, xr, nr)
+        log_d0, total, moments = _dropout_sums(alpha, beta, gamma, delta, xr, tr, nr, gradient=True)
+        both = _combine(alive, log_d0, total)
+        ll[rows] = common + both
+        share_alive = np.exp(alive - both)
+        scale = np.exp(log_d0 - both)
+        on_alive = (
+            psi(alpha + xr) - psi(alpha + beta + nr),
+            psi(beta + nr - xr) - psi(alpha + beta + nr),
+            psi(gamma) - psi(gamma + delta + nr),
+            psi(delta + nr) - psi(gamma + delta + nr),
         )
-        grad_rows[2, rows] = mix(psi(gamma) - psi(gamma + delta + nr), psi(gamma + 1) - gd_dropped)
-        grad_rows[3, rows] = mix(
-            psi(delta + nr) - psi(gamma + delta + nr), psi(delta + ts + ii) - gd_dropped
-        )
+        for k in range(4):
+            grad_rows[k, rows] = share_alive * on_alive[k] + scale * moments[k]
     grad_rows[0] += psi(alpha + beta) - psi(alpha)
     grad_rows[1] += psi(alpha + beta) - psi(beta)
     grad_rows[2] += psi(gamma + delta) - psi(gamma)
