@@ -122,17 +122,26 @@ def _combine(alive, log_d0, total):
         return np.logaddexp(alive, log_d0 + np.log(total))
 
 
-def _row_log_likelihood(alpha, beta, gamma, delta, x, t_x, n):
-    common = -special.betaln(alpha, beta) - special.betaln(gamma, delta)
-    out = np.empty(len(x))
+def _row_terms(alpha, beta, gamma, delta, x, t_x, n):
+    """ln of eq. 5's 'alive in period n' summand and ln of the sum of the dropout summands, per
+    row (both over the common beta functions; the second is -inf when ``t_x = n``)."""
+    alive = np.empty(len(x))
+    dropped = np.empty(len(x))
     width = int(np.max(n - t_x, initial=0))
     for rows in _chunks(len(x), width):
         xr, tr, nr = x[rows], t_x[rows], n[rows]
         log_d0, total = _dropout_sums(alpha, beta, gamma, delta, xr, tr, nr)
-        out[rows] = common + _combine(
-            _alive_log_term(alpha, beta, gamma, delta, xr, nr), log_d0, total
-        )
-    return out
+        alive[rows] = _alive_log_term(alpha, beta, gamma, delta, xr, nr)
+        with np.errstate(divide="ignore"):
+            dropped[rows] = log_d0 + np.log(total)
+    return alive, dropped
+
+
+def _row_log_likelihood(alpha, beta, gamma, delta, x, t_x, n):
+    alive, dropped = _row_terms(alpha, beta, gamma, delta, x, t_x, n)
+    return (
+        -special.betaln(alpha, beta) - special.betaln(gamma, delta) + np.logaddexp(alive, dropped)
+    )
 
 
 def bgbb_log_likelihood(alpha, beta, gamma, delta, x, t_x, n) -> np.ndarray:
@@ -203,30 +212,56 @@ def bgbb_probability_alive(alpha, beta, gamma, delta, x, t_x, n, m=0) -> np.ndar
     at the end of observation.
     """
     x, t_x, n = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (x, t_x, n))
-    log_alive = (
-        special.betaln(alpha + x, beta + n - x)
-        - special.betaln(alpha, beta)
-        + special.betaln(gamma, delta + n + m)
-        - special.betaln(gamma, delta)
+    alive, dropped = _row_terms(alpha, beta, gamma, delta, x, t_x, n)
+    # P(alive at n) = 1 / (1 + dropout summands / alive summand), written so that it cannot
+    # exceed 1 by rounding when the beta functions are huge (parameters near 1e9).
+    log_alive_at_n = -np.logaddexp(0.0, dropped - alive)
+    survive_more = special.betaln(gamma, delta + n + m) - special.betaln(gamma, delta + n)
+    return np.exp(log_alive_at_n + np.minimum(survive_more, 0.0))
+
+
+#: Horizons up to this many periods get the log-ratio of eq. 8 as a sum of per-period terms.
+_SUMMED_HORIZON = 512
+
+
+def _log_survival_ratio(gamma, d, t):
+    """``ln[Gamma(gamma+d) Gamma(1+d+t) / (Gamma(gamma+d+t) Gamma(1+d))]``.
+
+    From four log-gamma values of size ``d ln d`` this loses about ``eps d ln d`` in absolute
+    terms, all of the result when ``d`` is large and ``t`` small (``d = 1e5``: 1e-5 relative, enough
+    to forecast more transactions than opportunities). For whole ``t`` up to
+    :data:`_SUMMED_HORIZON` it is summed instead as
+    ``sum_{j<t} ln(1 + (1-gamma)/(gamma+d+j))``, each term to full precision.
+    """
+    gamma_d, t = np.broadcast_arrays(np.asarray(gamma + d, dtype=float), np.asarray(t, dtype=float))
+    d = gamma_d - gamma
+    out = (
+        special.gammaln(gamma_d)
+        - special.gammaln(gamma_d + t)
+        + special.gammaln(1 + d + t)
+        - special.gammaln(1 + d)
     )
-    return np.exp(log_alive - _row_log_likelihood(alpha, beta, gamma, delta, x, t_x, n))
+    summed = (t == np.round(t)) & (t <= _SUMMED_HORIZON)
+    if summed.any():
+        td, base = t[summed], gamma_d[summed]
+        total = np.zeros(td.shape)
+        for j in range(int(td.max(initial=0))):
+            total += np.where(j < td, np.log1p((1.0 - gamma) / (base + j)), 0.0)
+        out = np.array(out, dtype=float)
+        out[summed] = total
+    return out
 
 
 def _survival_sum(gamma, d, t):
     """E[sum_{k=1..t} (1-theta)^k] for theta ~ Beta(gamma, d): expected future periods alive.
 
     ``d/(gamma-1) [1 - Gamma(gamma+d) Gamma(1+d+t) / (Gamma(gamma+d+t) Gamma(1+d))]``
-    (eq. 8 without the purchase probability). At ``gamma == 1`` the quotient is 0/0; its limit
-    is ``d (psi(1+d+t) - psi(1+d))``.
+    (eq. 8 without the purchase probability; the quotient from :func:`_log_survival_ratio`). At
+    ``gamma == 1`` the quotient is 0/0; its limit is ``d (psi(1+d+t) - psi(1+d))``.
     """
     t = np.asarray(t, dtype=float)
     g1 = gamma - 1.0
-    log_ratio = (
-        special.gammaln(gamma + d)
-        - special.gammaln(gamma + d + t)
-        + special.gammaln(1 + d + t)
-        - special.gammaln(1 + d)
-    )
+    log_ratio = _log_survival_ratio(gamma, d, t)
     with np.errstate(divide="ignore", invalid="ignore"):
         exact = -d * np.expm1(log_ratio) / g1
     limit = d * (special.digamma(1 + d + t) - special.digamma(1 + d))
