@@ -52,10 +52,23 @@ _MAX_CELLS = 1_000_000
 # ------------------------------------------------------------------------------------------
 
 
-def _chunks(n_rows: int, width: int):
-    step = max(1, _MAX_CELLS // max(width, 1))
-    for start in range(0, n_rows, step):
-        yield slice(start, min(start + step, n_rows))
+def _blocks(count: np.ndarray):
+    """Row indices in blocks of similar ``count`` (= n - t_x, the number of dropout summands),
+    each block padded to its own widest row and at most ``_MAX_CELLS`` cells.
+
+    Rows are taken in order of ``count``, so little of a block is padding: with histories of
+    1 to 104 weekly periods, a third of the cells that one common width would need.
+    """
+    order = np.argsort(count, kind="stable")
+    widths = np.maximum(count[order], 1)
+    start, n_rows = 0, len(order)
+    while start < n_rows:
+        size = max(1, _MAX_CELLS // int(widths[start]))
+        # Shrink until the block's widest (last) row fits the budget; widths only grow.
+        while size > 1 and size * widths[min(start + size, n_rows) - 1] > _MAX_CELLS:
+            size = max(1, _MAX_CELLS // int(widths[min(start + size, n_rows) - 1]))
+        yield order[start : start + size]
+        start += size
 
 
 def _dropout_sums(alpha, beta, gamma, delta, x, t_x, n, *, gradient=False):
@@ -96,7 +109,9 @@ def _dropout_sums(alpha, beta, gamma, delta, x, t_x, n, *, gradient=False):
     total = share.sum(axis=1)
     if not gradient:
         return log_d0, total
-    later = share[:, 1:]
+    # sum_i P_i sum_{j<i} step_j = sum_j step_j sum_{i>j} P_i: one running tail sum of the
+    # weights serves all four parameters (P_i = 0 beyond a row's own summands).
+    tail = np.cumsum(share[:, :0:-1], axis=1)[:, ::-1]
     inv_ab, inv_gd = 1.0 / ab, 1.0 / gd
     steps = (-inv_ab, 1.0 / b - inv_ab, -inv_gd, 1.0 / d - inv_gd)
     first = (
@@ -107,8 +122,7 @@ def _dropout_sums(alpha, beta, gamma, delta, x, t_x, n, *, gradient=False):
     )
     moments = np.empty((4, len(x)))
     for k in range(4):
-        running = np.cumsum(np.where(valid, steps[k], 0.0), axis=1)
-        moments[k] = first[k] * total + (later * running).sum(axis=1)
+        moments[k] = first[k] * total + (steps[k] * tail).sum(axis=1)
     return log_d0, total, moments
 
 
@@ -125,10 +139,10 @@ def _combine(alive, log_d0, total):
 def _row_terms(alpha, beta, gamma, delta, x, t_x, n):
     """ln of eq. 5's 'alive in period n' summand and ln of the sum of the dropout summands, per
     row (both over the common beta functions; the second is -inf when ``t_x = n``)."""
+    x, t_x, n = np.broadcast_arrays(x, t_x, n)
     alive = np.empty(len(x))
     dropped = np.empty(len(x))
-    width = int(np.max(n - t_x, initial=0))
-    for rows in _chunks(len(x), width):
+    for rows in _blocks(n - t_x):
         xr, tr, nr = x[rows], t_x[rows], n[rows]
         log_d0, total = _dropout_sums(alpha, beta, gamma, delta, xr, tr, nr)
         alive[rows] = _alive_log_term(alpha, beta, gamma, delta, xr, nr)
@@ -179,8 +193,7 @@ def bgbb_negll_and_gradient(theta, x, t_x, n, weights) -> tuple[float, np.ndarra
     common = -special.betaln(alpha, beta) - special.betaln(gamma, delta)
     ll = np.empty(len(x))
     grad_rows = np.empty((4, len(x)))
-    width = int(np.max(n - t_x, initial=0))
-    for rows in _chunks(len(x), width):
+    for rows in _blocks(n - t_x):
         xr, tr, nr = x[rows], t_x[rows], n[rows]
         alive = _alive_log_term(alpha, beta, gamma, delta, xr, nr)
         log_d0, total, moments = _dropout_sums(alpha, beta, gamma, delta, xr, tr, nr, gradient=True)
