@@ -131,9 +131,10 @@ def _alive_log_term(alpha, beta, gamma, delta, x, n):
     return special.betaln(alpha + x, beta + n - x) + special.betaln(gamma, delta + n)
 
 
-def _combine(alive, log_d0, total):
+def _log_dropout(log_d0, total):
+    """ln of the sum of the dropout summands from :func:`_dropout_sums`; -inf where there are none."""
     with np.errstate(divide="ignore"):
-        return np.logaddexp(alive, log_d0 + np.log(total))
+        return log_d0 + np.log(total)
 
 
 def _row_terms(alpha, beta, gamma, delta, x, t_x, n):
@@ -146,8 +147,7 @@ def _row_terms(alpha, beta, gamma, delta, x, t_x, n):
         xr, tr, nr = x[rows], t_x[rows], n[rows]
         log_d0, total = _dropout_sums(alpha, beta, gamma, delta, xr, tr, nr)
         alive[rows] = _alive_log_term(alpha, beta, gamma, delta, xr, nr)
-        with np.errstate(divide="ignore"):
-            dropped[rows] = log_d0 + np.log(total)
+        dropped[rows] = _log_dropout(log_d0, total)
     return alive, dropped
 
 
@@ -197,7 +197,7 @@ def bgbb_negll_and_gradient(theta, x, t_x, n, weights) -> tuple[float, np.ndarra
         xr, tr, nr = x[rows], t_x[rows], n[rows]
         alive = _alive_log_term(alpha, beta, gamma, delta, xr, nr)
         log_d0, total, moments = _dropout_sums(alpha, beta, gamma, delta, xr, tr, nr, gradient=True)
-        both = _combine(alive, log_d0, total)
+        both = np.logaddexp(alive, _log_dropout(log_d0, total))
         ll[rows] = common + both
         share_alive = np.exp(alive - both)
         scale = np.exp(log_d0 - both)

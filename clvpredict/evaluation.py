@@ -814,7 +814,8 @@ def frequency_recency_matrix(
     max_frequency = int(_check_max_frequency(max_frequency))
     if isinstance(n_recency, bool) or int(n_recency) < 2:
         raise ClvDataError(f"n_recency={n_recency!r} must be a whole number >= 2.")
-    if _discrete(purchase_model):
+    discrete = _discrete(purchase_model)
+    if discrete:
         # Histories of a discrete-time model are whole periods, with at most one transaction
         # per period: recency runs over 0..T and frequency cannot exceed it.
         if float(T) != round(float(T)):
@@ -824,7 +825,9 @@ def frequency_recency_matrix(
         recency = np.linspace(0.0, float(T), int(n_recency))
     frequency = np.arange(max_frequency + 1)
     x, t_x = np.meshgrid(frequency.astype(float), recency, indexing="ij")
-    valid = ((x > 0) | (t_x == 0)) & (x <= t_x + (0 if _discrete(purchase_model) else np.inf))
+    valid = (x > 0) | (t_x == 0)
+    if discrete:
+        valid &= x <= t_x
     xs, txs = x[valid], t_x[valid]
     big_t = np.full(xs.shape, float(T))
     if quantity == "expected_purchases":

@@ -250,11 +250,12 @@ def calibration_split(
     history_days = float(rfm["T"].max()) * unit_in_days(settings.time_unit)
     if history_days < 2 * holdout_days:
         return None, None
-    cal_end = end - pd.Timedelta(days=holdout_days)
     if is_discrete(settings.purchase_model):
         # Whole calendar months, so that a 12-month holdout is exactly one year of periods.
         day = pd.Timedelta(days=1)
         cal_end = end + day - pd.DateOffset(months=settings.holdout_months) - day
+    else:
+        cal_end = end - pd.Timedelta(days=holdout_days)
     cal = calibration_holdout_summary(
         tx,
         calibration_end=cal_end,
