@@ -261,6 +261,19 @@ def _bg_residual_mean_hyp2f1(t, r, alpha, a, b, x, T):
         return c / (a - 1) * (1.0 - one_minus_z ** (a - 1) * hyp)
 
 
+def _upper_quantile(a: float, beta_x: float, tail: float = 1e-18) -> float:
+    """The point of Beta(a, beta_x) above which lies ``tail`` of the mass, or 1.0 when that point
+    is within rounding of 1 (a tiny ``a`` puts a thin tail all the way to 1).
+
+    scipy's quantile gives up on such a root: before 1.11 it warns and returns 1.0, later
+    releases return NaN. Both mean that the whole interval must be integrated.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        point = float(stats.beta.isf(tail, a, beta_x))
+    return point if np.isfinite(point) and point < 1.0 else 1.0
+
+
 def _beta_expectation(function, a: float, beta_x: float) -> float:
     """E[function(p)] for p ~ Beta(a, beta_x), by adaptive quadrature.
 
@@ -282,7 +295,7 @@ def _beta_expectation(function, a: float, beta_x: float) -> float:
             **options,
         )[0]
         return float(value / np.exp(log_b))
-    upper = min(1.0, float(stats.beta.isf(1e-18, a, beta_x)))
+    upper = _upper_quantile(a, beta_x)
     if a < 1:
         value = integrate.quad(
             lambda p: function(p) * np.exp(special.xlog1py(beta_x - 1, -p) - log_b),
