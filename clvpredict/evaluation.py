@@ -1024,10 +1024,11 @@ def mean_spend_density(
     Examples
     --------
     >>> import numpy as np, clvpredict as cp
+    >>> from scipy.integrate import trapezoid
     >>> from clvpredict.evaluation import mean_spend_density
     >>> s = cp.datasets.load_cdnow_summary()
     >>> dens = mean_spend_density(cp.GammaGammaModel().fit(s), s, np.linspace(0.5, 2000, 40000))
-    >>> round(float(np.trapezoid(dens, dens.index)), 2)
+    >>> round(float(trapezoid(dens, dens.index)), 2)
     1.0
     """
     from .gamma_gamma import gamma_gamma_log_likelihood

@@ -404,6 +404,6 @@ def test_mean_spend_density_matches_numerical_mixture(gg, ch):
     by_hand = [sum(w * density_given_x(zz, int(k)) for k, w in counts.items()) for zz in z]
     np.testing.assert_allclose(mean_spend_density(gg, ch, z).to_numpy(), by_hand, rtol=1e-6)
     grid = np.linspace(0, 3000, 60001)
-    assert np.trapezoid(mean_spend_density(gg, ch, grid).to_numpy(), grid) == pytest.approx(
+    assert integrate.trapezoid(mean_spend_density(gg, ch, grid).to_numpy(), grid) == pytest.approx(
         1.0, abs=2e-3
     )
