@@ -7,6 +7,7 @@ Exit codes
 2  bad input data or configuration
 3  a model fit did not converge
 4  a quality gate of refresh failed (nothing was published)
+5  another refresh is running on the same output folder (this one did nothing)
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from .exceptions import ClvDataError, ConvergenceError
 from .persistence import write_text_atomic
 from .pipeline import (
     GateFailure,
-    publish_atomically,
     read_table,
     run_fit,
     run_refresh,
     run_score,
     step,
 )
+from .publishing import RefreshLocked, write_bytes_atomic
 
 logger = logging.getLogger("clvpredict")
 
@@ -39,6 +40,7 @@ EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
 EXIT_GATE_FAILED = 4
+EXIT_LOCKED = 5
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -236,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="clvpredict",
         description="Probabilistic customer lifetime value (BG/NBD + Gamma-Gamma).",
         epilog="Exit codes: 0 success (published), 1 unexpected error, 2 bad input or config, "
-        "3 fit did not converge, 4 a quality gate failed. Run 'clvpredict COMMAND --help'.",
+        "3 fit did not converge, 4 a quality gate failed, 5 another refresh is running on OUT. Run 'clvpredict COMMAND --help'.",
     )
     parser.add_argument("--version", action="version", version=f"clvpredict {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="command")
@@ -287,7 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     refresh = command(
         "refresh",
         "nightly job: read, validate, fit, evaluate on a holdout, apply quality gates, then "
-        "publish model.json, predictions, metrics.json and report.html atomically to OUT",
+        "publish model.json, predictions, metrics.json and report.html to OUT, all at once: a "
+        "new folder OUT/releases/<UTC time>/ made current by one switch of the link OUT/current "
+        "(OUT/model.json etc. are links through it); one refresh per OUT at a time",
         ["data", "clv", "output"],
         _run_refresh,
     )
@@ -304,7 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="largest relative parameter change vs the previous model (default 0.5)",
     )
-    gates.add_argument("--keep", type=int, help="dated models kept in OUT/models (default 7)")
+    gates.add_argument(
+        "--keep",
+        type=int,
+        help="releases kept in OUT/releases, the current one included (default 7)",
+    )
     gates.add_argument(
         "--no-report", dest="report", action="store_const", const=False, help="skip report.html"
     )
@@ -346,7 +354,7 @@ def _run_score(args: argparse.Namespace) -> int:
     table = run_score(settings)
     path = Path(settings.out) / f"predictions.{settings.output_format}"
     with step(f"write {path}"):
-        publish_atomically(path.parent, {path.name: table_bytes(table, settings.output_format)})
+        write_bytes_atomic(table_bytes(table, settings.output_format), path)
     print(f"Scored {len(table):,} customers; wrote {path}")
     return EXIT_OK
 
@@ -357,7 +365,7 @@ def _run_refresh(args: argparse.Namespace) -> int:
     for gate in outcome.gates:
         state = {True: "passed", False: "FAILED", None: "skipped"}[gate.passed]
         logger.info("gate %s: %s %s", gate.name, state, gate.detail)
-    print(f"Published to {settings.out}: {', '.join(outcome.published)}")
+    print(f"Published release {outcome.release} to {settings.out}: {', '.join(outcome.published)}")
     return EXIT_OK
 
 
@@ -417,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GateFailure as exc:
         logger.error("%s", exc)
         return EXIT_GATE_FAILED
+    except RefreshLocked as exc:
+        logger.error("%s", exc)
+        return EXIT_LOCKED
     except Exception:
         logger.exception("unexpected error (please report it)")
         return EXIT_UNEXPECTED

@@ -8,6 +8,12 @@ pickle: a model file can be read by any JSON tool and loading one never executes
 Floats are written with Python's shortest round-trip representation, so a loaded model predicts
 bit for bit what the saved one did. ``NaN`` (e.g. unavailable standard errors) is written as
 ``null``. A SHA-256 checksum over the canonical document detects any corruption.
+
+Saving writes a temporary file beside the target, fsyncs it and renames it over the target, so a
+reader finds the previous file or the complete new one, also if the writer is killed; a
+temporary file a killed writer left is removed by the next save to the same path. Several files
+that must change together (the nightly refresh) are published by
+:mod:`clvpredict.publishing`.
 """
 
 from __future__ import annotations
@@ -16,9 +22,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +32,7 @@ import pandas as pd
 
 from ._fitting import FitResult
 from .exceptions import ClvDataError
+from .publishing import write_bytes_atomic
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -280,83 +284,13 @@ def _installed_version() -> str:
     return __version__
 
 
-def default_file_mode() -> int:
-    """The mode a plain ``open(..., "w")`` would give: 0o666 minus the process umask.
-
-    Temporary files are created 0o600; published files must be readable like any other output.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def write_text_atomic(text: str, path: str | os.PathLike[str]) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename.
+    """Write ``text`` (UTF-8) to ``path`` via a temporary file in the same folder and a rename.
 
-    Readers see either the old file or the complete new one, never a half-written file.
+    Readers see either the old file or the complete new one, never a half-written file; see
+    :func:`clvpredict.publishing.write_bytes_atomic`.
     """
-    path = Path(path)
-    publish_atomically(path.parent, {path.name: text.encode("utf-8")})
-    return path
-
-
-def publish_atomically(out: Path, files: Mapping[str, bytes]) -> None:
-    """Write every file or none: stage all, then rename into place, rolling back on failure.
-
-    Parameters
-    ----------
-    out : Path
-        Output folder (created if needed).
-    files : mapping of relative path to content
-        What to publish.
-
-    Notes
-    -----
-    Each staged file lives next to its target, so the rename is atomic. Before renaming, the
-    current version of each target is hard-linked to a backup; if a rename fails, the targets
-    already replaced are restored from their backups (or removed if they are new), so readers
-    find the previous outputs byte for byte.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    staged: dict[Path, Path] = {}
-    backups: dict[Path, Path] = {}
-    replaced: list[Path] = []
-    try:
-        for name, content in files.items():
-            target = out / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            staged[target] = Path(tmp)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, default_file_mode())
-        for target in staged:
-            if target.exists():
-                backup = target.with_name(f".{target.name}.previous")
-                backup.unlink(missing_ok=True)
-                try:
-                    os.link(target, backup)
-                except OSError:
-                    # No hard links on this file system: a copy serves the same purpose.
-                    shutil.copy2(target, backup)
-                backups[target] = backup
-        for target, tmp in staged.items():
-            os.replace(tmp, target)
-            replaced.append(target)
-    except BaseException:
-        for target in reversed(replaced):
-            if target in backups:
-                os.replace(backups.pop(target), target)
-            else:
-                target.unlink(missing_ok=True)
-        raise
-    finally:
-        for tmp in staged.values():
-            tmp.unlink(missing_ok=True)
-        for backup in backups.values():
-            backup.unlink(missing_ok=True)
+    return write_bytes_atomic(text.encode("utf-8"), path)
 
 
 def save_model(model: Any, path: str | os.PathLike[str]) -> Path:

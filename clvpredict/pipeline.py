@@ -1,12 +1,17 @@
 """Production jobs behind the command line: fit, score and the nightly refresh.
 
-The nightly ``refresh`` reads and validates transactions, fits BG/NBD and Gamma-Gamma, checks
-them on a holdout window when the history allows it, applies quality gates (convergence, holdout
-error, parameter drift against the previous model) and only then publishes the model bundle,
-the predictions, a metrics file and the HTML report. Publishing is all-or-nothing: every file
-is first written to a temporary file in the output folder, then renamed into place; if anything
-fails, the files already renamed are restored from their previous versions, so a bad night never
-destroys the last good model or leaves a half-written output.
+The nightly ``refresh`` takes the output folder's lock, reads and validates transactions, fits
+BG/NBD and Gamma-Gamma, checks them on a holdout window when the history allows it, applies
+quality gates (convergence, holdout error, parameter drift against the previous model) and only
+then publishes the model bundle, the predictions, a metrics file and the HTML report.
+
+Publishing is crash-atomic across files (:mod:`clvpredict.publishing`): the night's files go into
+a new folder ``OUT/releases/<UTC time>/``, and one rename of the link ``OUT/current`` makes them
+current together; ``OUT/model.json`` and the other reader paths are links through
+``OUT/current``. Whether the job fails a gate, hits a full disk or is killed at any instant,
+readers find either the previous night's complete outputs or the new night's, never a mix. Only
+one refresh runs on a folder at a time (a second one stops with exit code 5), and each run first
+removes what an interrupted run left behind. The ``keep`` newest releases are kept.
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ import pandas as pd
 
 from ._units import DAYS_PER_MONTH, check_time_unit, unit_in_days
 from .exceptions import ClvDataError, ClvError, ConvergenceError
-from .persistence import _plain, publish_atomically
+from .persistence import _plain
+from .publishing import (
+    publish_release,
+    refresh_lock,
+    tidy_output_folder,
+    write_bytes_atomic,
+)
 
 logger = logging.getLogger("clvpredict.pipeline")
 
@@ -36,7 +47,6 @@ __all__ = [
     "GateFailure",
     "Settings",
     "load_config",
-    "publish_atomically",
     "read_table",
     "run_fit",
     "run_refresh",
@@ -455,11 +465,12 @@ class Gate:
 
 @dataclass
 class RefreshOutcome:
-    """What a refresh did: gates, metrics, and the files it published."""
+    """What a refresh did: gates, metrics, and the release and files it published."""
 
     gates: list[Gate] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
+    release: str | None = None
 
 
 def _holdout_gate(settings: Settings, context: dict[str, Any]) -> tuple[Gate, dict]:
@@ -552,9 +563,19 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
     GateFailure
         A quality gate failed: nothing published; ``OUT/last-rejected-metrics.json`` records
         the night's metrics and gates.
+    RefreshLocked
+        Another refresh is running on the same output folder (nothing done).
     """
-    timings: dict[str, float] = {}
     out = Path(settings.out)
+    timings: dict[str, float] = {}
+    with refresh_lock(out):
+        with step("tidy the output folder", timings):
+            tidy_output_folder(out)
+        return _refresh(settings, out, timings)
+
+
+def _refresh(settings: Settings, out: Path, timings: dict[str, float]) -> RefreshOutcome:
+    """The body of :func:`run_refresh`, run holding the output folder's lock."""
     outcome = RefreshOutcome()
     bundle, tx, rfm, context = run_fit(settings, timings, evaluate_holdout_too=True)
     end = bundle.settings["observation_end"]
@@ -596,7 +617,7 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
     if failed:
         # The rejected night's metrics go to a file of their own; the published ones stay.
         rejected = json.dumps(_plain(outcome.metrics), indent=2, allow_nan=False) + "\n"
-        publish_atomically(out, {"last-rejected-metrics.json": rejected.encode()})
+        write_bytes_atomic(rejected.encode(), out / "last-rejected-metrics.json")
         raise GateFailure(
             "quality gate(s) failed, nothing published: " + "; ".join(g.detail for g in failed)
         )
@@ -632,20 +653,7 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
     files["metrics.json"] = (
         json.dumps(_plain(outcome.metrics), indent=2, allow_nan=False) + "\n"
     ).encode()
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    files[f"models/model-{stamp}.json"] = files["model.json"]
     with step("publish", timings):
-        publish_atomically(out, files)
-    _prune_history(out / "models", settings.keep)
+        outcome.release = publish_release(out, files, settings.keep)
     outcome.published = sorted(files)
     return outcome
-
-
-def _prune_history(folder: Path, keep: int) -> None:
-    """Keep the ``keep`` newest dated model files (names sort by date)."""
-    if not folder.is_dir():
-        return
-    dated = sorted(folder.glob("model-*.json"))
-    for old in dated[:-keep]:
-        old.unlink()
-        logger.info("removed old model %s", old.name)
