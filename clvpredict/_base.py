@@ -23,7 +23,31 @@ from ._units import UNIT_NAMES, check_time_unit
 from .data import rfm_arrays
 from .exceptions import ClvDataError, NotFittedError
 
-_LEARNED = ("params_", "standard_errors_", "covariance_", "log_likelihood_", "converged_")
+
+def _has_params(model: Any) -> bool:
+    return getattr(model, "params_", None) is not None
+
+
+def check_is_fitted(model: Any, role: str | None = None) -> None:
+    """Raise :class:`NotFittedError` unless ``model`` holds parameters.
+
+    The one test of "is it fitted" for every model and every function that takes one: a model
+    has parameters after ``fit``, ``from_params`` or loading a model file.
+
+    Parameters
+    ----------
+    model
+        Any clvpredict model.
+    role : str, optional
+        What the model is for the caller (e.g. ``"spend model"``), named in the message.
+    """
+    if not _has_params(model):
+        who = f"The {role} ({type(model).__name__})" if role else f"This {type(model).__name__}"
+        raise NotFittedError(
+            f"{who} is not fitted yet. Call fit(data), or load a saved model with "
+            "clvpredict.load_model(path)."
+        )
+
 
 #: Docstring sections every model shares. A line ``<<name>>`` in a model class's docstring is
 #: replaced by the text, indented like the marker, when the class is created.
@@ -91,11 +115,23 @@ class BaseModel:
         """The objective and its data, arranged once per fit (default: ``_negll`` as is)."""
         return self._negll, columns
 
-    def _arrays(
+    def _read_arrays(
         self, data: pd.DataFrame | None, overrides: dict[str, Any]
     ) -> tuple[dict[str, np.ndarray], pd.Index]:
-        """Validated float arrays of the model's columns, and the index of the rows."""
+        """Validated float arrays of the model's columns as ``data`` holds them (a hook)."""
         return rfm_arrays(data, self._columns, overrides)
+
+    def _arrays(
+        self, data: pd.DataFrame | None, overrides: dict[str, Any], *, fitting: bool = False
+    ) -> tuple[dict[str, np.ndarray], pd.Index]:
+        """Validated float arrays of the model's columns, and the index of the rows.
+
+        Every method that reads customers goes through here. Outside ``fit`` the model must be
+        fitted.
+        """
+        if not fitting:
+            check_is_fitted(self)
+        return self._read_arrays(data, overrides)
 
     def _standardise(
         self, columns: list[np.ndarray], weights: np.ndarray
@@ -124,10 +160,20 @@ class BaseModel:
             raise ClvDataError(
                 f"on_nonconvergence={self.on_nonconvergence!r} is not one of 'warn', 'raise'."
             )
-        arrays, index = self._arrays(data, overrides)
+        arrays, index = self._arrays(data, overrides, fitting=True)
+        if len(index) == 0:
+            raise ClvDataError(
+                f"The data given to {type(self).__name__}.fit have no rows: there are no "
+                "customers to fit on. Check the filter or the date range that built them."
+            )
         w = _weights(weights, data, len(index))
         training = training_data_summary(arrays, w)
         arrays, w = self._select_fit_rows(arrays, w, index)
+        if not w.sum() > 0:
+            raise ClvDataError(
+                f"The weights of the rows {type(self).__name__} fits on sum to zero: there is "
+                "nothing to fit. Give those customers weights > 0."
+            )
         columns, uw = compress([arrays[c] for c in self._columns], w)
         fit_data = (tuple(columns), uw)
         columns, undo = self._standardise(columns, uw)
@@ -283,20 +329,14 @@ class BaseModel:
         return interval_columns(name, point, lower[inverse], upper[inverse], index)
 
     # ---------------------------------------------------------------- fitted state helpers
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "params_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet. Call fit(data) or load a saved model."
-            )
-
     def _theta(self) -> tuple[float, ...]:
-        self._check_fitted()
+        check_is_fitted(self)
         return tuple(float(v) for v in self.params_.to_numpy())
 
     @property
     def is_fitted(self) -> bool:
-        """Whether the model holds estimated parameters."""
-        return all(hasattr(self, a) for a in _LEARNED)
+        """Whether the model holds parameters (fitted, given with ``from_params`` or loaded)."""
+        return _has_params(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Save the fitted model as a JSON model file, atomically.
@@ -372,7 +412,7 @@ class BaseModel:
         """
         if method not in ("wald", "profile"):
             raise ClvDataError(f"method={method!r} is not one of 'wald', 'profile'.")
-        self._check_fitted()
+        check_is_fitted(self)
         est = self.params_.to_numpy()
         se = self.standard_errors_.to_numpy()
         if method == "profile":

@@ -523,7 +523,7 @@ class BetaGeoBetaBinomModel(PurchaseModel):
         columns = (arrays[c] for c in self._columns)
         return bgbb_cumulative_expected_purchases(ts, *np.asarray(theta, dtype=float), *columns)
 
-    def _arrays(self, data, overrides):
+    def _read_arrays(self, data, overrides):
         if (
             isinstance(data, pd.DataFrame)
             and data.attrs.get("discrete") is False

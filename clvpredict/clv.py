@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._base import check_is_fitted
 from ._units import DAYS_PER_MONTH, check_time_unit, months_to_units, units_to_years
 from .data import _apply_end, _day_number, _prepare_transactions, _to_timestamp
 from .exceptions import ClvDataError
@@ -74,7 +75,7 @@ def _discounted_value(
 
 
 def _model_unit(purchase_model: Any) -> str:
-    purchase_model._check_fitted()
+    check_is_fitted(purchase_model, "purchase model")
     unit = getattr(purchase_model, "time_unit_", None)
     if unit is None:
         raise ClvDataError(

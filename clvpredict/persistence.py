@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._base import check_is_fitted
 from ._fitting import FitResult
 from .exceptions import ClvDataError
 
@@ -97,7 +98,7 @@ def model_to_dict(model: Any) -> dict[str, Any]:
     """The JSON document of a fitted model (see the module docstring for its fields)."""
     from . import __version__
 
-    model._check_fitted()
+    check_is_fitted(model)
     result: FitResult | None = getattr(model, "fit_result_", None)
     settings = {k: v for k, v in vars(model).items() if not k.endswith("_")}
     document: dict[str, Any] = {
