@@ -21,7 +21,7 @@ from scipy import stats
 from ._fitting import FitResult, compress, maximise_likelihood, report_convergence
 from ._units import UNIT_NAMES, check_time_unit
 from .data import rfm_arrays
-from .exceptions import ClvDataError, NotFittedError
+from .exceptions import ClvDataError, NotFittedError, describe_values
 
 
 def _has_params(model: Any) -> bool:
@@ -79,6 +79,63 @@ def _fill_shared_docs(doc: str | None) -> str | None:
         else:
             lines.append(line)
     return "\n".join(lines)
+
+
+def check_horizon(value: Any, argument: str) -> Any:
+    """A time span (scalar or array) of the public API, checked once for every caller.
+
+    Horizons and times after ``T`` must be finite and >= 0 (0 is the present): a negative, NaN
+    or infinite value would otherwise come back as zeros or NaN without a word.
+
+    Parameters
+    ----------
+    value : float or array
+        The span, in the model's time unit.
+    argument : str
+        The caller's argument name (``"t"``, ``"t_future"``...), named in the message.
+
+    Returns
+    -------
+    The value, unchanged.
+
+    Raises
+    ------
+    ClvDataError
+        Naming the argument and the offending value.
+    """
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ClvDataError(f"{argument}={value!r} must be a number of time units >= 0.") from exc
+    bad = ~np.isfinite(array) | (array < 0)
+    if bad.any():
+        raise ClvDataError(
+            f"{_offending(argument, value, array, bad)} not a time span: it must be finite and "
+            ">= 0 (in the model's time unit; 0 is the end of observation)."
+        )
+    return value
+
+
+def _offending(argument: str, value: Any, array: np.ndarray, bad: np.ndarray) -> str:
+    """``"t=-1.0 is"`` for a scalar, ``"t holds -1.0, nan that are"`` for an array."""
+    if array.ndim == 0:
+        return f"{argument}={value!r} is"
+    return f"{argument} holds {describe_values(array[bad].tolist())} that are"
+
+
+def check_counts(value: Any, argument: str = "n") -> Any:
+    """Numbers of purchases (scalar or array): whole numbers >= 0, else :class:`ClvDataError`."""
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ClvDataError(f"{argument}={value!r} must be a whole number of purchases.") from exc
+    bad = ~np.isfinite(array) | (array < 0) | (array != np.round(array))
+    if bad.any():
+        raise ClvDataError(
+            f"{_offending(argument, value, array, bad)} not a number of purchases: counts are "
+            "whole numbers >= 0."
+        )
+    return value
 
 
 class BaseModel:
@@ -666,6 +723,7 @@ class PurchaseModel(BaseModel):
             ``expected_purchases`` indexed like ``data``; with ``interval``, a DataFrame that
             adds ``expected_purchases_lower`` and ``expected_purchases_upper``.
         """
+        check_horizon(t, "t")
         function = type(self)._conditional_expectation
         return self._history_prediction(
             "expected_purchases",
@@ -756,8 +814,7 @@ class PurchaseModel(BaseModel):
         Series
             ``p_alive``, indexed like ``data``.
         """
-        if not np.all(np.asarray(t_future, dtype=float) >= 0):
-            raise ClvDataError(f"t_future={t_future!r} must be >= 0 (time after T).")
+        check_horizon(t_future, "t_future")
         x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
         values = type(self)._alive_at(t_future, *self._theta(), x, t_x, big_t)
         return pd.Series(values, index=index, name="p_alive")
@@ -793,6 +850,8 @@ class PurchaseModel(BaseModel):
         Series
             ``probability``, indexed like ``data``.
         """
+        check_counts(n)
+        check_horizon(t, "t")
         x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
         values = self._conditional_pmf(n, t, self._theta(), x, t_x, big_t)
         return pd.Series(values, index=index, name="probability")
@@ -828,6 +887,7 @@ class PurchaseModel(BaseModel):
         from .uncertainty import check_level
 
         level = check_level(level)
+        check_horizon(t, "t")
         x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
         theta = self._theta()
         tail = (1 - level) / 2
@@ -860,6 +920,7 @@ class PurchaseModel(BaseModel):
         -------
         float, or Series indexed by ``t`` when ``t`` is an array.
         """
+        check_horizon(t, "t")
         values = type(self)._new_customer_expectation(t, *self._theta())
         if np.ndim(t) == 0:
             return float(values)
@@ -879,6 +940,8 @@ class PurchaseModel(BaseModel):
         -------
         float, or Series indexed by ``n`` when ``n`` is an array.
         """
+        check_counts(n)
+        check_horizon(t, "t")
         values = type(self)._new_customer_pmf(n, t, *self._theta())
         if np.ndim(n) == 0:
             return float(values)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._base import check_is_fitted
+from ._base import check_horizon, check_is_fitted
 from ._units import DAYS_PER_MONTH, check_time_unit, months_to_units, units_to_years
 from .data import _apply_end, _day_number, _prepare_transactions, _to_timestamp
 from .exceptions import ClvDataError
@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 def _check_money_settings(horizon_months: Any, annual_discount_rate: float, margin: float) -> int:
+    check_horizon(horizon_months, "horizon_months")
     if (
         isinstance(horizon_months, bool)
         or not float(horizon_months).is_integer()

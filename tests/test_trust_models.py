@@ -6,6 +6,7 @@ Each case either gives a correct answer (checked against an independent computat
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -90,3 +91,72 @@ def test_unfitted_models_say_so_in_every_method(cls, weekly, monthly_periods, tm
         with pytest.raises(NotFittedError, match=rf"This {cls.__name__} is not fitted yet"):
             call(model)
         assert not (tmp_path / "model.json").exists(), name
+
+
+# ------------------------------------------------------------------------------------------
+# 2. Horizons
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted(weekly, monthly_periods):
+    """One fitted model of each class, on CDNOW (weeks; months as periods for the BG/BB)."""
+    return {cls: cls().fit(_data(cls, weekly, monthly_periods)) for cls in ALL_MODELS}
+
+
+def _horizon_calls(data):
+    return {
+        "expected_purchases": ("t", lambda m, t: m.expected_purchases(t, data)),
+        "probability_alive_at": ("t_future", lambda m, t: m.probability_alive_at(t, data)),
+        "conditional_probability_of_purchases": (
+            "t",
+            lambda m, t: m.conditional_probability_of_purchases(0, t, data),
+        ),
+        "purchases_predictive_interval": (
+            "t",
+            lambda m, t: m.purchases_predictive_interval(t, data),
+        ),
+        "expected_purchases_new_customer": ("t", lambda m, t: m.expected_purchases_new_customer(t)),
+        "probability_of_purchases": ("t", lambda m, t: m.probability_of_purchases(0, t)),
+    }
+
+
+@pytest.mark.parametrize("bad", [-52.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("cls", PURCHASE, ids=lambda c: c.__name__)
+def test_bad_horizons_are_refused_by_name(cls, bad, fitted, weekly, monthly_periods):
+    model = fitted[cls]
+    data = _data(cls, weekly, monthly_periods).head(3)
+    for argument, call in _horizon_calls(data).values():
+        with pytest.raises(ClvDataError, match=rf"^{argument}={bad!r} is not a time span"):
+            call(model, bad)
+    # One bad element of an array of horizons is enough.
+    with pytest.raises(ClvDataError, match=rf"^t holds {bad!r} that are not a time span"):
+        model.expected_purchases_new_customer(np.array([1.0, bad]))
+
+
+@pytest.mark.parametrize("bad", [-52, float("nan"), float("inf")])
+def test_bad_clv_horizons_are_refused_by_name(bad, fitted, weekly):
+    with pytest.raises(ClvDataError, match=rf"^horizon_months={bad!r}"):
+        cp.predictive_clv(fitted[cp.BetaGeoModel], fitted[cp.GammaGammaModel], weekly, bad)
+
+
+@pytest.mark.parametrize("n", [-1, 1.5, float("nan")])
+@pytest.mark.parametrize("cls", PURCHASE, ids=lambda c: c.__name__)
+def test_purchase_counts_must_be_whole(cls, n, fitted, weekly, monthly_periods):
+    model = fitted[cls]
+    data = _data(cls, weekly, monthly_periods).head(3)
+    with pytest.raises(ClvDataError, match=rf"^n={n!r} is not a number of purchases"):
+        model.probability_of_purchases(n, 2.0)
+    with pytest.raises(ClvDataError, match=rf"^n={n!r} is not a number of purchases"):
+        model.conditional_probability_of_purchases(n, 2.0, data)
+
+
+@pytest.mark.parametrize("cls", PURCHASE, ids=lambda c: c.__name__)
+def test_horizon_zero_is_the_present(cls, fitted, weekly, monthly_periods):
+    model = fitted[cls]
+    data = _data(cls, weekly, monthly_periods).head(50)
+    assert (model.expected_purchases(0, data) == 0).all()
+    assert model.expected_purchases_new_customer(0.0) == 0
+    np.testing.assert_allclose(
+        model.probability_alive_at(0, data), model.probability_alive(data), rtol=1e-12
+    )
