@@ -6,6 +6,7 @@ Each case either gives a correct answer (checked against an independent computat
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,3 +161,75 @@ def test_horizon_zero_is_the_present(cls, fitted, weekly, monthly_periods):
     np.testing.assert_allclose(
         model.probability_alive_at(0, data), model.probability_alive(data), rtol=1e-12
     )
+
+
+# ------------------------------------------------------------------------------------------
+# 3. Time zero
+# ------------------------------------------------------------------------------------------
+
+
+def _nb_terms(r, alpha, t, n):
+    """Negative binomial probabilities NB(j; r, alpha/(alpha+t)) for j = 0..n, in mpmath."""
+    p, q = alpha / (alpha + t), t / (alpha + t)
+    return [
+        mpmath.gamma(r + j) / (mpmath.gamma(r) * mpmath.factorial(j)) * p**r * q**j
+        for j in range(n + 1)
+    ]
+
+
+def _bgnbd_pmf_mp(n, t, r, alpha, a, b):
+    """FHL (2005) eq. 8, term by term at 400 digits (enough for 1 - sum at t = 1e-300)."""
+    with mpmath.workdps(400):
+        r, alpha, a, b, t = (mpmath.mpf(v) for v in (r, alpha, a, b, t))
+        nb = _nb_terms(r, alpha, t, n)
+        value = mpmath.beta(a, b + n) / mpmath.beta(a, b) * nb[n]
+        if n > 0:
+            value += mpmath.beta(a + 1, b + n - 1) / mpmath.beta(a, b) * (1 - sum(nb[:n]))
+        return float(value)
+
+
+def _mbgnbd_pmf_mp(n, t, r, alpha, a, b):
+    """MBG/NBD: gone at the first toss, alive after n purchases, or gone at the n-th."""
+    with mpmath.workdps(400):
+        r, alpha, a, b, t = (mpmath.mpf(v) for v in (r, alpha, a, b, t))
+        nb = _nb_terms(r, alpha, t, n)
+        value = mpmath.beta(a, b + n + 1) / mpmath.beta(a, b) * nb[n]
+        if n == 0:
+            value += a / (a + b)
+        else:
+            value += mpmath.beta(a + 1, b + n) / mpmath.beta(a, b) * (1 - sum(nb[:n]))
+        return float(value)
+
+
+@pytest.mark.parametrize("t", [0.0, 1e-300, 1e-12, 1e-6, 1.0, 39.0])
+@pytest.mark.parametrize("n", [0, 1, 2, 7])
+@pytest.mark.parametrize(
+    "theta",
+    # CDNOW estimates (weeks), and a customer's posterior after x = 5 in T = 30.
+    [(0.2426, 4.4135, 0.7929, 2.4258), (5.2426, 34.4135, 0.7929, 7.4258)],
+)
+def test_new_customer_pmf_is_continuous_at_time_zero(theta, n, t):
+    from clvpredict.beta_geo import bgnbd_probability_of_purchases
+    from clvpredict.modified_beta_geo import mbgnbd_probability_of_purchases
+
+    for function, reference in (
+        (bgnbd_probability_of_purchases, _bgnbd_pmf_mp),
+        (mbgnbd_probability_of_purchases, _mbgnbd_pmf_mp),
+    ):
+        # Relative agreement only: the values at tiny t are themselves tiny.
+        np.testing.assert_allclose(function(n, t, *theta), reference(n, t, *theta), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls", PURCHASE, ids=lambda c: c.__name__)
+def test_nothing_happens_in_no_time(cls, fitted, weekly, monthly_periods):
+    """P(0 purchases in 0 time) = 1 and P(n > 0 in 0 time) = 0, for new and known customers."""
+    model = fitted[cls]
+    data = _data(cls, weekly, monthly_periods).head(200)
+    assert model.probability_of_purchases(0, 0.0) == pytest.approx(1.0, abs=1e-15)
+    np.testing.assert_array_equal(model.probability_of_purchases(np.arange(1, 5), 0.0), 0.0)
+    np.testing.assert_allclose(
+        model.conditional_probability_of_purchases(0, 0.0, data), 1.0, rtol=0, atol=1e-15
+    )
+    np.testing.assert_array_equal(model.conditional_probability_of_purchases(3, 0.0, data), 0.0)
+    interval = model.purchases_predictive_interval(0.0, data)
+    np.testing.assert_array_equal(interval.to_numpy(), 0.0)
