@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from ._fitting import FitResult, compress, maximise_likelihood, report_convergence
-from ._units import UNIT_NAMES, check_time_unit
+from ._units import UNIT_NAMES, check_time_unit, unit_in_days
 from .data import rfm_arrays
 from .exceptions import ClvDataError, NotFittedError, describe_values
 
@@ -53,9 +53,13 @@ def check_is_fitted(model: Any, role: str | None = None) -> None:
 #: replaced by the text, indented like the marker, when the class is created.
 _SHARED_DOCS = {
     "time_unit": """time_unit : {"D", "W", "M", "Y"}, optional
-    Unit of ``recency`` and ``T``. By default it is read from ``data.attrs["time_unit"]``,
-    which :func:`~clvpredict.rfm_summary` sets; every ``t`` of the prediction methods is in
-    this unit.""",
+    The model's time unit: every ``t`` of the prediction methods, and the rate parameters, are
+    in it. By default it is the unit the fitted data record in ``data.attrs["time_unit"]``
+    (which :func:`~clvpredict.rfm_summary` sets). Given here, it also states the unit of
+    fitted data that record none, and data recorded in another unit are converted to it.
+    Data given to the prediction methods are read in the unit they record (``recency`` and
+    ``T`` are converted to the model's), and refused when they record none while the model
+    has one; keyword arrays (``recency=..., T=...``) are in the model's unit.""",
     "on_nonconvergence": """on_nonconvergence : {"warn", "raise"}
     Whether a fit that did not converge emits a :class:`~clvpredict.ConvergenceWarning` or
     raises :class:`~clvpredict.ConvergenceError`. Either way ``converged_`` is ``False``.""",
@@ -181,14 +185,74 @@ class BaseModel:
     def _arrays(
         self, data: pd.DataFrame | None, overrides: dict[str, Any], *, fitting: bool = False
     ) -> tuple[dict[str, np.ndarray], pd.Index]:
-        """Validated float arrays of the model's columns, and the index of the rows.
+        """Validated float arrays of the model's columns, in the model's time unit, and the
+        index of the rows.
 
         Every method that reads customers goes through here. Outside ``fit`` the model must be
-        fitted.
+        fitted, and ``recency`` and ``T`` taken from ``data`` are measured in the unit that
+        ``data.attrs["time_unit"]`` records: converted to the model's unit when it differs
+        (continuous time), refused when it cannot be converted or is not recorded (see
+        :meth:`_time_scale`). Keyword arrays are in the model's unit as documented.
         """
         if not fitting:
             check_is_fitted(self)
-        return self._read_arrays(data, overrides)
+        arrays, index = self._read_arrays(data, overrides)
+        from_data = [c for c in ("recency", "T") if c in arrays and overrides.get(c) is None]
+        if self._uses_time and from_data:
+            target = getattr(self, "time_unit", None) if fitting else self.time_unit_
+            scale = self._time_scale(data, target, fitting)
+            if scale != 1.0:
+                for column in from_data:
+                    arrays[column] = arrays[column] * scale
+        return arrays, index
+
+    def _time_scale(self, data: Any, unit: str | None, fitting: bool) -> float:
+        """Factor that turns durations of ``data`` into ``unit`` (the model's), or an error.
+
+        ``unit`` is the model's unit: ``time_unit_`` for predictions, the ``time_unit`` setting
+        while fitting (``None``: the model adopts the unit of the data).
+        """
+        name = type(self).__name__
+        recorded = getattr(data, "attrs", {}).get("time_unit")
+        data_unit = (
+            None if recorded is None else check_time_unit(recorded, 'data.attrs["time_unit"]')
+        )
+        if unit is None:
+            if fitting or data_unit is None:
+                return 1.0
+            raise ClvDataError(
+                f"The {name} does not know its time unit (it was fitted on data that did not "
+                "record one, or made with from_params without time_unit=), but these data are "
+                f"in {UNIT_NAMES[data_unit]} ({data_unit!r}); its parameters may be per another "
+                "unit. Fit it on a summary from rfm_summary (which records the unit), pass "
+                f"time_unit= to {name}(...) or from_params, or, if its parameters are per "
+                f"{UNIT_NAMES[data_unit][:-1]}, set model.time_unit_ = {data_unit!r}."
+            )
+        unit = check_time_unit(unit)
+        if data_unit is None:
+            if fitting:
+                # time_unit= given to the constructor states the unit of unlabelled data.
+                return 1.0
+            raise ClvDataError(
+                f"These data do not record their time unit (no data.attrs['time_unit']), but "
+                f"the {name} measures time in {UNIT_NAMES[unit]} ({unit!r}): recency and T "
+                "would be read as such whatever they are. State the unit they are in, e.g. "
+                f'summary.attrs["time_unit"] = {unit!r} (or "D", "W", "M", "Y"), or build the '
+                "summary with rfm_summary / calibration_holdout_summary, which record it; or "
+                f"pass frequency=, recency=, T= as arrays in {UNIT_NAMES[unit]}. (pandas keeps "
+                "attrs through most operations, but a DataFrame built anew from columns or "
+                "read from a file has none.)"
+            )
+        if data_unit == unit:
+            return 1.0
+        if getattr(self, "discrete_time", False):
+            raise ClvDataError(
+                f"These data count periods of one {UNIT_NAMES[data_unit][:-1]} ({data_unit!r}) "
+                f"but the {name} counts periods of one {UNIT_NAMES[unit][:-1]} ({unit!r}), and "
+                "whole periods cannot be converted into other periods. Summarise the "
+                f"transactions again with rfm_summary(..., time_unit={unit!r}, discrete=True)."
+            )
+        return unit_in_days(data_unit) / unit_in_days(unit)
 
     def _standardise(
         self, columns: list[np.ndarray], weights: np.ndarray
@@ -707,7 +771,10 @@ class PurchaseModel(BaseModel):
             Forecast horizon in the model's time unit (``time_unit_``; e.g. weeks), counted
             from the end of each customer's observation ``T``.
         data : DataFrame, optional
-            RFM rows (``frequency``, ``recency``, ``T``); or pass the arrays as keywords.
+            RFM rows (``frequency``, ``recency``, ``T``) whose ``attrs["time_unit"]`` records
+            the unit of ``recency`` and ``T`` (as :func:`~clvpredict.rfm_summary` does); a unit
+            other than the model's is converted. Or pass the arrays as keywords, in the model's
+            unit.
         interval : float, optional
             E.g. 0.9: also return a 90% interval reflecting *parameter* uncertainty, from
             ``n_draws`` parameter draws (see :mod:`clvpredict.uncertainty`; it does not cover a

@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from ._base import check_horizon, check_is_fitted
-from ._units import DAYS_PER_MONTH, check_time_unit, months_to_units, units_to_years
+from ._units import (
+    DAYS_PER_MONTH,
+    check_time_unit,
+    months_to_units,
+    unit_in_days,
+    units_to_years,
+)
 from .data import _apply_end, _day_number, _prepare_transactions, _to_timestamp
 from .exceptions import ClvDataError
 from .uncertainty import interval_columns, parameter_draws, simulate_quantiles
@@ -130,7 +136,9 @@ def predictive_clv(
     spend_model : fitted GammaGammaModel
         Gives ``expected_average_value(data)`` in currency units.
     data : DataFrame
-        RFM summary with ``frequency``, ``recency``, ``T`` and ``monetary_value``.
+        RFM summary with ``frequency``, ``recency``, ``T`` and ``monetary_value``, recording
+        the unit of ``recency`` and ``T`` in ``attrs["time_unit"]`` (as
+        :func:`~clvpredict.rfm_summary` does); they are converted to the purchase model's unit.
     horizon_months : int
         Number of average Gregorian months (30.436875 days each) to sum over.
     annual_discount_rate : float
@@ -427,7 +435,9 @@ def clv_table(
         (:class:`~clvpredict.GammaGammaModel`) models.
     data : DataFrame
         RFM summary from :func:`~clvpredict.rfm_summary` or
-        :func:`~clvpredict.calibration_holdout_summary` (then the holdout actuals are kept).
+        :func:`~clvpredict.calibration_holdout_summary` (then the holdout actuals are kept),
+        in any time unit: the models read it in the unit it records. The columns copied into
+        the table (``recency``, ``T``, ``duration_holdout``) stay in that unit.
     lifetime_years : float or Series
         Expected lifetime for the simple formula; see :func:`estimate_lifetime_years`.
     horizon_months, annual_discount_rate, margin, interval, n_draws, random_state
@@ -476,16 +486,18 @@ def clv_table(
             n_draws,
             random_state,
         )
-    out["simple_clv"] = simple_clv(data, lifetime_years, margin, time_unit=unit)
+    # The purchase model read the data in their own unit (converted to its unit if need be);
+    # the columns copied from the data stay in theirs.
+    data_unit = data.attrs.get("time_unit") or unit
+    out["simple_clv"] = simple_clv(data, lifetime_years, margin, time_unit=data_unit)
     for col in ("frequency_holdout", "monetary_value_holdout", "duration_holdout"):
         if col in data.columns:
             out[col] = data[col]
     if "duration_holdout" in data.columns:
         durations = data["duration_holdout"].to_numpy(dtype=float)
         if np.allclose(durations, durations[0]):
-            out["expected_purchases_holdout"] = purchase_model.expected_purchases(
-                float(durations[0]), data
-            )
+            holdout = float(durations[0]) * unit_in_days(data_unit) / unit_in_days(unit)
+            out["expected_purchases_holdout"] = purchase_model.expected_purchases(holdout, data)
     out.attrs.update(
         data.attrs,
         horizon_months=horizon,

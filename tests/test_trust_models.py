@@ -233,3 +233,189 @@ def test_nothing_happens_in_no_time(cls, fitted, weekly, monthly_periods):
     np.testing.assert_array_equal(model.conditional_probability_of_purchases(3, 0.0, data), 0.0)
     interval = model.purchases_predictive_interval(0.0, data)
     np.testing.assert_array_equal(interval.to_numpy(), 0.0)
+
+
+# ------------------------------------------------------------------------------------------
+# 1. Units
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cdnow_by_unit() -> dict[str, pd.DataFrame]:
+    """The same CDNOW history (to 1998-06-30) summarised in each unit."""
+    tx = cp.datasets.load_cdnow()
+    return {
+        unit: cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit=unit)
+        for unit in ("D", "W", "M", "Y")
+    }
+
+
+@pytest.fixture(scope="module")
+def weekly_models(cdnow_by_unit):
+    weeks = cdnow_by_unit["W"]
+    models = {cls: cls().fit(weeks) for cls in CONTINUOUS}
+    models[cp.GammaGammaModel] = cp.GammaGammaModel().fit(weeks)
+    return models
+
+
+def _predictions(model, data):
+    return {
+        "expected_purchases": model.expected_purchases(52, data),
+        "p_alive": model.probability_alive(data),
+        "p_alive_at": model.probability_alive_at(13, data),
+        "p_two": model.conditional_probability_of_purchases(2, 52, data),
+        "interval": model.purchases_predictive_interval(26, data),
+    }
+
+
+@pytest.mark.parametrize("unit", ["D", "M", "Y"])
+@pytest.mark.parametrize("cls", CONTINUOUS, ids=lambda c: c.__name__)
+def test_a_summary_in_another_unit_is_converted(cls, unit, weekly_models, cdnow_by_unit):
+    """Issue 9: days given to a weekly model gave 321.21 expected purchases instead of 1966.66."""
+    model = weekly_models[cls]
+    assert model.time_unit_ == "W"
+    other = cdnow_by_unit[unit]
+    direct = _predictions(model, cdnow_by_unit["W"])
+    converted = _predictions(model, other)
+    for name, value in direct.items():
+        # The summaries agree up to the rounding of durations divided by another unit length.
+        np.testing.assert_allclose(converted[name], value, rtol=1e-9, atol=1e-12, err_msg=name)
+    if cls is cp.BetaGeoModel:
+        # The total the issue reports for the weekly summary.
+        assert direct["expected_purchases"].sum() == pytest.approx(1966.66, abs=0.005)
+    # The caller's data are not touched.
+    pd.testing.assert_frame_equal(other, cdnow_by_unit[unit].copy())
+
+
+@pytest.mark.parametrize("cls", CONTINUOUS, ids=lambda c: c.__name__)
+def test_a_declared_unit_converts_the_data_it_is_fitted_on(cls, weekly_models, cdnow_by_unit):
+    in_weeks = cls(time_unit="W").fit(cdnow_by_unit["D"])
+    assert in_weeks.time_unit_ == "W"
+    np.testing.assert_allclose(in_weeks.params_, weekly_models[cls].params_, rtol=1e-6)
+    in_days = cls().fit(cdnow_by_unit["D"])
+    assert in_days.time_unit_ == "D"
+    # Rates scale with the unit: alpha (and the Pareto/NBD's beta) are 7 times larger in days.
+    scale = {"alpha": 7.0, "beta": 7.0}
+    expected = weekly_models[cls].params_ * [scale.get(k, 1.0) for k in in_days.params_.index]
+    np.testing.assert_allclose(in_days.params_, expected, rtol=1e-5)
+
+
+def test_clv_of_a_summary_in_days_equals_the_weekly_one(weekly_models, cdnow_by_unit):
+    """Issue 9: CLV came out 6.1 times too low for a summary in days."""
+    bg, gg = weekly_models[cp.BetaGeoModel], weekly_models[cp.GammaGammaModel]
+    days, weeks = cdnow_by_unit["D"], cdnow_by_unit["W"]
+    direct = cp.predictive_clv(bg, gg, weeks)
+    assert direct.sum() == pytest.approx(68812.01, abs=0.01)  # the issue's weekly total
+    np.testing.assert_allclose(cp.predictive_clv(bg, gg, days), direct, rtol=1e-9)
+    lower_upper = ["predictive_clv_lower", "predictive_clv_upper"]
+    with_interval = {
+        unit: cp.predictive_clv(bg, gg, data, interval=0.8, n_draws=20, random_state=3)
+        for unit, data in (("D", days), ("W", weeks))
+    }
+    np.testing.assert_allclose(
+        with_interval["D"][lower_upper], with_interval["W"][lower_upper], rtol=1e-9
+    )
+    settings = {"lifetime_years": 2.0, "horizon_months": 12, "annual_discount_rate": 0.1}
+    bundle = cp.ModelBundle(bg, gg, settings)
+    table_days, table_weeks = bundle.score(days), bundle.score(weeks)
+    model_columns = ["p_alive", "expected_purchases", "expected_avg_value", "predictive_clv"]
+    np.testing.assert_allclose(table_days[model_columns], table_weeks[model_columns], rtol=1e-9)
+    # The simple formula annualises T in the data's own unit.
+    np.testing.assert_allclose(table_days["simple_clv"], table_weeks["simple_clv"], rtol=1e-12)
+    np.testing.assert_allclose(table_days["T"], table_weeks["T"] * 7, rtol=1e-12)
+
+
+def test_the_holdout_forecast_of_clv_table_is_in_the_model_unit(weekly_models):
+    tx = cp.datasets.load_cdnow()
+    cal = {
+        unit: cp.calibration_holdout_summary(
+            tx, "customer_id", "date", "1997-09-30", "1998-06-30", "amount", time_unit=unit
+        )
+        for unit in ("D", "W")
+    }
+    bg = cp.BetaGeoModel().fit(cal["W"])
+    gg = cp.GammaGammaModel().fit(cal["W"])
+    tables = {unit: cp.clv_table(bg, gg, data, lifetime_years=2.0) for unit, data in cal.items()}
+    np.testing.assert_allclose(
+        tables["D"]["expected_purchases_holdout"],
+        tables["W"]["expected_purchases_holdout"],
+        rtol=1e-9,
+    )
+    # The holdout is 1997-10-01 to 1998-06-30: 273 days, 39 weeks.
+    assert (cal["W"]["duration_holdout"] == 39.0).all()
+    np.testing.assert_array_equal(
+        tables["W"]["expected_purchases_holdout"], bg.expected_purchases(39.0, cal["W"])
+    )
+
+
+def test_periods_of_another_length_are_refused(fitted, cdnow_by_unit):
+    bgbb = fitted[cp.BetaGeoBetaBinomModel]
+    assert bgbb.time_unit_ == "M"
+    weeks = cp.rfm_summary(
+        cp.datasets.load_cdnow(), "customer_id", "date", time_unit="W", discrete=True
+    )
+    with pytest.raises(ClvDataError, match=r"periods of one week \('W'\).*cannot be converted"):
+        bgbb.expected_purchases(12, weeks)
+    gg = cp.GammaGammaModel().fit(cdnow_by_unit["W"])
+    with pytest.raises(ClvDataError, match=r"time_unit='M', discrete=True"):
+        cp.predictive_clv(
+            bgbb, gg, weeks.assign(monetary_value=cdnow_by_unit["W"]["monetary_value"])
+        )
+    with pytest.raises(ClvDataError, match="cannot be converted"):
+        cp.BetaGeoBetaBinomModel(time_unit="M").fit(weeks)
+
+
+@pytest.mark.parametrize("cls", PURCHASE, ids=lambda c: c.__name__)
+def test_data_that_do_not_say_their_unit_are_refused(cls, fitted, weekly, monthly_periods):
+    model = fitted[cls]
+    data = _data(cls, weekly, monthly_periods).head(20)
+    bare = pd.DataFrame({c: data[c].to_numpy() for c in ("frequency", "recency", "T")})
+    assert bare.attrs == {}
+    fix = rf'summary\.attrs\["time_unit"\] = {model.time_unit_!r}'
+    reading_data = [
+        "expected_purchases",
+        "probability_alive",
+        "probability_alive_at",
+        "conditional_probability_of_purchases",
+        "purchases_predictive_interval",
+    ]
+    calls = _public_calls(cls, bare, None)
+    for name in reading_data:
+        with pytest.raises(ClvDataError, match=rf"do not record their time unit.*{fix}"):
+            calls[name](model)
+    # Keyword arrays are in the model's unit, as documented; a frame that states it is too.
+    keywords = {c: bare[c] for c in ("frequency", "recency", "T")}
+    expected = model.expected_purchases(10, data).to_numpy()
+    np.testing.assert_array_equal(model.expected_purchases(10, **keywords), expected)
+    bare.attrs["time_unit"] = model.time_unit_
+    np.testing.assert_array_equal(model.expected_purchases(10, bare), expected)
+
+
+def test_evaluate_holdout_refuses_a_summary_without_unit(cdnow_cal_holdout):
+    model = cp.BetaGeoModel().fit(cdnow_cal_holdout)
+    bare = pd.DataFrame({c: cdnow_cal_holdout[c].to_numpy() for c in cdnow_cal_holdout.columns})
+    with pytest.raises(ClvDataError, match="do not record their time unit"):
+        cp.evaluation.evaluate_holdout(model, bare)
+
+
+def test_unit_less_models_and_data_work_as_before(weekly):
+    bare = pd.DataFrame({c: weekly[c].to_numpy() for c in ("frequency", "recency", "T")})
+    model = cp.BetaGeoModel().fit(bare)
+    assert model.time_unit_ is None
+    reference = cp.BetaGeoModel().fit(weekly)
+    np.testing.assert_allclose(
+        model.expected_purchases(39, bare), reference.expected_purchases(39, weekly), rtol=1e-12
+    )
+    # A model that does not know its unit cannot read data that state one.
+    with pytest.raises(ClvDataError, match=r"does not know its time unit.*in weeks \('W'\)"):
+        model.expected_purchases(39, weekly)
+
+
+def test_spend_model_has_no_time(weekly_models, cdnow_by_unit):
+    gg = weekly_models[cp.GammaGammaModel]
+    bare = pd.DataFrame(
+        {c: cdnow_by_unit["D"][c].to_numpy() for c in ("frequency", "monetary_value")}
+    )
+    np.testing.assert_array_equal(
+        gg.expected_average_value(bare), gg.expected_average_value(cdnow_by_unit["W"])
+    )
