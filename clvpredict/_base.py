@@ -342,6 +342,36 @@ class BaseModel:
             self.time_unit_ = None
 
     @classmethod
+    def _checked_params(cls, params: Mapping[str, Any] | pd.Series) -> np.ndarray:
+        """The values of every parameter, in ``_param_names`` order, each a finite number > 0.
+
+        Raises :class:`ClvDataError` naming missing, unknown or invalid parameters.
+        """
+        names = list(cls._param_names)
+        given = dict(params)
+        missing = [n for n in names if n not in given]
+        extra = [n for n in given if n not in names]
+        if missing or extra:
+            raise ClvDataError(
+                f"{cls.__name__} takes parameters {names}; missing {missing}, unknown {extra}."
+            )
+        values = np.full(len(names), np.nan)
+        for i, name in enumerate(names):
+            # A string or a bool is not a parameter value even where float() would take it.
+            if not isinstance(given[name], str | bool):
+                try:
+                    values[i] = float(given[name])
+                except (TypeError, ValueError):
+                    pass  # stays NaN: reported below
+        valid = np.isfinite(values) & (values > 0)
+        bad = [f"{n}={given[n]!r}" for n, ok in zip(names, valid, strict=True) if not ok]
+        if bad:
+            raise ClvDataError(
+                f"{cls.__name__} parameters must be finite numbers > 0; got {', '.join(bad)}."
+            )
+        return values
+
+    @classmethod
     def from_params(
         cls, params: Mapping[str, float] | pd.Series, *, time_unit: str | None = None, **settings
     ):
@@ -363,16 +393,7 @@ class BaseModel:
             ``converged_`` is ``None`` (nothing was estimated).
         """
         names = list(cls._param_names)
-        given = dict(params)
-        missing = [n for n in names if n not in given]
-        extra = [n for n in given if n not in names]
-        if missing or extra:
-            raise ClvDataError(
-                f"{cls.__name__} takes parameters {names}; missing {missing}, unknown {extra}."
-            )
-        values = np.array([float(given[n]) for n in names])
-        if not np.all(np.isfinite(values)) or np.any(values <= 0):
-            raise ClvDataError(f"All parameters must be finite and > 0, got {given}.")
+        values = cls._checked_params(params)
         if cls._uses_time:
             settings["time_unit"] = time_unit
         elif time_unit is not None:

@@ -32,7 +32,7 @@ from ._units import (
     units_to_years,
 )
 from .data import _apply_end, _day_number, _prepare_transactions, _to_timestamp
-from .exceptions import ClvDataError
+from .exceptions import ClvDataError, ConvergenceError
 from .uncertainty import interval_columns, parameter_draws, simulate_quantiles
 
 __all__ = [
@@ -81,6 +81,27 @@ def _discounted_value(
     return margin * np.asarray(spend, dtype=float) * (monthly.to_numpy() @ factors)
 
 
+def _check_converged(models: dict[str, Any], allow_unconverged: bool) -> None:
+    """Refuse to value customers with a model whose fit did not converge, unless asked.
+
+    ``converged_`` is ``None`` for parameters given with ``from_params`` (nothing was
+    estimated): those are used as given.
+    """
+    if allow_unconverged:
+        return
+    for role, model in models.items():
+        if getattr(model, "converged_", None) is False:
+            notes = getattr(getattr(model, "fit_result_", None), "notes", None)
+            why = f" ({'; '.join(notes)})" if notes else ""
+            raise ConvergenceError(
+                f"The {role} ({type(model).__name__}) did not converge{why}: its parameters are "
+                "not maximum-likelihood estimates, and CLV computed from them is not "
+                "trustworthy. Re-fit it (check the data and the time unit, or try another "
+                "model). To score with it anyway pass allow_unconverged=True (command line: "
+                "clvpredict score --allow-unconverged)."
+            )
+
+
 def _model_unit(purchase_model: Any) -> str:
     check_is_fitted(purchase_model, "purchase model")
     unit = getattr(purchase_model, "time_unit_", None)
@@ -126,6 +147,7 @@ def predictive_clv(
     interval: float | None = None,
     n_draws: int = 200,
     random_state: Any = None,
+    allow_unconverged: bool = False,
 ) -> pd.Series | pd.DataFrame:
     """Discounted model-based CLV of each customer over the next ``horizon_months`` months.
 
@@ -155,6 +177,9 @@ def predictive_clv(
         Number of parameter draws.
     random_state : int or numpy Generator, optional
         Seed of the draws.
+    allow_unconverged : bool
+        Value customers even with a model whose fit did not converge (``converged_`` is
+        ``False``). By default that raises :class:`~clvpredict.ConvergenceError`.
 
     Returns
     -------
@@ -172,6 +197,9 @@ def predictive_clv(
     36.74
     """
     horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
+    _check_converged(
+        {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
+    )
     monthly = monthly_expected_purchases(purchase_model, data, horizon)
     spend = spend_model.expected_average_value(data).to_numpy()
     value = _discounted_value(monthly, spend, annual_discount_rate, margin)
@@ -425,6 +453,7 @@ def clv_table(
     interval: float | None = None,
     n_draws: int = 200,
     random_state: Any = None,
+    allow_unconverged: bool = False,
 ) -> pd.DataFrame:
     """One row per customer: history, model predictions, predictive CLV and simple CLV side by side.
 
@@ -441,6 +470,7 @@ def clv_table(
     lifetime_years : float or Series
         Expected lifetime for the simple formula; see :func:`estimate_lifetime_years`.
     horizon_months, annual_discount_rate, margin, interval, n_draws, random_state
+    allow_unconverged
         As in :func:`predictive_clv`; with ``interval`` the table also has
         ``predictive_clv_lower`` and ``predictive_clv_upper`` (parameter uncertainty).
 
@@ -459,6 +489,9 @@ def clv_table(
         )
     horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
     unit = _model_unit(purchase_model)
+    _check_converged(
+        {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
+    )
     out = pd.DataFrame(index=data.index)
     for col in ("frequency", "recency", "T", "monetary_value"):
         if col not in data.columns:

@@ -6,13 +6,22 @@ Each case either gives a correct answer (checked against an independent computat
 
 from __future__ import annotations
 
+import copy
+import json
+
 import mpmath
 import numpy as np
 import pandas as pd
 import pytest
 
 import clvpredict as cp
-from clvpredict import ClvDataError, NotFittedError
+from clvpredict import (
+    ClvDataError,
+    ConvergenceError,
+    ConvergenceWarning,
+    ModelFileError,
+    NotFittedError,
+)
 
 CONTINUOUS = [cp.BetaGeoModel, cp.ModifiedBetaGeoModel, cp.ParetoNBDModel]
 PURCHASE = [*CONTINUOUS, cp.BetaGeoBetaBinomModel]
@@ -419,3 +428,136 @@ def test_spend_model_has_no_time(weekly_models, cdnow_by_unit):
     np.testing.assert_array_equal(
         gg.expected_average_value(bare), gg.expected_average_value(cdnow_by_unit["W"])
     )
+
+
+# ------------------------------------------------------------------------------------------
+# 4. Model files and fits that did not converge
+# ------------------------------------------------------------------------------------------
+
+
+def _tamper(path, edit) -> None:
+    """Edit a saved model document and recompute its checksum, as a deliberate edit would."""
+    from clvpredict.persistence import _checksum
+
+    document = json.loads(path.read_text())
+    edit(document)
+    for role in ("purchase_model", "spend_model"):  # the models inside a bundle
+        if role in document:
+            document[role]["checksum"] = _checksum(document[role])
+    document["checksum"] = _checksum(document)
+    path.write_text(json.dumps(document))
+
+
+@pytest.mark.parametrize("bad", [-0.25, 0.0, "0.5", True, None])
+@pytest.mark.parametrize("cls", ALL_MODELS, ids=lambda c: c.__name__)
+def test_model_file_parameters_are_checked_on_load(cls, bad, fitted, tmp_path):
+    path = fitted[cls].save(tmp_path / "model.json")
+    assert cp.load_model(path).params_.equals(fitted[cls].params_)
+    for name in cls._param_names:
+        _tamper(path, lambda d, name=name: d["params"].__setitem__(name, bad))
+        with pytest.raises(ModelFileError, match=rf"got {name}={bad!r}\..*edited or corrupted"):
+            cp.load_model(path)
+        path = fitted[cls].save(path)
+
+
+def test_model_file_covariance_unit_and_convergence_are_checked(fitted, tmp_path):
+    model = fitted[cp.BetaGeoModel]
+    cases = [
+        (lambda d: d["covariance"].pop(), r"covariance that is not a 4 x 4 table"),
+        (lambda d: d["covariance"][0].__setitem__(1, "0.1"), r"covariance entries \['0\.1'\]"),
+        (lambda d: d.__setitem__("time_unit", "fortnight"), r"time_unit='fortnight'"),
+        (
+            lambda d: d["settings"].__setitem__("time_unit", "weeks"),
+            r"settings\.time_unit='weeks'",
+        ),
+        (lambda d: d["fit"].__setitem__("converged", "false"), r"fit\.converged = 'false'"),
+        (lambda d: d["fit"].__setitem__("converged", 1), r"fit\.converged = 1;"),
+    ]
+    for edit, message in cases:
+        path = model.save(tmp_path / "model.json")
+        _tamper(path, edit)
+        with pytest.raises(ModelFileError, match=message):
+            cp.load_model(path)
+    # A spend model has no time unit to carry.
+    path = fitted[cp.GammaGammaModel].save(tmp_path / "spend.json")
+    _tamper(path, lambda d: d.__setitem__("time_unit", "W"))
+    with pytest.raises(ModelFileError, match=r"does not model time, the time unit 'W'"):
+        cp.load_model(path)
+    # Infinity is not JSON; Python's json module reads it all the same.
+    path = model.save(tmp_path / "model.json")
+    path.write_text(path.read_text().replace('"r": 0.', '"r": Infinity, "_": 0.'))
+    with pytest.raises(ModelFileError, match="number that JSON does not allow"):
+        cp.load_model(path)
+
+
+@pytest.fixture(scope="module")
+def unconverged() -> cp.BetaGeoModel:
+    """A genuine fit that does not converge: one customer cannot identify four parameters."""
+    tx = pd.DataFrame({"c": [1, 1, 1], "d": ["2024-01-01", "2024-02-01", "2024-03-01"]})
+    rfm = cp.rfm_summary(tx, "c", "d", observation_end="2024-04-01", time_unit="W")
+    with pytest.warns(ConvergenceWarning):
+        model = cp.BetaGeoModel().fit(rfm)
+    assert model.converged_ is False
+    return model
+
+
+def test_clv_refuses_a_fit_that_did_not_converge_unless_asked(unconverged, fitted, cdnow_by_unit):
+    gg = fitted[cp.GammaGammaModel]
+    weekly = cdnow_by_unit["W"]
+    fix = r"allow_unconverged=True \(command line: clvpredict score --allow-unconverged\)"
+    with pytest.raises(ConvergenceError, match=rf"purchase model \(BetaGeoModel\).*{fix}"):
+        cp.predictive_clv(unconverged, gg, weekly)
+    with pytest.raises(ConvergenceError, match=rf"purchase model.*{fix}"):
+        cp.clv_table(unconverged, gg, weekly, lifetime_years=1.0)
+    bundle = cp.ModelBundle(unconverged, gg, {"lifetime_years": 1.0})
+    with pytest.raises(ConvergenceError, match=fix):
+        bundle.score(weekly)
+    # Asked, it values customers with the parameters as they are: what the same parameters
+    # give when stated with from_params (converged_ None: given, not estimated, so allowed).
+    given = cp.BetaGeoModel.from_params(unconverged.params_, time_unit="W")
+    assert given.converged_ is None
+    expected = cp.predictive_clv(given, gg, weekly)
+    np.testing.assert_array_equal(
+        cp.predictive_clv(unconverged, gg, weekly, allow_unconverged=True), expected
+    )
+    table = bundle.score(weekly, allow_unconverged=True)
+    np.testing.assert_array_equal(table["predictive_clv"], expected)
+    # The spend model is held to the same standard.
+    spend = copy.copy(gg)
+    spend.converged_ = False
+    with pytest.raises(ConvergenceError, match=r"spend model \(GammaGammaModel\)"):
+        cp.clv_table(fitted[cp.BetaGeoModel], spend, weekly, lifetime_years=1.0)
+
+
+@pytest.fixture(scope="module")
+def cdnow_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tx") / "tx.csv"
+    cp.datasets.load_cdnow().to_csv(path, index=False)
+    return path
+
+
+def test_score_command_refuses_unconverged_and_tampered_bundles(
+    unconverged, fitted, cdnow_csv, tmp_path, capsys
+):
+    from clvpredict.cli import main
+
+    settings = {"lifetime_years": 1.0, "horizon_months": 12, "annual_discount_rate": 0.1}
+    gg = fitted[cp.GammaGammaModel]
+    path = cp.ModelBundle(unconverged, gg, settings).save(tmp_path / "model.json")
+    out = tmp_path / "out"
+    args = ["score", "--model", str(path), "--transactions", str(cdnow_csv), "--out", str(out)]
+    assert main(args) == 3
+    stderr = capsys.readouterr().err
+    assert "did not converge" in stderr and "--allow-unconverged" in stderr
+    assert not out.exists()
+    assert main([*args, "--allow-unconverged"]) == 0
+    written = pd.read_csv(out / "predictions.csv", index_col=0)
+    rfm = cp.rfm_summary(cp.datasets.load_cdnow(), "customer_id", "date", "amount", time_unit="W")
+    expected = cp.ModelBundle(unconverged, gg, settings).score(rfm, allow_unconverged=True)
+    np.testing.assert_allclose(written["predictive_clv"], expected["predictive_clv"], rtol=1e-12)
+    # The issue's edited file: r = -0.25 with the checksum recomputed.
+    path = cp.ModelBundle(fitted[cp.BetaGeoModel], gg, settings).save(tmp_path / "model.json")
+    _tamper(path, lambda d: d["purchase_model"]["params"].__setitem__("r", -0.25))
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "r=-0.25" in capsys.readouterr().err
