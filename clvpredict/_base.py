@@ -603,7 +603,7 @@ class BaseModel:
         return rows
 
     def __repr__(self) -> str:
-        if not hasattr(self, "params_"):
+        if not self.is_fitted:
             settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
             return f"{type(self).__name__}({settings})"
         width = 64
@@ -624,7 +624,7 @@ class BaseModel:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        if not hasattr(self, "params_"):
+        if not self.is_fitted:
             return f"<pre>{html.escape(repr(self))}</pre>"
         head = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
