@@ -19,19 +19,47 @@ import pandas as pd
 from scipy import stats
 
 from ._fitting import FitResult, compress, maximise_likelihood, report_convergence
-from ._units import UNIT_NAMES, check_time_unit
+from ._units import UNIT_NAMES, check_time_unit, unit_in_days
 from .data import rfm_arrays
-from .exceptions import ClvDataError, NotFittedError
+from .exceptions import ClvDataError, NotFittedError, describe_values
 
-_LEARNED = ("params_", "standard_errors_", "covariance_", "log_likelihood_", "converged_")
+
+def _has_params(model: Any) -> bool:
+    return getattr(model, "params_", None) is not None
+
+
+def check_is_fitted(model: Any, role: str | None = None) -> None:
+    """Raise :class:`NotFittedError` unless ``model`` holds parameters.
+
+    The one test of "is it fitted" for every model and every function that takes one: a model
+    has parameters after ``fit``, ``from_params`` or loading a model file.
+
+    Parameters
+    ----------
+    model
+        Any clvpredict model.
+    role : str, optional
+        What the model is for the caller (e.g. ``"spend model"``), named in the message.
+    """
+    if not _has_params(model):
+        who = f"The {role} ({type(model).__name__})" if role else f"This {type(model).__name__}"
+        raise NotFittedError(
+            f"{who} is not fitted yet. Call fit(data), or load a saved model with "
+            "clvpredict.load_model(path)."
+        )
+
 
 #: Docstring sections every model shares. A line ``<<name>>`` in a model class's docstring is
 #: replaced by the text, indented like the marker, when the class is created.
 _SHARED_DOCS = {
     "time_unit": """time_unit : {"D", "W", "M", "Y"}, optional
-    Unit of ``recency`` and ``T``. By default it is read from ``data.attrs["time_unit"]``,
-    which :func:`~clvpredict.rfm_summary` sets; every ``t`` of the prediction methods is in
-    this unit.""",
+    The model's time unit: every ``t`` of the prediction methods, and the rate parameters, are
+    in it. By default it is the unit the fitted data record in ``data.attrs["time_unit"]``
+    (which :func:`~clvpredict.rfm_summary` sets). Given here, it also states the unit of
+    fitted data that record none, and data recorded in another unit are converted to it.
+    Data given to the prediction methods are read in the unit they record (``recency`` and
+    ``T`` are converted to the model's), and refused when they record none while the model
+    has one; keyword arrays (``recency=..., T=...``) are in the model's unit.""",
     "on_nonconvergence": """on_nonconvergence : {"warn", "raise"}
     Whether a fit that did not converge emits a :class:`~clvpredict.ConvergenceWarning` or
     raises :class:`~clvpredict.ConvergenceError`. Either way ``converged_`` is ``False``.""",
@@ -55,6 +83,63 @@ def _fill_shared_docs(doc: str | None) -> str | None:
         else:
             lines.append(line)
     return "\n".join(lines)
+
+
+def check_horizon(value: Any, argument: str) -> Any:
+    """A time span (scalar or array) of the public API, checked once for every caller.
+
+    Horizons and times after ``T`` must be finite and >= 0 (0 is the present): a negative, NaN
+    or infinite value would otherwise come back as zeros or NaN without a word.
+
+    Parameters
+    ----------
+    value : float or array
+        The span, in the model's time unit.
+    argument : str
+        The caller's argument name (``"t"``, ``"t_future"``...), named in the message.
+
+    Returns
+    -------
+    The value, unchanged.
+
+    Raises
+    ------
+    ClvDataError
+        Naming the argument and the offending value.
+    """
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ClvDataError(f"{argument}={value!r} must be a number of time units >= 0.") from exc
+    bad = ~np.isfinite(array) | (array < 0)
+    if bad.any():
+        raise ClvDataError(
+            f"{_offending(argument, value, array, bad)} not a time span: it must be finite and "
+            ">= 0 (in the model's time unit; 0 is the end of observation)."
+        )
+    return value
+
+
+def _offending(argument: str, value: Any, array: np.ndarray, bad: np.ndarray) -> str:
+    """``"t=-1.0 is"`` for a scalar, ``"t holds -1.0, nan that are"`` for an array."""
+    if array.ndim == 0:
+        return f"{argument}={value!r} is"
+    return f"{argument} holds {describe_values(array[bad].tolist())} that are"
+
+
+def check_counts(value: Any, argument: str = "n") -> Any:
+    """Numbers of purchases (scalar or array): whole numbers >= 0, else :class:`ClvDataError`."""
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ClvDataError(f"{argument}={value!r} must be a whole number of purchases.") from exc
+    bad = ~np.isfinite(array) | (array < 0) | (array != np.round(array))
+    if bad.any():
+        raise ClvDataError(
+            f"{_offending(argument, value, array, bad)} not a number of purchases: counts are "
+            "whole numbers >= 0."
+        )
+    return value
 
 
 class BaseModel:
@@ -91,11 +176,83 @@ class BaseModel:
         """The objective and its data, arranged once per fit (default: ``_negll`` as is)."""
         return self._negll, columns
 
-    def _arrays(
+    def _read_arrays(
         self, data: pd.DataFrame | None, overrides: dict[str, Any]
     ) -> tuple[dict[str, np.ndarray], pd.Index]:
-        """Validated float arrays of the model's columns, and the index of the rows."""
+        """Validated float arrays of the model's columns as ``data`` holds them (a hook)."""
         return rfm_arrays(data, self._columns, overrides)
+
+    def _arrays(
+        self, data: pd.DataFrame | None, overrides: dict[str, Any], *, fitting: bool = False
+    ) -> tuple[dict[str, np.ndarray], pd.Index]:
+        """Validated float arrays of the model's columns, in the model's time unit, and the
+        index of the rows.
+
+        Every method that reads customers goes through here. Outside ``fit`` the model must be
+        fitted, and ``recency`` and ``T`` taken from ``data`` are measured in the unit that
+        ``data.attrs["time_unit"]`` records: converted to the model's unit when it differs
+        (continuous time), refused when it cannot be converted or is not recorded (see
+        :meth:`_time_scale`). Keyword arrays are in the model's unit as documented.
+        """
+        if not fitting:
+            check_is_fitted(self)
+        arrays, index = self._read_arrays(data, overrides)
+        from_data = [c for c in ("recency", "T") if c in arrays and overrides.get(c) is None]
+        if self._uses_time and from_data:
+            target = getattr(self, "time_unit", None) if fitting else self.time_unit_
+            scale = self._time_scale(data, target, fitting)
+            if scale != 1.0:
+                for column in from_data:
+                    arrays[column] = arrays[column] * scale
+        return arrays, index
+
+    def _time_scale(self, data: Any, unit: str | None, fitting: bool) -> float:
+        """Factor that turns durations of ``data`` into ``unit`` (the model's), or an error.
+
+        ``unit`` is the model's unit: ``time_unit_`` for predictions, the ``time_unit`` setting
+        while fitting (``None``: the model adopts the unit of the data).
+        """
+        name = type(self).__name__
+        recorded = getattr(data, "attrs", {}).get("time_unit")
+        data_unit = (
+            None if recorded is None else check_time_unit(recorded, 'data.attrs["time_unit"]')
+        )
+        if unit is None:
+            if fitting or data_unit is None:
+                return 1.0
+            raise ClvDataError(
+                f"The {name} does not know its time unit (it was fitted on data that did not "
+                "record one, or made with from_params without time_unit=), but these data are "
+                f"in {UNIT_NAMES[data_unit]} ({data_unit!r}); its parameters may be per another "
+                "unit. Fit it on a summary from rfm_summary (which records the unit), pass "
+                f"time_unit= to {name}(...) or from_params, or, if its parameters are per "
+                f"{UNIT_NAMES[data_unit][:-1]}, set model.time_unit_ = {data_unit!r}."
+            )
+        unit = check_time_unit(unit)
+        if data_unit is None:
+            if fitting:
+                # time_unit= given to the constructor states the unit of unlabelled data.
+                return 1.0
+            raise ClvDataError(
+                f"These data do not record their time unit (no data.attrs['time_unit']), but "
+                f"the {name} measures time in {UNIT_NAMES[unit]} ({unit!r}): recency and T "
+                "would be read as such whatever they are. State the unit they are in, e.g. "
+                f'summary.attrs["time_unit"] = {unit!r} (or "D", "W", "M", "Y"), or build the '
+                "summary with rfm_summary / calibration_holdout_summary, which record it; or "
+                f"pass frequency=, recency=, T= as arrays in {UNIT_NAMES[unit]}. (pandas keeps "
+                "attrs through most operations, but a DataFrame built anew from columns or "
+                "read from a file has none.)"
+            )
+        if data_unit == unit:
+            return 1.0
+        if getattr(self, "discrete_time", False):
+            raise ClvDataError(
+                f"These data count periods of one {UNIT_NAMES[data_unit][:-1]} ({data_unit!r}) "
+                f"but the {name} counts periods of one {UNIT_NAMES[unit][:-1]} ({unit!r}), and "
+                "whole periods cannot be converted into other periods. Summarise the "
+                f"transactions again with rfm_summary(..., time_unit={unit!r}, discrete=True)."
+            )
+        return unit_in_days(data_unit) / unit_in_days(unit)
 
     def _standardise(
         self, columns: list[np.ndarray], weights: np.ndarray
@@ -124,10 +281,20 @@ class BaseModel:
             raise ClvDataError(
                 f"on_nonconvergence={self.on_nonconvergence!r} is not one of 'warn', 'raise'."
             )
-        arrays, index = self._arrays(data, overrides)
+        arrays, index = self._arrays(data, overrides, fitting=True)
+        if len(index) == 0:
+            raise ClvDataError(
+                f"The data given to {type(self).__name__}.fit have no rows: there are no "
+                "customers to fit on. Check the filter or the date range that built them."
+            )
         w = _weights(weights, data, len(index))
         training = training_data_summary(arrays, w)
         arrays, w = self._select_fit_rows(arrays, w, index)
+        if not w.sum() > 0:
+            raise ClvDataError(
+                f"The weights of the rows {type(self).__name__} fits on sum to zero: there is "
+                "nothing to fit. Give those customers weights > 0."
+            )
         columns, uw = compress([arrays[c] for c in self._columns], w)
         fit_data = (tuple(columns), uw)
         columns, undo = self._standardise(columns, uw)
@@ -175,6 +342,36 @@ class BaseModel:
             self.time_unit_ = None
 
     @classmethod
+    def _checked_params(cls, params: Mapping[str, Any] | pd.Series) -> np.ndarray:
+        """The values of every parameter, in ``_param_names`` order, each a finite number > 0.
+
+        Raises :class:`ClvDataError` naming missing, unknown or invalid parameters.
+        """
+        names = list(cls._param_names)
+        given = dict(params)
+        missing = [n for n in names if n not in given]
+        extra = [n for n in given if n not in names]
+        if missing or extra:
+            raise ClvDataError(
+                f"{cls.__name__} takes parameters {names}; missing {missing}, unknown {extra}."
+            )
+        values = np.full(len(names), np.nan)
+        for i, name in enumerate(names):
+            # A string or a bool is not a parameter value even where float() would take it.
+            if not isinstance(given[name], str | bool):
+                try:
+                    values[i] = float(given[name])
+                except (TypeError, ValueError):
+                    pass  # stays NaN: reported below
+        valid = np.isfinite(values) & (values > 0)
+        bad = [f"{n}={given[n]!r}" for n, ok in zip(names, valid, strict=True) if not ok]
+        if bad:
+            raise ClvDataError(
+                f"{cls.__name__} parameters must be finite numbers > 0; got {', '.join(bad)}."
+            )
+        return values
+
+    @classmethod
     def from_params(
         cls, params: Mapping[str, float] | pd.Series, *, time_unit: str | None = None, **settings
     ):
@@ -196,16 +393,7 @@ class BaseModel:
             ``converged_`` is ``None`` (nothing was estimated).
         """
         names = list(cls._param_names)
-        given = dict(params)
-        missing = [n for n in names if n not in given]
-        extra = [n for n in given if n not in names]
-        if missing or extra:
-            raise ClvDataError(
-                f"{cls.__name__} takes parameters {names}; missing {missing}, unknown {extra}."
-            )
-        values = np.array([float(given[n]) for n in names])
-        if not np.all(np.isfinite(values)) or np.any(values <= 0):
-            raise ClvDataError(f"All parameters must be finite and > 0, got {given}.")
+        values = cls._checked_params(params)
         if cls._uses_time:
             settings["time_unit"] = time_unit
         elif time_unit is not None:
@@ -283,20 +471,14 @@ class BaseModel:
         return interval_columns(name, point, lower[inverse], upper[inverse], index)
 
     # ---------------------------------------------------------------- fitted state helpers
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "params_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet. Call fit(data) or load a saved model."
-            )
-
     def _theta(self) -> tuple[float, ...]:
-        self._check_fitted()
+        check_is_fitted(self)
         return tuple(float(v) for v in self.params_.to_numpy())
 
     @property
     def is_fitted(self) -> bool:
-        """Whether the model holds estimated parameters."""
-        return all(hasattr(self, a) for a in _LEARNED)
+        """Whether the model holds parameters (fitted, given with ``from_params`` or loaded)."""
+        return _has_params(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Save the fitted model as a JSON model file, atomically.
@@ -372,7 +554,7 @@ class BaseModel:
         """
         if method not in ("wald", "profile"):
             raise ClvDataError(f"method={method!r} is not one of 'wald', 'profile'.")
-        self._check_fitted()
+        check_is_fitted(self)
         est = self.params_.to_numpy()
         se = self.standard_errors_.to_numpy()
         if method == "profile":
@@ -421,7 +603,7 @@ class BaseModel:
         return rows
 
     def __repr__(self) -> str:
-        if not hasattr(self, "params_"):
+        if not self.is_fitted:
             settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
             return f"{type(self).__name__}({settings})"
         width = 64
@@ -442,7 +624,7 @@ class BaseModel:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        if not hasattr(self, "params_"):
+        if not self.is_fitted:
             return f"<pre>{html.escape(repr(self))}</pre>"
         head = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
@@ -610,7 +792,10 @@ class PurchaseModel(BaseModel):
             Forecast horizon in the model's time unit (``time_unit_``; e.g. weeks), counted
             from the end of each customer's observation ``T``.
         data : DataFrame, optional
-            RFM rows (``frequency``, ``recency``, ``T``); or pass the arrays as keywords.
+            RFM rows (``frequency``, ``recency``, ``T``) whose ``attrs["time_unit"]`` records
+            the unit of ``recency`` and ``T`` (as :func:`~clvpredict.rfm_summary` does); a unit
+            other than the model's is converted. Or pass the arrays as keywords, in the model's
+            unit.
         interval : float, optional
             E.g. 0.9: also return a 90% interval reflecting *parameter* uncertainty, from
             ``n_draws`` parameter draws (see :mod:`clvpredict.uncertainty`; it does not cover a
@@ -626,6 +811,7 @@ class PurchaseModel(BaseModel):
             ``expected_purchases`` indexed like ``data``; with ``interval``, a DataFrame that
             adds ``expected_purchases_lower`` and ``expected_purchases_upper``.
         """
+        check_horizon(t, "t")
         function = type(self)._conditional_expectation
         return self._history_prediction(
             "expected_purchases",
@@ -716,8 +902,7 @@ class PurchaseModel(BaseModel):
         Series
             ``p_alive``, indexed like ``data``.
         """
-        if not np.all(np.asarray(t_future, dtype=float) >= 0):
-            raise ClvDataError(f"t_future={t_future!r} must be >= 0 (time after T).")
+        check_horizon(t_future, "t_future")
         x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
         values = type(self)._alive_at(t_future, *self._theta(), x, t_x, big_t)
         return pd.Series(values, index=index, name="p_alive")
@@ -753,6 +938,8 @@ class PurchaseModel(BaseModel):
         Series
             ``probability``, indexed like ``data``.
         """
+        check_counts(n)
+        check_horizon(t, "t")
         x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
         values = self._conditional_pmf(n, t, self._theta(), x, t_x, big_t)
         return pd.Series(values, index=index, name="probability")
@@ -788,6 +975,7 @@ class PurchaseModel(BaseModel):
         from .uncertainty import check_level
 
         level = check_level(level)
+        check_horizon(t, "t")
         x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
         theta = self._theta()
         tail = (1 - level) / 2
@@ -820,6 +1008,7 @@ class PurchaseModel(BaseModel):
         -------
         float, or Series indexed by ``t`` when ``t`` is an array.
         """
+        check_horizon(t, "t")
         values = type(self)._new_customer_expectation(t, *self._theta())
         if np.ndim(t) == 0:
             return float(values)
@@ -839,6 +1028,8 @@ class PurchaseModel(BaseModel):
         -------
         float, or Series indexed by ``n`` when ``n`` is an array.
         """
+        check_counts(n)
+        check_horizon(t, "t")
         values = type(self)._new_customer_pmf(n, t, *self._theta())
         if np.ndim(n) == 0:
             return float(values)

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from ._base import check_is_fitted
 from ._fitting import POLISH_BELOW, _log_objective, _newton_polish, serial_blas
 from .exceptions import ClvDataError, ConvergenceError, NotFittedError
 
@@ -277,11 +278,7 @@ def _check_alpha(alpha: Any) -> float:
 def _fit_data(model: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """The distinct rows and weights the model was fitted on, or a clear error."""
     name = type(model).__name__
-    if not hasattr(model, "params_"):
-        raise NotFittedError(
-            f"This {name} is not fitted yet: profile-likelihood intervals need the fitted "
-            "likelihood. Call fit(data) first."
-        )
+    check_is_fitted(model)
     data = getattr(model, "_fit_data_", None)
     if data is None or getattr(model, "fit_result_", None) is None:
         raise NotFittedError(

@@ -407,12 +407,14 @@ def bgnbd_probability_of_purchases(n, t, r, alpha, a, b) -> np.ndarray:
     """P(X(t) = n) for a customer just acquired (FHL eq. 8).
 
     The second summand's bracket, ``1 - sum_{j<n} NB(j)``, is the survival function of a negative
-    binomial count with ``r`` and success probability ``alpha/(alpha+t)``, computed directly so
-    that it does not cancel catastrophically for large ``n``.
+    binomial count with ``r`` and success probability ``alpha/(alpha+t)``: the regularised
+    incomplete beta function ``I_z(n, r)`` at ``z = t/(alpha+t)``, computed directly so that it
+    does not cancel for large ``n``. Every factor is written in ``z`` rather than ``1 - z``, so
+    the limit ``t -> 0`` (1 for ``n = 0``, 0 otherwise) is reached smoothly: ``0 log 0`` is 0.
     """
     n = np.asarray(n, dtype=float)
     t = np.asarray(t, dtype=float)
-    p = alpha / (alpha + t)
+    z = t / (alpha + t)
     ln_b = special.betaln(a, b)
     with np.errstate(divide="ignore"):
         log1 = (
@@ -421,15 +423,15 @@ def bgnbd_probability_of_purchases(n, t, r, alpha, a, b) -> np.ndarray:
             + special.gammaln(r + n)
             - special.gammaln(r)
             - special.gammaln(n + 1)
-            + r * np.log(p)
-            + n * np.log1p(-p)
+            - r * np.log1p(t / alpha)
+            + special.xlogy(n, z)
         )
     term1 = np.exp(log1)
     repeat = n > 0
-    bn1 = np.where(repeat, b + n - 1, 1.0)
+    nn = np.where(repeat, n, 1.0)
     term2 = np.where(
         repeat,
-        np.exp(special.betaln(a + 1, bn1) - ln_b) * stats.nbinom.sf(n - 1, r, p),
+        np.exp(special.betaln(a + 1, b + nn - 1) - ln_b) * special.betainc(nn, r, z),
         0.0,
     )
     return term1 + term2

@@ -454,7 +454,9 @@ class BetaGeoBetaBinomModel(PurchaseModel):
         plot place the periods in calendar time. By default it is read from
         ``data.attrs["time_unit"]``, which ``rfm_summary(..., discrete=True)`` sets; without it
         (e.g. the published donations table) the model works in bare periods and the calendar
-        functions say that it is missing.
+        functions say that it is missing. Periods cannot be converted: data recording another
+        period length are refused, and so are data recording none given to a model that has
+        one (state it with ``data.attrs["time_unit"] = ...``).
     <<on_nonconvergence>>
 
     Attributes
@@ -489,7 +491,8 @@ class BetaGeoBetaBinomModel(PurchaseModel):
     >>> from clvpredict.beta_geo_beta_binom import BetaGeoBetaBinomModel
     >>> from clvpredict.datasets import load_donations
     >>> donations = load_donations()        # frequency, recency, periods, weights
-    >>> model = BetaGeoBetaBinomModel(time_unit="Y").fit(donations, weights="weights")
+    >>> donations.attrs["time_unit"] = "Y"  # one opportunity a year
+    >>> model = BetaGeoBetaBinomModel().fit(donations, weights="weights")
     >>> model.params_.round(4).to_dict()
     {'alpha': 1.2035, 'beta': 0.7497, 'gamma': 0.6567, 'delta': 2.7834}
     >>> round(model.log_likelihood_, 2)
@@ -523,7 +526,7 @@ class BetaGeoBetaBinomModel(PurchaseModel):
         columns = (arrays[c] for c in self._columns)
         return bgbb_cumulative_expected_purchases(ts, *np.asarray(theta, dtype=float), *columns)
 
-    def _arrays(self, data, overrides):
+    def _read_arrays(self, data, overrides):
         if (
             isinstance(data, pd.DataFrame)
             and data.attrs.get("discrete") is False

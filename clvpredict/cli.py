@@ -286,6 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--model", help="model bundle written by fit or refresh")
     score.add_argument("--rfm", help="RFM table (.csv/.parquet) instead of --transactions")
+    score.add_argument(
+        "--allow-unconverged",
+        dest="allow_unconverged",
+        action="store_const",
+        const=True,
+        help="score even if a model in the bundle did not converge (otherwise exit 3)",
+    )
     refresh = command(
         "refresh",
         "nightly job: read, validate, fit, evaluate on a holdout, apply quality gates, then "

@@ -23,9 +23,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._units import DAYS_PER_MONTH, check_time_unit, months_to_units, units_to_years
+from ._base import check_horizon, check_is_fitted
+from ._units import (
+    DAYS_PER_MONTH,
+    check_time_unit,
+    months_to_units,
+    unit_in_days,
+    units_to_years,
+)
 from .data import _apply_end, _day_number, _prepare_transactions, _to_timestamp
-from .exceptions import ClvDataError
+from .exceptions import ClvDataError, ConvergenceError
 from .uncertainty import interval_columns, parameter_draws, simulate_quantiles
 
 __all__ = [
@@ -40,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 
 def _check_money_settings(horizon_months: Any, annual_discount_rate: float, margin: float) -> int:
+    check_horizon(horizon_months, "horizon_months")
     if (
         isinstance(horizon_months, bool)
         or not float(horizon_months).is_integer()
@@ -73,8 +81,29 @@ def _discounted_value(
     return margin * np.asarray(spend, dtype=float) * (monthly.to_numpy() @ factors)
 
 
+def _check_converged(models: dict[str, Any], allow_unconverged: bool) -> None:
+    """Refuse to value customers with a model whose fit did not converge, unless asked.
+
+    ``converged_`` is ``None`` for parameters given with ``from_params`` (nothing was
+    estimated): those are used as given.
+    """
+    if allow_unconverged:
+        return
+    for role, model in models.items():
+        if getattr(model, "converged_", None) is False:
+            notes = getattr(getattr(model, "fit_result_", None), "notes", None)
+            why = f" ({'; '.join(notes)})" if notes else ""
+            raise ConvergenceError(
+                f"The {role} ({type(model).__name__}) did not converge{why}: its parameters are "
+                "not maximum-likelihood estimates, and CLV computed from them is not "
+                "trustworthy. Re-fit it (check the data and the time unit, or try another "
+                "model). To score with it anyway pass allow_unconverged=True (command line: "
+                "clvpredict score --allow-unconverged)."
+            )
+
+
 def _model_unit(purchase_model: Any) -> str:
-    purchase_model._check_fitted()
+    check_is_fitted(purchase_model, "purchase model")
     unit = getattr(purchase_model, "time_unit_", None)
     if unit is None:
         raise ClvDataError(
@@ -118,6 +147,7 @@ def predictive_clv(
     interval: float | None = None,
     n_draws: int = 200,
     random_state: Any = None,
+    allow_unconverged: bool = False,
 ) -> pd.Series | pd.DataFrame:
     """Discounted model-based CLV of each customer over the next ``horizon_months`` months.
 
@@ -128,7 +158,9 @@ def predictive_clv(
     spend_model : fitted GammaGammaModel
         Gives ``expected_average_value(data)`` in currency units.
     data : DataFrame
-        RFM summary with ``frequency``, ``recency``, ``T`` and ``monetary_value``.
+        RFM summary with ``frequency``, ``recency``, ``T`` and ``monetary_value``, recording
+        the unit of ``recency`` and ``T`` in ``attrs["time_unit"]`` (as
+        :func:`~clvpredict.rfm_summary` does); they are converted to the purchase model's unit.
     horizon_months : int
         Number of average Gregorian months (30.436875 days each) to sum over.
     annual_discount_rate : float
@@ -145,6 +177,9 @@ def predictive_clv(
         Number of parameter draws.
     random_state : int or numpy Generator, optional
         Seed of the draws.
+    allow_unconverged : bool
+        Value customers even with a model whose fit did not converge (``converged_`` is
+        ``False``). By default that raises :class:`~clvpredict.ConvergenceError`.
 
     Returns
     -------
@@ -162,6 +197,9 @@ def predictive_clv(
     36.74
     """
     horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
+    _check_converged(
+        {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
+    )
     monthly = monthly_expected_purchases(purchase_model, data, horizon)
     spend = spend_model.expected_average_value(data).to_numpy()
     value = _discounted_value(monthly, spend, annual_discount_rate, margin)
@@ -415,6 +453,7 @@ def clv_table(
     interval: float | None = None,
     n_draws: int = 200,
     random_state: Any = None,
+    allow_unconverged: bool = False,
 ) -> pd.DataFrame:
     """One row per customer: history, model predictions, predictive CLV and simple CLV side by side.
 
@@ -425,10 +464,13 @@ def clv_table(
         (:class:`~clvpredict.GammaGammaModel`) models.
     data : DataFrame
         RFM summary from :func:`~clvpredict.rfm_summary` or
-        :func:`~clvpredict.calibration_holdout_summary` (then the holdout actuals are kept).
+        :func:`~clvpredict.calibration_holdout_summary` (then the holdout actuals are kept),
+        in any time unit: the models read it in the unit it records. The columns copied into
+        the table (``recency``, ``T``, ``duration_holdout``) stay in that unit.
     lifetime_years : float or Series
         Expected lifetime for the simple formula; see :func:`estimate_lifetime_years`.
     horizon_months, annual_discount_rate, margin, interval, n_draws, random_state
+    allow_unconverged
         As in :func:`predictive_clv`; with ``interval`` the table also has
         ``predictive_clv_lower`` and ``predictive_clv_upper`` (parameter uncertainty).
 
@@ -447,6 +489,9 @@ def clv_table(
         )
     horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
     unit = _model_unit(purchase_model)
+    _check_converged(
+        {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
+    )
     out = pd.DataFrame(index=data.index)
     for col in ("frequency", "recency", "T", "monetary_value"):
         if col not in data.columns:
@@ -474,16 +519,18 @@ def clv_table(
             n_draws,
             random_state,
         )
-    out["simple_clv"] = simple_clv(data, lifetime_years, margin, time_unit=unit)
+    # The purchase model read the data in their own unit (converted to its unit if need be);
+    # the columns copied from the data stay in theirs.
+    data_unit = data.attrs.get("time_unit") or unit
+    out["simple_clv"] = simple_clv(data, lifetime_years, margin, time_unit=data_unit)
     for col in ("frequency_holdout", "monetary_value_holdout", "duration_holdout"):
         if col in data.columns:
             out[col] = data[col]
     if "duration_holdout" in data.columns:
         durations = data["duration_holdout"].to_numpy(dtype=float)
         if np.allclose(durations, durations[0]):
-            out["expected_purchases_holdout"] = purchase_model.expected_purchases(
-                float(durations[0]), data
-            )
+            holdout = float(durations[0]) * unit_in_days(data_unit) / unit_in_days(unit)
+            out["expected_purchases_holdout"] = purchase_model.expected_purchases(holdout, data)
     out.attrs.update(
         data.attrs,
         horizon_months=horizon,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._base import check_is_fitted
 from ._units import UNIT_NAMES, check_time_unit, unit_in_days
 from .data import (
     AfterEndPolicy,
@@ -33,7 +34,7 @@ from .data import (
     period_bounds,
     period_index,
 )
-from .exceptions import ClvDataError, NotFittedError, describe_values
+from .exceptions import ClvDataError, describe_values
 
 __all__ = [
     "HoldoutEvaluation",
@@ -52,13 +53,6 @@ __all__ = [
 # ------------------------------------------------------------------------------------------
 
 
-def _check_fitted(model: Any, role: str) -> None:
-    if getattr(model, "params_", None) is None:
-        raise NotFittedError(
-            f"The {role} ({type(model).__name__}) is not fitted yet. Call fit(data) first."
-        )
-
-
 def model_label(model: Any) -> str:
     """Short human name of a model, e.g. ``"BG/NBD"``, for legends and titles."""
     name = getattr(model, "_model_name", "") or type(model).__name__
@@ -67,7 +61,7 @@ def model_label(model: Any) -> str:
 
 def _model_unit(purchase_model: Any, data: pd.DataFrame | None = None) -> str:
     """The purchase model's time unit, checked against the unit recorded on ``data``."""
-    _check_fitted(purchase_model, "purchase model")
+    check_is_fitted(purchase_model, "purchase model")
     unit = getattr(purchase_model, "time_unit_", None)
     data_unit = None if data is None else data.attrs.get("time_unit")
     if unit is None and data_unit is None:
@@ -473,7 +467,7 @@ def evaluate_holdout(
 
     spend = None
     if spend_model is not None:
-        _check_fitted(spend_model, "spend model")
+        check_is_fitted(spend_model, "spend model")
         _require_columns(
             cal_holdout,
             ("monetary_value", "monetary_value_holdout"),
@@ -1033,7 +1027,7 @@ def mean_spend_density(
     """
     from .gamma_gamma import gamma_gamma_log_likelihood
 
-    _check_fitted(spend_model, "spend model")
+    check_is_fitted(spend_model, "spend model")
     _require_columns(data, ("frequency",), "data", "Build it with rfm_summary(...).")
     p, q, gamma = (float(spend_model.params_[k]) for k in ("p", "q", "gamma"))
     z = np.asarray(spend, dtype=float)
@@ -1135,7 +1129,7 @@ def compare_models(
     rows = []
     fitted: dict[str, Any] = {}
     for model in candidates:
-        if not hasattr(model, "params_"):
+        if not model.is_fitted:
             with warnings.catch_warnings():
                 # Non-convergence is reported in the table rather than as a warning per model.
                 warnings.simplefilter("ignore", ConvergenceWarning)

@@ -140,7 +140,7 @@ class GammaGammaModel(BaseModel):
         """
         return self._fit(data, {"frequency": frequency, "monetary_value": monetary_value}, weights)
 
-    def _arrays(self, data, overrides):
+    def _read_arrays(self, data, overrides):
         # NaN spend is the documented value for one-time buyers: accept it there.
         return rfm_arrays(data, self._columns, overrides, nan_where_no_repeat=("monetary_value",))
 
@@ -233,7 +233,7 @@ class GammaGammaModel(BaseModel):
         ClvDataError
             If ``q <= 1``: the fitted spend distribution then has no finite mean.
         """
-        q = self.params_["q"]
+        _, q, _ = self._theta()
         if q <= 1:
             raise ClvDataError(
                 f"The fitted Gamma-Gamma model has q = {q:.4g} <= 1, so its mean spend is "

@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ._base import PurchaseModel
 from .beta_geo import (
@@ -229,7 +229,8 @@ def mbgnbd_probability_of_purchases(n, t, r, alpha, a, b) -> np.ndarray:
     """
     n = np.asarray(n, dtype=float)
     t = np.asarray(t, dtype=float)
-    q = alpha / (alpha + t)
+    # In z = t/(alpha+t) rather than 1 - alpha/(alpha+t), which rounds to 0 for tiny t.
+    z = t / (alpha + t)
     ln_b = special.betaln(a, b)
     with np.errstate(divide="ignore"):
         log_alive = (
@@ -238,15 +239,16 @@ def mbgnbd_probability_of_purchases(n, t, r, alpha, a, b) -> np.ndarray:
             + special.gammaln(r + n)
             - special.gammaln(r)
             - special.gammaln(n + 1)
-            + r * np.log(q)
-            + special.xlogy(n, 1.0 - q)
+            - r * np.log1p(t / alpha)
+            + special.xlogy(n, z)
         )
     repeat = n > 0
     nn = np.where(repeat, n, 1.0)
-    # The negative binomial survival function, directly: 1 - sum_{j<n} NB(j) would cancel.
+    # The negative binomial survival function P(N >= n) = I_z(n, r), directly: 1 - sum_{j<n}
+    # NB(j) would cancel.
     dropped_later = np.where(
         repeat,
-        np.exp(special.betaln(a + 1, b + nn) - ln_b) * stats.nbinom.sf(nn - 1, r, q),
+        np.exp(special.betaln(a + 1, b + nn) - ln_b) * special.betainc(nn, r, z),
         0.0,
     )
     dropped_first = np.where(n == 0, a / (a + b), 0.0)

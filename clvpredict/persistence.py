@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._base import check_is_fitted
 from ._fitting import FitResult
 from .exceptions import ClvDataError
 from .publishing import write_bytes_atomic
@@ -101,7 +102,7 @@ def model_to_dict(model: Any) -> dict[str, Any]:
     """The JSON document of a fitted model (see the module docstring for its fields)."""
     from . import __version__
 
-    model._check_fitted()
+    check_is_fitted(model)
     result: FitResult | None = getattr(model, "fit_result_", None)
     settings = {k: v for k, v in vars(model).items() if not k.endswith("_")}
     document: dict[str, Any] = {
@@ -149,11 +150,9 @@ def model_from_dict(document: dict[str, Any], source: str = "the document") -> A
         settings = dict(document["settings"])
         model = cls(**settings)
         names = list(cls._param_names)
-        params = document["params"]
-        model.params_ = pd.Series([float(params[n]) for n in names], index=names, name="estimate")
-        cov = np.array(
-            [[_nan(v) for v in row] for row in document["covariance"]], dtype=float
-        ).reshape(len(names), len(names))
+        params = _checked_file_params(cls, document["params"], source)
+        model.params_ = pd.Series(params, index=names, name="estimate")
+        cov = _checked_covariance(document["covariance"], names, source)
         model.covariance_ = pd.DataFrame(cov, index=names, columns=names)
         model.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error")
         fit = document["fit"]
@@ -162,7 +161,12 @@ def model_from_dict(document: dict[str, Any], source: str = "the document") -> A
         model.bic_ = _nan(fit["bic"])
         model.n_obs_ = _nan(fit["n_obs"])
         model.converged_ = fit["converged"]
-        model.time_unit_ = document["time_unit"]
+        if not any(model.converged_ is v for v in (True, False, None)):
+            raise ModelFileError(
+                f"{source} has fit.converged = {model.converged_!r}; it must be true, false or "
+                "null. The file was edited or corrupted: re-fit the model."
+            )
+        model.time_unit_ = _checked_file_unit(cls, document["time_unit"], settings, source)
         model.training_data_ = document.get("training_data")
         if fit.get("n_iterations") is not None:
             model.fit_result_ = FitResult(
@@ -177,10 +181,73 @@ def model_from_dict(document: dict[str, Any], source: str = "the document") -> A
                 n_unique=int(fit.get("n_unique") or 0),
                 notes=list(fit.get("notes", [])),
             )
+    except ModelFileError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{source} is incomplete or malformed ({exc!r}).") from exc
     model.model_file_ = {k: document.get(k) for k in ("created_at", "clvpredict_version")}
     return model
+
+
+def _checked_file_params(cls: type, params: Any, source: str) -> np.ndarray:
+    """The parameters of a model file, held to the standard of ``from_params``."""
+    if not isinstance(params, dict):
+        raise ModelFileError(f"{source} has params = {params!r}; expected an object of numbers.")
+    try:
+        return cls._checked_params(params)
+    except ClvDataError as exc:
+        raise ModelFileError(
+            f"{source}: {exc} A fitted model cannot have them: the file was edited or "
+            "corrupted. Re-fit the model or restore the file from a backup."
+        ) from exc
+
+
+def _checked_covariance(rows: Any, names: list[str], source: str) -> np.ndarray:
+    """A k x k covariance of numbers, ``null`` (unavailable) read as NaN."""
+    k = len(names)
+    shape_ok = (
+        isinstance(rows, list)
+        and len(rows) == k
+        and all(isinstance(row, list) and len(row) == k for row in rows)
+    )
+    if not shape_ok:
+        raise ModelFileError(
+            f"{source} has a covariance that is not a {k} x {k} table ({names}); the file was "
+            "edited or corrupted: re-fit the model."
+        )
+    cells = [v for row in rows for v in row]
+    bad = [
+        v
+        for v in cells
+        if v is not None
+        and (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v))
+    ]
+    if bad:
+        raise ModelFileError(
+            f"{source} has covariance entries {bad[:3]!r} that are neither finite numbers nor "
+            "null; the file was edited or corrupted: re-fit the model."
+        )
+    return np.array([_nan(v) for v in cells], dtype=float).reshape(k, k)
+
+
+def _checked_file_unit(cls: type, unit: Any, settings: dict[str, Any], source: str) -> Any:
+    """The time unit of a model file: a known code, or null; null for a model without time."""
+    from ._units import check_time_unit
+
+    if not cls._uses_time:
+        if unit is not None:
+            raise ModelFileError(
+                f"{source} gives the {cls.__name__}, which does not model time, the time unit "
+                f"{unit!r}; the file was edited or corrupted: re-fit the model."
+            )
+        return None
+    for label, value in (("time_unit", unit), ("settings.time_unit", settings.get("time_unit"))):
+        if value is not None:
+            try:
+                check_time_unit(value, label)
+            except ClvDataError as exc:
+                raise ModelFileError(f"{source}: {exc}") from exc
+    return None if unit is None else check_time_unit(unit)
 
 
 @dataclass
@@ -213,8 +280,12 @@ class ModelBundle:
     spend_model: Any
     settings: dict[str, Any] = field(default_factory=dict)
 
-    def score(self, data: pd.DataFrame) -> pd.DataFrame:
-        """The per-customer CLV table (:func:`~clvpredict.clv_table`) with the stored settings."""
+    def score(self, data: pd.DataFrame, *, allow_unconverged: bool = False) -> pd.DataFrame:
+        """The per-customer CLV table (:func:`~clvpredict.clv_table`) with the stored settings.
+
+        A bundle whose purchase or spend model did not converge raises
+        :class:`~clvpredict.ConvergenceError` unless ``allow_unconverged=True``.
+        """
         from .clv import clv_table
 
         keys = ("lifetime_years", "horizon_months", "annual_discount_rate", "margin")
@@ -223,6 +294,7 @@ class ModelBundle:
             self.spend_model,
             data,
             **{k: self.settings[k] for k in keys if k in self.settings},
+            allow_unconverged=allow_unconverged,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,7 +343,15 @@ def _check_envelope(document: Any, source: str) -> None:
             f"({_installed_version()}) reads version {SCHEMA_VERSION}. Re-fit the model, or use "
             f"the clvpredict version that wrote it ({document.get('clvpredict_version')!r})."
         )
-    if document.get("checksum") != _checksum(document):
+    try:
+        expected = _checksum(document)
+    except ValueError as exc:
+        # NaN or Infinity: not JSON, so never written by save().
+        raise ModelFileError(
+            f"{source} holds a number that JSON does not allow ({exc}); the file was edited or "
+            "corrupted. Restore it from a backup or re-fit the model."
+        ) from exc
+    if document.get("checksum") != expected:
         raise ModelFileError(
             f"{source} is corrupted: its checksum does not match its content. Restore it from a "
             "backup or re-fit the model."

@@ -89,6 +89,7 @@ class Settings:
     keep: int = 7
     output_format: str = "csv"
     report: bool = True
+    allow_unconverged: bool = False  # score even with a model whose fit did not converge
 
     @classmethod
     def from_sources(
@@ -420,7 +421,7 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
             kwargs["discrete"] = bool(getattr(bundle.purchase_model, "discrete_time", False))
             rfm = rfm_summary(tx, observation_end=settings.observation_end, **kwargs)
     with step("score customers", timings):
-        table = bundle.score(rfm)
+        table = bundle.score(rfm, allow_unconverged=settings.allow_unconverged)
     return table[
         [
             "frequency",

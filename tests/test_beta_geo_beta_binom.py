@@ -205,7 +205,7 @@ def test_horizons_hold_the_whole_periods_within_them(bgbb, donations):
     assert bgbb.expected_purchases_new_customer(3.7) == bgbb.expected_purchases_new_customer(3)
     with pytest.raises(cp.ClvDataError, match=">= 0"):
         bgbb.probability_alive_at(-1, donations)
-    with pytest.raises(cp.ClvDataError, match="periods >= 0"):
+    with pytest.raises(cp.ClvDataError, match="t=nan is not a time span"):
         bgbb.expected_purchases(float("nan"), donations)
 
 

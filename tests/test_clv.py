@@ -29,6 +29,7 @@ def test_predictive_clv_by_hand():
     customer = pd.DataFrame(
         {"frequency": [3], "recency": [7.0], "T": [9.0], "monetary_value": [40.0]}, index=["c1"]
     )
+    customer.attrs["time_unit"] = "M"
     x, zbar = 3, 40.0
     spend = GG["p"] * (GG["gamma"] + x * zbar) / (GG["p"] * x + GG["q"] - 1)
     cumulative = [0.0] + [_fhl_conditional(m, *BG.values(), 3, 7.0, 9.0) for m in (1, 2, 3)]

@@ -29,6 +29,7 @@ def test_bgnbd_standard_errors_match_published(bg_cdnow):
 
 def test_bgnbd_customer_predictions(bg_cdnow):
     one = pd.DataFrame({"frequency": [2], "recency": [30.43], "T": [38.86]})
+    one.attrs["time_unit"] = "W"
     assert bg_cdnow.expected_purchases(39, one).iloc[0] == pytest.approx(1.226, abs=5e-4)
     assert bg_cdnow.probability_alive(one).iloc[0] == pytest.approx(0.727, abs=5e-4)
 

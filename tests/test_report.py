@@ -44,6 +44,7 @@ def test_at_risk_by_hand():
         },
         index=["lapsing", "recent buyer", "low value", "lapsing less"],
     )
+    table.attrs["time_unit"] = "W"
     table["p_alive"] = bg.probability_alive(table)
     got = at_risk_customers(bg, table, lookback=13.0, top_share=0.75, min_drop=0.1)
     # Thirteen weeks ago (T = 27) the history of the lapsing customers was the same.
