@@ -379,12 +379,22 @@ def _release_key(name: str) -> tuple[str, int] | None:
 
 
 def _new_release_name(releases: Path, when: datetime) -> str:
+    """A name that sorts after every release there is or was being made, so that pruning by
+    name order never removes a newer night: after the same second's earlier releases even when
+    those were pruned meanwhile, and after all of them if the clock went back."""
     stamp = when.astimezone(timezone.utc).strftime(_STAMP)
-    name, n = stamp, 1
-    while (releases / name).exists() or (releases / f".staging-{name}").exists():
-        n += 1
-        name = f"{stamp}-{n}"
-    return name
+    taken = []
+    if releases.is_dir():
+        for entry in releases.iterdir():
+            key = _release_key(entry.name.removeprefix(".staging-").removeprefix(".trash-"))
+            if key is not None:
+                taken.append(key)
+    latest = max(taken, default=None)
+    if latest is None or latest < (stamp, 1):
+        return stamp
+    base = max(stamp, latest[0])
+    n = 1 + max(k for s, k in taken if s == base) if base == latest[0] else 1
+    return base if n == 1 else f"{base}-{n}"
 
 
 def current_release(out: str | os.PathLike[str]) -> Path | None:

@@ -528,6 +528,17 @@ def test_release_names_sort_by_time_then_number(tmp_path):
         made.append(name)
     assert made[:3] == ["20240501T020000Z", "20240501T020000Z-2", "20240501T020000Z-3"]
     assert sorted(made, key=publishing._release_key) == made
+    # The same second's first releases were pruned (keep): the next one still sorts last,
+    # instead of taking the freed name and being mistaken for the oldest night.
+    for name in made[:-1]:
+        (releases / name).rmdir()
+    assert publishing._new_release_name(releases, when) == "20240501T020000Z-12"
+    # A half-made release counts too, and a clock that went back does not sort before it.
+    (releases / ".staging-20240501T020000Z-12").mkdir()
+    earlier = datetime(2024, 5, 1, 1, 0, 0, tzinfo=timezone.utc)
+    assert publishing._new_release_name(releases, earlier) == "20240501T020000Z-13"
+    later = datetime(2024, 5, 1, 2, 0, 1, tzinfo=timezone.utc)
+    assert publishing._new_release_name(releases, later) == "20240501T020001Z"
 
 
 def test_a_foreign_file_on_a_reader_path_stops_the_refresh(world):
