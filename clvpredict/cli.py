@@ -365,7 +365,7 @@ def _run_report(args: argparse.Namespace) -> int:
     from .report import build_report
 
     settings = _settings(args)
-    tx = read_table(settings.transactions)
+    tx = read_table(settings.transactions, customer_col=settings.customer_col)
     path = build_report(
         Path(settings.out) / "report.html",
         tx,

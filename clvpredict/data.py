@@ -184,6 +184,19 @@ def _check_customer_ids(frame: pd.DataFrame, column: str) -> None:
                 "so the same customer could be counted twice. Convert the column to one type, "
                 f"e.g. df[{column!r}] = df[{column!r}].astype(str)."
             )
+    if pd.api.types.is_string_dtype(ids.dtype):
+        # Ids read as text from a CSV keep their spaces: " 7" and "7" are then two customers,
+        # where a numeric reading made them one. Which is right only the user knows.
+        labels = pd.Series(pd.unique(ids)).astype(str)
+        bare = labels.str.strip()
+        clash = labels[bare.duplicated(keep=False).to_numpy()]
+        if len(clash):
+            shown = describe_values(clash.sort_values(key=lambda s: s.str.strip()).tolist())
+            raise ClvDataError(
+                f"Column {column!r} has ids that differ only by surrounding spaces ({shown}), so "
+                "one customer may be counted as two. Strip them if they are the same customer: "
+                f"df[{column!r}] = df[{column!r}].str.strip()."
+            )
 
 
 def _parse_amounts(frame: pd.DataFrame, column: str, returns: ReturnsPolicy) -> np.ndarray:

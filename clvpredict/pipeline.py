@@ -150,8 +150,25 @@ def load_config(path: str | os.PathLike[str] | None) -> dict[str, Any]:
         raise ClvDataError(f"Config file {str(path)!r} is not valid TOML: {exc}.") from exc
 
 
-def read_table(path: str | os.PathLike[str] | None, what: str = "--transactions") -> pd.DataFrame:
-    """Read a CSV (optionally compressed) or Parquet file, chosen by its extension."""
+def read_table(
+    path: str | os.PathLike[str] | None,
+    what: str = "--transactions",
+    *,
+    customer_col: str | None = None,
+) -> pd.DataFrame:
+    """Read a CSV (optionally compressed) or Parquet file, chosen by its extension.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    what : str
+        The flag that named it, for error messages.
+    customer_col : str, optional
+        The customer id column. In a CSV it is read as text: ids are labels, and reading them as
+        numbers would merge "007" with "7" and drop the leading zeros of every id written back.
+        Parquet columns keep the type they were stored with.
+    """
     if path is None:
         raise ClvDataError(f"No input file: pass {what} PATH (a .csv or .parquet file).")
     path = Path(path)
@@ -162,7 +179,7 @@ def read_table(path: str | os.PathLike[str] | None, what: str = "--transactions"
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
         if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".txt")):
-            return pd.read_csv(path)
+            return pd.read_csv(path, dtype=None if customer_col is None else {customer_col: str})
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise ClvDataError(f"Input file {str(path)!r} cannot be read: {exc}") from exc
     raise ClvDataError(
@@ -334,7 +351,7 @@ def run_fit(
     from .persistence import ModelBundle
 
     with step("read transactions", timings):
-        tx = read_table(settings.transactions)
+        tx = read_table(settings.transactions, customer_col=settings.customer_col)
     with step("validate and summarise", timings):
         rfm = rfm_summary(tx, observation_end=settings.observation_end, **_summary_kwargs(settings))
     context: dict[str, Any] = {"calibration": None, "calibration_end": None, "comparison": None}
@@ -393,7 +410,7 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
     unit = bundle.purchase_model.time_unit_
     if settings.rfm is not None:
         with step("read RFM table", timings):
-            rfm = read_table(settings.rfm, "--rfm")
+            rfm = read_table(settings.rfm, "--rfm", customer_col=settings.customer_col)
             if settings.customer_col not in rfm.columns:
                 raise ClvDataError(
                     f"The RFM file has no customer column {settings.customer_col!r}; its columns "
@@ -404,7 +421,7 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
             rfm.attrs["discrete"] = bool(getattr(bundle.purchase_model, "discrete_time", False))
     else:
         with step("read and summarise transactions", timings):
-            tx = read_table(settings.transactions)
+            tx = read_table(settings.transactions, customer_col=settings.customer_col)
             kwargs = _summary_kwargs(settings)
             kwargs["time_unit"] = unit
             kwargs["discrete"] = bool(getattr(bundle.purchase_model, "discrete_time", False))
