@@ -176,7 +176,18 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         help="exactly repeated rows (default keep, with a warning)",
     )
     group.add_argument(
-        "--observation-end", dest="observation_end", help="last day observed (default: last date)"
+        "--observation-end",
+        dest="observation_end",
+        help="last day observed, not after today (default: the last purchase day)",
+    )
+    group.add_argument(
+        "--after-end",
+        dest="after_end",
+        choices=["error", "drop"],
+        help=(
+            "purchases after --observation-end, or without it dated after today: refuse them "
+            "(default) or drop them"
+        ),
     )
     group.add_argument(
         "--time-unit", dest="time_unit", choices=["D", "W", "M", "Y"], help="model time unit"
@@ -383,6 +394,7 @@ def _run_report(args: argparse.Namespace) -> int:
         purchase_model=settings.purchase_model,
         datetime_format=settings.date_format,
         returns=settings.returns,
+        after_end=settings.after_end,
     )
     print(f"Wrote {path}")
     return EXIT_OK

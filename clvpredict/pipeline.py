@@ -65,6 +65,7 @@ class Settings:
     date_format: str | None = None
     returns: str = "error"
     duplicates: str = "keep"
+    after_end: str = "error"
     observation_end: str | None = None
     time_unit: str = "W"
     horizon_months: int = 12
@@ -213,6 +214,7 @@ def _summary_kwargs(settings: Settings) -> dict[str, Any]:
         "datetime_format": settings.date_format,
         "returns": settings.returns,
         "duplicates": settings.duplicates,
+        "after_end": settings.after_end,
         "discrete": is_discrete(settings.purchase_model),
     }
 
@@ -273,12 +275,12 @@ def calibration_split(
         cal_end = end + day - pd.DateOffset(months=settings.holdout_months) - day
     else:
         cal_end = end - pd.Timedelta(days=holdout_days)
+    # The end is the summary's: rows after it were refused there, or dropped on request.
     cal = calibration_holdout_summary(
         tx,
         calibration_end=cal_end,
         observation_end=end,
-        after_end="drop",
-        **_summary_kwargs(settings),
+        **{**_summary_kwargs(settings), "after_end": "drop"},
     )
     return cal, cal_end
 
@@ -644,6 +646,7 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
                 rfm=rfm,
                 datetime_format=settings.date_format,
                 returns=settings.returns,
+                after_end=settings.after_end,
             )
             files["report.html"] = report.read_bytes()
     files["metrics.json"] = (

@@ -154,3 +154,135 @@ def test_parquet_int_ids_stay_int_in_the_predictions(padded, tmp_path):
     # The Python API keeps int ids too.
     rfm = cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
     assert pd.api.types.is_integer_dtype(rfm.index.dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Purchases dated in the future
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def future_log(tmp_path_factory) -> dict:
+    """The issue's case: CDNOW's sample (6,919 rows) plus 14 rows dated 2099-12-31."""
+    clean = cp.datasets.load_cdnow("sample")
+    rng = np.random.default_rng(9)
+    late = clean.sample(14, random_state=rng).assign(date=pd.Timestamp("2099-12-31"))
+    tx = pd.concat([clean, late], ignore_index=True)
+    folder = tmp_path_factory.mktemp("future")
+    tx.to_csv(folder / "tx.csv", index=False)
+    clean.to_csv(folder / "clean.csv", index=False)
+    return {"tx": tx, "clean": clean, "late": late, "path": folder / "tx.csv"}
+
+
+SUMMARY = {"customer_id_col": "customer_id", "datetime_col": "date", "time_unit": "W"}
+
+
+def test_future_rows_are_refused_by_every_log_reader(future_log):
+    from clvpredict.evaluation import (
+        expected_repeat_transactions_over_time,
+        probability_alive_history,
+    )
+
+    tx, late = future_log["tx"], future_log["late"]
+    first = str(late["customer_id"].iloc[0])
+    pattern = rf"14 rows are dated after today.*\(customer {first}\): 2099-12-31.*after_end='drop'"
+    with pytest.raises(cp.ClvDataError, match=pattern) as refused:
+        cp.rfm_summary(tx, monetary_value_col="amount", **SUMMARY)
+    assert "--after-end drop" in str(refused.value)
+    assert "--observation-end" in str(refused.value)
+    with pytest.raises(cp.ClvDataError, match=pattern):
+        cp.calibration_holdout_summary(tx, calibration_end="1997-09-30", **SUMMARY)
+    with pytest.raises(cp.ClvDataError, match="14 rows are dated after today"):
+        cp.estimate_lifetime_years(tx, "customer_id", "date")
+    model = cp.BetaGeoModel().fit(cp.datasets.load_cdnow_summary())
+    with pytest.raises(cp.ClvDataError, match="14 rows are dated after today"):
+        expected_repeat_transactions_over_time(model, tx, "customer_id", "date", "1997-09-30")
+    with pytest.raises(cp.ClvDataError, match="14 rows are dated after today"):
+        probability_alive_history(model, tx, "customer_id", "date", late["customer_id"].iloc[0])
+
+
+def test_dropping_future_rows_gives_the_clean_log_answer(future_log):
+    tx, clean = future_log["tx"], future_log["clean"]
+    kwargs = {"monetary_value_col": "amount", **SUMMARY}
+    dropped = cp.rfm_summary(tx, after_end="drop", **kwargs)
+    expected = cp.rfm_summary(clean, **kwargs)
+    pd.testing.assert_frame_equal(dropped, expected)
+    assert dropped.attrs["observation_end"] == "1998-06-30"
+    # The issue's figure: r = 0.254 on the clean log (it was 0.093 with the end moved to 2099).
+    assert cp.BetaGeoModel().fit(dropped).params_["r"] == pytest.approx(0.254, abs=5e-4)
+    cal = cp.calibration_holdout_summary(
+        tx, calibration_end="1997-09-30", after_end="drop", **kwargs
+    )
+    pd.testing.assert_frame_equal(
+        cal, cp.calibration_holdout_summary(clean, calibration_end="1997-09-30", **kwargs)
+    )
+    # An explicit end in the past already sends later rows to after_end.
+    with pytest.raises(cp.ClvDataError, match="after observation_end=1998-06-30"):
+        cp.rfm_summary(tx, observation_end="1998-06-30", **kwargs)
+
+
+def test_an_observation_end_in_the_future_is_refused(future_log):
+    clean = future_log["clean"]
+    with pytest.raises(cp.ClvDataError, match=r"observation_end=2099-12-31 is after today"):
+        cp.rfm_summary(clean, observation_end="2099-12-31", **SUMMARY)
+    with pytest.raises(cp.ClvDataError, match=r"observation_end=2099-12-31 is after today"):
+        cp.calibration_holdout_summary(
+            clean, calibration_end="1997-09-30", observation_end="2099-12-31", **SUMMARY
+        )
+    with pytest.raises(cp.ClvDataError, match=r"observation_end=2099-12-31 is after today"):
+        cp.estimate_lifetime_years(clean, "customer_id", "date", observation_end="2099-12-31")
+
+
+def test_today_is_the_latest_calendar_day_anywhere(monkeypatch):
+    from datetime import date, datetime, timedelta, timezone
+
+    from clvpredict import data
+
+    utc_today = datetime.now(timezone.utc).date()
+    assert data._today() in (utc_today, utc_today + timedelta(days=1))
+    # A log kept in local time east of UTC is dated up to a day ahead of UTC: on the last
+    # day anywhere it is accepted, the day after refused.
+    monkeypatch.setattr(data, "_today", lambda: date(2024, 3, 10))
+    tx = pd.DataFrame({"c": ["a", "a", "b"], "d": ["2024-01-05", "2024-03-10", "2024-02-01"]})
+    assert cp.rfm_summary(tx, "c", "d").attrs["observation_end"] == "2024-03-10"
+    assert cp.rfm_summary(tx, "c", "d", observation_end="2024-03-10")["T"].tolist() == [65, 38]
+    late = tx.assign(d=["2024-01-05", "2024-03-11", "2024-02-01"])
+    with pytest.raises(cp.ClvDataError, match=r"1 row is dated after today \(2024-03-10"):
+        cp.rfm_summary(late, "c", "d")
+    with pytest.raises(cp.ClvDataError, match="observation_end=2024-03-11 is after today"):
+        cp.rfm_summary(tx, "c", "d", observation_end="2024-03-11")
+
+
+def test_cli_refuses_future_rows_with_exit_2_and_drops_them_when_asked(
+    future_log, tmp_path, capsys
+):
+    path = future_log["path"]
+    assert cli("fit", "--transactions", path, "--out", tmp_path / "m") == BAD_INPUT
+    assert not (tmp_path / "m").exists()
+    err = capsys.readouterr().err
+    assert "14 rows are dated after today" in err and "--after-end drop" in err
+    args = ("--transactions", path, "--observation-end", "2099-12-31", "--after-end", "drop")
+    assert cli("fit", *args, "--out", tmp_path / "m") == BAD_INPUT
+    assert not (tmp_path / "m").exists()
+    assert cli("refresh", "--transactions", path, "--out", tmp_path / "r") == BAD_INPUT
+    assert not (tmp_path / "r").exists()
+    # Dropped on request: the model of the clean log, and refresh publishes.
+    assert cli("fit", "--transactions", path, "--after-end", "drop", "--out", tmp_path / "m") == 0
+    bundle = cp.load_model(tmp_path / "m" / "model.json")
+    assert bundle.settings["observation_end"] == "1998-06-30"
+    clean = cp.rfm_summary(future_log["clean"], monetary_value_col="amount", **SUMMARY)
+    expected = cp.BetaGeoModel().fit(clean).params_
+    np.testing.assert_allclose(bundle.purchase_model.params_, expected, rtol=1e-12)
+    model = tmp_path / "m" / "model.json"
+    assert cli("score", "--model", model, "--transactions", path, "--out", tmp_path / "s") == (
+        BAD_INPUT
+    )
+    assert not (tmp_path / "s").exists()
+    args = ("--transactions", path, "--after-end", "drop")
+    assert cli("score", "--model", model, *args, "--out", tmp_path / "s") == 0
+    scored = pd.read_csv(tmp_path / "s" / "predictions.csv", index_col="customer_id")
+    np.testing.assert_allclose(
+        scored["predictive_clv"], bundle.score(clean).loc[scored.index, "predictive_clv"]
+    )
+    assert cli("refresh", *args, "--out", tmp_path / "r") == 0
+    assert (tmp_path / "r" / "report.html").is_file()
