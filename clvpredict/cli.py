@@ -190,7 +190,11 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         ),
     )
     group.add_argument(
-        "--time-unit", dest="time_unit", choices=["D", "W", "M", "Y"], help="model time unit"
+        "--time-unit",
+        dest="time_unit",
+        type=str.upper,
+        choices=["D", "W", "M", "Y"],
+        help="model time unit: days, weeks, months or years (any case)",
     )
     group.add_argument(
         "--purchase-model",
@@ -336,7 +340,8 @@ def _settings(args: argparse.Namespace):
     from .pipeline import Settings, load_config
 
     flags = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "config")}
-    return Settings.from_sources(load_config(getattr(args, "config", None)), flags)
+    config = getattr(args, "config", None)
+    return Settings.from_sources(load_config(config), flags, config_name=config)
 
 
 def _run_fit(args: argparse.Namespace) -> int:
@@ -373,9 +378,11 @@ def _run_refresh(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    from .pipeline import _Day, _Origin
     from .report import build_report
 
     settings = _settings(args)
+    _Day().check("calibration_end", args.calibration_end, _Origin("flag"))
     tx = read_table(settings.transactions, customer_col=settings.customer_col)
     path = build_report(
         Path(settings.out) / "report.html",

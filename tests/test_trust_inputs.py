@@ -286,3 +286,242 @@ def test_cli_refuses_future_rows_with_exit_2_and_drops_them_when_asked(
     )
     assert cli("refresh", *args, "--out", tmp_path / "r") == 0
     assert (tmp_path / "r" / "report.html").is_file()
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Every setting is checked, with its type and range, before any work starts
+# --------------------------------------------------------------------------------------------
+
+# (TOML line, setting named, words the message must hold). One bad value of each wrong type
+# and each range edge, for every field of Settings.
+BAD_CONFIG = [
+    ("transactions = 5", "transactions", "must be a file path"),
+    ('transactions = ""', "transactions", "must not be empty"),
+    ("rfm = true", "rfm", "must be a file path"),
+    ("model = 1.5", "model", "must be a file path"),
+    ("out = 3", "out", "must be a file path"),
+    ('out = ""', "out", "must not be empty"),
+    ("customer_col = 7", "customer_col", 'write customer_col = "7"'),
+    ('customer_col = ""', "customer_col", "must not be empty"),
+    ("date_col = false", "date_col", "must be a column name"),
+    ('amount_col = ["a"]', "amount_col", "must be a column name"),
+    ('date_format = "YYYY-MM-DD"', "date_format", "e.g. '%Y-%m-%d'"),
+    ("date_format = 1", "date_format", "must be a strftime format"),
+    ('returns = "ignore"', "returns", "'error', 'drop', 'net'"),
+    ("returns = 1", "returns", "'error', 'drop', 'net'"),
+    ('duplicates = "dedupe"', "duplicates", "'keep', 'drop', 'error'"),
+    ('after_end = "keep"', "after_end", "'error', 'drop'"),
+    ('observation_end = "2024-13-45"', "observation_end", "is not a date"),
+    ("observation_end = 20240630", "observation_end", "is not a date"),
+    ("observation_end = 2099-12-31", "observation_end", "is after today"),
+    ('time_unit = "weeks"', "time_unit", "'D', 'W', 'M', 'Y'"),
+    ("time_unit = 7", "time_unit", "'D', 'W', 'M', 'Y'"),
+    ("horizon_months = 0", "horizon_months", "whole number >= 1"),
+    ("horizon_months = 12.5", "horizon_months", "whole number >= 1"),
+    ('horizon_months = "12"', "horizon_months", "write horizon_months = 12 without quotes"),
+    ("horizon_months = true", "horizon_months", "true/false is not a number"),
+    ("annual_discount_rate = 10", "annual_discount_rate", "looks like a percentage: use 0.10"),
+    ("annual_discount_rate = 1", "annual_discount_rate", ">= 0 and < 1"),
+    ("annual_discount_rate = -0.01", "annual_discount_rate", ">= 0 and < 1"),
+    ('annual_discount_rate = "0.1"', "annual_discount_rate", "= 0.1 without quotes"),
+    ("annual_discount_rate = nan", "annual_discount_rate", "must be a finite number"),
+    ("annual_discount_rate = true", "annual_discount_rate", "true/false is not a number"),
+    ("margin = 30", "margin", "looks like a percentage: use 0.30"),
+    ("margin = 1.01", "margin", ">= 0 and <= 1"),
+    ("margin = -0.1", "margin", ">= 0 and <= 1"),
+    ('margin = "0.3"', "margin", "write margin = 0.3 without quotes"),
+    ("margin = false", "margin", "true/false is not a number"),
+    ("lifetime_years = 0", "lifetime_years", "> 0"),
+    ("lifetime_years = -1", "lifetime_years", "> 0"),
+    ("lifetime_years = inf", "lifetime_years", "must be a finite number"),
+    ('lifetime_years = "2"', "lifetime_years", "without quotes"),
+    ("lifetime_window_months = 0", "lifetime_window_months", "whole number >= 1"),
+    ("lifetime_window_months = 6.0", "lifetime_window_months", "whole number >= 1"),
+    ('purchase_model = "bgnbdx"', "purchase_model", "'bgnbd', 'mbgnbd', 'paretonbd'"),
+    ("purchase_model = 1", "purchase_model", "'bgnbd', 'mbgnbd', 'paretonbd'"),
+    ("holdout_months = 0", "holdout_months", "whole number >= 1"),
+    ("holdout_months = -6", "holdout_months", "whole number >= 1"),
+    ("max_holdout_error = 20", "max_holdout_error", "looks like a percentage: use 0.20"),
+    ("max_holdout_error = 1.5", "max_holdout_error", ">= 0 and <= 1"),
+    ("max_holdout_error = -0.1", "max_holdout_error", ">= 0 and <= 1"),
+    ('max_holdout_error = "0.2"', "max_holdout_error", "without quotes"),
+    ("max_param_drift = 50", "max_param_drift", "looks like a percentage: use 0.50"),
+    ("max_param_drift = 1.01", "max_param_drift", ">= 0 and <= 1"),
+    ("max_param_drift = -1", "max_param_drift", ">= 0 and <= 1"),
+    ("keep = 0", "keep", "whole number >= 1"),
+    ("keep = 2.5", "keep", "whole number >= 1"),
+    ('output_format = "xlsx"', "output_format", "'csv', 'parquet'"),
+    ('report = "false"', "report", "write report = false without quotes"),
+    ("report = 1", "report", "must be true or false"),
+]
+
+
+def test_every_setting_has_bad_values_in_the_table():
+    from dataclasses import fields
+
+    from clvpredict.pipeline import Settings
+
+    covered = {name for _, name, _ in BAD_CONFIG}
+    assert covered | {"rfm_time_unit"} >= {f.name for f in fields(Settings)}
+
+
+@pytest.fixture
+def no_work(monkeypatch) -> list:
+    """Replace every job and file read the CLI could start; what was started is recorded."""
+    import clvpredict.cli as cli_module
+    import clvpredict.pipeline as pipeline
+
+    started: list[str] = []
+
+    def record(name):
+        def job(*args, **kwargs):
+            started.append(name)
+            raise AssertionError(f"{name} started")
+
+        return job
+
+    for name in ("run_fit", "run_score", "run_refresh", "read_table"):
+        monkeypatch.setattr(cli_module, name, record(name))
+    monkeypatch.setattr(pipeline, "read_table", record("read_table"))
+    return started
+
+
+@pytest.mark.parametrize(("line", "name", "words"), BAD_CONFIG, ids=[b[0] for b in BAD_CONFIG])
+def test_a_bad_setting_in_the_config_file_stops_before_any_work(
+    line, name, words, tmp_path, capsys, no_work
+):
+    config = tmp_path / "nightly.toml"
+    config.write_text(line + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    for command in ("fit", "score", "refresh"):
+        assert cli(command, "--config", config, "--out", out) == BAD_INPUT
+        err = capsys.readouterr().err
+        assert f"{name} = " in err and "nightly.toml" in err and words in err
+    assert no_work == [] and not out.exists()
+    with pytest.raises(cp.ClvDataError, match=name):
+        from clvpredict.pipeline import Settings, load_config
+
+        Settings.from_sources(load_config(config))
+
+
+def test_the_harness_sees_work_start_when_the_settings_are_good(tmp_path, no_work):
+    config = tmp_path / "nightly.toml"
+    config.write_text("margin = 0.3\n", encoding="utf-8")
+    assert cli("fit", "--config", config, "--out", tmp_path / "out") == 1
+    assert no_work == ["run_fit"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "name", "words"),
+    [
+        (["--margin", "30"], "--margin 30", "looks like a percentage: use 0.30"),
+        (["--discount-rate", "10"], "--discount-rate 10", "looks like a percentage: use 0.10"),
+        (["--discount-rate", "1"], "--discount-rate 1", ">= 0 and < 1"),
+        (["--horizon-months", "0"], "--horizon-months 0", "whole number >= 1"),
+        (["--lifetime-years", "0"], "--lifetime-years 0", "> 0"),
+        (["--lifetime-years", "nan"], "--lifetime-years nan", "finite"),
+        (["--holdout-months", "0"], "--holdout-months 0", "whole number >= 1"),
+        (["--observation-end", "yesterday"], "--observation-end yesterday", "is not a date"),
+        (["--observation-end", "2099-12-31"], "--observation-end 2099-12-31", "after today"),
+        (["--date-format", "%"], "--date-format %", "strftime"),
+        (["--max-holdout-error", "20"], "--max-holdout-error 20", "use 0.20"),
+        (["--max-param-drift", "50"], "--max-param-drift 50", "use 0.50"),
+        (["--keep", "0"], "--keep 0", "whole number >= 1"),
+        (["--calibration-end", "1997-13-01"], "--calibration-end 1997-13-01", "is not a date"),
+    ],
+)
+def test_a_bad_flag_stops_before_any_work(flags, name, words, tmp_path, capsys, no_work):
+    out = tmp_path / "out"
+    command = (
+        "refresh" if flags[0] in ("--max-holdout-error", "--max-param-drift", "--keep") else "fit"
+    )
+    command = "report" if flags[0] == "--calibration-end" else command
+    assert cli(command, *flags, "--transactions", tmp_path / "tx.csv", "--out", out) == BAD_INPUT
+    err = capsys.readouterr().err
+    assert name in err and words in err
+    assert no_work == [] and not out.exists()
+
+
+def test_good_edges_are_accepted_and_units_normalised():
+    from datetime import date
+
+    from clvpredict.pipeline import Settings
+
+    edges = {
+        "margin": 0,
+        "annual_discount_rate": 0.99,
+        "max_holdout_error": 1,
+        "max_param_drift": 0,
+        "horizon_months": 1,
+        "lifetime_years": 0.5,
+        "time_unit": "w",
+        "observation_end": date(1998, 6, 30),
+        "date_format": "%Y%m%d",
+        "report": False,
+    }
+    settings = Settings.from_sources(edges)
+    assert settings.time_unit == "W" and settings.observation_end == "1998-06-30"
+    assert settings.margin == 0 and settings.max_holdout_error == 1
+    assert Settings.from_sources({"margin": 1, "annual_discount_rate": 0}).margin == 1
+    assert Settings.from_sources(flags={"time_unit": "m"}).time_unit == "M"
+
+
+def test_time_unit_in_lower_case_works_from_the_flag_and_the_file(padded, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('time_unit = "w"\nlifetime_years = 2.0\n', encoding="utf-8")
+    assert (
+        cli("fit", "--config", config, "--transactions", padded["path"], "--out", tmp_path / "a")
+        == 0
+    )
+    args = ["--transactions", padded["path"], "--lifetime-years", "2", "--time-unit", "w"]
+    assert cli("fit", *args, "--out", tmp_path / "b") == 0
+    for folder in ("a", "b"):
+        bundle = cp.load_model(tmp_path / folder / "model.json")
+        assert bundle.settings["time_unit"] == "W" and bundle.purchase_model.time_unit_ == "W"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("margin", "0.3", 'margin = "0.3"'),
+        ("annual_discount_rate", 10, "looks like a percentage"),
+        ("horizon_months", 0, "whole number >= 1"),
+        ("lifetime_years", -2.0, "> 0"),
+        ("time_unit", "weeks", "'D', 'W', 'M', 'Y'"),
+    ],
+)
+def test_a_bundle_with_a_bad_setting_is_refused_on_load(
+    key, value, words, padded, tmp_path, capsys
+):
+    assert cli("fit", "--transactions", padded["path"], "--out", tmp_path / "m") == 0
+    good = cp.load_model(tmp_path / "m" / "model.json")
+    # As an older version could write it: a valid checksum over a bad setting.
+    bad = cp.ModelBundle(good.purchase_model, good.spend_model, {**good.settings, key: value})
+    path = bad.save(tmp_path / "old" / "model.json")
+    with pytest.raises(cp.ModelFileError, match=key) as refused:
+        cp.load_model(path)
+    assert words in str(refused.value) and "Re-fit" in str(refused.value)
+    out = tmp_path / "s"
+    args = ["score", "--model", path, "--transactions", padded["path"], "--out", out]
+    assert cli(*args) == BAD_INPUT
+    assert key in capsys.readouterr().err and not out.exists()
+
+
+def test_refresh_replaces_a_previous_bundle_with_a_bad_setting(padded, tmp_path):
+    # Guards the check on load: the nightly job that re-fits must not be stuck behind the old
+    # file it is about to replace. The drift gate still compares the parameters.
+    out = tmp_path / "clv"
+    assert cli("fit", "--transactions", padded["path"], "--out", out) == 0
+    good = cp.load_model(out / "model.json")
+    cp.ModelBundle(good.purchase_model, good.spend_model, {**good.settings, "margin": "0.3"}).save(
+        out / "model.json"
+    )
+    args = ["--transactions", padded["path"], "--margin", "0.3", "--no-report"]
+    assert cli("refresh", *args, "--out", out) == 0
+    import json
+
+    gates = json.loads((out / "metrics.json").read_text())["gates"]
+    drift = next(g for g in gates if g["name"] == "parameter_drift")
+    # Same data, same model: the parameters did not move.
+    assert drift["passed"] is True and drift["value"] == pytest.approx(0.0, abs=1e-9)
+    assert cp.load_model(out / "model.json").settings["margin"] == 0.3
