@@ -299,6 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--model", help="model bundle written by fit or refresh")
     score.add_argument("--rfm", help="RFM table (.csv/.parquet) instead of --transactions")
+    score.add_argument(
+        "--rfm-time-unit",
+        dest="rfm_time_unit",
+        type=str.upper,
+        choices=["D", "W", "M", "Y"],
+        help="unit of recency and T in the --rfm file (required with --rfm; converted to the "
+        "model's unit)",
+    )
     refresh = command(
         "refresh",
         "nightly job: read, validate, fit, evaluate on a holdout, apply quality gates, then "

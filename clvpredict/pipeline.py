@@ -327,6 +327,7 @@ SETTING_SPECS: dict[str, _Spec] = {
     "keep": _Number(1, whole=True, example="7"),
     "output_format": _Choice("csv", "parquet"),
     "report": _Flag(),
+    "rfm_time_unit": _Choice("D", "W", "M", "Y", upper=True, optional=True),
 }
 
 
@@ -363,6 +364,7 @@ class Settings:
     keep: int = 7
     output_format: str = "csv"
     report: bool = True
+    rfm_time_unit: str | None = None
 
     @classmethod
     def from_sources(
@@ -713,13 +715,16 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
     Reads ``settings.model`` and either ``settings.transactions`` (summarised up to
     ``observation_end``, default the last transaction day) or ``settings.rfm`` (an RFM table
     with a ``customer_col`` column and ``frequency, recency, T, monetary_value,
-    avg_order_value`` in the model's time unit).
+    avg_order_value``, with ``recency`` and ``T`` in ``settings.rfm_time_unit``). A file in
+    another unit than the model's is converted to the model's (refused for the BG/BB, whose
+    periods cannot be rescaled); ``recency`` and ``T`` in the result are in the model's unit.
     """
     from .data import rfm_summary
     from .persistence import ModelBundle, load_model
 
     if settings.model is None:
         raise ClvDataError("score needs --model PATH: a model.json written by fit or refresh.")
+
     with step("load model", timings):
         bundle = load_model(settings.model)
     if not isinstance(bundle, ModelBundle):
@@ -728,6 +733,21 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
             "bundle (purchase and spend model) written by clvpredict fit or refresh."
         )
     unit = bundle.purchase_model.time_unit_
+    discrete = bool(getattr(bundle.purchase_model, "discrete_time", False))
+    if settings.rfm is not None and settings.rfm_time_unit is None:
+        # An RFM table is bare numbers: nothing in it says whether T = 30 means days or weeks.
+        raise ClvDataError(
+            f"--rfm {settings.rfm} needs --rfm-time-unit (setting rfm_time_unit): the unit, D, "
+            "W, M or Y, in which the file measures recency and T. The model works in "
+            f"{unit!r}; a file in another unit is converted."
+        )
+    if settings.rfm is not None and discrete and settings.rfm_time_unit != unit:
+        raise ClvDataError(
+            f"--rfm-time-unit {settings.rfm_time_unit}: the model is a BG/BB counting periods "
+            f"of time_unit={unit!r}, and periods of one unit cannot be rescaled into another. "
+            f"Summarise the log with rfm_summary(..., time_unit={unit!r}, discrete=True), or "
+            "score from --transactions."
+        )
     if settings.rfm is not None:
         with step("read RFM table", timings):
             rfm = read_table(settings.rfm, "--rfm", customer_col=settings.customer_col)
@@ -736,15 +756,15 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
                     f"The RFM file has no customer column {settings.customer_col!r}; its columns "
                     f"are {list(map(str, rfm.columns))}. Pass --customer-col."
                 )
-            rfm = rfm.set_index(settings.customer_col)
+            rfm = _durations_in(rfm.set_index(settings.customer_col), settings.rfm_time_unit, unit)
             rfm.attrs["time_unit"] = unit
-            rfm.attrs["discrete"] = bool(getattr(bundle.purchase_model, "discrete_time", False))
+            rfm.attrs["discrete"] = discrete
     else:
         with step("read and summarise transactions", timings):
             tx = read_table(settings.transactions, customer_col=settings.customer_col)
             kwargs = _summary_kwargs(settings)
             kwargs["time_unit"] = unit
-            kwargs["discrete"] = bool(getattr(bundle.purchase_model, "discrete_time", False))
+            kwargs["discrete"] = discrete
             rfm = rfm_summary(tx, observation_end=settings.observation_end, **kwargs)
     with step("score customers", timings):
         table = bundle.score(rfm)
@@ -761,6 +781,22 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
             "simple_clv",
         ]
     ]
+
+
+def _durations_in(rfm: pd.DataFrame, given: str, wanted: str) -> pd.DataFrame:
+    """``rfm`` with its durations (``recency``, ``T``, ``duration_holdout``) converted from
+    ``given`` to ``wanted`` time units. Non-numeric columns are left for the models to
+    refuse by name."""
+    if given == wanted:
+        return rfm
+    scale = unit_in_days(given) / unit_in_days(wanted)
+    logger.info("--rfm: recency and T converted from %s to %s (x %.6g)", given, wanted, scale)
+    rfm = rfm.copy()
+    for column in ("recency", "T", "duration_holdout"):
+        if column in rfm.columns and pd.api.types.is_numeric_dtype(rfm[column].dtype):
+            if not pd.api.types.is_bool_dtype(rfm[column].dtype):
+                rfm[column] = rfm[column] * scale
+    return rfm
 
 
 def table_bytes(table: pd.DataFrame, output_format: str) -> bytes:

@@ -268,6 +268,8 @@ def test_score_from_an_rfm_file_and_observation_end(published, tx_files, tmp_pat
         str(published / "model.json"),
         "--rfm",
         str(tmp_path / "rfm.csv"),
+        "--rfm-time-unit",
+        "W",
         "--customer-col",
         "client",
         "--out",

@@ -103,7 +103,7 @@ def test_rfm_file_ids_are_read_as_written(padded, tmp_path):
     rfm = cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
     rfm.reset_index().to_csv(tmp_path / "rfm.csv", index=False)
     args = ["score", "--model", tmp_path / "m" / "model.json", "--rfm", tmp_path / "rfm.csv"]
-    assert cli(*args, "--out", tmp_path / "s") == 0
+    assert cli(*args, "--rfm-time-unit", "W", "--out", tmp_path / "s") == 0
     written = _first_fields(tmp_path / "s" / "predictions.csv")
     assert written == _first_fields(tmp_path / "rfm.csv")
     for label in padded["labels"]:
@@ -353,6 +353,8 @@ BAD_CONFIG = [
     ('output_format = "xlsx"', "output_format", "'csv', 'parquet'"),
     ('report = "false"', "report", "write report = false without quotes"),
     ("report = 1", "report", "must be true or false"),
+    ('rfm_time_unit = "days"', "rfm_time_unit", "'D', 'W', 'M', 'Y'"),
+    ("rfm_time_unit = 1", "rfm_time_unit", "'D', 'W', 'M', 'Y'"),
 ]
 
 
@@ -362,7 +364,7 @@ def test_every_setting_has_bad_values_in_the_table():
     from clvpredict.pipeline import Settings
 
     covered = {name for _, name, _ in BAD_CONFIG}
-    assert covered | {"rfm_time_unit"} >= {f.name for f in fields(Settings)}
+    assert covered >= {f.name for f in fields(Settings)}
 
 
 @pytest.fixture
@@ -525,3 +527,76 @@ def test_refresh_replaces_a_previous_bundle_with_a_bad_setting(padded, tmp_path)
     # Same data, same model: the parameters did not move.
     assert drift["passed"] is True and drift["value"] == pytest.approx(0.0, abs=1e-9)
     assert cp.load_model(out / "model.json").settings["margin"] == 0.3
+
+
+# --------------------------------------------------------------------------------------------
+# 4. An RFM file states its time unit
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def week_model(tmp_path_factory) -> dict:
+    """A BG/NBD + Gamma-Gamma bundle in weeks, and CDNOW's sample summarised in three units."""
+    folder = tmp_path_factory.mktemp("rfm_units")
+    tx = cp.datasets.load_cdnow("sample")
+    tx.to_csv(folder / "tx.csv", index=False)
+    assert cli("fit", "--transactions", folder / "tx.csv", "--out", folder / "m") == 0
+    files = {}
+    for unit in ("D", "W", "M"):
+        rfm = cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit=unit)
+        files[unit] = folder / f"rfm_{unit}.csv"
+        rfm.reset_index().to_csv(files[unit], index=False)
+    return {"model": folder / "m" / "model.json", "rfm": files, "tx": tx}
+
+
+def _score_rfm(model: Path, rfm: Path, out: Path, *extra: str) -> int:
+    return cli("score", "--model", model, "--rfm", rfm, "--out", out, *extra)
+
+
+def test_an_rfm_file_in_days_scores_like_the_same_file_in_weeks(week_model, tmp_path):
+    model, files = week_model["model"], week_model["rfm"]
+    assert _score_rfm(model, files["W"], tmp_path / "w", "--rfm-time-unit", "W") == 0
+    assert _score_rfm(model, files["D"], tmp_path / "d", "--rfm-time-unit", "d") == 0
+    assert _score_rfm(model, files["M"], tmp_path / "m", "--rfm-time-unit", "M") == 0
+    weeks = pd.read_csv(tmp_path / "w" / "predictions.csv", index_col="customer_id")
+    # The library's own answer for the week summary, then the same from days and months.
+    bundle = cp.load_model(model)
+    expected = bundle.score(
+        cp.rfm_summary(week_model["tx"], "customer_id", "date", "amount", time_unit="W")
+    )
+    columns = ["p_alive", "expected_purchases", "predictive_clv", "simple_clv"]
+    np.testing.assert_allclose(weeks[columns], expected[columns], rtol=1e-12)
+    for unit in ("d", "m"):
+        got = pd.read_csv(tmp_path / unit / "predictions.csv", index_col="customer_id")
+        np.testing.assert_allclose(got[[*columns, "T"]], weeks[[*columns, "T"]], rtol=1e-9)
+
+
+def test_an_rfm_file_without_its_unit_is_refused(week_model, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert _score_rfm(week_model["model"], week_model["rfm"]["D"], out) == BAD_INPUT
+    err = capsys.readouterr().err
+    assert "--rfm-time-unit" in err and "'W'" in err
+    assert not out.exists()
+    from clvpredict.pipeline import Settings, run_score
+
+    settings = Settings(model=str(week_model["model"]), rfm=str(week_model["rfm"]["D"]))
+    with pytest.raises(cp.ClvDataError, match="rfm_time_unit"):
+        run_score(settings)
+
+
+def test_a_bgbb_refuses_an_rfm_file_in_another_unit(week_model, tmp_path, capsys):
+    tx = week_model["tx"]
+    months = cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit="M", discrete=True)
+    bundle = cp.ModelBundle(
+        cp.BetaGeoBetaBinomModel().fit(months),
+        cp.GammaGammaModel().fit(months),
+        {"lifetime_years": 2.0, "horizon_months": 12, "annual_discount_rate": 0.1, "margin": 1.0},
+    )
+    path = bundle.save(tmp_path / "bgbb.json")
+    out = tmp_path / "s"
+    assert _score_rfm(path, week_model["rfm"]["W"], out, "--rfm-time-unit", "W") == BAD_INPUT
+    assert "BG/BB" in capsys.readouterr().err and not out.exists()
+    months.reset_index().to_csv(tmp_path / "months.csv", index=False)
+    assert _score_rfm(path, tmp_path / "months.csv", out, "--rfm-time-unit", "M") == 0
+    got = pd.read_csv(out / "predictions.csv", index_col="customer_id")
+    np.testing.assert_allclose(got["p_alive"], bundle.score(months)["p_alive"], rtol=1e-12)
