@@ -50,8 +50,15 @@ def _run_demo(args: argparse.Namespace) -> int:
     from .data import rfm_summary
     from .exceptions import ConvergenceWarning
     from .gamma_gamma import GammaGammaModel
+    from .pipeline import SETTING_SPECS, _Origin
     from .report import build_report
 
+    # The demo's CLV flags follow the same rules as the jobs' settings.
+    for name in ("horizon_months", "margin"):
+        SETTING_SPECS[name].check(name, getattr(args, name), _Origin("flag"))
+    SETTING_SPECS["annual_discount_rate"].check(
+        "annual_discount_rate", args.discount_rate, _Origin("flag")
+    )
     out_dir = Path(args.out)
     with step("load CDNOW sample"):
         tx = datasets.load_cdnow("sample")

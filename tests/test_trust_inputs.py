@@ -444,6 +444,20 @@ def test_a_bad_flag_stops_before_any_work(flags, name, words, tmp_path, capsys, 
     assert no_work == [] and not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--discount-rate", "10"], "--discount-rate 10 (setting annual_discount_rate)"),
+        (["--margin", "30"], "use 0.30"),
+        (["--horizon-months", "0"], "whole number >= 1"),
+    ],
+)
+def test_the_demo_checks_its_flags_too(flags, words, tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert cli("demo", *flags, "--out", out) == BAD_INPUT
+    assert words in capsys.readouterr().err and not out.exists()
+
+
 def test_good_edges_are_accepted_and_units_normalised():
     from datetime import date
 
