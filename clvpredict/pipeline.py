@@ -100,7 +100,8 @@ class _Origin:
         if self.kind == "flag":
             return f"{self.flag(setting)} {_shown(value)} (setting {setting})"
         if self.kind == "config":
-            return f"{setting} = {_written(value)} in the config file {self.where}"
+            place = f"the config file {self.where}" if self.where else "the config"
+            return f"{setting} = {_written(value)} in {place}"
         if self.kind == "bundle":
             return f"{self.where}: its setting {setting} = {_written(value)}"
         return f"{setting}={value!r}"
@@ -391,9 +392,9 @@ class Settings:
                 name = key.replace("-", "_")
                 if name not in known:
                     if origin.kind == "config":
+                        place = f"the config file {origin.where}" if origin.where else "the config"
                         raise ClvDataError(
-                            f"Unknown setting {key!r} in the config file {origin.where}; known "
-                            f"settings: {sorted(known)}."
+                            f"Unknown setting {key!r} in {place}; known settings: {sorted(known)}."
                         )
                     continue
                 if value is not None:
