@@ -52,8 +52,15 @@ def _run_demo(args: argparse.Namespace) -> int:
     from .data import rfm_summary
     from .exceptions import ConvergenceWarning
     from .gamma_gamma import GammaGammaModel
+    from .pipeline import SETTING_SPECS, _Origin
     from .report import build_report
 
+    # The demo's CLV flags follow the same rules as the jobs' settings.
+    for name in ("horizon_months", "margin"):
+        SETTING_SPECS[name].check(name, getattr(args, name), _Origin("flag"))
+    SETTING_SPECS["annual_discount_rate"].check(
+        "annual_discount_rate", args.discount_rate, _Origin("flag")
+    )
     out_dir = Path(args.out)
     with step("load CDNOW sample"):
         tx = datasets.load_cdnow("sample")
@@ -178,10 +185,25 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         help="exactly repeated rows (default keep, with a warning)",
     )
     group.add_argument(
-        "--observation-end", dest="observation_end", help="last day observed (default: last date)"
+        "--observation-end",
+        dest="observation_end",
+        help="last day observed, not after today (default: the last purchase day)",
     )
     group.add_argument(
-        "--time-unit", dest="time_unit", choices=["D", "W", "M", "Y"], help="model time unit"
+        "--after-end",
+        dest="after_end",
+        choices=["error", "drop"],
+        help=(
+            "purchases after --observation-end, or without it dated after today: refuse them "
+            "(default) or drop them"
+        ),
+    )
+    group.add_argument(
+        "--time-unit",
+        dest="time_unit",
+        type=str.upper,
+        choices=["D", "W", "M", "Y"],
+        help="model time unit: days, weeks, months or years (any case)",
     )
     group.add_argument(
         "--purchase-model",
@@ -293,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
         const=True,
         help="score even if a model in the bundle did not converge (otherwise exit 3)",
     )
+    score.add_argument(
+        "--rfm-time-unit",
+        dest="rfm_time_unit",
+        type=str.upper,
+        choices=["D", "W", "M", "Y"],
+        help="unit of recency and T in the --rfm file (required with --rfm; converted to the "
+        "model's unit)",
+    )
     refresh = command(
         "refresh",
         "nightly job: read, validate, fit, evaluate on a holdout, apply quality gates, then "
@@ -340,7 +370,8 @@ def _settings(args: argparse.Namespace):
     from .pipeline import Settings, load_config
 
     flags = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "config")}
-    return Settings.from_sources(load_config(getattr(args, "config", None)), flags)
+    config = getattr(args, "config", None)
+    return Settings.from_sources(load_config(config), flags, config_name=config)
 
 
 def _run_fit(args: argparse.Namespace) -> int:
@@ -377,10 +408,12 @@ def _run_refresh(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    from .pipeline import _Day, _Origin
     from .report import build_report
 
     settings = _settings(args)
-    tx = read_table(settings.transactions)
+    _Day().check("calibration_end", args.calibration_end, _Origin("flag"))
+    tx = read_table(settings.transactions, customer_col=settings.customer_col)
     path = build_report(
         Path(settings.out) / "report.html",
         tx,
@@ -398,6 +431,7 @@ def _run_report(args: argparse.Namespace) -> int:
         purchase_model=settings.purchase_model,
         datetime_format=settings.date_format,
         returns=settings.returns,
+        after_end=settings.after_end,
     )
     print(f"Wrote {path}")
     return EXIT_OK

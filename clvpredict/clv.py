@@ -31,7 +31,7 @@ from ._units import (
     unit_in_days,
     units_to_years,
 )
-from .data import _apply_end, _day_number, _prepare_transactions, _to_timestamp
+from .data import _apply_end, _end_day, _prepare_transactions
 from .exceptions import ClvDataError, ConvergenceError
 from .uncertainty import interval_columns, parameter_draws, simulate_quantiles
 
@@ -367,7 +367,8 @@ def estimate_lifetime_years(
     window_months : int
         Window length in average Gregorian months.
     observation_end : date-like, optional
-        Last day of the history used (inclusive); default the last purchase day.
+        Last day of the history used (inclusive), not after today; later purchases are
+        ignored. Default the last purchase day (then purchases dated after today are refused).
     datetime_format : str, optional
         As in :func:`~clvpredict.rfm_summary`.
 
@@ -391,12 +392,19 @@ def estimate_lifetime_years(
     if window_months <= 0:
         raise ClvDataError(f"window_months={window_months!r} must be > 0.")
     daily = _prepare_transactions(
-        transactions, customer_id_col, datetime_col, None, datetime_format, "error"
+        transactions,
+        customer_id_col,
+        datetime_col,
+        None,
+        datetime_format,
+        "error",
+        after_today="error" if observation_end is None else None,
+        future_fix="pass an observation_end of today or earlier (later purchases are ignored)",
     )
     if observation_end is None:
         end = int(daily["day"].max())
     else:
-        end = _day_number(_to_timestamp(observation_end, "observation_end"))
+        end = _end_day(observation_end)
         daily = _apply_end(daily, end, "drop", "observation_end")
     start = int(daily["day"].min())
     window_days = window_months * DAYS_PER_MONTH

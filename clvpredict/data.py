@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
 
 import numpy as np
@@ -90,6 +91,75 @@ def _to_timestamp(value: Any, argument: str) -> pd.Timestamp:
 def _day_number(ts: pd.Timestamp) -> int:
     """Whole days since 1970-01-01 of the calendar day holding ``ts``."""
     return int((ts.normalize() - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1))
+
+
+def _today() -> date:
+    """The latest calendar day anywhere on Earth now: today at UTC+14 (the Line Islands).
+
+    No purchase can be dated later. A log kept in local time east of UTC runs up to a day
+    ahead of the UTC date and must not be refused for it. (Tests replace this function.)
+    """
+    return (datetime.now(timezone.utc) + timedelta(hours=14)).date()
+
+
+_FUTURE_FIX = (
+    "pass after_end='drop' (--after-end drop on the command line) to ignore them, or an "
+    "observation_end (--observation-end) of today or earlier"
+)
+
+
+def _end_day(value: Any, argument: str = "observation_end") -> int:
+    """Day number of an explicit end of observation, which cannot be after today."""
+    day = _day_number(_to_timestamp(value, argument))
+    today = _today()
+    if day > _day_number(pd.Timestamp(today)):
+        raise ClvDataError(
+            f"{argument}={value!s} is after today ({today}, the latest date in any time zone): "
+            "nobody has observed the customers until then, and counting the days still to come "
+            "as observed without purchases would make every customer look lapsed. Pass a date "
+            "of today or earlier, or leave it out to end on the last purchase day."
+        )
+    return day
+
+
+def _future_rows(
+    frame: pd.DataFrame,
+    days: np.ndarray,
+    customer_id_col: str,
+    datetime_col: str,
+    after_end: AfterEndPolicy,
+    fix: str = _FUTURE_FIX,
+) -> np.ndarray:
+    """Mask of the rows to keep: rows dated after today are refused, or dropped when asked.
+
+    Without an explicit end of observation the end is the last purchase day, so one mistyped
+    year would stretch every customer's ``T`` to it: such rows are an error unless
+    ``after_end="drop"``.
+    """
+    today = _today()
+    late = days > _day_number(pd.Timestamp(today))
+    if not late.any():
+        return np.ones(len(days), dtype=bool)
+    n_late = int(late.sum())
+    if after_end == "drop":
+        logger.warning("after_end='drop': ignored %d row(s) dated after today (%s).", n_late, today)
+        return ~late
+    if after_end != "error":
+        raise ClvDataError(f"after_end={after_end!r} is not one of 'error', 'drop'.")
+    labels = frame.index[late][:5]
+    customers = frame[customer_id_col].to_numpy()[late][:5].tolist()
+    dates = pd.to_datetime(days[late][:5], unit="D").date
+    shown = ", ".join(
+        f"row {lab!r} (customer {cust!r}): {day}"
+        for lab, cust, day in zip(labels, customers, dates, strict=True)
+    )
+    more = f" ... and {n_late - len(labels)} more" if n_late > len(labels) else ""
+    raise ClvDataError(
+        f"{n_late} {'row is' if n_late == 1 else 'rows are'} dated after today ({today}, the "
+        f"latest date in any time zone) in column {datetime_col!r}: {shown}{more}. A purchase "
+        "cannot be in the future, and the end of observation would move to it. Fix the dates "
+        f"(a wrong year, or a placeholder such as 2099-12-31?), or {fix}."
+    )
 
 
 def _parse_dates(frame: pd.DataFrame, column: str, datetime_format: str | None) -> np.ndarray:
@@ -184,6 +254,19 @@ def _check_customer_ids(frame: pd.DataFrame, column: str) -> None:
                 "so the same customer could be counted twice. Convert the column to one type, "
                 f"e.g. df[{column!r}] = df[{column!r}].astype(str)."
             )
+    if pd.api.types.is_string_dtype(ids.dtype):
+        # Ids read as text from a CSV keep their spaces: " 7" and "7" are then two customers,
+        # where a numeric reading made them one. Which is right only the user knows.
+        labels = pd.Series(pd.unique(ids)).astype(str)
+        bare = labels.str.strip()
+        clash = labels[bare.duplicated(keep=False).to_numpy()]
+        if len(clash):
+            shown = describe_values(clash.sort_values(key=lambda s: s.str.strip()).tolist())
+            raise ClvDataError(
+                f"Column {column!r} has ids that differ only by surrounding spaces ({shown}), so "
+                "one customer may be counted as two. Strip them if they are the same customer: "
+                f"df[{column!r}] = df[{column!r}].str.strip()."
+            )
 
 
 def _parse_amounts(frame: pd.DataFrame, column: str, returns: ReturnsPolicy) -> np.ndarray:
@@ -241,11 +324,17 @@ def _prepare_transactions(
     datetime_format: str | None,
     returns: ReturnsPolicy,
     duplicates: DuplicatesPolicy = "keep",
+    *,
+    after_today: AfterEndPolicy | None = "error",
+    future_fix: str = _FUTURE_FIX,
 ) -> pd.DataFrame:
     """Validate a transaction log and reduce it to one row per customer and purchase day.
 
     Returns a frame with columns ``customer_id``, ``day`` (int, days since 1970-01-01) and
     ``amount`` (float; 1.0 per row when there is no monetary column), sorted by customer and day.
+    Rows dated after today follow ``after_today`` (``None``: not checked here, for callers
+    whose explicit end of observation, itself not after today, already trims them), and
+    ``future_fix`` says the caller's way out in the error.
     """
     if not isinstance(transactions, pd.DataFrame):
         raise ClvDataError(
@@ -306,6 +395,14 @@ def _prepare_transactions(
             "amount": amounts,
         }
     )
+    if after_today is not None:
+        keep = _future_rows(
+            transactions, days, customer_id_col, datetime_col, after_today, future_fix
+        )
+        if not keep.all():
+            tidy = tidy[keep]
+            if len(tidy) == 0:
+                raise ClvDataError("Every row is dated after today: nothing to summarise.")
     if monetary_value_col and returns == "drop":
         keep = tidy["amount"] >= 0
         if not keep.all():
@@ -523,6 +620,9 @@ def rfm_summary(
         kept as purchases with no spend (CDNOW has a few), with a logged warning.
     after_end : {"error", "drop"}
         What to do with purchases after ``observation_end``: refuse (default) or ignore them (logged).
+        Without ``observation_end``, purchases dated after today (the latest date in any time
+        zone) follow it too: a mistyped year would otherwise become the end of observation.
+        An ``observation_end`` after today is refused.
     duplicates : {"keep", "drop", "error"}
         Rows identical in the id, date and amount columns: keep them as separate purchases
         (default, with a logged warning: real logs have two identical orders on one day), drop
@@ -592,11 +692,12 @@ def rfm_summary(
         datetime_format,
         returns,
         duplicates,
+        after_today=after_end if observation_end is None else None,
     )
     if observation_end is None:
         end_day = int(daily["day"].max())
     else:
-        end_day = _day_number(_to_timestamp(observation_end, "observation_end"))
+        end_day = _end_day(observation_end)
         daily = _apply_end(daily, end_day, after_end, f"observation_end={observation_end!s}")
         if len(daily) == 0:
             raise ClvDataError(
@@ -649,7 +750,8 @@ def calibration_holdout_summary(
     observation_end : date-like, optional
         Last calendar day of the holdout (inclusive). Defaults to the last purchase day.
     after_end : {"error", "drop"}
-        What to do with purchases after ``observation_end``.
+        What to do with purchases after ``observation_end`` (without one: after today), as in
+        :func:`rfm_summary`.
 
     Returns
     -------
@@ -762,12 +864,13 @@ def daily_with_holdout(
         datetime_format,
         returns,
         duplicates,
+        after_today=after_end if observation_end is None else None,
     )
     cal_end = _day_number(_to_timestamp(calibration_end, "calibration_end"))
     if observation_end is None:
         obs_end = int(daily["day"].max())
     else:
-        obs_end = _day_number(_to_timestamp(observation_end, "observation_end"))
+        obs_end = _end_day(observation_end)
     # Checked before trimming so that swapped dates get this message, not "purchases after end".
     if obs_end <= cal_end:
         raise ClvDataError(

@@ -26,10 +26,10 @@ from ._units import UNIT_NAMES, check_time_unit, unit_in_days
 from .data import (
     AfterEndPolicy,
     ReturnsPolicy,
-    _day_number,
+    _end_day,
+    _future_rows,
     _parse_dates,
     _prepare_transactions,
-    _to_timestamp,
     daily_with_holdout,
     period_bounds,
     period_index,
@@ -870,8 +870,9 @@ def probability_alive_history(
     customer_id
         The customer to trace.
     end : date-like, optional
-        Last calendar day of the grid; defaults to the last date in ``transactions``. Purchases
-        after ``end`` are ignored.
+        Last calendar day of the grid, not after today; defaults to the last date in
+        ``transactions`` (a date after today is then refused). Purchases after ``end`` are
+        ignored.
     datetime_format : str, optional
         As in :func:`~clvpredict.rfm_summary`.
 
@@ -905,14 +906,23 @@ def probability_alive_history(
             f"customer_id={customer_id!r} has no transactions in column {customer_id_col!r} "
             f"(ids look like {examples}). Check the id and its type."
         )
+    if end is None:
+        all_days = _parse_dates(transactions, datetime_col, datetime_format)
+        keep = _future_rows(
+            transactions,
+            all_days,
+            customer_id_col,
+            datetime_col,
+            "error",
+            fix="pass an end of today or earlier (later purchases are ignored)",
+        )
+        end_day = int(all_days[keep].max())
+    else:
+        end_day = _end_day(end, "end")
     daily = _prepare_transactions(
-        own, customer_id_col, datetime_col, None, datetime_format, "error"
+        own, customer_id_col, datetime_col, None, datetime_format, "error", after_today=None
     )
     days = daily["day"].to_numpy(dtype=np.int64)
-    if end is None:
-        end_day = int(_parse_dates(transactions, datetime_col, datetime_format).max())
-    else:
-        end_day = _day_number(_to_timestamp(end, "end"))
     first = int(days[0])
     if end_day < first:
         raise ClvDataError(

@@ -329,7 +329,10 @@ def _bundle_from_dict(document: dict[str, Any], source: str) -> ModelBundle:
         settings = dict(document["settings"])
     except (KeyError, TypeError) as exc:
         raise ModelFileError(f"{source} is incomplete or malformed ({exc!r}).") from exc
-    return ModelBundle(purchase, spend, settings)
+    from .pipeline import check_bundle_settings
+
+    # An older version could write settings that scoring cannot use (margin = "0.3").
+    return ModelBundle(purchase, spend, check_bundle_settings(settings, source))
 
 
 def _check_envelope(document: Any, source: str) -> None:

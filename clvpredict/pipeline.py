@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -31,9 +32,9 @@ from typing import Any
 
 import pandas as pd
 
-from ._units import DAYS_PER_MONTH, check_time_unit, unit_in_days
+from ._units import DAYS_PER_MONTH, unit_in_days
 from .exceptions import ClvDataError, ClvError, ConvergenceError
-from .persistence import _plain
+from .persistence import ModelFileError, _plain
 from .publishing import (
     publish_release,
     refresh_lock,
@@ -58,11 +59,296 @@ class GateFailure(ClvError):
     """A quality gate of the nightly refresh failed; nothing was published."""
 
 
+# --------------------------------------------------------------------------------------------
+# Settings: each one's type and range, checked before any work starts
+# --------------------------------------------------------------------------------------------
+
+#: Purchase models the jobs can use, by the name used in settings and on the command line.
+PURCHASE_MODELS = {
+    "bgnbd": ("beta_geo", "BetaGeoModel"),
+    "mbgnbd": ("modified_beta_geo", "ModifiedBetaGeoModel"),
+    "paretonbd": ("pareto_nbd", "ParetoNBDModel"),
+    "bgbb": ("beta_geo_beta_binom", "BetaGeoBetaBinomModel"),
+}
+
+
+#: Command-line flags whose name is not ``--`` plus the setting's name with dashes.
+_FLAG_NAMES = {
+    "annual_discount_rate": "--discount-rate",
+    "output_format": "--format",
+    "report": "--no-report",
+}
+
+
+def _shown(value: Any) -> str:
+    """A flag's value as the user typed it (argparse has made 30 into 30.0)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _written(value: Any) -> str:
+    """A value as a TOML or JSON file writes it: "0.3" (text), true, 30, nan."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where a setting's value came from: it decides how the error names it and the fix."""
+
+    kind: str  # "config", "flag", "bundle" or "python"
+    where: str = ""  # the config or model file
+
+    def flag(self, setting: str) -> str:
+        return _FLAG_NAMES.get(setting, "--" + setting.replace("_", "-"))
+
+    def name(self, setting: str, value: Any) -> str:
+        if self.kind == "flag":
+            return f"{self.flag(setting)} {_shown(value)} (setting {setting})"
+        if self.kind == "config":
+            place = f"the config file {self.where}" if self.where else "the config"
+            return f"{setting} = {_written(value)} in {place}"
+        if self.kind == "bundle":
+            return f"{self.where}: its setting {setting} = {_written(value)}"
+        return f"{setting}={value!r}"
+
+    def fix(self, setting: str, text: str, note: str = "") -> str:
+        """How to give the value ``text`` in this source (``note`` is for config files)."""
+        if self.kind == "config":
+            return f"write {setting} = {text}{note}"
+        if self.kind == "flag":
+            return f"pass {self.flag(setting)} {text}"
+        if self.kind == "bundle":
+            return f"it should read {setting} = {text}"
+        return f"pass {setting}={text}"
+
+
+class _Spec:
+    """A setting's type and range. ``check`` returns the value in canonical form."""
+
+    optional = False
+
+    def check(self, setting: str, value: Any, origin: _Origin) -> Any:
+        if value is None and self.optional:
+            return None
+        return self.convert(setting, value, origin)
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def refuse(setting: str, value: Any, origin: _Origin, problem: str, fix: str = "") -> None:
+        message = f"{origin.name(setting, value)}: {problem}" + (f"; {fix}." if fix else ".")
+        if origin.kind == "bundle":
+            message += (
+                " Re-fit the model with this version of clvpredict (clvpredict fit): the file "
+                "holds a setting that scoring cannot use."
+            )
+        raise ClvDataError(message)
+
+
+class _Path(_Spec):
+    def __init__(self, optional: bool = False) -> None:
+        self.optional = optional
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str):
+            fix = origin.fix(setting, '"path/to/file"', " (in quotes)")
+            self.refuse(setting, value, origin, "must be a file path (text)", fix)
+        if not value.strip():
+            self.refuse(setting, value, origin, "must not be empty", "give a file path")
+        return value
+
+
+class _Column(_Spec):
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        if not isinstance(value, str):
+            # A CSV header is text; a number here is most likely a name written unquoted.
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            fix = origin.fix(setting, f'"{_shown(value)}"' if number else '"name"', " (in quotes)")
+            self.refuse(setting, value, origin, "must be a column name (text)", fix)
+        if not value:
+            self.refuse(setting, value, origin, "must not be empty", "give the column's name")
+        return value
+
+
+class _DateFormat(_Spec):
+    optional = True
+    example = "use strftime codes, e.g. '%Y-%m-%d' for 2024-06-30 or '%d/%m/%Y' for 30/06/2024"
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        if not isinstance(value, str):
+            self.refuse(setting, value, origin, "must be a strftime format (text)", self.example)
+        if "%" not in value:
+            problem = "has no %-code, so it cannot read a date"
+            self.refuse(setting, value, origin, problem, self.example)
+        sample = datetime(2024, 6, 30, 13, 45, 10)
+        try:
+            datetime.strptime(sample.strftime(value), value)
+        except ValueError as exc:
+            problem = f"is not a usable strftime format ({exc})"
+            self.refuse(setting, value, origin, problem, self.example)
+        return value
+
+
+class _Choice(_Spec):
+    def __init__(self, *choices: str, upper: bool = False, optional: bool = False) -> None:
+        self.choices, self.upper, self.optional = choices, upper, optional
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        # Time-unit codes are case-insensitive everywhere in the library; made canonical here
+        # so that nothing downstream ever sees "w".
+        canonical = value.upper() if self.upper and isinstance(value, str) else value
+        if not isinstance(value, str) or canonical not in self.choices:
+            listed = ", ".join(map(repr, self.choices))
+            extra = " (days, weeks, months, years; any case)" if self.upper else ""
+            self.refuse(setting, value, origin, f"must be one of {listed}{extra}")
+        return canonical
+
+
+class _Day(_Spec):
+    optional = True
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        from datetime import date
+
+        from . import data
+
+        if isinstance(value, date):
+            # TOML dates arrive as dates; the jobs take text.
+            value = value.isoformat()
+        day = pd.NaT
+        if isinstance(value, str):
+            try:
+                day = pd.Timestamp(value)
+            except (TypeError, ValueError):
+                pass
+        if pd.isna(day):
+            fix = "give a calendar day as YYYY-MM-DD, e.g. 2024-06-30"
+            self.refuse(setting, value, origin, "is not a date", fix)
+        today = data._today()
+        if day.tz_localize(None).normalize() > pd.Timestamp(today):
+            self.refuse(
+                setting,
+                value,
+                origin,
+                f"is after today ({today}, the latest date in any time zone): the customers "
+                "cannot have been observed until then",
+                "give a date of today or earlier, or leave it out to end on the last purchase day",
+            )
+        return value
+
+
+class _Number(_Spec):
+    """A finite number in a range. Ranges that end at 1 are fractions, where 30 reads as 30%."""
+
+    def __init__(
+        self,
+        low: float,
+        high: float = math.inf,
+        *,
+        low_open: bool = False,
+        high_open: bool = False,
+        whole: bool = False,
+        optional: bool = False,
+        example: str = "0.3",
+    ) -> None:
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+        self.whole, self.optional, self.example = whole, optional, example
+        bounds = [f"{'>' if low_open else '>='} {low:g}"]
+        if high != math.inf:
+            bounds.append(f"{'<' if high_open else '<='} {high:g}")
+        self.bounds = " and ".join(bounds) + (" (a fraction: 0.3 means 30%)" if high == 1 else "")
+        self.requirement = f"must be a {'whole ' if whole else ''}number {self.bounds}"
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> float | int:
+        example = origin.fix(setting, self.example)
+        if isinstance(value, bool):
+            self.refuse(setting, value, origin, "true/false is not a number", example)
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                self.refuse(setting, value, origin, self.requirement, example)
+            fix = origin.fix(setting, value.strip(), " without quotes")
+            self.refuse(setting, value, origin, "is text, not a number", fix)
+        if not isinstance(value, int | float):
+            self.refuse(setting, value, origin, self.requirement, example)
+        if not math.isfinite(value):
+            problem = f"must be a finite number {self.bounds}"
+            self.refuse(setting, value, origin, problem, example)
+        if self.whole and not isinstance(value, int):
+            self.refuse(setting, value, origin, self.requirement, example)
+        too_low = value <= self.low if self.low_open else value < self.low
+        too_high = value >= self.high if self.high_open else value > self.high
+        if too_low or too_high:
+            fix = example
+            if self.high == 1 and 1 < value <= 100:
+                fraction = f"{value / 100:.6f}".rstrip("0")
+                fraction += "0" * max(0, 4 - len(fraction))
+                fix = f"{_shown(value)} looks like a percentage: use {fraction}"
+            self.refuse(setting, value, origin, self.requirement, fix)
+        return value
+
+
+class _Flag(_Spec):
+    def convert(self, setting: str, value: Any, origin: _Origin) -> bool:
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            fix = origin.fix(setting, value.strip().lower(), " without quotes")
+            self.refuse(setting, value, origin, "is text, not true or false", fix)
+        if not isinstance(value, bool):
+            self.refuse(setting, value, origin, "must be true or false")
+        return value
+
+
+_TIME_UNIT = _Choice("D", "W", "M", "Y", upper=True)
+
+#: Every setting's type and range. A Settings field without an entry here is a bug.
+SETTING_SPECS: dict[str, _Spec] = {
+    "transactions": _Path(optional=True),
+    "rfm": _Path(optional=True),
+    "model": _Path(optional=True),
+    "out": _Path(),
+    "customer_col": _Column(),
+    "date_col": _Column(),
+    "amount_col": _Column(),
+    "date_format": _DateFormat(),
+    "returns": _Choice("error", "drop", "net"),
+    "duplicates": _Choice("keep", "drop", "error"),
+    "after_end": _Choice("error", "drop"),
+    "observation_end": _Day(),
+    "time_unit": _TIME_UNIT,
+    "horizon_months": _Number(1, whole=True, example="12"),
+    # A rate of 100% a year or more is a percentage typed as a number, not a discount rate.
+    "annual_discount_rate": _Number(0, 1, high_open=True, example="0.10"),
+    "margin": _Number(0, 1),
+    "lifetime_years": _Number(0, low_open=True, optional=True, example="2.5"),
+    "lifetime_window_months": _Number(1, whole=True, example="6"),
+    "purchase_model": _Choice(*PURCHASE_MODELS, "auto"),
+    "holdout_months": _Number(1, whole=True, example="6"),
+    # Errors and drifts beyond 100% are not gates; and the cap catches "20" meant as 20%.
+    "max_holdout_error": _Number(0, 1, example="0.25"),
+    "max_param_drift": _Number(0, 1, example="0.5"),
+    "keep": _Number(1, whole=True, example="7"),
+    "output_format": _Choice("csv", "parquet"),
+    "report": _Flag(),
+    "allow_unconverged": _Flag(),
+    "rfm_time_unit": _Choice("D", "W", "M", "Y", upper=True, optional=True),
+}
+
+
 @dataclass
 class Settings:
     """Everything a job needs, from a TOML config file and command-line flags (flags win).
 
-    Durations carry their unit in the name; money settings are fractions.
+    Durations carry their unit in the name; money settings are fractions. Every field's type
+    and range is in :data:`SETTING_SPECS`, checked by :meth:`validate`.
     """
 
     transactions: str | None = None
@@ -75,6 +361,7 @@ class Settings:
     date_format: str | None = None
     returns: str = "error"
     duplicates: str = "keep"
+    after_end: str = "error"
     observation_end: str | None = None
     time_unit: str = "W"
     horizon_months: int = 12
@@ -89,39 +376,57 @@ class Settings:
     keep: int = 7
     output_format: str = "csv"
     report: bool = True
+    rfm_time_unit: str | None = None
     allow_unconverged: bool = False  # score even with a model whose fit did not converge
 
     @classmethod
     def from_sources(
-        cls, config: Mapping[str, Any] | None = None, flags: Mapping[str, Any] | None = None
+        cls,
+        config: Mapping[str, Any] | None = None,
+        flags: Mapping[str, Any] | None = None,
+        *,
+        config_name: str | os.PathLike[str] | None = None,
     ) -> Settings:
-        """Defaults, overridden by the config file, overridden by flags that were given."""
-        known = {f.name: f for f in fields(cls)}
+        """Defaults, overridden by the config file, overridden by flags that were given.
+
+        Every value is checked as it is read, the config file's too when a flag overrides it
+        (a broken file would break the next run), before any job starts.
+        """
+        known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
-        for source_name, source in (("config file", config or {}), ("flags", flags or {})):
+        origins: dict[str, _Origin] = {}
+        sources = (
+            (_Origin("config", str(config_name or "")), config or {}),
+            (_Origin("flag"), flags or {}),
+        )
+        for origin, source in sources:
             for key, value in source.items():
                 name = key.replace("-", "_")
                 if name not in known:
-                    if source_name == "config file":
+                    if origin.kind == "config":
+                        place = f"the config file {origin.where}" if origin.where else "the config"
                         raise ClvDataError(
-                            f"Unknown setting {key!r} in the config file; known settings: "
-                            f"{sorted(known)}."
+                            f"Unknown setting {key!r} in {place}; known settings: {sorted(known)}."
                         )
                     continue
                 if value is not None:
-                    values[name] = value
+                    values[name] = SETTING_SPECS[name].check(name, value, origin)
+                    origins[name] = origin
         settings = cls(**values)
-        settings.validate()
+        settings.validate(origins)
         return settings
 
-    def validate(self) -> None:
-        """Refuse settings that cannot work, naming the setting and the fix."""
-        check_time_unit(self.time_unit)
-        if self.purchase_model != "auto" and self.purchase_model not in PURCHASE_MODELS:
-            raise ClvDataError(
-                f"purchase_model={self.purchase_model!r} is not one of "
-                f"{[*PURCHASE_MODELS, 'auto']}."
-            )
+    def validate(self, origins: Mapping[str, _Origin] | None = None) -> None:
+        """Check every setting's type and range, make it canonical (``time_unit="w"`` becomes
+        ``"W"``), then the combinations; a bad one raises :class:`ClvDataError` naming the
+        setting, its value, where it came from and the fix."""
+        origins = origins or {}
+        for item in fields(self):
+            spec = SETTING_SPECS.get(item.name)
+            if spec is None:  # pragma: no cover - caught by the test of every field
+                raise TypeError(f"Setting {item.name!r} has no entry in SETTING_SPECS.")
+            origin = origins.get(item.name, _Origin("python"))
+            setattr(self, item.name, spec.check(item.name, getattr(self, item.name), origin))
         if (
             is_discrete(self.purchase_model)
             and self.holdout_months * DAYS_PER_MONTH < unit_in_days(self.time_unit) - 1e-9
@@ -132,16 +437,43 @@ class Settings:
                 "check needs at least one whole period (e.g. holdout_months=12 for annual "
                 "periods)."
             )
-        if self.output_format not in ("csv", "parquet"):
-            raise ClvDataError(f"output_format={self.output_format!r} must be 'csv' or 'parquet'.")
-        for name in ("max_holdout_error", "max_param_drift"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0:
-                raise ClvDataError(f"{name}={value!r} must be a number >= 0 (a fraction).")
-        for name in ("holdout_months", "horizon_months", "keep", "lifetime_window_months"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ClvDataError(f"{name}={value!r} must be a whole number >= 1.")
+
+
+#: Bundle settings that scoring uses or reports, checked when a model file is loaded.
+_BUNDLE_SETTINGS = (
+    "time_unit",
+    "horizon_months",
+    "annual_discount_rate",
+    "margin",
+    "lifetime_years",
+    "observation_end",
+    "purchase_model",
+    "customer_col",
+)
+
+
+class BundleSettingsError(ModelFileError):
+    """A model bundle is intact but holds a setting that scoring cannot use."""
+
+
+def check_bundle_settings(settings: dict[str, Any], source: str) -> dict[str, Any]:
+    """The settings of a loaded model bundle, checked like :class:`Settings` (a file written
+    by an older version may hold e.g. ``margin = "0.3"``); canonical values replace theirs.
+
+    Raises
+    ------
+    BundleSettingsError
+        Naming the file, the setting and its value.
+    """
+    origin = _Origin("bundle", source)
+    checked = dict(settings)
+    try:
+        for name in _BUNDLE_SETTINGS:
+            if name in checked:
+                checked[name] = SETTING_SPECS[name].check(name, checked[name], origin)
+    except ClvDataError as exc:
+        raise BundleSettingsError(str(exc)) from exc
+    return checked
 
 
 def load_config(path: str | os.PathLike[str] | None) -> dict[str, Any]:
@@ -161,8 +493,25 @@ def load_config(path: str | os.PathLike[str] | None) -> dict[str, Any]:
         raise ClvDataError(f"Config file {str(path)!r} is not valid TOML: {exc}.") from exc
 
 
-def read_table(path: str | os.PathLike[str] | None, what: str = "--transactions") -> pd.DataFrame:
-    """Read a CSV (optionally compressed) or Parquet file, chosen by its extension."""
+def read_table(
+    path: str | os.PathLike[str] | None,
+    what: str = "--transactions",
+    *,
+    customer_col: str | None = None,
+) -> pd.DataFrame:
+    """Read a CSV (optionally compressed) or Parquet file, chosen by its extension.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    what : str
+        The flag that named it, for error messages.
+    customer_col : str, optional
+        The customer id column. In a CSV it is read as text: ids are labels, and reading them as
+        numbers would merge "007" with "7" and drop the leading zeros of every id written back.
+        Parquet columns keep the type they were stored with.
+    """
     if path is None:
         raise ClvDataError(f"No input file: pass {what} PATH (a .csv or .parquet file).")
     path = Path(path)
@@ -173,7 +522,7 @@ def read_table(path: str | os.PathLike[str] | None, what: str = "--transactions"
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
         if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".txt")):
-            return pd.read_csv(path)
+            return pd.read_csv(path, dtype=None if customer_col is None else {customer_col: str})
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise ClvDataError(f"Input file {str(path)!r} cannot be read: {exc}") from exc
     raise ClvDataError(
@@ -207,17 +556,9 @@ def _summary_kwargs(settings: Settings) -> dict[str, Any]:
         "datetime_format": settings.date_format,
         "returns": settings.returns,
         "duplicates": settings.duplicates,
+        "after_end": settings.after_end,
         "discrete": is_discrete(settings.purchase_model),
     }
-
-
-#: Purchase models the jobs can use, by the name used in settings and on the command line.
-PURCHASE_MODELS = {
-    "bgnbd": ("beta_geo", "BetaGeoModel"),
-    "mbgnbd": ("modified_beta_geo", "ModifiedBetaGeoModel"),
-    "paretonbd": ("pareto_nbd", "ParetoNBDModel"),
-    "bgbb": ("beta_geo_beta_binom", "BetaGeoBetaBinomModel"),
-}
 
 
 def purchase_model_class(kind: str) -> type:
@@ -267,12 +608,12 @@ def calibration_split(
         cal_end = end + day - pd.DateOffset(months=settings.holdout_months) - day
     else:
         cal_end = end - pd.Timedelta(days=holdout_days)
+    # The end is the summary's: rows after it were refused there, or dropped on request.
     cal = calibration_holdout_summary(
         tx,
         calibration_end=cal_end,
         observation_end=end,
-        after_end="drop",
-        **_summary_kwargs(settings),
+        **{**_summary_kwargs(settings), "after_end": "drop"},
     )
     return cal, cal_end
 
@@ -345,7 +686,7 @@ def run_fit(
     from .persistence import ModelBundle
 
     with step("read transactions", timings):
-        tx = read_table(settings.transactions)
+        tx = read_table(settings.transactions, customer_col=settings.customer_col)
     with step("validate and summarise", timings):
         rfm = rfm_summary(tx, observation_end=settings.observation_end, **_summary_kwargs(settings))
     context: dict[str, Any] = {"calibration": None, "calibration_end": None, "comparison": None}
@@ -387,13 +728,16 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
     Reads ``settings.model`` and either ``settings.transactions`` (summarised up to
     ``observation_end``, default the last transaction day) or ``settings.rfm`` (an RFM table
     with a ``customer_col`` column and ``frequency, recency, T, monetary_value,
-    avg_order_value`` in the model's time unit).
+    avg_order_value``, with ``recency`` and ``T`` in ``settings.rfm_time_unit``). A file in
+    another unit than the model's is converted to the model's (refused for the BG/BB, whose
+    periods cannot be rescaled); ``recency`` and ``T`` in the result are in the model's unit.
     """
     from .data import rfm_summary
     from .persistence import ModelBundle, load_model
 
     if settings.model is None:
         raise ClvDataError("score needs --model PATH: a model.json written by fit or refresh.")
+
     with step("load model", timings):
         bundle = load_model(settings.model)
     if not isinstance(bundle, ModelBundle):
@@ -402,23 +746,38 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
             "bundle (purchase and spend model) written by clvpredict fit or refresh."
         )
     unit = bundle.purchase_model.time_unit_
+    discrete = bool(getattr(bundle.purchase_model, "discrete_time", False))
+    if settings.rfm is not None and settings.rfm_time_unit is None:
+        # An RFM table is bare numbers: nothing in it says whether T = 30 means days or weeks.
+        raise ClvDataError(
+            f"--rfm {settings.rfm} needs --rfm-time-unit (setting rfm_time_unit): the unit, D, "
+            "W, M or Y, in which the file measures recency and T. The model works in "
+            f"{unit!r}; a file in another unit is converted."
+        )
+    if settings.rfm is not None and discrete and settings.rfm_time_unit != unit:
+        raise ClvDataError(
+            f"--rfm-time-unit {settings.rfm_time_unit}: the model is a BG/BB counting periods "
+            f"of time_unit={unit!r}, and periods of one unit cannot be rescaled into another. "
+            f"Summarise the log with rfm_summary(..., time_unit={unit!r}, discrete=True), or "
+            "score from --transactions."
+        )
     if settings.rfm is not None:
         with step("read RFM table", timings):
-            rfm = read_table(settings.rfm, "--rfm")
+            rfm = read_table(settings.rfm, "--rfm", customer_col=settings.customer_col)
             if settings.customer_col not in rfm.columns:
                 raise ClvDataError(
                     f"The RFM file has no customer column {settings.customer_col!r}; its columns "
                     f"are {list(map(str, rfm.columns))}. Pass --customer-col."
                 )
-            rfm = rfm.set_index(settings.customer_col)
+            rfm = _durations_in(rfm.set_index(settings.customer_col), settings.rfm_time_unit, unit)
             rfm.attrs["time_unit"] = unit
-            rfm.attrs["discrete"] = bool(getattr(bundle.purchase_model, "discrete_time", False))
+            rfm.attrs["discrete"] = discrete
     else:
         with step("read and summarise transactions", timings):
-            tx = read_table(settings.transactions)
+            tx = read_table(settings.transactions, customer_col=settings.customer_col)
             kwargs = _summary_kwargs(settings)
             kwargs["time_unit"] = unit
-            kwargs["discrete"] = bool(getattr(bundle.purchase_model, "discrete_time", False))
+            kwargs["discrete"] = discrete
             rfm = rfm_summary(tx, observation_end=settings.observation_end, **kwargs)
     with step("score customers", timings):
         table = bundle.score(rfm, allow_unconverged=settings.allow_unconverged)
@@ -435,6 +794,22 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
             "simple_clv",
         ]
     ]
+
+
+def _durations_in(rfm: pd.DataFrame, given: str, wanted: str) -> pd.DataFrame:
+    """``rfm`` with its durations (``recency``, ``T``, ``duration_holdout``) converted from
+    ``given`` to ``wanted`` time units. Non-numeric columns are left for the models to
+    refuse by name."""
+    if given == wanted:
+        return rfm
+    scale = unit_in_days(given) / unit_in_days(wanted)
+    logger.info("--rfm: recency and T converted from %s to %s (x %.6g)", given, wanted, scale)
+    rfm = rfm.copy()
+    for column in ("recency", "T", "duration_holdout"):
+        if column in rfm.columns and pd.api.types.is_numeric_dtype(rfm[column].dtype):
+            if not pd.api.types.is_bool_dtype(rfm[column].dtype):
+                rfm[column] = rfm[column] * scale
+    return rfm
 
 
 def table_bytes(table: pd.DataFrame, output_format: str) -> bytes:
@@ -519,11 +894,21 @@ def _holdout_gate(settings: Settings, context: dict[str, Any]) -> tuple[Gate, di
 
 def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
     """Largest relative parameter change against the last published model."""
-    from .persistence import ModelBundle, load_model
+    from .persistence import ModelBundle, load_model, model_from_dict
 
     if not previous_path.is_file():
         return Gate("parameter_drift", None, detail="no previous model; skipped")
-    previous = load_model(previous_path)
+    try:
+        previous = load_model(previous_path)
+    except BundleSettingsError as exc:
+        # Written by an older version with a setting that cannot score (margin = "0.3"): its
+        # parameters are still the last published ones, and tonight's bundle replaces it.
+        logger.warning("parameter drift: comparing with the previous model anyway: %s", exc)
+        document = json.loads(previous_path.read_text(encoding="utf-8"))
+        previous = ModelBundle(
+            model_from_dict(document["purchase_model"], str(previous_path)),
+            model_from_dict(document["spend_model"], str(previous_path)),
+        )
     if not isinstance(previous, ModelBundle):
         return Gate("parameter_drift", False, detail=f"{previous_path} is not a model bundle")
     if previous.purchase_model.time_unit_ != bundle.purchase_model.time_unit_:
@@ -649,6 +1034,7 @@ def _refresh(settings: Settings, out: Path, timings: dict[str, float]) -> Refres
                 rfm=rfm,
                 datetime_format=settings.date_format,
                 returns=settings.returns,
+                after_end=settings.after_end,
             )
             files["report.html"] = report.read_bytes()
     files["metrics.json"] = (

@@ -244,6 +244,7 @@ def build_report(
     spend_model: Any = None,
     datetime_format: str | None = None,
     returns: str = "error",
+    after_end: str = "error",
     title: str = "Customer lifetime value report",
     calibration: pd.DataFrame | None = None,
     rfm: pd.DataFrame | None = None,
@@ -285,7 +286,7 @@ def build_report(
         periods of one ``time_unit`` (``discrete=True``) and the comparison shows it alone.
     spend_model : fitted GammaGammaModel, optional
         Fitted here if omitted.
-    datetime_format, returns
+    datetime_format, returns, after_end
         As in :func:`~clvpredict.rfm_summary`.
     title : str
         Report title.
@@ -314,7 +315,7 @@ def build_report(
     from .pipeline import purchase_model_class
 
     columns = {"customer_id_col": customer_id_col, "datetime_col": datetime_col}
-    parse = {"datetime_format": datetime_format, "returns": returns}
+    parse = {"datetime_format": datetime_format, "returns": returns, "after_end": after_end}
     # The purchase model: a fitted one, a name, or "auto" (chosen by the comparison below).
     fitted = None if purchase_model is None or isinstance(purchase_model, str) else purchase_model
     if fitted is not None:
