@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from ._fitting import FitResult, compress, maximise_likelihood, report_convergence
+from ._registry import Role, register
 from ._units import UNIT_NAMES, check_time_unit, unit_in_days
 from .data import rfm_arrays
 from .exceptions import ClvDataError, NotFittedError, describe_values
@@ -147,12 +148,21 @@ class BaseModel:
 
     _param_names: ClassVar[tuple[str, ...]] = ()
     _columns: ClassVar[tuple[str, ...]] = ()
-    _model_name: ClassVar[str] = ""
     _uses_time: ClassVar[bool] = True
+    #: Name in settings and on the command line; a class that declares one joins the registry.
+    kind: ClassVar[str] = ""
+    #: Short name for tables, legends and the report, e.g. "BG/NBD".
+    label: ClassVar[str] = ""
+    #: Where the model comes from, e.g. "Fader, Hardie & Lee 2005".
+    citation: ClassVar[str] = ""
+    _role: ClassVar[Role] = "spend"
+    _model_name: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.__doc__ = _fill_shared_docs(cls.__doc__)
+        if "kind" in vars(cls):
+            cls._model_name = register(cls, cls._role).title
 
     def __init__(self, *, on_nonconvergence: str = "warn") -> None:
         self.on_nonconvergence = on_nonconvergence
@@ -724,6 +734,7 @@ class PurchaseModel(BaseModel):
     """
 
     _columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+    _role: ClassVar[Role] = "purchase"
     #: True for models of discrete transaction opportunities (one per period of ``time_unit_``),
     #: whose summaries count periods (``rfm_summary(..., discrete=True)``).
     discrete_time: ClassVar[bool] = False

@@ -486,7 +486,9 @@ class BetaGeoModel(PurchaseModel):
 
     _param_names = ("r", "alpha", "a", "b")
     _columns = ("frequency", "recency", "T")
-    _model_name = "BG/NBD (Fader, Hardie & Lee 2005)"
+    kind = "bgnbd"
+    label = "BG/NBD"
+    citation = "Fader, Hardie & Lee 2005"
 
     _negll = staticmethod(bgnbd_negll_and_gradient)
     _conditional_expectation = staticmethod(bgnbd_conditional_expected_purchases)

@@ -504,7 +504,9 @@ class BetaGeoBetaBinomModel(PurchaseModel):
     """
 
     _param_names = ("alpha", "beta", "gamma", "delta")
-    _model_name = "BG/BB (Fader, Hardie & Shang 2010)"
+    kind = "bgbb"
+    label = "BG/BB"
+    citation = "Fader, Hardie & Shang 2010"
     discrete_time = True
 
     _negll = staticmethod(bgbb_negll_and_gradient)

@@ -25,6 +25,7 @@ from .exceptions import ClvDataError, ConvergenceError
 from .persistence import write_text_atomic
 from .pipeline import (
     GateFailure,
+    purchase_model_kinds,
     read_table,
     run_fit,
     run_refresh,
@@ -208,7 +209,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     group.add_argument(
         "--purchase-model",
         dest="purchase_model",
-        choices=["bgnbd", "mbgnbd", "paretonbd", "bgbb", "auto"],
+        choices=purchase_model_kinds(),
         help=(
             "purchase model (default bgnbd); auto picks the best holdout forecaster among the "
             "continuous-time models; bgbb counts one transaction opportunity per --time-unit "

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ._base import check_is_fitted
+from ._registry import all_models
 from ._units import UNIT_NAMES, check_time_unit, unit_in_days
 from .data import (
     AfterEndPolicy,
@@ -55,8 +56,7 @@ __all__ = [
 
 def model_label(model: Any) -> str:
     """Short human name of a model, e.g. ``"BG/NBD"``, for legends and titles."""
-    name = getattr(model, "_model_name", "") or type(model).__name__
-    return name.split(" (")[0]
+    return getattr(model, "label", "") or type(model).__name__
 
 
 def _model_unit(purchase_model: Any, data: pd.DataFrame | None = None) -> str:
@@ -1067,16 +1067,8 @@ _CRITERIA = {"rmse": True, "mae": True, "abs_pct_error": True, "aic": True, "bic
 
 
 def default_purchase_models() -> list[Any]:
-    """Unfitted instances of every purchase model clvpredict offers for continuous time."""
-    from .beta_geo import BetaGeoModel
-
-    models: list[Any] = [BetaGeoModel()]
-    try:
-        from .modified_beta_geo import ModifiedBetaGeoModel
-        from .pareto_nbd import ParetoNBDModel
-    except ImportError:  # pragma: no cover - older installs
-        return models
-    return [*models, ModifiedBetaGeoModel(), ParetoNBDModel()]
+    """Unfitted instances of every registered purchase model for continuous time."""
+    return [spec.cls() for spec in all_models("purchase", discrete_time=False)]
 
 
 def compare_models(

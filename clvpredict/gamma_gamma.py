@@ -100,7 +100,9 @@ class GammaGammaModel(BaseModel):
 
     _param_names = ("p", "q", "gamma")
     _columns = ("frequency", "monetary_value")
-    _model_name = "Gamma-Gamma spend model (Fader & Hardie 2013)"
+    kind = "gammagamma"
+    label = "Gamma-Gamma spend model"
+    citation = "Fader & Hardie 2013"
     _uses_time = False
 
     _negll = staticmethod(gamma_gamma_negll_and_gradient)

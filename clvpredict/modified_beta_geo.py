@@ -291,7 +291,9 @@ class ModifiedBetaGeoModel(PurchaseModel):
 
     _param_names = ("r", "alpha", "a", "b")
     _columns = ("frequency", "recency", "T")
-    _model_name = "MBG/NBD (Batislam, Denizel & Filiztekin 2007)"
+    kind = "mbgnbd"
+    label = "MBG/NBD"
+    citation = "Batislam, Denizel & Filiztekin 2007"
 
     _negll = staticmethod(mbgnbd_negll_and_gradient)
     _conditional_expectation = staticmethod(mbgnbd_conditional_expected_purchases)

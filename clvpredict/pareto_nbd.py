@@ -498,7 +498,9 @@ class ParetoNBDModel(PurchaseModel):
 
     _param_names = ("r", "alpha", "s", "beta")
     _columns = ("frequency", "recency", "T")
-    _model_name = "Pareto/NBD (Schmittlein, Morrison & Colombo 1987)"
+    kind = "paretonbd"
+    label = "Pareto/NBD"
+    citation = "Schmittlein, Morrison & Colombo 1987"
 
     _negll = staticmethod(pareto_nbd_negll_and_gradient)
     _conditional_expectation = staticmethod(pareto_nbd_conditional_expected_purchases)

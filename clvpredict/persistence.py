@@ -32,6 +32,7 @@ import pandas as pd
 
 from ._base import check_is_fitted
 from ._fitting import FitResult
+from ._registry import all_models, model_class_named
 from .exceptions import ClvDataError
 from .publishing import write_bytes_atomic
 
@@ -52,25 +53,6 @@ _BUNDLE_FORMAT = "clvpredict-bundle"
 
 class ModelFileError(ClvDataError):
     """A model file is missing, corrupted, or of an unknown schema version."""
-
-
-def _model_classes() -> dict[str, type]:
-    from .beta_geo import BetaGeoModel
-    from .beta_geo_beta_binom import BetaGeoBetaBinomModel
-    from .gamma_gamma import GammaGammaModel
-    from .modified_beta_geo import ModifiedBetaGeoModel
-    from .pareto_nbd import ParetoNBDModel
-
-    return {
-        cls.__name__: cls
-        for cls in (
-            BetaGeoModel,
-            ModifiedBetaGeoModel,
-            ParetoNBDModel,
-            BetaGeoBetaBinomModel,
-            GammaGammaModel,
-        )
-    }
 
 
 def _plain(value: Any) -> Any:
@@ -139,13 +121,11 @@ def model_from_dict(document: dict[str, Any], source: str = "the document") -> A
     _check_envelope(document, source)
     if document.get("format") != _FORMAT:
         raise ModelFileError(f"{source} is a model bundle; load it with clvpredict.load_model.")
-    classes = _model_classes()
     name = document.get("model_class")
-    if name not in classes:
-        raise ModelFileError(
-            f"{source} holds an unknown model class {name!r}; known: {sorted(classes)}."
-        )
-    cls = classes[name]
+    cls = model_class_named(name) if isinstance(name, str) else None
+    if cls is None:
+        known = sorted(spec.cls.__name__ for spec in all_models())
+        raise ModelFileError(f"{source} holds an unknown model class {name!r}; known: {known}.")
     try:
         settings = dict(document["settings"])
         model = cls(**settings)

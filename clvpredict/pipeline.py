@@ -23,7 +23,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from ._registry import all_models, model_spec
 from ._units import DAYS_PER_MONTH, unit_in_days
 from .exceptions import ClvDataError, ClvError, ConvergenceError
 from .persistence import ModelFileError, _plain
@@ -63,13 +64,11 @@ class GateFailure(ClvError):
 # Settings: each one's type and range, checked before any work starts
 # --------------------------------------------------------------------------------------------
 
-#: Purchase models the jobs can use, by the name used in settings and on the command line.
-PURCHASE_MODELS = {
-    "bgnbd": ("beta_geo", "BetaGeoModel"),
-    "mbgnbd": ("modified_beta_geo", "ModifiedBetaGeoModel"),
-    "paretonbd": ("pareto_nbd", "ParetoNBDModel"),
-    "bgbb": ("beta_geo_beta_binom", "BetaGeoBetaBinomModel"),
-}
+
+def purchase_model_kinds() -> list[str]:
+    """The purchase models the jobs can use, by their name in settings and on the command line
+    (the registry's kinds), and ``"auto"``."""
+    return [spec.kind for spec in all_models("purchase")] + ["auto"]
 
 
 #: Command-line flags whose name is not ``--`` plus the setting's name with dashes.
@@ -198,8 +197,21 @@ class _DateFormat(_Spec):
 
 
 class _Choice(_Spec):
-    def __init__(self, *choices: str, upper: bool = False, optional: bool = False) -> None:
-        self.choices, self.upper, self.optional = choices, upper, optional
+    def __init__(
+        self,
+        *choices: str,
+        upper: bool = False,
+        optional: bool = False,
+        among: Callable[[], Sequence[str]] | None = None,
+    ) -> None:
+        # ``among`` is asked at validation time: the registry is complete only once the package
+        # has been imported.
+        self._choices, self._among = choices, among
+        self.upper, self.optional = upper, optional
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._among()) if self._among is not None else self._choices
 
     def convert(self, setting: str, value: Any, origin: _Origin) -> str:
         # Time-unit codes are case-insensitive everywhere in the library; made canonical here
@@ -330,7 +342,7 @@ SETTING_SPECS: dict[str, _Spec] = {
     "margin": _Number(0, 1),
     "lifetime_years": _Number(0, low_open=True, optional=True, example="2.5"),
     "lifetime_window_months": _Number(1, whole=True, example="6"),
-    "purchase_model": _Choice(*PURCHASE_MODELS, "auto"),
+    "purchase_model": _Choice(among=purchase_model_kinds),
     "holdout_months": _Number(1, whole=True, example="6"),
     # Errors and drifts beyond 100% are not gates; and the cap catches "20" meant as 20%.
     "max_holdout_error": _Number(0, 1, example="0.25"),
@@ -563,22 +575,13 @@ def _summary_kwargs(settings: Settings) -> dict[str, Any]:
 
 def purchase_model_class(kind: str) -> type:
     """The purchase model class for a settings name such as ``"bgnbd"``."""
-    import importlib
-
-    if kind not in PURCHASE_MODELS:
-        raise ClvDataError(f"purchase_model={kind!r} is not one of {[*PURCHASE_MODELS, 'auto']}.")
-    module, name = PURCHASE_MODELS[kind]
-    return getattr(importlib.import_module(f"clvpredict.{module}"), name)
+    return model_spec(kind, "purchase", setting="purchase_model").cls
 
 
 def is_discrete(kind: str) -> bool:
     """Whether the purchase model named ``kind`` counts discrete periods (the BG/BB); the
     summaries are then made with ``discrete=True``. ``"auto"`` chooses among continuous models."""
-    return kind != "auto" and bool(purchase_model_class(kind).discrete_time)
-
-
-def _continuous_kinds() -> list[str]:
-    return [k for k in PURCHASE_MODELS if not is_discrete(k)]
+    return kind != "auto" and model_spec(kind, "purchase", setting="purchase_model").discrete_time
 
 
 def _fit_models(rfm: pd.DataFrame, kind: str = "bgnbd") -> tuple[Any, Any]:
@@ -634,13 +637,12 @@ def choose_purchase_model(
             settings.holdout_months,
         )
         return "bgnbd", None
-    kinds = _continuous_kinds()
-    comparison = compare_models(cal, [purchase_model_class(k)() for k in kinds])
+    candidates = all_models("purchase", discrete_time=False)
+    comparison = compare_models(cal, [spec.cls() for spec in candidates])
     best = comparison.index[comparison["best"]]
     if len(best) == 0:
         raise ConvergenceError("purchase_model='auto': no candidate model converged.")
-    by_label = {purchase_model_class(k)._model_name.split(" (")[0]: k for k in kinds}
-    kind = by_label[best[0]]
+    kind = {spec.label: spec.kind for spec in candidates}[best[0]]
     logger.info("purchase_model='auto' chose %s (holdout RMSE)", best[0])
     return kind, comparison
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._registry import model_spec
 from ._units import UNIT_NAMES, months_to_units
 from .exceptions import ClvDataError
 
@@ -312,7 +313,6 @@ def build_report(
     )
     from .gamma_gamma import GammaGammaModel
     from .persistence import write_text_atomic
-    from .pipeline import purchase_model_class
 
     columns = {"customer_id_col": customer_id_col, "datetime_col": datetime_col}
     parse = {"datetime_format": datetime_format, "returns": returns, "after_end": after_end}
@@ -323,7 +323,7 @@ def build_report(
     elif purchase_model == "auto":
         purchase_class = None
     else:
-        purchase_class = purchase_model_class(purchase_model or "bgnbd")
+        purchase_class = model_spec(purchase_model or "bgnbd", "purchase", "purchase_model").cls
     # A discrete-time model (BG/BB) reads summaries counted in periods and is compared only with
     # its own kind: the likelihoods of the two kinds are not comparable.
     discrete = bool(getattr(purchase_class, "discrete_time", False))
