@@ -21,34 +21,10 @@ from scipy import stats
 from ._fitting import FitResult, compress, maximise_likelihood, report_convergence
 from ._registry import Role, register
 from ._units import UNIT_NAMES, check_time_unit, unit_in_days
+from ._validation import check_counts, check_horizon, check_is_fitted, is_fitted
 from .data import rfm_arrays
-from .exceptions import ClvDataError, NotFittedError, describe_values
-
-
-def _has_params(model: Any) -> bool:
-    return getattr(model, "params_", None) is not None
-
-
-def check_is_fitted(model: Any, role: str | None = None) -> None:
-    """Raise :class:`NotFittedError` unless ``model`` holds parameters.
-
-    The one test of "is it fitted" for every model and every function that takes one: a model
-    has parameters after ``fit``, ``from_params`` or loading a model file.
-
-    Parameters
-    ----------
-    model
-        Any clvpredict model.
-    role : str, optional
-        What the model is for the caller (e.g. ``"spend model"``), named in the message.
-    """
-    if not _has_params(model):
-        who = f"The {role} ({type(model).__name__})" if role else f"This {type(model).__name__}"
-        raise NotFittedError(
-            f"{who} is not fitted yet. Call fit(data), or load a saved model with "
-            "clvpredict.load_model(path)."
-        )
-
+from .exceptions import ClvDataError
+from .model_file import save_model
 
 #: Docstring sections every model shares. A line ``<<name>>`` in a model class's docstring is
 #: replaced by the text, indented like the marker, when the class is created.
@@ -84,63 +60,6 @@ def _fill_shared_docs(doc: str | None) -> str | None:
         else:
             lines.append(line)
     return "\n".join(lines)
-
-
-def check_horizon(value: Any, argument: str) -> Any:
-    """A time span (scalar or array) of the public API, checked once for every caller.
-
-    Horizons and times after ``T`` must be finite and >= 0 (0 is the present): a negative, NaN
-    or infinite value would otherwise come back as zeros or NaN without a word.
-
-    Parameters
-    ----------
-    value : float or array
-        The span, in the model's time unit.
-    argument : str
-        The caller's argument name (``"t"``, ``"t_future"``...), named in the message.
-
-    Returns
-    -------
-    The value, unchanged.
-
-    Raises
-    ------
-    ClvDataError
-        Naming the argument and the offending value.
-    """
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ClvDataError(f"{argument}={value!r} must be a number of time units >= 0.") from exc
-    bad = ~np.isfinite(array) | (array < 0)
-    if bad.any():
-        raise ClvDataError(
-            f"{_offending(argument, value, array, bad)} not a time span: it must be finite and "
-            ">= 0 (in the model's time unit; 0 is the end of observation)."
-        )
-    return value
-
-
-def _offending(argument: str, value: Any, array: np.ndarray, bad: np.ndarray) -> str:
-    """``"t=-1.0 is"`` for a scalar, ``"t holds -1.0, nan that are"`` for an array."""
-    if array.ndim == 0:
-        return f"{argument}={value!r} is"
-    return f"{argument} holds {describe_values(array[bad].tolist())} that are"
-
-
-def check_counts(value: Any, argument: str = "n") -> Any:
-    """Numbers of purchases (scalar or array): whole numbers >= 0, else :class:`ClvDataError`."""
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ClvDataError(f"{argument}={value!r} must be a whole number of purchases.") from exc
-    bad = ~np.isfinite(array) | (array < 0) | (array != np.round(array))
-    if bad.any():
-        raise ClvDataError(
-            f"{_offending(argument, value, array, bad)} not a number of purchases: counts are "
-            "whole numbers >= 0."
-        )
-    return value
 
 
 class BaseModel:
@@ -488,7 +407,7 @@ class BaseModel:
     @property
     def is_fitted(self) -> bool:
         """Whether the model holds parameters (fitted, given with ``from_params`` or loaded)."""
-        return _has_params(self)
+        return is_fitted(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Save the fitted model as a JSON model file, atomically.
@@ -496,7 +415,6 @@ class BaseModel:
         See :func:`clvpredict.load_model` (and :mod:`clvpredict.persistence` for the format).
         Returns the path written.
         """
-        from .persistence import save_model
 
         return save_model(self, path)
 

@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ._base import check_is_fitted
 from ._fitting import POLISH_BELOW, _log_objective, _newton_polish, serial_blas
+from ._validation import check_is_fitted
 from .exceptions import ClvDataError, ConvergenceError, NotFittedError
 
 __all__ = ["profile_likelihood_intervals", "profile_likelihood_ratio"]

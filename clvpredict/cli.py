@@ -25,7 +25,6 @@ from .exceptions import ClvDataError, ConvergenceError
 from .persistence import write_text_atomic
 from .pipeline import (
     GateFailure,
-    purchase_model_kinds,
     read_table,
     run_fit,
     run_refresh,
@@ -33,6 +32,7 @@ from .pipeline import (
     step,
 )
 from .publishing import RefreshLocked, write_bytes_atomic
+from .settings import SETTING_SPECS, _Day, _Origin, purchase_model_kinds
 
 logger = logging.getLogger("clvpredict")
 
@@ -53,7 +53,6 @@ def _run_demo(args: argparse.Namespace) -> int:
     from .data import rfm_summary
     from .exceptions import ConvergenceWarning
     from .gamma_gamma import GammaGammaModel
-    from .pipeline import SETTING_SPECS, _Origin
     from .report import build_report
 
     # The demo's CLV flags follow the same rules as the jobs' settings.
@@ -409,7 +408,6 @@ def _run_refresh(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from .pipeline import _Day, _Origin
     from .report import build_report
 
     settings = _settings(args)

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._base import check_horizon, check_is_fitted
 from ._units import (
     DAYS_PER_MONTH,
     check_time_unit,
@@ -31,6 +30,7 @@ from ._units import (
     unit_in_days,
     units_to_years,
 )
+from ._validation import check_horizon, check_is_fitted
 from .data import _apply_end, _end_day, _prepare_transactions
 from .exceptions import ClvDataError, ConvergenceError
 from .uncertainty import interval_columns, parameter_draws, simulate_quantiles

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._base import check_is_fitted
 from ._registry import all_models
 from ._units import UNIT_NAMES, check_time_unit, unit_in_days
+from ._validation import check_is_fitted
 from .data import (
     AfterEndPolicy,
     ReturnsPolicy,

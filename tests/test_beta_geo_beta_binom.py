@@ -10,7 +10,6 @@ from scipy import optimize, special
 
 import clvpredict as cp
 from clvpredict import beta_geo_beta_binom as bgbb_module
-from clvpredict import persistence
 from clvpredict.beta_geo_beta_binom import (
     BetaGeoBetaBinomModel,
     _survival_sum,
@@ -232,21 +231,6 @@ def test_summary_and_repr(bgbb):
     assert repr(BetaGeoBetaBinomModel()) == (
         "BetaGeoBetaBinomModel(time_unit=None, on_nonconvergence='warn')"
     )
-
-
-def test_save_load_round_trip(tmp_path, monkeypatch, bgbb, donations):
-    known = persistence._model_classes()
-    monkeypatch.setattr(
-        persistence,
-        "_model_classes",
-        lambda: {**known, "BetaGeoBetaBinomModel": BetaGeoBetaBinomModel},
-    )
-    loaded = cp.load_model(bgbb.save(tmp_path / "bgbb.json"))
-    assert type(loaded) is BetaGeoBetaBinomModel
-    assert loaded.params_.equals(bgbb.params_)
-    assert loaded.time_unit_ is None
-    assert loaded.expected_purchases(5, donations).equals(bgbb.expected_purchases(5, donations))
-    assert repr(loaded) == repr(bgbb)
 
 
 def test_recovers_the_parameters_of_simulated_donors():

@@ -12,7 +12,6 @@ import pytest
 from scipy import integrate, optimize, special
 
 import clvpredict as cp
-from clvpredict import persistence
 from clvpredict.modified_beta_geo import (
     ModifiedBetaGeoModel,
     _residual_mean,
@@ -174,23 +173,6 @@ def test_summary_repr_and_from_params(mbg, cdnow_summary):
     pd.testing.assert_series_equal(
         clone.expected_purchases(39, cdnow_summary), mbg.expected_purchases(39, cdnow_summary)
     )
-
-
-def test_save_load_round_trip(tmp_path, monkeypatch, mbg, cdnow_summary):
-    known = persistence._model_classes()
-    monkeypatch.setattr(
-        persistence,
-        "_model_classes",
-        lambda: {**known, "ModifiedBetaGeoModel": ModifiedBetaGeoModel},
-    )
-    loaded = cp.load_model(mbg.save(tmp_path / "mbg.json"))
-    assert type(loaded) is ModifiedBetaGeoModel
-    assert loaded.params_.equals(mbg.params_)
-    assert np.array_equal(
-        loaded.expected_purchases(39, cdnow_summary).to_numpy(),
-        mbg.expected_purchases(39, cdnow_summary).to_numpy(),
-    )
-    assert repr(loaded) == repr(mbg)
 
 
 def test_plugs_into_clv(mbg, gg_cdnow, cdnow_cal_holdout):

@@ -13,7 +13,6 @@ import pytest
 from scipy import integrate, optimize
 
 import clvpredict as cp
-from clvpredict import persistence
 from clvpredict.pareto_nbd import (
     ParetoNBDModel,
     _tricomi_scaled,
@@ -376,22 +375,6 @@ def test_summary_repr_and_from_params(pnbd, cdnow_summary):
         clone.expected_purchases(39, cdnow_summary), pnbd.expected_purchases(39, cdnow_summary)
     )
     assert repr(ParetoNBDModel()) == "ParetoNBDModel(time_unit=None, on_nonconvergence='warn')"
-
-
-def test_save_load_round_trip(tmp_path, monkeypatch, pnbd, cdnow_summary):
-    known = persistence._model_classes()
-    monkeypatch.setattr(
-        persistence, "_model_classes", lambda: {**known, "ParetoNBDModel": ParetoNBDModel}
-    )
-    loaded = cp.load_model(pnbd.save(tmp_path / "pnbd.json"))
-    assert type(loaded) is ParetoNBDModel
-    assert loaded.params_.equals(pnbd.params_)
-    assert loaded.time_unit_ == "W"
-    assert np.array_equal(
-        loaded.expected_purchases(39, cdnow_summary).to_numpy(),
-        pnbd.expected_purchases(39, cdnow_summary).to_numpy(),
-    )
-    assert repr(loaded) == repr(pnbd)
 
 
 def test_plugs_into_clv(pnbd, gg_cdnow, cdnow_summary):

@@ -119,6 +119,7 @@ def test_save_and_load_round_trip_predicts_bit_for_bit(spec, tmp_path):
     pd.testing.assert_series_equal(loaded.params_, fitted.params_, check_exact=True)
     pd.testing.assert_frame_equal(loaded.covariance_, fitted.covariance_, check_exact=True)
     assert loaded.time_unit_ == fitted.time_unit_
+    assert repr(loaded) == repr(fitted)
     if spec.role == "purchase":
         for t in (0.0, 1.0, 10.0):
             pd.testing.assert_series_equal(
