@@ -17,14 +17,13 @@ import warnings
 import numpy as np
 from scipy import special
 
-from ._base import PurchaseModel
+from ._simulators import _mbgnbd_core, simulate_mbgnbd
 from .beta_geo import (
     BetaGeoModel,
     _bg_residual_mean,
     _bg_survival,
     bgnbd_probability_of_purchases,
 )
-from .simulation import simulate_mbgnbd
 
 __all__ = [
     "ModifiedBetaGeoModel",
@@ -260,7 +259,7 @@ def mbgnbd_probability_of_purchases(n, t, r, alpha, a, b) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 
 
-class ModifiedBetaGeoModel(PurchaseModel):
+class ModifiedBetaGeoModel(BetaGeoModel):
     """MBG/NBD: a BG/NBD whose customers may also drop out at the first purchase (Batislam 2007).
 
     Parameters
@@ -289,8 +288,6 @@ class ModifiedBetaGeoModel(PurchaseModel):
     0.39
     """
 
-    _param_names = ("r", "alpha", "a", "b")
-    _columns = ("frequency", "recency", "T")
     kind = "mbgnbd"
     label = "MBG/NBD"
     citation = "Batislam, Denizel & Filiztekin 2007"
@@ -301,12 +298,11 @@ class ModifiedBetaGeoModel(PurchaseModel):
     _new_customer_expectation = staticmethod(mbgnbd_expected_purchases)
     _new_customer_pmf = staticmethod(mbgnbd_probability_of_purchases)
     _simulator = staticmethod(simulate_mbgnbd)
+    _simulation_core = staticmethod(_mbgnbd_core)
     _alive_at = staticmethod(mbgnbd_probability_alive_at)
     # The residual mean is the BG/NBD one with b + 1, so the BG/NBD's fast evaluators for
-    # monthly CLV and its parameter draws apply unchanged.
+    # monthly CLV and its parameter draws (inherited) apply unchanged; so do its starting values.
     _dropout_shift = 1.0
-    _cumulative_purchases = BetaGeoModel._cumulative_purchases
-    _cumulative_purchases_planner = BetaGeoModel._cumulative_purchases_planner
 
     @staticmethod
     def _alive_process(theta, x, t_x, T):
@@ -315,17 +311,9 @@ class ModifiedBetaGeoModel(PurchaseModel):
         r, alpha, a, b = theta
         return bgnbd_probability_of_purchases, (r + x, alpha + T, a, b + x + 1)
 
-    def _starting_values(self, columns, weights):
-        x, _, big_t = columns
-        rate = float(weights @ x) / max(float(weights @ big_t), 1e-12)
-        # r = 1 makes alpha the mean inter-purchase time; the dropout starts at a Beta(1, 3).
-        alpha = 1.0 / max(rate, 1e-6)
-        return [
-            np.array([1.0, alpha, 1.0, 3.0]),
-            np.array([0.3, 0.3 * alpha, 0.5, 2.0]),
-            np.array([3.0, 3.0 * alpha, 2.0, 10.0]),
-            np.array([1.0, 1.0, 1.0, 1.0]),
-        ]
+    def _prepare_likelihood(self, columns, weights):
+        # The BG/NBD's grouped evaluator is for its own likelihood; the MBG/NBD's runs per row.
+        return self._negll, columns
 
     def _restarts(self, theta):
         # The MBG/NBD likelihood can have two maxima, one with a larger b (dropout rarer) and
