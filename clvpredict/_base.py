@@ -663,6 +663,9 @@ class PurchaseModel(BaseModel):
     _simulator: ClassVar[Callable[..., pd.DataFrame]]
     _alive_at: ClassVar[Callable[..., np.ndarray]]
     _alive_process: ClassVar[Callable[..., tuple[Callable[..., np.ndarray], tuple]]]
+    #: Calendar-time models: ``(rng, theta, T) -> (frequency, recency, latent)``, the draw of
+    #: customers that :func:`~clvpredict.simulate_transactions` turns into a log (None: none).
+    _simulation_core: ClassVar[Callable[..., tuple] | None] = None
 
     def __init__(self, *, time_unit: str | None = None, on_nonconvergence: str = "warn") -> None:
         self.time_unit = time_unit

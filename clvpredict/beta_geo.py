@@ -16,7 +16,7 @@ import numpy as np
 from scipy import integrate, sparse, special, stats
 
 from ._base import PurchaseModel
-from .simulation import simulate_bgnbd
+from ._simulators import _bgnbd_core, simulate_bgnbd
 
 __all__ = [
     "BetaGeoModel",
@@ -496,6 +496,7 @@ class BetaGeoModel(PurchaseModel):
     _new_customer_expectation = staticmethod(bgnbd_expected_purchases)
     _new_customer_pmf = staticmethod(bgnbd_probability_of_purchases)
     _simulator = staticmethod(simulate_bgnbd)
+    _simulation_core = staticmethod(_bgnbd_core)
     _alive_at = staticmethod(bgnbd_probability_alive_at)
     #: An alive customer's dropout probability is Beta(a, b + x + shift) (MBG/NBD: shift 1).
     _dropout_shift = 0.0

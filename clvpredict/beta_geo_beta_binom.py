@@ -28,9 +28,9 @@ import pandas as pd
 from scipy import special
 
 from ._base import PurchaseModel
+from ._simulators import simulate_bgbb
 from .data import rfm_arrays
 from .exceptions import ClvDataError
-from .simulation import simulate_bgbb
 
 __all__ = [
     "BetaGeoBetaBinomModel",

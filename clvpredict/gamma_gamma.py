@@ -17,9 +17,9 @@ from scipy import special
 
 from ._base import BaseModel
 from ._fitting import FitResult
+from ._simulators import simulate_gamma_gamma
 from .data import rfm_arrays
 from .exceptions import ClvDataError
-from .simulation import simulate_gamma_gamma
 
 __all__ = [
     "GammaGammaModel",

@@ -47,8 +47,8 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from ._base import PurchaseModel
+from ._simulators import _pareto_core, simulate_pareto_nbd
 from .exceptions import ClvDataError
-from .simulation import simulate_pareto_nbd
 
 __all__ = [
     "ParetoNBDModel",
@@ -508,6 +508,7 @@ class ParetoNBDModel(PurchaseModel):
     _new_customer_expectation = staticmethod(pareto_nbd_expected_purchases)
     _new_customer_pmf = staticmethod(pareto_nbd_probability_of_purchases)
     _simulator = staticmethod(simulate_pareto_nbd)
+    _simulation_core = staticmethod(_pareto_core)
     _alive_at = staticmethod(pareto_nbd_probability_alive_at)
 
     @staticmethod

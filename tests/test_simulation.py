@@ -18,6 +18,7 @@ from scipy import special, stats
 
 import clvpredict as cp
 from clvpredict import simulation as sim
+from clvpredict._registry import all_models
 from clvpredict.exceptions import ClvDataError, NotFittedError
 
 #: Published estimates (shared/REFERENCE.md): CDNOW in weeks, donations in periods.
@@ -27,12 +28,18 @@ PARETO = {"r": 0.5533, "alpha": 10.578, "s": 0.6062, "beta": 11.668}
 BGBB = {"alpha": 1.2035, "beta": 0.7498, "gamma": 0.6568, "delta": 2.7839}
 GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "gamma": 15.44}
 
-#: (model class, parameters) of the three continuous-time purchase models.
+#: Test parameters of the purchase models in calendar time, by registry kind.
+CALENDAR_PARAMS = {"bgnbd": BGNBD, "mbgnbd": MBGNBD, "paretonbd": PARETO}
+#: (model class, parameters) of every registered purchase model in calendar time.
 PURCHASE_MODELS = {
-    "bgnbd": (cp.BetaGeoModel, BGNBD),
-    "mbgnbd": (cp.ModifiedBetaGeoModel, MBGNBD),
-    "paretonbd": (cp.ParetoNBDModel, PARETO),
+    spec.kind: (spec.cls, CALENDAR_PARAMS.get(spec.kind))
+    for spec in all_models("purchase", discrete_time=False)
 }
+
+
+def test_every_calendar_time_model_is_simulated_here():
+    assert set(CALENDAR_PARAMS) == set(PURCHASE_MODELS)
+
 
 Z = 4.0  # tolerance in Monte Carlo standard errors
 
