@@ -16,9 +16,8 @@ Examples
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import datasets, evaluation, plotting, simulation
+from ._version import __version__
 from .beta_geo import BetaGeoModel
 from .beta_geo_beta_binom import BetaGeoBetaBinomModel
 from .clv import clv_table, estimate_lifetime_years, predictive_clv, simple_clv

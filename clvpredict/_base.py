@@ -19,12 +19,14 @@ import pandas as pd
 from scipy import stats
 
 from ._fitting import FitResult, compress, maximise_likelihood, report_convergence
+from ._profile import profile_likelihood_intervals
 from ._registry import Role, register
 from ._units import UNIT_NAMES, check_time_unit, unit_in_days
 from ._validation import check_counts, check_horizon, check_is_fitted, is_fitted
 from .data import rfm_arrays
 from .exceptions import ClvDataError
 from .model_file import save_model
+from .uncertainty import check_level, interval_columns, parameter_draws, simulate_quantiles
 
 #: Docstring sections every model shares. A line ``<<name>>`` in a model class's docstring is
 #: replaced by the text, indented like the marker, when the class is created.
@@ -384,7 +386,6 @@ class BaseModel:
         ``evaluate(theta, *columns)`` gives the prediction at one parameter draw; it runs once per
         draw on the distinct rows of ``columns`` only.
         """
-        from .uncertainty import interval_columns, parameter_draws, simulate_quantiles
 
         draws = parameter_draws(self, n_draws, random_state)
         stacked = np.column_stack([np.asarray(c, dtype=float) for c in columns])
@@ -486,8 +487,6 @@ class BaseModel:
         est = self.params_.to_numpy()
         se = self.standard_errors_.to_numpy()
         if method == "profile":
-            from ._profile import profile_likelihood_intervals
-
             bounds = profile_likelihood_intervals(self, alpha)
             lower, upper = bounds["lower"].to_numpy(), bounds["upper"].to_numpy()
         else:
@@ -904,7 +903,6 @@ class PurchaseModel(BaseModel):
         DataFrame
             ``expected_purchases``, ``lower`` and ``upper`` (counts), indexed like ``data``.
         """
-        from .uncertainty import check_level
 
         level = check_level(level)
         check_horizon(t, "t")

@@ -15,23 +15,33 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
-from .exceptions import ClvDataError, ConvergenceError
+from . import datasets
+from ._version import __version__
+from .beta_geo import BetaGeoModel
+from .clv import clv_table, estimate_lifetime_years
+from .data import rfm_summary
+from .exceptions import ClvDataError, ConvergenceError, ConvergenceWarning
+from .gamma_gamma import GammaGammaModel
 from .persistence import write_text_atomic
 from .pipeline import (
     GateFailure,
+    Settings,
+    load_config,
     read_table,
     run_fit,
     run_refresh,
     run_score,
     step,
+    table_bytes,
 )
 from .publishing import RefreshLocked, write_bytes_atomic
+from .report import build_report
 from .settings import SETTING_SPECS, _Day, _Origin, purchase_model_kinds
 
 logger = logging.getLogger("clvpredict")
@@ -45,16 +55,6 @@ EXIT_LOCKED = 5
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    import warnings
-
-    from . import datasets
-    from .beta_geo import BetaGeoModel
-    from .clv import clv_table, estimate_lifetime_years
-    from .data import rfm_summary
-    from .exceptions import ConvergenceWarning
-    from .gamma_gamma import GammaGammaModel
-    from .report import build_report
-
     # The demo's CLV flags follow the same rules as the jobs' settings.
     for name in ("horizon_months", "margin"):
         SETTING_SPECS[name].check(name, getattr(args, name), _Origin("flag"))
@@ -367,7 +367,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace):
-    from .pipeline import Settings, load_config
 
     flags = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "config")}
     config = getattr(args, "config", None)
@@ -386,7 +385,6 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    from .pipeline import table_bytes
 
     settings = _settings(args)
     table = run_score(settings)
@@ -408,7 +406,6 @@ def _run_refresh(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from .report import build_report
 
     settings = _settings(args)
     _Day().check("calibration_end", args.calibration_end, _Origin("flag"))

@@ -13,6 +13,7 @@ are measured in the purchase model's time unit (``purchase_model.time_unit_``).
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -35,7 +36,8 @@ from .data import (
     period_bounds,
     period_index,
 )
-from .exceptions import ClvDataError, describe_values
+from .exceptions import ClvDataError, ConvergenceWarning, describe_values
+from .gamma_gamma import gamma_gamma_log_likelihood
 
 __all__ = [
     "HoldoutEvaluation",
@@ -1035,7 +1037,6 @@ def mean_spend_density(
     >>> round(float(trapezoid(dens, dens.index)), 2)
     1.0
     """
-    from .gamma_gamma import gamma_gamma_log_likelihood
 
     check_is_fitted(spend_model, "spend model")
     _require_columns(data, ("frequency",), "data", "Build it with rfm_summary(...).")
@@ -1112,10 +1113,6 @@ def compare_models(
     >>> bool(table.loc["BG/NBD", "best"])
     True
     """
-    import warnings
-
-    from .exceptions import ConvergenceWarning
-
     if criterion not in _CRITERIA:
         raise ClvDataError(f"criterion={criterion!r} is not one of {sorted(_CRITERIA)}.")
     candidates = list(models) if models is not None else default_purchase_models()

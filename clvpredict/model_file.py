@@ -30,7 +30,9 @@ import pandas as pd
 
 from ._fitting import FitResult
 from ._registry import all_models, model_class_named
+from ._units import check_time_unit
 from ._validation import check_is_fitted
+from ._version import __version__
 from .exceptions import ClvDataError
 from .publishing import write_bytes_atomic
 
@@ -80,7 +82,6 @@ def _checksum(document: dict[str, Any]) -> str:
 
 def model_to_dict(model: Any) -> dict[str, Any]:
     """The JSON document of a fitted model (see the module docstring for its fields)."""
-    from . import __version__
 
     check_is_fitted(model)
     result: FitResult | None = getattr(model, "fit_result_", None)
@@ -210,7 +211,6 @@ def _checked_covariance(rows: Any, names: list[str], source: str) -> np.ndarray:
 
 def _checked_file_unit(cls: type, unit: Any, settings: dict[str, Any], source: str) -> Any:
     """The time unit of a model file: a known code, or null; null for a model without time."""
-    from ._units import check_time_unit
 
     if not cls._uses_time:
         if unit is not None:
@@ -255,7 +255,6 @@ def _check_envelope(document: Any, source: str) -> None:
 
 
 def _installed_version() -> str:
-    from . import __version__
 
     return __version__
 

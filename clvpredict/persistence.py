@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from ._version import __version__
 from .clv import clv_table
 from .model_file import (
     _BUNDLE_FORMAT,
@@ -92,7 +93,6 @@ class ModelBundle:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: both model documents plus the settings, checksummed."""
-        from . import __version__
 
         document = _plain(
             {

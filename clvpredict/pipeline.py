@@ -16,6 +16,7 @@ removes what an interrupted run left behind. The ``keep`` newest releases are ke
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -32,14 +33,19 @@ import pandas as pd
 
 from ._registry import all_models
 from ._units import DAYS_PER_MONTH, unit_in_days
+from .clv import estimate_lifetime_years
+from .data import calibration_holdout_summary, rfm_summary
+from .evaluation import compare_models, evaluate_holdout
 from .exceptions import ClvDataError, ClvError, ConvergenceError
-from .persistence import _plain
+from .gamma_gamma import GammaGammaModel
+from .persistence import ModelBundle, _plain, load_model, model_from_dict
 from .publishing import (
     publish_release,
     refresh_lock,
     tidy_output_folder,
     write_bytes_atomic,
 )
+from .report import build_report
 from .settings import (
     BundleSettingsError,
     Settings,
@@ -142,7 +148,6 @@ def _summary_kwargs(settings: Settings) -> dict[str, Any]:
 
 
 def _fit_models(rfm: pd.DataFrame, kind: str = "bgnbd") -> tuple[Any, Any]:
-    from .gamma_gamma import GammaGammaModel
 
     return (
         purchase_model_class(kind)(on_nonconvergence="raise").fit(rfm),
@@ -155,7 +160,6 @@ def calibration_split(
 ) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
     """Calibration/holdout summary with the last ``holdout_months`` held out, if the history is
     at least twice that long; ``(None, None)`` otherwise."""
-    from .data import calibration_holdout_summary
 
     end = pd.Timestamp(rfm.attrs["observation_end"])
     holdout_days = round(settings.holdout_months * DAYS_PER_MONTH)
@@ -183,7 +187,6 @@ def choose_purchase_model(
 ) -> tuple[str, pd.DataFrame | None]:
     """The purchase model to use: the configured one, or with ``"auto"`` the best holdout
     forecaster of :func:`~clvpredict.compare_models` (BG/NBD when there is no holdout)."""
-    from .evaluation import compare_models
 
     if settings.purchase_model != "auto":
         purchase_model_class(settings.purchase_model)
@@ -205,7 +208,6 @@ def choose_purchase_model(
 
 
 def _lifetime(settings: Settings, tx: pd.DataFrame, end: str) -> float:
-    from .clv import estimate_lifetime_years
 
     if settings.lifetime_years is not None:
         return float(settings.lifetime_years)
@@ -241,8 +243,6 @@ def run_fit(
     ConvergenceError
         A model did not converge.
     """
-    from .data import rfm_summary
-    from .persistence import ModelBundle
 
     with step("read transactions", timings):
         tx = read_table(settings.transactions, customer_col=settings.customer_col)
@@ -291,8 +291,6 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
     another unit than the model's is converted to the model's (refused for the BG/BB, whose
     periods cannot be rescaled); ``recency`` and ``T`` in the result are in the model's unit.
     """
-    from .data import rfm_summary
-    from .persistence import ModelBundle, load_model
 
     if settings.model is None:
         raise ClvDataError("score needs --model PATH: a model.json written by fit or refresh.")
@@ -374,8 +372,6 @@ def _durations_in(rfm: pd.DataFrame, given: str, wanted: str) -> pd.DataFrame:
 def table_bytes(table: pd.DataFrame, output_format: str) -> bytes:
     """Serialise a prediction table deterministically (same data, same bytes)."""
     if output_format == "parquet":
-        import io
-
         buffer = io.BytesIO()
         table.to_parquet(buffer, index=True)
         return buffer.getvalue()
@@ -410,7 +406,6 @@ class RefreshOutcome:
 
 def _holdout_gate(settings: Settings, context: dict[str, Any]) -> tuple[Gate, dict]:
     """Compare the forecast of the chosen model, fitted without the holdout, with what happened."""
-    from .evaluation import evaluate_holdout
 
     cal, cal_end = context["calibration"], context["calibration_end"]
     if cal is None:
@@ -453,7 +448,6 @@ def _holdout_gate(settings: Settings, context: dict[str, Any]) -> tuple[Gate, di
 
 def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
     """Largest relative parameter change against the last published model."""
-    from .persistence import ModelBundle, load_model, model_from_dict
 
     if not previous_path.is_file():
         return Gate("parameter_drift", None, detail="no previous model; skipped")
@@ -571,8 +565,6 @@ def _refresh(settings: Settings, out: Path, timings: dict[str, float]) -> Refres
     files["model.json"] = (json.dumps(bundle.to_dict(), indent=2, allow_nan=False) + "\n").encode()
     files[f"predictions.{settings.output_format}"] = table_bytes(table, settings.output_format)
     if settings.report and cal_end is not None:
-        from .report import build_report
-
         with step("HTML report", timings), tempfile.TemporaryDirectory() as scratch:
             report = build_report(
                 Path(scratch) / "report.html",

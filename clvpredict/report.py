@@ -21,9 +21,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import plotting
 from ._registry import model_spec
 from ._units import UNIT_NAMES, months_to_units
+from .clv import clv_table, estimate_lifetime_years
+from .data import calibration_holdout_summary, rfm_summary
+from .evaluation import (
+    compare_models,
+    default_purchase_models,
+    evaluate_holdout,
+    expected_repeat_transactions_over_time,
+)
 from .exceptions import ClvDataError
+from .gamma_gamma import GammaGammaModel
+from .persistence import write_text_atomic
 
 __all__ = ["at_risk_customers", "build_report", "segment_table"]
 
@@ -302,17 +313,6 @@ def build_report(
     Path
         The file written.
     """
-    from . import plotting
-    from .clv import clv_table, estimate_lifetime_years
-    from .data import calibration_holdout_summary, rfm_summary
-    from .evaluation import (
-        compare_models,
-        default_purchase_models,
-        evaluate_holdout,
-        expected_repeat_transactions_over_time,
-    )
-    from .gamma_gamma import GammaGammaModel
-    from .persistence import write_text_atomic
 
     columns = {"customer_id_col": customer_id_col, "datetime_col": datetime_col}
     parse = {"datetime_format": datetime_format, "returns": returns, "after_end": after_end}

@@ -14,11 +14,12 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
 
+from . import data
 from ._registry import all_models, model_spec
 from ._units import DAYS_PER_MONTH, unit_in_days
 from .exceptions import ClvDataError
@@ -203,10 +204,6 @@ class _Day(_Spec):
     optional = True
 
     def convert(self, setting: str, value: Any, origin: _Origin) -> str:
-        from datetime import date
-
-        from . import data
-
         if isinstance(value, date):
             # TOML dates arrive as dates; the jobs take text.
             value = value.isoformat()
