@@ -367,7 +367,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace):
-
     flags = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "config")}
     config = getattr(args, "config", None)
     return Settings.from_sources(load_config(config), flags, config_name=config)
@@ -385,7 +384,6 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 
 def _run_score(args: argparse.Namespace) -> int:
-
     settings = _settings(args)
     table = run_score(settings)
     path = Path(settings.out) / f"predictions.{settings.output_format}"
@@ -406,7 +404,6 @@ def _run_refresh(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-
     settings = _settings(args)
     _Day().check("calibration_end", args.calibration_end, _Origin("flag"))
     tx = read_table(settings.transactions, customer_col=settings.customer_col)

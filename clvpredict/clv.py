@@ -31,7 +31,7 @@ from ._units import (
     units_to_years,
 )
 from ._validation import check_horizon, check_is_fitted
-from .data import _apply_end, _end_day, _prepare_transactions
+from .data import TransactionLog, _apply_end, _end_day, _prepare_transactions
 from .exceptions import ClvDataError, ConvergenceError
 from .uncertainty import interval_columns, parameter_draws, simulate_quantiles
 
@@ -340,9 +340,9 @@ def simple_clv(
 
 
 def estimate_lifetime_years(
-    transactions: pd.DataFrame,
-    customer_id_col: str,
-    datetime_col: str,
+    transactions: pd.DataFrame | TransactionLog,
+    customer_id_col: str | None = None,
+    datetime_col: str | None = None,
     *,
     window_months: int = 6,
     observation_end: Any = None,

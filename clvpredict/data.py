@@ -34,29 +34,6 @@ __all__ = ["calibration_holdout_summary", "rfm_summary"]
 logger = logging.getLogger(__name__)
 
 
-class _OncePerMessage(logging.Filter):
-    """Let each distinct data warning through once per process.
-
-    One job often reads the same log several times (calibration split, full history, tracking
-    table); repeating "21 rows repeat an earlier row" for each pass buries other messages.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._seen: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
-        text = record.getMessage()
-        if text in self._seen:
-            return False
-        self._seen.add(text)
-        return True
-
-
-logger.addFilter(_OncePerMessage())
-
 _DAY_NS = np.int64(86_400_000_000_000)
 
 ReturnsPolicy = Literal["error", "drop", "net"]
@@ -316,10 +293,120 @@ def _parse_amounts(frame: pd.DataFrame, column: str, returns: ReturnsPolicy) -> 
     return amounts
 
 
+class TransactionLog:
+    """A transaction log validated once and reduced to one row per customer and purchase day.
+
+    Every summary, the lifetime estimate and the tracking tables accept a ``TransactionLog``
+    in place of a raw DataFrame, so a job parses its log once and hands the result to each
+    consumer: the checks run and their warnings are logged once, with the policies set once.
+    The end of observation is the consumer's own argument (:meth:`until`), applied to the
+    parsed days.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        One row per purchase.
+    customer_id_col, datetime_col, monetary_value_col, datetime_format, returns, duplicates
+        As in :func:`rfm_summary`.
+
+    Attributes
+    ----------
+    daily : DataFrame
+        ``customer_id``, ``day`` (int, days since 1970-01-01) and ``amount`` (float, currency;
+        1.0 per row without a money column), one row per customer and purchase day, sorted by
+        customer and day. Rows dated after today are still in it: :meth:`until` applies the
+        ``after_end`` policy to them.
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.data import TransactionLog
+    >>> log = TransactionLog(cp.datasets.load_cdnow(), "customer_id", "date", "amount")
+    >>> rfm = cp.rfm_summary(log, observation_end="1997-09-30", time_unit="W", after_end="drop")
+    >>> len(rfm), len(log.daily)
+    (2357, 6696)
+    """
+
+    def __init__(
+        self,
+        transactions: pd.DataFrame,
+        customer_id_col: str,
+        datetime_col: str,
+        monetary_value_col: str | None = None,
+        *,
+        datetime_format: str | None = None,
+        returns: ReturnsPolicy = "error",
+        duplicates: DuplicatesPolicy = "keep",
+    ) -> None:
+        self.customer_id_col = customer_id_col
+        self.datetime_col = datetime_col
+        self.monetary_value_col = monetary_value_col
+        self.datetime_format = datetime_format
+        self.returns = returns
+        self.duplicates = duplicates
+        self._n_read = len(transactions) if isinstance(transactions, pd.DataFrame) else 0
+        self.daily, self._rows, self._row_days = _parse_log(
+            transactions,
+            customer_id_col,
+            datetime_col,
+            monetary_value_col,
+            datetime_format,
+            returns,
+            duplicates,
+        )
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the log as read, before any policy dropped some and before merging by day."""
+        return self._n_read
+
+    def until(
+        self, after_end: AfterEndPolicy | None = "error", future_fix: str = _FUTURE_FIX
+    ) -> pd.DataFrame:
+        """The customer-day table without purchases after today.
+
+        ``after_end`` says what to do with rows dated after today: refuse them (``"error"``,
+        naming the rows of the original log), drop them (``"drop"``, logged), or ``None``:
+        keep them, for callers whose explicit end of observation (itself not after today)
+        trims them with its own policy. ``future_fix`` is the caller's way out in the error.
+        """
+        if after_end is None:
+            return self.daily
+        keep_rows = _future_rows(
+            self._rows,
+            self._row_days,
+            self.customer_id_col,
+            self.datetime_col,
+            after_end,
+            future_fix,
+        )
+        if keep_rows.all():
+            return self.daily
+        # A row is dated after today exactly when its day is, so the days tell which to keep.
+        daily = self.daily[self.daily["day"] <= _day_number(pd.Timestamp(_today()))]
+        if len(daily) == 0:
+            raise ClvDataError("Every row is dated after today: nothing to summarise.")
+        return daily.reset_index(drop=True)
+
+    def check_columns(self, **given: Any) -> None:
+        """Refuse column names or policies that contradict the ones this log was parsed with."""
+        clash = {
+            name: value
+            for name, value in given.items()
+            if value is not None and value != getattr(self, name)
+        }
+        if clash:
+            parsed = {name: getattr(self, name) for name in clash}
+            raise ClvDataError(
+                f"This TransactionLog was parsed with {parsed}, but {clash} was given: leave "
+                "those arguments out (the log's own apply), or parse the log again."
+            )
+
+
 def _prepare_transactions(
-    transactions: pd.DataFrame,
-    customer_id_col: str,
-    datetime_col: str,
+    transactions: pd.DataFrame | TransactionLog,
+    customer_id_col: str | None,
+    datetime_col: str | None,
     monetary_value_col: str | None,
     datetime_format: str | None,
     returns: ReturnsPolicy,
@@ -334,8 +421,72 @@ def _prepare_transactions(
     ``amount`` (float; 1.0 per row when there is no monetary column), sorted by customer and day.
     Rows dated after today follow ``after_today`` (``None``: not checked here, for callers
     whose explicit end of observation, itself not after today, already trims them), and
-    ``future_fix`` says the caller's way out in the error.
+    ``future_fix`` says the caller's way out in the error. A :class:`TransactionLog` is used as
+    parsed (its columns and policies must not be contradicted).
     """
+    return as_log(
+        transactions,
+        customer_id_col,
+        datetime_col,
+        monetary_value_col,
+        datetime_format=datetime_format,
+        returns=returns,
+        duplicates=duplicates,
+    ).until(after_today, future_fix)
+
+
+def as_log(
+    transactions: pd.DataFrame | TransactionLog,
+    customer_id_col: str | None,
+    datetime_col: str | None,
+    monetary_value_col: str | None = None,
+    *,
+    datetime_format: str | None = None,
+    returns: ReturnsPolicy = "error",
+    duplicates: DuplicatesPolicy = "keep",
+) -> TransactionLog:
+    """``transactions`` parsed into a :class:`TransactionLog`, or the log itself when it is one.
+
+    With a log, the column arguments may be left out; given ones, and policies other than the
+    defaults, must match the log's.
+    """
+    if isinstance(transactions, TransactionLog):
+        transactions.check_columns(
+            customer_id_col=customer_id_col,
+            datetime_col=datetime_col,
+            monetary_value_col=monetary_value_col,
+            datetime_format=datetime_format,
+            returns=None if returns == "error" else returns,
+            duplicates=None if duplicates == "keep" else duplicates,
+        )
+        return transactions
+    if customer_id_col is None or datetime_col is None:
+        raise ClvDataError(
+            "Name the customer id and date columns (customer_id_col=, datetime_col=), or pass a "
+            "TransactionLog that was parsed with them."
+        )
+    return TransactionLog(
+        transactions,
+        customer_id_col,
+        datetime_col,
+        monetary_value_col,
+        datetime_format=datetime_format,
+        returns=returns,
+        duplicates=duplicates,
+    )
+
+
+def _parse_log(
+    transactions: pd.DataFrame,
+    customer_id_col: str,
+    datetime_col: str,
+    monetary_value_col: str | None,
+    datetime_format: str | None,
+    returns: ReturnsPolicy,
+    duplicates: DuplicatesPolicy,
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """The work of :class:`TransactionLog`: the customer-day table, and the rows (after the
+    duplicates policy) with their day numbers, which name future-dated rows in messages."""
     if not isinstance(transactions, pd.DataFrame):
         raise ClvDataError(
             f"transactions must be a pandas DataFrame, got {type(transactions).__name__}. "
@@ -395,14 +546,6 @@ def _prepare_transactions(
             "amount": amounts,
         }
     )
-    if after_today is not None:
-        keep = _future_rows(
-            transactions, days, customer_id_col, datetime_col, after_today, future_fix
-        )
-        if not keep.all():
-            tidy = tidy[keep]
-            if len(tidy) == 0:
-                raise ClvDataError("Every row is dated after today: nothing to summarise.")
     if monetary_value_col and returns == "drop":
         keep = tidy["amount"] >= 0
         if not keep.all():
@@ -426,7 +569,7 @@ def _prepare_transactions(
             daily = daily[keep].reset_index(drop=True)
     if len(daily) == 0:
         raise ClvDataError("No purchases are left after removing returns: nothing to summarise.")
-    return daily
+    return daily, transactions, days
 
 
 def _apply_end(
@@ -582,9 +725,9 @@ def _summarise(
 
 
 def rfm_summary(
-    transactions: pd.DataFrame,
-    customer_id_col: str,
-    datetime_col: str,
+    transactions: pd.DataFrame | TransactionLog,
+    customer_id_col: str | None = None,
+    datetime_col: str | None = None,
     monetary_value_col: str | None = None,
     observation_end: Any = None,
     time_unit: str = "D",
@@ -684,16 +827,17 @@ def rfm_summary(
     b                 0        0  3
     """
     unit = check_time_unit(time_unit)
-    daily = _prepare_transactions(
+    log = as_log(
         transactions,
         customer_id_col,
         datetime_col,
         monetary_value_col,
-        datetime_format,
-        returns,
-        duplicates,
-        after_today=after_end if observation_end is None else None,
+        datetime_format=datetime_format,
+        returns=returns,
+        duplicates=duplicates,
     )
+    customer_id_col, monetary_value_col = log.customer_id_col, log.monetary_value_col
+    daily = log.until(after_end if observation_end is None else None)
     if observation_end is None:
         end_day = int(daily["day"].max())
     else:
@@ -714,10 +858,10 @@ def rfm_summary(
 
 
 def calibration_holdout_summary(
-    transactions: pd.DataFrame,
-    customer_id_col: str,
-    datetime_col: str,
-    calibration_end: Any,
+    transactions: pd.DataFrame | TransactionLog,
+    customer_id_col: str | None = None,
+    datetime_col: str | None = None,
+    calibration_end: Any = None,
     observation_end: Any = None,
     monetary_value_col: str | None = None,
     time_unit: str = "D",
@@ -778,18 +922,17 @@ def calibration_holdout_summary(
     """
     unit = check_time_unit(time_unit)
     days_per_unit = unit_in_days(unit)
-    daily, cal_end, obs_end = daily_with_holdout(
+    log = as_log(
         transactions,
         customer_id_col,
         datetime_col,
         monetary_value_col,
-        calibration_end,
-        observation_end,
         datetime_format=datetime_format,
         returns=returns,
-        after_end=after_end,
         duplicates=duplicates,
     )
+    customer_id_col, monetary_value_col = log.customer_id_col, log.monetary_value_col
+    daily, cal_end, obs_end = daily_with_holdout(log, calibration_end, observation_end, after_end)
     in_cal = daily["day"].to_numpy() <= cal_end
     if not in_cal.any():
         first = pd.Timestamp(int(daily["day"].min()), unit="D").date()
@@ -839,33 +982,16 @@ def calibration_holdout_summary(
 
 
 def daily_with_holdout(
-    transactions: pd.DataFrame,
-    customer_id_col: str,
-    datetime_col: str,
-    monetary_value_col: str | None,
-    calibration_end: Any,
-    observation_end: Any,
-    *,
-    datetime_format: str | None = None,
-    returns: ReturnsPolicy = "error",
-    after_end: AfterEndPolicy = "error",
-    duplicates: DuplicatesPolicy = "keep",
+    log: TransactionLog, calibration_end: Any, observation_end: Any, after_end: AfterEndPolicy
 ) -> tuple[pd.DataFrame, int, int]:
     """Validated customer/day table up to ``observation_end``, and both ends as day numbers.
 
     ``observation_end`` defaults to the last purchase day and must come after
     ``calibration_end``; purchases after it follow ``after_end``.
     """
-    daily = _prepare_transactions(
-        transactions,
-        customer_id_col,
-        datetime_col,
-        monetary_value_col,
-        datetime_format,
-        returns,
-        duplicates,
-        after_today=after_end if observation_end is None else None,
-    )
+    if calibration_end is None:
+        raise ClvDataError("calibration_end is required: the last day of the calibration period.")
+    daily = log.until(after_end if observation_end is None else None)
     cal_end = _day_number(_to_timestamp(calibration_end, "calibration_end"))
     if observation_end is None:
         obs_end = int(daily["day"].max())

@@ -28,10 +28,12 @@ from ._validation import check_is_fitted
 from .data import (
     AfterEndPolicy,
     ReturnsPolicy,
+    TransactionLog,
     _end_day,
     _future_rows,
     _parse_dates,
     _prepare_transactions,
+    as_log,
     daily_with_holdout,
     period_bounds,
     period_index,
@@ -520,10 +522,10 @@ def _period_days(freq: str) -> int:
 
 def expected_repeat_transactions_over_time(
     purchase_model: Any,
-    transactions: pd.DataFrame,
-    customer_id_col: str,
-    datetime_col: str,
-    calibration_end: Any,
+    transactions: pd.DataFrame | TransactionLog,
+    customer_id_col: str | None = None,
+    datetime_col: str | None = None,
+    calibration_end: Any = None,
     observation_end: Any = None,
     *,
     freq: str | None = None,
@@ -603,17 +605,15 @@ def expected_repeat_transactions_over_time(
             f"freq={freq!r}: a discrete-time model is tracked per period of its own time unit "
             f"({unit!r}); leave freq out."
         )
-    daily, cal_end, obs_end = daily_with_holdout(
+    log = as_log(
         transactions,
         customer_id_col,
         datetime_col,
         monetary_value_col,
-        calibration_end,
-        observation_end,
         datetime_format=datetime_format,
         returns=returns,
-        after_end=after_end,
     )
+    daily, cal_end, obs_end = daily_with_holdout(log, calibration_end, observation_end, after_end)
     if discrete:
         # Positions are period numbers (period -1 ends on calibration_end); a period with any
         # purchase is one transaction, and only whole holdout periods are kept.
@@ -895,35 +895,14 @@ def probability_alive_history(
     0.727
     """
     unit = _model_unit(purchase_model)
-    _require_columns(
-        transactions,
-        (customer_id_col, datetime_col),
-        "transactions",
-        "Pass the right names as customer_id_col= and datetime_col=.",
-    )
-    own = transactions[transactions[customer_id_col] == customer_id]
-    if len(own) == 0:
-        examples = describe_values(pd.unique(transactions[customer_id_col])[:5])
-        raise ClvDataError(
-            f"customer_id={customer_id!r} has no transactions in column {customer_id_col!r} "
-            f"(ids look like {examples}). Check the id and its type."
+    if isinstance(transactions, TransactionLog):
+        daily, end_day = _history_from_log(
+            transactions, customer_id_col, datetime_col, customer_id, end, datetime_format
         )
-    if end is None:
-        all_days = _parse_dates(transactions, datetime_col, datetime_format)
-        keep = _future_rows(
-            transactions,
-            all_days,
-            customer_id_col,
-            datetime_col,
-            "error",
-            fix="pass an end of today or earlier (later purchases are ignored)",
-        )
-        end_day = int(all_days[keep].max())
     else:
-        end_day = _end_day(end, "end")
-    daily = _prepare_transactions(
-        own, customer_id_col, datetime_col, None, datetime_format, "error", after_today=None
-    )
+        daily, end_day = _history_from_frame(
+            transactions, customer_id_col, datetime_col, customer_id, end, datetime_format
+        )
     days = daily["day"].to_numpy(dtype=np.int64)
     first = int(days[0])
     if end_day < first:
@@ -960,6 +939,75 @@ def probability_alive_history(
     )
     out.attrs.update(time_unit=unit, customer_id=customer_id, model=model_label(purchase_model))
     return out
+
+
+_HISTORY_FIX = "pass an end of today or earlier (later purchases are ignored)"
+
+
+def _history_from_log(
+    log: TransactionLog,
+    customer_id_col: str,
+    datetime_col: str,
+    customer_id: Any,
+    end: Any,
+    datetime_format: str | None,
+) -> tuple[pd.DataFrame, int]:
+    """One customer's purchase days and the end day, from a log parsed already."""
+    log.check_columns(
+        customer_id_col=customer_id_col, datetime_col=datetime_col, datetime_format=datetime_format
+    )
+    everyone = log.until("error" if end is None else None, _HISTORY_FIX)
+    daily = log.daily[log.daily["customer_id"] == customer_id]
+    if len(daily) == 0:
+        examples = describe_values(pd.unique(log.daily["customer_id"])[:5])
+        raise ClvDataError(
+            f"customer_id={customer_id!r} has no transactions in column {log.customer_id_col!r} "
+            f"(ids look like {examples}). Check the id and its type."
+        )
+    end_day = int(everyone["day"].max()) if end is None else _end_day(end, "end")
+    return daily.reset_index(drop=True), end_day
+
+
+def _history_from_frame(
+    transactions: pd.DataFrame,
+    customer_id_col: str,
+    datetime_col: str,
+    customer_id: Any,
+    end: Any,
+    datetime_format: str | None,
+) -> tuple[pd.DataFrame, int]:
+    """One customer's purchase days and the end day, parsing only that customer's rows (and,
+    without ``end``, every row's date for the last day)."""
+    _require_columns(
+        transactions,
+        (customer_id_col, datetime_col),
+        "transactions",
+        "Pass the right names as customer_id_col= and datetime_col=.",
+    )
+    own = transactions[transactions[customer_id_col] == customer_id]
+    if len(own) == 0:
+        examples = describe_values(pd.unique(transactions[customer_id_col])[:5])
+        raise ClvDataError(
+            f"customer_id={customer_id!r} has no transactions in column {customer_id_col!r} "
+            f"(ids look like {examples}). Check the id and its type."
+        )
+    if end is None:
+        all_days = _parse_dates(transactions, datetime_col, datetime_format)
+        keep = _future_rows(
+            transactions,
+            all_days,
+            customer_id_col,
+            datetime_col,
+            "error",
+            fix=_HISTORY_FIX,
+        )
+        end_day = int(all_days[keep].max())
+    else:
+        end_day = _end_day(end, "end")
+    daily = _prepare_transactions(
+        own, customer_id_col, datetime_col, None, datetime_format, "error", after_today=None
+    )
+    return daily, end_day
 
 
 def value_concentration(values: pd.Series | np.ndarray) -> pd.DataFrame:

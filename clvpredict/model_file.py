@@ -255,7 +255,6 @@ def _check_envelope(document: Any, source: str) -> None:
 
 
 def _installed_version() -> str:
-
     return __version__
 
 

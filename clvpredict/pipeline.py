@@ -34,7 +34,7 @@ import pandas as pd
 from ._registry import all_models
 from ._units import DAYS_PER_MONTH, unit_in_days
 from .clv import estimate_lifetime_years
-from .data import calibration_holdout_summary, rfm_summary
+from .data import TransactionLog, calibration_holdout_summary, rfm_summary
 from .evaluation import compare_models, evaluate_holdout
 from .exceptions import ClvDataError, ClvError, ConvergenceError
 from .gamma_gamma import GammaGammaModel
@@ -147,8 +147,20 @@ def _summary_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _fit_models(rfm: pd.DataFrame, kind: str = "bgnbd") -> tuple[Any, Any]:
+def parse_log(settings: Settings, tx: pd.DataFrame) -> TransactionLog:
+    """The job's transaction log, validated once with the settings' columns and policies."""
+    return TransactionLog(
+        tx,
+        settings.customer_col,
+        settings.date_col,
+        settings.amount_col,
+        datetime_format=settings.date_format,
+        returns=settings.returns,
+        duplicates=settings.duplicates,
+    )
 
+
+def _fit_models(rfm: pd.DataFrame, kind: str = "bgnbd") -> tuple[Any, Any]:
     return (
         purchase_model_class(kind)(on_nonconvergence="raise").fit(rfm),
         GammaGammaModel(on_nonconvergence="raise").fit(rfm),
@@ -156,7 +168,7 @@ def _fit_models(rfm: pd.DataFrame, kind: str = "bgnbd") -> tuple[Any, Any]:
 
 
 def calibration_split(
-    settings: Settings, tx: pd.DataFrame, rfm: pd.DataFrame
+    settings: Settings, tx: pd.DataFrame | TransactionLog, rfm: pd.DataFrame
 ) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
     """Calibration/holdout summary with the last ``holdout_months`` held out, if the history is
     at least twice that long; ``(None, None)`` otherwise."""
@@ -207,8 +219,7 @@ def choose_purchase_model(
     return kind, comparison
 
 
-def _lifetime(settings: Settings, tx: pd.DataFrame, end: str) -> float:
-
+def _lifetime(settings: Settings, tx: pd.DataFrame | TransactionLog, end: str) -> float:
     if settings.lifetime_years is not None:
         return float(settings.lifetime_years)
     return estimate_lifetime_years(
@@ -233,8 +244,9 @@ def run_fit(
     -------
     (bundle, transactions, rfm, context)
         The :class:`~clvpredict.ModelBundle`, the inputs it was fitted on, and a dict with the
-        calibration/holdout split (when made), the model comparison (``"auto"``) and the chosen
-        purchase model.
+        parsed log (``"log"``, a :class:`~clvpredict.data.TransactionLog` for every later step),
+        the calibration/holdout split (when made), the model comparison (``"auto"``) and the
+        chosen purchase model.
 
     Raises
     ------
@@ -247,12 +259,20 @@ def run_fit(
     with step("read transactions", timings):
         tx = read_table(settings.transactions, customer_col=settings.customer_col)
     with step("validate and summarise", timings):
-        rfm = rfm_summary(tx, observation_end=settings.observation_end, **_summary_kwargs(settings))
-    context: dict[str, Any] = {"calibration": None, "calibration_end": None, "comparison": None}
+        log = parse_log(settings, tx)
+        rfm = rfm_summary(
+            log, observation_end=settings.observation_end, **_summary_kwargs(settings)
+        )
+    context: dict[str, Any] = {
+        "log": log,
+        "calibration": None,
+        "calibration_end": None,
+        "comparison": None,
+    }
     if settings.purchase_model == "auto" or evaluate_holdout_too:
         with step("calibration/holdout split", timings):
             context["calibration"], context["calibration_end"] = calibration_split(
-                settings, tx, rfm
+                settings, log, rfm
             )
     with step("choose the purchase model", timings):
         kind, context["comparison"] = choose_purchase_model(settings, context["calibration"])
@@ -261,7 +281,7 @@ def run_fit(
         bg, gg = _fit_models(rfm, kind)
     end = rfm.attrs["observation_end"]
     with step("expected lifetime for the simple CLV", timings):
-        lifetime = _lifetime(settings, tx, end)
+        lifetime = _lifetime(settings, log, end)
     bundle = ModelBundle(
         bg,
         gg,
@@ -568,7 +588,7 @@ def _refresh(settings: Settings, out: Path, timings: dict[str, float]) -> Refres
         with step("HTML report", timings), tempfile.TemporaryDirectory() as scratch:
             report = build_report(
                 Path(scratch) / "report.html",
-                tx,
+                context["log"],
                 settings.customer_col,
                 settings.date_col,
                 settings.amount_col,
@@ -586,6 +606,7 @@ def _refresh(settings: Settings, out: Path, timings: dict[str, float]) -> Refres
                 datetime_format=settings.date_format,
                 returns=settings.returns,
                 after_end=settings.after_end,
+                duplicates=settings.duplicates,
             )
             files["report.html"] = report.read_bytes()
     files["metrics.json"] = (

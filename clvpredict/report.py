@@ -25,7 +25,7 @@ from . import plotting
 from ._registry import model_spec
 from ._units import UNIT_NAMES, months_to_units
 from .clv import clv_table, estimate_lifetime_years
-from .data import calibration_holdout_summary, rfm_summary
+from .data import TransactionLog, as_log, calibration_holdout_summary, rfm_summary
 from .evaluation import (
     compare_models,
     default_purchase_models,
@@ -238,10 +238,10 @@ def _check_given_summary(name: str, summary: pd.DataFrame, **expected: Any) -> N
 
 def build_report(
     path: str | os.PathLike[str],
-    transactions: pd.DataFrame,
-    customer_id_col: str,
-    datetime_col: str,
-    monetary_value_col: str,
+    transactions: pd.DataFrame | TransactionLog,
+    customer_id_col: str | None = None,
+    datetime_col: str | None = None,
+    monetary_value_col: str | None = None,
     *,
     calibration_end: Any,
     observation_end: Any = None,
@@ -257,6 +257,7 @@ def build_report(
     datetime_format: str | None = None,
     returns: str = "error",
     after_end: str = "error",
+    duplicates: str = "keep",
     title: str = "Customer lifetime value report",
     calibration: pd.DataFrame | None = None,
     rfm: pd.DataFrame | None = None,
@@ -277,7 +278,9 @@ def build_report(
     path : str or path
         Output HTML file (written atomically).
     transactions, customer_id_col, datetime_col, monetary_value_col
-        The transaction log and its columns, as in :func:`~clvpredict.rfm_summary`.
+        The transaction log and its columns, as in :func:`~clvpredict.rfm_summary`; or a
+        :class:`~clvpredict.data.TransactionLog` parsed already (the columns may then be left
+        out). The log is parsed once for every part of the report.
     calibration_end, observation_end : date-like
         End of calibration and of the holdout (inclusive days); ``observation_end`` defaults to
         the last purchase day.
@@ -298,7 +301,7 @@ def build_report(
         periods of one ``time_unit`` (``discrete=True``) and the comparison shows it alone.
     spend_model : fitted GammaGammaModel, optional
         Fitted here if omitted.
-    datetime_format, returns, after_end
+    datetime_format, returns, after_end, duplicates
         As in :func:`~clvpredict.rfm_summary`.
     title : str
         Report title.
@@ -314,6 +317,18 @@ def build_report(
         The file written.
     """
 
+    log = as_log(
+        transactions,
+        customer_id_col,
+        datetime_col,
+        monetary_value_col,
+        datetime_format=datetime_format,
+        returns=returns,
+        duplicates=duplicates,
+    )
+    transactions = log
+    customer_id_col, datetime_col = log.customer_id_col, log.datetime_col
+    monetary_value_col = log.monetary_value_col
     columns = {"customer_id_col": customer_id_col, "datetime_col": datetime_col}
     parse = {"datetime_format": datetime_format, "returns": returns, "after_end": after_end}
     # The purchase model: a fitted one, a name, or "auto" (chosen by the comparison below).
@@ -464,7 +479,7 @@ def build_report(
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         "<p class='note'>"
-        f"{len(transactions):,} transactions of {len(rfm):,} customers up to {html.escape(str(end))}; "
+        f"{log.n_rows:,} transactions of {len(rfm):,} customers up to {html.escape(str(end))}; "
         f"calibration to {html.escape(str(cal.attrs['calibration_end']))}, holdout to "
         f"{html.escape(str(cal.attrs['observation_end']))}. Time unit: {unit_name}. CLV over "
         f"{horizon_months} months, discount {annual_discount_rate:.1%} per year, margin "

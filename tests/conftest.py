@@ -62,15 +62,3 @@ def cdnow_cal_holdout(cdnow_tx) -> pd.DataFrame:
         monetary_value_col="amount",
         time_unit="W",
     )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_data_warnings():
-    """Each test sees every data warning: the once-per-process filter starts empty."""
-    import logging
-
-    for log_filter in logging.getLogger("clvpredict.data").filters:
-        seen = getattr(log_filter, "_seen", None)
-        if seen is not None:
-            seen.clear()
-    yield

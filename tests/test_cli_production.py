@@ -293,3 +293,26 @@ def test_auto_purchase_model_is_chosen_on_the_holdout(tx_files, tmp_path):
     assert bundle.settings["purchase_model"] == names[best]
     assert metrics["holdout"]["purchase_model"] == names[best]
     assert bundle.purchase_model._model_name.startswith(best)
+
+
+def test_one_refresh_parses_the_log_once(tx_files, tmp_path, monkeypatch, capsys):
+    """Every step of a refresh (summary, calibration split, lifetime, tracking, P(alive)
+    history, the report) reads the one parsed log: one parse, one warning of each kind."""
+    from clvpredict import data
+    from clvpredict.cli import main
+
+    parses = []
+    real = data._parse_log
+
+    def counted(*args, **kwargs):
+        parses.append(args[1:3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "_parse_log", counted)
+    out = tmp_path / "clv"
+    code = main(["refresh", "--transactions", str(tx_files["csv"]), *COLUMNS, "--out", str(out)])
+    assert code == EXIT["ok"]
+    assert (out / "report.html").is_file()
+    assert parses == [("client", "ordered_on")]
+    # CDNOW's sample has 21 repeated rows: said once, not once per reader of the log.
+    assert capsys.readouterr().err.count("repeat an earlier row") == 1
