@@ -31,12 +31,12 @@ from typing import Any
 
 import pandas as pd
 
-from ._registry import all_models
 from ._units import DAYS_PER_MONTH, unit_in_days
+from .assessment import Assessment, assess
 from .clv import estimate_lifetime_years
 from .data import TransactionLog, calibration_holdout_summary, rfm_summary
-from .evaluation import compare_models, evaluate_holdout
-from .exceptions import ClvDataError, ClvError, ConvergenceError
+from .evaluation import model_label
+from .exceptions import ClvDataError, ClvError
 from .gamma_gamma import GammaGammaModel
 from .persistence import ModelBundle, _plain, load_model, model_from_dict
 from .publishing import (
@@ -195,28 +195,36 @@ def calibration_split(
 
 
 def choose_purchase_model(
-    settings: Settings, cal: pd.DataFrame | None
-) -> tuple[str, pd.DataFrame | None]:
-    """The purchase model to use: the configured one, or with ``"auto"`` the best holdout
-    forecaster of :func:`~clvpredict.compare_models` (BG/NBD when there is no holdout)."""
+    settings: Settings,
+    log: TransactionLog,
+    cal: pd.DataFrame | None,
+    *,
+    compare: bool,
+) -> tuple[str, Assessment | None]:
+    """The purchase model to use and, when there is a holdout, the assessment made on it.
 
-    if settings.purchase_model != "auto":
+    The configured model, or with ``"auto"`` the best holdout forecaster of
+    :func:`~clvpredict.compare_models` (BG/NBD when there is no holdout). ``compare`` fits the
+    other candidates too (for the report's comparison); each model is fitted once.
+    """
+    auto = settings.purchase_model == "auto"
+    if cal is None:
+        if auto:
+            logger.warning(
+                "purchase_model='auto': the history is too short for a %d-month holdout; "
+                "using BG/NBD",
+                settings.holdout_months,
+            )
+            return "bgnbd", None
         purchase_model_class(settings.purchase_model)
         return settings.purchase_model, None
-    if cal is None:
-        logger.warning(
-            "purchase_model='auto': the history is too short for a %d-month holdout; using BG/NBD",
-            settings.holdout_months,
+    purchase_class = None if auto else purchase_model_class(settings.purchase_model)
+    assessment = assess(log, cal, purchase_class, compare=compare, after_end="drop", strict=True)
+    if auto:
+        logger.info(
+            "purchase_model='auto' chose %s (holdout RMSE)", model_label(assessment.purchase_model)
         )
-        return "bgnbd", None
-    candidates = all_models("purchase", discrete_time=False)
-    comparison = compare_models(cal, [spec.cls() for spec in candidates])
-    best = comparison.index[comparison["best"]]
-    if len(best) == 0:
-        raise ConvergenceError("purchase_model='auto': no candidate model converged.")
-    kind = {spec.label: spec.kind for spec in candidates}[best[0]]
-    logger.info("purchase_model='auto' chose %s (holdout RMSE)", best[0])
-    return kind, comparison
+    return assessment.chosen_kind, assessment
 
 
 def _lifetime(settings: Settings, tx: pd.DataFrame | TransactionLog, end: str) -> float:
@@ -265,6 +273,7 @@ def run_fit(
         )
     context: dict[str, Any] = {
         "log": log,
+        "assessment": None,
         "calibration": None,
         "calibration_end": None,
         "comparison": None,
@@ -274,8 +283,15 @@ def run_fit(
             context["calibration"], context["calibration_end"] = calibration_split(
                 settings, log, rfm
             )
-    with step("choose the purchase model", timings):
-        kind, context["comparison"] = choose_purchase_model(settings, context["calibration"])
+    with step("assess the models on the holdout", timings):
+        kind, context["assessment"] = choose_purchase_model(
+            settings,
+            log,
+            context["calibration"],
+            compare=evaluate_holdout_too and settings.report,
+        )
+    if settings.purchase_model == "auto" and context["assessment"] is not None:
+        context["comparison"] = context["assessment"].comparison
     context["purchase_model"] = kind
     with step(f"fit {kind} and Gamma-Gamma", timings):
         bg, gg = _fit_models(rfm, kind)
@@ -436,11 +452,7 @@ def _holdout_gate(settings: Settings, context: dict[str, Any]) -> tuple[Gate, di
         logger.warning("holdout gate: %s", detail)
         return Gate("holdout_error", None, detail=detail), {}
     comparison = context["comparison"]
-    if comparison is not None:
-        model = comparison.attrs["models"][comparison.index[comparison["best"]][0]]
-    else:
-        model, _ = _fit_models(cal, context["purchase_model"])
-    evaluation = evaluate_holdout(model, cal)
+    evaluation = context["assessment"].evaluation
     totals = evaluation.totals.iloc[0]
     error = abs(float(totals["pct_error"])) / 100.0
     metrics = {
@@ -603,6 +615,7 @@ def _refresh(settings: Settings, out: Path, timings: dict[str, float]) -> Refres
                 spend_model=bundle.spend_model,
                 calibration=context["calibration"],
                 rfm=rfm,
+                assessment=context["assessment"],
                 datetime_format=settings.date_format,
                 returns=settings.returns,
                 after_end=settings.after_end,

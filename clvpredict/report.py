@@ -24,16 +24,10 @@ import pandas as pd
 from . import plotting
 from ._registry import model_spec
 from ._units import UNIT_NAMES, months_to_units
+from .assessment import Assessment, assess, fit_whole_history
 from .clv import clv_table, estimate_lifetime_years
 from .data import TransactionLog, as_log, calibration_holdout_summary, rfm_summary
-from .evaluation import (
-    compare_models,
-    default_purchase_models,
-    evaluate_holdout,
-    expected_repeat_transactions_over_time,
-)
 from .exceptions import ClvDataError
-from .gamma_gamma import GammaGammaModel
 from .persistence import write_text_atomic
 
 __all__ = ["at_risk_customers", "build_report", "segment_table"]
@@ -261,6 +255,7 @@ def build_report(
     title: str = "Customer lifetime value report",
     calibration: pd.DataFrame | None = None,
     rfm: pd.DataFrame | None = None,
+    assessment: Assessment | None = None,
 ) -> Path:
     """Write a self-contained HTML report on the models and the customers' value.
 
@@ -310,6 +305,9 @@ def build_report(
         the caller has them already (``clvpredict refresh`` does), so that they are not
         computed again; they must match ``calibration_end``, ``observation_end``, ``time_unit``
         and the purchase model's kind (``discrete``).
+    assessment : Assessment, optional
+        The calibration/holdout check made already (:func:`clvpredict.assessment.assess`;
+        ``refresh`` makes it for its quality gate), so that no model is fitted twice.
 
     Returns
     -------
@@ -326,12 +324,8 @@ def build_report(
         returns=returns,
         duplicates=duplicates,
     )
-    transactions = log
-    customer_id_col, datetime_col = log.customer_id_col, log.datetime_col
-    monetary_value_col = log.monetary_value_col
-    columns = {"customer_id_col": customer_id_col, "datetime_col": datetime_col}
-    parse = {"datetime_format": datetime_format, "returns": returns, "after_end": after_end}
-    # The purchase model: a fitted one, a name, or "auto" (chosen by the comparison below).
+    columns = {"customer_id_col": log.customer_id_col, "datetime_col": log.datetime_col}
+    # The purchase model: a fitted one, a name, or "auto" (chosen by the comparison).
     fitted = None if purchase_model is None or isinstance(purchase_model, str) else purchase_model
     if fitted is not None:
         purchase_class = type(fitted)
@@ -339,83 +333,115 @@ def build_report(
         purchase_class = None
     else:
         purchase_class = model_spec(purchase_model or "bgnbd", "purchase", "purchase_model").cls
-    # A discrete-time model (BG/BB) reads summaries counted in periods and is compared only with
-    # its own kind: the likelihoods of the two kinds are not comparable.
+    # A discrete-time model (BG/BB) reads summaries counted in periods.
     discrete = bool(getattr(purchase_class, "discrete_time", False))
-    if calibration is None:
-        calibration = calibration_holdout_summary(
-            transactions,
-            calibration_end=calibration_end,
-            observation_end=observation_end,
-            monetary_value_col=monetary_value_col,
-            time_unit=time_unit,
-            discrete=discrete,
-            **columns,
-            **parse,
-        )
-    else:
-        _check_given_summary(
-            "calibration",
-            calibration,
-            time_unit=time_unit,
-            discrete=discrete,
-            calibration_end=calibration_end,
-            observation_end=observation_end,
-        )
-    cal = calibration
-    end = observation_end if observation_end is not None else cal.attrs["observation_end"]
-    # The trust part checks the same kind of purchase model as the value part uses.
-    if discrete:
-        candidates = [purchase_class()]
-    else:
-        candidates = default_purchase_models()
-        if purchase_class is not None:
-            candidates = [
-                purchase_class(),
-                *(m for m in candidates if type(m) is not purchase_class),
-            ]
-    comparison = compare_models(cal, candidates)
-    if purchase_class is None:
-        chosen = comparison.index[comparison["best"]]
-        if len(chosen) == 0:
-            raise ClvDataError("purchase_model='auto': no candidate model converged.")
-        purchase_class = type(comparison.attrs["models"][chosen[0]])
-    bg_cal = next(m for m in comparison.attrs["models"].values() if type(m) is purchase_class)
-    gg_cal = GammaGammaModel().fit(cal)
-    evaluation = evaluate_holdout(bg_cal, cal, spend_model=gg_cal)
-    tracking = expected_repeat_transactions_over_time(
-        bg_cal,
-        transactions,
-        calibration_end=calibration_end,
-        observation_end=end,
-        **columns,
-        **parse,
-    )
-
+    if assessment is None:
+        if calibration is None:
+            calibration = calibration_holdout_summary(
+                log,
+                calibration_end=calibration_end,
+                observation_end=observation_end,
+                time_unit=time_unit,
+                discrete=discrete,
+                after_end=after_end,
+                **columns,
+            )
+        else:
+            _check_given_summary(
+                "calibration",
+                calibration,
+                time_unit=time_unit,
+                discrete=discrete,
+                calibration_end=calibration_end,
+                observation_end=observation_end,
+            )
+        assessment = assess(log, calibration, purchase_class, after_end=after_end)
+    end = observation_end
+    if end is None:
+        end = assessment.calibration.attrs["observation_end"]
     if rfm is None:
         rfm = rfm_summary(
-            transactions,
-            monetary_value_col=monetary_value_col,
+            log,
             observation_end=end,
             time_unit=time_unit,
             discrete=discrete,
+            after_end=after_end,
             **columns,
-            **parse,
         )
     else:
         _check_given_summary(
             "rfm", rfm, time_unit=time_unit, discrete=discrete, observation_end=end
         )
-    bg = fitted if fitted is not None else purchase_class().fit(rfm)
-    gg = spend_model if spend_model is not None else GammaGammaModel().fit(rfm)
+    bg, gg = fit_whole_history(rfm, type(assessment.purchase_model), fitted, spend_model)
     if lifetime_years is None:
         lifetime_years = estimate_lifetime_years(
-            transactions,
-            window_months=lifetime_window_months,
-            observation_end=end,
-            datetime_format=datetime_format,
-            **columns,
+            log, window_months=lifetime_window_months, observation_end=end, **columns
         )
+    return render_report(
+        path,
+        assessment,
+        log,
+        rfm,
+        bg,
+        gg,
+        end=end,
+        time_unit=time_unit,
+        horizon_months=horizon_months,
+        annual_discount_rate=annual_discount_rate,
+        margin=margin,
+        lifetime_years=lifetime_years,
+        at_risk_lookback_months=at_risk_lookback_months,
+        title=title,
+    )
+
+
+def render_report(
+    path: str | os.PathLike[str],
+    assessment: Assessment,
+    log: TransactionLog,
+    rfm: pd.DataFrame,
+    purchase_model: Any,
+    spend_model: Any,
+    *,
+    end: Any,
+    time_unit: str,
+    horizon_months: int,
+    annual_discount_rate: float,
+    margin: float,
+    lifetime_years: float,
+    at_risk_lookback_months: float = 3.0,
+    title: str = "Customer lifetime value report",
+) -> Path:
+    """Write the HTML report of what was computed: an :class:`Assessment` (trust) and models
+    fitted on the whole history (value). Nothing is fitted here.
+
+    Parameters
+    ----------
+    path : str or path
+        Output HTML file (written atomically).
+    assessment : Assessment
+        The calibration/holdout check (:func:`clvpredict.assessment.assess`).
+    log : TransactionLog
+        The parsed log (P(alive) history of the most valuable customer, counts).
+    rfm : DataFrame
+        The whole-history summary in ``time_unit``.
+    purchase_model, spend_model
+        Fitted on ``rfm``.
+    end, time_unit, horizon_months, annual_discount_rate, margin, lifetime_years,
+    at_risk_lookback_months, title
+        As in :func:`build_report`.
+    """
+    cal = assessment.calibration
+    bg_cal, gg_cal = assessment.purchase_model, assessment.spend_model
+    comparison, evaluation, tracking = (
+        assessment.comparison,
+        assessment.evaluation,
+        assessment.tracking,
+    )
+    bg, gg = purchase_model, spend_model
+    discrete = bool(getattr(bg, "discrete_time", False))
+    customer_id_col, datetime_col = log.customer_id_col, log.datetime_col
+    transactions = log
     table = clv_table(
         bg,
         gg,

@@ -295,20 +295,35 @@ def test_auto_purchase_model_is_chosen_on_the_holdout(tx_files, tmp_path):
     assert bundle.purchase_model._model_name.startswith(best)
 
 
-def test_one_refresh_parses_the_log_once(tx_files, tmp_path, monkeypatch, capsys):
+def test_one_refresh_parses_the_log_once_and_fits_each_model_once_per_period(
+    tx_files, tmp_path, monkeypatch, capsys
+):
     """Every step of a refresh (summary, calibration split, lifetime, tracking, P(alive)
-    history, the report) reads the one parsed log: one parse, one warning of each kind."""
-    from clvpredict import data
+    history, the report) reads the one parsed log: one parse, one warning of each kind. The
+    holdout gate and the report share one assessment: each model is fitted once on the
+    calibration period and once on the whole history."""
+    from collections import Counter
+
+    from clvpredict import _base, data
     from clvpredict.cli import main
 
     parses = []
-    real = data._parse_log
+    real_parse = data._parse_log
 
-    def counted(*args, **kwargs):
+    def counted_parse(*args, **kwargs):
         parses.append(args[1:3])
-        return real(*args, **kwargs)
+        return real_parse(*args, **kwargs)
 
-    monkeypatch.setattr(data, "_parse_log", counted)
+    fits = Counter()
+    real_fit = _base.BaseModel._fit
+
+    def counted_fit(self, data, *args, **kwargs):
+        period = "calibration" if "calibration_end" in data.attrs else "whole history"
+        fits[type(self).__name__, period] += 1
+        return real_fit(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(data, "_parse_log", counted_parse)
+    monkeypatch.setattr(_base.BaseModel, "_fit", counted_fit)
     out = tmp_path / "clv"
     code = main(["refresh", "--transactions", str(tx_files["csv"]), *COLUMNS, "--out", str(out)])
     assert code == EXIT["ok"]
@@ -316,3 +331,12 @@ def test_one_refresh_parses_the_log_once(tx_files, tmp_path, monkeypatch, capsys
     assert parses == [("client", "ordered_on")]
     # CDNOW's sample has 21 repeated rows: said once, not once per reader of the log.
     assert capsys.readouterr().err.count("repeat an earlier row") == 1
+    # The report compares the three calendar-time purchase models on the holdout.
+    assert fits == {
+        ("BetaGeoModel", "calibration"): 1,
+        ("ModifiedBetaGeoModel", "calibration"): 1,
+        ("ParetoNBDModel", "calibration"): 1,
+        ("GammaGammaModel", "calibration"): 1,
+        ("BetaGeoModel", "whole history"): 1,
+        ("GammaGammaModel", "whole history"): 1,
+    }

@@ -40,7 +40,7 @@ LAYERS: dict[str, set[str]] = {
         "gamma_gamma",
     },
     "analysis": {"clv", "evaluation", "plotting", "simulation"},
-    "jobs": {"settings", "persistence", "pipeline", "report", "cli", "__main__"},
+    "jobs": {"settings", "persistence", "assessment", "pipeline", "report", "cli", "__main__"},
 }
 #: The package's front door may import anything: it is what users import.
 FACADE = "__init__"
@@ -150,3 +150,19 @@ def test_the_rule_catches_what_it_is_for():
 
 def _layer(module: str) -> str:
     return next((layer for layer, members in LAYERS.items() if module in members), "?")
+
+
+def test_the_report_renders_and_never_fits():
+    """Fitting happens in the assessment step of the jobs; report.py only renders."""
+    calls = {
+        node.func.attr
+        for node in ast.walk(MODULES["report"])
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    assert not calls & {"fit", "_fit", "compare_models"}
+    names = {
+        node.func.id
+        for node in ast.walk(MODULES["report"])
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    assert not names & {"compare_models", "evaluate_holdout", "maximise_likelihood"}
