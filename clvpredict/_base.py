@@ -21,6 +21,7 @@ from scipy import stats
 from ._fitting import FitResult, compress, maximise_likelihood, report_convergence
 from ._profile import profile_likelihood_intervals
 from ._registry import Role, register
+from ._summary import ModelSummary
 from ._units import UNIT_NAMES, check_time_unit, unit_in_days
 from ._validation import check_counts, check_horizon, check_is_fitted, is_fitted
 from .data import rfm_arrays
@@ -529,40 +530,25 @@ class BaseModel:
             rows.insert(1, (label, unit))
         return rows
 
+    def overview(self) -> ModelSummary:
+        """The fitted model's summary object: name and source, fit statistics and parameter
+        table, printable (``as_text``) and renderable (``as_html``). ``repr(model)``, the
+        notebook display and the HTML report all show it."""
+        check_is_fitted(self)
+        return ModelSummary(
+            type(self).__name__, self._model_name, tuple(self._header_lines()), self.summary()
+        )
+
     def __repr__(self) -> str:
         if not self.is_fitted:
             settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
             return f"{type(self).__name__}({settings})"
-        width = 64
-        lines = [f"<{type(self).__name__}: {self._model_name}>", "=" * width]
-        lines += [f"{k:<16}{v}" for k, v in self._header_lines()]
-        lines.append("-" * width)
-        table = self.summary()
-        lines.append(f"{'':<10}{'estimate':>12}{'std err':>12}{'95% lower':>14}{'95% upper':>14}")
-        for name, row in table.iterrows():
-            lines.append(
-                f"{name!s:<10}"
-                + "".join(
-                    f"{_number(v):>{w}}"
-                    for v, w in zip(row.to_numpy(), (12, 12, 14, 14), strict=True)
-                )
-            )
-        lines.append("=" * width)
-        return "\n".join(lines)
+        return self.overview().as_text()
 
     def _repr_html_(self) -> str:
         if not self.is_fitted:
             return f"<pre>{html.escape(repr(self))}</pre>"
-        head = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
-            for k, v in self._header_lines()
-        )
-        table = self.summary().to_html(float_format=lambda v: f"{v:.4f}", border=0)
-        return (
-            f"<div><strong>{html.escape(type(self).__name__)}</strong>: "
-            f"{html.escape(self._model_name)}<table>{head}</table>{table}</div>"
-        )
+        return self.overview().as_html()
 
 
 def training_data_summary(arrays: dict[str, np.ndarray], weights: np.ndarray) -> dict[str, Any]:
@@ -595,13 +581,6 @@ def training_data_summary(arrays: dict[str, np.ndarray], weights: np.ndarray) ->
     if "frequency" in arrays:
         summary["share_repeat_buyers"] = float(weights @ (arrays["frequency"] > 0) / total)
     return summary
-
-
-def _number(value: float) -> str:
-    """Four decimals for ordinary magnitudes, scientific notation for extreme ones."""
-    if np.isfinite(value) and value != 0 and not 1e-3 <= abs(value) < 1e6:
-        return f"{value:.4e}"
-    return f"{value:.4f}"
 
 
 def _weights(weights: np.ndarray | str | Sequence[float] | None, data: Any, n: int) -> np.ndarray:

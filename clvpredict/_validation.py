@@ -10,9 +10,16 @@ from typing import Any
 
 import numpy as np
 
+from ._units import check_time_unit
 from .exceptions import ClvDataError, NotFittedError, describe_values
 
-__all__ = ["check_counts", "check_horizon", "check_is_fitted", "is_fitted"]
+__all__ = [
+    "check_counts",
+    "check_horizon",
+    "check_is_fitted",
+    "is_fitted",
+    "model_time_unit",
+]
 
 
 def is_fitted(model: Any) -> bool:
@@ -96,3 +103,28 @@ def check_counts(value: Any, argument: str = "n") -> Any:
             "whole numbers >= 0."
         )
     return value
+
+
+def model_time_unit(purchase_model: Any, data: Any = None) -> str:
+    """A fitted purchase model's time unit, checked against the unit recorded on ``data``.
+
+    The one place where CLV, evaluation and plotting learn the unit they convert months and
+    periods into: a model that knows none, with data that record none, is refused.
+    """
+    check_is_fitted(purchase_model, "purchase model")
+    unit = getattr(purchase_model, "time_unit_", None)
+    data_unit = None if data is None else data.attrs.get("time_unit")
+    if unit is None and data_unit is None:
+        raise ClvDataError(
+            f"The {type(purchase_model).__name__} does not know its time unit. Fit it on a summary "
+            "from rfm_summary / calibration_holdout_summary (which record the unit) or pass "
+            "time_unit='W' (or 'D', 'M', 'Y') when creating the model."
+        )
+    if unit is not None and data_unit is not None and check_time_unit(data_unit) != unit:
+        raise ClvDataError(
+            f"The data are measured in time_unit={data_unit!r} but the "
+            f"{type(purchase_model).__name__} was fitted in {unit!r}: recency, T and the holdout "
+            "duration would be read in the wrong unit. Rebuild the summary with "
+            f"time_unit={unit!r}."
+        )
+    return check_time_unit(unit if unit is not None else data_unit)

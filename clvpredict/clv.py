@@ -30,7 +30,7 @@ from ._units import (
     unit_in_days,
     units_to_years,
 )
-from ._validation import check_horizon, check_is_fitted
+from ._validation import check_horizon, model_time_unit
 from .data import TransactionLog, _apply_end, _end_day, _prepare_transactions
 from .exceptions import ClvDataError, ConvergenceError
 from .uncertainty import interval_columns, parameter_draws, simulate_quantiles
@@ -102,18 +102,6 @@ def _check_converged(models: dict[str, Any], allow_unconverged: bool) -> None:
             )
 
 
-def _model_unit(purchase_model: Any) -> str:
-    check_is_fitted(purchase_model, "purchase model")
-    unit = getattr(purchase_model, "time_unit_", None)
-    if unit is None:
-        raise ClvDataError(
-            f"The {type(purchase_model).__name__} does not know its time unit, so months cannot "
-            "be converted. Fit it on a summary from rfm_summary (which records the unit) or pass "
-            "time_unit='W' (or 'D', 'M', 'Y') when creating the model."
-        )
-    return unit
-
-
 def monthly_expected_purchases(
     purchase_model: Any, data: pd.DataFrame, horizon_months: int
 ) -> pd.DataFrame:
@@ -121,7 +109,7 @@ def monthly_expected_purchases(
 
     Each month's value is the difference of the conditional expectation at its end and start.
     """
-    unit = _model_unit(purchase_model)
+    unit = model_time_unit(purchase_model)
     arrays, index = purchase_model._arrays(data, {})
     cumulative = _cumulative(purchase_model, purchase_model._theta(), arrays, horizon_months, unit)
     monthly = np.diff(cumulative, axis=1, prepend=0.0)
@@ -235,7 +223,7 @@ def _clv_bounds(
     Customers with identical histories share one row; draws run block by block over those rows
     (:func:`clvpredict.uncertainty.simulate_quantiles`), so memory stays bounded.
     """
-    unit = _model_unit(purchase_model)
+    unit = model_time_unit(purchase_model)
     rng = np.random.default_rng(random_state)
     draws_purchase = parameter_draws(purchase_model, n_draws, rng)
     draws_spend = parameter_draws(spend_model, n_draws, rng)
@@ -496,7 +484,7 @@ def clv_table(
             "figure, or estimate it with clvpredict.estimate_lifetime_years(transactions, ...)."
         )
     horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
-    unit = _model_unit(purchase_model)
+    unit = model_time_unit(purchase_model)
     _check_converged(
         {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
     )

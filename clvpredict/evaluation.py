@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ._registry import all_models
-from ._units import UNIT_NAMES, check_time_unit, unit_in_days
-from ._validation import check_is_fitted
+from ._units import UNIT_NAMES, unit_in_days
+from ._validation import check_is_fitted, model_time_unit
 from .data import (
     AfterEndPolicy,
     ReturnsPolicy,
@@ -61,27 +61,6 @@ __all__ = [
 def model_label(model: Any) -> str:
     """Short human name of a model, e.g. ``"BG/NBD"``, for legends and titles."""
     return getattr(model, "label", "") or type(model).__name__
-
-
-def _model_unit(purchase_model: Any, data: pd.DataFrame | None = None) -> str:
-    """The purchase model's time unit, checked against the unit recorded on ``data``."""
-    check_is_fitted(purchase_model, "purchase model")
-    unit = getattr(purchase_model, "time_unit_", None)
-    data_unit = None if data is None else data.attrs.get("time_unit")
-    if unit is None and data_unit is None:
-        raise ClvDataError(
-            f"The {type(purchase_model).__name__} does not know its time unit. Fit it on a summary "
-            "from rfm_summary / calibration_holdout_summary (which record the unit) or pass "
-            "time_unit='W' (or 'D', 'M', 'Y') when creating the model."
-        )
-    if unit is not None and data_unit is not None and check_time_unit(data_unit) != unit:
-        raise ClvDataError(
-            f"The data are measured in time_unit={data_unit!r} but the "
-            f"{type(purchase_model).__name__} was fitted in {unit!r}: recency, T and the holdout "
-            "duration would be read in the wrong unit. Rebuild the summary with "
-            f"time_unit={unit!r}."
-        )
-    return check_time_unit(unit if unit is not None else data_unit)
 
 
 def _discrete(model: Any) -> bool:
@@ -394,7 +373,7 @@ def evaluate_holdout(
     )
     if len(cal_holdout) == 0:
         raise ClvDataError("cal_holdout has no customers: there is nothing to evaluate.")
-    unit = _model_unit(purchase_model, cal_holdout)
+    unit = model_time_unit(purchase_model, cal_holdout)
     max_frequency = _check_max_frequency(max_frequency)
     actual = cal_holdout["frequency_holdout"].to_numpy(dtype=float)
     bad = ~np.isfinite(actual) | (actual < 0)
@@ -598,7 +577,7 @@ def expected_repeat_transactions_over_time(
     >>> len(track), int(track["actual"].sum())        # 78 weeks; calibration + holdout repeats
     (78, 4339)
     """
-    unit = _model_unit(purchase_model)
+    unit = model_time_unit(purchase_model)
     discrete = _discrete(purchase_model)
     if discrete and freq is not None:
         raise ClvDataError(
@@ -726,7 +705,7 @@ def period_transactions(
     (2357, 2357)
     """
     _require_columns(data, ("frequency", "T"), "data", "Build it with rfm_summary(...).")
-    _model_unit(purchase_model, data)
+    model_time_unit(purchase_model, data)
     k = _check_max_frequency(max_frequency)
     frequency = data["frequency"].to_numpy(dtype=float)
     big_t = data["T"].to_numpy(dtype=float)
@@ -795,7 +774,7 @@ def frequency_recency_matrix(
     >>> grid.shape
     (11, 40)
     """
-    _model_unit(purchase_model)
+    model_time_unit(purchase_model)
     if quantity not in ("expected_purchases", "probability_alive"):
         raise ClvDataError(
             f"quantity={quantity!r} is not one of 'expected_purchases', 'probability_alive'."
@@ -894,7 +873,7 @@ def probability_alive_history(
     >>> round(float(hist["p_alive"].iloc[-1]), 3)
     0.727
     """
-    unit = _model_unit(purchase_model)
+    unit = model_time_unit(purchase_model)
     if isinstance(transactions, TransactionLog):
         daily, end_day = _history_from_log(
             transactions, customer_id_col, datetime_col, customer_id, end, datetime_format

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from ._units import DAYS_PER_UNIT, UNIT_NAMES
+from ._validation import model_time_unit
 from .evaluation import (
     HoldoutEvaluation,
     _discrete,
-    _model_unit,
     frequency_recency_matrix,
     mean_spend_density,
     model_label,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = [
+    "period_name",
     "plot_calibration_vs_holdout",
     "plot_clv_comparison",
     "plot_cumulative_transactions",
@@ -65,7 +66,9 @@ def _unit_name(unit: str | None) -> str:
     return UNIT_NAMES.get(unit or "", unit or "time units")
 
 
-def _period_name(period_days: float | None) -> str:
+def period_name(period_days: float | None) -> str:
+    """How a tracking period of ``period_days`` days reads in titles: "week", "month",
+    "2-week period"..."""
     if period_days == DAYS_PER_UNIT["Y"]:
         return "year"
     if period_days == DAYS_PER_UNIT["M"]:
@@ -206,7 +209,7 @@ def _tracking_plot(tracking: pd.DataFrame, cumulative: bool, ax: Axes | None) ->
     ax = _axes(ax, (9.0, 5.0))
     suffix = "_cumulative" if cumulative else ""
     model = tracking.attrs.get("model", "model")
-    period = _period_name(tracking.attrs.get("period_days"))
+    period = period_name(tracking.attrs.get("period_days"))
     counted = tracking.attrs.get("counted", "purchase days")
     x = tracking.index.to_numpy()
     ax.plot(x, tracking["actual" + suffix].to_numpy(), color=_ACTUAL, label="actual")
@@ -376,7 +379,7 @@ def _heatmap(
     import matplotlib as mpl
     from matplotlib.patches import Patch
 
-    unit = _unit_name(_model_unit(purchase_model, data))
+    unit = _unit_name(model_time_unit(purchase_model, data))
     if T is None or max_frequency is None:
         if data is None:
             raise ClvDataError(

@@ -204,7 +204,7 @@ def _table_html(frame: pd.DataFrame, digits: int = 2) -> str:
 
 
 def _model_block(model: Any) -> str:
-    return model._repr_html_()
+    return model.overview().as_html()
 
 
 def _check_given_summary(name: str, summary: pd.DataFrame, **expected: Any) -> None:
@@ -469,7 +469,7 @@ def render_report(
         (plotting.plot_cumulative_transactions(tracking), "Cumulative repeat transactions"),
         (
             plotting.plot_incremental_transactions(tracking),
-            f"Repeat transactions per {plotting._period_name(tracking.attrs['period_days'])}",
+            f"Repeat transactions per {plotting.period_name(tracking.attrs['period_days'])}",
         ),
         (plotting.plot_period_transactions(bg_cal, cal), "Repeat purchases in calibration"),
         (plotting.plot_spend_distribution(gg_cal, cal), "Mean repeat spend"),

@@ -31,6 +31,7 @@ LAYERS: dict[str, set[str]] = {
         "_base",
         "_profile",
         "_simulators",
+        "_summary",
         "model_file",
         "uncertainty",
         "beta_geo",

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import clvpredict as cp
-from clvpredict import _registry
+from clvpredict import _registry, report
 from clvpredict._base import BaseModel, PurchaseModel
 from clvpredict.cli import build_parser
 from clvpredict.evaluation import default_purchase_models, model_label
@@ -100,6 +100,13 @@ def test_label_title_and_summary(spec):
     assert model_label(model) == spec.label
     assert repr(model).startswith(f"<{spec.cls.__name__}: {spec.title}>")
     assert spec.label in model._repr_html_()
+    # One summary object behind the console, the notebook and the report.
+    overview = model.overview()
+    assert repr(model) == overview.as_text() == repr(overview)
+    assert model._repr_html_() == overview.as_html() == report._model_block(model)
+    pd.testing.assert_frame_equal(overview.parameters, model.summary())
+    with pytest.raises(cp.NotFittedError):
+        spec.cls().overview()
 
 
 def _fit_data(spec) -> tuple[pd.DataFrame, dict]:
