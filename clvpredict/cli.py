@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,11 +22,7 @@ import pandas as pd
 
 from . import datasets
 from ._version import __version__
-from .beta_geo import BetaGeoModel
-from .clv import clv_table, estimate_lifetime_years
-from .data import rfm_summary
-from .exceptions import ClvDataError, ConvergenceError, ConvergenceWarning
-from .gamma_gamma import GammaGammaModel
+from .exceptions import ClvDataError, ConvergenceError
 from .persistence import write_text_atomic
 from .pipeline import (
     GateFailure,
@@ -42,7 +37,7 @@ from .pipeline import (
 )
 from .publishing import RefreshLocked, write_bytes_atomic
 from .report import build_report
-from .settings import SETTING_SPECS, _Day, _Origin, purchase_model_kinds
+from .settings import _Day, _Origin, purchase_model_kinds
 
 logger = logging.getLogger("clvpredict")
 
@@ -55,51 +50,42 @@ EXIT_LOCKED = 5
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    # The demo's CLV flags follow the same rules as the jobs' settings.
-    for name in ("horizon_months", "margin"):
-        SETTING_SPECS[name].check(name, getattr(args, name), _Origin("flag"))
-    SETTING_SPECS["annual_discount_rate"].check(
-        "annual_discount_rate", args.discount_rate, _Origin("flag")
+    # The nightly job's own steps on the bundled data, with its settings and their checks.
+    settings = Settings.from_sources(
+        flags={
+            "customer_col": "customer_id",
+            "date_col": "date",
+            "amount_col": "amount",
+            "observation_end": "1998-06-30",
+            "time_unit": "W",
+            "horizon_months": args.horizon_months,
+            "annual_discount_rate": args.discount_rate,
+            "margin": args.margin,
+            "lifetime_window_months": 6,
+            "out": args.out,
+        }
     )
     out_dir = Path(args.out)
     with step("load CDNOW sample"):
         tx = datasets.load_cdnow("sample")
-    with step("RFM summary (weeks, observation to 1998-06-30)"):
-        rfm = rfm_summary(
-            tx, "customer_id", "date", "amount", observation_end="1998-06-30", time_unit="W"
-        )
-    with step("fit BG/NBD and Gamma-Gamma"), warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)
-        bg = BetaGeoModel(on_nonconvergence="raise").fit(rfm)
-        gg = GammaGammaModel(on_nonconvergence="raise").fit(rfm)
-    with step("expected lifetime from churn between 6-month windows"):
-        lifetime = estimate_lifetime_years(tx, "customer_id", "date", window_months=6)
+    bundle, _, rfm, context = run_fit(settings, transactions=tx)
+    bg, gg = bundle.purchase_model, bundle.spend_model
+    lifetime = bundle.settings["lifetime_years"]
     with step("CLV table"):
-        table = clv_table(
-            bg,
-            gg,
-            rfm,
-            lifetime_years=lifetime,
-            horizon_months=args.horizon_months,
-            annual_discount_rate=args.discount_rate,
-            margin=args.margin,
-        )
+        table = bundle.score(rfm)
     csv_path = out_dir / "clv_table.csv"
     with step(f"write {csv_path}"):
         write_text_atomic(table.to_csv(), csv_path)
     with step("HTML report (calibration to 1997-09-30, holdout to 1998-06-30)"):
         report_path = build_report(
             out_dir / "report.html",
-            tx,
-            "customer_id",
-            "date",
-            "amount",
+            context["log"],
             calibration_end="1997-09-30",
             observation_end="1998-06-30",
             time_unit="W",
-            horizon_months=args.horizon_months,
-            annual_discount_rate=args.discount_rate,
-            margin=args.margin,
+            horizon_months=settings.horizon_months,
+            annual_discount_rate=settings.annual_discount_rate,
+            margin=settings.margin,
             lifetime_years=lifetime,
             purchase_model=bg,
             spend_model=gg,

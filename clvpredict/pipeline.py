@@ -245,8 +245,11 @@ def run_fit(
     timings: dict[str, float] | None = None,
     *,
     evaluate_holdout_too: bool = False,
+    transactions: pd.DataFrame | None = None,
 ) -> tuple[Any, Any, Any, dict[str, Any]]:
     """Read transactions, summarise, choose the purchase model and fit both models.
+
+    ``transactions`` is a log in memory, used instead of reading ``settings.transactions``.
 
     Returns
     -------
@@ -264,8 +267,11 @@ def run_fit(
         A model did not converge.
     """
 
-    with step("read transactions", timings):
-        tx = read_table(settings.transactions, customer_col=settings.customer_col)
+    if transactions is None:
+        with step("read transactions", timings):
+            tx = read_table(settings.transactions, customer_col=settings.customer_col)
+    else:
+        tx = transactions
     with step("validate and summarise", timings):
         log = parse_log(settings, tx)
         rfm = rfm_summary(
