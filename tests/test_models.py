@@ -11,6 +11,7 @@ import pytest
 import clvpredict as cp
 from clvpredict import ClvDataError, ConvergenceError, ConvergenceWarning, NotFittedError
 from clvpredict._fitting import compress
+from clvpredict._registry import all_models
 
 
 def test_fit_returns_self_and_sets_learned_state(cdnow_summary):
@@ -202,14 +203,7 @@ def test_gamma_gamma_is_currency_invariant(cdnow_summary, gg_cdnow, scale):
 
 def test_shared_docstring_sections_are_filled():
     """Model docstrings share sections through <<markers>>; none may be left unfilled."""
-    classes = [
-        cp.BetaGeoModel,
-        cp.ModifiedBetaGeoModel,
-        cp.ParetoNBDModel,
-        cp.BetaGeoBetaBinomModel,
-        cp.GammaGammaModel,
-    ]
-    for cls in classes:
+    for cls in (spec.cls for spec in all_models()):
         assert "<<" not in cls.__doc__, cls.__name__
         assert 'on_nonconvergence : {"warn", "raise"}\n        Whether a fit' in cls.__doc__
         assert "log_likelihood_, aic_, bic_ : float\n    converged_ : bool" in cls.__doc__

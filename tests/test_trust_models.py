@@ -22,10 +22,12 @@ from clvpredict import (
     ModelFileError,
     NotFittedError,
 )
+from clvpredict._registry import all_models
 
-CONTINUOUS = [cp.BetaGeoModel, cp.ModifiedBetaGeoModel, cp.ParetoNBDModel]
-PURCHASE = [*CONTINUOUS, cp.BetaGeoBetaBinomModel]
-ALL_MODELS = [*PURCHASE, cp.GammaGammaModel]
+# Every registered model, so that a new one is held to the same checks.
+CONTINUOUS = [spec.cls for spec in all_models("purchase", discrete_time=False)]
+PURCHASE = [spec.cls for spec in all_models("purchase")]
+ALL_MODELS = [spec.cls for spec in all_models()]
 
 
 @pytest.fixture(scope="module")
