@@ -21,7 +21,7 @@ from ._version import __version__
 from .beta_geo import BetaGeoModel
 from .beta_geo_beta_binom import BetaGeoBetaBinomModel
 from .clv import clv_table, estimate_lifetime_years, predictive_clv, simple_clv
-from .data import calibration_holdout_summary, rfm_summary
+from .data import TransactionLog, calibration_holdout_summary, rfm_summary
 from .evaluation import (
     HoldoutEvaluation,
     compare_models,
@@ -55,6 +55,7 @@ __all__ = [
     "ModifiedBetaGeoModel",
     "NotFittedError",
     "ParetoNBDModel",
+    "TransactionLog",
     "__version__",
     "calibration_holdout_summary",
     "clv_table",

@@ -231,3 +231,39 @@ def test_mixed_id_types_are_refused(tiny):
 def test_not_a_dataframe():
     with pytest.raises(ClvDataError, match="must be a pandas DataFrame"):
         cp.rfm_summary([1, 2, 3], "a", "b")
+
+
+def test_a_parsed_log_gives_exactly_what_the_raw_frame_gives(cdnow_tx):
+    """Every reader of a TransactionLog returns what it returns on the raw log, parsed anew."""
+    log = cp.TransactionLog(cdnow_tx, "customer_id", "date", "amount")
+    columns = ("customer_id", "date")
+    pd.testing.assert_frame_equal(
+        cp.rfm_summary(log, observation_end="1998-06-30", time_unit="W"),
+        cp.rfm_summary(cdnow_tx, *columns, "amount", observation_end="1998-06-30", time_unit="W"),
+    )
+    split = {"calibration_end": "1997-09-30", "observation_end": "1998-06-30", "time_unit": "W"}
+    from_log = cp.calibration_holdout_summary(log, **split)
+    pd.testing.assert_frame_equal(
+        from_log,
+        cp.calibration_holdout_summary(cdnow_tx, *columns, monetary_value_col="amount", **split),
+    )
+    assert cp.estimate_lifetime_years(log, window_months=6) == cp.estimate_lifetime_years(
+        cdnow_tx, *columns, window_months=6
+    )
+    bg = cp.BetaGeoModel().fit(from_log)
+    ends = {"calibration_end": "1997-09-30", "observation_end": "1998-06-30"}
+    pd.testing.assert_frame_equal(
+        cp.expected_repeat_transactions_over_time(bg, log, **ends),
+        cp.expected_repeat_transactions_over_time(bg, cdnow_tx, *columns, **ends),
+    )
+    assert log.n_rows == len(cdnow_tx) == 6919
+
+
+def test_a_parsed_log_refuses_contradicting_columns_and_policies(cdnow_tx):
+    log = cp.TransactionLog(cdnow_tx, "customer_id", "date", "amount")
+    with pytest.raises(cp.ClvDataError, match=r"parsed with \{'customer_id_col': 'customer_id'\}"):
+        cp.rfm_summary(log, "client", "date")
+    with pytest.raises(cp.ClvDataError, match="'returns': 'drop'"):
+        cp.rfm_summary(log, returns="drop")
+    with pytest.raises(cp.ClvDataError, match="Name the customer id and date columns"):
+        cp.rfm_summary(cdnow_tx)
