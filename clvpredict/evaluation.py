@@ -923,6 +923,14 @@ def probability_alive_history(
 _HISTORY_FIX = "pass an end of today or earlier (later purchases are ignored)"
 
 
+def _unknown_customer(customer_id: Any, column: str, ids: pd.Series) -> ClvDataError:
+    examples = describe_values(pd.unique(ids)[:5])
+    return ClvDataError(
+        f"customer_id={customer_id!r} has no transactions in column {column!r} "
+        f"(ids look like {examples}). Check the id and its type."
+    )
+
+
 def _history_from_log(
     log: TransactionLog,
     customer_id_col: str,
@@ -938,11 +946,7 @@ def _history_from_log(
     everyone = log.until("error" if end is None else None, _HISTORY_FIX)
     daily = log.daily[log.daily["customer_id"] == customer_id]
     if len(daily) == 0:
-        examples = describe_values(pd.unique(log.daily["customer_id"])[:5])
-        raise ClvDataError(
-            f"customer_id={customer_id!r} has no transactions in column {log.customer_id_col!r} "
-            f"(ids look like {examples}). Check the id and its type."
-        )
+        raise _unknown_customer(customer_id, log.customer_id_col, log.daily["customer_id"])
     end_day = int(everyone["day"].max()) if end is None else _end_day(end, "end")
     return daily.reset_index(drop=True), end_day
 
@@ -965,11 +969,7 @@ def _history_from_frame(
     )
     own = transactions[transactions[customer_id_col] == customer_id]
     if len(own) == 0:
-        examples = describe_values(pd.unique(transactions[customer_id_col])[:5])
-        raise ClvDataError(
-            f"customer_id={customer_id!r} has no transactions in column {customer_id_col!r} "
-            f"(ids look like {examples}). Check the id and its type."
-        )
+        raise _unknown_customer(customer_id, customer_id_col, transactions[customer_id_col])
     if end is None:
         all_days = _parse_dates(transactions, datetime_col, datetime_format)
         keep = _future_rows(
