@@ -407,3 +407,20 @@ def test_mean_spend_density_matches_numerical_mixture(gg, ch):
     assert integrate.trapezoid(mean_spend_density(gg, ch, grid).to_numpy(), grid) == pytest.approx(
         1.0, abs=2e-3
     )
+
+
+def test_alive_history_of_an_unknown_customer_names_it_in_both_paths(bg_cdnow, cdnow_tx):
+    from clvpredict.evaluation import probability_alive_history
+
+    log = cp.TransactionLog(cdnow_tx, "customer_id", "date")
+    for source in (cdnow_tx, log):
+        with pytest.raises(
+            cp.ClvDataError, match=r"customer_id='1' has no transactions .*ids look"
+        ):
+            probability_alive_history(
+                bg_cdnow, source, "customer_id", "date", "1", end="1997-09-30"
+            )
+    # The same customer, by its real (integer) id, has a history from either source.
+    a = probability_alive_history(bg_cdnow, cdnow_tx, "customer_id", "date", 1, end="1997-09-30")
+    b = probability_alive_history(bg_cdnow, log, "customer_id", "date", 1, end="1997-09-30")
+    pd.testing.assert_frame_equal(a, b)
