@@ -2,6 +2,46 @@
 
 The classes stay thin: the mathematics of each model lives in plain vectorised functions in its
 own module, and this base class only moves arrays between pandas and those functions.
+
+The model interface
+-------------------
+What the layers above (CLV, evaluation, plotting, simulation, the jobs) may use of a model,
+beyond its public methods. Everything else is the model's own business.
+
+Declared by every model class (class attributes):
+
+``kind``, ``label``, ``citation``
+    Registry entry (:mod:`clvpredict._registry`): the name in settings, the short name in
+    tables and plots, the source.
+``_param_names``, ``_columns``
+    Parameter names in the order of every parameter vector ``theta``; the summary columns the
+    model reads (``frequency, recency, T`` or ``frequency, monetary_value``).
+``discrete_time``
+    Purchase models: one transaction opportunity per period of ``time_unit_`` (the BG/BB).
+``_simulation_core``
+    Calendar-time purchase models: ``(rng, theta, T) -> (frequency, recency, latent)``, the
+    draw that :func:`~clvpredict.simulate_transactions` turns into a log.
+
+Provided by :class:`BaseModel` and :class:`PurchaseModel` for a fitted model:
+
+``_arrays(data, overrides) -> (arrays, index)``
+    The model's columns as validated float arrays in the model's time unit (converted from the
+    summary's recorded unit, or refused), and the index predictions come back with.
+``_theta() -> tuple``
+    The fitted parameters in ``_param_names`` order.
+``_cumulative_purchases_planner(ts, arrays) -> theta -> ndarray``
+    Purchase models: conditional expected purchases at each horizon of ``ts`` (rows x
+    horizons), as a function of ``theta`` so that parameter draws reuse what does not depend
+    on it (CLV and its intervals).
+``_expected_value(theta, arrays)``
+    Spend models: the expected mean spend per purchase of each row.
+``overview()``
+    The :class:`~clvpredict._summary.ModelSummary` behind ``repr``, the notebook and the report.
+``is_fitted`` and :func:`~clvpredict._validation.check_is_fitted`
+    The one test of "fitted": the model holds ``params_``.
+
+The mathematical hooks each purchase model supplies (``_conditional_expectation``,
+``_alive``, ...) are listed in :class:`PurchaseModel`'s docstring.
 """
 
 from __future__ import annotations
