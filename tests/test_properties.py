@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import assume, event, given, settings
+from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 
 import clvpredict as cp
@@ -66,7 +66,7 @@ def budget(share: float, floor: int = 5) -> settings:
 # Days since 1970-01-01 of the first day of a log. Naive logs reach from 1500 to 2400 (outside
 # the range of nanosecond timestamps); logs in a time zone stay within 1950-2150, where the
 # zone rules of pandas and of the standard library agree.
-WIDE_START = st.integers(0, 25_000)
+WIDE_START = st.one_of(st.integers(0, 25_000), st.integers(-171_000, 157_000))
 ZONED_START = st.integers(-7_300, 65_000)
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]
 
@@ -235,7 +235,20 @@ def _assert_matches(summary: pd.DataFrame, reference: dict, columns: tuple[str, 
 RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value", "avg_order_value")
 
 
+#: Purchases in 1600, 1970 and 2262-2300: outside the years 1677-2262 that nanosecond
+#: timestamps hold, which pandas 3 parses at a coarser resolution.
+OUT_OF_NANOSECONDS = [
+    (1, -135_000 * 86_400 + 3_600, 250),
+    (1, 0, 100),
+    (2, 9_223_372_800, 1999),
+    (2, 9_223_372_800 + 3 * 86_400, 500),
+    (2, 10_413_792_000, 700),
+]
+
+
 @budget(1.0)
+@example(Log(OUT_OF_NANOSECONDS), "D", "error", "keep", None)
+@example(Log(OUT_OF_NANOSECONDS, kind="string"), "W", "error", "keep", 10)
 @given(
     log=logs(negative=True),
     unit=st.sampled_from(["D", "W", "M", "Y"]),
