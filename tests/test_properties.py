@@ -31,6 +31,7 @@ What the thorough profile found
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections import defaultdict
@@ -615,11 +616,16 @@ TIME_SCALE = log_uniform(1e-3, 1e4)
 
 @st.composite
 def continuous_models(draw):
-    """A BG/NBD, MBG/NBD or Pareto/NBD at parameters drawn over six or seven decades."""
+    """(name, parameters) of a BG/NBD, MBG/NBD or Pareto/NBD, drawn over six or seven decades."""
     name = draw(st.sampled_from(sorted(CONTINUOUS)))
-    cls, names = CONTINUOUS[name]
-    params = {n: draw(TIME_SCALE if n in TIME_SCALES else SHAPE) for n in names}
-    return name, cls.from_params(params, time_unit="W")
+    names = CONTINUOUS[name][1]
+    return name, {n: draw(TIME_SCALE if n in TIME_SCALES else SHAPE) for n in names}
+
+
+def _model(case: tuple[str, dict]):
+    """The model of a (name, parameters) case, in weeks."""
+    name, params = case
+    return CONTINUOUS[name][0].from_params(params, time_unit="W")
 
 
 @st.composite
@@ -642,13 +648,21 @@ def _one(value) -> float:
     return float(np.ravel(np.asarray(value, dtype=float))[0])
 
 
+def _monotone(values) -> None:
+    """``values`` do not decrease, up to rounding: where a prediction has saturated (a customer
+    certain to buy once and then drop out) it is flat, and neighbouring horizons differ only
+    in the last digits (1e-12 relative, found by the thorough profile)."""
+    for before, after in itertools.pairwise(values):
+        assert after >= before * (1 - 1e-9)
+
+
 @budget(1.0)
 @given(model=continuous_models(), history=histories(), t=log_uniform(1e-3, 1e4))
 def test_continuous_predictions_valid(model, history, t):
     """P(alive) in [0, 1], falling with the time ahead; expected purchases finite, >= 0,
     non-decreasing in the horizon and at most the posterior mean rate (r+x)/(alpha+T) times
     the horizon times P(alive); a new customer's expectation likewise with r/alpha."""
-    _name, m = model
+    m = _model(model)
     h = _history(m, *history)
     x, _, big_t = history
     with warnings.catch_warnings():
@@ -659,10 +673,11 @@ def test_continuous_predictions_valid(model, history, t):
         new = m.expected_purchases_new_customer(np.array([t / 2, t, 2 * t])).to_numpy()
     assert 0 <= alive <= 1
     assert later[0] == pytest.approx(alive, rel=1e-12, abs=1e-300)
-    assert 0 <= later[2] <= later[1] <= later[0]
     assert np.isfinite(ahead).all() and np.isfinite(new).all()
-    assert 0 <= ahead[0] <= ahead[1] <= ahead[2]
-    assert 0 <= new[0] <= new[1] <= new[2]
+    assert min(later + ahead + list(new)) >= 0
+    _monotone(later[::-1])
+    _monotone(ahead)
+    _monotone(new)
     r, alpha = m.params_.iloc[0], m.params_.iloc[1]
     rate = (r + x) / (alpha + big_t)
     assert ahead[1] <= rate * t * alive * (1 + 1e-9) + 1e-300
@@ -675,7 +690,7 @@ def test_new_customer_is_history_zero(model, t):
     """A customer observed for no time at all (x = t_x = T = 0) is a new customer: the
     conditional predictions equal the unconditional ones (for the MBG/NBD, whose customers
     may drop out at the first purchase, P(alive) is b/(a+b))."""
-    name, m = model
+    name, m = model[0], _model(model)
     h = _history(m, 0.0, 0.0, 0.0)
     alive = _one(m.probability_alive(**h))
     theta = m.params_
@@ -730,7 +745,7 @@ def _check_distribution(pmf: np.ndarray, mean: float) -> None:
 def test_continuous_pmf_is_a_distribution_with_the_right_mean(model, history, t):
     """P(X(t) = n) of a new customer, and P(Y(t) = n | history), sum to 1 over n and their
     means are the expected purchases (FHL eq. 8 vs eq. 9; the conditional mixture vs eq. 10)."""
-    _name, m = model
+    m = _model(model)
     n = np.arange(N_COUNTS)
     h = {k: np.repeat(v, N_COUNTS) for k, v in _history(m, *history).items()}
     with warnings.catch_warnings():
@@ -747,7 +762,7 @@ def test_continuous_pmf_is_a_distribution_with_the_right_mean(model, history, t)
 def test_continuous_predictions_do_not_depend_on_the_time_unit(model, history, t):
     """The same customers measured in days or weeks: with alpha (and beta) divided by 7 and all
     times divided by 7 the model predicts the same probabilities and counts."""
-    _name, m = model
+    m = _model(model)
     c = 7.0
     params = {k: v / c if k in TIME_SCALES else v for k, v in m.params_.items()}
     weekly = type(m).from_params(params, time_unit="W")
@@ -879,10 +894,14 @@ def _fit(model, data, **kwargs):
     return model, warned
 
 
-def _check_fit_report(model, warned: bool, ll_truth: float, ll_at) -> None:
+def _check_fit_report(model, warned: bool, ll_truth: float, ll_at, rounding: float = 0.0) -> None:
     """A fit that says it converged has finite parameters and standard errors, the
     log-likelihood it reports, and one at least as high as at the true parameters (the
-    maximum-likelihood estimate is the maximum); one that did not converge warned."""
+    maximum-likelihood estimate is the maximum); one that did not converge warned.
+
+    ``rounding`` is the rounding error of the log-likelihood itself, for models whose terms
+    cancel (the Gamma-Gamma's at large ``p``).
+    """
     assert isinstance(model.converged_, bool)
     assert warned is not model.converged_
     if not model.converged_:
@@ -894,8 +913,9 @@ def _check_fit_report(model, warned: bool, ll_truth: float, ll_at) -> None:
     assert np.isfinite(params).all() and (params > 0).all()
     assert np.isfinite(model.standard_errors_.to_numpy()).all()
     assert np.isfinite(model.log_likelihood_)
-    assert model.log_likelihood_ == pytest.approx(ll_at(params), rel=1e-9, abs=1e-6)
-    assert model.log_likelihood_ >= ll_truth - 1e-6 * max(1.0, abs(ll_truth))
+    tolerance = 1e-9 * abs(model.log_likelihood_) + 1e-6 + rounding
+    assert abs(model.log_likelihood_ - ll_at(params)) <= tolerance
+    assert model.log_likelihood_ >= ll_truth - tolerance
 
 
 @budget(0.1)
@@ -1002,11 +1022,24 @@ def test_gamma_gamma_fit_on_simulated_data(p, q, gamma, n_customers, max_frequen
         return math.fsum(gamma_gamma_log_likelihood(*theta, x, zbar))
 
     model, warned = _fit(cp.GammaGammaModel(), data)
-    _check_fit_report(model, warned, ll_at([p, q, gamma]), ll_at)
+    # ln Gamma(px + q) - ln Gamma(px) and (px + q) ln(gamma + x zbar) cancel: the
+    # log-likelihood is known to about 1e-15 of their size (3e-8 relative at p = 5e7).
+    p_hat = model.params_["p"]
+    rounding = 1e-15 * math.fsum(
+        (p_hat * x + 10) * (1 + np.abs(np.log(x * zbar + 1)) + np.log1p(p_hat * x))
+    )
+    _check_fit_report(model, warned, ll_at([p, q, gamma]), ll_at, rounding)
     other, _ = _fit(
         cp.GammaGammaModel(), data.assign(monetary_value=data["monetary_value"] * scale)
     )
-    assert other.converged_ == model.converged_
-    if model.converged_:
+    # The optimiser sees the same standardised amounts up to rounding, so both fits stop at
+    # the same optimum, within a sliver of a standard error. (Whether each says it converged
+    # may differ where the gradient ends near the tolerance: the thorough profile found a
+    # flat optimum, p = 236 +- 1117, whose gradient was 1.3e-6 in one currency and 2e-7 in
+    # the other.)
+    if model.converged_ and other.converged_:
         expected = model.params_ * np.array([1.0, 1.0, scale])
-        np.testing.assert_allclose(other.params_, expected, rtol=1e-6)
+        gap = (other.params_ - expected).abs()
+        assert (gap <= 1e-3 * other.standard_errors_ + 1e-9 * expected).all()
+        shift = len(x) * math.log(scale)
+        assert other.log_likelihood_ == pytest.approx(model.log_likelihood_ - shift, rel=1e-9)
