@@ -270,7 +270,10 @@ def _survival_sum(gamma, d, t):
 
     ``d/(gamma-1) [1 - Gamma(gamma+d) Gamma(1+d+t) / (Gamma(gamma+d+t) Gamma(1+d))]``
     (eq. 8 without the purchase probability; the quotient from :func:`_log_survival_ratio`). At
-    ``gamma == 1`` the quotient is 0/0; its limit is ``d (psi(1+d+t) - psi(1+d))``.
+    ``gamma == 1`` the quotient is 0/0; its limit is ``d (psi(1+d+t) - psi(1+d))``. The limit
+    is off by about ``gamma - 1`` relative, so it is used only at ``gamma == 1`` for horizons
+    whose log-ratio is summed term by term (accurate however close ``gamma`` is to 1), and
+    within 1e-8 of it for the others (whose log-gamma differences cancel there).
     """
     t = np.asarray(t, dtype=float)
     g1 = gamma - 1.0
@@ -278,7 +281,8 @@ def _survival_sum(gamma, d, t):
     with np.errstate(divide="ignore", invalid="ignore"):
         exact = -d * np.expm1(log_ratio) / g1
     limit = d * (special.digamma(1 + d + t) - special.digamma(1 + d))
-    return exact if abs(g1) > 1e-8 else limit
+    summed = (t == np.round(t)) & (t <= _SUMMED_HORIZON)
+    return np.where((abs(g1) > 1e-8) | (summed & (g1 != 0)), exact, limit)
 
 
 def bgbb_expected_purchases(t, alpha, beta, gamma, delta) -> np.ndarray:

@@ -804,6 +804,8 @@ def _bgbb(params):
 
 
 @budget(1.0)
+# gamma within 1e-8 of 1, where eq. 8 has a removable singularity.
+@example((1.0, 1.0, 1.0000000089805292, 1.0), (0.0, 0.0, 0.0), 10)
 @given(params=BGBB_PARAMS, history=bgbb_histories(), t=st.integers(1, 200))
 def test_bgbb_distributions_and_expectations(params, history, t):
     """BG/BB: P(alive) in [0, 1]; the PMF of the count in t periods (new customer, and given the
