@@ -229,6 +229,12 @@ def _bg_survival(t, r, alpha, a, b, x, T) -> np.ndarray:
     # come from hyp2f1 failing and are replaced by quadrature over p.
     floor = np.exp(-(r + x) * np.log1p(t / (alpha + T)))
     bad = ~np.isfinite(survive) | (survive < floor * (1 - 1e-9)) | (survive > 1 + 1e-9)
+    # Within those bounds hyp2f1 can still be wrong in the fourth digit for z near 1 when its
+    # parameters are large or c - a - b is an integer (as in _bg_residual_mean).
+    shift = x + r - a
+    near_integer = np.abs(shift - np.round(shift)) < 1e-9
+    large = np.maximum(np.maximum(np.abs(a + b - r), a), a + b + x) > 100
+    bad = bad | ((z > 0.9) & (near_integer | large))
     if np.any(bad):
         survive = np.array(survive, dtype=float, copy=True)
         t_b, x_b, T_b = np.broadcast_arrays(t, x, T)

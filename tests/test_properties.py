@@ -757,7 +757,13 @@ def test_continuous_pmf_is_a_distribution_with_the_right_mean(model, history, t)
         _check_distribution(conditional, expected)
 
 
+E4 = math.exp(4.0)
+#: Survival of a BG/NBD customer where scipy's hyp2f1 is 3e-4 off: z = 0.98, c = 109.
+BG_SURVIVAL_CASE = ("bgnbd", {"r": E4, "alpha": 1.0, "a": E4, "b": E4})
+
+
 @budget(1.0)
+@example(BG_SURVIVAL_CASE, (0.0, 0.0, 0.0), E4)
 @given(model=continuous_models(), history=histories(), t=log_uniform(1e-3, 1e4))
 def test_continuous_predictions_do_not_depend_on_the_time_unit(model, history, t):
     """The same customers measured in days or weeks: with alpha (and beta) divided by 7 and all
@@ -781,6 +787,15 @@ def test_continuous_predictions_do_not_depend_on_the_time_unit(model, history, t
     ]
     for days, weeks in pairs:
         assert _one(days) == pytest.approx(_one(weeks), rel=1e-7, abs=1e-250)
+
+
+def test_bgnbd_survival_where_hyp2f1_is_inaccurate():
+    """P(alive at T + t) of the example above against 40-digit mpmath: both the hypergeometric
+    form (1-z)^r 2F1(r, b; a+b; z) and the integral over the dropout probability of
+    (1 + p t/alpha)^-r give 6.5049278805164e-69."""
+    m = _model(BG_SURVIVAL_CASE)
+    value = _one(m.probability_alive_at(E4, frequency=[0], recency=[0], T=[0]))
+    assert value == pytest.approx(6.504927880516408e-69, rel=1e-9)
 
 
 # -------------------------------------------------------------------------------- BG/BB
