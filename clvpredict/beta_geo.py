@@ -419,7 +419,8 @@ def bgnbd_probability_of_purchases(n, t, r, alpha, a, b) -> np.ndarray:
         )
     term1 = np.exp(log1)
     repeat = n > 0
-    bn1 = np.where(repeat, b + n - 1, 1.0)
+    # b stands in where the term is absent: B(a+1, 1)/B(a, b) overflows for large a and b.
+    bn1 = np.where(repeat, b + n - 1, b)
     term2 = np.where(
         repeat,
         np.exp(special.betaln(a + 1, bn1) - ln_b) * stats.nbinom.sf(n - 1, r, p),
