@@ -740,8 +740,22 @@ def _check_distribution(pmf: np.ndarray, mean: float) -> None:
         assert partial_mean == pytest.approx(mean, rel=1e-7, abs=1e-10)
 
 
+#: A Pareto/NBD whose counts in one week are in the hundreds: the integrand over the time of
+#: dropout of P(X(t) = n) then peaks sharply (like tau^n), and the PMF summed to 1.00009.
+PARETO_PMF_CASE = ("paretonbd", {"r": math.exp(5.5), "alpha": 1.0, "s": 1.0, "beta": 1.0})
+
+
+def test_pareto_nbd_pmf_of_large_counts():
+    """P(X(1) = n) of that model against 40-digit mpmath quadrature of the same integral
+    (the alive term plus the death time integrated over 40 pieces of (0, 1])."""
+    got = _model(PARETO_PMF_CASE).probability_of_purchases(np.array([50, 150, 400]), 1.0)
+    expected = [0.002808095857143587, 0.0015668985903593408, 3.856354829295707e-11]
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
 @budget(0.5)
 # a = b = 665: an overflow warning from a placeholder of the n = 0 term.
+@example(PARETO_PMF_CASE, (0, 0, 0), 1)
 @example(("bgnbd", {"r": 1.0, "alpha": 1.0, "a": math.exp(6.5), "b": math.exp(6.5)}), (0, 0, 0), 1)
 @given(model=continuous_models(), history=histories(), t=log_uniform(1e-3, 1e3))
 def test_continuous_pmf_is_a_distribution_with_the_right_mean(model, history, t):
