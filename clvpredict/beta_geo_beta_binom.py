@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import special
 
 from ._base import PurchaseModel
+from .beta_geo import _beta_expectation
 from .data import rfm_arrays
 from .exceptions import ClvDataError
 from .simulation import simulate_bgbb
@@ -327,20 +328,24 @@ def bgbb_expected_discounted_residual_transactions(
     ``DERT = P(alive at n) (alpha+x)/(alpha+beta+n) (delta+n)/(gamma+delta+n) / (1+d)
     * 2F1(1, delta+n+1; gamma+delta+n+1; 1/(1+d))``.
 
+    The discounted number of future periods alive, ``sum_k (1+d)^-k (1-theta)^k``, is
+    ``(1-theta)/(d+theta)``; its mean under the posterior ``theta ~ Beta(gamma, delta+n)`` is
+    that hypergeometric term, and it is computed as this mean by quadrature, once per distinct
+    ``n``: scipy's ``hyp2f1`` returns NaN, negative numbers or values tens of per cent off
+    when ``1/(1+d)`` is near 1 and ``gamma - 1`` is a whole number or ``delta + n`` is large.
+
     Parameters
     ----------
     d : float
         Discount rate per period, > 0 (e.g. 0.1 for 10% per period).
     """
     x, t_x, n = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (x, t_x, n))
-    y = 1.0 / (1.0 + d)
     p_alive = bgbb_probability_alive(alpha, beta, gamma, delta, x, t_x, n)
-    periods = (
-        y
-        * (delta + n)
-        / (gamma + delta + n)
-        * special.hyp2f1(1.0, delta + n + 1, gamma + delta + n + 1, y)
+    distinct, inverse = np.unique(n, return_inverse=True)
+    per_n = np.array(
+        [_beta_expectation(lambda th: (1.0 - th) / (d + th), gamma, delta + k) for k in distinct]
     )
+    periods = per_n[inverse.ravel()]
     return p_alive * (alpha + x) / (alpha + beta + n) * periods
 
 

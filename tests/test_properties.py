@@ -814,6 +814,42 @@ def test_bgnbd_survival_where_hyp2f1_is_inaccurate():
     assert value == pytest.approx(6.504927880516408e-69, rel=1e-9)
 
 
+@budget(1.0)
+@given(
+    params=st.tuples(SHAPE, TIME_SCALE, SHAPE, TIME_SCALE),
+    history=histories(),
+    delta=log_uniform(1e-4, 10),
+    t=log_uniform(1e-3, 1e3),
+)
+def test_pareto_nbd_dert_bounds(params, history, delta, t):
+    """Pareto/NBD DERT: the purchases of the next t are worth at least e^(-delta t) each, and no
+    purchase is worth more than 1, at most at the posterior mean rate while alive, so
+    e^(-delta t) E[Y(t)] <= DERT <= P(alive) (r+x)/(alpha+T) / delta; and DERT is a number of
+    purchases, the same in days or in weeks (delta per week is 7 times delta per day)."""
+    names = ("r", "alpha", "s", "beta")
+    m = cp.ParetoNBDModel.from_params(dict(zip(names, params, strict=True)))
+    h = _history(m, *history)
+    x, t_x, big_t = history
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        dert = _one(
+            m.expected_discounted_residual_transactions(continuous_discount_rate=delta, **h)
+        )
+        ahead = _one(m.expected_purchases(t, **h))
+        alive = _one(m.probability_alive(**h))
+    r, alpha = params[0], params[1]
+    assert np.isfinite(dert)
+    assert math.exp(-delta * t) * ahead <= dert * (1 + 1e-9) + 1e-300
+    assert dert <= alive * (r + x) / (alpha + big_t) / delta * (1 + 1e-9)
+    weekly = cp.ParetoNBDModel.from_params(
+        {"r": params[0], "alpha": params[1] / 7, "s": params[2], "beta": params[3] / 7}
+    )
+    again = weekly.expected_discounted_residual_transactions(
+        continuous_discount_rate=7 * delta, **_history(m, x, t_x / 7, big_t / 7)
+    )
+    assert _one(again) == pytest.approx(dert, rel=1e-7, abs=1e-300)
+
+
 # -------------------------------------------------------------------------------- BG/BB
 
 
@@ -834,9 +870,29 @@ def _bgbb(params):
     return cp.BetaGeoBetaBinomModel.from_params(dict(zip(names, params, strict=True)))
 
 
+def test_bgbb_dert_where_hyp2f1_fails():
+    """BG/BB DERT of a new customer (P(alive) = 1) against 40-digit mpmath of the closed form
+    E[(1-theta)/(d+theta)] = (1+d)/d 2F1(1, gamma; gamma+delta; -1/d) - 1 periods, times
+    alpha/(alpha+beta); scipy's 2F1(1, delta+1; gamma+delta+1; 1/(1+d)) of eq. 14 gave NaN,
+    a negative number or 43% too much at these (gamma - 1 a whole number, 1/(1+d) near 1)."""
+    cases = [
+        ((1.0, 1.0, 1.0, 170.0), 0.1, 9.4208937565365663),
+        ((1.0, 1.0, 3.0, 124.8), 1e-3, 56.316373590915306),
+        ((1.0, 1.0, 1.0, 0.36), 1e-3, 2.3174729167644186),
+    ]
+    for params, d, periods in cases:
+        m = _bgbb(params)
+        dert = m.expected_discounted_residual_transactions(
+            discount_rate=d, frequency=[0], recency=[0], T=[0]
+        )
+        assert _one(dert) == pytest.approx(0.5 * periods, rel=1e-9)
+
+
 @budget(1.0)
 # gamma within 1e-8 of 1, where eq. 8 has a removable singularity.
 @example((1.0, 1.0, 1.0000000089805292, 1.0), (0.0, 0.0, 0.0), 10)
+# n = 169 periods: eq. 14's hypergeometric function overflowed (DERT inf or NaN).
+@example((1.0, 1.0, 1.0, 1.0), (0.0, 0.0, 169.0), 1)
 @given(params=BGBB_PARAMS, history=bgbb_histories(), t=st.integers(1, 200))
 def test_bgbb_distributions_and_expectations(params, history, t):
     """BG/BB: P(alive) in [0, 1]; the PMF of the count in t periods (new customer, and given the
@@ -861,6 +917,13 @@ def test_bgbb_distributions_and_expectations(params, history, t):
         assert math.fsum(k * pmf) == pytest.approx(mean, rel=1e-8, abs=1e-12)
     assert 0 <= expected[0] <= expected[1] <= t + 1
     assert 0 <= new_expected <= t
+    d = 0.1
+    dert = _one(m.expected_discounted_residual_transactions(discount_rate=d, **h))
+    # The next t periods' transactions are worth at least (1+d)^-t each; none more than
+    # (1+d)^-1, and the k-th period's at most P(alive) times the posterior mean probability.
+    assert (1 + d) ** -t * expected[0] <= dert * (1 + 1e-9) + 1e-300
+    p_mean = (params[0] + history[0]) / (params[0] + params[1] + history[2])
+    assert dert <= alive * p_mean / d * (1 + 1e-9)
     fresh = _history(m, 0.0, 0.0, 0.0)
     assert _one(m.probability_alive(**fresh)) == pytest.approx(1)
     assert _one(m.expected_purchases(t, **fresh)) == pytest.approx(new_expected, rel=1e-9)
