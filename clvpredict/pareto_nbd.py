@@ -453,6 +453,34 @@ def pareto_nbd_probability_of_purchases(n, t, r, alpha, s, beta) -> np.ndarray:
     return np.where(t > 0, out, (n == 0).astype(float))
 
 
+def _upper_gamma_small_z(a: float, z: np.ndarray) -> np.ndarray:
+    """The upper incomplete gamma function ``Gamma(a, z)`` for ``-0.5 <= a < 1``, ``0 < z < 0.3``.
+
+    ``Gamma(a, z) = Gamma(a) - sum_k (-1)^k z^(a+k) / (k! (a+k))``. ``Gamma(a)`` and the
+    ``k = 0`` term both have a pole at ``a = 0``; together they are
+    ``(Gamma(1+a) - 1)/a - (z^a - 1)/a``, each part evaluated to full relative precision
+    (``ln Gamma(1+a)`` from its Taylor series ``-euler a + sum_k zeta(k) (-a)^k / k``), and
+    ``-euler - ln z`` at ``a = 0``. Away from the pole (``a >= 0.5``) scipy's regularised
+    function serves.
+    """
+    if a >= 0.5:
+        return special.gammaincc(a, z) * special.gamma(a)
+    log_z = np.log(z)
+    if a == 0:
+        head = -np.euler_gamma - log_z
+    else:
+        k = np.arange(2, 64)
+        ln_gamma = -np.euler_gamma * a + float(np.sum(special.zeta(k) * (-a) ** k / k))
+        head = np.expm1(ln_gamma) / a - np.expm1(a * log_z) / a
+    power = np.exp(a * log_z)
+    series = np.zeros_like(z)
+    term = np.ones_like(z)
+    for k in range(1, 30):
+        term = term * -z / k
+        series += term / (a + k)
+    return head - power * series
+
+
 def _tricomi_scaled(s: float, z: np.ndarray) -> np.ndarray:
     """``K(s, z) = z^s U(s, s, z)`` for z > 0, a number in (0, 1].
 
@@ -461,10 +489,11 @@ def _tricomi_scaled(s: float, z: np.ndarray) -> np.ndarray:
 
     * ``z >= 0.3`` or ``s >= 10``: the continued fraction of the upper incomplete gamma function
       (``K = z e^z E_s(z)``), which converges fast there;
-    * otherwise ``s <= 2``: ``scipy.special.hyperu`` directly (no overflow for such ``s``);
-    * otherwise: ``hyperu`` at ``s0 = s - m`` in ``(1, 2]`` and the recurrence
-      ``K(s+1, z) = z (1 - K(s, z)) / s``, stable because ``z / s < 0.3``. (``hyperu`` itself
-      fails for integer ``s >= 4`` at small ``z``.)
+    * otherwise: ``K(s0, z) = z^s0 e^z Gamma(1 - s0, z)`` at ``s0 = s - m`` in ``(0, 1.5]``
+      (:func:`_upper_gamma_small_z`) and the recurrence ``K(s+1, z) = z (1 - K(s, z)) / s``,
+      which does not amplify errors because ``z / s < 0.6``. (scipy's ``hyperu`` is no
+      substitute: it fails for integer ``s >= 4`` at small ``z`` and is 19% off at
+      ``s = 1 + 2e-16``.)
     """
     z = np.asarray(z, dtype=float)
     out = np.empty_like(z)
@@ -479,9 +508,9 @@ def _tricomi_scaled(s: float, z: np.ndarray) -> np.ndarray:
     small = ~cf
     if small.any():
         zs = z[small]
-        steps = max(0, int(np.ceil(s)) - 2)
+        steps = max(0, int(np.ceil(s - 1.5)))
         s0 = s - steps
-        k = np.exp(s0 * np.log(zs) + np.log(special.hyperu(s0, s0, zs)))
+        k = np.exp(s0 * np.log(zs) + zs) * _upper_gamma_small_z(1.0 - s0, zs)
         for j in range(steps):
             k = zs * (1.0 - k) / (s0 + j)
         out[small] = k

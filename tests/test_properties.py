@@ -52,7 +52,7 @@ from clvpredict.beta_geo_beta_binom import bgbb_log_likelihood
 from clvpredict.data import period_bounds, period_index
 from clvpredict.gamma_gamma import gamma_gamma_log_likelihood
 from clvpredict.modified_beta_geo import mbgnbd_log_likelihood
-from clvpredict.pareto_nbd import pareto_nbd_log_likelihood
+from clvpredict.pareto_nbd import _tricomi_scaled, pareto_nbd_log_likelihood
 
 
 def budget(share: float, floor: int = 5) -> settings:
@@ -814,7 +814,26 @@ def test_bgnbd_survival_where_hyp2f1_is_inaccurate():
     assert value == pytest.approx(6.504927880516408e-69, rel=1e-9)
 
 
+def test_pareto_nbd_dert_factor_near_whole_s():
+    """The factor K(s, z) = z e^z E_s(z) of the Pareto/NBD DERT against 30-digit mpmath
+    (expint), at s a hair from a whole number where scipy's hyperu is off (19% at s = 1 +
+    2e-16: DERT in days and in weeks disagreed)."""
+    cases = [
+        (1.0000000000000002, 0.030197383422318504, 0.091899113818187177),
+        (1 + 1e-12, 0.0302, 0.091904700586214917),
+        (1 + 1e-9, 0.0302, 0.091904700428767469),
+        (2 + 1e-10, 0.001, 0.00099366212583239633),
+        (3.0, 1e-5, 4.999950005467915e-6),
+        (0.5, 0.2, 0.51030872656400133),
+        (1.5 - 1e-13, 0.29, 0.24979305381047579),
+        (7 + 1e-11, 0.05, 0.0082510247206834924),
+    ]
+    for s, z, expected in cases:
+        assert _tricomi_scaled(s, np.array([z]))[0] == pytest.approx(expected, rel=1e-12)
+
+
 @budget(1.0)
+@example((1.0, 1.0, 1.0000000000000002, math.exp(5.5)), (0.0, 0.0, 0.0), math.exp(-9.0), 1.0)
 @given(
     params=st.tuples(SHAPE, TIME_SCALE, SHAPE, TIME_SCALE),
     history=histories(),
