@@ -775,6 +775,11 @@ def daily_with_holdout(
         )
     if observation_end is not None:
         daily = _apply_end(daily, obs_end, after_end, f"observation_end={observation_end!s}")
+        if len(daily) == 0:
+            raise ClvDataError(
+                f"observation_end={observation_end!s} is before the first purchase: nothing to "
+                "summarise. Choose a later observation_end."
+            )
     return daily, cal_end, obs_end
 
 

@@ -312,6 +312,8 @@ def _iso(day: int) -> str:
 
 
 @budget(0.5)
+# The only purchase after observation_end, which is after calibration_end.
+@example(Log([("c0", 86_801, 1)], zone="UTC"), "D", -2, 1)
 @given(
     log=logs(),
     unit=st.sampled_from(["D", "W", "M", "Y"]),
