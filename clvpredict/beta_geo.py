@@ -297,6 +297,12 @@ def _beta_expectation(function, a: float, beta_x: float, bend: float | None = No
         return float(value / np.exp(log_b))
     upper = min(1.0, float(stats.beta.isf(1e-18, a, beta_x)))
     bend = bend if bend is not None and 0 < bend < upper else None
+    # Past the turn the integrand can fall as a power of p over many decades: one break per
+    # decade keeps quad's subintervals on the scale of the integrand.
+    decades = []
+    if bend is not None:
+        n_decades = int(np.floor(np.log10(upper / bend)))
+        decades = [bend * 10.0**j for j in range(1, n_decades + 1) if bend * 10.0**j < upper]
     if a < 1:
         # The weight p^(a-1) belongs to the piece that starts at 0; the rest is plain.
         split = upper if bend is None else bend
@@ -316,13 +322,18 @@ def _beta_expectation(function, a: float, beta_x: float, bend: float | None = No
                 ),
                 split,
                 upper,
+                points=decades or None,
                 **options,
             )[0]
         return float(value)
     mode = (a - 1) / (a + beta_x - 2) if a + beta_x > 2 else 0.0
     spread = np.sqrt(a * beta_x / ((a + beta_x) ** 2 * (a + beta_x + 1)))
     marks = sorted(
-        {m for m in (mode, mode - 3 * spread, mode + 3 * spread, bend or 0) if 0 < m < upper}
+        {
+            m
+            for m in (mode, mode - 3 * spread, mode + 3 * spread, bend or 0, *decades)
+            if 0 < m < upper
+        }
     )
     value = integrate.quad(
         lambda p: (
