@@ -229,6 +229,14 @@ def _bg_survival(t, r, alpha, a, b, x, T) -> np.ndarray:
     # come from hyp2f1 failing and are replaced by quadrature over p.
     floor = np.exp(-(r + x) * np.log1p(t / (alpha + T)))
     bad = ~np.isfinite(survive) | (survive < floor * (1 - 1e-9)) | (survive > 1 + 1e-9)
+    # Within those bounds hyp2f1 can still be wrong: in the fourth digit for z near 1 when
+    # c - a - b is an integer (as in _bg_residual_mean), and by orders of magnitude at any z
+    # when its parameters are large (alternating terms cancel when r exceeds a + b by
+    # hundreds: 1e-38 for 2e-69 at r = 665, a = 403, z = 0.21).
+    shift = x + r - a
+    near_integer = np.abs(shift - np.round(shift)) < 1e-9
+    large = np.maximum(np.maximum(np.abs(a + b - r), a), a + b + x) > 100
+    bad = bad | ((z > 0.9) & near_integer) | large
     if np.any(bad):
         survive = np.array(survive, dtype=float, copy=True)
         t_b, x_b, T_b = np.broadcast_arrays(t, x, T)
@@ -237,7 +245,10 @@ def _bg_survival(t, r, alpha, a, b, x, T) -> np.ndarray:
             for i in zip(*np.nonzero(np.broadcast_to(bad, survive.shape)), strict=True):
                 k, s_ = r + x_b[i], t_b[i] / (alpha + T_b[i])
                 survive[i] = _beta_expectation(
-                    lambda p, k=k, s_=s_: np.exp(-k * np.log1p(p * s_)), a, b + x_b[i]
+                    lambda p, k=k, s_=s_: np.exp(-k * np.log1p(p * s_)),
+                    a,
+                    b + x_b[i],
+                    bend=1.0 / (k * s_) if k * s_ > 0 else None,
                 )
         # Quadrature only fails at parameter sets far from any fitted model; the result is
         # then bounded to [floor, 1] below rather than left as NaN.
@@ -274,12 +285,14 @@ def _upper_quantile(a: float, beta_x: float, tail: float = 1e-18) -> float:
     return point if np.isfinite(point) and point < 1.0 else 1.0
 
 
-def _beta_expectation(function, a: float, beta_x: float) -> float:
+def _beta_expectation(function, a: float, beta_x: float, bend: float | None = None) -> float:
     """E[function(p)] for p ~ Beta(a, beta_x), by adaptive quadrature.
 
     ``function`` must be smooth and bounded on [0, 1]. The Beta density's endpoint singularities
     go into quad's algebraic weight; otherwise the density is evaluated in logs on the interval
-    that holds all but 1e-18 of its mass (it can be very narrow for heavy buyers).
+    that holds all but 1e-18 of its mass (it can be very narrow for heavy buyers). ``bend`` is
+    where ``function`` turns sharply (for ``beta_x >= 1``; quad can step over a turn far
+    narrower than the interval and lose the fourth digit).
     """
     log_b = special.betaln(a, beta_x)
     options = {"epsabs": 0.0, "epsrel": 1e-11, "limit": 400}
@@ -296,19 +309,45 @@ def _beta_expectation(function, a: float, beta_x: float) -> float:
         )[0]
         return float(value / np.exp(log_b))
     upper = _upper_quantile(a, beta_x)
+    bend = bend if bend is not None and 0 < bend < upper else None
+    # Past the turn the integrand can fall as a power of p over many decades: one break per
+    # decade keeps quad's subintervals on the scale of the integrand.
+    decades = []
+    if bend is not None:
+        n_decades = int(np.floor(np.log10(upper / bend)))
+        decades = [bend * 10.0**j for j in range(1, n_decades + 1) if bend * 10.0**j < upper]
     if a < 1:
+        # The weight p^(a-1) belongs to the piece that starts at 0; the rest is plain.
+        split = upper if bend is None else bend
         value = integrate.quad(
             lambda p: function(p) * np.exp(special.xlog1py(beta_x - 1, -p) - log_b),
             0.0,
-            upper,
+            split,
             weight="alg",
             wvar=(a - 1, 0.0),
             **options,
         )[0]
+        if split < upper:
+            value += integrate.quad(
+                lambda p: (
+                    function(p)
+                    * np.exp(special.xlogy(a - 1, p) + special.xlog1py(beta_x - 1, -p) - log_b)
+                ),
+                split,
+                upper,
+                points=decades or None,
+                **options,
+            )[0]
         return float(value)
     mode = (a - 1) / (a + beta_x - 2) if a + beta_x > 2 else 0.0
     spread = np.sqrt(a * beta_x / ((a + beta_x) ** 2 * (a + beta_x + 1)))
-    marks = sorted({m for m in (mode, mode - 3 * spread, mode + 3 * spread) if 0 < m < upper})
+    marks = sorted(
+        {
+            m
+            for m in (mode, mode - 3 * spread, mode + 3 * spread, bend or 0, *decades)
+            if 0 < m < upper
+        }
+    )
     value = integrate.quad(
         lambda p: (
             function(p) * np.exp(special.xlogy(a - 1, p) + special.xlog1py(beta_x - 1, -p) - log_b)
@@ -335,7 +374,8 @@ def _bg_residual_mean_quadrature(t, r, alpha, a, b, x, T) -> float:
     def mean_given_p(p: float) -> float:
         return k * s if p <= 0 else -np.expm1(-k * np.log1p(p * s)) / p
 
-    return _beta_expectation(mean_given_p, a, b + x)
+    # The mean given p turns from k s to 1/p at p = 1/(k s).
+    return _beta_expectation(mean_given_p, a, b + x, bend=1.0 / (k * s))
 
 
 def _bg_residual_mean(t, r, alpha, a, b, x, T):
@@ -428,6 +468,8 @@ def bgnbd_probability_of_purchases(n, t, r, alpha, a, b) -> np.ndarray:
         )
     term1 = np.exp(log1)
     repeat = n > 0
+    # nn = 1 where the term is absent, so b stands in: B(a+1, 1)/B(a, b) overflows for large
+    # a and b.
     nn = np.where(repeat, n, 1.0)
     term2 = np.where(
         repeat,

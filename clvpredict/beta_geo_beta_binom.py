@@ -29,6 +29,7 @@ from scipy import special
 
 from ._base import PurchaseModel
 from ._simulators import simulate_bgbb
+from .beta_geo import _beta_expectation
 from .data import rfm_arrays
 from .exceptions import ClvDataError
 
@@ -270,7 +271,10 @@ def _survival_sum(gamma, d, t):
 
     ``d/(gamma-1) [1 - Gamma(gamma+d) Gamma(1+d+t) / (Gamma(gamma+d+t) Gamma(1+d))]``
     (eq. 8 without the purchase probability; the quotient from :func:`_log_survival_ratio`). At
-    ``gamma == 1`` the quotient is 0/0; its limit is ``d (psi(1+d+t) - psi(1+d))``.
+    ``gamma == 1`` the quotient is 0/0; its limit is ``d (psi(1+d+t) - psi(1+d))``. The limit
+    is off by about ``gamma - 1`` relative, so it is used only at ``gamma == 1`` for horizons
+    whose log-ratio is summed term by term (accurate however close ``gamma`` is to 1), and
+    within 1e-8 of it for the others (whose log-gamma differences cancel there).
     """
     t = np.asarray(t, dtype=float)
     g1 = gamma - 1.0
@@ -278,7 +282,8 @@ def _survival_sum(gamma, d, t):
     with np.errstate(divide="ignore", invalid="ignore"):
         exact = -d * np.expm1(log_ratio) / g1
     limit = d * (special.digamma(1 + d + t) - special.digamma(1 + d))
-    return exact if abs(g1) > 1e-8 else limit
+    summed = (t == np.round(t)) & (t <= _SUMMED_HORIZON)
+    return np.where((abs(g1) > 1e-8) | (summed & (g1 != 0)), exact, limit)
 
 
 def bgbb_expected_purchases(t, alpha, beta, gamma, delta) -> np.ndarray:
@@ -323,20 +328,24 @@ def bgbb_expected_discounted_residual_transactions(
     ``DERT = P(alive at n) (alpha+x)/(alpha+beta+n) (delta+n)/(gamma+delta+n) / (1+d)
     * 2F1(1, delta+n+1; gamma+delta+n+1; 1/(1+d))``.
 
+    The discounted number of future periods alive, ``sum_k (1+d)^-k (1-theta)^k``, is
+    ``(1-theta)/(d+theta)``; its mean under the posterior ``theta ~ Beta(gamma, delta+n)`` is
+    that hypergeometric term, and it is computed as this mean by quadrature, once per distinct
+    ``n``: scipy's ``hyp2f1`` returns NaN, negative numbers or values tens of per cent off
+    when ``1/(1+d)`` is near 1 and ``gamma - 1`` is a whole number or ``delta + n`` is large.
+
     Parameters
     ----------
     d : float
         Discount rate per period, > 0 (e.g. 0.1 for 10% per period).
     """
     x, t_x, n = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (x, t_x, n))
-    y = 1.0 / (1.0 + d)
     p_alive = bgbb_probability_alive(alpha, beta, gamma, delta, x, t_x, n)
-    periods = (
-        y
-        * (delta + n)
-        / (gamma + delta + n)
-        * special.hyp2f1(1.0, delta + n + 1, gamma + delta + n + 1, y)
+    distinct, inverse = np.unique(n, return_inverse=True)
+    per_n = np.array(
+        [_beta_expectation(lambda th: (1.0 - th) / (d + th), gamma, delta + k) for k in distinct]
     )
+    periods = per_n[inverse.ravel()]
     return p_alive * (alpha + x) / (alpha + beta + n) * periods
 
 

@@ -34,8 +34,6 @@ __all__ = ["calibration_holdout_summary", "rfm_summary"]
 logger = logging.getLogger(__name__)
 
 
-_DAY_NS = np.int64(86_400_000_000_000)
-
 ReturnsPolicy = Literal["error", "drop", "net"]
 AfterEndPolicy = Literal["error", "drop"]
 DuplicatesPolicy = Literal["keep", "drop", "error"]
@@ -208,8 +206,9 @@ def _parse_dates(frame: pd.DataFrame, column: str, datetime_format: str | None) 
             f"Column {column!r} has missing dates at {_rows(parsed.isna(), frame, column)}. "
             "Drop or fill those transactions first."
         )
-    values = parsed.to_numpy().astype("datetime64[ns]").astype(np.int64)
-    return np.floor_divide(values, _DAY_NS)
+    # Straight to whole days at the parsed resolution: pandas 3 keeps dates outside 1677-2262
+    # in seconds or microseconds, which a detour through nanoseconds would overflow silently.
+    return parsed.to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
 def _check_customer_ids(frame: pd.DataFrame, column: str) -> None:
@@ -1005,6 +1004,11 @@ def daily_with_holdout(
         )
     if observation_end is not None:
         daily = _apply_end(daily, obs_end, after_end, f"observation_end={observation_end!s}")
+        if len(daily) == 0:
+            raise ClvDataError(
+                f"observation_end={observation_end!s} is before the first purchase: nothing to "
+                "summarise. Choose a later observation_end."
+            )
     return daily, cal_end, obs_end
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 import clvpredict as cp
 
@@ -17,6 +19,30 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+
+# Property-test profiles (tests/test_properties.py says when to use which). "ci", the default,
+# replays the same few examples on every run so that the suite is fast and never flaky;
+# "thorough" explores thousands of fresh examples per property and keeps the failing ones in
+# .hypothesis/ (git-ignored) so that the next run tries them first. Choose with
+# CLVPREDICT_HYPOTHESIS=thorough or pytest's --hypothesis-profile=thorough.
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=3000,
+    deadline=None,
+    derandomize=False,
+    database=DirectoryBasedExampleDatabase(REPO / ".hypothesis" / "examples"),
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.load_profile(os.environ.get("CLVPREDICT_HYPOTHESIS", "ci"))
 
 
 def reference_file(name: str) -> Path:
