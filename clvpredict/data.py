@@ -208,7 +208,12 @@ def _parse_dates(frame: pd.DataFrame, column: str, datetime_format: str | None) 
         )
     # Straight to whole days at the parsed resolution: pandas 3 keeps dates outside 1677-2262
     # in seconds or microseconds, which a detour through nanoseconds would overflow silently.
-    return parsed.to_numpy().astype("datetime64[D]").astype(np.int64)
+    # Integer floor division, not numpy's cast to datetime64[D]: numpy 1.24's cast wraps near
+    # the nanosecond range's lower edge (1677-09-22 came out as 2262-04-11).
+    values = parsed.to_numpy()
+    unit, count = np.datetime_data(values.dtype)
+    per_day = int(np.timedelta64(1, "D") // np.timedelta64(count, unit))
+    return np.floor_divide(values.view(np.int64), per_day)
 
 
 def _check_customer_ids(frame: pd.DataFrame, column: str) -> None:
