@@ -88,3 +88,16 @@ def cdnow_cal_holdout(cdnow_tx) -> pd.DataFrame:
         monetary_value_col="amount",
         time_unit="W",
     )
+
+
+@pytest.fixture(autouse=True)
+def _restore_package_logger():
+    """Tests that call the command line in-process (cli.main) configure the "clvpredict" logger
+    as a CLI process would: its own stderr handler and no propagation. Undo that after each
+    test, or later tests' caplog, which listens at the root logger, would hear nothing."""
+    import logging
+
+    logger = logging.getLogger("clvpredict")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
