@@ -33,7 +33,7 @@ What the thorough profile found
 Seven runs on 2026-11-30, each of 25,000 to 40,000 examples in all (8-10 minutes on one
 shared core); the sixth found only finding 12, and the seventh, after its fix, nothing
 (40,350 examples). Each fix is committed apart from other changes (6 with the DERT
-properties that found it, 3 with 10); its regression test replays the found example with
+properties that found it; 9 and 10 together); its regression test replays the found example with
 ``@example`` (and, for the numerics, checks the value against mpmath), and failed before the
 fix.
 
