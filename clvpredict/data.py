@@ -180,6 +180,15 @@ def _parse_dates(frame: pd.DataFrame, column: str, datetime_format: str | None) 
             ) from exc
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_localize(None)
+        if not pd.api.types.is_datetime64_any_dtype(parsed.dtype) and parsed.notna().all():
+            # pandas before 3 keeps stamps with different UTC offsets (a daylight-saving change)
+            # as separate objects instead of a datetime column.
+            raise ClvDataError(
+                f"Column {column!r} holds timestamps with different UTC offsets (a daylight-"
+                "saving change?), so one calendar day cannot be read from them. Convert the "
+                "column to one zone first, keeping local days: "
+                "pd.to_datetime(col, utc=True).dt.tz_convert('Europe/Berlin') with your zone."
+            )
         bad = parsed.isna().to_numpy()
         if bad.any():
             with warnings.catch_warnings():

@@ -147,6 +147,10 @@ def budget(share: float, floor: int = 5) -> settings:
 # the range of nanosecond timestamps); logs in a time zone stay within 1950-2150, where the
 # zone rules of pandas and of the standard library agree.
 WIDE_START = st.one_of(st.integers(0, 25_000), st.integers(-171_000, 157_000))
+#: pandas before 3 parses text to nanosecond timestamps only, so it cannot read dates outside
+#: 1677-2262 written as text: our error is then the right answer.
+PANDAS_NS_ONLY = int(pd.__version__.split(".")[0]) < 3
+NS_SECONDS = (math.ceil(pd.Timestamp.min.value / 1e9), pd.Timestamp.max.value // 10**9)
 #: Today as a day number (the latest date anywhere), and the most days a test lays an end of
 #: observation after a log's last purchase day.
 TODAY = (_today() - date(1970, 1, 1)).days
@@ -260,6 +264,9 @@ class Refused(Exception):
 def _reference_days(log: Log, returns: str, duplicates: str) -> dict:
     """{customer: {day: total cents}} by the rules of the data module, in plain Python."""
     rows = log.rows
+    if PANDAS_NS_ONLY and log.kind != "datetime":
+        if any(not NS_SECONDS[0] <= s <= NS_SECONDS[1] for _, s, _ in rows):
+            raise Refused("dates outside 1677-2262 as text: pandas < 3 parses only nanoseconds")
     if log.kind == "string" and log.zone:
         offsets = {_wall_clock(s, log.zone).utcoffset() for _, s, _ in rows}
         if len(offsets) > 1:
