@@ -28,6 +28,7 @@ from .pipeline import (
     GateFailure,
     Settings,
     load_config,
+    parse_log,
     read_table,
     run_fit,
     run_refresh,
@@ -393,12 +394,11 @@ def _run_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _Day().check("calibration_end", args.calibration_end, _Origin("flag"))
     tx = read_table(settings.transactions, customer_col=settings.customer_col)
+    # Parsed by the jobs' one parse_log, so the report follows every parse policy of the
+    # settings (it used to drop duplicates= on the way).
     path = build_report(
         Path(settings.out) / "report.html",
-        tx,
-        settings.customer_col,
-        settings.date_col,
-        settings.amount_col,
+        parse_log(settings, tx),
         calibration_end=args.calibration_end,
         observation_end=settings.observation_end,
         time_unit=settings.time_unit,
@@ -408,8 +408,6 @@ def _run_report(args: argparse.Namespace) -> int:
         lifetime_years=settings.lifetime_years,
         lifetime_window_months=settings.lifetime_window_months,
         purchase_model=settings.purchase_model,
-        datetime_format=settings.date_format,
-        returns=settings.returns,
         after_end=settings.after_end,
     )
     print(f"Wrote {path}")

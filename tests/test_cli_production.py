@@ -340,3 +340,15 @@ def test_one_refresh_parses_the_log_once_and_fits_each_model_once_per_period(
         ("BetaGeoModel", "whole history"): 1,
         ("GammaGammaModel", "whole history"): 1,
     }
+
+
+def test_report_follows_the_same_parse_policies_as_the_other_jobs(tx_files, tmp_path):
+    """The report command parses the log with the job's settings, duplicates included: the
+    CDNOW sample's 21 repeated rows are refused under --duplicates error, as by fit."""
+    common = ("--transactions", str(tx_files["csv"]), *COLUMNS, "--time-unit", "W")
+    for command in (("fit",), ("report", "--calibration-end", "1997-09-30")):
+        out = tmp_path / command[0]
+        result = run_cli(*command, *common, "--duplicates", "error", "--out", str(out))
+        assert result.returncode == EXIT["bad_input"], (command, result.stderr)
+        assert "21 rows repeat an earlier row" in result.stderr
+        assert not out.exists()
