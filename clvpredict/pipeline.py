@@ -32,12 +32,11 @@ from typing import Any
 import pandas as pd
 
 from ._units import DAYS_PER_MONTH, unit_in_days
-from .assessment import Assessment, assess
+from .assessment import Assessment, assess, fit_whole_history
 from .clv import estimate_lifetime_years
 from .data import TransactionLog, calibration_holdout_summary, rfm_summary
 from .evaluation import model_label
 from .exceptions import ClvDataError, ClvError
-from .gamma_gamma import GammaGammaModel
 from .persistence import ModelBundle, _plain, load_model, model_from_dict
 from .publishing import (
     publish_release,
@@ -157,13 +156,6 @@ def parse_log(settings: Settings, tx: pd.DataFrame) -> TransactionLog:
         datetime_format=settings.date_format,
         returns=settings.returns,
         duplicates=settings.duplicates,
-    )
-
-
-def _fit_models(rfm: pd.DataFrame, kind: str = "bgnbd") -> tuple[Any, Any]:
-    return (
-        purchase_model_class(kind)(on_nonconvergence="raise").fit(rfm),
-        GammaGammaModel(on_nonconvergence="raise").fit(rfm),
     )
 
 
@@ -300,7 +292,7 @@ def run_fit(
         context["comparison"] = context["assessment"].comparison
     context["purchase_model"] = kind
     with step(f"fit {kind} and Gamma-Gamma", timings):
-        bg, gg = _fit_models(rfm, kind)
+        bg, gg = fit_whole_history(rfm, purchase_model_class(kind), strict=True)
     end = rfm.attrs["observation_end"]
     with step("expected lifetime for the simple CLV", timings):
         lifetime = _lifetime(settings, log, end)

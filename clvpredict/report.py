@@ -440,8 +440,6 @@ def render_report(
     )
     bg, gg = purchase_model, spend_model
     discrete = bool(getattr(bg, "discrete_time", False))
-    customer_id_col, datetime_col = log.customer_id_col, log.datetime_col
-    transactions = log
     table = clv_table(
         bg,
         gg,
@@ -485,9 +483,9 @@ def render_report(
         (
             plotting.plot_probability_alive_history(
                 bg,
-                transactions,
-                customer_id_col,
-                datetime_col,
+                log,
+                log.customer_id_col,
+                log.datetime_col,
                 best,
                 end=end,
             ),
