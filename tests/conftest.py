@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -90,14 +91,23 @@ def cdnow_cal_holdout(cdnow_tx) -> pd.DataFrame:
     )
 
 
+_PACKAGE_LOGGER = logging.getLogger("clvpredict")
+#: The package logger as the library leaves it, taken before any test can run the CLI.
+_PRISTINE_LOGGER = (
+    list(_PACKAGE_LOGGER.handlers),
+    _PACKAGE_LOGGER.level,
+    _PACKAGE_LOGGER.propagate,
+)
+
+
 @pytest.fixture(autouse=True)
 def _restore_package_logger():
-    """Tests that call the command line in-process (cli.main) configure the "clvpredict" logger
-    as a CLI process would: its own stderr handler and no propagation. Undo that after each
-    test, or later tests' caplog, which listens at the root logger, would hear nothing."""
-    import logging
-
-    logger = logging.getLogger("clvpredict")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
+    """Tests that call the command line in-process (cli.main), in a test or in a module-scoped
+    fixture, configure the "clvpredict" logger as a CLI process would: its own stderr handler
+    and no propagation. Each test starts from, and leaves, the library's own state, or later
+    tests' caplog, which listens at the root logger, would hear nothing."""
+    logger = _PACKAGE_LOGGER
+    handlers, level, propagate = _PRISTINE_LOGGER
+    logger.handlers[:], logger.level, logger.propagate = list(handlers), level, propagate
     yield
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+    logger.handlers[:], logger.level, logger.propagate = list(handlers), level, propagate
