@@ -16,12 +16,12 @@ Examples
 
 from __future__ import annotations
 
-from . import datasets, evaluation, plotting, simulation
+import sys
+
+from . import evaluation, plotting, segments, simulation
 from ._version import __version__
-from .beta_geo import BetaGeoModel
-from .beta_geo_beta_binom import BetaGeoBetaBinomModel
 from .clv import clv_table, estimate_lifetime_years, predictive_clv, simple_clv
-from .data import TransactionLog, calibration_holdout_summary, rfm_summary
+from .data import TransactionLog, calibration_holdout_summary, datasets, rfm_summary
 from .evaluation import (
     HoldoutEvaluation,
     compare_models,
@@ -35,11 +35,55 @@ from .exceptions import (
     ConvergenceWarning,
     NotFittedError,
 )
-from .gamma_gamma import GammaGammaModel
-from .modified_beta_geo import ModifiedBetaGeoModel
-from .pareto_nbd import ParetoNBDModel
-from .persistence import ModelBundle, ModelFileError, load_model
+from .jobs import assessment, cli, persistence, pipeline, report, settings
+from .jobs.persistence import ModelBundle, ModelFileError, load_model
+from .models import (
+    BetaGeoBetaBinomModel,
+    BetaGeoModel,
+    GammaGammaModel,
+    ModifiedBetaGeoModel,
+    ParetoNBDModel,
+    _base,
+    _profile,
+    _simulators,
+    _summary,
+    beta_geo,
+    beta_geo_beta_binom,
+    gamma_gamma,
+    model_file,
+    modified_beta_geo,
+    pareto_nbd,
+    uncertainty,
+)
+from .segments import at_risk_customers, segment_table
 from .simulation import simulate_transactions
+
+# Modules that lived at the top of the package before the layers got folders keep their old
+# import paths (``clvpredict.beta_geo``, ``clvpredict.report``, ...): each old name is the same
+# module object as the new one, so imports, pickles and monkeypatching see one module.
+_MOVED = (
+    datasets,
+    _base,
+    _profile,
+    _simulators,
+    _summary,
+    beta_geo,
+    beta_geo_beta_binom,
+    gamma_gamma,
+    model_file,
+    modified_beta_geo,
+    pareto_nbd,
+    uncertainty,
+    assessment,
+    cli,
+    persistence,
+    pipeline,
+    report,
+    settings,
+)
+for _module in _MOVED:
+    sys.modules.setdefault(f"{__name__}.{_module.__name__.rpartition('.')[2]}", _module)
+del _module
 
 __all__ = [
     "BetaGeoBetaBinomModel",
@@ -57,6 +101,7 @@ __all__ = [
     "ParetoNBDModel",
     "TransactionLog",
     "__version__",
+    "at_risk_customers",
     "calibration_holdout_summary",
     "clv_table",
     "compare_models",
@@ -69,6 +114,8 @@ __all__ = [
     "plotting",
     "predictive_clv",
     "rfm_summary",
+    "segment_table",
+    "segments",
     "simple_clv",
     "simulate_transactions",
     "simulation",

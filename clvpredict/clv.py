@@ -31,9 +31,9 @@ from ._units import (
     units_to_years,
 )
 from ._validation import check_horizon, model_time_unit
-from .data import TransactionLog, _apply_end, _end_day, _prepare_transactions
+from .data.transactions import TransactionLog, _apply_end, _end_day, _prepare_transactions
 from .exceptions import ClvDataError, ConvergenceError
-from .uncertainty import interval_columns, parameter_draws, simulate_quantiles
+from .models.uncertainty import interval_columns, parameter_draws, simulate_quantiles
 
 __all__ = [
     "clv_table",

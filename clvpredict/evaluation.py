@@ -25,7 +25,7 @@ import pandas as pd
 from ._registry import all_models
 from ._units import UNIT_NAMES, unit_in_days
 from ._validation import check_is_fitted, model_time_unit
-from .data import (
+from .data.transactions import (
     AfterEndPolicy,
     ReturnsPolicy,
     TransactionLog,
@@ -39,7 +39,7 @@ from .data import (
     period_index,
 )
 from .exceptions import ClvDataError, ConvergenceWarning, describe_values
-from .gamma_gamma import gamma_gamma_log_likelihood
+from .models.gamma_gamma import gamma_gamma_log_likelihood
 
 __all__ = [
     "HoldoutEvaluation",

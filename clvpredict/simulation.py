@@ -53,7 +53,10 @@ import numpy as np
 import pandas as pd
 
 from ._registry import all_models, model_spec
-from ._simulators import (
+from ._units import check_time_unit, unit_in_days
+from .data.transactions import _day_number, _to_timestamp
+from .exceptions import ClvDataError
+from .models._simulators import (
     _SECONDS_PER_DAY,
     RandomState,
     _check_params,
@@ -63,9 +66,6 @@ from ._simulators import (
     simulate_mbgnbd,
     simulate_pareto_nbd,
 )
-from ._units import check_time_unit, unit_in_days
-from .data import _day_number, _to_timestamp
-from .exceptions import ClvDataError
 
 __all__ = [
     "SimulatedTransactions",

@@ -15,7 +15,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "clvpredict"
 
-#: From the bottom up. A module may import its own layer and the layers below it.
+#: From the bottom up. A module may import its own layer and the layers below it. The three
+#: folders are layers whole; the modules at the top of the package are placed by name.
 LAYERS: dict[str, set[str]] = {
     "base": {
         "_version",
@@ -26,25 +27,13 @@ LAYERS: dict[str, set[str]] = {
         "_fitting",
         "publishing",
     },
-    "data": {"data", "datasets"},
-    "models": {
-        "_base",
-        "_profile",
-        "_simulators",
-        "_summary",
-        "model_file",
-        "uncertainty",
-        "beta_geo",
-        "modified_beta_geo",
-        "pareto_nbd",
-        "beta_geo_beta_binom",
-        "gamma_gamma",
-    },
-    "analysis": {"clv", "evaluation", "plotting", "simulation"},
-    "jobs": {"settings", "persistence", "assessment", "pipeline", "report", "cli", "__main__"},
+    "data": {"data"},
+    "models": {"models"},
+    "analysis": {"clv", "evaluation", "plotting", "segments", "simulation"},
+    "jobs": {"jobs"},
 }
 #: The package's front door may import anything: it is what users import.
-FACADE = "__init__"
+FACADE = {"__init__", "__main__"}
 #: Imports of other packages that may wait until a function needs them, and why.
 LAZY_ALLOWED = {
     "matplotlib": "import cost: jobs that never plot do not pay for it",
@@ -54,15 +43,42 @@ LAZY_ALLOWED = {
     "tomli": "the same parser before Python 3.11",
 }
 
-LEVEL = {module: rank for rank, layer in enumerate(LAYERS.values()) for module in layer}
+RANK = {member: rank for rank, members in enumerate(LAYERS.values()) for member in members}
+
+
+def _module_name(path: Path) -> str:
+    """Dotted name inside the package: ``models.beta_geo``; a folder's ``__init__`` is the folder."""
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
 
 
 def _modules() -> dict[str, ast.Module]:
-    return {path.stem: ast.parse(path.read_text()) for path in sorted(PACKAGE.glob("*.py"))}
+    return {
+        _module_name(path): ast.parse(path.read_text()) for path in sorted(PACKAGE.rglob("*.py"))
+    }
 
 
-def _imports(tree: ast.Module) -> list[tuple[ast.stmt, str, bool]]:
-    """(statement, imported name, inside a function) for every import in a module."""
+MODULES = _modules()
+PACKAGES = {_module_name(path.parent / "__init__.py") for path in PACKAGE.glob("*/__init__.py")}
+
+
+def _resolve(module: str, level: int, target: str | None, name: str) -> str:
+    """The package module that ``from <dots><target> import <name>`` in ``module`` loads."""
+    package = module.split(".") if module in PACKAGES else module.split(".")[:-1]
+    base = package[: len(package) - (level - 1)]
+    dotted = ".".join([*base, *(target.split(".") if target else [])])
+    submodule = f"{dotted}.{name}" if dotted else name
+    return submodule if submodule in MODULES else dotted
+
+
+def _imports(module: str, tree: ast.Module) -> list[tuple[ast.stmt, str, bool]]:
+    """(statement, imported name, inside a function) for every import in a module.
+
+    Package-internal imports are named ``.models.beta_geo`` (resolved, with a leading dot);
+    other packages by their own names.
+    """
     in_function = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -71,39 +87,55 @@ def _imports(tree: ast.Module) -> list[tuple[ast.stmt, str, bool]]:
             )
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 1:
-                names = [node.module] if node.module else [a.name for a in node.names]
-                found += [(node, "." + n.split(".")[0], id(node) in in_function) for n in names]
-            elif node.level == 0 and node.module:
-                found.append((node, node.module, id(node) in in_function))
+        inside = id(node) in in_function
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            targets = {_resolve(module, node.level, node.module, a.name) for a in node.names}
+            found += [(node, "." + t, inside) for t in sorted(targets)]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node, node.module, inside))
         elif isinstance(node, ast.Import):
-            found += [(node, a.name, id(node) in in_function) for a in node.names]
+            found += [(node, a.name, inside) for a in node.names]
     return found
 
 
-MODULES = _modules()
+def _layer_rank(module: str) -> int:
+    return RANK.get(module.split(".")[0], -1)
+
+
+def _layer(module: str) -> str:
+    rank = _layer_rank(module)
+    return list(LAYERS)[rank] if rank >= 0 else "?"
 
 
 def _internal_graph() -> dict[str, set[str]]:
-    return {
-        name: {n[1:] for _, n, _ in _imports(tree) if n.startswith(".")}
-        for name, tree in MODULES.items()
-    }
+    """Who loads whom. Importing ``a.b`` runs the package ``a`` first, so that edge is there too."""
+    graph = {}
+    for name, tree in MODULES.items():
+        edges = set()
+        for _, target, _ in _imports(name, tree):
+            if target.startswith("."):
+                parts = target[1:].split(".")
+                edges.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+        edges &= set(MODULES)
+        edges.discard(name)
+        # A package's own modules do not load their package again: it is already loading.
+        graph[name] = {e for e in edges if not name.startswith(e + ".")}
+    return graph
 
 
 def test_every_module_has_a_layer():
-    placed = set(LEVEL) | {FACADE}
-    assert set(MODULES) - placed == set(), "place the new module in LAYERS"
-    assert placed - set(MODULES) == set(), "LAYERS names a module that no longer exists"
+    unplaced = {m for m in MODULES if m not in FACADE and _layer_rank(m) < 0}
+    assert unplaced == set(), "place the new module in LAYERS"
+    tops = {m.split(".")[0] for m in MODULES}
+    assert set(RANK) - tops == set(), "LAYERS names a module that no longer exists"
 
 
-@pytest.mark.parametrize("name", sorted(set(MODULES) - {FACADE}))
+@pytest.mark.parametrize("name", sorted(set(MODULES) - FACADE))
 def test_imports_only_downward(name):
     upward = [
         f"line {node.lineno}: {name} ({_layer(name)}) imports {target[1:]} ({_layer(target[1:])})"
-        for node, target, _ in _imports(MODULES[name])
-        if target.startswith(".") and LEVEL.get(target[1:], -1) > LEVEL[name]
+        for node, target, _ in _imports(name, MODULES[name])
+        if target.startswith(".") and _layer_rank(target[1:]) > _layer_rank(name)
     ]
     assert upward == []
 
@@ -112,7 +144,7 @@ def test_imports_only_downward(name):
 def test_no_import_hides_in_a_function(name):
     hidden = [
         f"line {node.lineno}: {target}"
-        for node, target, inside in _imports(MODULES[name])
+        for node, target, inside in _imports(name, MODULES[name])
         if inside and target.split(".")[0] not in LAZY_ALLOWED
     ]
     assert hidden == []
@@ -139,31 +171,54 @@ def test_no_import_circle():
 
 
 def test_the_rule_catches_what_it_is_for():
-    """The reader sees an upward, a hidden and a circular import in made-up source."""
+    """The reader resolves relative imports from a folder and sees an upward and a hidden one."""
     tree = ast.parse(
-        "from .pipeline import run_fit\n"
-        "def f():\n    from .report import build_report\n    import numpy\n"
+        "from ..jobs.pipeline import run_fit\n"
+        "from .. import plotting\n"
+        "from ._base import PurchaseModel\n"
+        "def f():\n    from ..jobs import report\n    import numpy\n"
     )
-    found = {(target, inside) for _, target, inside in _imports(tree)}
-    assert found == {(".pipeline", False), (".report", True), ("numpy", True)}
-    assert LEVEL["pipeline"] > LEVEL["beta_geo"] > LEVEL["data"] > LEVEL["_units"]
-
-
-def _layer(module: str) -> str:
-    return next((layer for layer, members in LAYERS.items() if module in members), "?")
+    found = {(target, inside) for _, target, inside in _imports("models.beta_geo", tree)}
+    assert found == {
+        (".jobs.pipeline", False),
+        (".plotting", False),
+        (".models._base", False),
+        (".jobs.report", True),
+        ("numpy", True),
+    }
+    ranks = [_layer_rank(m) for m in ("jobs.pipeline", "clv", "models.beta_geo", "data", "_units")]
+    assert ranks == sorted(ranks, reverse=True) and len(set(ranks)) == 5
+    assert _internal_graph()["jobs.report"] >= {"jobs.assessment", "data", "data.transactions"}
 
 
 def test_the_report_renders_and_never_fits():
-    """Fitting happens in the assessment step of the jobs; report.py only renders."""
+    """Fitting happens in the assessment step of the jobs; the renderer only renders: it neither
+    calls a fit nor imports anything that fits."""
+    tree = MODULES["jobs.render"]
     calls = {
         node.func.attr
-        for node in ast.walk(MODULES["report"])
+        for node in ast.walk(tree)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
     }
-    assert not calls & {"fit", "_fit", "compare_models"}
-    names = {
+    assert not calls & {"fit", "_fit", "compare_models", "evaluate_holdout"}
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not imported & {
+        "assess",
+        "fit_whole_history",
+        "compare_models",
+        "evaluate_holdout",
+        "maximise_likelihood",
+        "build_report",
+    }
+    # The job that builds the report goes through the assessment step for every fit.
+    report_calls = {
         node.func.id
-        for node in ast.walk(MODULES["report"])
+        for node in ast.walk(MODULES["jobs.report"])
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     }
-    assert not names & {"compare_models", "evaluate_holdout", "maximise_likelihood"}
+    assert {"assess", "fit_whole_history", "render_report"} <= report_calls

@@ -120,18 +120,20 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import pytest
+from clvpredict.beta_geo import bgnbd_log_likelihood
+from clvpredict.beta_geo_beta_binom import bgbb_log_likelihood
+from clvpredict.gamma_gamma import gamma_gamma_log_likelihood
+from clvpredict.modified_beta_geo import mbgnbd_log_likelihood
+from clvpredict.pareto_nbd import _tricomi_scaled, pareto_nbd_log_likelihood
 from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 
 import clvpredict as cp
 from clvpredict import ClvDataError, ConvergenceWarning
+from clvpredict._registry import all_models
 from clvpredict._units import DAYS_PER_UNIT
-from clvpredict.beta_geo import bgnbd_log_likelihood
-from clvpredict.beta_geo_beta_binom import bgbb_log_likelihood
-from clvpredict.data import _today, period_bounds, period_index
-from clvpredict.gamma_gamma import gamma_gamma_log_likelihood
-from clvpredict.modified_beta_geo import mbgnbd_log_likelihood
-from clvpredict.pareto_nbd import _tricomi_scaled, pareto_nbd_log_likelihood
+from clvpredict.data import period_bounds, period_index
+from clvpredict.data.transactions import _today
 
 
 def budget(share: float, floor: int = 5) -> settings:
@@ -700,13 +702,11 @@ def log_uniform(low: float, high: float):
     return st.floats(math.log(low), math.log(high)).map(math.exp)
 
 
+#: Every registered calendar-time purchase model: (class, parameter names).
 CONTINUOUS = {
-    "bgnbd": (cp.BetaGeoModel, ("r", "alpha", "a", "b")),
-    "mbgnbd": (cp.ModifiedBetaGeoModel, ("r", "alpha", "a", "b")),
-    "paretonbd": (cp.ParetoNBDModel, ("r", "alpha", "s", "beta")),
+    spec.kind: (spec.cls, spec.cls._param_names)
+    for spec in all_models("purchase", discrete_time=False)
 }
-#: Parameters measured in the model's time unit (rates of a Gamma distribution of rates).
-TIME_SCALES = {"alpha", "beta"}
 SHAPE = log_uniform(1e-3, 1e3)
 TIME_SCALE = log_uniform(1e-3, 1e4)
 
@@ -716,7 +716,8 @@ def continuous_models(draw):
     """(name, parameters) of a BG/NBD, MBG/NBD or Pareto/NBD, drawn over six or seven decades."""
     name = draw(st.sampled_from(sorted(CONTINUOUS)))
     names = CONTINUOUS[name][1]
-    return name, {n: draw(TIME_SCALE if n in TIME_SCALES else SHAPE) for n in names}
+    scales = CONTINUOUS[name][0]._time_parameters
+    return name, {n: draw(TIME_SCALE if n in scales else SHAPE) for n in names}
 
 
 def _model(case: tuple[str, dict]):
@@ -918,7 +919,7 @@ def test_continuous_predictions_do_not_depend_on_the_time_unit(model, history, t
     times divided by 7 the model predicts the same probabilities and counts."""
     m = _model(model)
     c = 7.0
-    params = {k: v / c if k in TIME_SCALES else v for k, v in m.params_.items()}
+    params = {k: v / c if k in m._time_parameters else v for k, v in m.params_.items()}
     weekly = type(m).from_params(params, time_unit="W")
     x, t_x, big_t = history
     daily_h = _history(m, x, t_x, big_t)
@@ -1244,7 +1245,8 @@ def test_fit_in_days_or_weeks_is_the_same_fit(name, r, alpha, c, d, seed):
     daily, _warned_d = _fit(cls(time_unit="D"), days)
     weekly, _warned_w = _fit(cls(time_unit="W"), weeks)
     assume(daily.converged_ and weekly.converged_)
-    expected = pd.Series({k: v / 7 if k in TIME_SCALES else v for k, v in daily.params_.items()})
+    scales = cls._time_parameters
+    expected = pd.Series({k: v / 7 if k in scales else v for k, v in daily.params_.items()})
     # Two optima found to the optimiser's precision agree to a sliver of a standard error.
     gap = (weekly.params_ - expected).abs()
     assert (gap <= 1e-3 * weekly.standard_errors_ + 1e-9 * expected).all()

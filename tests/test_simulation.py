@@ -1,12 +1,12 @@
-"""Simulation from the models, and recovery of their parameters from simulated customers.
+"""Simulation from the models: each simulator against its model's closed forms.
+
+Recovering the parameters from simulated customers, and the coverage of the intervals, are
+common tests over every registered model (``tests/models/test_common.py``).
 
 (a) Each simulator against the model's closed forms: Monte Carlo means and frequencies must
     agree within 4 Monte Carlo standard errors (fixed seeds, so the tests are deterministic; 4 SE
     leaves a chance of about 6e-5 per comparison that a correct simulator fails for a new seed).
-(b) Quick recovery: simulate CDNOW-sized-or-larger data at the published parameters, fit, and
-    require the truth inside every 99% interval of ``summary(alpha=0.01)``.
-(c) Coverage of the 95% intervals over 200 simulate-and-fit repetitions (``-m slow`` only).
-(d) The transaction-log simulator through :func:`clvpredict.rfm_summary` and back.
+(b) The transaction-log simulator through :func:`clvpredict.rfm_summary` and back.
 """
 
 from __future__ import annotations
@@ -238,102 +238,7 @@ def test_zero_frequency_has_no_spend():
 
 
 # ------------------------------------------------------------------------------------------
-# (b) Quick parameter recovery at the published parameters
-# ------------------------------------------------------------------------------------------
-
-RECOVERY_SEEDS = {"bgnbd": 31, "mbgnbd": 32, "paretonbd": 33, "bgbb": 34, "gamma_gamma": 35}
-
-
-@pytest.mark.parametrize("name", sorted(PURCHASE_MODELS))
-def test_purchase_model_recovers_parameters(name):
-    cls, params = PURCHASE_MODELS[name]
-    rng = np.random.default_rng(RECOVERY_SEEDS[name])
-    truth = cls.from_params(params, time_unit="W")
-    data = truth.simulate(cdnow_like_T(10_000, rng), random_state=rng)
-    fitted = cls().fit(data)
-    assert fitted.converged_
-    assert fitted.time_unit_ == "W"  # carried by data.attrs
-    assert covers(fitted, params, alpha=0.01).all(), fitted.summary(alpha=0.01)
-
-
-def test_bgbb_recovers_parameters():
-    truth = cp.BetaGeoBetaBinomModel.from_params(BGBB)
-    # As many customers as the donations data, each with 6 opportunities.
-    data = truth.simulate(6, n_customers=11_104, random_state=RECOVERY_SEEDS["bgbb"])
-    fitted = cp.BetaGeoBetaBinomModel().fit(data)
-    assert fitted.converged_
-    assert covers(fitted, BGBB, alpha=0.01).all(), fitted.summary(alpha=0.01)
-
-
-def test_gamma_gamma_recovers_parameters():
-    rng = np.random.default_rng(RECOVERY_SEEDS["gamma_gamma"])
-    # Frequencies like CDNOW's: the repeat buyers among simulated BG/NBD customers.
-    purchases = sim.simulate_bgnbd(*BGNBD.values(), cdnow_like_T(12_000, rng), random_state=rng)
-    repeat = purchases.loc[purchases["frequency"] > 0, "frequency"]
-    assert len(repeat) > 4_000
-    data = cp.GammaGammaModel.from_params(GAMMA_GAMMA).simulate(repeat, random_state=rng)
-    assert data.index.equals(repeat.index)  # a Series lends its index
-    fitted = cp.GammaGammaModel().fit(data)
-    assert fitted.converged_
-    assert covers(fitted, GAMMA_GAMMA, alpha=0.01).all(), fitted.summary(alpha=0.01)
-
-
-# ------------------------------------------------------------------------------------------
-# (c) Coverage of the 95% intervals (slow)
-# ------------------------------------------------------------------------------------------
-
-COVERAGE_REPETITIONS = 200
-COVERAGE_CUSTOMERS = 5_000
-
-
-def simulate_and_fit(name: str, n: int, rng: np.random.Generator):
-    """One replication: ``n`` customers simulated at the published parameters, then fitted."""
-    if name in PURCHASE_MODELS:
-        cls, params = PURCHASE_MODELS[name]
-        data = cls.from_params(params, time_unit="W").simulate(
-            cdnow_like_T(n, rng), random_state=rng
-        )
-        return cls().fit(data)
-    if name == "bgbb":
-        data = cp.BetaGeoBetaBinomModel.from_params(BGBB).simulate(
-            6, n_customers=n, random_state=rng
-        )
-        return cp.BetaGeoBetaBinomModel().fit(data)
-    # Gamma-Gamma on the repeat buyers among n BG/NBD customers (about 40% of them).
-    purchases = sim.simulate_bgnbd(*BGNBD.values(), cdnow_like_T(n, rng), random_state=rng)
-    frequency = purchases.loc[purchases["frequency"] > 0, "frequency"]
-    data = cp.GammaGammaModel.from_params(GAMMA_GAMMA).simulate(frequency, random_state=rng)
-    return cp.GammaGammaModel().fit(data)
-
-
-TRUTHS = {
-    "bgnbd": BGNBD,
-    "mbgnbd": MBGNBD,
-    "paretonbd": PARETO,
-    "bgbb": BGBB,
-    "gamma_gamma": GAMMA_GAMMA,
-}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", list(TRUTHS))
-def test_interval_coverage(name):
-    # Deselected by default (pyproject: -m 'not slow'); run with `pytest -m slow`.
-    rng = np.random.default_rng([20261204, list(TRUTHS).index(name)])
-    inside = []
-    for _ in range(COVERAGE_REPETITIONS):
-        fitted = simulate_and_fit(name, COVERAGE_CUSTOMERS, rng)
-        # A fit that did not converge counts as missing the truth: coverage is of the procedure.
-        hit = covers(fitted, TRUTHS[name], alpha=0.05) if fitted.converged_ else None
-        inside.append(hit if hit is not None else pd.Series(False, index=list(TRUTHS[name])))
-    coverage = pd.DataFrame(inside).mean()
-    # Covering counts are Binomial(200, 0.95) at the nominal rate: allow 4 standard errors.
-    se = np.sqrt(0.95 * 0.05 / COVERAGE_REPETITIONS)
-    assert (np.abs(coverage - 0.95) <= 4 * se).all(), coverage.to_dict()
-
-
-# ------------------------------------------------------------------------------------------
-# (d) Transaction logs through rfm_summary
+# (b) Transaction logs through rfm_summary
 # ------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,38 @@
+"""The data layer: a transaction log parsed and checked once, and the summaries the models read.
+
+Nothing here knows about models. :class:`TransactionLog` holds one parsed, validated log with its
+policies (returns, rows after the end, duplicates, date format); :func:`rfm_summary` and
+:func:`calibration_holdout_summary` turn a log into one row per customer, times in a stated unit.
+"""
+
+from __future__ import annotations
+
+from . import datasets
+from .transactions import (
+    AfterEndPolicy,
+    DuplicatesPolicy,
+    ReturnsPolicy,
+    TransactionLog,
+    as_log,
+    calibration_holdout_summary,
+    daily_with_holdout,
+    period_bounds,
+    period_index,
+    rfm_arrays,
+    rfm_summary,
+)
+
+__all__ = [
+    "AfterEndPolicy",
+    "DuplicatesPolicy",
+    "ReturnsPolicy",
+    "TransactionLog",
+    "as_log",
+    "calibration_holdout_summary",
+    "daily_with_holdout",
+    "datasets",
+    "period_bounds",
+    "period_index",
+    "rfm_arrays",
+    "rfm_summary",
+]

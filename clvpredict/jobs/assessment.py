@@ -1,0 +1,146 @@
+"""The jobs' assessment step: fit on the calibration period, compare, check on the holdout, once.
+
+``clvpredict refresh`` needs the holdout check for its quality gate and the report shows it;
+both read one :class:`Assessment`, so every model is fitted once on the calibration period,
+and the report renders what it is given without fitting anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..data.transactions import AfterEndPolicy, TransactionLog
+from ..evaluation import (
+    HoldoutEvaluation,
+    compare_models,
+    default_purchase_models,
+    evaluate_holdout,
+    expected_repeat_transactions_over_time,
+    model_label,
+)
+from ..exceptions import ConvergenceError
+from ..models.gamma_gamma import GammaGammaModel
+
+__all__ = ["Assessment", "assess", "candidate_models", "fit_whole_history"]
+
+
+@dataclass
+class Assessment:
+    """The trust part of a run: models fitted on the calibration period, checked on the holdout.
+
+    Attributes
+    ----------
+    calibration : DataFrame
+        The calibration/holdout summary (``calibration_holdout_summary``).
+    comparison : DataFrame
+        :func:`~clvpredict.compare_models` of the candidate purchase models; its
+        ``attrs["models"]`` holds them, fitted.
+    purchase_model, spend_model
+        The purchase model used from here on and the Gamma-Gamma, both fitted on the
+        calibration period.
+    evaluation : HoldoutEvaluation
+        Their holdout check (:func:`~clvpredict.evaluate_holdout`).
+    tracking : DataFrame
+        Actual and expected repeat transactions per period over calibration and holdout.
+    """
+
+    calibration: pd.DataFrame
+    comparison: pd.DataFrame
+    purchase_model: Any
+    spend_model: Any
+    evaluation: HoldoutEvaluation
+    tracking: pd.DataFrame
+
+    @property
+    def chosen_kind(self) -> str:
+        """The registry kind of :attr:`purchase_model` (e.g. ``"bgnbd"``)."""
+        return type(self.purchase_model).kind
+
+
+def candidate_models(purchase_class: type | None) -> list[Any]:
+    """Unfitted purchase models to compare: ``purchase_class`` first, then the other
+    continuous-time models; a discrete-time class alone (likelihoods of the two kinds are not
+    comparable); with ``None`` (``"auto"``) every continuous-time model."""
+    if getattr(purchase_class, "discrete_time", False):
+        return [purchase_class()]
+    candidates = default_purchase_models()
+    if purchase_class is None:
+        return candidates
+    return [purchase_class(), *(m for m in candidates if type(m) is not purchase_class)]
+
+
+def assess(
+    log: TransactionLog,
+    calibration: pd.DataFrame,
+    purchase_class: type | None,
+    *,
+    compare: bool = True,
+    after_end: AfterEndPolicy = "error",
+    strict: bool = False,
+) -> Assessment:
+    """Fit, compare and check the models on a calibration/holdout split, each model once.
+
+    Parameters
+    ----------
+    log : TransactionLog
+        The parsed log (for the tracking table).
+    calibration : DataFrame
+        Its calibration/holdout summary.
+    purchase_class : type or None
+        The purchase model to use; ``None`` picks the best holdout forecaster of the
+        comparison (per-customer RMSE).
+    compare : bool
+        Fit and rank the other candidates too (:func:`candidate_models`); without it only
+        ``purchase_class`` is fitted.
+    after_end : {"error", "drop"}
+        Policy for purchases after the holdout's end, as in the summary.
+    strict : bool
+        Raise :class:`~clvpredict.ConvergenceError` when the chosen purchase model or the
+        Gamma-Gamma did not converge (the jobs' behaviour); otherwise the summaries say so.
+    """
+    if purchase_class is None or compare:
+        candidates = candidate_models(purchase_class)
+    else:
+        candidates = [purchase_class()]
+    comparison = compare_models(calibration, candidates)
+    if purchase_class is None:
+        best = comparison.index[comparison["best"]]
+        if len(best) == 0:
+            raise ConvergenceError("purchase_model='auto': no candidate model converged.")
+        purchase = comparison.attrs["models"][best[0]]
+    else:
+        purchase = next(m for m in comparison.attrs["models"].values() if type(m) is purchase_class)
+    spend = GammaGammaModel(on_nonconvergence="raise" if strict else "warn").fit(calibration)
+    if strict and not purchase.converged_:
+        raise ConvergenceError(
+            f"{model_label(purchase)} fitted on the calibration period did not converge: "
+            + "; ".join(purchase.fit_result_.notes)
+            + ". The holdout check cannot be made with it."
+        )
+    evaluation = evaluate_holdout(purchase, calibration, spend_model=spend)
+    tracking = expected_repeat_transactions_over_time(
+        purchase,
+        log,
+        calibration_end=calibration.attrs["calibration_end"],
+        observation_end=calibration.attrs["observation_end"],
+        after_end=after_end,
+    )
+    return Assessment(calibration, comparison, purchase, spend, evaluation, tracking)
+
+
+def fit_whole_history(
+    rfm: pd.DataFrame,
+    purchase_class: type,
+    purchase_model: Any = None,
+    spend_model: Any = None,
+    *,
+    strict: bool = False,
+) -> tuple[Any, Any]:
+    """The purchase and spend models on the whole history: the given ones, or fitted here."""
+    option = {"on_nonconvergence": "raise" if strict else "warn"}
+    purchase = purchase_model if purchase_model is not None else purchase_class(**option).fit(rfm)
+    spend = spend_model if spend_model is not None else GammaGammaModel(**option).fit(rfm)
+    return purchase, spend

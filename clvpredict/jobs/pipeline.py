@@ -1,0 +1,629 @@
+"""Production jobs behind the command line: fit, score and the nightly refresh.
+
+The nightly ``refresh`` takes the output folder's lock, reads and validates transactions, fits
+BG/NBD and Gamma-Gamma, checks them on a holdout window when the history allows it, applies
+quality gates (convergence, holdout error, parameter drift against the previous model) and only
+then publishes the model bundle, the predictions, a metrics file and the HTML report.
+
+Publishing is crash-atomic across files (:mod:`clvpredict.publishing`): the night's files go into
+a new folder ``OUT/releases/<UTC time>/``, and one rename of the link ``OUT/current`` makes them
+current together; ``OUT/model.json`` and the other reader paths are links through
+``OUT/current``. Whether the job fails a gate, hits a full disk or is killed at any instant,
+readers find either the previous night's complete outputs or the new night's, never a mix. Only
+one refresh runs on a folder at a time (a second one stops with exit code 5), and each run first
+removes what an interrupted run left behind. The ``keep`` newest releases are kept.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .._units import DAYS_PER_MONTH, unit_in_days
+from ..clv import estimate_lifetime_years
+from ..data.transactions import TransactionLog, calibration_holdout_summary, rfm_summary
+from ..evaluation import model_label
+from ..exceptions import ClvDataError, ClvError
+from ..publishing import (
+    publish_release,
+    refresh_lock,
+    tidy_output_folder,
+    write_bytes_atomic,
+)
+from .assessment import Assessment, assess, fit_whole_history
+from .persistence import ModelBundle, _plain, load_model, model_from_dict
+from .report import build_report
+from .settings import (
+    BundleSettingsError,
+    Settings,
+    check_bundle_settings,
+    is_discrete,
+    load_config,
+    purchase_model_class,
+    purchase_model_kinds,
+)
+
+logger = logging.getLogger("clvpredict.pipeline")
+
+# Settings live in clvpredict.settings; the names are re-exported for the jobs' callers.
+__all__ = [
+    "BundleSettingsError",
+    "GateFailure",
+    "Settings",
+    "check_bundle_settings",
+    "is_discrete",
+    "load_config",
+    "purchase_model_class",
+    "purchase_model_kinds",
+    "read_table",
+    "run_fit",
+    "run_refresh",
+    "run_score",
+]
+
+
+class GateFailure(ClvError):
+    """A quality gate of the nightly refresh failed; nothing was published."""
+
+
+def read_table(
+    path: str | os.PathLike[str] | None,
+    what: str = "--transactions",
+    *,
+    customer_col: str | None = None,
+) -> pd.DataFrame:
+    """Read a CSV (optionally compressed) or Parquet file, chosen by its extension.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    what : str
+        The flag that named it, for error messages.
+    customer_col : str, optional
+        The customer id column. In a CSV it is read as text: ids are labels, and reading them as
+        numbers would merge "007" with "7" and drop the leading zeros of every id written back.
+        Parquet columns keep the type they were stored with.
+    """
+    if path is None:
+        raise ClvDataError(f"No input file: pass {what} PATH (a .csv or .parquet file).")
+    path = Path(path)
+    if not path.is_file():
+        raise ClvDataError(f"Input file {str(path)!r} ({what}) does not exist.")
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".txt")):
+            return pd.read_csv(path, dtype=None if customer_col is None else {customer_col: str})
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise ClvDataError(f"Input file {str(path)!r} cannot be read: {exc}") from exc
+    raise ClvDataError(
+        f"Input file {str(path)!r} has an unknown type: use .csv (optionally .gz) or .parquet."
+    )
+
+
+@contextmanager
+def step(name: str, timings: dict[str, float] | None = None) -> Iterator[None]:
+    """Log the start and duration of a job step (shown with ``--verbose``)."""
+    start = time.perf_counter()
+    logger.info("%s ...", name)
+    yield
+    elapsed = time.perf_counter() - start
+    logger.info("%s: %.2f s", name, elapsed)
+    if timings is not None:
+        timings[name] = round(elapsed, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Jobs
+# --------------------------------------------------------------------------------------------
+
+
+def _summary_kwargs(settings: Settings) -> dict[str, Any]:
+    return {
+        "customer_id_col": settings.customer_col,
+        "datetime_col": settings.date_col,
+        "monetary_value_col": settings.amount_col,
+        "time_unit": settings.time_unit,
+        "datetime_format": settings.date_format,
+        "returns": settings.returns,
+        "duplicates": settings.duplicates,
+        "after_end": settings.after_end,
+        "discrete": is_discrete(settings.purchase_model),
+    }
+
+
+def parse_log(settings: Settings, tx: pd.DataFrame) -> TransactionLog:
+    """The job's transaction log, validated once with the settings' columns and policies."""
+    return TransactionLog(
+        tx,
+        settings.customer_col,
+        settings.date_col,
+        settings.amount_col,
+        datetime_format=settings.date_format,
+        returns=settings.returns,
+        duplicates=settings.duplicates,
+    )
+
+
+def calibration_split(
+    settings: Settings, tx: pd.DataFrame | TransactionLog, rfm: pd.DataFrame
+) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
+    """Calibration/holdout summary with the last ``holdout_months`` held out, if the history is
+    at least twice that long; ``(None, None)`` otherwise."""
+
+    end = pd.Timestamp(rfm.attrs["observation_end"])
+    holdout_days = round(settings.holdout_months * DAYS_PER_MONTH)
+    history_days = float(rfm["T"].max()) * unit_in_days(settings.time_unit)
+    if history_days < 2 * holdout_days:
+        return None, None
+    if is_discrete(settings.purchase_model):
+        # Whole calendar months, so that a 12-month holdout is exactly one year of periods.
+        day = pd.Timedelta(days=1)
+        cal_end = end + day - pd.DateOffset(months=settings.holdout_months) - day
+    else:
+        cal_end = end - pd.Timedelta(days=holdout_days)
+    # The end is the summary's: rows after it were refused there, or dropped on request.
+    cal = calibration_holdout_summary(
+        tx,
+        calibration_end=cal_end,
+        observation_end=end,
+        **{**_summary_kwargs(settings), "after_end": "drop"},
+    )
+    return cal, cal_end
+
+
+def choose_purchase_model(
+    settings: Settings,
+    log: TransactionLog,
+    cal: pd.DataFrame | None,
+    *,
+    compare: bool,
+) -> tuple[str, Assessment | None]:
+    """The purchase model to use and, when there is a holdout, the assessment made on it.
+
+    The configured model, or with ``"auto"`` the best holdout forecaster of
+    :func:`~clvpredict.compare_models` (BG/NBD when there is no holdout). ``compare`` fits the
+    other candidates too (for the report's comparison); each model is fitted once.
+    """
+    auto = settings.purchase_model == "auto"
+    if cal is None:
+        if auto:
+            logger.warning(
+                "purchase_model='auto': the history is too short for a %d-month holdout; "
+                "using BG/NBD",
+                settings.holdout_months,
+            )
+            return "bgnbd", None
+        purchase_model_class(settings.purchase_model)
+        return settings.purchase_model, None
+    purchase_class = None if auto else purchase_model_class(settings.purchase_model)
+    assessment = assess(log, cal, purchase_class, compare=compare, after_end="drop", strict=True)
+    if auto:
+        logger.info(
+            "purchase_model='auto' chose %s (holdout RMSE)", model_label(assessment.purchase_model)
+        )
+    return assessment.chosen_kind, assessment
+
+
+def _lifetime(settings: Settings, tx: pd.DataFrame | TransactionLog, end: str) -> float:
+    if settings.lifetime_years is not None:
+        return float(settings.lifetime_years)
+    return estimate_lifetime_years(
+        tx,
+        settings.customer_col,
+        settings.date_col,
+        window_months=settings.lifetime_window_months,
+        observation_end=end,
+        datetime_format=settings.date_format,
+    )
+
+
+def run_fit(
+    settings: Settings,
+    timings: dict[str, float] | None = None,
+    *,
+    evaluate_holdout_too: bool = False,
+    transactions: pd.DataFrame | None = None,
+) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """Read transactions, summarise, choose the purchase model and fit both models.
+
+    ``transactions`` is a log in memory, used instead of reading ``settings.transactions``.
+
+    Returns
+    -------
+    (bundle, transactions, rfm, context)
+        The :class:`~clvpredict.ModelBundle`, the inputs it was fitted on, and a dict with the
+        parsed log (``"log"``, a :class:`~clvpredict.data.TransactionLog` for every later step),
+        the calibration/holdout split (when made), the model comparison (``"auto"``) and the
+        chosen purchase model.
+
+    Raises
+    ------
+    ClvDataError
+        Bad input or settings.
+    ConvergenceError
+        A model did not converge.
+    """
+
+    if transactions is None:
+        with step("read transactions", timings):
+            tx = read_table(settings.transactions, customer_col=settings.customer_col)
+    else:
+        tx = transactions
+    with step("validate and summarise", timings):
+        log = parse_log(settings, tx)
+        rfm = rfm_summary(
+            log, observation_end=settings.observation_end, **_summary_kwargs(settings)
+        )
+    context: dict[str, Any] = {
+        "log": log,
+        "assessment": None,
+        "calibration": None,
+        "calibration_end": None,
+        "comparison": None,
+    }
+    if settings.purchase_model == "auto" or evaluate_holdout_too:
+        with step("calibration/holdout split", timings):
+            context["calibration"], context["calibration_end"] = calibration_split(
+                settings, log, rfm
+            )
+    with step("assess the models on the holdout", timings):
+        kind, context["assessment"] = choose_purchase_model(
+            settings,
+            log,
+            context["calibration"],
+            compare=evaluate_holdout_too and settings.report,
+        )
+    if settings.purchase_model == "auto" and context["assessment"] is not None:
+        context["comparison"] = context["assessment"].comparison
+    context["purchase_model"] = kind
+    with step(f"fit {kind} and Gamma-Gamma", timings):
+        bg, gg = fit_whole_history(rfm, purchase_model_class(kind), strict=True)
+    end = rfm.attrs["observation_end"]
+    with step("expected lifetime for the simple CLV", timings):
+        lifetime = _lifetime(settings, log, end)
+    bundle = ModelBundle(
+        bg,
+        gg,
+        {
+            "observation_end": end,
+            "time_unit": settings.time_unit,
+            "horizon_months": settings.horizon_months,
+            "annual_discount_rate": settings.annual_discount_rate,
+            "margin": settings.margin,
+            "lifetime_years": lifetime,
+            "purchase_model": kind,
+            "customer_col": settings.customer_col,
+            "n_customers": len(rfm),
+            "n_transactions": len(tx),
+        },
+    )
+    return bundle, tx, rfm, context
+
+
+def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd.DataFrame:
+    """Score customers with a saved bundle: the per-customer CLV table.
+
+    Reads ``settings.model`` and either ``settings.transactions`` (summarised up to
+    ``observation_end``, default the last transaction day) or ``settings.rfm`` (an RFM table
+    with a ``customer_col`` column and ``frequency, recency, T, monetary_value,
+    avg_order_value``, with ``recency`` and ``T`` in ``settings.rfm_time_unit``). A file in
+    another unit than the model's is converted to the model's (refused for the BG/BB, whose
+    periods cannot be rescaled); ``recency`` and ``T`` in the result are in the model's unit.
+    """
+
+    if settings.model is None:
+        raise ClvDataError("score needs --model PATH: a model.json written by fit or refresh.")
+
+    with step("load model", timings):
+        bundle = load_model(settings.model)
+    if not isinstance(bundle, ModelBundle):
+        raise ClvDataError(
+            f"{settings.model!r} holds a single {type(bundle).__name__}; score needs the model "
+            "bundle (purchase and spend model) written by clvpredict fit or refresh."
+        )
+    unit = bundle.purchase_model.time_unit_
+    discrete = bool(getattr(bundle.purchase_model, "discrete_time", False))
+    if settings.rfm is not None and settings.rfm_time_unit is None:
+        # An RFM table is bare numbers: nothing in it says whether T = 30 means days or weeks.
+        raise ClvDataError(
+            f"--rfm {settings.rfm} needs --rfm-time-unit (setting rfm_time_unit): the unit, D, "
+            "W, M or Y, in which the file measures recency and T. The model works in "
+            f"{unit!r}; a file in another unit is converted."
+        )
+    if settings.rfm is not None and discrete and settings.rfm_time_unit != unit:
+        raise ClvDataError(
+            f"--rfm-time-unit {settings.rfm_time_unit}: the model is a BG/BB counting periods "
+            f"of time_unit={unit!r}, and periods of one unit cannot be rescaled into another. "
+            f"Summarise the log with rfm_summary(..., time_unit={unit!r}, discrete=True), or "
+            "score from --transactions."
+        )
+    if settings.rfm is not None:
+        with step("read RFM table", timings):
+            rfm = read_table(settings.rfm, "--rfm", customer_col=settings.customer_col)
+            if settings.customer_col not in rfm.columns:
+                raise ClvDataError(
+                    f"The RFM file has no customer column {settings.customer_col!r}; its columns "
+                    f"are {list(map(str, rfm.columns))}. Pass --customer-col."
+                )
+            rfm = _durations_in(rfm.set_index(settings.customer_col), settings.rfm_time_unit, unit)
+            rfm.attrs["time_unit"] = unit
+            rfm.attrs["discrete"] = discrete
+    else:
+        with step("read and summarise transactions", timings):
+            tx = read_table(settings.transactions, customer_col=settings.customer_col)
+            kwargs = _summary_kwargs(settings)
+            kwargs["time_unit"] = unit
+            kwargs["discrete"] = discrete
+            rfm = rfm_summary(tx, observation_end=settings.observation_end, **kwargs)
+    with step("score customers", timings):
+        table = bundle.score(rfm, allow_unconverged=settings.allow_unconverged)
+    return table[
+        [
+            "frequency",
+            "recency",
+            "T",
+            "monetary_value",
+            "p_alive",
+            "expected_purchases",
+            "expected_avg_value",
+            "predictive_clv",
+            "simple_clv",
+        ]
+    ]
+
+
+def _durations_in(rfm: pd.DataFrame, given: str, wanted: str) -> pd.DataFrame:
+    """``rfm`` with its durations (``recency``, ``T``, ``duration_holdout``) converted from
+    ``given`` to ``wanted`` time units. Non-numeric columns are left for the models to
+    refuse by name."""
+    if given == wanted:
+        return rfm
+    scale = unit_in_days(given) / unit_in_days(wanted)
+    logger.info("--rfm: recency and T converted from %s to %s (x %.6g)", given, wanted, scale)
+    rfm = rfm.copy()
+    for column in ("recency", "T", "duration_holdout"):
+        if column in rfm.columns and pd.api.types.is_numeric_dtype(rfm[column].dtype):
+            if not pd.api.types.is_bool_dtype(rfm[column].dtype):
+                rfm[column] = rfm[column] * scale
+    return rfm
+
+
+def table_bytes(table: pd.DataFrame, output_format: str) -> bytes:
+    """Serialise a prediction table deterministically (same data, same bytes)."""
+    if output_format == "parquet":
+        buffer = io.BytesIO()
+        table.to_parquet(buffer, index=True)
+        return buffer.getvalue()
+    return table.to_csv(lineterminator="\n").encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Nightly refresh
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Gate:
+    """One quality gate's outcome (recorded in metrics.json)."""
+
+    name: str
+    passed: bool | None
+    value: float | None = None
+    threshold: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class RefreshOutcome:
+    """What a refresh did: gates, metrics, and the release and files it published."""
+
+    gates: list[Gate] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    published: list[str] = field(default_factory=list)
+    release: str | None = None
+
+
+def _holdout_gate(settings: Settings, context: dict[str, Any]) -> tuple[Gate, dict]:
+    """Compare the forecast of the chosen model, fitted without the holdout, with what happened."""
+
+    cal, cal_end = context["calibration"], context["calibration_end"]
+    if cal is None:
+        detail = (
+            f"history too short for a {settings.holdout_months}-month holdout (needs at least "
+            f"twice that); skipped"
+        )
+        logger.warning("holdout gate: %s", detail)
+        return Gate("holdout_error", None, detail=detail), {}
+    comparison = context["comparison"]
+    evaluation = context["assessment"].evaluation
+    totals = evaluation.totals.iloc[0]
+    error = abs(float(totals["pct_error"])) / 100.0
+    metrics = {
+        "purchase_model": context["purchase_model"],
+        "calibration_end": str(cal_end.date()),
+        "observation_end": cal.attrs["observation_end"],
+        "actual_repeat_transactions": float(totals["actual"]),
+        "predicted_repeat_transactions": float(totals["predicted"]),
+        "pct_error": float(totals["pct_error"]),
+        "mae": float(evaluation.metrics["mae"].iloc[0]),
+        "rmse": float(evaluation.metrics["rmse"].iloc[0]),
+        "correlation": float(evaluation.metrics["correlation"].iloc[0]),
+    }
+    if comparison is not None:
+        metrics["comparison"] = comparison.reset_index().to_dict(orient="records")
+    gate = Gate(
+        "holdout_error",
+        error <= settings.max_holdout_error,
+        error,
+        settings.max_holdout_error,
+        f"aggregate holdout error {error:.2%} (limit {settings.max_holdout_error:.2%})",
+    )
+    return gate, metrics
+
+
+def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
+    """Largest relative parameter change against the last published model."""
+
+    if not previous_path.is_file():
+        return Gate("parameter_drift", None, detail="no previous model; skipped")
+    try:
+        previous = load_model(previous_path)
+    except BundleSettingsError as exc:
+        # Written by an older version with a setting that cannot score (margin = "0.3"): its
+        # parameters are still the last published ones, and tonight's bundle replaces it.
+        logger.warning("parameter drift: comparing with the previous model anyway: %s", exc)
+        document = json.loads(previous_path.read_text(encoding="utf-8"))
+        previous = ModelBundle(
+            model_from_dict(document["purchase_model"], str(previous_path)),
+            model_from_dict(document["spend_model"], str(previous_path)),
+        )
+    if not isinstance(previous, ModelBundle):
+        return Gate("parameter_drift", False, detail=f"{previous_path} is not a model bundle")
+    if previous.purchase_model.time_unit_ != bundle.purchase_model.time_unit_:
+        return Gate(
+            "parameter_drift",
+            False,
+            detail=(
+                f"time unit changed from {previous.purchase_model.time_unit_!r} to "
+                f"{bundle.purchase_model.time_unit_!r}: parameters are not comparable"
+            ),
+        )
+    worst, where = 0.0, ""
+    for role in ("purchase_model", "spend_model"):
+        old = getattr(previous, role).params_
+        new = getattr(bundle, role).params_
+        change = (new / old - 1.0).abs()
+        if change.max() > worst:
+            worst, where = float(change.max()), f"{role}.{change.idxmax()}"
+    return Gate(
+        "parameter_drift",
+        worst <= settings.max_param_drift,
+        worst,
+        settings.max_param_drift,
+        f"largest relative parameter change {worst:.2%} ({where}), limit "
+        f"{settings.max_param_drift:.2%}",
+    )
+
+
+def run_refresh(settings: Settings) -> RefreshOutcome:
+    """The nightly job. Publishes only when every gate passes.
+
+    Raises
+    ------
+    ClvDataError
+        Bad input or settings (nothing published).
+    ConvergenceError
+        A fit did not converge (nothing published).
+    GateFailure
+        A quality gate failed: nothing published; ``OUT/last-rejected-metrics.json`` records
+        the night's metrics and gates.
+    RefreshLocked
+        Another refresh is running on the same output folder (nothing done).
+    """
+    out = Path(settings.out)
+    timings: dict[str, float] = {}
+    with refresh_lock(out):
+        with step("tidy the output folder", timings):
+            tidy_output_folder(out)
+        return _refresh(settings, out, timings)
+
+
+def _refresh(settings: Settings, out: Path, timings: dict[str, float]) -> RefreshOutcome:
+    """The body of :func:`run_refresh`, run holding the output folder's lock."""
+    outcome = RefreshOutcome()
+    bundle, tx, rfm, context = run_fit(settings, timings, evaluate_holdout_too=True)
+    end = bundle.settings["observation_end"]
+    cal_end = context["calibration_end"]
+    outcome.gates.append(
+        Gate("convergence", True, detail="both models converged (checked during the fit)")
+    )
+    with step("holdout evaluation", timings):
+        holdout_gate, holdout_metrics = _holdout_gate(settings, context)
+    outcome.gates.append(holdout_gate)
+    with step("parameter drift against the previous model", timings):
+        outcome.gates.append(_drift_gate(settings, bundle, out / "model.json"))
+    with step("score customers", timings):
+        table = bundle.score(rfm)
+    outcome.metrics = {
+        "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "observation_end": end,
+        "n_transactions": len(tx),
+        "n_customers": len(rfm),
+        "models": {
+            role: {
+                "class": type(model).__name__,
+                "params": {k: float(v) for k, v in model.params_.items()},
+                "log_likelihood": model.log_likelihood_,
+                "converged": model.converged_,
+            }
+            for role, model in (("purchase", bundle.purchase_model), ("spend", bundle.spend_model))
+        },
+        "holdout": holdout_metrics,
+        "gates": [asdict(g) for g in outcome.gates],
+        "totals": {
+            "predictive_clv": float(table["predictive_clv"].sum()),
+            "simple_clv": float(table["simple_clv"].sum()),
+        },
+        "settings": asdict(settings),
+        "timings_seconds": timings,
+    }
+    failed = [g for g in outcome.gates if g.passed is False]
+    if failed:
+        # The rejected night's metrics go to a file of their own; the published ones stay.
+        rejected = json.dumps(_plain(outcome.metrics), indent=2, allow_nan=False) + "\n"
+        write_bytes_atomic(rejected.encode(), out / "last-rejected-metrics.json")
+        raise GateFailure(
+            "quality gate(s) failed, nothing published: " + "; ".join(g.detail for g in failed)
+        )
+
+    files: dict[str, bytes] = {}
+    files["model.json"] = (json.dumps(bundle.to_dict(), indent=2, allow_nan=False) + "\n").encode()
+    files[f"predictions.{settings.output_format}"] = table_bytes(table, settings.output_format)
+    if settings.report and cal_end is not None:
+        with step("HTML report", timings), tempfile.TemporaryDirectory() as scratch:
+            report = build_report(
+                Path(scratch) / "report.html",
+                context["log"],
+                settings.customer_col,
+                settings.date_col,
+                settings.amount_col,
+                calibration_end=cal_end,
+                observation_end=end,
+                time_unit=settings.time_unit,
+                horizon_months=settings.horizon_months,
+                annual_discount_rate=settings.annual_discount_rate,
+                margin=settings.margin,
+                lifetime_years=bundle.settings["lifetime_years"],
+                purchase_model=bundle.purchase_model,
+                spend_model=bundle.spend_model,
+                calibration=context["calibration"],
+                rfm=rfm,
+                assessment=context["assessment"],
+                datetime_format=settings.date_format,
+                returns=settings.returns,
+                after_end=settings.after_end,
+                duplicates=settings.duplicates,
+            )
+            files["report.html"] = report.read_bytes()
+    files["metrics.json"] = (
+        json.dumps(_plain(outcome.metrics), indent=2, allow_nan=False) + "\n"
+    ).encode()
+    with step("publish", timings):
+        outcome.release = publish_release(out, files, settings.keep)
+    outcome.published = sorted(files)
+    return outcome

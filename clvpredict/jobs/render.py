@@ -1,0 +1,237 @@
+"""The HTML of the report: renders what the jobs computed, and never fits.
+
+One self-contained file: images are embedded as PNG data URIs and there is no script or external
+resource, so it opens offline and can be mailed around.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import plotting
+from .._units import UNIT_NAMES, months_to_units
+from ..clv import clv_table
+from ..data.transactions import TransactionLog
+from ..segments import at_risk_customers, segment_table
+from .assessment import Assessment
+from .persistence import write_text_atomic
+
+__all__ = ["render_report"]
+
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1em; }
+h1 { border-bottom: 2px solid #1f4e79; padding-bottom: .3em; }
+h2 { color: #1f4e79; margin-top: 2em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: .8em 0; font-size: 0.9em; }
+th, td { padding: .25em .7em; border-bottom: 1px solid #e3e3e3; text-align: right; }
+th { background: #f3f6f9; }
+td:first-child, th:first-child { text-align: left; }
+.note { color: #555; font-size: 0.92em; }
+.grid { display: flex; flex-wrap: wrap; gap: 1em; }
+.grid figure { margin: 0; flex: 1 1 480px; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.85em; color: #555; }
+.warn { color: #a40000; font-weight: bold; }
+"""
+
+
+def _figure_html(ax: Any, caption: str) -> str:
+    fig = ax.figure
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (
+        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _table_html(frame: pd.DataFrame, digits: int = 2) -> str:
+    return frame.to_html(
+        border=0, float_format=lambda v: f"{v:,.{digits}f}", na_rep="", escape=True
+    )
+
+
+def _model_block(model: Any) -> str:
+    return model.overview().as_html()
+
+
+def render_report(
+    path: str | os.PathLike[str],
+    assessment: Assessment,
+    log: TransactionLog,
+    rfm: pd.DataFrame,
+    purchase_model: Any,
+    spend_model: Any,
+    *,
+    end: Any,
+    time_unit: str,
+    horizon_months: int,
+    annual_discount_rate: float,
+    margin: float,
+    lifetime_years: float,
+    at_risk_lookback_months: float = 3.0,
+    title: str = "Customer lifetime value report",
+) -> Path:
+    """Write the HTML report of what was computed: an :class:`Assessment` (trust) and models
+    fitted on the whole history (value). Nothing is fitted here.
+
+    Parameters
+    ----------
+    path : str or path
+        Output HTML file (written atomically).
+    assessment : Assessment
+        The calibration/holdout check (:func:`clvpredict.assessment.assess`).
+    log : TransactionLog
+        The parsed log (P(alive) history of the most valuable customer, counts).
+    rfm : DataFrame
+        The whole-history summary in ``time_unit``.
+    purchase_model, spend_model
+        Fitted on ``rfm``.
+    end, time_unit, horizon_months, annual_discount_rate, margin, lifetime_years,
+    at_risk_lookback_months, title
+        As in :func:`build_report`.
+    """
+    cal = assessment.calibration
+    bg_cal, gg_cal = assessment.purchase_model, assessment.spend_model
+    comparison, evaluation, tracking = (
+        assessment.comparison,
+        assessment.evaluation,
+        assessment.tracking,
+    )
+    bg, gg = purchase_model, spend_model
+    discrete = bool(getattr(bg, "discrete_time", False))
+    table = clv_table(
+        bg,
+        gg,
+        rfm,
+        lifetime_years=lifetime_years,
+        horizon_months=horizon_months,
+        annual_discount_rate=annual_discount_rate,
+        margin=margin,
+    )
+    segments = segment_table(table)
+    lookback = months_to_units(at_risk_lookback_months, time_unit)
+    if discrete:
+        # Histories move a whole period at a time.
+        lookback = max(1.0, float(np.round(lookback)))
+    at_risk = at_risk_customers(bg, table, lookback=lookback)
+    best = table["predictive_clv"].idxmax()
+    unit_name = UNIT_NAMES[time_unit]
+
+    trust_figures = [
+        (
+            plotting.plot_calibration_vs_holdout(evaluation, by="frequency"),
+            "By calibration frequency",
+        ),
+        (plotting.plot_calibration_vs_holdout(evaluation, by="recency"), "By calibration recency"),
+        (plotting.plot_cumulative_transactions(tracking), "Cumulative repeat transactions"),
+        (
+            plotting.plot_incremental_transactions(tracking),
+            f"Repeat transactions per {plotting.period_name(tracking.attrs['period_days'])}",
+        ),
+        (plotting.plot_period_transactions(bg_cal, cal), "Repeat purchases in calibration"),
+        (plotting.plot_spend_distribution(gg_cal, cal), "Mean repeat spend"),
+    ]
+    value_figures = [
+        (
+            plotting.plot_expected_purchases_heatmap(
+                bg, months_to_units(horizon_months, time_unit), rfm
+            ),
+            f"Expected purchases in the next {horizon_months} months",
+        ),
+        (plotting.plot_probability_alive_heatmap(bg, rfm), "P(alive)"),
+        (
+            plotting.plot_probability_alive_history(
+                bg,
+                log,
+                log.customer_id_col,
+                log.datetime_col,
+                best,
+                end=end,
+            ),
+            f"P(alive) history of the most valuable customer ({best})",
+        ),
+        (plotting.plot_clv_comparison(table), "Predictive vs simple CLV"),
+        (plotting.plot_value_concentration(table), "Value concentration"),
+    ]
+
+    totals = evaluation.totals
+    pct = float(totals["pct_error"].iloc[0])
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        "<p class='note'>"
+        f"{log.n_rows:,} transactions of {len(rfm):,} customers up to {html.escape(str(end))}; "
+        f"calibration to {html.escape(str(cal.attrs['calibration_end']))}, holdout to "
+        f"{html.escape(str(cal.attrs['observation_end']))}. Time unit: {unit_name}. CLV over "
+        f"{horizon_months} months, discount {annual_discount_rate:.1%} per year, margin "
+        f"{margin:.0%}; simple CLV with a lifetime of {lifetime_years:.2f} years. Generated "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by clvpredict.</p>",
+        "<h2>1. Can the model be trusted? Calibration and holdout</h2>",
+        "<p>The models below are fitted on the calibration period only, then asked to forecast "
+        "the holdout period, which they have not seen. "
+        + (
+            f"<span class='warn'>The aggregate holdout forecast is off by {pct:+.1f}%.</span>"
+            if abs(pct) > 20
+            else f"The aggregate holdout forecast is off by {pct:+.1f}%."
+        )
+        + "</p>",
+        _model_block(bg_cal),
+        _model_block(gg_cal),
+        "<h3>Purchase models compared on the holdout</h3>",
+        "<p class='note'>Each model fitted on the calibration period; <em>best</em> has the "
+        "lowest per-customer holdout RMSE. The rest of this report uses "
+        f"{html.escape(type(bg_cal).__name__)}.</p>",
+        _table_html(comparison, 3),
+        "<h3>Holdout metrics</h3>",
+        _table_html(evaluation.metrics, 3),
+        _table_html(totals, 1),
+        "<h3>By calibration frequency</h3>",
+        _table_html(evaluation.by_frequency, 3),
+        "<h3>By calibration recency</h3>",
+        _table_html(evaluation.by_recency, 3),
+    ]
+    if evaluation.spend is not None:
+        parts += ["<h3>Spend check (customers who bought in the holdout)</h3>"]
+        parts += [_table_html(evaluation.spend, 2)]
+    parts.append("<div class='grid'>")
+    parts += [_figure_html(ax, caption) for ax, caption in trust_figures]
+    parts.append("</div>")
+    parts += [
+        "<h2>2. What are the customers worth?</h2>",
+        "<p>Models fitted on the whole history. Predictive CLV is the discounted model "
+        "forecast; simple CLV is average order value x purchases per year x margin x lifetime.</p>",
+        _model_block(bg),
+        _model_block(gg),
+        "<h3>Value tiers (by predictive CLV)</h3>",
+        _table_html(segments, 2),
+        f"<h3>At-risk high-value customers ({len(at_risk)})</h3>",
+        "<p class='note'>Top 20% by predictive CLV whose P(alive) fell by at least 0.10 over the "
+        + (
+            f"last {lookback:g} period(s) of 1 {unit_name[:-1]}"
+            if discrete
+            else f"last {at_risk_lookback_months:g} months"
+        )
+        + " without a purchase.</p>",
+        _table_html(at_risk.head(50), 3) if len(at_risk) else "<p>None.</p>",
+        "<h3>Top 20 customers</h3>",
+        _table_html(table.nlargest(20, "predictive_clv"), 2),
+        "<div class='grid'>",
+    ]
+    parts += [_figure_html(ax, caption) for ax, caption in value_figures]
+    parts += ["</div>", "</body></html>"]
+    return write_text_atomic("\n".join(parts), path)

@@ -1,0 +1,215 @@
+"""A self-contained HTML report: model summaries, holdout checks, plots, value segments.
+
+The report answers two questions in one file that can be mailed around or published by a nightly
+job: *can the model be trusted on this data?* (a calibration/holdout split, fitted and checked)
+and *what are the customers worth?* (models fitted on the whole history, CLV tiers, customers at
+risk). :func:`build_report` is the job: it parses the log once, has the assessment step fit and
+check the models, and hands everything to :func:`~clvpredict.jobs.render.render_report`, which
+only renders.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .._registry import model_spec
+from ..clv import estimate_lifetime_years
+from ..data.transactions import TransactionLog, as_log, calibration_holdout_summary, rfm_summary
+from ..exceptions import ClvDataError
+from ..segments import at_risk_customers, segment_table
+from .assessment import Assessment, assess, fit_whole_history
+from .render import render_report
+
+__all__ = ["at_risk_customers", "build_report", "render_report", "segment_table"]
+
+
+def _check_given_summary(name: str, summary: pd.DataFrame, **expected: Any) -> None:
+    """Refuse a precomputed summary whose ``attrs`` disagree with the report's settings."""
+    if not isinstance(summary, pd.DataFrame):
+        raise ClvDataError(f"{name} must be a DataFrame from clvpredict's summaries.")
+    wrong = {}
+    for key, value in expected.items():
+        if value is None:
+            continue
+        have = summary.attrs.get(key)
+        if key.endswith("_end"):
+            value = str(pd.Timestamp(value).date())
+        elif key == "discrete":
+            have = bool(have)
+        if have != value:
+            wrong[key] = (have, value)
+    if wrong:
+        detail = "; ".join(f"{k} is {h!r}, the report uses {v!r}" for k, (h, v) in wrong.items())
+        raise ClvDataError(
+            f"The given {name} summary does not match the report's settings: {detail}. Leave "
+            f"{name}= out to have it computed here."
+        )
+
+
+def build_report(
+    path: str | os.PathLike[str],
+    transactions: pd.DataFrame | TransactionLog,
+    customer_id_col: str | None = None,
+    datetime_col: str | None = None,
+    monetary_value_col: str | None = None,
+    *,
+    calibration_end: Any,
+    observation_end: Any = None,
+    time_unit: str = "W",
+    horizon_months: int = 12,
+    annual_discount_rate: float = 0.10,
+    margin: float = 1.0,
+    lifetime_years: float | None = None,
+    lifetime_window_months: int = 6,
+    at_risk_lookback_months: float = 3.0,
+    purchase_model: Any = None,
+    spend_model: Any = None,
+    datetime_format: str | None = None,
+    returns: str = "error",
+    after_end: str = "error",
+    duplicates: str = "keep",
+    title: str = "Customer lifetime value report",
+    calibration: pd.DataFrame | None = None,
+    rfm: pd.DataFrame | None = None,
+    assessment: Assessment | None = None,
+) -> Path:
+    """Write a self-contained HTML report on the models and the customers' value.
+
+    Part 1 (trust): the purchase model (BG/NBD, or the class of ``purchase_model``) and
+    Gamma-Gamma are fitted on the calibration period (up to ``calibration_end``) and checked
+    against the holdout (up to ``observation_end``): the comparison with the other purchase
+    models, metrics, calibration/holdout and tracking plots, period transactions and spend.
+    Part 2 (value): models fitted on the whole history up to ``observation_end`` (or the given
+    ``purchase_model``/``spend_model``, which must be fitted on that history in ``time_unit``)
+    give the CLV table, heatmaps, the P(alive) history of the most valuable customer, predictive
+    vs simple CLV, value concentration, value tiers and at-risk high-value customers.
+
+    Parameters
+    ----------
+    path : str or path
+        Output HTML file (written atomically).
+    transactions, customer_id_col, datetime_col, monetary_value_col
+        The transaction log and its columns, as in :func:`~clvpredict.rfm_summary`; or a
+        :class:`~clvpredict.data.TransactionLog` parsed already (the columns may then be left
+        out). The log is parsed once for every part of the report.
+    calibration_end, observation_end : date-like
+        End of calibration and of the holdout (inclusive days); ``observation_end`` defaults to
+        the last purchase day.
+    time_unit : {"D", "W", "M", "Y"}
+        Unit in which the models are fitted.
+    horizon_months, annual_discount_rate, margin
+        CLV settings, as in :func:`~clvpredict.predictive_clv`.
+    lifetime_years : float, optional
+        Lifetime for the simple CLV; estimated with
+        :func:`~clvpredict.estimate_lifetime_years` (windows of ``lifetime_window_months``) if
+        omitted.
+    at_risk_lookback_months : float
+        How far back P(alive) is compared for the at-risk list, in months.
+    purchase_model : fitted model or {"bgnbd", "mbgnbd", "paretonbd", "bgbb", "auto"}, optional
+        The purchase model for part 2 (fitted on the whole history), or which one to fit:
+        ``"auto"`` takes the best holdout forecaster of the comparison in part 1 (by
+        per-customer RMSE). Default BG/NBD. With the BG/BB (``"bgbb"``), the summaries count
+        periods of one ``time_unit`` (``discrete=True``) and the comparison shows it alone.
+    spend_model : fitted GammaGammaModel, optional
+        Fitted here if omitted.
+    datetime_format, returns, after_end, duplicates
+        As in :func:`~clvpredict.rfm_summary`.
+    title : str
+        Report title.
+    calibration, rfm : DataFrame, optional
+        The calibration/holdout summary and the whole-history summary of ``transactions``, when
+        the caller has them already (``clvpredict refresh`` does), so that they are not
+        computed again; they must match ``calibration_end``, ``observation_end``, ``time_unit``
+        and the purchase model's kind (``discrete``).
+    assessment : Assessment, optional
+        The calibration/holdout check made already (:func:`clvpredict.assessment.assess`;
+        ``refresh`` makes it for its quality gate), so that no model is fitted twice.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+
+    log = as_log(
+        transactions,
+        customer_id_col,
+        datetime_col,
+        monetary_value_col,
+        datetime_format=datetime_format,
+        returns=returns,
+        duplicates=duplicates,
+    )
+    columns = {"customer_id_col": log.customer_id_col, "datetime_col": log.datetime_col}
+    # The purchase model: a fitted one, a name, or "auto" (chosen by the comparison).
+    fitted = None if purchase_model is None or isinstance(purchase_model, str) else purchase_model
+    if fitted is not None:
+        purchase_class = type(fitted)
+    elif purchase_model == "auto":
+        purchase_class = None
+    else:
+        purchase_class = model_spec(purchase_model or "bgnbd", "purchase", "purchase_model").cls
+    # A discrete-time model (BG/BB) reads summaries counted in periods.
+    discrete = bool(getattr(purchase_class, "discrete_time", False))
+    if assessment is None:
+        if calibration is None:
+            calibration = calibration_holdout_summary(
+                log,
+                calibration_end=calibration_end,
+                observation_end=observation_end,
+                time_unit=time_unit,
+                discrete=discrete,
+                after_end=after_end,
+                **columns,
+            )
+        else:
+            _check_given_summary(
+                "calibration",
+                calibration,
+                time_unit=time_unit,
+                discrete=discrete,
+                calibration_end=calibration_end,
+                observation_end=observation_end,
+            )
+        assessment = assess(log, calibration, purchase_class, after_end=after_end)
+    end = observation_end
+    if end is None:
+        end = assessment.calibration.attrs["observation_end"]
+    if rfm is None:
+        rfm = rfm_summary(
+            log,
+            observation_end=end,
+            time_unit=time_unit,
+            discrete=discrete,
+            after_end=after_end,
+            **columns,
+        )
+    else:
+        _check_given_summary(
+            "rfm", rfm, time_unit=time_unit, discrete=discrete, observation_end=end
+        )
+    bg, gg = fit_whole_history(rfm, type(assessment.purchase_model), fitted, spend_model)
+    if lifetime_years is None:
+        lifetime_years = estimate_lifetime_years(
+            log, window_months=lifetime_window_months, observation_end=end, **columns
+        )
+    return render_report(
+        path,
+        assessment,
+        log,
+        rfm,
+        bg,
+        gg,
+        end=end,
+        time_unit=time_unit,
+        horizon_months=horizon_months,
+        annual_discount_rate=annual_discount_rate,
+        margin=margin,
+        lifetime_years=lifetime_years,
+        at_risk_lookback_months=at_risk_lookback_months,
+        title=title,
+    )

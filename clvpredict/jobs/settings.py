@@ -1,0 +1,488 @@
+"""Settings of the jobs: every setting's type and range, checked before any work starts.
+
+A setting comes from the defaults, a TOML config file or a command-line flag (flags win), and
+each value is checked as it is read, so a message names the setting, the value, where it came
+from and the fix. The settings stored in a model bundle are checked the same way when it is
+loaded. The purchase models a job can use are the registry's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+
+from .._registry import all_models, model_spec
+from .._units import DAYS_PER_MONTH, unit_in_days
+from ..data import transactions as data
+from ..exceptions import ClvDataError
+from ..models.model_file import ModelFileError
+
+__all__ = [
+    "SETTING_SPECS",
+    "BundleSettingsError",
+    "Settings",
+    "check_bundle_settings",
+    "is_discrete",
+    "load_config",
+    "purchase_model_class",
+    "purchase_model_kinds",
+]
+
+# --------------------------------------------------------------------------------------------
+# Settings: each one's type and range, checked before any work starts
+# --------------------------------------------------------------------------------------------
+
+
+def purchase_model_kinds() -> list[str]:
+    """The purchase models the jobs can use, by their name in settings and on the command line
+    (the registry's kinds), and ``"auto"``."""
+    return [spec.kind for spec in all_models("purchase")] + ["auto"]
+
+
+#: Command-line flags whose name is not ``--`` plus the setting's name with dashes.
+_FLAG_NAMES = {
+    "annual_discount_rate": "--discount-rate",
+    "output_format": "--format",
+    "report": "--no-report",
+}
+
+
+def _shown(value: Any) -> str:
+    """A flag's value as the user typed it (argparse has made 30 into 30.0)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _written(value: Any) -> str:
+    """A value as a TOML or JSON file writes it: "0.3" (text), true, 30, nan."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where a setting's value came from: it decides how the error names it and the fix."""
+
+    kind: str  # "config", "flag", "bundle" or "python"
+    where: str = ""  # the config or model file
+
+    def flag(self, setting: str) -> str:
+        return _FLAG_NAMES.get(setting, "--" + setting.replace("_", "-"))
+
+    def name(self, setting: str, value: Any) -> str:
+        if self.kind == "flag":
+            return f"{self.flag(setting)} {_shown(value)} (setting {setting})"
+        if self.kind == "config":
+            place = f"the config file {self.where}" if self.where else "the config"
+            return f"{setting} = {_written(value)} in {place}"
+        if self.kind == "bundle":
+            return f"{self.where}: its setting {setting} = {_written(value)}"
+        return f"{setting}={value!r}"
+
+    def fix(self, setting: str, text: str, note: str = "") -> str:
+        """How to give the value ``text`` in this source (``note`` is for config files)."""
+        if self.kind == "config":
+            return f"write {setting} = {text}{note}"
+        if self.kind == "flag":
+            return f"pass {self.flag(setting)} {text}"
+        if self.kind == "bundle":
+            return f"it should read {setting} = {text}"
+        return f"pass {setting}={text}"
+
+
+class _Spec:
+    """A setting's type and range. ``check`` returns the value in canonical form."""
+
+    optional = False
+
+    def check(self, setting: str, value: Any, origin: _Origin) -> Any:
+        if value is None and self.optional:
+            return None
+        return self.convert(setting, value, origin)
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def refuse(setting: str, value: Any, origin: _Origin, problem: str, fix: str = "") -> None:
+        message = f"{origin.name(setting, value)}: {problem}" + (f"; {fix}." if fix else ".")
+        if origin.kind == "bundle":
+            message += (
+                " Re-fit the model with this version of clvpredict (clvpredict fit): the file "
+                "holds a setting that scoring cannot use."
+            )
+        raise ClvDataError(message)
+
+
+class _Path(_Spec):
+    def __init__(self, optional: bool = False) -> None:
+        self.optional = optional
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str):
+            fix = origin.fix(setting, '"path/to/file"', " (in quotes)")
+            self.refuse(setting, value, origin, "must be a file path (text)", fix)
+        if not value.strip():
+            self.refuse(setting, value, origin, "must not be empty", "give a file path")
+        return value
+
+
+class _Column(_Spec):
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        if not isinstance(value, str):
+            # A CSV header is text; a number here is most likely a name written unquoted.
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            fix = origin.fix(setting, f'"{_shown(value)}"' if number else '"name"', " (in quotes)")
+            self.refuse(setting, value, origin, "must be a column name (text)", fix)
+        if not value:
+            self.refuse(setting, value, origin, "must not be empty", "give the column's name")
+        return value
+
+
+class _DateFormat(_Spec):
+    optional = True
+    example = "use strftime codes, e.g. '%Y-%m-%d' for 2024-06-30 or '%d/%m/%Y' for 30/06/2024"
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        if not isinstance(value, str):
+            self.refuse(setting, value, origin, "must be a strftime format (text)", self.example)
+        if "%" not in value:
+            problem = "has no %-code, so it cannot read a date"
+            self.refuse(setting, value, origin, problem, self.example)
+        sample = datetime(2024, 6, 30, 13, 45, 10)
+        try:
+            datetime.strptime(sample.strftime(value), value)
+        except ValueError as exc:
+            problem = f"is not a usable strftime format ({exc})"
+            self.refuse(setting, value, origin, problem, self.example)
+        return value
+
+
+class _Choice(_Spec):
+    def __init__(
+        self,
+        *choices: str,
+        upper: bool = False,
+        optional: bool = False,
+        among: Callable[[], Sequence[str]] | None = None,
+    ) -> None:
+        # ``among`` is asked at validation time: the registry is complete only once the package
+        # has been imported.
+        self._choices, self._among = choices, among
+        self.upper, self.optional = upper, optional
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._among()) if self._among is not None else self._choices
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        # Time-unit codes are case-insensitive everywhere in the library; made canonical here
+        # so that nothing downstream ever sees "w".
+        canonical = value.upper() if self.upper and isinstance(value, str) else value
+        if not isinstance(value, str) or canonical not in self.choices:
+            listed = ", ".join(map(repr, self.choices))
+            extra = " (days, weeks, months, years; any case)" if self.upper else ""
+            self.refuse(setting, value, origin, f"must be one of {listed}{extra}")
+        return canonical
+
+
+class _Day(_Spec):
+    optional = True
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        if isinstance(value, date):
+            # TOML dates arrive as dates; the jobs take text.
+            value = value.isoformat()
+        day = pd.NaT
+        if isinstance(value, str):
+            try:
+                day = pd.Timestamp(value)
+            except (TypeError, ValueError):
+                pass
+        if pd.isna(day):
+            fix = "give a calendar day as YYYY-MM-DD, e.g. 2024-06-30"
+            self.refuse(setting, value, origin, "is not a date", fix)
+        today = data._today()
+        if day.tz_localize(None).normalize() > pd.Timestamp(today):
+            self.refuse(
+                setting,
+                value,
+                origin,
+                f"is after today ({today}, the latest date in any time zone): the customers "
+                "cannot have been observed until then",
+                "give a date of today or earlier, or leave it out to end on the last purchase day",
+            )
+        return value
+
+
+class _Number(_Spec):
+    """A finite number in a range. Ranges that end at 1 are fractions, where 30 reads as 30%."""
+
+    def __init__(
+        self,
+        low: float,
+        high: float = math.inf,
+        *,
+        low_open: bool = False,
+        high_open: bool = False,
+        whole: bool = False,
+        optional: bool = False,
+        example: str = "0.3",
+    ) -> None:
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+        self.whole, self.optional, self.example = whole, optional, example
+        bounds = [f"{'>' if low_open else '>='} {low:g}"]
+        if high != math.inf:
+            bounds.append(f"{'<' if high_open else '<='} {high:g}")
+        self.bounds = " and ".join(bounds) + (" (a fraction: 0.3 means 30%)" if high == 1 else "")
+        self.requirement = f"must be a {'whole ' if whole else ''}number {self.bounds}"
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> float | int:
+        example = origin.fix(setting, self.example)
+        if isinstance(value, bool):
+            self.refuse(setting, value, origin, "true/false is not a number", example)
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                self.refuse(setting, value, origin, self.requirement, example)
+            fix = origin.fix(setting, value.strip(), " without quotes")
+            self.refuse(setting, value, origin, "is text, not a number", fix)
+        if not isinstance(value, int | float):
+            self.refuse(setting, value, origin, self.requirement, example)
+        if not math.isfinite(value):
+            problem = f"must be a finite number {self.bounds}"
+            self.refuse(setting, value, origin, problem, example)
+        if self.whole and not isinstance(value, int):
+            self.refuse(setting, value, origin, self.requirement, example)
+        too_low = value <= self.low if self.low_open else value < self.low
+        too_high = value >= self.high if self.high_open else value > self.high
+        if too_low or too_high:
+            fix = example
+            if self.high == 1 and 1 < value <= 100:
+                fraction = f"{value / 100:.6f}".rstrip("0")
+                fraction += "0" * max(0, 4 - len(fraction))
+                fix = f"{_shown(value)} looks like a percentage: use {fraction}"
+            self.refuse(setting, value, origin, self.requirement, fix)
+        return value
+
+
+class _Flag(_Spec):
+    def convert(self, setting: str, value: Any, origin: _Origin) -> bool:
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            fix = origin.fix(setting, value.strip().lower(), " without quotes")
+            self.refuse(setting, value, origin, "is text, not true or false", fix)
+        if not isinstance(value, bool):
+            self.refuse(setting, value, origin, "must be true or false")
+        return value
+
+
+_TIME_UNIT = _Choice("D", "W", "M", "Y", upper=True)
+
+#: Every setting's type and range. A Settings field without an entry here is a bug.
+SETTING_SPECS: dict[str, _Spec] = {
+    "transactions": _Path(optional=True),
+    "rfm": _Path(optional=True),
+    "model": _Path(optional=True),
+    "out": _Path(),
+    "customer_col": _Column(),
+    "date_col": _Column(),
+    "amount_col": _Column(),
+    "date_format": _DateFormat(),
+    "returns": _Choice("error", "drop", "net"),
+    "duplicates": _Choice("keep", "drop", "error"),
+    "after_end": _Choice("error", "drop"),
+    "observation_end": _Day(),
+    "time_unit": _TIME_UNIT,
+    "horizon_months": _Number(1, whole=True, example="12"),
+    # A rate of 100% a year or more is a percentage typed as a number, not a discount rate.
+    "annual_discount_rate": _Number(0, 1, high_open=True, example="0.10"),
+    "margin": _Number(0, 1),
+    "lifetime_years": _Number(0, low_open=True, optional=True, example="2.5"),
+    "lifetime_window_months": _Number(1, whole=True, example="6"),
+    "purchase_model": _Choice(among=purchase_model_kinds),
+    "holdout_months": _Number(1, whole=True, example="6"),
+    # Errors and drifts beyond 100% are not gates; and the cap catches "20" meant as 20%.
+    "max_holdout_error": _Number(0, 1, example="0.25"),
+    "max_param_drift": _Number(0, 1, example="0.5"),
+    "keep": _Number(1, whole=True, example="7"),
+    "output_format": _Choice("csv", "parquet"),
+    "report": _Flag(),
+    "allow_unconverged": _Flag(),
+    "rfm_time_unit": _Choice("D", "W", "M", "Y", upper=True, optional=True),
+}
+
+
+@dataclass
+class Settings:
+    """Everything a job needs, from a TOML config file and command-line flags (flags win).
+
+    Durations carry their unit in the name; money settings are fractions. Every field's type
+    and range is in :data:`SETTING_SPECS`, checked by :meth:`validate`.
+    """
+
+    transactions: str | None = None
+    rfm: str | None = None
+    model: str | None = None
+    out: str = "."
+    customer_col: str = "customer_id"
+    date_col: str = "date"
+    amount_col: str = "amount"
+    date_format: str | None = None
+    returns: str = "error"
+    duplicates: str = "keep"
+    after_end: str = "error"
+    observation_end: str | None = None
+    time_unit: str = "W"
+    horizon_months: int = 12
+    annual_discount_rate: float = 0.10
+    margin: float = 1.0
+    lifetime_years: float | None = None
+    lifetime_window_months: int = 6
+    purchase_model: str = "bgnbd"
+    holdout_months: int = 6
+    max_holdout_error: float = 0.25
+    max_param_drift: float = 0.5
+    keep: int = 7
+    output_format: str = "csv"
+    report: bool = True
+    rfm_time_unit: str | None = None
+    allow_unconverged: bool = False  # score even with a model whose fit did not converge
+
+    @classmethod
+    def from_sources(
+        cls,
+        config: Mapping[str, Any] | None = None,
+        flags: Mapping[str, Any] | None = None,
+        *,
+        config_name: str | os.PathLike[str] | None = None,
+    ) -> Settings:
+        """Defaults, overridden by the config file, overridden by flags that were given.
+
+        Every value is checked as it is read, the config file's too when a flag overrides it
+        (a broken file would break the next run), before any job starts.
+        """
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        origins: dict[str, _Origin] = {}
+        sources = (
+            (_Origin("config", str(config_name or "")), config or {}),
+            (_Origin("flag"), flags or {}),
+        )
+        for origin, source in sources:
+            for key, value in source.items():
+                name = key.replace("-", "_")
+                if name not in known:
+                    if origin.kind == "config":
+                        place = f"the config file {origin.where}" if origin.where else "the config"
+                        raise ClvDataError(
+                            f"Unknown setting {key!r} in {place}; known settings: {sorted(known)}."
+                        )
+                    continue
+                if value is not None:
+                    values[name] = SETTING_SPECS[name].check(name, value, origin)
+                    origins[name] = origin
+        settings = cls(**values)
+        settings.validate(origins)
+        return settings
+
+    def validate(self, origins: Mapping[str, _Origin] | None = None) -> None:
+        """Check every setting's type and range, make it canonical (``time_unit="w"`` becomes
+        ``"W"``), then the combinations; a bad one raises :class:`ClvDataError` naming the
+        setting, its value, where it came from and the fix."""
+        origins = origins or {}
+        for item in fields(self):
+            spec = SETTING_SPECS.get(item.name)
+            if spec is None:  # pragma: no cover - caught by the test of every field
+                raise TypeError(f"Setting {item.name!r} has no entry in SETTING_SPECS.")
+            origin = origins.get(item.name, _Origin("python"))
+            setattr(self, item.name, spec.check(item.name, getattr(self, item.name), origin))
+        if (
+            is_discrete(self.purchase_model)
+            and self.holdout_months * DAYS_PER_MONTH < unit_in_days(self.time_unit) - 1e-9
+        ):
+            raise ClvDataError(
+                f"holdout_months={self.holdout_months} is shorter than one period of "
+                f"time_unit={self.time_unit!r}, the BG/BB's transaction opportunity: the holdout "
+                "check needs at least one whole period (e.g. holdout_months=12 for annual "
+                "periods)."
+            )
+
+
+#: Bundle settings that scoring uses or reports, checked when a model file is loaded.
+_BUNDLE_SETTINGS = (
+    "time_unit",
+    "horizon_months",
+    "annual_discount_rate",
+    "margin",
+    "lifetime_years",
+    "observation_end",
+    "purchase_model",
+    "customer_col",
+)
+
+
+class BundleSettingsError(ModelFileError):
+    """A model bundle is intact but holds a setting that scoring cannot use."""
+
+
+def check_bundle_settings(settings: dict[str, Any], source: str) -> dict[str, Any]:
+    """The settings of a loaded model bundle, checked like :class:`Settings` (a file written
+    by an older version may hold e.g. ``margin = "0.3"``); canonical values replace theirs.
+
+    Raises
+    ------
+    BundleSettingsError
+        Naming the file, the setting and its value.
+    """
+    origin = _Origin("bundle", source)
+    checked = dict(settings)
+    try:
+        for name in _BUNDLE_SETTINGS:
+            if name in checked:
+                checked[name] = SETTING_SPECS[name].check(name, checked[name], origin)
+    except ClvDataError as exc:
+        raise BundleSettingsError(str(exc)) from exc
+    return checked
+
+
+def load_config(path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """Read a TOML config file of flat ``name = value`` settings (see :class:`Settings`)."""
+    if path is None:
+        return {}
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ClvDataError(f"Config file {str(path)!r} does not exist.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ClvDataError(f"Config file {str(path)!r} is not valid TOML: {exc}.") from exc
+
+
+def purchase_model_class(kind: str) -> type:
+    """The purchase model class for a settings name such as ``"bgnbd"``."""
+    return model_spec(kind, "purchase", setting="purchase_model").cls
+
+
+def is_discrete(kind: str) -> bool:
+    """Whether the purchase model named ``kind`` counts discrete periods (the BG/BB); the
+    summaries are then made with ``discrete=True``. ``"auto"`` chooses among continuous models."""
+    return kind != "auto" and model_spec(kind, "purchase", setting="purchase_model").discrete_time

@@ -1,0 +1,1039 @@
+"""Plumbing shared by all model classes: fitting orchestration, fitted state and summaries.
+
+The classes stay thin: the mathematics of each model lives in plain vectorised functions in its
+own module, and this base class only moves arrays between pandas and those functions.
+
+The model interface
+-------------------
+What the layers above (CLV, evaluation, plotting, simulation, the jobs) may use of a model,
+beyond its public methods. Everything else is the model's own business.
+
+Declared by every model class (class attributes):
+
+``kind``, ``label``, ``citation``
+    Registry entry (:mod:`clvpredict._registry`): the name in settings, the short name in
+    tables and plots, the source.
+``_param_names``, ``_columns``
+    Parameter names in the order of every parameter vector ``theta``; the summary columns the
+    model reads (``frequency, recency, T`` or ``frequency, monetary_value``).
+``_time_parameters``
+    The parameters measured in the model's time unit (the scale of a Gamma distribution of
+    rates, in time units): they grow 7-fold from weeks to days, and the rest do not change.
+``discrete_time``
+    Purchase models: one transaction opportunity per period of ``time_unit_`` (the BG/BB).
+``_simulation_core``
+    Calendar-time purchase models: ``(rng, theta, T) -> (frequency, recency, latent)``, the
+    draw that :func:`~clvpredict.simulate_transactions` turns into a log.
+
+Provided by :class:`BaseModel` and :class:`PurchaseModel` for a fitted model:
+
+``_arrays(data, overrides) -> (arrays, index)``
+    The model's columns as validated float arrays in the model's time unit (converted from the
+    summary's recorded unit, or refused), and the index predictions come back with.
+``_theta() -> tuple``
+    The fitted parameters in ``_param_names`` order.
+``_cumulative_purchases_planner(ts, arrays) -> theta -> ndarray``
+    Purchase models: conditional expected purchases at each horizon of ``ts`` (rows x
+    horizons), as a function of ``theta`` so that parameter draws reuse what does not depend
+    on it (CLV and its intervals).
+``_expected_value(theta, arrays)``
+    Spend models: the expected mean spend per purchase of each row.
+``overview()``
+    The :class:`~clvpredict._summary.ModelSummary` behind ``repr``, the notebook and the report.
+``is_fitted`` and :func:`~clvpredict._validation.check_is_fitted`
+    The one test of "fitted": the model holds ``params_``.
+
+The mathematical hooks each purchase model supplies (``_conditional_expectation``,
+``_alive``, ...) are listed in :class:`PurchaseModel`'s docstring.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import html
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._fitting import FitResult, compress, maximise_likelihood, report_convergence
+from .._registry import Role, register
+from .._units import UNIT_NAMES, check_time_unit, unit_in_days
+from .._validation import check_counts, check_horizon, check_is_fitted, is_fitted
+from ..data.transactions import rfm_arrays
+from ..exceptions import ClvDataError
+from ._profile import profile_likelihood_intervals
+from ._summary import ModelSummary
+from .model_file import save_model
+from .uncertainty import check_level, interval_columns, parameter_draws, simulate_quantiles
+
+#: Docstring sections every model shares. A line ``<<name>>`` in a model class's docstring is
+#: replaced by the text, indented like the marker, when the class is created.
+_SHARED_DOCS = {
+    "time_unit": """time_unit : {"D", "W", "M", "Y"}, optional
+    The model's time unit: every ``t`` of the prediction methods, and the rate parameters, are
+    in it. By default it is the unit the fitted data record in ``data.attrs["time_unit"]``
+    (which :func:`~clvpredict.rfm_summary` sets). Given here, it also states the unit of
+    fitted data that record none, and data recorded in another unit are converted to it.
+    Data given to the prediction methods are read in the unit they record (``recency`` and
+    ``T`` are converted to the model's), and refused when they record none while the model
+    has one; keyword arrays (``recency=..., T=...``) are in the model's unit.""",
+    "on_nonconvergence": """on_nonconvergence : {"warn", "raise"}
+    Whether a fit that did not converge emits a :class:`~clvpredict.ConvergenceWarning` or
+    raises :class:`~clvpredict.ConvergenceError`. Either way ``converged_`` is ``False``.""",
+    "fit_attributes": """standard_errors_, covariance_ : Series, DataFrame
+    From the inverse observed information (Hessian of the log-likelihood).
+log_likelihood_, aic_, bic_ : float
+converged_ : bool""",
+}
+
+
+def _fill_shared_docs(doc: str | None) -> str | None:
+    if not doc:
+        return doc
+    lines = []
+    for line in doc.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith("<<") and stripped.endswith(">>"):
+            indent = line[: len(line) - len(line.lstrip())]
+            text = _SHARED_DOCS[stripped[2:-2]]
+            lines += [indent + part if part else part for part in text.split("\n")]
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+class BaseModel:
+    """Common behaviour of clvpredict's maximum-likelihood models (not used directly)."""
+
+    _param_names: ClassVar[tuple[str, ...]] = ()
+    _time_parameters: ClassVar[tuple[str, ...]] = ()
+    _columns: ClassVar[tuple[str, ...]] = ()
+    _uses_time: ClassVar[bool] = True
+    #: Name in settings and on the command line; a class that declares one joins the registry.
+    kind: ClassVar[str] = ""
+    #: Short name for tables, legends and the report, e.g. "BG/NBD".
+    label: ClassVar[str] = ""
+    #: Where the model comes from, e.g. "Fader, Hardie & Lee 2005".
+    citation: ClassVar[str] = ""
+    _role: ClassVar[Role] = "spend"
+    _model_name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__doc__ = _fill_shared_docs(cls.__doc__)
+        if "kind" in vars(cls):
+            cls._model_name = register(cls, cls._role).title
+
+    def __init__(self, *, on_nonconvergence: str = "warn") -> None:
+        self.on_nonconvergence = on_nonconvergence
+
+    # ---------------------------------------------------------------- hooks for subclasses
+    @staticmethod
+    def _negll(theta: np.ndarray, *columns: np.ndarray) -> tuple[float, np.ndarray]:
+        raise NotImplementedError
+
+    def _starting_values(self, columns: list[np.ndarray], weights: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _restarts(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Further starts tried after the first optimum ``theta`` (default: none), for models
+        whose likelihood can have a second maximum; the highest one is kept."""
+        return []
+
+    def _prepare_likelihood(
+        self, columns: list[np.ndarray], weights: np.ndarray
+    ) -> tuple[Callable[..., tuple[float, np.ndarray]], list[Any]]:
+        """The objective and its data, arranged once per fit (default: ``_negll`` as is)."""
+        return self._negll, columns
+
+    def _read_arrays(
+        self, data: pd.DataFrame | None, overrides: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray], pd.Index]:
+        """Validated float arrays of the model's columns as ``data`` holds them (a hook)."""
+        return rfm_arrays(data, self._columns, overrides)
+
+    def _arrays(
+        self, data: pd.DataFrame | None, overrides: dict[str, Any], *, fitting: bool = False
+    ) -> tuple[dict[str, np.ndarray], pd.Index]:
+        """Validated float arrays of the model's columns, in the model's time unit, and the
+        index of the rows.
+
+        Every method that reads customers goes through here. Outside ``fit`` the model must be
+        fitted, and ``recency`` and ``T`` taken from ``data`` are measured in the unit that
+        ``data.attrs["time_unit"]`` records: converted to the model's unit when it differs
+        (continuous time), refused when it cannot be converted or is not recorded (see
+        :meth:`_time_scale`). Keyword arrays are in the model's unit as documented.
+        """
+        if not fitting:
+            check_is_fitted(self)
+        arrays, index = self._read_arrays(data, overrides)
+        from_data = [c for c in ("recency", "T") if c in arrays and overrides.get(c) is None]
+        if self._uses_time and from_data:
+            target = getattr(self, "time_unit", None) if fitting else self.time_unit_
+            scale = self._time_scale(data, target, fitting)
+            if scale != 1.0:
+                for column in from_data:
+                    arrays[column] = arrays[column] * scale
+        return arrays, index
+
+    def _time_scale(self, data: Any, unit: str | None, fitting: bool) -> float:
+        """Factor that turns durations of ``data`` into ``unit`` (the model's), or an error.
+
+        ``unit`` is the model's unit: ``time_unit_`` for predictions, the ``time_unit`` setting
+        while fitting (``None``: the model adopts the unit of the data).
+        """
+        name = type(self).__name__
+        recorded = getattr(data, "attrs", {}).get("time_unit")
+        data_unit = (
+            None if recorded is None else check_time_unit(recorded, 'data.attrs["time_unit"]')
+        )
+        if unit is None:
+            if fitting or data_unit is None:
+                return 1.0
+            raise ClvDataError(
+                f"The {name} does not know its time unit (it was fitted on data that did not "
+                "record one, or made with from_params without time_unit=), but these data are "
+                f"in {UNIT_NAMES[data_unit]} ({data_unit!r}); its parameters may be per another "
+                "unit. Fit it on a summary from rfm_summary (which records the unit), pass "
+                f"time_unit= to {name}(...) or from_params, or, if its parameters are per "
+                f"{UNIT_NAMES[data_unit][:-1]}, set model.time_unit_ = {data_unit!r}."
+            )
+        unit = check_time_unit(unit)
+        if data_unit is None:
+            if fitting:
+                # time_unit= given to the constructor states the unit of unlabelled data.
+                return 1.0
+            raise ClvDataError(
+                f"These data do not record their time unit (no data.attrs['time_unit']), but "
+                f"the {name} measures time in {UNIT_NAMES[unit]} ({unit!r}): recency and T "
+                "would be read as such whatever they are. State the unit they are in, e.g. "
+                f'summary.attrs["time_unit"] = {unit!r} (or "D", "W", "M", "Y"), or build the '
+                "summary with rfm_summary / calibration_holdout_summary, which record it; or "
+                f"pass frequency=, recency=, T= as arrays in {UNIT_NAMES[unit]}. (pandas keeps "
+                "attrs through most operations, but a DataFrame built anew from columns or "
+                "read from a file has none.)"
+            )
+        if data_unit == unit:
+            return 1.0
+        if getattr(self, "discrete_time", False):
+            raise ClvDataError(
+                f"These data count periods of one {UNIT_NAMES[data_unit][:-1]} ({data_unit!r}) "
+                f"but the {name} counts periods of one {UNIT_NAMES[unit][:-1]} ({unit!r}), and "
+                "whole periods cannot be converted into other periods. Summarise the "
+                f"transactions again with rfm_summary(..., time_unit={unit!r}, discrete=True)."
+            )
+        return unit_in_days(data_unit) / unit_in_days(unit)
+
+    def _standardise(
+        self, columns: list[np.ndarray], weights: np.ndarray
+    ) -> tuple[list[np.ndarray], Callable[[FitResult], FitResult]]:
+        """Optionally rescale the data before optimising, and how to map the result back.
+
+        The default does nothing. Models whose data have a unit of scale (money) override it so
+        that the optimiser always sees values of order one, whatever the currency.
+        """
+        return columns, lambda result: result
+
+    def _select_fit_rows(
+        self, arrays: dict[str, np.ndarray], weights: np.ndarray, index: pd.Index
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Validate and (optionally) subset the rows that enter the likelihood."""
+        return arrays, weights
+
+    # ---------------------------------------------------------------- fitting
+    def _fit(
+        self,
+        data: pd.DataFrame | None,
+        overrides: dict[str, Any],
+        weights: np.ndarray | str | None,
+    ) -> BaseModel:
+        if self.on_nonconvergence not in ("warn", "raise"):
+            raise ClvDataError(
+                f"on_nonconvergence={self.on_nonconvergence!r} is not one of 'warn', 'raise'."
+            )
+        arrays, index = self._arrays(data, overrides, fitting=True)
+        if len(index) == 0:
+            raise ClvDataError(
+                f"The data given to {type(self).__name__}.fit have no rows: there are no "
+                "customers to fit on. Check the filter or the date range that built them."
+            )
+        w = _weights(weights, data, len(index))
+        training = training_data_summary(arrays, w)
+        arrays, w = self._select_fit_rows(arrays, w, index)
+        if not w.sum() > 0:
+            raise ClvDataError(
+                f"The weights of the rows {type(self).__name__} fits on sum to zero: there is "
+                "nothing to fit. Give those customers weights > 0."
+            )
+        columns, uw = compress([arrays[c] for c in self._columns], w)
+        fit_data = (tuple(columns), uw)
+        columns, undo = self._standardise(columns, uw)
+        starts = self._starting_values(columns, uw)
+        negll, likelihood_columns = self._prepare_likelihood(columns, uw)
+        result = undo(
+            maximise_likelihood(
+                negll,
+                likelihood_columns,
+                uw,
+                starts,
+                self._param_names,
+                restarts=self._restarts,
+            )
+        )
+        self._store(result, data)
+        self.training_data_ = training
+        # The distinct rows and their weights, on the data's own scale, so that
+        # summary(method="profile") can re-maximise the likelihood. The trailing underscore keeps
+        # them out of the settings that save() writes; they are not saved.
+        self._fit_data_ = fit_data
+        report_convergence(result, type(self).__name__, self.on_nonconvergence)
+        return self
+
+    def _store(self, result: FitResult, data: pd.DataFrame | None) -> None:
+        names = list(self._param_names)
+        self.params_ = pd.Series(result.params, index=names, name="estimate")
+        self.covariance_ = pd.DataFrame(result.covariance, index=names, columns=names)
+        self.standard_errors_ = pd.Series(
+            np.sqrt(np.diag(result.covariance)), index=names, name="std_error"
+        )
+        self.log_likelihood_ = float(result.log_likelihood)
+        k, n = len(names), float(result.n_obs)
+        self.n_obs_ = n
+        self.aic_ = 2 * k - 2 * self.log_likelihood_
+        self.bic_ = k * np.log(n) - 2 * self.log_likelihood_
+        self.converged_ = bool(result.converged)
+        self.fit_result_ = result
+        if self._uses_time:
+            unit = getattr(self, "time_unit", None)
+            if unit is None and data is not None:
+                unit = data.attrs.get("time_unit")
+            self.time_unit_ = check_time_unit(unit) if unit is not None else None
+        else:
+            self.time_unit_ = None
+
+    @classmethod
+    def _checked_params(cls, params: Mapping[str, Any] | pd.Series) -> np.ndarray:
+        """The values of every parameter, in ``_param_names`` order, each a finite number > 0.
+
+        Raises :class:`ClvDataError` naming missing, unknown or invalid parameters.
+        """
+        names = list(cls._param_names)
+        given = dict(params)
+        missing = [n for n in names if n not in given]
+        extra = [n for n in given if n not in names]
+        if missing or extra:
+            raise ClvDataError(
+                f"{cls.__name__} takes parameters {names}; missing {missing}, unknown {extra}."
+            )
+        values = np.full(len(names), np.nan)
+        for i, name in enumerate(names):
+            # A string or a bool is not a parameter value even where float() would take it.
+            if not isinstance(given[name], str | bool):
+                try:
+                    values[i] = float(given[name])
+                except (TypeError, ValueError):
+                    pass  # stays NaN: reported below
+        valid = np.isfinite(values) & (values > 0)
+        bad = [f"{n}={given[n]!r}" for n, ok in zip(names, valid, strict=True) if not ok]
+        if bad:
+            raise ClvDataError(
+                f"{cls.__name__} parameters must be finite numbers > 0; got {', '.join(bad)}."
+            )
+        return values
+
+    @classmethod
+    def from_params(
+        cls, params: Mapping[str, float] | pd.Series, *, time_unit: str | None = None, **settings
+    ):
+        """A model with given parameters, without fitting (e.g. published estimates).
+
+        Parameters
+        ----------
+        params : mapping or Series
+            A value for every parameter of the model (see ``_param_names``), all > 0.
+        time_unit : {"D", "W", "M", "Y"}, optional
+            The time unit the parameters refer to (models of time only).
+        **settings
+            Constructor settings.
+
+        Returns
+        -------
+        model
+            With ``params_`` set; standard errors and fit statistics are ``NaN`` and
+            ``converged_`` is ``None`` (nothing was estimated).
+        """
+        names = list(cls._param_names)
+        values = cls._checked_params(params)
+        if cls._uses_time:
+            settings["time_unit"] = time_unit
+        elif time_unit is not None:
+            raise ClvDataError(f"{cls.__name__} does not model time; drop time_unit=.")
+        model = cls(**settings)
+        nan = np.full((len(names), len(names)), np.nan)
+        model.params_ = pd.Series(values, index=names, name="estimate")
+        model.covariance_ = pd.DataFrame(nan, index=names, columns=names)
+        model.standard_errors_ = pd.Series(np.nan, index=names, name="std_error")
+        model.log_likelihood_ = model.aic_ = model.bic_ = float("nan")
+        model.n_obs_ = 0.0
+        model.converged_ = None
+        model.time_unit_ = check_time_unit(time_unit) if time_unit is not None else None
+        return model
+
+    # ---------------------------------------------------------------- predictions at other parameters
+    def _at(self, theta: np.ndarray) -> BaseModel:
+        """A shallow copy predicting with the parameters ``theta`` (same order as ``params_``)."""
+        clone = copy.copy(self)
+        clone.params_ = pd.Series(
+            np.asarray(theta, dtype=float), index=self.params_.index, name="estimate"
+        )
+        return clone
+
+    def _cumulative_purchases(
+        self, ts: Sequence[float], theta: np.ndarray, arrays: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        """Conditional expected purchases at each horizon in ``ts``: rows x len(ts).
+
+        Purchase models may override this with a faster vectorised version; the default asks the
+        public ``expected_purchases`` once per horizon.
+        """
+        model = self._at(theta)
+        keywords = {c: arrays[c] for c in self._columns}
+        return np.column_stack([model.expected_purchases(t, **keywords).to_numpy() for t in ts])
+
+    def _cumulative_purchases_planner(
+        self, ts: Sequence[float], arrays: dict[str, np.ndarray]
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """``theta -> _cumulative_purchases(ts, theta, arrays)``, for many parameter draws.
+
+        Models can precompute what does not depend on the parameters; the default does not.
+        """
+        return lambda theta: self._cumulative_purchases(ts, theta, arrays)
+
+    def _interval_frame(
+        self,
+        name: str,
+        point: np.ndarray,
+        index: pd.Index,
+        columns: Sequence[np.ndarray],
+        evaluate: Callable[..., np.ndarray],
+        interval: float,
+        n_draws: int,
+        random_state: Any,
+    ) -> pd.DataFrame:
+        """Point estimate with parameter-uncertainty bounds (see :mod:`clvpredict.uncertainty`).
+
+        ``evaluate(theta, *columns)`` gives the prediction at one parameter draw; it runs once per
+        draw on the distinct rows of ``columns`` only.
+        """
+
+        draws = parameter_draws(self, n_draws, random_state)
+        stacked = np.column_stack([np.asarray(c, dtype=float) for c in columns])
+        unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        cols = [unique[:, j] for j in range(unique.shape[1])]
+        lower, upper = simulate_quantiles(
+            len(unique),
+            lambda rows, theta: evaluate(theta, *(c[rows] for c in cols)),
+            draws,
+            interval,
+        )
+        inverse = inverse.ravel()
+        return interval_columns(name, point, lower[inverse], upper[inverse], index)
+
+    # ---------------------------------------------------------------- fitted state helpers
+    def _theta(self) -> tuple[float, ...]:
+        check_is_fitted(self)
+        return tuple(float(v) for v in self.params_.to_numpy())
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the model holds parameters (fitted, given with ``from_params`` or loaded)."""
+        return is_fitted(self)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save the fitted model as a JSON model file, atomically.
+
+        See :func:`clvpredict.load_model` (and :mod:`clvpredict.persistence` for the format).
+        Returns the path written.
+        """
+
+        return save_model(self, path)
+
+    # ---------------------------------------------------------------- summaries
+    def summary(self, alpha: float = 0.05, method: str = "wald") -> pd.DataFrame:
+        """Parameter table: estimate, standard error and confidence interval.
+
+        Parameters
+        ----------
+        alpha : float
+            1 - confidence level (0.05 gives 95% intervals).
+        method : {"wald", "profile"}
+            How the interval is computed; both keep every bound > 0.
+
+            * ``"wald"`` (default, instant): ``estimate * exp(+-z * se / estimate)``, the normal
+              approximation on the log scale, from the standard errors of ``fit``.
+            * ``"profile"``: profile-likelihood interval, the parameter values whose
+              likelihood-ratio statistic against the fit stays below the chi-square(1) quantile
+              (3.841 at 95%), re-maximising over the other parameters at each trial value (see
+              :func:`clvpredict._profile.profile_likelihood_intervals`). It follows the shape of
+              the likelihood, so it is asymmetric where the likelihood is skewed and covers
+              better there (the MBG/NBD on CDNOW-sized data); it needs the data, so only a model
+              fitted in this session has it. About 0.05 to 0.3 s on CDNOW-sized data (one
+              BLAS thread); a bound the data do not limit is reported as 0 or ``inf``.
+
+        Returns
+        -------
+        DataFrame
+            One row per parameter with ``estimate``, ``std_error``, ``lower_<level>`` and
+            ``upper_<level>`` (level in per cent, e.g. ``lower_95``), all in the parameter's own
+            units (e.g. ``alpha`` of a purchase model in its time unit). ``std_error`` is the
+            Hessian-based standard error whichever ``method`` is used.
+
+        Raises
+        ------
+        ClvDataError
+            ``method`` is not one of "wald", "profile" (or, with "profile", ``alpha`` is not
+            in (0, 1)).
+        NotFittedError
+            The model has no parameters; or, with "profile", no data (given with
+            ``from_params`` or loaded from a file).
+        ConvergenceError
+            With "profile": the profile reached a higher likelihood than the fit, so the fit
+            stopped at a local maximum and its estimates are not the maximum-likelihood ones.
+
+        Examples
+        --------
+        >>> from clvpredict import ModifiedBetaGeoModel
+        >>> from clvpredict.datasets import load_cdnow_summary
+        >>> model = ModifiedBetaGeoModel().fit(load_cdnow_summary())
+        >>> model.summary(method="profile")[["lower_95", "upper_95"]].round(2)
+                   lower_95  upper_95
+        parameter
+        r              0.40      0.73
+        alpha          5.02      7.83
+        a              0.66      1.34
+        b              0.93      3.37
+        >>> model.summary()[["lower_95", "upper_95"]].round(2)   # Wald: narrower, symmetric in log
+                   lower_95  upper_95
+        parameter
+        r              0.38      0.72
+        alpha          4.96      7.71
+        a              0.63      1.25
+        b              0.84      3.10
+        """
+        if method not in ("wald", "profile"):
+            raise ClvDataError(f"method={method!r} is not one of 'wald', 'profile'.")
+        check_is_fitted(self)
+        est = self.params_.to_numpy()
+        se = self.standard_errors_.to_numpy()
+        if method == "profile":
+            bounds = profile_likelihood_intervals(self, alpha)
+            lower, upper = bounds["lower"].to_numpy(), bounds["upper"].to_numpy()
+        else:
+            z = stats.norm.ppf(1 - alpha / 2)
+            with np.errstate(invalid="ignore", over="ignore"):
+                spread = np.exp(z * se / est)
+            lower, upper = est / spread, est * spread
+        level = round(100 * (1 - alpha))
+        return pd.DataFrame(
+            {
+                "estimate": est,
+                "std_error": se,
+                f"lower_{level}": lower,
+                f"upper_{level}": upper,
+            },
+            index=pd.Index(self.params_.index, name="parameter"),
+        )
+
+    def _header_lines(self) -> list[tuple[str, str]]:
+        code = getattr(self, "time_unit_", None)
+        label = "time unit"
+        unit = f"{code} ({UNIT_NAMES[code]})" if code else "not set"
+        if getattr(self, "discrete_time", False):
+            label = "period length"
+            unit = f"1 {UNIT_NAMES[code][:-1]} ({code})" if code else "not set (bare periods)"
+        res: FitResult | None = getattr(self, "fit_result_", None)
+        if res is None:
+            return [(label, unit)] * self._uses_time + [
+                ("source", "parameters given, not estimated")
+            ]
+        rows = [
+            ("customers", f"{self.n_obs_:,.0f} ({res.n_unique:,} distinct rows)"),
+            ("log-likelihood", f"{self.log_likelihood_:.4f}"),
+            ("AIC", f"{self.aic_:.2f}"),
+            ("BIC", f"{self.bic_:.2f}"),
+            ("converged", "yes" if self.converged_ else "NO: " + "; ".join(res.notes)),
+            ("iterations", str(res.n_iterations)),
+        ]
+        if self._uses_time:
+            rows.insert(1, (label, unit))
+        return rows
+
+    def overview(self) -> ModelSummary:
+        """The fitted model's summary object: name and source, fit statistics and parameter
+        table, printable (``as_text``) and renderable (``as_html``). ``repr(model)``, the
+        notebook display and the HTML report all show it."""
+        check_is_fitted(self)
+        return ModelSummary(
+            type(self).__name__, self._model_name, tuple(self._header_lines()), self.summary()
+        )
+
+    def __repr__(self) -> str:
+        if not self.is_fitted:
+            settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
+            return f"{type(self).__name__}({settings})"
+        return self.overview().as_text()
+
+    def _repr_html_(self) -> str:
+        if not self.is_fitted:
+            return f"<pre>{html.escape(repr(self))}</pre>"
+        return self.overview().as_html()
+
+
+def training_data_summary(arrays: dict[str, np.ndarray], weights: np.ndarray) -> dict[str, Any]:
+    """Fingerprint and summary statistics of the data a model was fitted on.
+
+    The SHA-256 fingerprint covers the exact float64 bytes of every column and the weights, so any
+    change in the training data changes it; the statistics let a reader compare data sets
+    without having them.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(arrays[name], dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(weights, dtype=np.float64).tobytes())
+    total = float(weights.sum())
+    stats_by_column = {}
+    for name, values in arrays.items():
+        finite = np.isfinite(values)
+        stats_by_column[name] = {
+            "mean": float(weights[finite] @ values[finite] / max(weights[finite].sum(), 1e-300)),
+            "min": float(values[finite].min()) if finite.any() else None,
+            "max": float(values[finite].max()) if finite.any() else None,
+        }
+    summary: dict[str, Any] = {
+        "fingerprint": "sha256:" + digest.hexdigest(),
+        "n_rows": len(weights),
+        "n_customers": total,
+        "columns": stats_by_column,
+    }
+    if "frequency" in arrays:
+        summary["share_repeat_buyers"] = float(weights @ (arrays["frequency"] > 0) / total)
+    return summary
+
+
+def _weights(weights: np.ndarray | str | Sequence[float] | None, data: Any, n: int) -> np.ndarray:
+    if weights is None:
+        return np.ones(n)
+    if isinstance(weights, str):
+        if data is None or weights not in data.columns:
+            raise ClvDataError(f"weights={weights!r} names a column that is not in the data.")
+        weights = data[weights]
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,):
+        raise ClvDataError(f"weights has shape {w.shape}; expected ({n},), one per row.")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        raise ClvDataError(
+            f"weights must be finite and >= 0; offending values: {w[bad][:5].tolist()}."
+        )
+    if w.sum() <= 0:
+        raise ClvDataError("weights sum to zero: there is nothing to fit.")
+    return w
+
+
+class PurchaseModel(BaseModel):
+    """Shared behaviour of the purchase models (BG/NBD, MBG/NBD, Pareto/NBD and the BG/BB).
+
+    Subclasses supply the mathematics as plain vectorised functions (class attributes, each a
+    ``staticmethod``), the parameter names and starting values; this class turns them into the
+    public prediction methods, all with the same signatures, units and options.
+
+    Hooks
+    -----
+    _conditional_expectation(t, *theta, x, t_x, T)
+        Expected purchases in the next ``t``, given the history.
+    _alive(*theta, x, t_x, T)
+        P(alive) at the end of observation.
+    _new_customer_expectation(t, *theta)
+        E[X(t)] for a newly acquired customer.
+    _new_customer_pmf(n, t, *theta)
+        P(X(t) = n) for a newly acquired customer.
+    _simulator(*theta, T, n_customers=..., random_state=..., latent=...)
+        Customers drawn from the model (see :mod:`clvpredict.simulation`).
+    _alive_at(t, *theta, x, t_x, T)
+        P(alive) ``t`` after the end of observation.
+    _alive_process(theta, x, t_x, T)
+        ``(pmf, params)``: the new-customer PMF and the posterior parameters that describe a
+        customer alive at ``T`` from then on (for :meth:`purchases_predictive_interval`).
+    """
+
+    _columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+    _role: ClassVar[Role] = "purchase"
+    #: True for models of discrete transaction opportunities (one per period of ``time_unit_``),
+    #: whose summaries count periods (``rfm_summary(..., discrete=True)``).
+    discrete_time: ClassVar[bool] = False
+    _conditional_expectation: ClassVar[Callable[..., np.ndarray]]
+    _alive: ClassVar[Callable[..., np.ndarray]]
+    _new_customer_expectation: ClassVar[Callable[..., np.ndarray]]
+    _new_customer_pmf: ClassVar[Callable[..., np.ndarray]]
+    _simulator: ClassVar[Callable[..., pd.DataFrame]]
+    _alive_at: ClassVar[Callable[..., np.ndarray]]
+    _alive_process: ClassVar[Callable[..., tuple[Callable[..., np.ndarray], tuple]]]
+    #: Calendar-time models: ``(rng, theta, T) -> (frequency, recency, latent)``, the draw of
+    #: customers that :func:`~clvpredict.simulate_transactions` turns into a log (None: none).
+    _simulation_core: ClassVar[Callable[..., tuple] | None] = None
+
+    def __init__(self, *, time_unit: str | None = None, on_nonconvergence: str = "warn") -> None:
+        self.time_unit = time_unit
+        self.on_nonconvergence = on_nonconvergence
+
+    def fit(
+        self,
+        data: pd.DataFrame | None = None,
+        *,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+        weights: Any = None,
+    ):
+        """Estimate the parameters by maximum likelihood.
+
+        Parameters
+        ----------
+        data : DataFrame, optional
+            With columns ``frequency``, ``recency`` and ``T`` (e.g. from
+            :func:`~clvpredict.rfm_summary`, which also records the time unit).
+        frequency, recency, T : array-like, optional
+            The same as arrays; they override columns of ``data``.
+        weights : array-like or str, optional
+            Number of customers each row stands for (or the name of such a column).
+
+        Returns
+        -------
+        self
+            Fitted: ``params_``, ``standard_errors_``, ``covariance_``, ``log_likelihood_``,
+            ``aic_``, ``bic_``, ``converged_``, ``time_unit_``.
+        """
+        return self._fit(data, {"frequency": frequency, "recency": recency, "T": T}, weights)
+
+    def _rfm(self, data, frequency, recency, T):
+        arrays, index = self._arrays(data, {"frequency": frequency, "recency": recency, "T": T})
+        return arrays["frequency"], arrays["recency"], arrays["T"], index
+
+    def expected_purchases(
+        self,
+        t: float,
+        data: pd.DataFrame | None = None,
+        *,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+        interval: float | None = None,
+        n_draws: int = 200,
+        random_state: Any = None,
+    ) -> pd.Series | pd.DataFrame:
+        """Expected number of purchases in the next ``t`` time units, given each history.
+
+        Parameters
+        ----------
+        t : float
+            Forecast horizon in the model's time unit (``time_unit_``; e.g. weeks), counted
+            from the end of each customer's observation ``T``.
+        data : DataFrame, optional
+            RFM rows (``frequency``, ``recency``, ``T``) whose ``attrs["time_unit"]`` records
+            the unit of ``recency`` and ``T`` (as :func:`~clvpredict.rfm_summary` does); a unit
+            other than the model's is converted. Or pass the arrays as keywords, in the model's
+            unit.
+        interval : float, optional
+            E.g. 0.9: also return a 90% interval reflecting *parameter* uncertainty, from
+            ``n_draws`` parameter draws (see :mod:`clvpredict.uncertainty`; it does not cover a
+            customer's own randomness).
+        n_draws : int
+            Number of parameter draws for the interval.
+        random_state : int or numpy Generator, optional
+            Seed of the draws, for reproducible intervals.
+
+        Returns
+        -------
+        Series or DataFrame
+            ``expected_purchases`` indexed like ``data``; with ``interval``, a DataFrame that
+            adds ``expected_purchases_lower`` and ``expected_purchases_upper``.
+        """
+        check_horizon(t, "t")
+        function = type(self)._conditional_expectation
+        return self._history_prediction(
+            "expected_purchases",
+            lambda theta, *history: function(t, *theta, *history),
+            (data, frequency, recency, T),
+            interval,
+            n_draws,
+            random_state,
+        )
+
+    def probability_alive(
+        self,
+        data: pd.DataFrame | None = None,
+        *,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+        interval: float | None = None,
+        n_draws: int = 200,
+        random_state: Any = None,
+    ) -> pd.Series | pd.DataFrame:
+        """Probability that each customer is still active at the end of observation ``T``.
+
+        Parameters
+        ----------
+        data, frequency, recency, T
+            As in :meth:`expected_purchases`.
+        interval, n_draws, random_state
+            Optional parameter-uncertainty interval, as in :meth:`expected_purchases`.
+
+        Returns
+        -------
+        Series or DataFrame
+            ``p_alive`` in [0, 1], indexed like ``data`` (with ``interval``, also
+            ``p_alive_lower`` and ``p_alive_upper``).
+        """
+        function = type(self)._alive
+        return self._history_prediction(
+            "p_alive",
+            lambda theta, *history: function(*theta, *history),
+            (data, frequency, recency, T),
+            interval,
+            n_draws,
+            random_state,
+        )
+
+    def _history_prediction(
+        self,
+        name: str,
+        evaluate: Callable[..., np.ndarray],
+        rfm: tuple[Any, Any, Any, Any],
+        interval: float | None,
+        n_draws: int,
+        random_state: Any,
+    ) -> pd.Series | pd.DataFrame:
+        """``evaluate(theta, x, t_x, T)`` for each customer of ``rfm`` (data and the three
+        column overrides), as a Series named ``name``; with ``interval``, the frame with
+        parameter-uncertainty bounds."""
+        x, t_x, big_t, index = self._rfm(*rfm)
+        values = evaluate(self._theta(), x, t_x, big_t)
+        if interval is None:
+            return pd.Series(values, index=index, name=name)
+        return self._interval_frame(
+            name, values, index, [x, t_x, big_t], evaluate, interval, n_draws, random_state
+        )
+
+    def probability_alive_at(
+        self,
+        t_future: float,
+        data: pd.DataFrame | None = None,
+        *,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+    ) -> pd.Series:
+        """Probability that each customer is still active ``t_future`` time units after ``T``.
+
+        Parameters
+        ----------
+        t_future : float
+            Time after the end of observation, in the model's time unit (>= 0; 0 gives
+            :meth:`probability_alive`).
+        data, frequency, recency, T
+            As in :meth:`expected_purchases`.
+
+        Returns
+        -------
+        Series
+            ``p_alive``, indexed like ``data``.
+        """
+        check_horizon(t_future, "t_future")
+        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
+        values = type(self)._alive_at(t_future, *self._theta(), x, t_x, big_t)
+        return pd.Series(values, index=index, name="p_alive")
+
+    def conditional_probability_of_purchases(
+        self,
+        n: int,
+        t: float,
+        data: pd.DataFrame | None = None,
+        *,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+    ) -> pd.Series:
+        """P(Y(t) = n | history): probability of exactly ``n`` purchases in the next ``t``.
+
+        A customer alive at ``T`` behaves from then on like a newly acquired one whose latent
+        rates follow their posteriors given the history; a customer already gone buys nothing.
+        So the distribution is the mixture ``(1 - p_alive) [n == 0] + p_alive P_new(n)`` with
+        the model's new-customer PMF at posterior parameters.
+
+        Parameters
+        ----------
+        n : int
+            Number of purchases.
+        t : float
+            Horizon in the model's time unit.
+        data, frequency, recency, T
+            As in :meth:`expected_purchases`.
+
+        Returns
+        -------
+        Series
+            ``probability``, indexed like ``data``.
+        """
+        check_counts(n)
+        check_horizon(t, "t")
+        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
+        values = self._conditional_pmf(n, t, self._theta(), x, t_x, big_t)
+        return pd.Series(values, index=index, name="probability")
+
+    def _conditional_pmf(self, n, t, theta, x, t_x, big_t):
+        alive = type(self)._alive(*theta, x, t_x, big_t)
+        pmf, posterior = type(self)._alive_process(theta, x, t_x, big_t)
+        return alive * pmf(n, t, *posterior) + (1.0 - alive) * (np.asarray(n) == 0)
+
+    def purchases_predictive_interval(
+        self,
+        t: float,
+        data: pd.DataFrame | None = None,
+        *,
+        level: float = 0.9,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+    ) -> pd.DataFrame:
+        """Range of each customer's own number of purchases in the next ``t``, at ``level``.
+
+        Unlike the ``interval=`` option, which reflects uncertainty about the parameters, this
+        comes from the model's distribution of the count itself
+        (:meth:`conditional_probability_of_purchases`), at the fitted parameters: with
+        probability at least ``level`` the customer makes between ``lower`` and ``upper``
+        purchases (equal-tailed, whole numbers).
+
+        Returns
+        -------
+        DataFrame
+            ``expected_purchases``, ``lower`` and ``upper`` (counts), indexed like ``data``.
+        """
+
+        level = check_level(level)
+        check_horizon(t, "t")
+        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
+        theta = self._theta()
+        tail = (1 - level) / 2
+        lower = np.full(len(x), -1.0)
+        upper = np.full(len(x), -1.0)
+        cdf = np.zeros(len(x))
+        n = 0
+        # Walk up the counts until every customer's upper quantile is reached.
+        while (upper < 0).any():
+            cdf = cdf + self._conditional_pmf(n, t, theta, x, t_x, big_t)
+            lower = np.where((lower < 0) & (cdf > tail), n, lower)
+            upper = np.where((upper < 0) & (cdf >= 1 - tail - 1e-12), n, upper)
+            n += 1
+            if n > 100_000:  # pragma: no cover - only for absurd parameter values
+                upper = np.where(upper < 0, np.inf, upper)
+        expected = type(self)._conditional_expectation(t, *theta, x, t_x, big_t)
+        return pd.DataFrame(
+            {"expected_purchases": expected, "lower": lower, "upper": upper}, index=index
+        )
+
+    def expected_purchases_new_customer(self, t: float | np.ndarray) -> float | pd.Series:
+        """E[X(t)]: expected repeat purchases of a newly acquired customer within ``t``.
+
+        Parameters
+        ----------
+        t : float or array
+            Time since acquisition, in the model's time unit.
+
+        Returns
+        -------
+        float, or Series indexed by ``t`` when ``t`` is an array.
+        """
+        check_horizon(t, "t")
+        values = type(self)._new_customer_expectation(t, *self._theta())
+        if np.ndim(t) == 0:
+            return float(values)
+        return pd.Series(values, index=pd.Index(np.asarray(t), name="t"), name="expected_purchases")
+
+    def probability_of_purchases(self, n: int | np.ndarray, t: float) -> float | pd.Series:
+        """P(X(t) = n): probability that a new customer makes exactly ``n`` repeat purchases in ``t``.
+
+        Parameters
+        ----------
+        n : int or array of int
+            Number of purchases.
+        t : float
+            Time since acquisition, in the model's time unit.
+
+        Returns
+        -------
+        float, or Series indexed by ``n`` when ``n`` is an array.
+        """
+        check_counts(n)
+        check_horizon(t, "t")
+        values = type(self)._new_customer_pmf(n, t, *self._theta())
+        if np.ndim(n) == 0:
+            return float(values)
+        return pd.Series(values, index=pd.Index(np.asarray(n), name="n"), name="probability")
+
+    def simulate(
+        self,
+        T: Any = None,
+        *,
+        n_customers: int | None = None,
+        random_state: Any = None,
+        latent: bool = False,
+    ) -> pd.DataFrame:
+        """Draw new customers from the model at its parameters (see :mod:`clvpredict.simulation`).
+
+        Parameters
+        ----------
+        T : float, array or Series
+            Observation length of each customer since the first purchase, in ``time_unit_``.
+            One value for all needs ``n_customers``; a Series lends its index to the result, so
+            ``model.simulate(summary["T"])`` draws a cohort observed like ``summary``.
+        n_customers : int, optional
+            Number of customers when ``T`` is a single value.
+        random_state : int, Generator, SeedSequence or None
+            Source of randomness (an integer seed for reproducible customers).
+        latent : bool
+            Also return each customer's hidden state (rates, dropout).
+
+        Returns
+        -------
+        DataFrame
+            ``frequency`` (int), ``recency`` and ``T`` (``time_unit_``), one row per customer;
+            ``attrs["time_unit"]`` is ``time_unit_`` (when set), so a model fitted on the result
+            has the same unit.
+
+        Examples
+        --------
+        >>> from clvpredict import BetaGeoModel
+        >>> truth = BetaGeoModel.from_params(
+        ...     {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, time_unit="W")
+        >>> sim = truth.simulate(39.0, n_customers=20_000, random_state=1)
+        >>> refit = BetaGeoModel().fit(sim)       # the unit comes with the data
+        >>> refit.time_unit_
+        'W'
+        >>> table = refit.summary(alpha=0.01)
+        >>> bool(((table["lower_99"] < truth.params_) & (truth.params_ < table["upper_99"])).all())
+        True
+        """
+        out = type(self)._simulator(
+            *self._theta(), T, n_customers=n_customers, random_state=random_state, latent=latent
+        )
+        if getattr(self, "time_unit_", None) is not None:
+            out.attrs["time_unit"] = self.time_unit_
+        return out

@@ -1,0 +1,145 @@
+"""The HTML report and the tables in it."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from clvpredict.report import at_risk_customers, build_report, segment_table
+
+import clvpredict as cp
+
+
+def test_segment_table_by_hand():
+    table = pd.DataFrame(
+        {
+            "predictive_clv": [5.0, 100.0, 1.0, 20.0, 0.0, 50.0, 2.0, 3.0, 4.0, 10.0],
+            "simple_clv": [1.0, 90.0, 1.0, 30.0, 0.0, 60.0, 1.0, 1.0, 1.0, 20.0],
+            "p_alive": [0.5, 0.9, 0.1, 0.8, 0.0, 0.7, 0.2, 0.3, 0.4, 0.6],
+        }
+    )
+    seg = segment_table(table)
+    assert list(seg.index) == ["top 10%", "next 20%", "middle 30%", "bottom 40%"]
+    assert seg["n_customers"].tolist() == [1, 2, 3, 4]
+    # Ranked: 100 | 50, 20 | 10, 5, 4 | 3, 2, 1, 0
+    assert seg["total_predictive_clv"].tolist() == [100.0, 70.0, 19.0, 6.0]
+    assert seg["total_simple_clv"].tolist() == [90.0, 90.0, 22.0, 3.0]
+    assert seg.loc["next 20%", "mean_p_alive"] == pytest.approx(0.75)
+    assert seg["share_of_predictive_clv"].sum() == pytest.approx(1.0)
+    assert seg.loc["top 10%", "share_of_predictive_clv"] == pytest.approx(100 / 195)
+    with pytest.raises(cp.ClvDataError, match="sum to 1"):
+        segment_table(table, [("a", 0.5), ("b", 0.2)])
+
+
+def test_at_risk_by_hand():
+    bg = cp.BetaGeoModel.from_params({"r": 0.25, "alpha": 4.4, "a": 0.8, "b": 2.4}, time_unit="W")
+    table = pd.DataFrame(
+        {
+            "frequency": [10, 10, 1, 10],
+            "recency": [10.0, 39.0, 5.0, 20.0],
+            "T": [40.0, 40.0, 40.0, 40.0],
+            "predictive_clv": [500.0, 900.0, 1.0, 400.0],
+            "simple_clv": [1.0, 1.0, 1.0, 1.0],
+        },
+        index=["lapsing", "recent buyer", "low value", "lapsing less"],
+    )
+    table.attrs["time_unit"] = "W"
+    table["p_alive"] = bg.probability_alive(table)
+    got = at_risk_customers(bg, table, lookback=13.0, top_share=0.75, min_drop=0.1)
+    # Thirteen weeks ago (T = 27) the history of the lapsing customers was the same.
+    before = bg.probability_alive(frequency=[10, 10], recency=[10.0, 20.0], T=[27.0, 27.0])
+    drops = table.loc[["lapsing", "lapsing less"], "p_alive"].to_numpy() - before.to_numpy()
+    # "lapsing" was already nearly dead 13 weeks ago (a fall below 0.1); "lapsing less" fell
+    # from about 0.52 to 0.03. "recent buyer" bought within the lookback; "low value" is not in
+    # the top 75% by predictive CLV.
+    assert drops[0] > -0.1 and drops[1] < -0.4
+    assert list(got.index) == ["lapsing less"]
+    assert got["p_alive_change"].iloc[0] == pytest.approx(drops[1])
+    assert got["time_since_last_purchase"].iloc[0] == 20.0
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory, cdnow_tx):
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    written = build_report(
+        path,
+        cdnow_tx,
+        "customer_id",
+        "date",
+        "amount",
+        calibration_end="1997-09-30",
+        observation_end="1998-06-30",
+        margin=0.3,
+        lifetime_years=1.5,
+    )
+    assert written == path
+    return path.read_text()
+
+
+def test_report_is_self_contained(report_html):
+    assert report_html.startswith("<!DOCTYPE html>")
+    assert "<script" not in report_html
+    # No external resource of any kind: every src is an embedded image.
+    sources = re.findall(r'src="([^"]+)"', report_html)
+    assert len(sources) == 11
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "http://" not in report_html and "https://" not in report_html
+
+
+def test_report_numbers_match_the_library(report_html, cdnow_cal_holdout):
+    bg_cal = cp.BetaGeoModel().fit(cdnow_cal_holdout)
+    evaluation = cp.evaluate_holdout(bg_cal, cdnow_cal_holdout)
+    totals = evaluation.totals.iloc[0]
+    assert f"{totals['actual']:,.1f}" in report_html  # 1,882.0 repeat purchase days
+    assert f"{totals['predicted']:,.1f}" in report_html
+    assert f"{evaluation.metrics['mae'].iloc[0]:,.3f}" in report_html
+    for heading in ("Value tiers", "At-risk high-value customers", "Holdout metrics"):
+        assert heading in report_html
+    assert "BG/NBD" in report_html and "Gamma-Gamma" in report_html
+    assert "top 10%" in report_html and "bottom 40%" in report_html
+
+
+def test_report_auto_uses_the_best_holdout_model(tmp_path, cdnow_tx, cdnow_cal_holdout):
+    path = build_report(
+        tmp_path / "auto.html",
+        cdnow_tx,
+        "customer_id",
+        "date",
+        "amount",
+        calibration_end="1997-09-30",
+        observation_end="1998-06-30",
+        lifetime_years=1.0,
+        purchase_model="auto",
+    )
+    html = path.read_text()
+    comparison = cp.compare_models(cdnow_cal_holdout)
+    best = comparison.index[comparison["best"]][0]
+    chosen_class = type(comparison.attrs["models"][best]).__name__
+    assert f"The rest of this report uses {chosen_class}." in html
+    assert f"<strong>{chosen_class}</strong>" in html
+
+
+def test_given_summaries_are_used_and_checked(tmp_path, cdnow_tx, cdnow_cal_holdout, report_html):
+    """Summaries passed in (as refresh does) give the same report; mismatched ones are refused."""
+    args = (cdnow_tx, "customer_id", "date", "amount")
+    settings = dict(
+        calibration_end="1997-09-30", observation_end="1998-06-30", margin=0.3, lifetime_years=1.5
+    )
+    rfm = cp.rfm_summary(*args, observation_end="1998-06-30", time_unit="W")
+    given = build_report(
+        tmp_path / "given.html", *args, **settings, calibration=cdnow_cal_holdout, rfm=rfm
+    ).read_text()
+    # Identical but for the time of generation.
+    stamp = re.compile(r"Generated [0-9-]+ [0-9:]+ UTC")
+    assert stamp.sub("", given) == stamp.sub("", report_html)
+    daily = cp.rfm_summary(*args, observation_end="1998-06-30", time_unit="D")
+    with pytest.raises(cp.ClvDataError, match="time_unit is 'D', the report uses 'W'"):
+        build_report(tmp_path / "bad.html", *args, **settings, rfm=daily)
+    with pytest.raises(cp.ClvDataError, match="calibration_end is '1997-09-30'"):
+        build_report(
+            tmp_path / "bad.html",
+            *args,
+            **{**settings, "calibration_end": "1997-10-31"},
+            calibration=cdnow_cal_holdout,
+        )
