@@ -31,7 +31,8 @@ from ._units import (
     units_to_years,
 )
 from ._validation import check_horizon, model_time_unit
-from .data.transactions import TransactionLog, _apply_end, _end_day, _prepare_transactions
+from .data.summaries import _apply_end
+from .data.transactions import TransactionLog, _end_day, _prepare_transactions
 from .exceptions import ClvDataError, ConvergenceError
 from .models.uncertainty import interval_columns, parameter_draws, simulate_quantiles
 

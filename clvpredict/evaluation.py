@@ -25,6 +25,7 @@ import pandas as pd
 from ._registry import all_models
 from ._units import UNIT_NAMES, unit_in_days
 from ._validation import check_is_fitted, model_time_unit
+from .data.summaries import daily_with_holdout, period_bounds, period_index
 from .data.transactions import (
     AfterEndPolicy,
     ReturnsPolicy,
@@ -34,9 +35,6 @@ from .data.transactions import (
     _parse_dates,
     _prepare_transactions,
     as_log,
-    daily_with_holdout,
-    period_bounds,
-    period_index,
 )
 from .exceptions import ClvDataError, ConvergenceWarning, describe_values
 from .models.gamma_gamma import gamma_gamma_log_likelihood

@@ -1,6 +1,8 @@
 """The data layer: a transaction log parsed and checked once, and the summaries the models read.
 
-Nothing here knows about models. :class:`TransactionLog` holds one parsed, validated log with its
+Nothing here knows about models. Logs and summaries may be pandas, polars (eager or lazy),
+pyarrow, DuckDB or Spark frames: the checks and summaries run in the log's own engine and come
+back in its kind (:mod:`clvpredict.data.engines`). :class:`TransactionLog` holds one parsed, validated log with its
 policies (returns, rows after the end, duplicates, date format); :func:`rfm_summary` and
 :func:`calibration_holdout_summary` turn a log into one row per customer, times in a stated unit.
 """
@@ -8,12 +10,7 @@ policies (returns, rows after the end, duplicates, date format); :func:`rfm_summ
 from __future__ import annotations
 
 from . import datasets
-from .transactions import (
-    AfterEndPolicy,
-    DuplicatesPolicy,
-    ReturnsPolicy,
-    TransactionLog,
-    as_log,
+from .summaries import (
     calibration_holdout_summary,
     daily_with_holdout,
     period_bounds,
@@ -21,6 +18,7 @@ from .transactions import (
     rfm_arrays,
     rfm_summary,
 )
+from .transactions import AfterEndPolicy, DuplicatesPolicy, ReturnsPolicy, TransactionLog, as_log
 
 __all__ = [
     "AfterEndPolicy",

@@ -1,35 +1,27 @@
-"""Data preparation: from a transaction log to per-customer RFM summaries.
+"""A transaction log, checked once and reduced to one row per customer and purchase day.
 
-Conventions (those of the BG/NBD, Pareto/NBD and Gamma-Gamma papers):
-
-* Purchases are aggregated by **calendar day**: several purchases by one customer on one day count
-  as one transaction whose amount is the sum of theirs.
-* ``frequency`` is the number of *repeat* purchase days (purchase days minus one).
-* ``recency`` is the time from the first to the last purchase day and ``T`` the time from the first
-  purchase day to the end of observation, both measured in ``time_unit``.
-* ``monetary_value`` is the mean amount of the repeat purchase days (the Gamma-Gamma convention:
-  the first purchase is excluded). One-time buyers (``frequency == 0``) get ``NaN`` because the mean
-  of zero repeat purchases is undefined; the spend model gives them the population mean.
-
-Day aggregation and the unit of measurement are independent: summarising by day and measuring in
-weeks gives ``recency = days / 7``, never a count of calendar weeks.
+:class:`TransactionLog` is what every summary, the lifetime estimate and the tracking tables
+read. A pandas log is parsed here, where pandas' loose column types (object columns, text dates in
+several formats) are read; a log held by another engine (polars, DuckDB, Spark, pyarrow) is
+checked by queries run in that engine (:mod:`clvpredict.data._engine_log`) and stays there.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
 
+import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
-from .._units import DAYS_PER_UNIT, UNIT_NAMES, check_time_unit, unit_in_days
 from ..exceptions import ClvDataError, describe_values
+from ._engine_log import parse_engine_log
+from .engines import frame_kind, head_rows, scalars
 
-__all__ = ["calibration_holdout_summary", "rfm_summary"]
+__all__ = ["TransactionLog", "as_log"]
 
 logger = logging.getLogger(__name__)
 
@@ -357,7 +349,7 @@ class TransactionLog:
         self.datetime_format = datetime_format
         self.returns = returns
         self.duplicates = duplicates
-        self._n_read = len(transactions) if isinstance(transactions, pd.DataFrame) else 0
+        self.kind = frame_kind(transactions)
         self.daily, self._rows, self._row_days = _parse_log(
             transactions,
             customer_id_col,
@@ -367,10 +359,16 @@ class TransactionLog:
             returns,
             duplicates,
         )
+        if self.kind == "pandas":
+            self._n_read = len(transactions)
+        else:
+            self._n_read = int(scalars(self.daily, nw.col("rows").sum())[0])
 
     @property
     def n_rows(self) -> int:
-        """Rows of the log as read, before any policy dropped some and before merging by day."""
+        """Rows of the log as read, before any policy dropped some and before merging by day
+        (for a log of another engine than pandas: the rows that reached the customer-day
+        table, after the duplicates and returns policies)."""
         return self._n_read
 
     def until(
@@ -385,6 +383,8 @@ class TransactionLog:
         """
         if after_end is None:
             return self.daily
+        if self.kind != "pandas":
+            return _engine_until(self, after_end, future_fix)
         keep_rows = _future_rows(
             self._rows,
             self._row_days,
@@ -414,6 +414,35 @@ class TransactionLog:
                 f"This TransactionLog was parsed with {parsed}, but {clash} was given: leave "
                 "those arguments out (the log's own apply), or parse the log again."
             )
+
+
+def _engine_until(log: TransactionLog, after_end: AfterEndPolicy, future_fix: str) -> Any:
+    """:meth:`TransactionLog.until` for a log held by another engine: the same policy, with the
+    rows named by customer and date."""
+    today = _today()
+    late = nw.col("day") > _day_number(pd.Timestamp(today))
+    n_late = int(scalars(log.daily, nw.when(late).then(nw.col("rows")).otherwise(0).sum())[0] or 0)
+    if not n_late:
+        return log.daily
+    if after_end == "drop":
+        logger.warning("after_end='drop': ignored %d row(s) dated after today (%s).", n_late, today)
+        daily = log.daily.filter(~late)
+        if not scalars(daily, nw.len())[0]:
+            raise ClvDataError("Every row is dated after today: nothing to summarise.")
+        return daily
+    if after_end != "error":
+        raise ClvDataError(f"after_end={after_end!r} is not one of 'error', 'drop'.")
+    examples = head_rows(log.daily.filter(late).select("customer_id", "day"))
+    shown = ", ".join(
+        f"customer {cust!r}: {pd.Timestamp(int(day), unit='D').date()}" for cust, day in examples
+    )
+    more = f" ... and {n_late - len(examples)} more" if n_late > len(examples) else ""
+    raise ClvDataError(
+        f"{n_late} {'row is' if n_late == 1 else 'rows are'} dated after today ({today}, the "
+        f"latest date in any time zone) in column {log.datetime_col!r}: {shown}{more}. A "
+        "purchase cannot be in the future, and the end of observation would move to it. Fix the "
+        f"dates (a wrong year, or a placeholder such as 2099-12-31?), or {future_fix}."
+    )
 
 
 def _prepare_transactions(
@@ -489,6 +518,19 @@ def as_log(
     )
 
 
+def _materialise(daily: nw.LazyFrame, kind: str) -> nw.LazyFrame:
+    """The customer-day table computed once, for the several summaries of one run to read.
+
+    In-process kinds collect it with polars (or pyarrow); Spark caches it on the executors; a
+    DuckDB relation is left as a query, which DuckDB runs again quickly from its own storage.
+    """
+    if kind == "spark":
+        return nw.from_native(daily.to_native().cache())
+    if kind == "duckdb":
+        return daily
+    return daily.collect().lazy()
+
+
 def _parse_log(
     transactions: pd.DataFrame,
     customer_id_col: str,
@@ -497,16 +539,31 @@ def _parse_log(
     datetime_format: str | None,
     returns: ReturnsPolicy,
     duplicates: DuplicatesPolicy,
-) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+) -> tuple[Any, pd.DataFrame | None, np.ndarray | None]:
     """The work of :class:`TransactionLog`: the customer-day table, and the rows (after the
     duplicates policy) with their day numbers, which name future-dated rows in messages."""
-    if not isinstance(transactions, pd.DataFrame):
+    kind = frame_kind(transactions)
+    if kind is None:
         raise ClvDataError(
-            f"transactions must be a pandas DataFrame, got {type(transactions).__name__}. "
-            "Read files with pd.read_csv or pd.read_parquet first."
+            f"transactions must be a DataFrame (pandas, polars, pyarrow, DuckDB or Spark), got "
+            f"{type(transactions).__name__}. Read files with pd.read_csv, pd.read_parquet or "
+            "polars.scan_parquet first."
         )
     if returns not in ("error", "drop", "net"):
         raise ClvDataError(f"returns={returns!r} is not one of 'error', 'drop', 'net'.")
+    if duplicates not in ("keep", "drop", "error"):
+        raise ClvDataError(f"duplicates={duplicates!r} is not one of 'keep', 'drop', 'error'.")
+    if kind != "pandas":
+        daily = parse_engine_log(
+            transactions,
+            customer_id_col,
+            datetime_col,
+            monetary_value_col,
+            datetime_format,
+            returns,
+            duplicates,
+        )
+        return _materialise(daily, kind), None, None
     needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
     missing = [c for c in needed if c not in transactions.columns]
     if missing:
@@ -517,8 +574,6 @@ def _parse_log(
         )
     if len(transactions) == 0:
         raise ClvDataError("The transaction log is empty: there is nothing to summarise.")
-    if duplicates not in ("keep", "drop", "error"):
-        raise ClvDataError(f"duplicates={duplicates!r} is not one of 'keep', 'drop', 'error'.")
     # Without amounts, repeated rows change nothing: purchases are merged by day anyway.
     repeated = (
         transactions.duplicated(subset=needed, keep="first").to_numpy()
@@ -583,569 +638,3 @@ def _parse_log(
     if len(daily) == 0:
         raise ClvDataError("No purchases are left after removing returns: nothing to summarise.")
     return daily, transactions, days
-
-
-def _apply_end(
-    daily: pd.DataFrame, end_day: int, after_end: AfterEndPolicy, what: str
-) -> pd.DataFrame:
-    late = daily["day"].to_numpy() > end_day
-    if late.any():
-        n_late = int(late.sum())
-        if after_end == "error":
-            first_late = pd.Timestamp(int(daily["day"].to_numpy()[late].min()), unit="D").date()
-            raise ClvDataError(
-                f"{n_late} purchase day(s) fall after {what} (the first on {first_late}). Pass "
-                "after_end='drop' to ignore them, or move the end date; use "
-                "calibration_holdout_summary to keep them as a holdout period."
-            )
-        if after_end != "drop":
-            raise ClvDataError(f"after_end={after_end!r} is not one of 'error', 'drop'.")
-        logger.info("Ignored %d purchase day(s) after %s.", n_late, what)
-        daily = daily[~late]
-    return daily
-
-
-def _summarise_daily(
-    daily: pd.DataFrame, end_day: int, days_per_unit: float, with_money: bool
-) -> pd.DataFrame:
-    """RFM columns from a customer/day table sorted by customer and day."""
-    grouped = daily.groupby("customer_id", sort=True)
-    stats = grouped.agg(
-        first=("day", "min"),
-        last=("day", "max"),
-        n=("day", "size"),
-        total=("amount", "sum"),
-        first_amount=("amount", "first"),
-    )
-    frequency = stats["n"].to_numpy(dtype=np.int64) - 1
-    out = pd.DataFrame(
-        {
-            "frequency": frequency,
-            "recency": (stats["last"].to_numpy() - stats["first"].to_numpy()) / days_per_unit,
-            "T": (end_day - stats["first"].to_numpy()) / days_per_unit,
-        },
-        index=stats.index,
-    )
-    if with_money:
-        repeat_total = stats["total"].to_numpy() - stats["first_amount"].to_numpy()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["monetary_value"] = np.where(frequency > 0, repeat_total / frequency, np.nan)
-        out["avg_order_value"] = stats["total"].to_numpy() / stats["n"].to_numpy()
-    return out
-
-
-def _calendar(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Month number since 1970-01 and day of the month of day numbers."""
-    dates = np.asarray(days, dtype=np.int64).astype("datetime64[D]")
-    months = dates.astype("datetime64[M]")
-    return months.astype(np.int64), (dates - months.astype("datetime64[D]")).astype(np.int64) + 1
-
-
-def period_index(days: Any, end_day: int, time_unit: str) -> np.ndarray:
-    """Number of the period of one ``time_unit`` that holds each calendar day.
-
-    Periods are laid back to back so that period ``-1`` ends with day ``end_day`` (inclusive)
-    and period ``0`` starts the day after: the periods of a discrete summary end exactly at its
-    observation end, and a holdout after ``end_day`` is made of periods ``0, 1, ...``. Days
-    and weeks are 1 and 7 days; months and years are *calendar* months and years counted from
-    the day after ``end_day`` (so with ``end_day`` on 31 December, years are calendar years).
-
-    Parameters
-    ----------
-    days : array of int
-        Day numbers (days since 1970-01-01).
-    end_day : int
-        Day number of the last day of period -1.
-    time_unit : {"D", "W", "M", "Y"}
-        Length of one period.
-
-    Returns
-    -------
-    ndarray of int
-        The period of each day (negative up to ``end_day``).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> day = lambda s: (pd.Timestamp(s) - pd.Timestamp("1970-01-01")).days
-    >>> period_index([day("2023-12-31"), day("2024-01-01"), day("2026-12-31")],
-    ...              day("2023-12-31"), "Y").tolist()
-    [-1, 0, 2]
-    """
-    unit = check_time_unit(time_unit)
-    days = np.asarray(days, dtype=np.int64)
-    if unit in ("D", "W"):
-        return (days - int(end_day) - 1) // int(DAYS_PER_UNIT[unit])
-    step = 12 if unit == "Y" else 1
-    month, dom = _calendar(days)
-    anchor_month, anchor_dom = _calendar(np.array([int(end_day) + 1]))
-    # Whole months from the anchor: a day before the anchor's day of the month has not yet
-    # completed the month.
-    elapsed = month - anchor_month[0] - (dom < anchor_dom[0])
-    return elapsed // step
-
-
-def period_bounds(periods: Any, end_day: int, time_unit: str) -> tuple[np.ndarray, np.ndarray]:
-    """First and last day number of each period of :func:`period_index`'s grid."""
-    unit = check_time_unit(time_unit)
-    ks = np.asarray(periods, dtype=np.int64)
-    if unit in ("D", "W"):
-        length = int(DAYS_PER_UNIT[unit])
-        starts = int(end_day) + 1 + ks * length
-        return starts, starts + length - 1
-    step = 12 if unit == "Y" else 1
-    anchor_month, anchor_dom = _calendar(np.array([int(end_day) + 1]))
-
-    def first_day(k: np.ndarray) -> np.ndarray:
-        month = (anchor_month[0] + k * step).astype("datetime64[M]")
-        month_start = month.astype("datetime64[D]").astype(np.int64)
-        next_start = (month + 1).astype("datetime64[D]").astype(np.int64)
-        # In a month too short for the anchor's day (31 January -> February), the period starts
-        # with the next month, as period_index counts it.
-        candidate = month_start + anchor_dom[0] - 1
-        return np.where(candidate < next_start, candidate, next_start)
-
-    return first_day(ks), first_day(ks + 1) - 1
-
-
-def _per_period(daily: pd.DataFrame, end_day: int, time_unit: str) -> pd.DataFrame:
-    """The customer/day table re-counted by period: one row per customer and period with a
-    purchase, its amounts summed; ``day`` holds the period number (see :func:`period_index`)."""
-    periods = daily.assign(day=period_index(daily["day"].to_numpy(), end_day, time_unit))
-    return periods.groupby(["customer_id", "day"], sort=True)["amount"].sum().reset_index()
-
-
-def _summarise(
-    daily: pd.DataFrame, end_day: int, time_unit: str, with_money: bool, discrete: bool
-) -> pd.DataFrame:
-    """RFM columns in time units (continuous) or in whole periods of one unit (discrete)."""
-    if not discrete:
-        return _summarise_daily(daily, end_day, unit_in_days(time_unit), with_money)
-    anchor_day = int(_calendar(np.array([end_day + 1]))[1][0])
-    if time_unit in ("M", "Y") and anchor_day != 1:
-        logger.warning(
-            "discrete=True: the periods end on %s, not on the last day of a month, so each %s "
-            "starts on day %d of a month rather than being a calendar %s. End on a month end "
-            "(e.g. 31 December for calendar years) if the opportunities follow the calendar.",
-            pd.Timestamp(end_day, unit="D").date(),
-            UNIT_NAMES[time_unit][:-1],
-            anchor_day,
-            UNIT_NAMES[time_unit][:-1],
-        )
-    # Period -1 ends at end_day, so T = -1 - (period of the first purchase) periods.
-    out = _summarise_daily(_per_period(daily, end_day, time_unit), -1, 1.0, with_money)
-    return out.astype({"recency": np.int64, "T": np.int64})
-
-
-def rfm_summary(
-    transactions: pd.DataFrame | TransactionLog,
-    customer_id_col: str | None = None,
-    datetime_col: str | None = None,
-    monetary_value_col: str | None = None,
-    observation_end: Any = None,
-    time_unit: str = "D",
-    *,
-    datetime_format: str | None = None,
-    returns: ReturnsPolicy = "error",
-    after_end: AfterEndPolicy = "error",
-    duplicates: DuplicatesPolicy = "keep",
-    discrete: bool = False,
-) -> pd.DataFrame:
-    """Summarise a transaction log into one RFM row per customer.
-
-    Parameters
-    ----------
-    transactions : DataFrame
-        One row per purchase.
-    customer_id_col, datetime_col : str
-        Names of the customer id and purchase date (or timestamp) columns.
-    monetary_value_col : str, optional
-        Name of the purchase amount column (currency units). Without it, no money columns are made.
-    observation_end : date-like, optional
-        Last calendar day of observation (inclusive). Defaults to the last purchase day.
-    time_unit : {"D", "W", "M", "Y"}
-        Unit in which ``recency`` and ``T`` are measured: days, weeks, average Gregorian months
-        (30.436875 days) or average Gregorian years (365.2425 days). Purchases are aggregated by
-        calendar day whatever the unit.
-    datetime_format : str, optional
-        ``strftime`` format of ``datetime_col`` when it holds strings or numbers (e.g. ``"%Y%m%d"``).
-    returns : {"error", "drop", "net"}
-        What to do with negative amounts (returns, refunds): refuse them (default), drop those
-        rows, or net them against the same customer's purchases on the same day (days whose net is
-        <= 0 are then dropped). Both corrections are logged. Zero amounts are not returns: they are
-        kept as purchases with no spend (CDNOW has a few), with a logged warning.
-    after_end : {"error", "drop"}
-        What to do with purchases after ``observation_end``: refuse (default) or ignore them (logged).
-        Without ``observation_end``, purchases dated after today (the latest date in any time
-        zone) follow it too: a mistyped year would otherwise become the end of observation.
-        An ``observation_end`` after today is refused.
-    duplicates : {"keep", "drop", "error"}
-        Rows identical in the id, date and amount columns: keep them as separate purchases
-        (default, with a logged warning: real logs have two identical orders on one day), drop
-        the repeats (logged), or refuse.
-    discrete : bool
-        Count transaction *opportunities* of one ``time_unit`` each, for the discrete-time
-        BG/BB (:class:`~clvpredict.BetaGeoBetaBinomModel`): periods of one ``time_unit`` are
-        laid back from ``observation_end`` (the last one ends on it), a period with any purchase
-        is one transaction (its amounts summed), the period of the first purchase is period 0,
-        and ``frequency``, ``recency`` and ``T`` become whole numbers of periods (repeat periods
-        with a purchase, period of the last one, periods observed after period 0). ``"M"`` and
-        ``"Y"`` periods are calendar months and years counted back from ``observation_end``
-        (calendar years when it is a 31 December); see :func:`period_index`.
-
-    Returns
-    -------
-    DataFrame
-        Indexed by customer id, with columns
-
-        * ``frequency`` (int): number of repeat purchase days;
-        * ``recency`` (float, ``time_unit``): first to last purchase day;
-        * ``T`` (float, ``time_unit``): first purchase day to ``observation_end``;
-        * ``monetary_value`` (float, currency): mean amount of the repeat purchase days, ``NaN``
-          for one-time buyers (the mean of no purchases is undefined);
-        * ``avg_order_value`` (float, currency): mean amount over *all* purchase days, first
-          included (the "average order value" of the simple CLV formula).
-
-        ``result.attrs`` records ``time_unit``, ``observation_end`` and ``discrete`` so that
-        models fitted on it know their unit. With ``discrete=True`` "purchase days" above read
-        "periods with a purchase".
-
-    Raises
-    ------
-    ClvDataError
-        Missing columns, missing ids, unparseable dates, invalid amounts, purchases after the end.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from clvpredict import rfm_summary
-    >>> tx = pd.DataFrame({
-    ...     "customer": ["a", "a", "a", "b"],
-    ...     "date": ["2024-01-01", "2024-01-01", "2024-01-15", "2024-01-08"],
-    ...     "amount": [10.0, 5.0, 20.0, 8.0],
-    ... })
-    >>> rfm_summary(tx, "customer", "date", "amount", observation_end="2024-01-29", time_unit="W")
-              frequency  recency    T  monetary_value  avg_order_value
-    customer
-    a                 1      2.0  4.0            20.0             17.5
-    b                 0      0.0  3.0             NaN              8.0
-
-    Counted in weekly periods instead, one transaction opportunity per week (for the BG/BB):
-
-    >>> rfm_summary(tx, "customer", "date", observation_end="2024-01-29", time_unit="W",
-    ...             discrete=True)
-              frequency  recency  T
-    customer
-    a                 1        2  4
-    b                 0        0  3
-    """
-    unit = check_time_unit(time_unit)
-    log = as_log(
-        transactions,
-        customer_id_col,
-        datetime_col,
-        monetary_value_col,
-        datetime_format=datetime_format,
-        returns=returns,
-        duplicates=duplicates,
-    )
-    customer_id_col, monetary_value_col = log.customer_id_col, log.monetary_value_col
-    daily = log.until(after_end if observation_end is None else None)
-    if observation_end is None:
-        end_day = int(daily["day"].max())
-    else:
-        end_day = _end_day(observation_end)
-        daily = _apply_end(daily, end_day, after_end, f"observation_end={observation_end!s}")
-        if len(daily) == 0:
-            raise ClvDataError(
-                f"observation_end={observation_end!s} is before the first purchase: nothing to summarise."
-            )
-    out = _summarise(daily, end_day, unit, monetary_value_col is not None, bool(discrete))
-    out.index.name = customer_id_col
-    out.attrs.update(
-        time_unit=unit,
-        observation_end=str(pd.Timestamp(end_day, unit="D").date()),
-        discrete=bool(discrete),
-    )
-    return out
-
-
-def calibration_holdout_summary(
-    transactions: pd.DataFrame | TransactionLog,
-    customer_id_col: str | None = None,
-    datetime_col: str | None = None,
-    calibration_end: Any = None,
-    observation_end: Any = None,
-    monetary_value_col: str | None = None,
-    time_unit: str = "D",
-    *,
-    datetime_format: str | None = None,
-    returns: ReturnsPolicy = "error",
-    after_end: AfterEndPolicy = "error",
-    duplicates: DuplicatesPolicy = "keep",
-    discrete: bool = False,
-) -> pd.DataFrame:
-    """RFM summary of a calibration period plus what each customer did in the holdout after it.
-
-    The calibration period runs up to and including ``calibration_end``; the holdout from the next
-    day up to and including ``observation_end``. **Customers whose first purchase falls in the
-    holdout are excluded**: the models describe customers already acquired at the end of
-    calibration, and their holdout purchases cannot be forecast from a calibration history.
-
-    Parameters
-    ----------
-    transactions, customer_id_col, datetime_col, monetary_value_col, time_unit,
-    datetime_format, returns, duplicates
-        As in :func:`rfm_summary`.
-    discrete : bool
-        Count periods of one ``time_unit`` as in :func:`rfm_summary` (for the BG/BB). The
-        calibration periods end on ``calibration_end`` and the holdout periods start the day
-        after; a holdout that is not a whole number of periods loses its last, incomplete
-        period (logged), and ``frequency_holdout`` counts holdout periods with a purchase.
-    calibration_end : date-like
-        Last calendar day of the calibration period (inclusive).
-    observation_end : date-like, optional
-        Last calendar day of the holdout (inclusive). Defaults to the last purchase day.
-    after_end : {"error", "drop"}
-        What to do with purchases after ``observation_end`` (without one: after today), as in
-        :func:`rfm_summary`.
-
-    Returns
-    -------
-    DataFrame
-        The calibration columns of :func:`rfm_summary` (``frequency``, ``recency``, ``T``, and with
-        money ``monetary_value``, ``avg_order_value``) plus
-
-        * ``frequency_holdout`` (int): purchase days in the holdout (all of them are repeats);
-        * ``monetary_value_holdout`` (float, currency): mean amount per holdout purchase day,
-          ``NaN`` when there was none (only with ``monetary_value_col``);
-        * ``duration_holdout`` (float, ``time_unit``): holdout length, the same for everybody.
-
-        ``attrs`` records ``time_unit``, ``calibration_end``, ``observation_end`` and
-        ``discrete``.
-
-    Examples
-    --------
-    >>> from clvpredict.datasets import load_cdnow
-    >>> tx = load_cdnow()
-    >>> ch = calibration_holdout_summary(tx, "customer_id", "date", "1997-09-30", "1998-06-30",
-    ...                                  monetary_value_col="amount", time_unit="W")
-    >>> int(ch["frequency_holdout"].sum())
-    1882
-    """
-    unit = check_time_unit(time_unit)
-    days_per_unit = unit_in_days(unit)
-    log = as_log(
-        transactions,
-        customer_id_col,
-        datetime_col,
-        monetary_value_col,
-        datetime_format=datetime_format,
-        returns=returns,
-        duplicates=duplicates,
-    )
-    customer_id_col, monetary_value_col = log.customer_id_col, log.monetary_value_col
-    daily, cal_end, obs_end = daily_with_holdout(log, calibration_end, observation_end, after_end)
-    in_cal = daily["day"].to_numpy() <= cal_end
-    if not in_cal.any():
-        first = pd.Timestamp(int(daily["day"].min()), unit="D").date()
-        raise ClvDataError(
-            f"calibration_end={calibration_end!s} is before the first purchase ({first}): the "
-            "calibration period is empty. Choose a later calibration_end."
-        )
-    with_money = monetary_value_col is not None
-    cal = _summarise(daily[in_cal], cal_end, unit, with_money, bool(discrete))
-    hold = daily[~in_cal]
-    hold = hold[hold["customer_id"].isin(cal.index)]
-    n_new = daily.loc[~in_cal, "customer_id"].nunique() - hold["customer_id"].nunique()
-    if n_new:
-        logger.info("Excluded %d customers first seen in the holdout period.", n_new)
-    duration = (obs_end - cal_end) / days_per_unit
-    if discrete:
-        # Whole periods only: the day after the holdout starts period number `duration`.
-        duration = int(period_index([obs_end + 1], cal_end, unit)[0])
-        if duration < 1:
-            raise ClvDataError(
-                f"The holdout ({obs_end - cal_end} days) is shorter than one period of "
-                f"time_unit={unit!r}: a discrete summary needs at least one whole period. Move "
-                "observation_end or calibration_end."
-            )
-        hold = _per_period(hold, cal_end, unit)
-        partial = hold["day"].to_numpy() >= duration
-        if partial.any():
-            logger.info(
-                "Ignored the purchases of %d customer(s) in the incomplete period after the last "
-                "whole holdout period.",
-                int(partial.sum()),
-            )
-            hold = hold[~partial]
-    hstats = hold.groupby("customer_id", sort=True)["amount"].agg(["size", "mean"])
-    cal["frequency_holdout"] = hstats["size"].reindex(cal.index).fillna(0).astype(np.int64)
-    if with_money:
-        cal["monetary_value_holdout"] = hstats["mean"].reindex(cal.index)
-    cal["duration_holdout"] = duration
-    cal.index.name = customer_id_col
-    cal.attrs.update(
-        time_unit=unit,
-        calibration_end=str(pd.Timestamp(cal_end, unit="D").date()),
-        observation_end=str(pd.Timestamp(obs_end, unit="D").date()),
-        discrete=bool(discrete),
-    )
-    return cal
-
-
-def daily_with_holdout(
-    log: TransactionLog, calibration_end: Any, observation_end: Any, after_end: AfterEndPolicy
-) -> tuple[pd.DataFrame, int, int]:
-    """Validated customer/day table up to ``observation_end``, and both ends as day numbers.
-
-    ``observation_end`` defaults to the last purchase day and must come after
-    ``calibration_end``; purchases after it follow ``after_end``.
-    """
-    if calibration_end is None:
-        raise ClvDataError("calibration_end is required: the last day of the calibration period.")
-    daily = log.until(after_end if observation_end is None else None)
-    cal_end = _day_number(_to_timestamp(calibration_end, "calibration_end"))
-    if observation_end is None:
-        obs_end = int(daily["day"].max())
-    else:
-        obs_end = _end_day(observation_end)
-    # Checked before trimming so that swapped dates get this message, not "purchases after end".
-    if obs_end <= cal_end:
-        raise ClvDataError(
-            f"observation_end ({pd.Timestamp(obs_end, unit='D').date()}) must be after "
-            f"calibration_end ({pd.Timestamp(cal_end, unit='D').date()}) so that there is a holdout."
-        )
-    if observation_end is not None:
-        daily = _apply_end(daily, obs_end, after_end, f"observation_end={observation_end!s}")
-        if len(daily) == 0:
-            raise ClvDataError(
-                f"observation_end={observation_end!s} is before the first purchase: nothing to "
-                "summarise. Choose a later observation_end."
-            )
-    return daily, cal_end, obs_end
-
-
-# --------------------------------------------------------------------------------------------
-# RFM arrays for the models
-# --------------------------------------------------------------------------------------------
-
-
-def rfm_arrays(
-    data: pd.DataFrame | None,
-    columns: Sequence[str],
-    overrides: dict[str, Any],
-    *,
-    nan_where_no_repeat: Sequence[str] = (),
-) -> tuple[dict[str, np.ndarray], pd.Index]:
-    """Pull validated float arrays for ``columns`` from ``data`` or from keyword arrays.
-
-    ``overrides`` maps a column name to an array passed as a keyword (or ``None``). Keyword arrays
-    win over DataFrame columns. The returned index is ``data.index`` (or a RangeIndex). Columns
-    named in ``nan_where_no_repeat`` may be NaN where ``frequency == 0``; they become 0 there.
-    """
-    arrays: dict[str, np.ndarray] = {}
-    index: pd.Index | None = None
-    if data is not None:
-        if isinstance(data, pd.Series):
-            data = data.to_frame().T
-        if not isinstance(data, pd.DataFrame):
-            raise ClvDataError(
-                f"data must be a pandas DataFrame with columns {list(columns)}, got "
-                f"{type(data).__name__}. Pass arrays as keywords instead, e.g. frequency=..."
-            )
-        index = data.index
-    for col in columns:
-        value = overrides.get(col)
-        if value is None:
-            if data is None or col not in data.columns:
-                where = (
-                    f"data has columns {list(map(str, data.columns))}"
-                    if data is not None
-                    else "no data was given"
-                )
-                raise ClvDataError(
-                    f"Column {col!r} is required but missing ({where}). Pass a DataFrame from "
-                    f"rfm_summary or the array as the keyword {col}=..."
-                )
-            value = data[col]
-        series = value
-        arr = np.asarray(series)
-        if arr.dtype == object or not (
-            np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
-        ):
-            converted = pd.to_numeric(pd.Series(np.ravel(arr)), errors="coerce").to_numpy(float)
-            bad = np.isnan(converted) & pd.notna(pd.Series(np.ravel(arr))).to_numpy()
-            if bad.any():
-                raise ClvDataError(
-                    f"Column {col!r} must be numeric; offending values: "
-                    f"{describe_values(np.ravel(arr)[bad])}."
-                )
-            arr = converted
-        arr = np.atleast_1d(np.asarray(arr, dtype=float))
-        if arr.ndim != 1:
-            raise ClvDataError(f"{col!r} must be one-dimensional, got shape {arr.shape}.")
-        arrays[col] = arr
-        if index is None and isinstance(series, pd.Series):
-            index = series.index
-    lengths = {k: len(v) for k, v in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        raise ClvDataError(f"The RFM arrays have different lengths: {lengths}. They must align.")
-    n = next(iter(lengths.values()))
-    if index is None or len(index) != n:
-        index = pd.RangeIndex(n)
-    for col in nan_where_no_repeat:
-        if col in arrays and "frequency" in arrays:
-            arrays[col] = np.where(
-                (arrays["frequency"] == 0) & np.isnan(arrays[col]), 0.0, arrays[col]
-            )
-    for col, arr in arrays.items():
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            raise ClvDataError(
-                f"Column {col!r} has missing or infinite values at {_labels(index, bad)}. "
-                "Drop those customers first."
-            )
-        bad = arr < 0
-        if bad.any():
-            raise ClvDataError(
-                f"Column {col!r} has negative values at {_labels(index, bad, arr)}; it must be >= 0."
-            )
-    if "frequency" in arrays:
-        x = arrays["frequency"]
-        bad = x != np.round(x)
-        if bad.any():
-            raise ClvDataError(
-                f"Column 'frequency' must hold whole numbers of repeat purchases; offending "
-                f"values at {_labels(index, bad, x)}."
-            )
-    if "recency" in arrays and "T" in arrays:
-        t_x, big_t = arrays["recency"], arrays["T"]
-        # Allow rounding noise from summaries published to two decimals.
-        bad = t_x > big_t * (1 + 1e-9) + 1e-9
-        if bad.any():
-            raise ClvDataError(
-                "Column 'recency' exceeds 'T' (a last purchase after the end of observation) at "
-                f"{_labels(index, bad, t_x)}. Recompute the summary with the right observation_end."
-            )
-        arrays["recency"] = np.minimum(t_x, big_t)
-    if "recency" in arrays and "frequency" in arrays:
-        bad = (arrays["frequency"] == 0) & (arrays["recency"] > 0)
-        if bad.any():
-            raise ClvDataError(
-                "Customers with frequency 0 must have recency 0 (there is no repeat purchase); "
-                f"offending recency at {_labels(index, bad, arrays['recency'])}."
-            )
-    return arrays, index
-
-
-def _labels(index: pd.Index, mask: np.ndarray, values: np.ndarray | None = None) -> str:
-    labels = index[mask][:5]
-    if values is None:
-        shown = ", ".join(repr(lab) for lab in labels)
-    else:
-        shown = ", ".join(
-            f"{lab!r}: {val!r}" for lab, val in zip(labels, values[mask][:5].tolist(), strict=False)
-        )
-    extra = int(mask.sum()) - len(labels)
-    return shown + (f" ... and {extra} more" if extra > 0 else "")

@@ -33,7 +33,8 @@ import pandas as pd
 
 from .._units import DAYS_PER_MONTH, unit_in_days
 from ..clv import estimate_lifetime_years
-from ..data.transactions import TransactionLog, calibration_holdout_summary, rfm_summary
+from ..data.summaries import calibration_holdout_summary, rfm_summary
+from ..data.transactions import TransactionLog
 from ..evaluation import model_label
 from ..exceptions import ClvDataError, ClvError
 from ..publishing import (

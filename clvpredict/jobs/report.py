@@ -18,7 +18,8 @@ import pandas as pd
 
 from .._registry import model_spec
 from ..clv import estimate_lifetime_years
-from ..data.transactions import TransactionLog, as_log, calibration_holdout_summary, rfm_summary
+from ..data.summaries import calibration_holdout_summary, rfm_summary
+from ..data.transactions import TransactionLog, as_log
 from ..exceptions import ClvDataError
 from ..segments import at_risk_customers, segment_table
 from .assessment import Assessment, assess, fit_whole_history

@@ -65,7 +65,7 @@ from .._fitting import FitResult, compress, maximise_likelihood, report_converge
 from .._registry import Role, register
 from .._units import UNIT_NAMES, check_time_unit, unit_in_days
 from .._validation import check_counts, check_horizon, check_is_fitted, is_fitted
-from ..data.transactions import rfm_arrays
+from ..data.summaries import rfm_arrays
 from ..exceptions import ClvDataError
 from ._profile import profile_likelihood_intervals
 from ._summary import ModelSummary

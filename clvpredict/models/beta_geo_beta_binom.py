@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..data.transactions import rfm_arrays
+from ..data.summaries import rfm_arrays
 from ..exceptions import ClvDataError
 from ._base import PurchaseModel
 from ._simulators import simulate_bgbb

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import special
 
 from .._fitting import FitResult
-from ..data.transactions import rfm_arrays
+from ..data.summaries import rfm_arrays
 from ..exceptions import ClvDataError
 from ._base import BaseModel
 from ._simulators import simulate_gamma_gamma

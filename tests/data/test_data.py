@@ -229,7 +229,7 @@ def test_mixed_id_types_are_refused(tiny):
 
 
 def test_not_a_dataframe():
-    with pytest.raises(ClvDataError, match="must be a pandas DataFrame"):
+    with pytest.raises(ClvDataError, match=r"must be a DataFrame \(pandas, polars, pyarrow"):
         cp.rfm_summary([1, 2, 3], "a", "b")
 
 

@@ -1,0 +1,376 @@
+"""A transaction log checked and reduced to customer-days inside its own engine (narwhals).
+
+The pandas path (:mod:`clvpredict.data.transactions`) reads pandas' loose column types (object
+columns mixing ids, text amounts, dates in several formats). Columns of the other engines are
+typed, so here every check is a query the engine runs: one pass of counts over the rows, a second
+query for a few examples only when a count is not zero. Rows are never brought into Python.
+
+The checks and their messages are those of the pandas path; rows are named by customer and value,
+since a lazy engine has no row labels.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import narwhals.stable.v2 as nw
+
+from ..exceptions import ClvDataError
+from .engines import as_lazy, head_rows, scalars
+
+logger = logging.getLogger("clvpredict.data.transactions")
+
+_EPOCH = datetime(1970, 1, 1)
+_SECONDS_PER_DAY = 86_400
+#: ISO 8601 dates, with an optional time and zone (what pandas reads without a format).
+_ISO = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}([.,]\d+)?)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+_ZONED = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+#: Engines whose zoned timestamps are instants read in the session's zone (the type holds none).
+_SESSION_ZONED = {"duckdb": "DuckDB", "pyspark": "Spark", "pyspark[connect]": "Spark"}
+_NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+
+
+def _examples(lazy: nw.LazyFrame, condition: Any, columns: list[str], n: int = 5) -> str:
+    """A short list of the rows where ``condition`` holds, by their values."""
+    rows = head_rows(lazy.filter(condition).select(columns), n)
+    shown = ", ".join(
+        "(" + ", ".join(f"{c}={v!r}" for c, v in zip(columns, row, strict=True)) + ")"
+        for row in rows
+    )
+    return shown
+
+
+def _count_text(n: int, total: Any) -> str:
+    extra = int(total) - n
+    return f" ... and {extra} more" if extra > 0 else ""
+
+
+def _with_civil_day(frame: nw.LazyFrame) -> nw.LazyFrame:
+    """``day`` (days since 1970-01-01) from the columns ``_y``, ``_m``, ``_d`` of a proleptic
+    Gregorian date, in integer steps every engine evaluates alike (H. Hinnant's days_from_civil;
+    years >= 1 keep every term >= 0). Intermediates are columns, not nested expressions, so that
+    SQL engines do not receive every reused term spelled out again."""
+    c = nw.col
+    steps = [
+        {"_yy": c("_y") - (c("_m") <= 2).cast(nw.Int64)},
+        {"_era": c("_yy") // 400},
+        {"_yoe": c("_yy") - c("_era") * 400},
+        {
+            "_doy": (153 * nw.when(c("_m") > 2).then(c("_m") - 3).otherwise(c("_m") + 9) + 2) // 5
+            + c("_d")
+            - 1
+        },
+        {"_doe": c("_yoe") * 365 + c("_yoe") // 4 - c("_yoe") // 100 + c("_doy")},
+        {"day": c("_era") * 146_097 + c("_doe") - 719_468},
+    ]
+    for step in steps:
+        frame = frame.with_columns(**step)
+    return frame.drop("_yy", "_era", "_yoe", "_doy", "_doe")
+
+
+def _with_days_of_text(lazy: nw.LazyFrame, column: str, datetime_format: str | None) -> Any:
+    """``lazy`` with ``day`` from dates written as text: a strftime format, or ISO 8601 checked
+    row by row.
+
+    An ISO stamp's calendar day is its first ten characters, whatever the time and zone: the
+    wall-clock date where it was written, as the pandas path reads zoned stamps.
+    """
+    if datetime_format is not None:
+        return lazy.with_columns(
+            day=_days_of_datetimes(nw.col(column).str.to_datetime(datetime_format))
+        )
+    lazy = lazy.with_columns(_text=nw.col(column).str.strip_chars())
+    text = nw.col("_text")
+    lazy = lazy.with_columns(
+        _iso=text.str.contains(_ISO), _zoned=text.str.contains(_ZONED) & text.str.contains("[T ]")
+    )
+    iso, zoned = nw.col("_iso"), nw.col("_zoned")
+    counts = scalars(
+        lazy,
+        (~iso).sum().alias("not_iso"),
+        (iso & zoned).sum().alias("zoned"),
+        (iso & ~zoned).sum().alias("naive"),
+        nw.when(iso & zoned).then(text.str.slice(-6)).otherwise(None).n_unique().alias("offsets"),
+    )
+    not_iso, n_zoned, n_naive, offsets = counts
+    if not_iso:
+        raise ClvDataError(
+            f"Column {column!r} has values that are not dates: "
+            f"{_examples(lazy, ~iso, [column])}{_count_text(min(5, not_iso), not_iso)}. Pass "
+            "datetime_format= (e.g. '%Y%m%d') to say how they are written."
+        )
+    if n_zoned and n_naive:
+        raise ClvDataError(
+            f"Column {column!r} mixes timezone-aware and naive timestamps (with a zone: "
+            f"{_examples(lazy, iso & zoned, [column])}; without: "
+            f"{_examples(lazy, iso & ~zoned, [column])}), so calendar days are ambiguous. "
+            "Convert the column to one zone first, or add the zone to every stamp."
+        )
+    # offsets counts distinct zone suffixes plus the null of the rows without one.
+    if n_zoned and offsets - (1 if n_naive else 0) > 1:
+        raise ClvDataError(
+            f"Column {column!r} holds timestamps with different UTC offsets (a daylight-saving "
+            "change?), so one calendar day cannot be read from them. Convert the column to one "
+            "zone first, keeping local days."
+        )
+    lazy = lazy.with_columns(
+        _y=text.str.slice(0, 4).cast(nw.Int64),
+        _m=text.str.slice(5, 2).cast(nw.Int64),
+        _d=text.str.slice(8, 2).cast(nw.Int64),
+    )
+    y, m, d = nw.col("_y"), nw.col("_m"), nw.col("_d")
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    lazy = lazy.with_columns(
+        _dim=nw.when(m == 2)
+        .then(28 + leap.cast(nw.Int64))
+        .when(m.is_in([4, 6, 9, 11]))
+        .then(30)
+        .otherwise(31)
+    )
+    valid = (y >= 1) & (m >= 1) & (m <= 12) & (d >= 1) & (d <= nw.col("_dim"))
+    n_bad = scalars(lazy, (~valid).sum())[0]
+    if n_bad:
+        raise ClvDataError(
+            f"Column {column!r} has values that are not dates: "
+            f"{_examples(lazy, ~valid, [column])}{_count_text(min(5, n_bad), n_bad)}."
+        )
+    return _with_civil_day(lazy).drop("_text", "_iso", "_zoned", "_y", "_m", "_d", "_dim")
+
+
+def _days_of_datetimes(col: Any) -> Any:
+    return (col.dt.truncate("1d") - nw.lit(_EPOCH)).dt.total_seconds() // _SECONDS_PER_DAY
+
+
+def _with_day(lazy: nw.LazyFrame, column: str, datetime_format: str | None) -> nw.LazyFrame:
+    """``lazy`` with the calendar day (days since 1970-01-01) of each row in ``day``."""
+    dtype = lazy.collect_schema()[column]
+    col = nw.col(column)
+    if isinstance(dtype, nw.Datetime):
+        if dtype.time_zone is not None:
+            # The calendar day a customer experienced is the wall-clock date in the data's zone.
+            col = col.dt.replace_time_zone(None)
+            if str(lazy.implementation) in _SESSION_ZONED:
+                logger.warning(
+                    "Column %r holds timestamps with a time zone, which %s keeps as instants: "
+                    "calendar days are taken in the session's time zone %r, as the engine's own "
+                    "cast to a date does. If the customers' days are in another zone, set the "
+                    "session's time zone to it, or store local timestamps without a zone.",
+                    column,
+                    _SESSION_ZONED[str(lazy.implementation)],
+                    dtype.time_zone,
+                )
+        return lazy.with_columns(day=_days_of_datetimes(col))
+    if dtype == nw.Date:
+        return lazy.with_columns(day=_days_of_datetimes(col.cast(nw.Datetime("us"))))
+    if dtype == nw.String:
+        return _with_days_of_text(lazy, column, datetime_format)
+    if dtype.is_integer() and datetime_format is not None:
+        parsed = col.cast(nw.String).str.to_datetime(datetime_format)
+        return lazy.with_columns(day=_days_of_datetimes(parsed))
+    raise ClvDataError(
+        f"Column {column!r} holds {dtype}, not dates. Store dates or timestamps (or ISO 8601 "
+        "text such as '1997-01-01'); for numbers such as 19970101 pass datetime_format='%Y%m%d'."
+    )
+
+
+def _amount_expression(lazy: nw.LazyFrame, column: str) -> Any:
+    dtype = lazy.collect_schema()[column]
+    col = nw.col(column)
+    if dtype == nw.String:
+        bad = ~col.str.contains(_NUMBER) & ~col.is_null()
+        n_bad = scalars(lazy, bad.sum())[0]
+        if n_bad:
+            raise ClvDataError(
+                f"Column {column!r} has non-numeric amounts: "
+                f"{_examples(lazy, bad, [column])}{_count_text(min(5, n_bad), n_bad)}. Clean "
+                "them (strip currency symbols, thousands separators) and cast the column to "
+                "a number before summarising."
+            )
+        return col.str.strip_chars().cast(nw.Float64)
+    if dtype == nw.Boolean or not dtype.is_numeric():
+        raise ClvDataError(
+            f"Column {column!r} has non-numeric amounts ({dtype}). Cast it to a number before "
+            "summarising."
+        )
+    return col.cast(nw.Float64)
+
+
+def parse_engine_log(
+    native: Any,
+    customer_id_col: str,
+    datetime_col: str,
+    monetary_value_col: str | None,
+    datetime_format: str | None,
+    returns: str,
+    duplicates: str,
+) -> nw.LazyFrame:
+    """Checked customer-day table of a log held by any engine: ``customer_id``, ``day`` (int,
+    days since 1970-01-01), ``amount`` (float; 1.0 per row without money) and ``rows`` (rows of
+    the log merged into that customer-day), as a lazy query of the log's engine."""
+    lazy = as_lazy(native)
+    names = lazy.collect_schema().names()
+    needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
+    missing = [c for c in needed if c not in names]
+    if missing:
+        raise ClvDataError(
+            f"Column(s) {missing} not found in the transactions; available columns are "
+            f"{names}. Pass the right names as customer_id_col=, datetime_col= and "
+            "monetary_value_col=."
+        )
+    lazy = lazy.select(needed)
+    cid = nw.col(customer_id_col)
+    n_rows, null_ids = scalars(lazy, nw.len(), cid.is_null().sum())
+    if n_rows == 0:
+        raise ClvDataError("The transaction log is empty: there is nothing to summarise.")
+    if null_ids:
+        raise ClvDataError(
+            f"Column {customer_id_col!r} has missing customer ids ({null_ids} rows, e.g. "
+            f"{_examples(lazy, cid.is_null(), needed)}). Every transaction needs a customer; "
+            "drop those rows or fill the ids."
+        )
+    _check_spaces_in_ids(lazy, customer_id_col)
+    null_dates = scalars(lazy, nw.col(datetime_col).is_null().sum())[0]
+    if null_dates:
+        raise ClvDataError(
+            f"Column {datetime_col!r} has missing dates ({null_dates} rows, e.g. "
+            f"{_examples(lazy, nw.col(datetime_col).is_null(), needed)}). Drop or fill those "
+            "transactions first."
+        )
+
+    # Exactly repeated rows are found by the first group-by, which the daily table is then
+    # built from: the check costs one aggregation over the rows, not a separate pass.
+    if monetary_value_col:
+        distinct = lazy.group_by(needed).agg(nw.len().alias("rows"))
+        repeated = scalars(distinct, (nw.col("rows") - 1).sum())[0] or 0
+        if repeated:
+            if duplicates == "error":
+                raise ClvDataError(
+                    f"{repeated} rows repeat an earlier row exactly in {needed} (e.g. "
+                    f"{_examples(distinct, nw.col('rows') > 1, needed)}). Pass "
+                    "duplicates='drop' if they are double-ingested, or duplicates='keep' if "
+                    "they are real separate purchases."
+                )
+            if duplicates == "drop":
+                logger.warning("duplicates='drop': discarded %d exactly repeated rows.", repeated)
+                distinct = distinct.with_columns(rows=nw.lit(1, nw.Int64))
+            else:
+                logger.warning(
+                    "%d rows repeat an earlier row exactly in %s; they are kept as separate "
+                    "purchases (pass duplicates='drop' if they are double-ingested).",
+                    repeated,
+                    needed,
+                )
+        rows = distinct
+        amount = _amount_expression(rows, monetary_value_col)
+        rows = rows.with_columns(amount=amount * nw.col("rows"), unit_amount=amount)
+        _check_amounts(rows, monetary_value_col, needed, returns)
+    else:
+        rows = lazy.with_columns(rows=nw.lit(1, nw.Int64), amount=nw.lit(1.0))
+    rows = _with_day(rows, datetime_col, datetime_format)
+    tidy = rows.select(
+        nw.col(customer_id_col).alias("customer_id"),
+        nw.col("day").cast(nw.Int64),
+        nw.col("amount"),
+        nw.col("rows"),
+        *([nw.col("unit_amount")] if monetary_value_col else []),
+    )
+    if monetary_value_col and returns == "drop":
+        negative = nw.col("unit_amount") < 0
+        n_neg = scalars(tidy, _weighted_count(negative))[0] or 0
+        if n_neg:
+            logger.warning(
+                "returns='drop': discarded %d transactions with negative %r.",
+                n_neg,
+                monetary_value_col,
+            )
+            tidy = tidy.filter(~negative)
+    daily = tidy.group_by("customer_id", "day").agg(nw.col("amount").sum(), nw.col("rows").sum())
+    if monetary_value_col and returns == "net":
+        positive = nw.col("amount") > 0
+        n_dropped = scalars(daily, (~positive).sum())[0]
+        if n_dropped:
+            logger.warning(
+                "returns='net': %d customer-days had a net %r <= 0 after netting returns and "
+                "were discarded (a day with only zero-value purchases is discarded too).",
+                n_dropped,
+                monetary_value_col,
+            )
+            daily = daily.filter(positive)
+    if not scalars(daily, nw.len())[0]:
+        raise ClvDataError("No purchases are left after removing returns: nothing to summarise.")
+    return daily
+
+
+def _weighted_count(condition: Any) -> Any:
+    """Rows of the log where ``condition`` holds, counting each distinct row ``rows`` times."""
+    return nw.when(condition).then(nw.col("rows")).otherwise(0).sum()
+
+
+def _check_spaces_in_ids(lazy: nw.LazyFrame, column: str) -> None:
+    """Text ids that differ only by surrounding spaces would be two customers."""
+    if lazy.collect_schema()[column] != nw.String:
+        return
+    ids = nw.col(column)
+    n_ids, n_bare = scalars(lazy, ids.n_unique(), ids.str.strip_chars().n_unique().alias("bare"))
+    if n_ids == n_bare:
+        return
+    clashing = (
+        lazy.select(ids)
+        .unique()
+        .with_columns(bare=ids.str.strip_chars())
+        .filter(nw.col(column).count().over("bare") > 1)
+        .sort("bare", column)
+        .head(6)
+        .collect()
+        .get_column(column)
+        .to_list()
+    )
+    raise ClvDataError(
+        f"Column {column!r} has ids that differ only by surrounding spaces "
+        f"({', '.join(map(repr, clashing))}), so one customer may be counted as two. Strip "
+        "them if they are the same customer."
+    )
+
+
+def _check_amounts(rows: nw.LazyFrame, column: str, needed: list[str], returns: str) -> None:
+    """One query counts every kind of bad amount; examples are fetched only for an error."""
+    amount = nw.col("unit_amount")
+    missing = amount.is_null() | amount.is_nan()
+    infinite = ~missing & ~amount.is_finite()
+    negative = ~missing & (amount < 0)
+    zero = amount == 0
+    counts = scalars(
+        rows,
+        _weighted_count(missing).alias("missing"),
+        _weighted_count(infinite).alias("infinite"),
+        _weighted_count(negative).alias("negative"),
+        _weighted_count(zero).alias("zero"),
+    )
+    n_missing, n_inf, n_neg, n_zero = (int(c or 0) for c in counts)
+    if n_missing:
+        raise ClvDataError(
+            f"Column {column!r} has missing (NaN) amounts ({n_missing} rows, e.g. "
+            f"{_examples(rows, missing, needed)}). Drop those transactions or fill the amounts "
+            "before summarising."
+        )
+    if n_inf:
+        raise ClvDataError(
+            f"Column {column!r} has infinite amounts ({n_inf} rows, e.g. "
+            f"{_examples(rows, infinite, needed)}). Fix or drop those transactions."
+        )
+    if n_neg and returns == "error":
+        raise ClvDataError(
+            f"Column {column!r} has negative amounts (returns or refunds?) in {n_neg} rows, e.g. "
+            f"{_examples(rows, negative, needed)}. Pass returns='drop' to discard those rows, or "
+            "returns='net' to net them against the purchases of the same customer and day."
+        )
+    if n_zero:
+        # Zero-value purchases (free items, vouchers) are real transactions: kept, and said so.
+        logger.warning(
+            "Column %r has %d zero amounts (e.g. %s); they are kept as purchases with no spend.",
+            column,
+            n_zero,
+            _examples(rows, zero, needed, 3),
+        )
