@@ -128,6 +128,9 @@ def render_report(
         lookback = max(1.0, float(np.round(lookback)))
     at_risk = at_risk_customers(bg, table, lookback=lookback)
     best = table["predictive_clv"].idxmax()
+    # The scatter plot draws a sample of the customers with both CLVs finite; its caption says so.
+    both = table[["simple_clv", "predictive_clv"]].to_numpy(dtype=float)
+    n_plotted = int(np.isfinite(both).all(axis=1).sum())
     unit_name = UNIT_NAMES[time_unit]
 
     trust_figures = [
@@ -163,7 +166,10 @@ def render_report(
             ),
             f"P(alive) history of the most valuable customer ({best})",
         ),
-        (plotting.plot_clv_comparison(table), "Predictive vs simple CLV"),
+        (
+            plotting.plot_clv_comparison(table, max_points=plotting.MAX_POINTS),
+            f"Predictive vs simple CLV ({plotting._sample_note(n_plotted, plotting.MAX_POINTS)})",
+        ),
         (plotting.plot_value_concentration(table), "Value concentration"),
     ]
 
