@@ -164,6 +164,36 @@ def test_given_summaries_are_used_and_checked(tmp_path, cdnow_tx, cdnow_cal_hold
         )
 
 
+def test_a_given_clv_table_is_used_and_checked(
+    tmp_path, cdnow_tx, cdnow_cal_holdout, report_html, monkeypatch
+):
+    """A CLV table scored already (as refresh does) gives the same report without scoring the
+    customers again; one made with other settings or of other customers is refused."""
+    from clvpredict.jobs import render
+
+    args = (cdnow_tx, "customer_id", "date", "amount")
+    settings = dict(
+        calibration_end="1997-09-30", observation_end="1998-06-30", margin=0.3, lifetime_years=1.5
+    )
+    rfm = cp.rfm_summary(*args, observation_end="1998-06-30", time_unit="W")
+    bg, gg = cp.BetaGeoModel().fit(rfm), cp.GammaGammaModel().fit(rfm)
+    table = cp.clv_table(bg, gg, rfm, lifetime_years=1.5, margin=0.3)
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("the report scored the customers again")
+
+    monkeypatch.setattr(render, "clv_table", no_scoring)
+    models = dict(purchase_model=bg, spend_model=gg, calibration=cdnow_cal_holdout, rfm=rfm)
+    given = build_report(tmp_path / "given.html", *args, **settings, **models, table=table)
+    stamp = re.compile(r"Generated [0-9-]+ [0-9:]+ UTC")
+    assert stamp.sub("", given.read_text()) == stamp.sub("", report_html)
+    other_margin = cp.clv_table(bg, gg, rfm, lifetime_years=1.5, margin=0.5)
+    with pytest.raises(cp.ClvDataError, match=re.escape("margin is 0.5, the report uses 0.3")):
+        build_report(tmp_path / "bad.html", *args, **settings, **models, table=other_margin)
+    with pytest.raises(cp.ClvDataError, match="2,356 customers that are not the summary's 2,357"):
+        build_report(tmp_path / "bad.html", *args, **settings, **models, table=table.iloc[1:])
+
+
 def test_report_states_the_sample_of_the_scatter_plot(tmp_path, cdnow_tx, monkeypatch):
     """Above plotting.MAX_POINTS customers the CLV scatter plot draws a sample, and says so."""
     from clvpredict import plotting
