@@ -697,7 +697,7 @@ def plot_clv_comparison(
     if shown is None:
         label = f"customers (n = {n:,})"
     else:
-        label = f"customers: {_sample_note(n, max_points)}"
+        label = _sample_note(n, max_points)
     ax = _axes(ax, (7.0, 6.5))
     ax.scatter(
         x if shown is None else x[shown],

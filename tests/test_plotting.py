@@ -245,7 +245,7 @@ def test_clv_comparison_draws_a_seeded_sample_of_large_tables(tmp_path):
     assert len(np.unique(rows)) == 3_000 and np.all(np.diff(rows) > 0)
     np.testing.assert_array_equal(drawn[:, 1], finite["predictive_clv"].to_numpy()[rows])
     label = ax.get_legend().get_texts()[0].get_text()
-    assert label == "customers: a random 3,000 of 11,998 customers"
+    assert label == "a random 3,000 of 11,998 customers"
     # The frame holds every customer, drawn or not: the largest CLVs set the limits.
     top = max(finite["simple_clv"].max(), finite["predictive_clv"].max())
     assert ax.get_xlim()[1] == pytest.approx(1.5 * top)
