@@ -8,6 +8,12 @@ opening windows: save it with ``ax.figure.savefig("plot.png")``, or in a noteboo
 
 The numbers behind each plot come from :mod:`clvpredict.evaluation`, so they can be saved as
 tables next to the figures. matplotlib is imported only when a plot is drawn.
+
+Drawing costs the same at any number of customers: the plots show aggregates (binned means,
+counts, histograms, model grids), the value concentration curve is read at most at
+:data:`MAX_CURVE_POINTS` shares of customers, and the per-customer scatter plot draws a seeded
+random sample of at most :data:`MAX_POINTS` customers, said in its legend. Whatever a plot
+states as a number (axis limits, counts, shares) is computed over all customers.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = [
+    "MAX_CURVE_POINTS",
+    "MAX_POINTS",
     "period_name",
     "plot_calibration_vs_holdout",
     "plot_clv_comparison",
@@ -51,6 +59,12 @@ __all__ = [
 _ACTUAL = "#1f4e79"
 _MODEL = "#d9822b"
 
+#: Most customers a scatter plot draws; more are drawn as a seeded random sample of this size.
+MAX_POINTS = 5_000
+#: Most points of a curve with one step per customer; longer curves are read at this many
+#: evenly spaced shares of customers (a figure has far fewer pixels).
+MAX_CURVE_POINTS = 10_000
+
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (8.0, 5.0)) -> Axes:
     if ax is not None:
@@ -60,6 +74,36 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (8.0, 5.0)) -> Axes:
     # A standalone Figure (no pyplot) never leaks into global state or pops up a window.
     fig = Figure(figsize=figsize, layout="constrained")
     return fig.add_subplot()
+
+
+def _check_max_points(max_points: Any, name: str = "max_points") -> int | None:
+    if max_points is None:
+        return None
+    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)):
+        raise ClvDataError(f"{name}={max_points!r} must be a whole number >= 1, or None for all.")
+    if max_points < 1:
+        raise ClvDataError(f"{name}={max_points!r} must be >= 1, or None for all.")
+    return int(max_points)
+
+
+def _sample_positions(n: int, max_points: int | None, random_state: Any = 0) -> np.ndarray | None:
+    """Positions (ascending) of a uniform random sample of ``max_points`` of ``n`` items, drawn
+    without replacement with ``numpy.random.default_rng(random_state)``; ``None`` when all ``n``
+    are to be drawn (``n <= max_points`` or ``max_points=None``)."""
+    max_points = _check_max_points(max_points)
+    if max_points is None or n <= max_points:
+        return None
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(n, size=max_points, replace=False))
+
+
+def _sample_note(n: int, max_points: int | None, what: str = "customers") -> str:
+    """How a plot of ``n`` items capped at ``max_points`` names what it shows: "all 2,357
+    customers" or "a random 5,000 of 1,000,000 customers"."""
+    max_points = _check_max_points(max_points)
+    if max_points is None or n <= max_points:
+        return f"all {n:,} {what}"
+    return f"a random {max_points:,} of {n:,} {what}"
 
 
 def _unit_name(unit: str | None) -> str:
@@ -589,6 +633,8 @@ def plot_clv_comparison(
     table: pd.DataFrame,
     *,
     linthresh: float = 1.0,
+    max_points: int | None = MAX_POINTS,
+    random_state: Any = 0,
     ax: Axes | None = None,
 ) -> Axes:
     """Predictive vs simple CLV per customer, on symmetric-log axes, with the line y = x.
@@ -598,18 +644,29 @@ def plot_clv_comparison(
     being dropped as they would be on a log scale, and the order of magnitude of the rest stays
     readable.
 
+    More than ``max_points`` customers are drawn as a uniform random sample of ``max_points``
+    of them (without replacement, seeded by ``random_state``, so the same table gives the same
+    figure), and the legend says so ("a random 5,000 of 1,000,000 customers"): a million dots
+    cost seconds to draw and show no more than a sample. The axis limits are those of all
+    customers.
+
     Parameters
     ----------
     table : DataFrame
         From :func:`~clvpredict.clv_table`, with ``simple_clv`` and ``predictive_clv``.
     linthresh : float
         Width of the linear region around 0, in currency units.
+    max_points : int or None
+        Most customers drawn; ``None`` draws them all.
+    random_state : int or numpy Generator
+        Seed of the sample, as :func:`numpy.random.default_rng` accepts.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib Axes
-        ``ax.collections[0]`` holds one point per customer (x = simple, y = predictive).
+        ``ax.collections[0]`` holds one point per customer drawn (x = simple, y = predictive),
+        in the table's order; customers whose CLVs are not finite are left out.
 
     Examples
     --------
@@ -629,21 +686,31 @@ def plot_clv_comparison(
         )
     if not np.isfinite(linthresh) or linthresh <= 0:
         raise ClvDataError(f"linthresh={linthresh!r} must be > 0 (currency units).")
+    max_points = _check_max_points(max_points)
     x = table["simple_clv"].to_numpy(dtype=float)
     y = table["predictive_clv"].to_numpy(dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
+    if not keep.all():
+        x, y = x[keep], y[keep]
+    n = len(x)
+    shown = _sample_positions(n, max_points, random_state)
+    if shown is None:
+        label = f"customers (n = {n:,})"
+    else:
+        label = _sample_note(n, max_points)
     ax = _axes(ax, (7.0, 6.5))
     ax.scatter(
-        x[keep],
-        y[keep],
+        x if shown is None else x[shown],
+        y if shown is None else y[shown],
         s=10,
         alpha=0.35,
         color=_ACTUAL,
         edgecolors="none",
-        label=f"customers (n = {int(keep.sum()):,})",
+        label=label,
     )
-    top = float(max(np.max(x[keep], initial=0.0), np.max(y[keep], initial=0.0), linthresh))
-    low = float(min(np.min(x[keep], initial=0.0), np.min(y[keep], initial=0.0), 0.0))
+    # The frame holds every customer, drawn or not.
+    top = float(max(np.max(x, initial=0.0), np.max(y, initial=0.0), linthresh))
+    low = float(min(np.min(x, initial=0.0), np.min(y, initial=0.0), 0.0))
     line = np.array([low, top * 1.2])
     ax.plot(line, line, color=_MODEL, linestyle="--", label="y = x (both agree)")
     ax.set_xscale("symlog", linthresh=linthresh)
@@ -667,6 +734,7 @@ def plot_value_concentration(
     column: str = "predictive_clv",
     *,
     marks: tuple[float, ...] = (0.1, 0.2),
+    max_points: int | None = MAX_CURVE_POINTS,
     ax: Axes | None = None,
 ) -> Axes:
     """Share of total CLV held by the top x% of customers (a value concentration curve).
@@ -679,12 +747,18 @@ def plot_value_concentration(
         Column of ``values`` to use when it is a DataFrame.
     marks : tuple of float
         Fractions of customers (e.g. 0.2 = top 20%) to annotate with their share of value.
+    max_points : int or None
+        With more customers than this, the curve is drawn through its values at
+        ``max_points + 1`` evenly spaced shares of customers (0, 1/max_points, ..., 1), read
+        off the exact curve; ``None`` draws a point per customer. The marks are always read off
+        the exact curve.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib Axes
-        ``ax.lines[0]`` is :func:`~clvpredict.evaluation.value_concentration` in percent.
+        ``ax.lines[0]`` is :func:`~clvpredict.evaluation.value_concentration` in percent (at
+        most ``max_points + 1`` points of it, as above).
 
     Examples
     --------
@@ -701,11 +775,18 @@ def plot_value_concentration(
     else:
         series = values
         what = column.replace("_", " ").replace("clv", "CLV") if column else "value"
+    max_points = _check_max_points(max_points)
     curve = value_concentration(series)
     ax = _axes(ax, (7.0, 5.5))
     share_customers = 100.0 * curve["share_of_customers"].to_numpy()
     share_value = 100.0 * curve["share_of_value"].to_numpy()
-    ax.plot(share_customers, share_value, color=_ACTUAL, label=f"{what} (n = {len(curve) - 1:,})")
+    n = len(curve) - 1
+    if max_points is None or n <= max_points:
+        drawn_x, drawn_y = share_customers, share_value
+    else:
+        drawn_x = np.linspace(0.0, 100.0, max_points + 1)
+        drawn_y = np.interp(drawn_x, share_customers, share_value)
+    ax.plot(drawn_x, drawn_y, color=_ACTUAL, label=f"{what} (n = {n:,})")
     ax.plot([0, 100], [0, 100], color="grey", linestyle=":", label="equal value per customer")
     for fraction in marks:
         share = float(np.interp(100.0 * fraction, share_customers, share_value))

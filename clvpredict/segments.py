@@ -25,6 +25,17 @@ DEFAULT_TIERS: tuple[tuple[str, float], ...] = (
 )
 
 
+def _total_and_mean(values: np.ndarray) -> tuple[float, float]:
+    """Sum and mean of ``values`` skipping NaN, as pandas computes them: NaN counted as 0 in the
+    sum, mean = sum / number of values that are not NaN."""
+    missing = np.isnan(values)
+    count = len(values) - int(missing.sum())
+    if count < len(values):
+        values = np.where(missing, 0.0, values)
+    total = float(values.sum())
+    return total, total / count if count else np.nan
+
+
 def segment_table(
     table: pd.DataFrame, tiers: Sequence[tuple[str, float]] = DEFAULT_TIERS
 ) -> pd.DataFrame:
@@ -60,26 +71,31 @@ def segment_table(
     if missing:
         raise ClvDataError(f"segment_table needs column(s) {missing}: pass a clv_table result.")
     n = len(table)
-    order = np.argsort(-table["predictive_clv"].to_numpy(), kind="stable")
+    predictive = table["predictive_clv"].to_numpy(dtype=float)
+    order = np.argsort(-predictive, kind="stable")
+    # One sort, then each column once in that order: tiers are slices of these arrays (copying
+    # only the three columns used, not the table's rows).
+    ranked = {
+        "predictive_clv": predictive[order],
+        "simple_clv": table["simple_clv"].to_numpy(dtype=float)[order],
+        "p_alive": table["p_alive"].to_numpy(dtype=float)[order],
+    }
     bounds = np.rint(np.concatenate([[0.0], np.cumsum(shares)]) * n).astype(int)
     total_clv = float(table["predictive_clv"].sum())
     rows = []
     for (label, _), lo, hi in zip(tiers, bounds[:-1], bounds[1:], strict=True):
-        part = table.iloc[order[lo:hi]]
+        total, mean = _total_and_mean(ranked["predictive_clv"][lo:hi])
+        total_simple, mean_simple = _total_and_mean(ranked["simple_clv"][lo:hi])
         rows.append(
             {
                 "tier": label,
-                "n_customers": len(part),
-                "total_predictive_clv": float(part["predictive_clv"].sum()),
-                "mean_predictive_clv": float(part["predictive_clv"].mean())
-                if len(part)
-                else np.nan,
-                "share_of_predictive_clv": (
-                    float(part["predictive_clv"].sum()) / total_clv if total_clv else np.nan
-                ),
-                "total_simple_clv": float(part["simple_clv"].sum()),
-                "mean_simple_clv": float(part["simple_clv"].mean()) if len(part) else np.nan,
-                "mean_p_alive": float(part["p_alive"].mean()) if len(part) else np.nan,
+                "n_customers": int(hi - lo),
+                "total_predictive_clv": total,
+                "mean_predictive_clv": mean,
+                "share_of_predictive_clv": total / total_clv if total_clv else np.nan,
+                "total_simple_clv": total_simple,
+                "mean_simple_clv": mean_simple,
+                "mean_p_alive": _total_and_mean(ranked["p_alive"][lo:hi])[1],
             }
         )
     return pd.DataFrame(rows).set_index("tier")

@@ -615,6 +615,7 @@ def _refresh(settings: Settings, out: Path, timings: dict[str, float]) -> Refres
                 calibration=context["calibration"],
                 rfm=rfm,
                 assessment=context["assessment"],
+                table=table,
                 datetime_format=settings.date_format,
                 returns=settings.returns,
                 after_end=settings.after_end,

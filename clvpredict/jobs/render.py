@@ -21,6 +21,7 @@ from .. import plotting
 from .._units import UNIT_NAMES, months_to_units
 from ..clv import clv_table
 from ..data.transactions import TransactionLog
+from ..exceptions import ClvDataError
 from ..segments import at_risk_customers, segment_table
 from .assessment import Assessment
 from .persistence import write_text_atomic
@@ -67,6 +68,24 @@ def _model_block(model: Any) -> str:
     return model.overview().as_html()
 
 
+def _check_given_table(table: Any, rfm: pd.DataFrame, **settings: Any) -> None:
+    """Refuse a CLV table that is not of ``rfm``'s customers or not made with these settings."""
+    if not isinstance(table, pd.DataFrame) or "predictive_clv" not in table.columns:
+        raise ClvDataError("table must be the clv_table(...) of the report's summary.")
+    wrong = {k: (table.attrs.get(k), v) for k, v in settings.items() if table.attrs.get(k) != v}
+    if wrong:
+        detail = "; ".join(f"{k} is {h!r}, the report uses {v!r}" for k, (h, v) in wrong.items())
+        raise ClvDataError(
+            f"The given CLV table does not match the report's settings: {detail}. Leave "
+            "table= out to have it computed here."
+        )
+    if not table.index.equals(rfm.index):
+        raise ClvDataError(
+            f"The given CLV table has {len(table):,} customers that are not the summary's "
+            f"{len(rfm):,} in the same order. Leave table= out to have it computed here."
+        )
+
+
 def render_report(
     path: str | os.PathLike[str],
     assessment: Assessment,
@@ -83,6 +102,7 @@ def render_report(
     lifetime_years: float,
     at_risk_lookback_months: float = 3.0,
     title: str = "Customer lifetime value report",
+    table: pd.DataFrame | None = None,
 ) -> Path:
     """Write the HTML report of what was computed: an :class:`Assessment` (trust) and models
     fitted on the whole history (value). Nothing is fitted here.
@@ -102,6 +122,10 @@ def render_report(
     end, time_unit, horizon_months, annual_discount_rate, margin, lifetime_years,
     at_risk_lookback_months, title
         As in :func:`build_report`.
+    table : DataFrame, optional
+        The customers' :func:`~clvpredict.clv_table` of ``rfm`` with these models and settings,
+        when the caller has scored them already (``clvpredict refresh`` has); computed here
+        otherwise.
     """
     cal = assessment.calibration
     bg_cal, gg_cal = assessment.purchase_model, assessment.spend_model
@@ -112,15 +136,24 @@ def render_report(
     )
     bg, gg = purchase_model, spend_model
     discrete = bool(getattr(bg, "discrete_time", False))
-    table = clv_table(
-        bg,
-        gg,
-        rfm,
-        lifetime_years=lifetime_years,
-        horizon_months=horizon_months,
-        annual_discount_rate=annual_discount_rate,
-        margin=margin,
-    )
+    if table is None:
+        table = clv_table(
+            bg,
+            gg,
+            rfm,
+            lifetime_years=lifetime_years,
+            horizon_months=horizon_months,
+            annual_discount_rate=annual_discount_rate,
+            margin=margin,
+        )
+    else:
+        _check_given_table(
+            table,
+            rfm,
+            horizon_months=horizon_months,
+            annual_discount_rate=annual_discount_rate,
+            margin=margin,
+        )
     segments = segment_table(table)
     lookback = months_to_units(at_risk_lookback_months, time_unit)
     if discrete:
@@ -128,6 +161,9 @@ def render_report(
         lookback = max(1.0, float(np.round(lookback)))
     at_risk = at_risk_customers(bg, table, lookback=lookback)
     best = table["predictive_clv"].idxmax()
+    # The scatter plot draws a sample of the customers with both CLVs finite; its caption says so.
+    both = table[["simple_clv", "predictive_clv"]].to_numpy(dtype=float)
+    n_plotted = int(np.isfinite(both).all(axis=1).sum())
     unit_name = UNIT_NAMES[time_unit]
 
     trust_figures = [
@@ -163,7 +199,10 @@ def render_report(
             ),
             f"P(alive) history of the most valuable customer ({best})",
         ),
-        (plotting.plot_clv_comparison(table), "Predictive vs simple CLV"),
+        (
+            plotting.plot_clv_comparison(table, max_points=plotting.MAX_POINTS),
+            f"Predictive vs simple CLV ({plotting._sample_note(n_plotted, plotting.MAX_POINTS)})",
+        ),
         (plotting.plot_value_concentration(table), "Value concentration"),
     ]
 

@@ -77,6 +77,7 @@ def build_report(
     calibration: pd.DataFrame | None = None,
     rfm: pd.DataFrame | None = None,
     assessment: Assessment | None = None,
+    table: pd.DataFrame | None = None,
 ) -> Path:
     """Write a self-contained HTML report on the models and the customers' value.
 
@@ -129,6 +130,10 @@ def build_report(
     assessment : Assessment, optional
         The calibration/holdout check made already (:func:`clvpredict.assessment.assess`;
         ``refresh`` makes it for its quality gate), so that no model is fitted twice.
+    table : DataFrame, optional
+        The :func:`~clvpredict.clv_table` of the whole-history summary with the report's models
+        and settings, when the caller has scored the customers already (``refresh`` has); its
+        ``horizon_months``, ``annual_discount_rate`` and ``margin`` and its customers must match.
 
     Returns
     -------
@@ -213,4 +218,5 @@ def build_report(
         lifetime_years=lifetime_years,
         at_risk_lookback_months=at_risk_lookback_months,
         title=title,
+        table=table,
     )

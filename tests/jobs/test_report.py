@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from clvpredict.report import at_risk_customers, build_report, segment_table
@@ -30,6 +31,24 @@ def test_segment_table_by_hand():
     assert seg.loc["top 10%", "share_of_predictive_clv"] == pytest.approx(100 / 195)
     with pytest.raises(cp.ClvDataError, match="sum to 1"):
         segment_table(table, [("a", 0.5), ("b", 0.2)])
+
+
+def test_segment_table_skips_missing_values_by_hand():
+    nan = float("nan")
+    table = pd.DataFrame(
+        {
+            "predictive_clv": [4.0, 3.0, 2.0, 1.0],
+            "simple_clv": [10.0, nan, 6.0, nan],
+            "p_alive": [nan, nan, 0.5, 0.25],
+        }
+    )
+    seg = segment_table(table, [("top half", 0.5), ("bottom half", 0.5)])
+    assert seg["n_customers"].tolist() == [2, 2]
+    assert seg["total_simple_clv"].tolist() == [10.0, 6.0]
+    assert seg["mean_simple_clv"].tolist() == [10.0, 6.0]
+    assert seg.loc["bottom half", "mean_p_alive"] == 0.375
+    assert np.isnan(seg.loc["top half", "mean_p_alive"])
+    assert seg["mean_predictive_clv"].tolist() == [3.5, 1.5]
 
 
 def test_at_risk_by_hand():
@@ -143,3 +162,63 @@ def test_given_summaries_are_used_and_checked(tmp_path, cdnow_tx, cdnow_cal_hold
             **{**settings, "calibration_end": "1997-10-31"},
             calibration=cdnow_cal_holdout,
         )
+
+
+def test_a_given_clv_table_is_used_and_checked(
+    tmp_path, cdnow_tx, cdnow_cal_holdout, report_html, monkeypatch
+):
+    """A CLV table scored already (as refresh does) gives the same report without scoring the
+    customers again; one made with other settings or of other customers is refused."""
+    from clvpredict.jobs import render
+
+    args = (cdnow_tx, "customer_id", "date", "amount")
+    settings = dict(
+        calibration_end="1997-09-30", observation_end="1998-06-30", margin=0.3, lifetime_years=1.5
+    )
+    rfm = cp.rfm_summary(*args, observation_end="1998-06-30", time_unit="W")
+    bg, gg = cp.BetaGeoModel().fit(rfm), cp.GammaGammaModel().fit(rfm)
+    table = cp.clv_table(bg, gg, rfm, lifetime_years=1.5, margin=0.3)
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("the report scored the customers again")
+
+    monkeypatch.setattr(render, "clv_table", no_scoring)
+    models = dict(purchase_model=bg, spend_model=gg, calibration=cdnow_cal_holdout, rfm=rfm)
+    given = build_report(tmp_path / "given.html", *args, **settings, **models, table=table)
+    stamp = re.compile(r"Generated [0-9-]+ [0-9:]+ UTC")
+    assert stamp.sub("", given.read_text()) == stamp.sub("", report_html)
+    other_margin = cp.clv_table(bg, gg, rfm, lifetime_years=1.5, margin=0.5)
+    with pytest.raises(cp.ClvDataError, match=re.escape("margin is 0.5, the report uses 0.3")):
+        build_report(tmp_path / "bad.html", *args, **settings, **models, table=other_margin)
+    with pytest.raises(cp.ClvDataError, match="2,356 customers that are not the summary's 2,357"):
+        build_report(tmp_path / "bad.html", *args, **settings, **models, table=table.iloc[1:])
+
+
+def test_report_states_the_sample_of_the_scatter_plot(tmp_path, cdnow_tx, monkeypatch):
+    """Above plotting.MAX_POINTS customers the CLV scatter plot draws a sample, and says so."""
+    from clvpredict import plotting
+    from clvpredict.data.transactions import as_log
+    from clvpredict.jobs.assessment import assess, fit_whole_history
+    from clvpredict.jobs.render import render_report
+
+    log = as_log(cdnow_tx, "customer_id", "date", "amount")
+    cal = cp.calibration_holdout_summary(
+        log, "customer_id", "date", "1997-09-30", "1998-06-30", time_unit="W"
+    )
+    assessment = assess(log, cal, cp.BetaGeoModel, compare=False)
+    rfm = cp.rfm_summary(log, "customer_id", "date", observation_end="1998-06-30", time_unit="W")
+    bg, gg = fit_whole_history(rfm, cp.BetaGeoModel, None, None)
+    settings = dict(
+        end="1998-06-30",
+        time_unit="W",
+        horizon_months=12,
+        annual_discount_rate=0.1,
+        margin=0.3,
+        lifetime_years=1.5,
+    )
+    whole = render_report(tmp_path / "all.html", assessment, log, rfm, bg, gg, **settings)
+    assert "Predictive vs simple CLV (all 2,357 customers)</figcaption>" in whole.read_text()
+    monkeypatch.setattr(plotting, "MAX_POINTS", 1_000)
+    sampled = render_report(tmp_path / "sample.html", assessment, log, rfm, bg, gg, **settings)
+    caption = "Predictive vs simple CLV (a random 1,000 of 2,357 customers)</figcaption>"
+    assert caption in sampled.read_text()
