@@ -31,6 +31,7 @@ from ._units import (
     units_to_years,
 )
 from ._validation import check_horizon, model_time_unit
+from .data.engines import UNIT_COLUMN, collect_summary, frame_kind, table_to_kind
 from .data.summaries import _apply_end
 from .data.transactions import TransactionLog, _end_day, _prepare_transactions
 from .exceptions import ClvDataError, ConvergenceError
@@ -463,7 +464,9 @@ def clv_table(
         RFM summary from :func:`~clvpredict.rfm_summary` or
         :func:`~clvpredict.calibration_holdout_summary` (then the holdout actuals are kept),
         in any time unit: the models read it in the unit it records. The columns copied into
-        the table (``recency``, ``T``, ``duration_holdout``) stay in that unit.
+        the table (``recency``, ``T``, ``duration_holdout``) stay in that unit. A summary of
+        polars, pyarrow or DuckDB gives a table of the same kind, with the customer id and
+        ``time_unit`` as columns.
     lifetime_years : float or Series
         Expected lifetime for the simple formula; see :func:`estimate_lifetime_years`.
     horizon_months, annual_discount_rate, margin, interval, n_draws, random_state
@@ -484,6 +487,26 @@ def clv_table(
             "clv_table needs lifetime_years= for the simple CLV formula: pass your business's "
             "figure, or estimate it with clvpredict.estimate_lifetime_years(transactions, ...)."
         )
+    kind = frame_kind(data)
+    if kind not in (None, "pandas"):
+        # One row per customer comes back: the summary is collected, scored here, and handed
+        # back to the caller's engine with its id column.
+        summary, ident = collect_summary(data)
+        table = clv_table(
+            purchase_model,
+            spend_model,
+            summary,
+            lifetime_years=lifetime_years,
+            horizon_months=horizon_months,
+            annual_discount_rate=annual_discount_rate,
+            margin=margin,
+            interval=interval,
+            n_draws=n_draws,
+            random_state=random_state,
+            allow_unconverged=allow_unconverged,
+        )
+        table[UNIT_COLUMN] = table.attrs["time_unit"]
+        return table_to_kind(table, kind, ident)
     horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
     unit = model_time_unit(purchase_model)
     _check_converged(

@@ -17,16 +17,20 @@ from typing import Any
 
 import narwhals.stable.v2 as nw
 import pandas as pd
+import pyarrow as pa
 
 from ..exceptions import ClvDataError
 
 __all__ = [
     "UNIT_COLUMN",
+    "collect_summary",
     "frame_kind",
     "head_rows",
+    "histories",
     "is_engine_frame",
     "scalars",
     "summary_unit",
+    "table_to_kind",
     "to_caller",
 ]
 
@@ -68,7 +72,9 @@ def as_lazy(obj: Any) -> nw.LazyFrame:
     return frame.lazy() if isinstance(frame, nw.DataFrame) else frame
 
 
-def to_caller(frame: nw.LazyFrame | nw.DataFrame, kind: str, *, sort_by: str | None = None) -> Any:
+def to_caller(
+    frame: nw.LazyFrame | nw.DataFrame, kind: str, *, sort_by: str | list[str] | None = None
+) -> Any:
     """``frame`` as the caller's kind: collected for eager kinds (sorted by ``sort_by``, since
     group-bys in most engines return groups in no set order), left lazy for engines."""
     if kind in EAGER_KINDS or kind == "pandas":
@@ -123,6 +129,110 @@ def summary_unit(data: Any) -> str | None:
         lazy, nw.col(UNIT_COLUMN).min().alias("lo"), nw.col(UNIT_COLUMN).max().alias("hi")
     )
     return _unit_of_column(pd.Series([lowest, highest]))
+
+
+#: Columns of clvpredict's summaries and tables; any other column of a summary names customers.
+SUMMARY_COLUMNS = frozenset(
+    {
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        "avg_order_value",
+        "frequency_holdout",
+        "monetary_value_holdout",
+        "duration_holdout",
+        UNIT_COLUMN,
+    }
+)
+
+
+def _id_column(names: list[str]) -> str | None:
+    return next((n for n in names if n not in SUMMARY_COLUMNS), None)
+
+
+def histories(data: Any, columns: list[str], weights: Any = None) -> pd.DataFrame:
+    """The distinct rows of ``columns`` in a summary of any engine, with how many customers
+    share each (or the sum of a ``weights`` column), computed by the engine.
+
+    This is all a model needs to be fitted: the likelihood is a weighted sum over distinct
+    histories, so a million customers come to this process as a few hundred thousand rows,
+    never one row per customer. The result is pandas with a ``weight`` column and
+    ``attrs["time_unit"]`` from the summary.
+    """
+    lazy = as_lazy(data)
+    names = lazy.collect_schema().names()
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise ClvDataError(
+            f"Column(s) {missing} are required but missing (data has columns {names}). Pass a "
+            "summary from rfm_summary."
+        )
+    if weights is not None and not isinstance(weights, str):
+        raise ClvDataError(
+            "With a summary held by another engine than pandas, give weights as the name of "
+            "one of its columns (weights='n'), not as an array."
+        )
+    if isinstance(weights, str) and weights not in names:
+        raise ClvDataError(f"weights={weights!r} is not a column of the data ({names}).")
+    weight = nw.col(weights).sum() if weights else nw.len()
+    out = (
+        lazy.group_by(list(columns))
+        .agg(weight.alias("weight"))
+        .with_columns(nw.col("weight").cast(nw.Float64))
+    )
+    frame = to_caller(out, "pandas", sort_by=list(columns))
+    unit = summary_unit(data)
+    if unit is not None:
+        frame.attrs["time_unit"] = unit
+    return frame
+
+
+def collect_summary(data: Any) -> tuple[pd.DataFrame, str | None]:
+    """A summary of any engine as pandas indexed by its customer id column, with
+    ``attrs["time_unit"]``, and the name of that column (``None`` when it has none).
+
+    For predictions, which are one number per customer and so come to this process anyway.
+    """
+    lazy = as_lazy(data)
+    names = lazy.collect_schema().names()
+    ident = _id_column(names)
+    unit = summary_unit(data)
+    frame = to_caller(lazy, "pandas")
+    if ident is not None:
+        frame = frame.set_index(ident)
+    frame = frame.drop(columns=[UNIT_COLUMN], errors="ignore")
+    if unit is not None:
+        frame.attrs["time_unit"] = unit
+    return frame, ident
+
+
+def table_to_kind(table: pd.DataFrame, kind: str, id_name: str | None) -> Any:
+    """A per-customer pandas table (indexed by customer) as a frame of ``kind``, the id in a
+    column, in the caller's engine. For a query engine (DuckDB), the table is handed to it from
+    Arrow without a copy."""
+    flat = table.reset_index() if id_name is not None else table.reset_index(drop=True)
+    flat.attrs = {}
+    if kind == "pandas":
+        return table
+    if kind in ("polars", "polars-lazy", "pyarrow"):
+        frame = nw.from_native(pa_table(flat), eager_only=True)
+        if kind == "pyarrow":
+            return frame.to_native()
+        polars_frame = frame.to_polars()
+        return polars_frame.lazy() if kind == "polars-lazy" else polars_frame
+    if kind == "duckdb":
+        import duckdb
+
+        return duckdb.from_arrow(pa_table(flat))
+    raise ClvDataError(
+        f"Per-customer tables of a {kind} summary are made on its executors: use "
+        "clvpredict.spark.spark_clv_table for Spark."
+    )
+
+
+def pa_table(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def _unit_of_column(units: pd.Series) -> str | None:

@@ -65,6 +65,7 @@ from .._fitting import FitResult, compress, maximise_likelihood, report_converge
 from .._registry import Role, register
 from .._units import UNIT_NAMES, check_time_unit, unit_in_days
 from .._validation import check_counts, check_horizon, check_is_fitted, is_fitted
+from ..data.engines import collect_summary, histories, is_engine_frame
 from ..data.summaries import rfm_arrays
 from ..exceptions import ClvDataError
 from ._profile import profile_likelihood_intervals
@@ -172,6 +173,9 @@ class BaseModel:
         """
         if not fitting:
             check_is_fitted(self)
+        if is_engine_frame(data):
+            # One number per customer comes back anyway: the summary is collected here.
+            data = collect_summary(data)[0]
         arrays, index = self._read_arrays(data, overrides)
         from_data = [c for c in ("recency", "T") if c in arrays and overrides.get(c) is None]
         if self._uses_time and from_data:
@@ -257,6 +261,10 @@ class BaseModel:
             raise ClvDataError(
                 f"on_nonconvergence={self.on_nonconvergence!r} is not one of 'warn', 'raise'."
             )
+        if is_engine_frame(data):
+            # The engine reduces its customers to distinct histories with counts: only those
+            # come to this process.
+            data, weights = histories(data, list(self._columns), weights), "weight"
         arrays, index = self._arrays(data, overrides, fitting=True)
         if len(index) == 0:
             raise ClvDataError(

@@ -1,0 +1,129 @@
+"""Models fitted and scored on summaries held by polars, pyarrow and DuckDB.
+
+A fit receives from the engine only the distinct histories with their counts; predictions and the
+CLV table collect one row per customer and hand the table back in the caller's kind. Every number
+must be the pandas one: the same likelihood (to rounding), the same optimum (to a sliver of a
+standard error, since the optimiser meets the rows in another order), the same predictions.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import clvpredict as cp
+from clvpredict._registry import all_models
+from clvpredict.data import engines
+from clvpredict.data.engines import UNIT_COLUMN, frame_kind
+
+ENGINES = ["polars", "polars-lazy", "pyarrow", "duckdb"]
+CALENDAR = [s.cls for s in all_models() if not s.discrete_time]
+#: CDNOW to its last purchase (1998-06-30) in weeks: the summary of issue 9's published totals.
+OPTIONS = dict(time_unit="W")
+
+
+def on_engine(frame: pd.DataFrame, engine: str):
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if engine == "pyarrow":
+        return table
+    if engine == "duckdb":
+        return duckdb.from_arrow(table)
+    polars = pl.from_arrow(table)
+    return polars.lazy() if engine == "polars-lazy" else polars
+
+
+def to_pandas(result, id_col: str) -> pd.DataFrame:
+    if isinstance(result, pl.LazyFrame):
+        result = result.collect()
+    if isinstance(result, duckdb.DuckDBPyRelation):
+        result = result.arrow()
+        result = result.read_all() if hasattr(result, "read_all") else result
+    return result.to_pandas().set_index(id_col).sort_index()
+
+
+@pytest.fixture(scope="module")
+def summaries() -> dict[str, object]:
+    logging.disable(logging.WARNING)
+    try:
+        tx = cp.datasets.load_cdnow()
+        out = {"pandas": cp.rfm_summary(tx, "customer_id", "date", "amount", **OPTIONS)}
+        for engine in ENGINES:
+            native = on_engine(tx, engine)
+            out[engine] = cp.rfm_summary(native, "customer_id", "date", "amount", **OPTIONS)
+    finally:
+        logging.disable(logging.NOTSET)
+    return out
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("cls", CALENDAR, ids=lambda c: c.__name__)
+def test_a_fit_on_an_engine_summary_is_the_pandas_fit(cls, engine, summaries, monkeypatch):
+    received = []
+    real = engines.histories
+
+    def recorded(*args, **kwargs):
+        out = real(*args, **kwargs)
+        received.append(out)
+        return out
+
+    monkeypatch.setattr("clvpredict.models._base.histories", recorded)
+    reference = cls(on_nonconvergence="raise").fit(summaries["pandas"])
+    fitted = cls(on_nonconvergence="raise").fit(summaries[engine])
+    # Only the distinct histories came to this process, each with how many customers share it.
+    (histories,) = received
+    assert histories["weight"].sum() == 2357
+    assert len(histories) < 2357
+    assert fitted.time_unit_ == reference.time_unit_
+    assert fitted.log_likelihood_ == pytest.approx(reference.log_likelihood_, rel=1e-12)
+    gap = (fitted.params_ - reference.params_).abs()
+    assert (gap <= 1e-3 * reference.standard_errors_).all(), gap
+    assert fitted.training_data_["n_customers"] == 2357
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_predictions_on_an_engine_summary(engine, summaries):
+    bg = cp.BetaGeoModel().fit(summaries["pandas"])
+    expected = bg.expected_purchases(52, summaries["pandas"])
+    got = bg.expected_purchases(52, summaries[engine]).sort_index()
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-12)
+    assert got.index.tolist() == expected.index.tolist()
+    # The CDNOW total the suite pins elsewhere (shared/REFERENCE.md): 1966.66 purchases.
+    assert got.sum() == pytest.approx(1966.66, abs=0.005)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_clv_table_comes_back_in_the_callers_kind(engine, summaries):
+    bg = cp.BetaGeoModel().fit(summaries["pandas"])
+    gg = cp.GammaGammaModel().fit(summaries["pandas"])
+    reference = cp.clv_table(bg, gg, summaries["pandas"], lifetime_years=2.0)
+    table = cp.clv_table(bg, gg, summaries[engine], lifetime_years=2.0)
+    assert frame_kind(table) == engine
+    got = to_pandas(table, "customer_id")
+    assert (got.pop(UNIT_COLUMN) == "W").all()
+    assert list(got.columns) == list(reference.columns)
+    np.testing.assert_allclose(got.to_numpy(float), reference.to_numpy(float), rtol=1e-12)
+    # The weekly CDNOW total of issue 9 (tests/models/test_trust_models.py).
+    assert got["predictive_clv"].sum() == pytest.approx(68812.01, abs=0.01)
+
+
+def test_a_summary_without_its_unit_column_is_refused_by_a_weekly_model(summaries):
+    bg = cp.BetaGeoModel().fit(summaries["pandas"])
+    bare = summaries["polars"].drop(UNIT_COLUMN)
+    with pytest.raises(cp.ClvDataError, match="do not record their time unit"):
+        bg.expected_purchases(52, bare)
+
+
+def test_weights_of_an_engine_summary_are_a_column(summaries):
+    counted = summaries["polars"].with_columns(n=pl.lit(2.0))
+    doubled = cp.BetaGeoModel().fit(counted, weights="n")
+    single = cp.BetaGeoModel().fit(summaries["polars"])
+    np.testing.assert_allclose(doubled.params_, single.params_, rtol=1e-6)
+    assert doubled.log_likelihood_ == pytest.approx(2 * single.log_likelihood_, rel=1e-10)
+    with pytest.raises(cp.ClvDataError, match="as the name of one of its columns"):
+        cp.BetaGeoModel().fit(summaries["polars"], weights=np.ones(2357))
