@@ -35,6 +35,7 @@ from .data.transactions import (
     _parse_dates,
     _prepare_transactions,
     as_log,
+    pandas_daily,
 )
 from .exceptions import ClvDataError, ConvergenceWarning, describe_values
 from .models.gamma_gamma import gamma_gamma_log_likelihood
@@ -591,6 +592,7 @@ def expected_repeat_transactions_over_time(
         returns=returns,
     )
     daily, cal_end, obs_end = daily_with_holdout(log, calibration_end, observation_end, after_end)
+    daily = pandas_daily(daily)
     if discrete:
         # Positions are period numbers (period -1 ends on calibration_end); a period with any
         # purchase is one transaction, and only whole holdout periods are kept.
@@ -941,10 +943,11 @@ def _history_from_log(
     log.check_columns(
         customer_id_col=customer_id_col, datetime_col=datetime_col, datetime_format=datetime_format
     )
-    everyone = log.until("error" if end is None else None, _HISTORY_FIX)
-    daily = log.daily[log.daily["customer_id"] == customer_id]
+    everyone = pandas_daily(log.until("error" if end is None else None, _HISTORY_FIX))
+    all_days = pandas_daily(log.daily)
+    daily = all_days[all_days["customer_id"] == customer_id]
     if len(daily) == 0:
-        raise _unknown_customer(customer_id, log.customer_id_col, log.daily["customer_id"])
+        raise _unknown_customer(customer_id, log.customer_id_col, all_days["customer_id"])
     end_day = int(everyone["day"].max()) if end is None else _end_day(end, "end")
     return daily.reset_index(drop=True), end_day
 

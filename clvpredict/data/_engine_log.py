@@ -24,6 +24,10 @@ logger = logging.getLogger("clvpredict.data.transactions")
 
 _EPOCH = datetime(1970, 1, 1)
 _SECONDS_PER_DAY = 86_400
+#: Money is summed in whole micro-units of the currency (exact integer sums): amounts are
+#: rounded to 1e-6, and the largest total that fits an int64 is 9.2e12 currency units.
+MICROS = 1_000_000
+_LARGEST_TOTAL = 9.0e12
 #: ISO 8601 dates, with an optional time and zone (what pandas reads without a format).
 _ISO = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}([.,]\d+)?)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 _ZONED = r"(Z|[+-]\d{2}(:?\d{2})?)$"
@@ -205,10 +209,11 @@ def parse_engine_log(
     datetime_format: str | None,
     returns: str,
     duplicates: str,
-) -> nw.LazyFrame:
+) -> tuple[nw.LazyFrame, int]:
     """Checked customer-day table of a log held by any engine: ``customer_id``, ``day`` (int,
     days since 1970-01-01), ``amount`` (float; 1.0 per row without money) and ``rows`` (rows of
-    the log merged into that customer-day), as a lazy query of the log's engine."""
+    the log merged into that customer-day), as a lazy query of the log's engine; and the number
+    of rows of the log as read."""
     lazy = as_lazy(native)
     names = lazy.collect_schema().names()
     needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
@@ -264,10 +269,15 @@ def parse_engine_log(
                 )
         rows = distinct
         amount = _amount_expression(rows, monetary_value_col)
-        rows = rows.with_columns(amount=amount * nw.col("rows"), unit_amount=amount)
+        rows = rows.with_columns(unit_amount=amount)
         _check_amounts(rows, monetary_value_col, needed, returns)
+        # Whole micro-units of the currency, so that every sum below is exact and the same log
+        # gives the same bits on every run, whatever order the engine adds rows in.
+        rows = rows.with_columns(
+            amount=(nw.col("unit_amount") * MICROS).round(0).cast(nw.Int64) * nw.col("rows")
+        )
     else:
-        rows = lazy.with_columns(rows=nw.lit(1, nw.Int64), amount=nw.lit(1.0))
+        rows = lazy.with_columns(rows=nw.lit(1, nw.Int64), amount=nw.lit(MICROS, nw.Int64))
     rows = _with_day(rows, datetime_col, datetime_format)
     tidy = rows.select(
         nw.col(customer_id_col).alias("customer_id"),
@@ -300,7 +310,7 @@ def parse_engine_log(
             daily = daily.filter(positive)
     if not scalars(daily, nw.len())[0]:
         raise ClvDataError("No purchases are left after removing returns: nothing to summarise.")
-    return daily
+    return daily, int(n_rows)
 
 
 def _weighted_count(condition: Any) -> Any:
@@ -347,8 +357,14 @@ def _check_amounts(rows: nw.LazyFrame, column: str, needed: list[str], returns: 
         _weighted_count(infinite).alias("infinite"),
         _weighted_count(negative).alias("negative"),
         _weighted_count(zero).alias("zero"),
+        nw.when(~missing & ~infinite)
+        .then(amount.abs() * nw.col("rows"))
+        .otherwise(0.0)
+        .sum()
+        .alias("total"),
     )
-    n_missing, n_inf, n_neg, n_zero = (int(c or 0) for c in counts)
+    n_missing, n_inf, n_neg, n_zero = (int(c or 0) for c in counts[:4])
+    total = float(counts[4] or 0.0)
     if n_missing:
         raise ClvDataError(
             f"Column {column!r} has missing (NaN) amounts ({n_missing} rows, e.g. "
@@ -365,6 +381,12 @@ def _check_amounts(rows: nw.LazyFrame, column: str, needed: list[str], returns: 
             f"Column {column!r} has negative amounts (returns or refunds?) in {n_neg} rows, e.g. "
             f"{_examples(rows, negative, needed)}. Pass returns='drop' to discard those rows, or "
             "returns='net' to net them against the purchases of the same customer and day."
+        )
+    if total > _LARGEST_TOTAL:
+        raise ClvDataError(
+            f"Column {column!r} sums to {total:.3g} in absolute value, more than the "
+            f"{_LARGEST_TOTAL:.3g} this engine adds exactly (in micro-units of the currency). "
+            "Express the amounts in a larger unit (thousands), or summarise with pandas."
         )
     if n_zero:
         # Zero-value purchases (free items, vouchers) are real transactions: kept, and said so.

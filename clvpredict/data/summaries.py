@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import narwhals.stable.v2 as nw
 import numpy as np
@@ -31,6 +31,7 @@ import pandas as pd
 
 from .._units import DAYS_PER_UNIT, UNIT_NAMES, check_time_unit, unit_in_days
 from ..exceptions import ClvDataError, describe_values
+from ._engine_log import MICROS
 from .engines import UNIT_COLUMN, scalars, to_caller
 from .transactions import (
     AfterEndPolicy,
@@ -100,9 +101,7 @@ def _summarise_daily(
     first = nw.col("day").min().over("customer_id")
     stats = (
         daily.with_columns(
-            first_amount=nw.when(nw.col("day") == first)
-            .then(nw.col("amount"))
-            .otherwise(nw.lit(0.0))
+            first_amount=nw.when(nw.col("day") == first).then(nw.col("amount")).otherwise(0)
         )
         .group_by("customer_id")
         .agg(
@@ -113,6 +112,12 @@ def _summarise_daily(
             nw.col("first_amount").sum(),
         )
     )
+    if daily.collect_schema()["amount"].is_integer():
+        # Engines other than pandas sum whole micro-units: back to currency once, at the end.
+        stats = stats.with_columns(
+            nw.col("total").cast(nw.Float64) / MICROS,
+            nw.col("first_amount").cast(nw.Float64) / MICROS,
+        )
     frequency = nw.col("n").cast(nw.Int64) - 1
     columns = [
         nw.col("customer_id"),
@@ -295,11 +300,15 @@ def _summarise(
     return out.with_columns(nw.col("recency").cast(nw.Int64), nw.col("T").cast(nw.Int64))
 
 
-def _finish(out: nw.DataFrame | nw.LazyFrame, log: TransactionLog, attrs: dict[str, Any]) -> Any:
+def _finish(
+    out: nw.DataFrame | nw.LazyFrame, log: TransactionLog, attrs: dict[str, Any], output: str
+) -> Any:
     """A summary in the caller's kind: pandas indexed by customer id with ``attrs``; other
     kinds with the id column and the unit in a ``time_unit`` column."""
     name = log.customer_id_col
-    if log.kind == "pandas":
+    if output not in ("native", "pandas"):
+        raise ClvDataError(f"output={output!r} is not one of 'native', 'pandas'.")
+    if log.kind == "pandas" or output == "pandas":
         frame = to_caller(out, "pandas", sort_by="customer_id")
         frame = frame.set_index("customer_id")
         frame.index.name = name
@@ -327,7 +336,8 @@ def rfm_summary(
     after_end: AfterEndPolicy = "error",
     duplicates: DuplicatesPolicy = "keep",
     discrete: bool = False,
-) -> pd.DataFrame:
+    output: Literal["native", "pandas"] = "native",
+) -> Any:
     """Summarise a transaction log into one RFM row per customer.
 
     Parameters
@@ -369,6 +379,11 @@ def rfm_summary(
         with a purchase, period of the last one, periods observed after period 0). ``"M"`` and
         ``"Y"`` periods are calendar months and years counted back from ``observation_end``
         (calendar years when it is a 31 December); see :func:`period_index`.
+    output : {"native", "pandas"}
+        The kind of the result: the log's own (``"native"``: a polars log gives polars, a
+        DuckDB relation or a polars LazyFrame a query of its engine, a Spark DataFrame a Spark
+        DataFrame), or pandas with ``attrs`` whatever the log (computed in the log's engine and
+        collected: one row per customer).
 
     Returns
     -------
@@ -384,7 +399,8 @@ def rfm_summary(
           included (the "average order value" of the simple CLV formula).
 
         ``result.attrs`` records ``time_unit``, ``observation_end`` and ``discrete`` so that
-        models fitted on it know their unit. With ``discrete=True`` "purchase days" above read
+        models fitted on it know their unit. Results of other kinds than pandas have the
+        customer id as a column and the unit in a constant ``time_unit`` column. With ``discrete=True`` "purchase days" above read
         "periods with a purchase".
 
     Raises
@@ -442,7 +458,7 @@ def rfm_summary(
         "observation_end": str(_day_date(end_day)),
         "discrete": bool(discrete),
     }
-    return _finish(out, log, attrs)
+    return _finish(out, log, attrs, output)
 
 
 def calibration_holdout_summary(
@@ -459,7 +475,8 @@ def calibration_holdout_summary(
     after_end: AfterEndPolicy = "error",
     duplicates: DuplicatesPolicy = "keep",
     discrete: bool = False,
-) -> pd.DataFrame:
+    output: Literal["native", "pandas"] = "native",
+) -> Any:
     """RFM summary of a calibration period plus what each customer did in the holdout after it.
 
     The calibration period runs up to and including ``calibration_end``; the holdout from the next
@@ -477,6 +494,8 @@ def calibration_holdout_summary(
         calibration periods end on ``calibration_end`` and the holdout periods start the day
         after; a holdout that is not a whole number of periods loses its last, incomplete
         period (logged), and ``frequency_holdout`` counts holdout periods with a purchase.
+    output : {"native", "pandas"}
+        As in :func:`rfm_summary`.
     calibration_end : date-like
         Last calendar day of the calibration period (inclusive).
     observation_end : date-like, optional
@@ -558,7 +577,11 @@ def calibration_holdout_summary(
             )
             hold = hold.filter(~partial)
     hstats = hold.group_by("customer_id").agg(
-        nw.len().alias("frequency_holdout"), nw.col("amount").mean().alias("monetary_value_holdout")
+        nw.len().alias("frequency_holdout"), nw.col("amount").sum().alias("monetary_value_holdout")
+    )
+    scale = MICROS if hold.collect_schema()["amount"].is_integer() else 1
+    hstats = hstats.with_columns(
+        nw.col("monetary_value_holdout").cast(nw.Float64) / (nw.col("frequency_holdout") * scale)
     )
     out = cal.join(hstats, on="customer_id", how="left").with_columns(
         nw.col("frequency_holdout").fill_null(0).cast(nw.Int64),
@@ -583,7 +606,7 @@ def calibration_holdout_summary(
         "observation_end": str(_day_date(obs_end)),
         "discrete": bool(discrete),
     }
-    return _finish(out.select(order), log, attrs)
+    return _finish(out.select(order), log, attrs, output)
 
 
 def daily_with_holdout(

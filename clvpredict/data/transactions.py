@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ClvDataError, describe_values
-from ._engine_log import parse_engine_log
+from ._engine_log import MICROS, parse_engine_log
 from .engines import frame_kind, head_rows, scalars
 
-__all__ = ["TransactionLog", "as_log"]
+__all__ = ["TransactionLog", "as_log", "pandas_daily"]
 
 logger = logging.getLogger(__name__)
 
@@ -362,13 +362,12 @@ class TransactionLog:
         if self.kind == "pandas":
             self._n_read = len(transactions)
         else:
-            self._n_read = int(scalars(self.daily, nw.col("rows").sum())[0])
+            # The engine counted the rows as it read them; there are no row days to keep.
+            self._n_read, self._row_days = int(self._row_days), None
 
     @property
     def n_rows(self) -> int:
-        """Rows of the log as read, before any policy dropped some and before merging by day
-        (for a log of another engine than pandas: the rows that reached the customer-day
-        table, after the duplicates and returns policies)."""
+        """Rows of the log as read, before any policy dropped some and before merging by day."""
         return self._n_read
 
     def until(
@@ -445,6 +444,22 @@ def _engine_until(log: TransactionLog, after_end: AfterEndPolicy, future_fix: st
     )
 
 
+def pandas_daily(daily: Any) -> pd.DataFrame:
+    """A customer-day table as pandas (``customer_id``, ``day``, ``amount``, sorted by customer
+    and day), for the consumers that work per customer-day in this process: the lifetime
+    estimate, the tracking tables and the P(alive) history. A pandas table is returned as is."""
+    if isinstance(daily, pd.DataFrame):
+        return daily
+    table = daily.select("customer_id", "day", "amount").sort("customer_id", "day")
+    if isinstance(table, nw.LazyFrame):
+        table = table.collect()
+    frame = table.to_pandas()
+    if pd.api.types.is_integer_dtype(frame["amount"].dtype):
+        # Engines sum whole micro-units (see _engine_log.MICROS).
+        frame["amount"] = frame["amount"].to_numpy(dtype=float) / MICROS
+    return frame
+
+
 def _prepare_transactions(
     transactions: pd.DataFrame | TransactionLog,
     customer_id_col: str | None,
@@ -466,15 +481,17 @@ def _prepare_transactions(
     ``future_fix`` says the caller's way out in the error. A :class:`TransactionLog` is used as
     parsed (its columns and policies must not be contradicted).
     """
-    return as_log(
-        transactions,
-        customer_id_col,
-        datetime_col,
-        monetary_value_col,
-        datetime_format=datetime_format,
-        returns=returns,
-        duplicates=duplicates,
-    ).until(after_today, future_fix)
+    return pandas_daily(
+        as_log(
+            transactions,
+            customer_id_col,
+            datetime_col,
+            monetary_value_col,
+            datetime_format=datetime_format,
+            returns=returns,
+            duplicates=duplicates,
+        ).until(after_today, future_fix)
+    )
 
 
 def as_log(
@@ -554,7 +571,7 @@ def _parse_log(
     if duplicates not in ("keep", "drop", "error"):
         raise ClvDataError(f"duplicates={duplicates!r} is not one of 'keep', 'drop', 'error'.")
     if kind != "pandas":
-        daily = parse_engine_log(
+        daily, n_rows = parse_engine_log(
             transactions,
             customer_id_col,
             datetime_col,
@@ -563,7 +580,7 @@ def _parse_log(
             returns,
             duplicates,
         )
-        return _materialise(daily, kind), None, None
+        return _materialise(daily, kind), None, n_rows
     needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
     missing = [c for c in needed if c not in transactions.columns]
     if missing:

@@ -158,7 +158,18 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     data = argparse.ArgumentParser(add_help=False)
     group = data.add_argument_group("input")
     group.add_argument("--config", help="TOML file of settings (flags given here win)")
-    group.add_argument("--transactions", help="transaction log, .csv or .parquet")
+    group.add_argument(
+        "--transactions",
+        help="transaction log: .csv (optionally .gz), .parquet, or a directory or glob of .parquet",
+    )
+    group.add_argument(
+        "--engine",
+        choices=["polars", "pandas"],
+        help=(
+            "where the log is checked and summarised: polars streams it from the file (default); "
+            "pandas loads it and reads dates in more formats without --date-format"
+        ),
+    )
     group.add_argument("--customer-col", dest="customer_col", help="customer id column")
     group.add_argument("--date-col", dest="date_col", help="purchase date column")
     group.add_argument("--amount-col", dest="amount_col", help="purchase amount column")
@@ -393,7 +404,9 @@ def _run_refresh(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _Day().check("calibration_end", args.calibration_end, _Origin("flag"))
-    tx = read_table(settings.transactions, customer_col=settings.customer_col)
+    tx = read_table(
+        settings.transactions, customer_col=settings.customer_col, engine=settings.engine
+    )
     # Parsed by the jobs' one parse_log, so the report follows every parse policy of the
     # settings (it used to drop duplicates= on the way).
     path = build_report(

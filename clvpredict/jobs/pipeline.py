@@ -16,6 +16,7 @@ removes what an interrupted run left behind. The ``keep`` newest releases are ke
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import logging
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import polars as pl
 
 from .._units import DAYS_PER_MONTH, unit_in_days
 from ..clv import estimate_lifetime_years
@@ -84,36 +86,72 @@ def read_table(
     what: str = "--transactions",
     *,
     customer_col: str | None = None,
-) -> pd.DataFrame:
-    """Read a CSV (optionally compressed) or Parquet file, chosen by its extension.
+    engine: str = "pandas",
+) -> Any:
+    """Read a CSV (optionally compressed) or Parquet file, or a directory or glob of Parquet
+    files (a partitioned table).
 
     Parameters
     ----------
     path : path
-        The file.
+        The file, directory or glob (``"lake/tx/*.parquet"``).
     what : str
         The flag that named it, for error messages.
     customer_col : str, optional
         The customer id column. In a CSV it is read as text: ids are labels, and reading them as
         numbers would merge "007" with "7" and drop the leading zeros of every id written back.
         Parquet columns keep the type they were stored with.
+    engine : {"pandas", "polars"}
+        ``"polars"`` scans the file lazily: the log is checked and summarised in polars'
+        streaming engine and never loaded into pandas (the command line's default for
+        transaction logs). ``"pandas"`` reads it into a pandas DataFrame.
     """
     if path is None:
         raise ClvDataError(f"No input file: pass {what} PATH (a .csv or .parquet file).")
+    text = os.fspath(path)
     path = Path(path)
-    if not path.is_file():
-        raise ClvDataError(f"Input file {str(path)!r} ({what}) does not exist.")
+    is_glob = any(ch in text for ch in "*?[")
+    if is_glob:
+        if not glob.glob(text, recursive=True):
+            raise ClvDataError(f"No file matches {text!r} ({what}).")
+    elif path.is_dir():
+        if not any(path.rglob("*.parquet")):
+            raise ClvDataError(
+                f"Input directory {text!r} ({what}) holds no .parquet files: a directory is read "
+                "as a partitioned Parquet table."
+            )
+    elif not path.is_file():
+        raise ClvDataError(f"Input file {text!r} ({what}) does not exist.")
     name = path.name.lower()
+    parquet = is_glob or path.is_dir() or name.endswith((".parquet", ".pq"))
+    csv = name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".txt"))
+    if not (parquet or csv):
+        raise ClvDataError(
+            f"Input file {text!r} has an unknown type: use .csv (optionally .gz) or .parquet, "
+            "or a directory or glob of .parquet files."
+        )
     try:
-        if name.endswith((".parquet", ".pq")):
+        if engine == "polars":
+            return _scan_with_polars(text, parquet, customer_col)
+        if parquet:
+            if is_glob:
+                raise ClvDataError(
+                    f"{what} {text!r} is a glob: read it with the polars engine (--engine polars)."
+                )
             return pd.read_parquet(path)
-        if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".txt")):
-            return pd.read_csv(path, dtype=None if customer_col is None else {customer_col: str})
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise ClvDataError(f"Input file {str(path)!r} cannot be read: {exc}") from exc
-    raise ClvDataError(
-        f"Input file {str(path)!r} has an unknown type: use .csv (optionally .gz) or .parquet."
-    )
+        return pd.read_csv(path, dtype=None if customer_col is None else {customer_col: str})
+    except (ValueError, OSError, UnicodeDecodeError, pl.exceptions.PolarsError) as exc:
+        raise ClvDataError(f"Input file {text!r} cannot be read: {exc}") from exc
+
+
+def _scan_with_polars(path: str, parquet: bool, customer_col: str | None) -> pl.LazyFrame:
+    if parquet:
+        return pl.scan_parquet(path)
+    ids = {} if customer_col is None else {customer_col: pl.String}
+    if path.lower().endswith(".csv") or path.lower().endswith(".txt"):
+        return pl.scan_csv(path, schema_overrides=ids)
+    # polars streams plain CSV only: a compressed one is read whole, then summarised lazily.
+    return pl.read_csv(path, schema_overrides=ids).lazy()
 
 
 @contextmanager
@@ -144,6 +182,8 @@ def _summary_kwargs(settings: Settings) -> dict[str, Any]:
         "duplicates": settings.duplicates,
         "after_end": settings.after_end,
         "discrete": is_discrete(settings.purchase_model),
+        # Computed in the log's engine; the jobs work on one row per customer in pandas.
+        "output": "pandas",
     }
 
 
@@ -262,7 +302,9 @@ def run_fit(
 
     if transactions is None:
         with step("read transactions", timings):
-            tx = read_table(settings.transactions, customer_col=settings.customer_col)
+            tx = read_table(
+                settings.transactions, customer_col=settings.customer_col, engine=settings.engine
+            )
     else:
         tx = transactions
     with step("validate and summarise", timings):
@@ -310,7 +352,7 @@ def run_fit(
             "purchase_model": kind,
             "customer_col": settings.customer_col,
             "n_customers": len(rfm),
-            "n_transactions": len(tx),
+            "n_transactions": log.n_rows,
         },
     )
     return bundle, tx, rfm, context
@@ -366,7 +408,9 @@ def run_score(settings: Settings, timings: dict[str, float] | None = None) -> pd
             rfm.attrs["discrete"] = discrete
     else:
         with step("read and summarise transactions", timings):
-            tx = read_table(settings.transactions, customer_col=settings.customer_col)
+            tx = read_table(
+                settings.transactions, customer_col=settings.customer_col, engine=settings.engine
+            )
             kwargs = _summary_kwargs(settings)
             kwargs["time_unit"] = unit
             kwargs["discrete"] = discrete
@@ -547,7 +591,7 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
 def _refresh(settings: Settings, out: Path, timings: dict[str, float]) -> RefreshOutcome:
     """The body of :func:`run_refresh`, run holding the output folder's lock."""
     outcome = RefreshOutcome()
-    bundle, tx, rfm, context = run_fit(settings, timings, evaluate_holdout_too=True)
+    bundle, _tx, rfm, context = run_fit(settings, timings, evaluate_holdout_too=True)
     end = bundle.settings["observation_end"]
     cal_end = context["calibration_end"]
     outcome.gates.append(
@@ -563,7 +607,7 @@ def _refresh(settings: Settings, out: Path, timings: dict[str, float]) -> Refres
     outcome.metrics = {
         "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "observation_end": end,
-        "n_transactions": len(tx),
+        "n_transactions": context["log"].n_rows,
         "n_customers": len(rfm),
         "models": {
             role: {

@@ -170,6 +170,7 @@ def build_report(
                 time_unit=time_unit,
                 discrete=discrete,
                 after_end=after_end,
+                output="pandas",
                 **columns,
             )
         else:
@@ -192,6 +193,7 @@ def build_report(
             time_unit=time_unit,
             discrete=discrete,
             after_end=after_end,
+            output="pandas",
             **columns,
         )
     else:

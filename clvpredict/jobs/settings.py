@@ -324,6 +324,7 @@ SETTING_SPECS: dict[str, _Spec] = {
     "report": _Flag(),
     "allow_unconverged": _Flag(),
     "rfm_time_unit": _Choice("D", "W", "M", "Y", upper=True, optional=True),
+    "engine": _Choice("polars", "pandas"),
 }
 
 
@@ -362,6 +363,9 @@ class Settings:
     report: bool = True
     rfm_time_unit: str | None = None
     allow_unconverged: bool = False  # score even with a model whose fit did not converge
+    # Where the transaction log is read, checked and summarised: polars streams it from the
+    # file; pandas loads it (and reads dates in more formats without a date_format).
+    engine: str = "polars"
 
     @classmethod
     def from_sources(
