@@ -14,6 +14,9 @@ peak memory of computing ``clvpredict.rfm_summary``'s columns (``frequency``, ``
     and a pandas DataFrame read with ``pd.read_parquet``.
 ``clvpredict``
     ``pd.read_parquet`` then ``clvpredict.rfm_summary`` (pandas; its checks included).
+``clvpredict-polars``, ``clvpredict-duckdb``
+    ``clvpredict.rfm_summary`` with its checks on ``polars.scan_parquet`` / ``duckdb.read_parquet``
+    of the log: what the command line does (polars) and what a DuckDB user gets.
 ``lifetimes``
     ``pd.read_parquet`` then lifetimes' ``summary_data_from_transaction_data`` (days, divided
     by 7 for weeks). The same numbers, except a monetary value of 0 for one-time buyers.
@@ -53,7 +56,17 @@ from pathlib import Path
 END = "2024-12-31"
 UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": 365.2425 / 12.0, "Y": 365.2425}
 ID, DATE, AMOUNT = "customer_id", "date", "amount"
-METHODS = ("polars", "duckdb", "nw-polars", "nw-duckdb", "nw-pandas", "clvpredict", "lifetimes")
+METHODS = (
+    "polars",
+    "duckdb",
+    "nw-polars",
+    "nw-duckdb",
+    "nw-pandas",
+    "clvpredict",
+    "clvpredict-polars",
+    "clvpredict-duckdb",
+    "lifetimes",
+)
 PLAIN = ("polars", "duckdb")
 KINDS = ("agg", "checks", "both", "scan-checks")
 SUMMARY_COLUMNS = ["frequency", "recency", "T", "monetary_value", "avg_order_value"]
@@ -356,6 +369,25 @@ def run_clvpredict(path: str, kind: str, time_unit: str):
     return cp.rfm_summary(tx, ID, DATE, AMOUNT, observation_end=END, time_unit=time_unit)
 
 
+def run_clvpredict_engine(engine: str, path: str, kind: str, time_unit: str):
+    """clvpredict.rfm_summary with its checks, on a log scanned lazily by polars or DuckDB."""
+    import clvpredict as cp
+
+    if kind != "both":
+        raise SystemExit("clvpredict runs its checks and summary together: only --kind both")
+    if engine == "polars":
+        import polars as pl
+
+        log = pl.scan_parquet(parquet_glob(path))
+        summary = cp.rfm_summary(log, ID, DATE, AMOUNT, observation_end=END, time_unit=time_unit)
+        return summary.collect()
+    import duckdb
+
+    log = duckdb.read_parquet(parquet_glob(path))
+    summary = cp.rfm_summary(log, ID, DATE, AMOUNT, observation_end=END, time_unit=time_unit)
+    return summary.to_arrow_table()
+
+
 def run_lifetimes(path: str, kind: str, time_unit: str):
     import pandas as pd
     from lifetimes.utils import summary_data_from_transaction_data
@@ -384,6 +416,8 @@ def compute(method: str, path: str, kind: str, time_unit: str):
         return run_narwhals(method[3:], path, kind, end_day, days_per_unit, today)
     if method == "clvpredict":
         return run_clvpredict(path, kind, time_unit)
+    if method.startswith("clvpredict-"):
+        return run_clvpredict_engine(method.split("-", 1)[1], path, kind, time_unit)
     if method == "lifetimes":
         return run_lifetimes(path, kind, time_unit)
     raise SystemExit(f"unknown method {method!r}")
@@ -420,15 +454,15 @@ def peak_rss_mb() -> float:
 
 def child(method: str, path: str, kind: str, time_unit: str) -> None:
     """Import the engine, then time one computation; print JSON."""
-    if method in ("polars", "nw-polars"):
+    if method in ("polars", "nw-polars", "clvpredict-polars"):
         import polars  # noqa: F401
-    if method in ("duckdb", "nw-duckdb"):
+    if method in ("duckdb", "nw-duckdb", "clvpredict-duckdb"):
         import duckdb  # noqa: F401
     if method.startswith("nw-"):
         import narwhals  # noqa: F401
     if method in ("clvpredict", "nw-pandas", "lifetimes"):
         import pandas  # noqa: F401
-    if method == "clvpredict":
+    if method.startswith("clvpredict"):
         import clvpredict  # noqa: F401
     if method == "lifetimes":
         import lifetimes  # noqa: F401
@@ -502,7 +536,8 @@ def verify(path: str, time_unit: str, methods: list[str]) -> bool:
     for method in methods:
         if method in ("clvpredict", "lifetimes"):
             continue
-        got = to_pandas(compute(method, path, "agg", time_unit))
+        kind = "both" if method.startswith("clvpredict-") else "agg"
+        got = to_pandas(compute(method, path, kind, time_unit))
         same_ids = got.index.equals(reference.index.astype(got.index.dtype))
         problems = [] if same_ids else ["customer ids differ"]
         if same_ids:
@@ -520,9 +555,10 @@ def verify(path: str, time_unit: str, methods: list[str]) -> bool:
                 if worst > 1e-12:
                     problems.append(f"{column}: max scaled error {worst:.2e}")
                 print(f"  {method:<11} {column:<16} max |diff| / max(1, |ref|) = {worst:.1e}")
-        checks = to_pandas(compute(method, path, "checks", time_unit)) if method else None
-        counts = {name: int(checks[name].iloc[0]) for name in CHECK_NAMES}
-        print(f"  {method:<11} checks: {counts}")
+        if not method.startswith("clvpredict-"):  # clvpredict runs its checks inside
+            checks = to_pandas(compute(method, path, "checks", time_unit))
+            counts = {name: int(checks[name].iloc[0]) for name in CHECK_NAMES}
+            print(f"  {method:<11} checks: {counts}")
         print(f"  {method:<11} {'OK' if not problems else 'FAILED: ' + '; '.join(problems)}")
         ok &= not problems
     print(f"  reference: {len(reference):,} customers; end day {end_day}, today {today}")
@@ -632,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         (method, kind)
         for kind in args.kinds
         for method in args.methods
-        if kind == "both" or method not in ("clvpredict", "lifetimes")
+        if kind == "both" or not method.startswith(("clvpredict", "lifetimes"))
     ]
     runs: dict = {case: [] for case in cases}
     for repeat in range(args.repeats):

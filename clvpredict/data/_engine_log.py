@@ -24,8 +24,9 @@ logger = logging.getLogger("clvpredict.data.transactions")
 
 _EPOCH = datetime(1970, 1, 1)
 _SECONDS_PER_DAY = 86_400
-#: Money is summed in whole micro-units of the currency (exact integer sums): amounts are
-#: rounded to 1e-6, and the largest total that fits an int64 is 9.2e12 currency units.
+#: Money is summed exactly, as integers: whole micro-units of the currency (``amount``) and the
+#: rest in micro-micro-units (``amount_fine``, 1e-12). Amounts are read to 1e-12 of the currency,
+#: and the largest total that fits an int64 is 9.2e12 currency units.
 MICROS = 1_000_000
 _LARGEST_TOTAL = 9.0e12
 #: ISO 8601 dates, with an optional time and zone (what pandas reads without a format).
@@ -34,6 +35,11 @@ _ZONED = r"(Z|[+-]\d{2}(:?\d{2})?)$"
 #: Engines whose zoned timestamps are instants read in the session's zone (the type holds none).
 _SESSION_ZONED = {"duckdb": "DuckDB", "pyspark": "Spark", "pyspark[connect]": "Spark"}
 _NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+
+
+def money(micro: Any, fine: Any) -> Any:
+    """Currency from the two exact integer parts of a sum (see :data:`MICROS`)."""
+    return micro.cast(nw.Float64) / MICROS + fine.cast(nw.Float64) / (MICROS * MICROS)
 
 
 def _examples(lazy: nw.LazyFrame, condition: Any, columns: list[str], n: int = 5) -> str:
@@ -273,16 +279,25 @@ def parse_engine_log(
         _check_amounts(rows, monetary_value_col, needed, returns)
         # Whole micro-units of the currency, so that every sum below is exact and the same log
         # gives the same bits on every run, whatever order the engine adds rows in.
+        micros = nw.col("unit_amount") * MICROS
+        rows = rows.with_columns(_micro=micros.round(0).cast(nw.Int64))
         rows = rows.with_columns(
-            amount=(nw.col("unit_amount") * MICROS).round(0).cast(nw.Int64) * nw.col("rows")
-        )
+            amount=nw.col("_micro") * nw.col("rows"),
+            amount_fine=((micros - nw.col("_micro")) * MICROS).round(0).cast(nw.Int64)
+            * nw.col("rows"),
+        ).drop("_micro")
     else:
-        rows = lazy.with_columns(rows=nw.lit(1, nw.Int64), amount=nw.lit(MICROS, nw.Int64))
+        rows = lazy.with_columns(
+            rows=nw.lit(1, nw.Int64),
+            amount=nw.lit(MICROS, nw.Int64),
+            amount_fine=nw.lit(0, nw.Int64),
+        )
     rows = _with_day(rows, datetime_col, datetime_format)
     tidy = rows.select(
         nw.col(customer_id_col).alias("customer_id"),
         nw.col("day").cast(nw.Int64),
         nw.col("amount"),
+        nw.col("amount_fine"),
         nw.col("rows"),
         *([nw.col("unit_amount")] if monetary_value_col else []),
     )
@@ -296,9 +311,11 @@ def parse_engine_log(
                 monetary_value_col,
             )
             tidy = tidy.filter(~negative)
-    daily = tidy.group_by("customer_id", "day").agg(nw.col("amount").sum(), nw.col("rows").sum())
+    daily = tidy.group_by("customer_id", "day").agg(
+        nw.col("amount").sum(), nw.col("amount_fine").sum(), nw.col("rows").sum()
+    )
     if monetary_value_col and returns == "net":
-        positive = nw.col("amount") > 0
+        positive = money(nw.col("amount"), nw.col("amount_fine")) > 0
         n_dropped = scalars(daily, (~positive).sum())[0]
         if n_dropped:
             logger.warning(

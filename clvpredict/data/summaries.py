@@ -31,7 +31,7 @@ import pandas as pd
 
 from .._units import DAYS_PER_UNIT, UNIT_NAMES, check_time_unit, unit_in_days
 from ..exceptions import ClvDataError, describe_values
-from ._engine_log import MICROS
+from ._engine_log import money
 from .engines import UNIT_COLUMN, scalars, to_caller
 from .transactions import (
     AfterEndPolicy,
@@ -99,6 +99,12 @@ def _summarise_daily(
 ) -> nw.DataFrame | nw.LazyFrame:
     """RFM columns (and ``customer_id``) from a customer-day table, one row per customer."""
     first = nw.col("day").min().over("customer_id")
+    exact = "amount_fine" in daily.collect_schema().names()
+    if exact:
+        daily = daily.with_columns(
+            total_fine=nw.col("amount_fine"),
+            first_fine=nw.when(nw.col("day") == first).then(nw.col("amount_fine")).otherwise(0),
+        )
     stats = (
         daily.with_columns(
             first_amount=nw.when(nw.col("day") == first).then(nw.col("amount")).otherwise(0)
@@ -110,13 +116,14 @@ def _summarise_daily(
             nw.len().alias("n"),
             nw.col("amount").sum().alias("total"),
             nw.col("first_amount").sum(),
+            *([nw.col("total_fine").sum(), nw.col("first_fine").sum()] if exact else []),
         )
     )
-    if daily.collect_schema()["amount"].is_integer():
-        # Engines other than pandas sum whole micro-units: back to currency once, at the end.
+    if exact:
+        # Engines other than pandas add money as exact integers: back to currency at the end.
         stats = stats.with_columns(
-            nw.col("total").cast(nw.Float64) / MICROS,
-            nw.col("first_amount").cast(nw.Float64) / MICROS,
+            total=money(nw.col("total"), nw.col("total_fine")),
+            first_amount=money(nw.col("first_amount"), nw.col("first_fine")),
         )
     frequency = nw.col("n").cast(nw.Int64) - 1
     columns = [
@@ -273,7 +280,10 @@ def _per_period(daily: Frame, end_day: int, time_unit: str) -> Frame:
     purchase, its amounts summed; ``day`` holds the period number (see :func:`period_index`)."""
     table = _nw(daily)
     periods = _with_periods(table, end_day, time_unit)
-    out = periods.group_by("customer_id", "day").agg(nw.col("amount").sum())
+    sums = [nw.col("amount").sum()]
+    if "amount_fine" in periods.collect_schema().names():
+        sums.append(nw.col("amount_fine").sum())
+    out = periods.group_by("customer_id", "day").agg(*sums)
     return _like(out, daily)
 
 
@@ -576,12 +586,20 @@ def calibration_holdout_summary(
                 n_partial,
             )
             hold = hold.filter(~partial)
-    hstats = hold.group_by("customer_id").agg(
-        nw.len().alias("frequency_holdout"), nw.col("amount").sum().alias("monetary_value_holdout")
-    )
-    scale = MICROS if hold.collect_schema()["amount"].is_integer() else 1
-    hstats = hstats.with_columns(
-        nw.col("monetary_value_holdout").cast(nw.Float64) / (nw.col("frequency_holdout") * scale)
+    if "amount_fine" in hold.collect_schema().names():
+        hstats = hold.group_by("customer_id").agg(
+            nw.len().alias("frequency_holdout"), nw.col("amount").sum(), nw.col("amount_fine").sum()
+        )
+        spent = money(nw.col("amount"), nw.col("amount_fine"))
+    else:
+        hstats = hold.group_by("customer_id").agg(
+            nw.len().alias("frequency_holdout"), nw.col("amount").sum()
+        )
+        spent = nw.col("amount")
+    hstats = hstats.select(
+        "customer_id",
+        "frequency_holdout",
+        (spent / nw.col("frequency_holdout")).alias("monetary_value_holdout"),
     )
     out = cal.join(hstats, on="customer_id", how="left").with_columns(
         nw.col("frequency_holdout").fill_null(0).cast(nw.Int64),

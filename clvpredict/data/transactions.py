@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ClvDataError, describe_values
-from ._engine_log import MICROS, parse_engine_log
+from ._engine_log import money, parse_engine_log
 from .engines import frame_kind, head_rows, scalars
 
 __all__ = ["TransactionLog", "as_log", "pandas_daily"]
@@ -450,14 +450,12 @@ def pandas_daily(daily: Any) -> pd.DataFrame:
     estimate, the tracking tables and the P(alive) history. A pandas table is returned as is."""
     if isinstance(daily, pd.DataFrame):
         return daily
-    table = daily.select("customer_id", "day", "amount").sort("customer_id", "day")
+    # Engines add money as exact integers (see _engine_log.MICROS): back to currency here.
+    amount = money(nw.col("amount"), nw.col("amount_fine")).alias("amount")
+    table = daily.select("customer_id", "day", amount).sort("customer_id", "day")
     if isinstance(table, nw.LazyFrame):
         table = table.collect()
-    frame = table.to_pandas()
-    if pd.api.types.is_integer_dtype(frame["amount"].dtype):
-        # Engines sum whole micro-units (see _engine_log.MICROS).
-        frame["amount"] = frame["amount"].to_numpy(dtype=float) / MICROS
-    return frame
+    return table.to_pandas()
 
 
 def _prepare_transactions(
