@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 from scipy import integrate, sparse, special, stats
 
+from .._fitting import distinct_values
 from ._base import PurchaseModel
 from ._simulators import _bgnbd_core, simulate_bgnbd
 
@@ -129,27 +130,13 @@ class GroupedRFM:
         self.total_weight = float(weights.sum())
         self.T0, self.w0 = T.take(one_time), weights.take(one_time)
         self.x, self.t_x, self.T, self.w = (v.take(repeated) for v in (x, t_x, T, weights))
-        self.frequencies, self.inverse = _distinct_values(self.x)
+        self.frequencies, self.inverse = distinct_values(self.x)
         self.weight_per_frequency = np.bincount(
             self.inverse, weights=self.w, minlength=len(self.frequencies)
         )
 
     def __len__(self) -> int:
         return self.n_rows
-
-
-def _distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct values and the index of each element among them (``np.unique``'s
-    ``return_inverse``), by counting when the values are small whole numbers (frequencies),
-    which takes one pass instead of a sort."""
-    if values.size and values.min() >= 0 and values.max() < 1e6:
-        whole = values.astype(np.intp)
-        if np.array_equal(whole, values):
-            present = np.bincount(whole) > 0
-            lookup = np.cumsum(present) - 1
-            return np.flatnonzero(present).astype(float), lookup[whole]
-    distinct, inverse = np.unique(values, return_inverse=True)
-    return distinct, inverse.ravel()
 
 
 #: Rows per block in the BG/NBD sums: the dozen temporaries of a block (2**14 doubles, 128 KiB

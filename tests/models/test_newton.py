@@ -20,6 +20,11 @@ from clvpredict.models.beta_geo import (
     bgnbd_negll_and_gradient,
     bgnbd_negll_and_gradient_grouped,
 )
+from clvpredict.models.gamma_gamma import (
+    GroupedSpend,
+    gamma_gamma_negll_and_gradient,
+    gamma_gamma_negll_grouped,
+)
 
 #: Parameter sets on both sides of the CDNOW estimates, decades apart.
 BGNBD_POINTS = [
@@ -172,3 +177,50 @@ def test_compress_survives_hash_collisions(monkeypatch, cdnow_summary):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(w, expected_w)
     assert len(w) == len(cdnow_summary.drop_duplicates(["frequency", "recency", "T"]))
+
+
+GAMMA_GAMMA_POINTS = [(6.25, 3.74, 15.45), (0.5, 10.0, 2.0), (20.0, 1.5, 100.0)]
+
+
+@pytest.fixture(scope="module")
+def cdnow_spend(cdnow_summary):
+    repeat = cdnow_summary[cdnow_summary["frequency"] > 0]
+    x = repeat["frequency"].to_numpy(float)
+    zbar = repeat["monetary_value"].to_numpy(float)
+    weights = np.random.default_rng(11).integers(1, 4, len(x)).astype(float)
+    return x, zbar, weights
+
+
+@pytest.mark.parametrize("theta", GAMMA_GAMMA_POINTS)
+def test_gamma_gamma_grouped_derivatives(cdnow_spend, theta):
+    """Value and gradient equal the per-row formula; the Hessian equals differences of the
+    gradient."""
+    x, zbar, w = cdnow_spend
+    rows = GroupedSpend(x, zbar, w)
+    theta = np.array(theta)
+    f, g, h = gamma_gamma_negll_grouped(theta, rows, hessian=True)
+    f_flat, g_flat = gamma_gamma_negll_and_gradient(theta, x, zbar, w)
+    assert f == pytest.approx(f_flat, rel=1e-13, abs=0)
+    np.testing.assert_allclose(g, g_flat, rtol=1e-11, atol=0)
+    numeric = _central_jacobian(
+        lambda t: gamma_gamma_negll_grouped(t, rows)[1], theta, rel_step=1e-6
+    )
+    np.testing.assert_allclose(h, h.T, rtol=0, atol=0)
+    np.testing.assert_allclose(h, numeric, rtol=1e-6, atol=1e-8 * np.max(np.abs(h)))
+
+
+def test_gamma_gamma_newton_fit_reaches_the_gradient_path_optimum(cdnow_spend):
+    x, zbar, w = cdnow_spend
+    rows = GroupedSpend(x, zbar, w)
+    starts = cp.GammaGammaModel()._starting_values([x, zbar], w)
+    names = ("p", "q", "gamma")
+    newton = maximise_likelihood(gamma_gamma_negll_grouped, [rows], w, starts, names, hessian=True)
+    gradient_only = maximise_likelihood(gamma_gamma_negll_and_gradient, [x, zbar], w, starts, names)
+    assert newton.converged and gradient_only.converged
+    assert newton.message.startswith("Newton")
+    assert newton.n_iterations < gradient_only.n_iterations
+    np.testing.assert_allclose(newton.params, gradient_only.params, rtol=1e-7)
+    assert newton.log_likelihood == pytest.approx(gradient_only.log_likelihood, rel=1e-13, abs=0)
+    np.testing.assert_allclose(
+        np.sqrt(np.diag(newton.covariance)), np.sqrt(np.diag(gradient_only.covariance)), rtol=1e-5
+    )
