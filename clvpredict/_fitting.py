@@ -130,27 +130,39 @@ def compress(
     cols = [np.ascontiguousarray(c, dtype=float) for c in columns]
     if n == 0:
         return cols, w
+    grouped = group_rows(cols)
+    if grouped is None:
+        return cols, w
+    first, codes = grouped
+    uw = np.bincount(codes, weights=w, minlength=len(first))
+    return [c[first] for c in cols], uw
+
+
+def group_rows(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Groups of identical rows of float columns: ``(first, codes)`` with one row number per
+    group (groups in the order of their first appearance) and the group of every row; ``None``
+    when all rows are distinct. See :func:`compress` for the method."""
+    cols = [np.ascontiguousarray(c, dtype=float) for c in columns]
+    n = len(cols[0])
     bits = [c.view(np.uint64) for c in cols]
     key = _row_hash(bits)
     ordered = np.sort(key)
     if not np.any(ordered[1:] == ordered[:-1]):
-        return cols, w
+        return None
     codes, uniques = pd.factorize(key)
     representative = np.empty(len(uniques), dtype=np.intp)
     representative[codes] = np.arange(n)
     if all(np.array_equal(b[representative][codes], b) for b in bits):
-        first = representative
-    else:
-        # A hash collision between different rows: group by the values themselves.
-        codes = (
-            pd.DataFrame({i: c for i, c in enumerate(cols)})
-            .groupby(list(range(len(cols))), sort=False)
-            .ngroup()
-            .to_numpy()
-        )
-        _, first = np.unique(codes, return_index=True)
-    uw = np.bincount(codes, weights=w)
-    return [c[first] for c in cols], uw
+        return representative, codes
+    # A hash collision between different rows: group by the values themselves.
+    codes = (
+        pd.DataFrame({i: c for i, c in enumerate(cols)})
+        .groupby(list(range(len(cols))), sort=False)
+        .ngroup()
+        .to_numpy()
+    )
+    _, first = np.unique(codes, return_index=True)
+    return first, codes
 
 
 def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

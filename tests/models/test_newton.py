@@ -224,3 +224,20 @@ def test_gamma_gamma_newton_fit_reaches_the_gradient_path_optimum(cdnow_spend):
     np.testing.assert_allclose(
         np.sqrt(np.diag(newton.covariance)), np.sqrt(np.diag(gradient_only.covariance)), rtol=1e-5
     )
+
+
+def test_bgnbd_cumulative_purchases_group_pairs_exactly(bg_cdnow, cdnow_summary):
+    """Expected purchases per (frequency, T) pair computed once and spread back: the same
+    numbers as computing every customer on their own."""
+    arrays = {c: cdnow_summary[c].to_numpy(float) for c in ("frequency", "recency", "T")}
+    theta = bg_cdnow._theta()
+    grouped = bg_cdnow._cumulative_purchases([4.3, 8.7, 13.0], theta, arrays)
+    one_by_one = np.vstack(
+        [
+            bg_cdnow._cumulative_purchases(
+                [4.3, 8.7, 13.0], theta, {c: v[[i]] for c, v in arrays.items()}
+            )
+            for i in range(0, len(cdnow_summary), 97)
+        ]
+    )
+    np.testing.assert_array_equal(grouped[::97], one_by_one)
