@@ -199,7 +199,8 @@ def predictive_clv(
     _check_converged(
         {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
     )
-    monthly = monthly_expected_purchases(purchase_model, data, horizon)
+    # The same array as clv_table's, so that both give the same numbers to the last bit.
+    monthly, _ = _monthly_purchases(purchase_model, data, horizon)
     spend = spend_model.expected_average_value(data).to_numpy()
     value = _discounted_value(monthly, spend, annual_discount_rate, margin)
     if interval is None:
