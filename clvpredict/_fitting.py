@@ -5,8 +5,14 @@
   distinct histories.
 * The optimiser works on log-parameters (all model parameters are positive) with the model's
   analytic gradient, chained through ``d/dlog(theta) = theta * d/dtheta``.
-* After L-BFGS-B, a few Newton steps on a finite-difference Hessian of the analytic gradient polish
-  the optimum to machine precision; the same Hessian gives the standard errors.
+* A model that also gives the analytic Hessian is fitted by a safeguarded Newton method (absolute
+  eigenvalues, a step limit that grows and shrinks with success): a handful of iterations from
+  the starting point to machine precision, each one likelihood, gradient and Hessian. If Newton
+  does not reach an interior optimum with a positive definite Hessian, the fit falls back to the
+  general path below from the same start.
+* Otherwise, L-BFGS-B; then a few Newton steps on a finite-difference Hessian of the analytic
+  gradient polish the optimum to machine precision; the same Hessian gives the standard errors
+  (the analytic one where the model has it).
 * Several deterministic starting points are tried only if the first does not converge, so that no
   penalizer and no random start are needed. A fit that did not converge is reported, never
   silently returned.
@@ -87,6 +93,9 @@ class FitResult:
     n_unique: int
     starts_tried: int = 1
     notes: list[str] = field(default_factory=list)
+    #: Evaluations of the likelihood (with its gradient, and with its Hessian on the Newton path)
+    #: over all starts, the final Hessian included.
+    n_evaluations: int = 0
 
 
 def compress(
@@ -104,22 +113,81 @@ def compress(
     Returns
     -------
     unique_columns, unique_weights
-        The distinct rows (one array per column) and the total weight of each.
+        The distinct rows (one array per column, in the order of their first appearance) and
+        the total weight of each.
+
+    Notes
+    -----
+    Rows are grouped by a 64-bit hash of their bit patterns. Sorting the hashes (a fraction of
+    the cost of grouping) first tells whether any two rows can be equal at all: when every row
+    is distinct, as for customers with continuous times, the data are returned as they are.
+    Otherwise the hashes are factorised and every row is checked to be bit-for-bit equal to its
+    group's representative; should two different rows ever share a hash, the rows are grouped
+    by their values instead.
     """
     n = len(columns[0])
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    cols = [np.ascontiguousarray(c, dtype=float) for c in columns]
     if n == 0:
-        return [np.asarray(c, dtype=float) for c in columns], w
-    # Hash-based grouping is O(n); np.unique(axis=0) would sort the whole table.
+        return cols, w
+    grouped = group_rows(cols)
+    if grouped is None:
+        return cols, w
+    first, codes = grouped
+    uw = np.bincount(codes, weights=w, minlength=len(first))
+    return [c[first] for c in cols], uw
+
+
+def group_rows(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Groups of identical rows of float columns: ``(first, codes)`` with one row number per
+    group (groups in the order of their first appearance) and the group of every row; ``None``
+    when all rows are distinct. See :func:`compress` for the method."""
+    cols = [np.ascontiguousarray(c, dtype=float) for c in columns]
+    n = len(cols[0])
+    bits = [c.view(np.uint64) for c in cols]
+    key = _row_hash(bits)
+    ordered = np.sort(key)
+    if not np.any(ordered[1:] == ordered[:-1]):
+        return None
+    codes, uniques = pd.factorize(key)
+    representative = np.empty(len(uniques), dtype=np.intp)
+    representative[codes] = np.arange(n)
+    if all(np.array_equal(b[representative][codes], b) for b in bits):
+        return representative, codes
+    # A hash collision between different rows: group by the values themselves.
     codes = (
-        pd.DataFrame({i: c for i, c in enumerate(columns)})
-        .groupby(list(range(len(columns))), sort=False)
+        pd.DataFrame({i: c for i, c in enumerate(cols)})
+        .groupby(list(range(len(cols))), sort=False)
         .ngroup()
         .to_numpy()
     )
     _, first = np.unique(codes, return_index=True)
-    uw = np.bincount(codes, weights=w)
-    return [np.asarray(c, dtype=float)[first] for c in columns], uw
+    return first, codes
+
+
+def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and the index of each element among them (``np.unique``'s
+    ``return_inverse``), by counting when the values are small whole numbers (frequencies),
+    which takes one pass instead of a sort."""
+    if values.size and values.min() >= 0 and values.max() < 1e6:
+        whole = values.astype(np.intp)
+        if np.array_equal(whole, values):
+            present = np.bincount(whole) > 0
+            lookup = np.cumsum(present) - 1
+            return np.flatnonzero(present).astype(float), lookup[whole]
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return distinct, inverse.ravel()
+
+
+def _row_hash(bits: Sequence[np.ndarray]) -> np.ndarray:
+    """A 64-bit hash of each row of the ``uint64`` columns ``bits`` (multiply-xorshift mixing)."""
+    mix = np.uint64(0x9E3779B97F4A7C15)
+    key = np.zeros(len(bits[0]), dtype=np.uint64)
+    for column in bits:
+        key ^= column
+        key *= mix
+        key ^= key >> np.uint64(29)
+    return key
 
 
 def _log_objective(
@@ -138,6 +206,95 @@ def _log_objective(
         return f / total, g * theta / total
 
     return objective
+
+
+def _log_objective_with_hessian(
+    negll: NegLogLik, columns: Sequence[np.ndarray], weights: np.ndarray
+) -> Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray | None]]:
+    """Mean negative log-likelihood, gradient and Hessian as functions of log-parameters.
+
+    With ``theta = exp(phi)``: ``grad_phi = theta * grad_theta`` and
+    ``H_phi = diag(theta) H_theta diag(theta) + diag(theta * grad_theta)``.
+    """
+    total = float(weights.sum())
+
+    def objective(phi: np.ndarray) -> tuple[float, np.ndarray, np.ndarray | None]:
+        theta = np.exp(phi)
+        with np.errstate(all="ignore"):
+            f, g, h = negll(theta, *columns, weights, hessian=True)
+        if not np.isfinite(f) or not np.all(np.isfinite(g)) or not np.all(np.isfinite(h)):
+            return 1e300, np.zeros_like(phi), None
+        g_phi = g * theta
+        h_phi = h * np.outer(theta, theta) + np.diag(g_phi)
+        return f / total, g_phi / total, 0.5 * (h_phi + h_phi.T) / total
+
+    return objective
+
+
+#: The Newton path stops when the largest gradient component is below this (or when a step can
+#: no longer be resolved from rounding noise); quadratic convergence gets there from 1e-6 in one
+#: step.
+NEWTON_GRADIENT = 1e-12
+
+
+def _newton(
+    objective: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray | None]],
+    phi: np.ndarray,
+    max_iterations: int = 50,
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray | None, int, int]:
+    """Safeguarded Newton minimisation of ``objective`` (value, gradient, Hessian) from ``phi``.
+
+    Each step solves with the Hessian's eigenvalues replaced by their absolute values (floored
+    relative to the largest), so that it always goes downhill, and is cut to at most ``radius``
+    in every log-parameter. The radius starts at 1, grows to twice a step taken at the first try,
+    and shrinks to the step finally taken after rejections (each rejection quarters the step). A step is taken when it lowers the objective, or
+    keeps it within rounding noise while halving the gradient (as in :func:`_newton_polish`).
+
+    Returns ``(phi, f, gradient, hessian, iterations, evaluations)``; the caller judges whether
+    the point is an optimum.
+    """
+    f, g, h = objective(phi)
+    evaluations, iterations = 1, 0
+    if h is None:
+        return phi, f, g, h, iterations, evaluations
+    radius = 1.0
+    while iterations < max_iterations:
+        g_max = float(np.max(np.abs(g)))
+        eig, vec = np.linalg.eigh(h)
+        if g_max < NEWTON_GRADIENT and eig.min() > 0:
+            break
+        scale = np.maximum(np.abs(eig), 1e-10 * max(float(np.max(np.abs(eig))), 1e-300))
+        step = -(vec @ ((vec.T @ g) / scale))
+        if not np.all(np.isfinite(step)):
+            break
+        size = float(np.max(np.abs(step)))
+        if size < 1e-15:
+            break
+        if size > radius:
+            step *= radius / size
+            size = radius
+        iterations += 1
+        taken, first_try = False, True
+        while size >= 1e-15:
+            candidate = np.clip(phi + step, -_LOG_BOUND, _LOG_BOUND)
+            f_new, g_new, h_new = objective(candidate)
+            evaluations += 1
+            lower = f_new <= f + 1e-15 * abs(f) and f_new < 1e299
+            level_and_flatter = (
+                f_new <= f + OBJECTIVE_NOISE * max(1.0, abs(f))
+                and float(np.max(np.abs(g_new))) <= 0.5 * g_max
+            )
+            if h_new is not None and (lower or level_and_flatter):
+                phi, f, g, h = candidate, f_new, g_new, h_new
+                taken = True
+                break
+            first_try = False
+            step *= 0.25
+            size *= 0.25
+        if not taken:
+            break
+        radius = min(max(radius, 2.0 * size), 10.0) if first_try else size
+    return phi, f, g, h, iterations, evaluations
 
 
 def _hessian(grad: Callable[[np.ndarray], np.ndarray], phi: np.ndarray) -> np.ndarray:
@@ -162,6 +319,7 @@ def maximise_likelihood(
     *,
     max_iterations: int = 2000,
     restarts: Callable[[np.ndarray], Sequence[np.ndarray]] | None = None,
+    hessian: bool = False,
 ) -> FitResult:
     """Maximise a weighted log-likelihood over positive parameters.
 
@@ -182,24 +340,52 @@ def maximise_likelihood(
         ``restarts(theta) -> starts``: for likelihoods known to have more than one maximum,
         further starting points derived from the first optimum found (e.g. in the other basin);
         all are run and the highest maximum is kept.
+    hessian : bool
+        ``negll(theta, *columns, weights, hessian=True)`` also returns the analytic Hessian wrt
+        ``theta``: each start is first tried with Newton's method (see :func:`_newton`).
 
     Returns
     -------
     FitResult
         The best optimum found; ``converged`` says whether its gradient vanished.
     """
-    objective = _log_objective(negll, columns, weights)
+    counted = _log_objective(negll, columns, weights)
+    evaluations = 0
+
+    def objective(phi: np.ndarray) -> tuple[float, np.ndarray]:
+        nonlocal evaluations
+        evaluations += 1
+        return counted(phi)
+
     grad_only = lambda phi: objective(phi)[1]  # noqa: E731
+    with_hessian = _log_objective_with_hessian(negll, columns, weights) if hessian else None
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(param_names)
     best: tuple[float, np.ndarray, int, str] | None = None
+    #: The analytic Hessian (log scale, mean) at the best point, when Newton found it.
+    best_hessian: np.ndarray | None = None
+    best_gradient: np.ndarray | None = None
     tried = 0
 
     def run(start: np.ndarray) -> bool:
         """Optimise from ``start``, keep the result if it is the best so far; True if it
         converged to an interior point."""
-        nonlocal best, tried
+        nonlocal best, best_hessian, best_gradient, tried, evaluations
         tried += 1
         phi0 = np.log(np.clip(np.asarray(start, dtype=float), 1e-12, 1e12))
+        if with_hessian is not None:
+            phi, f, g, h, nit, n_eval = _newton(with_hessian, phi0)
+            evaluations += n_eval
+            interior = bool(np.all(np.abs(phi) < _LOG_BOUND - 1))
+            if (
+                h is not None
+                and float(np.max(np.abs(g))) < POLISH_BELOW
+                and interior
+                and np.linalg.eigvalsh(h).min() > 0
+            ):
+                if best is None or f < best[0]:
+                    best = (f, phi, nit, "Newton: gradient vanished, Hessian positive definite")
+                    best_hessian, best_gradient = h, g
+                return True
         res = optimize.minimize(
             objective,
             phi0,
@@ -215,6 +401,7 @@ def maximise_likelihood(
             gnorm = float(np.max(np.abs(grad_only(phi))))
         if best is None or f < best[0]:
             best = (f, phi, int(res.nit), str(res.message))
+            best_hessian = best_gradient = None
         return gnorm < GRADIENT_TOLERANCE and bool(np.all(np.abs(phi) < _LOG_BOUND - 1))
 
     for start in starts:
@@ -235,7 +422,7 @@ def maximise_likelihood(
     f, phi, nit, message = best
     theta = np.exp(phi)
     total = float(weights.sum())
-    gnorm = float(np.max(np.abs(grad_only(phi))))
+    gnorm = float(np.max(np.abs(grad_only(phi) if best_gradient is None else best_gradient)))
     notes: list[str] = []
     at_bound = np.abs(phi) >= _LOG_BOUND - 1
     if at_bound.any():
@@ -251,7 +438,15 @@ def maximise_likelihood(
         notes.append("the likelihood is not finite at any point tried")
 
     cov = np.full((len(theta), len(theta)), np.nan)
-    h_phi = _hessian(grad_only, phi) * total
+    if best_hessian is not None:
+        h_phi = best_hessian * total
+    else:
+        analytic = with_hessian(phi)[2] if with_hessian is not None else None
+        if analytic is not None:
+            evaluations += 1
+            h_phi = analytic * total
+        else:
+            h_phi = _hessian(grad_only, phi) * total
     try:
         cov_phi = np.linalg.inv(h_phi)
         eigen = np.linalg.eigvalsh(h_phi)
@@ -290,6 +485,7 @@ def maximise_likelihood(
         n_unique=len(columns[0]),
         starts_tried=tried,
         notes=notes,
+        n_evaluations=evaluations,
     )
 
 

@@ -80,7 +80,7 @@ def _discounted_value(
 ) -> np.ndarray:
     """margin * spend * sum over months of purchases in the month times its discount factor."""
     factors = discount_factors(monthly.shape[1], annual_discount_rate)
-    return margin * np.asarray(spend, dtype=float) * (monthly.to_numpy() @ factors)
+    return margin * np.asarray(spend, dtype=float) * (np.asarray(monthly) @ factors)
 
 
 def _check_converged(models: dict[str, Any], allow_unconverged: bool) -> None:
@@ -111,11 +111,22 @@ def monthly_expected_purchases(
 
     Each month's value is the difference of the conditional expectation at its end and start.
     """
+    monthly, index = _monthly_purchases(purchase_model, data, horizon_months)
+    return pd.DataFrame(monthly, index=index, columns=pd.RangeIndex(1, horizon_months + 1))
+
+
+def _monthly_purchases(
+    purchase_model: Any, data: pd.DataFrame, horizon_months: int
+) -> tuple[np.ndarray, pd.Index]:
+    """:func:`monthly_expected_purchases` as an array (customers x months), and the index."""
     unit = model_time_unit(purchase_model)
     arrays, index = purchase_model._arrays(data, {})
-    cumulative = _cumulative(purchase_model, purchase_model._theta(), arrays, horizon_months, unit)
-    monthly = np.diff(cumulative, axis=1, prepend=0.0)
-    return pd.DataFrame(monthly, index=index, columns=pd.RangeIndex(1, horizon_months + 1))
+    monthly = _cumulative(purchase_model, purchase_model._theta(), arrays, horizon_months, unit)
+    if not (monthly.flags.owndata and monthly.flags.writeable):
+        monthly = np.array(monthly, dtype=float)
+    # Differences of consecutive months, in place (numpy buffers the overlapping operands).
+    np.subtract(monthly[:, 1:], monthly[:, :-1], out=monthly[:, 1:])
+    return monthly, index
 
 
 def _cumulative(
@@ -190,7 +201,8 @@ def predictive_clv(
     _check_converged(
         {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
     )
-    monthly = monthly_expected_purchases(purchase_model, data, horizon)
+    # The same array as clv_table's, so that both give the same numbers to the last bit.
+    monthly, _ = _monthly_purchases(purchase_model, data, horizon)
     spend = spend_model.expected_average_value(data).to_numpy()
     value = _discounted_value(monthly, spend, annual_discount_rate, margin)
     if interval is None:
@@ -521,7 +533,7 @@ def clv_table(
             )
         out[col] = data[col]
     out["p_alive"] = purchase_model.probability_alive(data)
-    monthly = monthly_expected_purchases(purchase_model, data, horizon)
+    monthly, _ = _monthly_purchases(purchase_model, data, horizon)
     out["expected_purchases"] = monthly.sum(axis=1)
     out["expected_avg_value"] = spend_model.expected_average_value(data)
     out["predictive_clv"] = _discounted_value(

@@ -61,7 +61,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._fitting import FitResult, compress, maximise_likelihood, report_convergence
+from .._fitting import (
+    FitResult,
+    compress,
+    maximise_likelihood,
+    report_convergence,
+    serial_blas,
+)
 from .._registry import Role, register
 from .._units import UNIT_NAMES, check_time_unit, unit_in_days
 from .._validation import check_counts, check_horizon, check_is_fitted, is_fitted
@@ -124,6 +130,9 @@ class BaseModel:
     citation: ClassVar[str] = ""
     _role: ClassVar[Role] = "spend"
     _model_name: ClassVar[str] = ""
+    #: The prepared objective (see :meth:`_prepare_likelihood`) also returns the analytic
+    #: Hessian when called with ``hessian=True``: fits then use Newton's method.
+    _analytic_hessian: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -251,6 +260,9 @@ class BaseModel:
         return arrays, weights
 
     # ---------------------------------------------------------------- fitting
+    # Single-threaded BLAS for the whole fit, not only the optimiser: the dot products of the
+    # data summary and the starting values are as short-lived (see serial_blas).
+    @serial_blas
     def _fit(
         self,
         data: pd.DataFrame | None,
@@ -292,6 +304,7 @@ class BaseModel:
                 starts,
                 self._param_names,
                 restarts=self._restarts,
+                hessian=self._analytic_hessian,
             )
         )
         self._store(result, data)
@@ -619,10 +632,15 @@ def training_data_summary(arrays: dict[str, np.ndarray], weights: np.ndarray) ->
     stats_by_column = {}
     for name, values in arrays.items():
         finite = np.isfinite(values)
+        if finite.all():
+            # The common case: no copies of the columns.
+            kept, kept_weights = values, weights
+        else:
+            kept, kept_weights = values[finite], weights[finite]
         stats_by_column[name] = {
-            "mean": float(weights[finite] @ values[finite] / max(weights[finite].sum(), 1e-300)),
-            "min": float(values[finite].min()) if finite.any() else None,
-            "max": float(values[finite].max()) if finite.any() else None,
+            "mean": float(kept_weights @ kept / max(kept_weights.sum(), 1e-300)),
+            "min": float(kept.min()) if kept.size else None,
+            "max": float(kept.max()) if kept.size else None,
         }
     summary: dict[str, Any] = {
         "fingerprint": "sha256:" + digest.hexdigest(),

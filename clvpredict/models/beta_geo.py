@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 from scipy import integrate, sparse, special, stats
 
+from .._fitting import distinct_values, group_rows
 from ._base import PurchaseModel
 from ._simulators import _bgnbd_core, simulate_bgnbd
 
@@ -122,13 +123,14 @@ class GroupedRFM:
     """
 
     def __init__(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, weights: np.ndarray):
-        zero = x == 0
+        # Row numbers once, then take(): several times faster than a boolean mask per column.
+        repeat = x > 0
+        one_time, repeated = np.flatnonzero(~repeat), np.flatnonzero(repeat)
         self.n_rows = len(x)
         self.total_weight = float(weights.sum())
-        self.T0, self.w0 = T[zero], weights[zero]
-        self.x, self.t_x, self.T, self.w = x[~zero], t_x[~zero], T[~zero], weights[~zero]
-        self.frequencies, self.inverse = np.unique(self.x, return_inverse=True)
-        self.inverse = self.inverse.ravel()
+        self.T0, self.w0 = T.take(one_time), weights.take(one_time)
+        self.x, self.t_x, self.T, self.w = (v.take(repeated) for v in (x, t_x, T, weights))
+        self.frequencies, self.inverse = distinct_values(self.x)
         self.weight_per_frequency = np.bincount(
             self.inverse, weights=self.w, minlength=len(self.frequencies)
         )
@@ -137,57 +139,163 @@ class GroupedRFM:
         return self.n_rows
 
 
-def bgnbd_negll_and_gradient_grouped(theta, rows: GroupedRFM, weights=None):
-    """The same value and gradient as :func:`bgnbd_negll_and_gradient`, from :class:`GroupedRFM`.
+#: Rows per block in the BG/NBD sums: the dozen temporaries of a block (2**14 doubles, 128 KiB
+#: each) stay in the CPU cache, where elementwise passes run about twice as fast as over
+#: arrays of a million rows.
+_BLOCK = 1 << 14
+
+
+def _bgnbd_repeat_sums(r, alpha, a, log_ae_x, e_x, rows, start, stop, hessian):
+    """Sums over repeat buyers ``start:stop`` for :func:`bgnbd_negll_and_gradient_grouped`.
+
+    Returns ``(values, s2_x, grad_d, outer)``: ``values`` holds, in order, the sums of ``w`` times
+    ``k A``, ``softplus(d)``, ``A``, ``k u`` and, with ``hessian``, ``u``, ``k u^2``,
+    ``w2 k (v^2 - u^2)``, ``w2 e^2``, ``w2 (u - v)``; ``s2_x`` the sums of ``w w2`` per distinct
+    frequency; ``grad_d`` is ``sum w w2 grad d`` and ``outer`` ``sum w q grad d grad d'`` (see
+    the caller's docstring for the symbols).
+    """
+    n_freq = len(e_x)
+    values = np.zeros(9 if hessian else 4)
+    s2_x = np.zeros(n_freq)
+    grad_d = np.zeros(4)
+    outer = np.zeros((4, 4))
+    for lo in range(start, stop, _BLOCK):
+        hi = min(lo + _BLOCK, stop)
+        w, inv = rows.w[lo:hi], rows.inverse[lo:hi]
+        k = rows.x[lo:hi] + r
+        u = rows.T[lo:hi] + alpha
+        log_t = np.log(u)
+        np.divide(1.0, u, out=u)
+        v = rows.t_x[lo:hi] + alpha
+        diff = np.log(v)
+        np.subtract(log_t, diff, out=diff)  # A - B >= 0
+        np.divide(1.0, v, out=v)
+        d = log_ae_x[inv]
+        d += k * diff
+        # softplus(d) = max(d, 0) + log1p(exp(-|d|)) and w2 = sigmoid(d), without overflow.
+        small = np.abs(d)
+        np.negative(small, out=small)
+        np.exp(small, out=small)
+        w2 = small + 1.0
+        np.divide(1.0, w2, out=w2)
+        w2 = np.where(d > 0, w2, small * w2)
+        softplus = np.log1p(small, out=small)
+        softplus += np.maximum(d, 0.0, out=d)
+        wk = w * k
+        ww2 = w * w2
+        values[0] += wk @ log_t
+        values[1] += w @ softplus
+        values[2] += w @ log_t
+        values[3] += wk @ u
+        s2_x += np.bincount(inv, weights=ww2, minlength=n_freq)
+        # grad d = (A - B, k (u - v), 1/a, -e) per row, as the rows of one block.
+        block = np.empty((4, hi - lo))
+        block[0] = diff
+        np.subtract(u, v, out=block[1])
+        block[2] = 1.0 / a
+        np.negative(e_x[inv], out=block[3])
+        if hessian:
+            values[4] += w @ u
+            values[8] += ww2 @ block[1]
+            u2 = np.multiply(u, u, out=log_t)
+            values[5] += wk @ u2
+            v2 = np.multiply(v, v, out=v)
+            v2 -= u2
+            values[6] += (ww2 * k) @ v2
+            values[7] += ww2 @ np.square(block[3])
+        block[1] *= k
+        grad_d += block @ ww2
+        if hessian:
+            q = np.subtract(1.0, w2, out=w2)
+            q *= ww2
+            outer += (block * q) @ block.T
+    return values, s2_x, grad_d, outer
+
+
+def bgnbd_negll_and_gradient_grouped(theta, rows: GroupedRFM, weights=None, *, hessian=False):
+    """The same value and gradient as :func:`bgnbd_negll_and_gradient`, from :class:`GroupedRFM`;
+    with ``hessian=True`` also the analytic Hessian wrt (r, alpha, a, b).
 
     ``weights`` is ignored (the rows carry theirs); it keeps the fitting core's signature.
+
+    Derivation (FHL 2005 eq. 6). For a repeat buyer write ``A = ln(alpha+T)``,
+    ``B = ln(alpha+t_x)``, ``k = r + x`` and ``e = 1/(b+x-1)``. Since
+    ``B(a+1, b+x-1) / B(a, b+x) = a e``, eq. 6 is ``ln L = C - k A + softplus(d)`` with
+    ``C = ln Gamma(r+x) - ln Gamma(r) + r ln(alpha) + ln B(a, b+x) - ln B(a, b)`` and
+    ``d = ln(a e) + k (A - B)`` (the log-ratio of the second summand to the first). With
+    ``w2 = sigmoid(d)``, ``q = w2 (1 - w2)``, ``u = 1/(alpha+T)``, ``v = 1/(alpha+t_x)``:
+
+    * ``grad d = (A - B, k (u - v), 1/a, -e)`` and its non-zero second derivatives are
+      ``d_r,alpha = u - v``, ``d_alpha,alpha = k (v^2 - u^2)``, ``d_a,a = -1/a^2``,
+      ``d_b,b = e^2``;
+    * ``Hessian[softplus(d)] = q grad d grad d' + w2 Hessian[d]``;
+    * ``-k A`` adds ``-A``, ``-k u`` to the gradient and ``-u`` (r, alpha), ``k u^2``
+      (alpha, alpha) to the Hessian; ``C`` adds trigamma terms per distinct frequency.
+
+    A customer without repeat purchases has ``ln L = r ln(alpha) - r ln(alpha+T)``.
     """
     r, alpha, a, b = theta
-    xs, inv, wx = rows.frequencies, rows.inverse, rows.weight_per_frequency
-    ln_b = special.betaln(a, b)
-    term1_x = special.betaln(a, b + xs) - ln_b
-    term2_x = special.betaln(a + 1, b + xs - 1) - ln_b
-    k = r + rows.x
-    log_t = np.log(alpha + rows.T)
-    log_tx = np.log(alpha + rows.t_x)
-    term1 = term1_x[inv] - k * log_t
-    term2 = term2_x[inv] - k * log_tx
-    total = np.logaddexp(term1, term2)
-    w2 = np.exp(term2 - total)
-    w1 = 1.0 - w2
-    w = rows.w
-    ww1, ww2 = w * w1, w * w2
-    log_t0 = np.log(alpha + rows.T0)
-    sum_w0_log_t0 = float(rows.w0 @ log_t0)
+    xs, wx, total_weight = rows.frequencies, rows.weight_per_frequency, rows.total_weight
+    e_x = 1.0 / (b + xs - 1)
+    values, s2_x, grad_d, outer = _bgnbd_repeat_sums(
+        r, alpha, a, np.log(a * e_x), e_x, rows, 0, len(rows.x), hessian
+    )
+    sum_klt, sum_softplus, sum_lt, sum_ku = values[:4]
+    shifted_t0 = alpha + rows.T0
+    sum_w0_log_t0 = float(rows.w0 @ np.log(shifted_t0))
+    inv_t0 = np.divide(1.0, shifted_t0, out=shifted_t0)
+    sum_w0_inv_t0 = float(rows.w0 @ inv_t0)
+    log_alpha = np.log(alpha)
 
+    ln_gamma_x = special.gammaln(r + xs) - special.gammaln(r)
+    ln_beta_x = special.betaln(a, b + xs) - special.betaln(a, b)
     ll = (
-        float(wx @ (special.gammaln(r + xs) - special.gammaln(r)))
-        + rows.total_weight * r * np.log(alpha)
-        + float(w @ total)
+        float(wx @ (ln_gamma_x + ln_beta_x))
+        + total_weight * r * log_alpha
+        - sum_klt
+        + sum_softplus
         - r * sum_w0_log_t0
-    )
-    d_r = (
-        float(wx @ (special.digamma(r + xs) - special.digamma(r)))
-        + rows.total_weight * np.log(alpha)
-        - float(ww1 @ log_t + ww2 @ log_tx)
-        - sum_w0_log_t0
-    )
-    d_alpha = (
-        rows.total_weight * r / alpha
-        - float((ww1 * k) @ (1.0 / (alpha + rows.T)) + (ww2 * k) @ (1.0 / (alpha + rows.t_x)))
-        - r * float(rows.w0 @ (1.0 / (alpha + rows.T0)))
     )
     psi_ab = special.digamma(a + b)
     psi_abx = special.digamma(a + b + xs)
-    d_a = float(wx @ (psi_ab - psi_abx)) + float(ww2.sum()) / a
-    s1 = np.bincount(inv, weights=ww1, minlength=len(xs))
-    s2 = np.bincount(inv, weights=ww2, minlength=len(xs))
-    d_b = (
-        float(wx @ (psi_ab - psi_abx - special.digamma(b)))
-        + float(s1 @ special.digamma(b + xs))
-        + float(s2 @ special.digamma(b + xs - 1))
+    grad = grad_d + np.array(
+        [
+            float(wx @ (special.digamma(r + xs) - special.digamma(r)))
+            + total_weight * log_alpha
+            - sum_lt
+            - sum_w0_log_t0,
+            total_weight * r / alpha - sum_ku - r * sum_w0_inv_t0,
+            float(wx @ (psi_ab - psi_abx)),
+            float(wx @ (special.digamma(b + xs) - psi_abx - special.digamma(b) + psi_ab)),
+        ]
     )
-    return -ll, -np.array([d_r, d_alpha, d_a, d_b])
+    if not hessian:
+        return -ll, -grad
+
+    sum_u, sum_ku2, sum_w2_k_v2u2, sum_w2_e2, sum_w2_delta = values[4:]
+    tri_ab = special.polygamma(1, a + b)
+    tri_abx = special.polygamma(1, a + b + xs)
+    # The block products round differently above and below the diagonal.
+    h = 0.5 * (outer + outer.T)
+    h[0, 0] += float(wx @ (special.polygamma(1, r + xs) - special.polygamma(1, r)))
+    h_r_alpha = total_weight / alpha - sum_u + sum_w2_delta - sum_w0_inv_t0
+    h[0, 1] += h_r_alpha
+    h[1, 0] += h_r_alpha
+    h[1, 1] += (
+        -total_weight * r / alpha**2
+        + sum_ku2
+        + sum_w2_k_v2u2
+        + r * float(rows.w0 @ (inv_t0 * inv_t0))
+    )
+    h_ab = float(wx @ (tri_ab - tri_abx))
+    h[2, 2] += h_ab - float(s2_x.sum()) / a**2
+    h[2, 3] += h_ab
+    h[3, 2] += h_ab
+    h[3, 3] += (
+        float(wx @ (special.polygamma(1, b + xs) - tri_abx - special.polygamma(1, b) + tri_ab))
+        + sum_w2_e2
+    )
+    return -ll, -grad, -h
 
 
 def bgnbd_probability_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
@@ -554,6 +662,8 @@ class BetaGeoModel(PurchaseModel):
         r, alpha, a, b = theta
         return bgnbd_probability_of_purchases, (r + x, alpha + T, a, b + x)
 
+    _analytic_hessian = True
+
     def _prepare_likelihood(self, columns, weights):
         return bgnbd_negll_and_gradient_grouped, [GroupedRFM(*columns, weights)]
 
@@ -641,12 +751,16 @@ class BetaGeoModel(PurchaseModel):
         (frequency, T) and the horizon only, so it is computed once per distinct pair."""
         r, alpha, a, b = theta
         x, t_x, big_t = arrays["frequency"], arrays["recency"], arrays["T"]
-        pairs, inverse = np.unique(np.column_stack([x, big_t]), axis=0, return_inverse=True)
+        # Grouping by hash: np.unique(axis=0) sorted the pairs and took seconds at 1M rows.
+        grouped = group_rows([x, big_t])
+        first, inverse = (np.arange(len(x)), None) if grouped is None else grouped
         horizons = np.asarray(ts, dtype=float)[None, :]
         residual = _bg_residual_mean(
-            horizons, r, alpha, a, b + self._dropout_shift, pairs[:, :1], pairs[:, 1:]
+            horizons, r, alpha, a, b + self._dropout_shift, x[first, None], big_t[first, None]
         )
+        if inverse is not None:
+            residual = residual[inverse]
         alive = type(self)._alive(r, alpha, a, b, x, t_x, big_t)[:, None]
-        return np.where(alive > 0, residual[inverse.ravel()] * alive, 0.0)
+        return np.where(alive > 0, residual * alive, 0.0)
 
     # ---------------------------------------------------------------- simulation

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .._fitting import FitResult
+from .._fitting import FitResult, distinct_values
 from ..data.summaries import rfm_arrays
 from ..exceptions import ClvDataError
 from ._base import BaseModel
@@ -59,6 +59,87 @@ def gamma_gamma_negll_and_gradient(theta, x, zbar, weights) -> tuple[float, np.n
     d_gamma = q / gamma - (px + q) / (gamma + x * zbar)
     grad = np.array([weights @ d_p, weights @ d_q, weights @ d_gamma])
     return -float(weights @ ll), -grad
+
+
+class GroupedSpend:
+    """Gamma-Gamma rows arranged once per fit (see :func:`gamma_gamma_negll_grouped`).
+
+    Only ``ln(gamma + x zbar)`` must be evaluated per row at each step; the rest of the
+    likelihood is linear in sums fixed by the data or depends on the frequency alone.
+    """
+
+    def __init__(self, x: np.ndarray, zbar: np.ndarray, weights: np.ndarray):
+        self.n_rows = len(x)
+        self.total_weight = float(weights.sum())
+        self.spend = x * zbar
+        self.w = weights
+        self.wx = weights * x
+        self.frequencies, inverse = distinct_values(x)
+        self.weight_per_frequency = np.bincount(
+            inverse, weights=weights, minlength=len(self.frequencies)
+        )
+        log_zbar = np.log(zbar)
+        #: sum w x ln(zbar) + sum w x ln(x), and sum w ln(zbar).
+        self.sum_wx_log_xz = float(self.wx @ log_zbar + self.wx @ np.log(x))
+        self.sum_w_log_z = float(weights @ log_zbar)
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+
+def gamma_gamma_negll_grouped(theta, rows: GroupedSpend, weights=None, *, hessian=False):
+    """Weighted negative log-likelihood, gradient and (with ``hessian``) Hessian wrt
+    (p, q, gamma) from :class:`GroupedSpend`; the same values as
+    :func:`gamma_gamma_negll_and_gradient`.
+
+    Summed over customers, note 025's eq. 4 is
+
+    ``sum_x W_x [lnG(px+q) - lnG(px)] - W lnG(q) + W q ln(gamma) + p S1 - S0
+    - p sum w x L - q sum w L``
+
+    with ``L = ln(gamma + x zbar)``, ``W_x`` the weight of frequency ``x``, ``S1 = sum w x
+    ln(x zbar)`` and ``S0 = sum w ln(zbar)``. The parameters p and q enter the row sums
+    linearly, so the derivatives need only ``sum w L``, ``sum w/(gamma + x zbar)`` and
+    ``sum w/(gamma + x zbar)^2`` (each also weighted by ``x``).
+    """
+    p, q, gamma = theta
+    xs, wf, total = rows.frequencies, rows.weight_per_frequency, rows.total_weight
+    shifted = rows.spend + gamma
+    log_shifted = np.log(shifted)
+    inverse = np.divide(1.0, shifted, out=shifted)
+    sum_w_l, sum_wx_l = float(rows.w @ log_shifted), float(rows.wx @ log_shifted)
+    sum_w_i, sum_wx_i = float(rows.w @ inverse), float(rows.wx @ inverse)
+    px = p * xs
+    ll = (
+        float(wf @ (special.gammaln(px + q) - special.gammaln(px)))
+        - total * special.gammaln(q)
+        + total * q * np.log(gamma)
+        + p * rows.sum_wx_log_xz
+        - rows.sum_w_log_z
+        - p * sum_wx_l
+        - q * sum_w_l
+    )
+    psi_pxq = special.digamma(px + q)
+    grad = np.array(
+        [
+            float((wf * xs) @ (psi_pxq - special.digamma(px))) + rows.sum_wx_log_xz - sum_wx_l,
+            float(wf @ psi_pxq) - total * special.digamma(q) + total * np.log(gamma) - sum_w_l,
+            total * q / gamma - p * sum_wx_i - q * sum_w_i,
+        ]
+    )
+    if not hessian:
+        return -ll, -grad
+    np.multiply(inverse, inverse, out=inverse)
+    sum_w_i2, sum_wx_i2 = float(rows.w @ inverse), float(rows.wx @ inverse)
+    tri_pxq = special.polygamma(1, px + q)
+    h_pp = float((wf * xs * xs) @ (tri_pxq - special.polygamma(1, px)))
+    h_pq = float((wf * xs) @ tri_pxq)
+    h_qq = float(wf @ tri_pxq) - total * special.polygamma(1, q)
+    h_pg = -sum_wx_i
+    h_qg = total / gamma - sum_w_i
+    h_gg = -total * q / gamma**2 + p * sum_wx_i2 + q * sum_w_i2
+    h = np.array([[h_pp, h_pq, h_pg], [h_pq, h_qq, h_qg], [h_pg, h_qg, h_gg]])
+    return -ll, -grad, -h
 
 
 def gamma_gamma_expected_average_value(p, q, gamma, x, zbar) -> np.ndarray:
@@ -106,6 +187,10 @@ class GammaGammaModel(BaseModel):
     _uses_time = False
 
     _negll = staticmethod(gamma_gamma_negll_and_gradient)
+    _analytic_hessian = True
+
+    def _prepare_likelihood(self, columns, weights):
+        return gamma_gamma_negll_grouped, [GroupedSpend(*columns, weights)]
 
     def fit(
         self,

@@ -311,6 +311,9 @@ class ModifiedBetaGeoModel(BetaGeoModel):
         r, alpha, a, b = theta
         return bgnbd_probability_of_purchases, (r + x, alpha + T, a, b + x + 1)
 
+    #: The BG/NBD's Hessian is of its own likelihood; the MBG/NBD is fitted with gradients.
+    _analytic_hessian = False
+
     def _prepare_likelihood(self, columns, weights):
         # The BG/NBD's grouped evaluator is for its own likelihood; the MBG/NBD's runs per row.
         return self._negll, columns
