@@ -353,6 +353,7 @@ BAD_CONFIG = [
     ("keep = 0", "keep", "whole number >= 1"),
     ("keep = 2.5", "keep", "whole number >= 1"),
     ('output_format = "xlsx"', "output_format", "'csv', 'parquet'"),
+    ('engine = "spark-ish"', "engine", "'polars', 'pandas'"),
     ('report = "false"', "report", "write report = false without quotes"),
     ("report = 1", "report", "must be true or false"),
     ('allow_unconverged = "yes"', "allow_unconverged", "must be true or false"),
