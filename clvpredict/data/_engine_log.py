@@ -18,7 +18,7 @@ from typing import Any
 import narwhals.stable.v2 as nw
 
 from ..exceptions import ClvDataError
-from .engines import as_lazy, head_rows, scalars
+from .engines import as_lazy, checkpoint, head_rows, scalars
 
 logger = logging.getLogger("clvpredict.data.transactions")
 
@@ -232,7 +232,12 @@ def parse_engine_log(
         )
     lazy = lazy.select(needed)
     cid = nw.col(customer_id_col)
-    n_rows, null_ids = scalars(lazy, nw.len(), cid.is_null().sum())
+    n_rows, null_ids, null_dates = scalars(
+        lazy,
+        nw.len(),
+        cid.is_null().sum().alias("ids"),
+        nw.col(datetime_col).is_null().sum().alias("dates"),
+    )
     if n_rows == 0:
         raise ClvDataError("The transaction log is empty: there is nothing to summarise.")
     if null_ids:
@@ -242,7 +247,6 @@ def parse_engine_log(
             "drop those rows or fill the ids."
         )
     _check_spaces_in_ids(lazy, customer_id_col)
-    null_dates = scalars(lazy, nw.col(datetime_col).is_null().sum())[0]
     if null_dates:
         raise ClvDataError(
             f"Column {datetime_col!r} has missing dates ({null_dates} rows, e.g. "
@@ -253,7 +257,8 @@ def parse_engine_log(
     # Exactly repeated rows are found by the first group-by, which the daily table is then
     # built from: the check costs one aggregation over the rows, not a separate pass.
     if monetary_value_col:
-        distinct = lazy.group_by(needed).agg(nw.len().alias("rows"))
+        # Computed once: every check and the daily table below read it.
+        distinct = checkpoint(lazy.group_by(needed).agg(nw.len().alias("rows")))
         repeated = scalars(distinct, (nw.col("rows") - 1).sum())[0] or 0
         if repeated:
             if duplicates == "error":

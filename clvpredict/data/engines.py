@@ -23,6 +23,7 @@ from ..exceptions import ClvDataError
 
 __all__ = [
     "UNIT_COLUMN",
+    "checkpoint",
     "collect_summary",
     "frame_kind",
     "head_rows",
@@ -58,6 +59,22 @@ def frame_kind(obj: Any) -> str | None:
     if name == "polars" and isinstance(frame, nw.LazyFrame):
         return "polars-lazy"
     return name
+
+
+def checkpoint(frame: nw.LazyFrame) -> nw.LazyFrame:
+    """A query computed once, for several later queries to read without running it again.
+
+    polars collects it (with its streaming engine) into memory; Spark caches it on the
+    executors; DuckDB runs queries again from its own storage quickly, so it stays a query.
+    """
+    name = str(frame.implementation)
+    if name == "polars":
+        return nw.from_native(frame.to_native().collect(engine="streaming").lazy())
+    if name in ("pyspark", "pyspark[connect]"):
+        return nw.from_native(frame.to_native().cache())
+    if name == "duckdb":
+        return frame
+    return frame.collect().lazy()
 
 
 def is_engine_frame(obj: Any) -> bool:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..exceptions import ClvDataError, describe_values
 from ._engine_log import money, parse_engine_log
-from .engines import frame_kind, head_rows, scalars
+from .engines import checkpoint, frame_kind, head_rows, scalars
 
 __all__ = ["TransactionLog", "as_log", "pandas_daily"]
 
@@ -533,19 +533,6 @@ def as_log(
     )
 
 
-def _materialise(daily: nw.LazyFrame, kind: str) -> nw.LazyFrame:
-    """The customer-day table computed once, for the several summaries of one run to read.
-
-    In-process kinds collect it with polars (or pyarrow); Spark caches it on the executors; a
-    DuckDB relation is left as a query, which DuckDB runs again quickly from its own storage.
-    """
-    if kind == "spark":
-        return nw.from_native(daily.to_native().cache())
-    if kind == "duckdb":
-        return daily
-    return daily.collect().lazy()
-
-
 def _parse_log(
     transactions: pd.DataFrame,
     customer_id_col: str,
@@ -578,7 +565,7 @@ def _parse_log(
             returns,
             duplicates,
         )
-        return _materialise(daily, kind), None, n_rows
+        return checkpoint(daily), None, n_rows
     needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
     missing = [c for c in needed if c not in transactions.columns]
     if missing:
