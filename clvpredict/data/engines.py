@@ -64,8 +64,9 @@ def frame_kind(obj: Any) -> str | None:
 def checkpoint(frame: nw.LazyFrame) -> nw.LazyFrame:
     """A query computed once, for several later queries to read without running it again.
 
-    polars collects it (with its streaming engine) into memory; Spark caches it on the
-    executors; DuckDB runs queries again from its own storage quickly, so it stays a query.
+    polars collects it (with its streaming engine) into memory; DuckDB fetches it as an Arrow
+    table and reads that back (a relation is a query, run again at every read); Spark caches it
+    on the executors.
     """
     name = str(frame.implementation)
     if name == "polars":
@@ -73,7 +74,12 @@ def checkpoint(frame: nw.LazyFrame) -> nw.LazyFrame:
     if name in ("pyspark", "pyspark[connect]"):
         return nw.from_native(frame.to_native().cache())
     if name == "duckdb":
-        return frame
+        import duckdb
+
+        relation = frame.to_native()
+        # to_arrow_table from DuckDB 1.4; the older name warns from then on.
+        fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+        return nw.from_native(duckdb.from_arrow(fetch()))
     return frame.collect().lazy()
 
 
