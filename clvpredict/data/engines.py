@@ -22,6 +22,7 @@ from ..exceptions import ClvDataError
 
 __all__ = [
     "UNIT_COLUMN",
+    "count_true",
     "frame_kind",
     "head_rows",
     "is_engine_frame",
@@ -87,6 +88,11 @@ def to_caller(frame: nw.LazyFrame | nw.DataFrame, kind: str, *, sort_by: str | N
 def _python(value: Any) -> Any:
     """A plain Python value (older narwhals hand back pyarrow scalars, which are always true)."""
     return value.as_py() if hasattr(value, "as_py") else value
+
+
+def count_true(condition: Any) -> Any:
+    """Rows where a boolean expression holds (Spark sums numbers only, not booleans)."""
+    return condition.cast(nw.Int64).sum()
 
 
 def scalars(frame: nw.DataFrame | nw.LazyFrame, *exprs: Any) -> tuple[Any, ...]:
