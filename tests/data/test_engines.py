@@ -56,9 +56,8 @@ def to_pandas(result, id_col: str) -> pd.DataFrame:
     if isinstance(result, duckdb.DuckDBPyRelation):
         result = result.arrow()
         result = result.read_all() if hasattr(result, "read_all") else result
-    if frame_kind(result) == "spark":
-        result = result.toArrow()
-    frame = result.to_pandas()
+    # Spark through Arrow (the fixture's setting); toArrow would need pyspark 4.
+    frame = result.toPandas() if frame_kind(result) == "spark" else result.to_pandas()
     return frame.set_index(id_col).sort_index()
 
 
