@@ -124,23 +124,32 @@ def spark_clv_table(
         settings["random_state"] = int(np.random.SeedSequence().generate_state(1)[0])
     columns = list(summary.columns)
     id_col = _id_column(columns, customer_id_col)
-    unit = summary_unit(summary)
-    if unit is None:
+    if UNIT_COLUMN not in columns:
         raise ClvDataError(
             f"The summary has no {UNIT_COLUMN!r} column stating the unit of recency and T; "
             "build it with clvpredict.rfm_summary or calibration_holdout_summary."
         )
+    # One customer, scored on the driver, gives the unit and the table's columns and types. A
+    # summary that is a query (not yet written or cached) is computed for it, once more than for
+    # the scoring; every batch then checks that its rows are in the same unit.
+    sample = nw.from_native(summary).head(1).collect().to_pandas()
+    if len(sample) == 0:
+        raise ClvDataError("The summary is empty: there are no customers to score.")
+    unit = summary_unit(sample)
 
     def score(batch: pd.DataFrame) -> pd.DataFrame:
-        rfm = batch.drop(columns=[UNIT_COLUMN], errors="ignore").set_index(id_col)
+        units = sorted(map(str, batch[UNIT_COLUMN].unique()))
+        if units != [unit]:
+            raise ClvDataError(
+                f"The {UNIT_COLUMN!r} column holds several units {sorted({unit, *units})}: rows "
+                "summarised in different units were put together. Summarise them again in one "
+                "unit."
+            )
+        rfm = batch.drop(columns=[UNIT_COLUMN]).set_index(id_col)
         # Spark does not carry pandas attrs: the unit comes from the summary's column.
         rfm.attrs["time_unit"] = unit
         return clv_table(purchase_model, spend_model, rfm, **settings).reset_index()
 
-    # The table's columns and types, from one customer scored on the driver.
-    sample = nw.from_native(summary).head(1).collect().to_pandas()
-    if len(sample) == 0:
-        raise ClvDataError("The summary is empty: there are no customers to score.")
     example = score(sample)
     out_columns = [c for c in example.columns if c != id_col]
     dtypes = {c: example[c].dtype for c in out_columns}

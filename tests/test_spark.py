@@ -81,11 +81,17 @@ def test_holdout_columns_and_intervals_match_with_one_seed(cdnow_log, spark_log)
     _assert_same_table(expected, got)
 
 
-def test_lifetime_must_be_one_number(cdnow_log, spark_log):
-    summary = cp.rfm_summary(
-        spark_log, "customer_id", "date", "amount", observation_end="1997-09-30", after_end="drop"
-    )
-    bg = cp.BetaGeoModel()
+def test_refusals(cdnow_log, spark_log):
+    """A lifetime per customer or none, a pandas summary, and a summary mixing units."""
+    options = dict(observation_end="1997-09-30", after_end="drop")
+    reference = cp.rfm_summary(cdnow_log, "customer_id", "date", "amount", **options)
+    bg = cp.BetaGeoModel().fit(reference)
+    gg = cp.GammaGammaModel().fit(reference)
+    summary = cp.rfm_summary(spark_log, "customer_id", "date", "amount", **options)
+    weeks = cp.rfm_summary(spark_log, "customer_id", "date", "amount", time_unit="W", **options)
+    mixed = summary.unionByName(weeks.filter("customer_id % 2 = 0"))
+    with pytest.raises(Exception, match=r"holds several units \['D', 'W'\]"):
+        spark_clv_table(bg, gg, mixed, lifetime_years=1.0).collect()
     with pytest.raises(cp.ClvDataError, match="lifetime_years= as one number"):
         spark_clv_table(bg, bg, summary)
     with pytest.raises(cp.ClvDataError, match="lifetime_years= as one number"):
