@@ -362,7 +362,12 @@ class TransactionLog:
         if self.kind == "pandas":
             self._n_read = len(transactions)
         else:
-            self._n_read = int(scalars(self.daily, nw.col("rows").sum())[0])
+            n_days, n_read = scalars(self.daily, nw.len(), nw.col("rows").sum())
+            if not n_days:
+                raise ClvDataError(
+                    "No purchases are left after removing returns: nothing to summarise."
+                )
+            self._n_read = int(n_read)
 
     @property
     def n_rows(self) -> int:

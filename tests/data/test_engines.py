@@ -333,6 +333,11 @@ BAD_LOGS = {
         {"returns": "drop"},
         r"differ only by surrounding spaces",
     ),
+    "every purchase returned": (
+        lambda: synthetic().assign(amount=-1.0),
+        {"returns": "drop"},
+        r"No purchases are left after removing returns",
+    ),
     "missing column": (lambda: synthetic().drop(columns="amount"), {}, r"not found"),
     "missing date": (
         lambda: synthetic().assign(when=[pd.NaT, *synthetic()["when"][1:]]),
