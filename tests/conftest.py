@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -89,6 +91,44 @@ def cdnow_cal_holdout(cdnow_tx) -> pd.DataFrame:
         monetary_value_col="amount",
         time_unit="W",
     )
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One small local Spark session for the whole run (pyspark is in the dev extra, Java 17 on
+    every CI machine: a missing one fails the Spark tests rather than skipping them).
+
+    Two cores and 1 GB, two shuffle partitions (the default 200 only adds tasks on small data),
+    no web UI. The session's time zone, in which Spark takes the calendar day of a zoned
+    timestamp, is UTC unless a test sets another.
+    Arrow carries every pandas conversion, with no silent fallback to the row-by-row path (which
+    turns missing text into the string 'nan' on pandas 3). Python workers run this interpreter.
+    """
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas")
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("clvpredict-tests")
+            .config("spark.driver.memory", "1g")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.default.parallelism", "2")
+            .config("spark.sql.adaptive.enabled", "false")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.sql.execution.arrow.pyspark.fallback.enabled", "false")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.host", "127.0.0.1")
+            .getOrCreate()
+        )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
 
 
 _PACKAGE_LOGGER = logging.getLogger("clvpredict")

@@ -29,7 +29,7 @@ LAYERS: dict[str, set[str]] = {
     },
     "data": {"data"},
     "models": {"models"},
-    "analysis": {"clv", "evaluation", "plotting", "segments", "simulation"},
+    "analysis": {"clv", "evaluation", "plotting", "segments", "simulation", "spark"},
     "jobs": {"jobs"},
 }
 #: The package's front door may import anything: it is what users import.

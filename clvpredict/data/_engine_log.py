@@ -18,7 +18,7 @@ from typing import Any
 import narwhals.stable.v2 as nw
 
 from ..exceptions import ClvDataError
-from .engines import as_lazy, checkpoint, head_rows, scalars
+from .engines import as_lazy, checkpoint, count_true, head_rows, scalars
 
 logger = logging.getLogger("clvpredict.data.transactions")
 
@@ -29,6 +29,9 @@ _SECONDS_PER_DAY = 86_400
 #: and the largest total that fits an int64 is 9.2e12 currency units.
 MICROS = 1_000_000
 _LARGEST_TOTAL = 9.0e12
+#: narwhals backends of Spark's SQL, which has no duration in seconds between timestamps.
+_SPARK_LIKE = ("pyspark", "pyspark[connect]", "sqlframe")
+
 #: ISO 8601 dates, with an optional time and zone (what pandas reads without a format).
 _ISO = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}([.,]\d+)?)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 _ZONED = r"(Z|[+-]\d{2}(:?\d{2})?)$"
@@ -88,9 +91,7 @@ def _with_days_of_text(lazy: nw.LazyFrame, column: str, datetime_format: str | N
     wall-clock date where it was written, as the pandas path reads zoned stamps.
     """
     if datetime_format is not None:
-        return lazy.with_columns(
-            day=_days_of_datetimes(nw.col(column).str.to_datetime(datetime_format))
-        )
+        return _with_days_of_datetimes(lazy, nw.col(column).str.to_datetime(datetime_format))
     lazy = lazy.with_columns(_text=nw.col(column).str.strip_chars())
     text = nw.col("_text")
     lazy = lazy.with_columns(
@@ -99,9 +100,9 @@ def _with_days_of_text(lazy: nw.LazyFrame, column: str, datetime_format: str | N
     iso, zoned = nw.col("_iso"), nw.col("_zoned")
     counts = scalars(
         lazy,
-        (~iso).sum().alias("not_iso"),
-        (iso & zoned).sum().alias("zoned"),
-        (iso & ~zoned).sum().alias("naive"),
+        count_true(~iso).alias("not_iso"),
+        count_true(iso & zoned).alias("zoned"),
+        count_true(iso & ~zoned).alias("naive"),
         nw.when(iso & zoned).then(text.str.slice(-6)).otherwise(None).n_unique().alias("offsets"),
     )
     not_iso, n_zoned, n_naive, offsets = counts
@@ -140,7 +141,7 @@ def _with_days_of_text(lazy: nw.LazyFrame, column: str, datetime_format: str | N
         .otherwise(31)
     )
     valid = (y >= 1) & (m >= 1) & (m <= 12) & (d >= 1) & (d <= nw.col("_dim"))
-    n_bad = scalars(lazy, (~valid).sum())[0]
+    n_bad = scalars(lazy, count_true(~valid))[0]
     if n_bad:
         raise ClvDataError(
             f"Column {column!r} has values that are not dates: "
@@ -149,8 +150,35 @@ def _with_days_of_text(lazy: nw.LazyFrame, column: str, datetime_format: str | N
     return _with_civil_day(lazy).drop("_text", "_iso", "_zoned", "_y", "_m", "_d", "_dim")
 
 
-def _days_of_datetimes(col: Any) -> Any:
-    return (col.dt.truncate("1d") - nw.lit(_EPOCH)).dt.total_seconds() // _SECONDS_PER_DAY
+def _with_days_of_datetimes(lazy: nw.LazyFrame, col: Any) -> nw.LazyFrame:
+    """``lazy`` with ``day`` from the calendar date of the dates or timestamps ``col``.
+
+    Where narwhals measures durations, the day is the whole days since the epoch of the
+    timestamp truncated to its day. Spark has no duration in seconds: there the engine reads the
+    year, month and day, and integer arithmetic counts the days. Both give the same numbers, but
+    the calendar route costs polars 0.3 s more per 8.7M rows (8x the truncation), so it is kept
+    for the engines that need it.
+    """
+    if str(lazy.implementation) not in _SPARK_LIKE:
+        return lazy.with_columns(
+            day=(col.dt.truncate("1d") - nw.lit(_EPOCH)).dt.total_seconds() // _SECONDS_PER_DAY
+        )
+    lazy = lazy.with_columns(_ts=col)
+    ts = nw.col("_ts")
+    lazy = lazy.with_columns(
+        _y=ts.dt.year().cast(nw.Int64),
+        _m=ts.dt.month().cast(nw.Int64),
+        _d=ts.dt.day().cast(nw.Int64),
+    )
+    return _with_civil_day(lazy).drop("_ts", "_y", "_m", "_d")
+
+
+def _session_zone(lazy: nw.LazyFrame, reported: str) -> str:
+    """The zone in which the session reads instants. narwhals reports Spark's as it was when
+    first asked in the process, but a session's zone can be changed at any time."""
+    if str(lazy.implementation) in _SPARK_LIKE:
+        return lazy.to_native().sparkSession.conf.get("spark.sql.session.timeZone")
+    return reported
 
 
 def _with_day(lazy: nw.LazyFrame, column: str, datetime_format: str | None) -> nw.LazyFrame:
@@ -169,16 +197,16 @@ def _with_day(lazy: nw.LazyFrame, column: str, datetime_format: str | None) -> n
                     "session's time zone to it, or store local timestamps without a zone.",
                     column,
                     _SESSION_ZONED[str(lazy.implementation)],
-                    dtype.time_zone,
+                    _session_zone(lazy, dtype.time_zone),
                 )
-        return lazy.with_columns(day=_days_of_datetimes(col))
+        return _with_days_of_datetimes(lazy, col)
     if dtype == nw.Date:
-        return lazy.with_columns(day=_days_of_datetimes(col.cast(nw.Datetime("us"))))
+        return _with_days_of_datetimes(lazy, col.cast(nw.Datetime("us")))
     if dtype == nw.String:
         return _with_days_of_text(lazy, column, datetime_format)
     if dtype.is_integer() and datetime_format is not None:
         parsed = col.cast(nw.String).str.to_datetime(datetime_format)
-        return lazy.with_columns(day=_days_of_datetimes(parsed))
+        return _with_days_of_datetimes(lazy, parsed)
     raise ClvDataError(
         f"Column {column!r} holds {dtype}, not dates. Store dates or timestamps (or ISO 8601 "
         "text such as '1997-01-01'); for numbers such as 19970101 pass datetime_format='%Y%m%d'."
@@ -190,7 +218,7 @@ def _amount_expression(lazy: nw.LazyFrame, column: str) -> Any:
     col = nw.col(column)
     if dtype == nw.String:
         bad = ~col.str.contains(_NUMBER) & ~col.is_null()
-        n_bad = scalars(lazy, bad.sum())[0]
+        n_bad = scalars(lazy, count_true(bad))[0]
         if n_bad:
             raise ClvDataError(
                 f"Column {column!r} has non-numeric amounts: "
@@ -235,8 +263,8 @@ def parse_engine_log(
     n_rows, null_ids, null_dates = scalars(
         lazy,
         nw.len(),
-        cid.is_null().sum().alias("ids"),
-        nw.col(datetime_col).is_null().sum().alias("dates"),
+        count_true(cid.is_null()).alias("ids"),
+        count_true(nw.col(datetime_col).is_null()).alias("dates"),
     )
     if n_rows == 0:
         raise ClvDataError("The transaction log is empty: there is nothing to summarise.")
@@ -321,7 +349,7 @@ def parse_engine_log(
     )
     if monetary_value_col and returns == "net":
         positive = money(nw.col("amount"), nw.col("amount_fine")) > 0
-        n_dropped = scalars(daily, (~positive).sum())[0]
+        n_dropped = scalars(daily, count_true(~positive))[0]
         if n_dropped:
             logger.warning(
                 "returns='net': %d customer-days had a net %r <= 0 after netting returns and "
@@ -330,8 +358,8 @@ def parse_engine_log(
                 monetary_value_col,
             )
             daily = daily.filter(positive)
-    if not scalars(daily, nw.len())[0]:
-        raise ClvDataError("No purchases are left after removing returns: nothing to summarise.")
+    # Whether any day is left is asked of the materialised table (TransactionLog): on Spark,
+    # asking here would compute every group-by once more.
     return daily, int(n_rows)
 
 

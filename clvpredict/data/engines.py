@@ -25,6 +25,7 @@ __all__ = [
     "UNIT_COLUMN",
     "checkpoint",
     "collect_summary",
+    "count_true",
     "frame_kind",
     "head_rows",
     "histories",
@@ -116,6 +117,11 @@ def to_caller(
 def _python(value: Any) -> Any:
     """A plain Python value (older narwhals hand back pyarrow scalars, which are always true)."""
     return value.as_py() if hasattr(value, "as_py") else value
+
+
+def count_true(condition: Any) -> Any:
+    """Rows where a boolean expression holds (Spark sums numbers only, not booleans)."""
+    return condition.cast(nw.Int64).sum()
 
 
 def scalars(frame: nw.DataFrame | nw.LazyFrame, *exprs: Any) -> tuple[Any, ...]:

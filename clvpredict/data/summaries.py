@@ -32,7 +32,7 @@ import pandas as pd
 from .._units import DAYS_PER_UNIT, UNIT_NAMES, check_time_unit, unit_in_days
 from ..exceptions import ClvDataError, describe_values
 from ._engine_log import money
-from .engines import UNIT_COLUMN, scalars, to_caller
+from .engines import UNIT_COLUMN, count_true, scalars, to_caller
 from .transactions import (
     AfterEndPolicy,
     DuplicatesPolicy,
@@ -78,7 +78,7 @@ def _apply_end(daily: Frame, end_day: int, after_end: AfterEndPolicy, what: str)
     table = _nw(daily)
     late = nw.col("day") > end_day
     n_late, first_late = scalars(
-        table, late.sum().alias("n"), nw.when(late).then(nw.col("day")).min().alias("first")
+        table, count_true(late).alias("n"), nw.when(late).then(nw.col("day")).min().alias("first")
     )
     if n_late:
         if after_end == "error":
@@ -98,33 +98,37 @@ def _summarise_daily(
     daily: nw.DataFrame | nw.LazyFrame, end_day: int, days_per_unit: float, with_money: bool
 ) -> nw.DataFrame | nw.LazyFrame:
     """RFM columns (and ``customer_id``) from a customer-day table, one row per customer."""
-    first = nw.col("day").min().over("customer_id")
     exact = "amount_fine" in daily.collect_schema().names()
-    if exact:
-        daily = daily.with_columns(
-            total_fine=nw.col("amount_fine"),
-            first_fine=nw.when(nw.col("day") == first).then(nw.col("amount_fine")).otherwise(0),
-        )
-    stats = (
-        daily.with_columns(
-            first_amount=nw.when(nw.col("day") == first).then(nw.col("amount")).otherwise(0)
-        )
-        .group_by("customer_id")
-        .agg(
-            nw.col("day").min().alias("first"),
-            nw.col("day").max().alias("last"),
-            nw.len().alias("n"),
-            nw.col("amount").sum().alias("total"),
-            nw.col("first_amount").sum(),
-            *([nw.col("total_fine").sum(), nw.col("first_fine").sum()] if exact else []),
-        )
+    stats = daily.group_by("customer_id").agg(
+        nw.col("day").min().alias("first"),
+        nw.col("day").max().alias("last"),
+        nw.len().alias("n"),
+        nw.col("amount").sum().alias("total"),
+        *([nw.col("amount_fine").sum().alias("total_fine")] if exact else []),
     )
-    if exact:
-        # Engines other than pandas add money as exact integers: back to currency at the end.
-        stats = stats.with_columns(
-            total=money(nw.col("total"), nw.col("total_fine")),
-            first_amount=money(nw.col("first_amount"), nw.col("first_fine")),
+    if with_money:
+        # The first day's amount, found by joining each customer's first day back to the table
+        # (one row per customer and day): a window over customers costs Spark an extra sort.
+        first_day = daily.join(
+            stats.select("customer_id", nw.col("first").alias("day")),
+            on=["customer_id", "day"],
+            how="inner",
         )
+        stats = stats.join(
+            first_day.select(
+                "customer_id",
+                nw.col("amount").alias("first_amount"),
+                *([nw.col("amount_fine").alias("first_fine")] if exact else []),
+            ),
+            on="customer_id",
+            how="inner",
+        )
+        if exact:
+            # Engines other than pandas add money as exact integers: back to currency here.
+            stats = stats.with_columns(
+                total=money(nw.col("total"), nw.col("total_fine")),
+                first_amount=money(nw.col("first_amount"), nw.col("first_fine")),
+            )
     frequency = nw.col("n").cast(nw.Int64) - 1
     columns = [
         nw.col("customer_id"),
@@ -551,7 +555,9 @@ def calibration_holdout_summary(
     daily, cal_end, obs_end = daily_with_holdout(log, calibration_end, observation_end, after_end)
     daily = _nw(daily)
     in_cal = nw.col("day") <= cal_end
-    n_cal, first_day = scalars(daily, in_cal.sum().alias("n"), nw.col("day").min().alias("first"))
+    n_cal, first_day = scalars(
+        daily, count_true(in_cal).alias("n"), nw.col("day").min().alias("first")
+    )
     if not n_cal:
         raise ClvDataError(
             f"calibration_end={calibration_end!s} is before the first purchase "
@@ -578,7 +584,7 @@ def calibration_holdout_summary(
             )
         hold = _per_period(hold, cal_end, unit)
         partial = nw.col("day") >= duration
-        n_partial = int(scalars(hold, partial.sum())[0] or 0)
+        n_partial = int(scalars(hold, count_true(partial))[0] or 0)
         if n_partial:
             logger.info(
                 "Ignored the purchases of %d customer(s) in the incomplete period after the last "

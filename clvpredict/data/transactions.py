@@ -362,6 +362,11 @@ class TransactionLog:
         if self.kind == "pandas":
             self._n_read = len(transactions)
         else:
+            n_days = scalars(self.daily, nw.len())[0]
+            if not n_days:
+                raise ClvDataError(
+                    "No purchases are left after removing returns: nothing to summarise."
+                )
             # The engine counted the rows as it read them; there are no row days to keep.
             self._n_read, self._row_days = int(self._row_days), None
 

@@ -1,14 +1,15 @@
 """The same logs through every engine give the same summaries and the same refusals.
 
 Each log is summarised from pandas (the reference: the suite's other tests pin its numbers to
-published figures and to a by-hand implementation) and from polars (eager and lazy), pyarrow and
-DuckDB. Counts must be equal, times and money equal to 1e-12; a summary comes back in the kind of
+published figures and to a by-hand implementation) and from polars (eager and lazy), pyarrow,
+DuckDB and Spark (local mode, the session of the ``spark`` fixture). Counts must be equal, times and money equal to 1e-12; a summary comes back in the kind of
 frame it was given; every data check refuses the same bad log on every engine.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import duckdb
@@ -21,7 +22,15 @@ import pytest
 import clvpredict as cp
 from clvpredict.data.engines import UNIT_COLUMN, frame_kind, summary_unit
 
-ENGINES = ["polars", "polars-lazy", "pyarrow", "duckdb"]
+ENGINES = ["polars", "polars-lazy", "pyarrow", "duckdb", "spark"]
+
+
+@pytest.fixture(autouse=True)
+def _spark_session_for_spark_cases(request):
+    """Tests run on the "spark" engine get the session's Spark started (once per run)."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("engine") == "spark":
+        request.getfixturevalue("spark")
 
 
 def on_engine(frame: pd.DataFrame, engine: str):
@@ -31,6 +40,11 @@ def on_engine(frame: pd.DataFrame, engine: str):
         return table
     if engine == "duckdb":
         return duckdb.from_arrow(table)
+    if engine == "spark":
+        from pyspark.sql import SparkSession
+
+        # From the Arrow table, never from pandas: the types are Arrow's, not guessed per row.
+        return SparkSession.getActiveSession().createDataFrame(table)
     polars = pl.from_arrow(table)
     return polars.lazy() if engine == "polars-lazy" else polars
 
@@ -42,7 +56,8 @@ def to_pandas(result, id_col: str) -> pd.DataFrame:
     if isinstance(result, duckdb.DuckDBPyRelation):
         result = result.arrow()
         result = result.read_all() if hasattr(result, "read_all") else result
-    frame = result.to_pandas()
+    # Spark through Arrow (the fixture's setting); toArrow would need pyspark 4.
+    frame = result.toPandas() if frame_kind(result) == "spark" else result.to_pandas()
     return frame.set_index(id_col).sort_index()
 
 
@@ -181,42 +196,53 @@ def test_discrete_calendar_periods(engine, unit):
     assert_same(reference, other, "id", engine)
 
 
-@pytest.fixture
-def duckdb_in_new_york():
-    """DuckDB keeps the zone in the connection, not in the data: the session's zone is set."""
-    zone = duckdb.sql("select current_setting('TimeZone')").fetchall()[0][0]
-    duckdb.sql("SET TimeZone = 'America/New_York'")
-    yield
-    duckdb.sql(f"SET TimeZone = '{zone}'")
+@contextmanager
+def session_time_zone(engine: str, zone: str):
+    """DuckDB and Spark keep the zone in the session, not in the data: the session's zone is set
+    for the duration of the block."""
+    if engine == "duckdb":
+        before = duckdb.sql("select current_setting('TimeZone')").fetchall()[0][0]
+        duckdb.sql(f"SET TimeZone = '{zone}'")
+        try:
+            yield
+        finally:
+            duckdb.sql(f"SET TimeZone = '{before}'")
+    elif engine == "spark":
+        from pyspark.sql import SparkSession
+
+        conf = SparkSession.getActiveSession().conf
+        before = conf.get("spark.sql.session.timeZone")
+        conf.set("spark.sql.session.timeZone", zone)
+        try:
+            yield
+        finally:
+            conf.set("spark.sql.session.timeZone", before)
+    else:
+        yield
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_time_zones_keep_local_days(engine, request):
-    if engine == "duckdb":
-        request.getfixturevalue("duckdb_in_new_york")
+def test_time_zones_keep_local_days(engine):
     log = zoned()
     reference = cp.rfm_summary(log, "id", "when", "amount", observation_end="2024-03-31")
     # By hand: a buys on 1 and 2 January local time (both UTC 2 January), b on 10 and 11 March.
     assert reference.loc["a", "recency"] == 1.0 and reference.loc["b", "recency"] == 1.0
-    native = on_engine(log, engine)
-    other = cp.rfm_summary(native, "id", "when", "amount", observation_end="2024-03-31")
-    assert_same(reference, other, "id", engine)
+    with session_time_zone(engine, "America/New_York"):
+        native = on_engine(log, engine)
+        other = cp.rfm_summary(native, "id", "when", "amount", observation_end="2024-03-31")
+        assert_same(reference, other, "id", engine)
 
 
-def test_duckdb_reads_zoned_days_in_the_session_zone_and_says_so(caplog):
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_session_zoned_engines_read_days_in_the_session_zone_and_say_so(engine, caplog):
     """In a UTC session, each customer's two New York purchases fall on one UTC day (a: 04:30
-    and 05:30 on 2 January; b: 03:59 and 04:01 on 11 March, daylight time): DuckDB's own cast
-    to a date. The log says which zone was used."""
-    zone = duckdb.sql("select current_setting('TimeZone')").fetchall()[0][0]
-    duckdb.sql("SET TimeZone = 'UTC'")
-    try:
-        with caplog.at_level(logging.WARNING, logger="clvpredict"):
-            out = cp.rfm_summary(
-                on_engine(zoned(), "duckdb"), "id", "when", "amount", observation_end="2024-03-31"
-            )
-    finally:
-        duckdb.sql(f"SET TimeZone = '{zone}'")
-    got = to_pandas(out, "id")
+    and 05:30 on 2 January; b: 03:59 and 04:01 on 11 March, daylight time): the engine's own
+    cast to a date. The log says which zone was used."""
+    with session_time_zone(engine, "UTC"), caplog.at_level(logging.WARNING, logger="clvpredict"):
+        out = cp.rfm_summary(
+            on_engine(zoned(), engine), "id", "when", "amount", observation_end="2024-03-31"
+        )
+        got = to_pandas(out, "id")
     assert got["frequency"].tolist() == [0, 0]
     assert "calendar days are taken in the session's time zone 'UTC'" in caplog.text
 
@@ -306,6 +332,11 @@ BAD_LOGS = {
         lambda: synthetic().assign(id=[" 7", *synthetic()["id"][1:]]),
         {"returns": "drop"},
         r"differ only by surrounding spaces",
+    ),
+    "every purchase returned": (
+        lambda: synthetic().assign(amount=-1.0),
+        {"returns": "drop"},
+        r"No purchases are left after removing returns",
     ),
     "missing column": (lambda: synthetic().drop(columns="amount"), {}, r"not found"),
     "missing date": (
