@@ -35,8 +35,8 @@ import pandas as pd
 from bench_fit import machine_description
 
 from clvpredict import BetaGeoBetaBinomModel
-from clvpredict.beta_geo_beta_binom import bgbb_log_likelihood
-from clvpredict.datasets import load_donations
+from clvpredict.data.datasets import load_donations
+from clvpredict.models.beta_geo_beta_binom import bgbb_log_likelihood
 
 #: Published donations estimates (shared/REFERENCE.md), the truth of the simulated case.
 TRUTH = {"alpha": 1.2035, "beta": 0.7498, "gamma": 0.6568, "delta": 2.7839}

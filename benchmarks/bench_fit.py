@@ -61,7 +61,7 @@ from scipy import special
 
 import clvpredict
 from clvpredict import BetaGeoModel
-from clvpredict.datasets import load_cdnow_summary
+from clvpredict.data.datasets import load_cdnow_summary
 
 #: Parameters that generate the simulated customers: close to the published CDNOW estimates
 #: (weeks), so both data kinds look alike.

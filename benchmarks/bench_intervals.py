@@ -77,8 +77,8 @@ from bench_fit import machine_description
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 
 import clvpredict as cp
-from clvpredict._base import BaseModel
-from clvpredict.datasets import load_cdnow_summary
+from clvpredict.data.datasets import load_cdnow_summary
+from clvpredict.models._base import BaseModel
 from clvpredict.simulation import simulate_gamma_gamma
 
 #: Published CDNOW estimates (weeks): the parameters that generate the simulated customers.

@@ -68,8 +68,8 @@ from clvpredict import (
     ModifiedBetaGeoModel,
     ParetoNBDModel,
 )
-from clvpredict._profile import profile_likelihood_ratio
 from clvpredict.exceptions import ConvergenceError, ConvergenceWarning
+from clvpredict.models._profile import profile_likelihood_ratio
 from clvpredict.simulation import simulate_bgnbd
 
 #: True parameters: the published estimates (CDNOW in weeks; donations in periods).
