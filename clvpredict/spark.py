@@ -28,23 +28,10 @@ import numpy as np
 import pandas as pd
 
 from .clv import clv_table
-from .data.engines import UNIT_COLUMN, frame_kind, summary_unit
+from .data.engines import SUMMARY_COLUMNS, UNIT_COLUMN, frame_kind, summary_unit
 from .exceptions import ClvDataError
 
 __all__ = ["spark_clv_table"]
-
-#: Columns the summaries make; the one column of a summary outside this set is the customer id.
-SUMMARY_COLUMNS = {
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    "avg_order_value",
-    "frequency_holdout",
-    "monetary_value_holdout",
-    "duration_holdout",
-    UNIT_COLUMN,
-}
 
 
 def _id_column(columns: list[str], given: str | None) -> str:

@@ -22,6 +22,7 @@ import pyarrow as pa
 from ..exceptions import ClvDataError
 
 __all__ = [
+    "SUMMARY_COLUMNS",
     "UNIT_COLUMN",
     "checkpoint",
     "collect_summary",

@@ -16,8 +16,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import polars as pl
-import pyarrow as pa
 import pytest
+from engine_frames import on_engine, to_pandas
 
 import clvpredict as cp
 from clvpredict.data.engines import UNIT_COLUMN, frame_kind, summary_unit
@@ -31,34 +31,6 @@ def _spark_session_for_spark_cases(request):
     callspec = getattr(request.node, "callspec", None)
     if callspec is not None and callspec.params.get("engine") == "spark":
         request.getfixturevalue("spark")
-
-
-def on_engine(frame: pd.DataFrame, engine: str):
-    """The pandas log ``frame`` as a native frame of ``engine``."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if engine == "pyarrow":
-        return table
-    if engine == "duckdb":
-        return duckdb.from_arrow(table)
-    if engine == "spark":
-        from pyspark.sql import SparkSession
-
-        # From the Arrow table, never from pandas: the types are Arrow's, not guessed per row.
-        return SparkSession.getActiveSession().createDataFrame(table)
-    polars = pl.from_arrow(table)
-    return polars.lazy() if engine == "polars-lazy" else polars
-
-
-def to_pandas(result, id_col: str) -> pd.DataFrame:
-    """A summary of any kind as pandas indexed by customer, for comparison."""
-    if isinstance(result, pl.LazyFrame):
-        result = result.collect()
-    if isinstance(result, duckdb.DuckDBPyRelation):
-        result = result.arrow()
-        result = result.read_all() if hasattr(result, "read_all") else result
-    # Spark through Arrow (the fixture's setting); toArrow would need pyspark 4.
-    frame = result.toPandas() if frame_kind(result) == "spark" else result.to_pandas()
-    return frame.set_index(id_col).sort_index()
 
 
 def assert_same(reference: pd.DataFrame, other, id_col: str, engine: str) -> None:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 
-import duckdb
 import numpy as np
-import pandas as pd
 import polars as pl
-import pyarrow as pa
 import pytest
+from engine_frames import on_engine, to_pandas
 
 import clvpredict as cp
 from clvpredict._registry import all_models
@@ -26,25 +24,6 @@ ENGINES = ["polars", "polars-lazy", "pyarrow", "duckdb"]
 CALENDAR = [s.cls for s in all_models() if not s.discrete_time]
 #: CDNOW to its last purchase (1998-06-30) in weeks: the summary of issue 9's published totals.
 OPTIONS = dict(time_unit="W")
-
-
-def on_engine(frame: pd.DataFrame, engine: str):
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if engine == "pyarrow":
-        return table
-    if engine == "duckdb":
-        return duckdb.from_arrow(table)
-    polars = pl.from_arrow(table)
-    return polars.lazy() if engine == "polars-lazy" else polars
-
-
-def to_pandas(result, id_col: str) -> pd.DataFrame:
-    if isinstance(result, pl.LazyFrame):
-        result = result.collect()
-    if isinstance(result, duckdb.DuckDBPyRelation):
-        result = result.arrow()
-        result = result.read_all() if hasattr(result, "read_all") else result
-    return result.to_pandas().set_index(id_col).sort_index()
 
 
 @pytest.fixture(scope="module")
