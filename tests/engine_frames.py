@@ -18,10 +18,16 @@ def on_engine(frame: pd.DataFrame, engine: str):
     if engine == "duckdb":
         return duckdb.from_arrow(table)
     if engine == "spark":
+        import pyspark
         from pyspark.sql import SparkSession
 
-        # From the Arrow table, never from pandas: the types are Arrow's, not guessed per row.
-        return SparkSession.getActiveSession().createDataFrame(table)
+        session = SparkSession.getActiveSession()
+        if int(pyspark.__version__.split(".")[0]) >= 4:
+            # From the Arrow table: the types are Arrow's, not guessed per row.
+            return session.createDataFrame(table)
+        # pyspark 3.5 takes pandas only; the session converts it through Arrow, with no
+        # fallback to the row-by-row path (see the spark fixture).
+        return session.createDataFrame(table.to_pandas())
     polars = pl.from_arrow(table)
     return polars.lazy() if engine == "polars-lazy" else polars
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
+from engine_frames import on_engine
 
 import clvpredict as cp
 from clvpredict.spark import spark_clv_table
@@ -18,10 +18,9 @@ def cdnow_log() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def spark_log(spark, cdnow_log):
-    # Four partitions: the customers reach the scoring in several batches.
-    return spark.createDataFrame(pa.Table.from_pandas(cdnow_log, preserve_index=False)).repartition(
-        4
-    )
+    # Four partitions: the customers reach the scoring in several batches. (`spark` starts the
+    # session that on_engine builds the frame in.)
+    return on_engine(cdnow_log, "spark").repartition(4)
 
 
 def _collected(table) -> pd.DataFrame:
