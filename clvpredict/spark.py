@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .clv import clv_table
-from .data.engines import SUMMARY_COLUMNS, UNIT_COLUMN, frame_kind, summary_unit
+from .data.engines import SUMMARY_COLUMNS, UNIT_COLUMN, frame_kind, single_unit, summary_unit
 from .exceptions import ClvDataError
 
 __all__ = ["spark_clv_table"]
@@ -125,13 +125,8 @@ def spark_clv_table(
     unit = summary_unit(sample)
 
     def score(batch: pd.DataFrame) -> pd.DataFrame:
-        units = sorted(map(str, batch[UNIT_COLUMN].unique()))
-        if units != [unit]:
-            raise ClvDataError(
-                f"The {UNIT_COLUMN!r} column holds several units {sorted({unit, *units})}: rows "
-                "summarised in different units were put together. Summarise them again in one "
-                "unit."
-            )
+        # Refuses a batch in another unit than the sample's, as a table mixing units.
+        single_unit(pd.concat([pd.Series([unit]), batch[UNIT_COLUMN]], ignore_index=True))
         rfm = batch.drop(columns=[UNIT_COLUMN]).set_index(id_col)
         # Spark does not carry pandas attrs: the unit comes from the summary's column.
         rfm.attrs["time_unit"] = unit

@@ -18,7 +18,7 @@ from typing import Any
 import narwhals.stable.v2 as nw
 
 from ..exceptions import ClvDataError
-from .engines import as_lazy, checkpoint, count_true, head_rows, scalars
+from .engines import as_lazy, backend, checkpoint, count_true, head_rows, scalars
 
 logger = logging.getLogger("clvpredict.data.transactions")
 
@@ -29,14 +29,12 @@ _SECONDS_PER_DAY = 86_400
 #: and the largest total that fits an int64 is 9.2e12 currency units.
 MICROS = 1_000_000
 _LARGEST_TOTAL = 9.0e12
-#: narwhals backends of Spark's SQL, which has no duration in seconds between timestamps.
-_SPARK_LIKE = ("pyspark", "pyspark[connect]", "sqlframe")
 
 #: ISO 8601 dates, with an optional time and zone (what pandas reads without a format).
 _ISO = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}([.,]\d+)?)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 _ZONED = r"(Z|[+-]\d{2}(:?\d{2})?)$"
 #: Engines whose zoned timestamps are instants read in the session's zone (the type holds none).
-_SESSION_ZONED = {"duckdb": "DuckDB", "pyspark": "Spark", "pyspark[connect]": "Spark"}
+_SESSION_ZONED = {"duckdb": "DuckDB", "spark": "Spark"}
 _NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 
 
@@ -159,7 +157,8 @@ def _with_days_of_datetimes(lazy: nw.LazyFrame, col: Any) -> nw.LazyFrame:
     the calendar route costs polars 0.3 s more per 8.7M rows (8x the truncation), so it is kept
     for the engines that need it.
     """
-    if str(lazy.implementation) not in _SPARK_LIKE:
+    # Spark's SQL has no duration in seconds between timestamps.
+    if backend(lazy) != "spark":
         return lazy.with_columns(
             day=(col.dt.truncate("1d") - nw.lit(_EPOCH)).dt.total_seconds() // _SECONDS_PER_DAY
         )
@@ -176,7 +175,7 @@ def _with_days_of_datetimes(lazy: nw.LazyFrame, col: Any) -> nw.LazyFrame:
 def _session_zone(lazy: nw.LazyFrame, reported: str) -> str:
     """The zone in which the session reads instants. narwhals reports Spark's as it was when
     first asked in the process, but a session's zone can be changed at any time."""
-    if str(lazy.implementation) in _SPARK_LIKE:
+    if backend(lazy) == "spark":
         return lazy.to_native().sparkSession.conf.get("spark.sql.session.timeZone")
     return reported
 
@@ -189,14 +188,14 @@ def _with_day(lazy: nw.LazyFrame, column: str, datetime_format: str | None) -> n
         if dtype.time_zone is not None:
             # The calendar day a customer experienced is the wall-clock date in the data's zone.
             col = col.dt.replace_time_zone(None)
-            if str(lazy.implementation) in _SESSION_ZONED:
+            if backend(lazy) in _SESSION_ZONED:
                 logger.warning(
                     "Column %r holds timestamps with a time zone, which %s keeps as instants: "
                     "calendar days are taken in the session's time zone %r, as the engine's own "
                     "cast to a date does. If the customers' days are in another zone, set the "
                     "session's time zone to it, or store local timestamps without a zone.",
                     column,
-                    _SESSION_ZONED[str(lazy.implementation)],
+                    _SESSION_ZONED[backend(lazy)],
                     _session_zone(lazy, dtype.time_zone),
                 )
         return _with_days_of_datetimes(lazy, col)
@@ -245,9 +244,10 @@ def parse_engine_log(
     duplicates: str,
 ) -> tuple[nw.LazyFrame, int]:
     """Checked customer-day table of a log held by any engine: ``customer_id``, ``day`` (int,
-    days since 1970-01-01), ``amount`` (float; 1.0 per row without money) and ``rows`` (rows of
-    the log merged into that customer-day), as a lazy query of the log's engine; and the number
-    of rows of the log as read."""
+    days since 1970-01-01), the day's spend as two exact integers ``amount`` and ``amount_fine``
+    (see :data:`MICROS`; one currency unit per row without money) and ``rows`` (rows of the log
+    merged into that customer-day), as a lazy query of the log's engine; and the number of rows
+    of the log as read."""
     lazy = as_lazy(native)
     names = lazy.collect_schema().names()
     needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
@@ -336,7 +336,7 @@ def parse_engine_log(
     )
     if monetary_value_col and returns == "drop":
         negative = nw.col("unit_amount") < 0
-        n_neg = scalars(tidy, _weighted_count(negative))[0] or 0
+        n_neg = scalars(tidy, weighted_count(negative))[0] or 0
         if n_neg:
             logger.warning(
                 "returns='drop': discarded %d transactions with negative %r.",
@@ -363,7 +363,7 @@ def parse_engine_log(
     return daily, int(n_rows)
 
 
-def _weighted_count(condition: Any) -> Any:
+def weighted_count(condition: Any) -> Any:
     """Rows of the log where ``condition`` holds, counting each distinct row ``rows`` times."""
     return nw.when(condition).then(nw.col("rows")).otherwise(0).sum()
 
@@ -403,10 +403,10 @@ def _check_amounts(rows: nw.LazyFrame, column: str, needed: list[str], returns: 
     zero = amount == 0
     counts = scalars(
         rows,
-        _weighted_count(missing).alias("missing"),
-        _weighted_count(infinite).alias("infinite"),
-        _weighted_count(negative).alias("negative"),
-        _weighted_count(zero).alias("zero"),
+        weighted_count(missing).alias("missing"),
+        weighted_count(infinite).alias("infinite"),
+        weighted_count(negative).alias("negative"),
+        weighted_count(zero).alias("zero"),
         nw.when(~missing & ~infinite)
         .then(amount.abs() * nw.col("rows"))
         .otherwise(0.0)

@@ -22,8 +22,10 @@ import pyarrow as pa
 from ..exceptions import ClvDataError
 
 __all__ = [
+    "SPARK_BACKENDS",
     "SUMMARY_COLUMNS",
     "UNIT_COLUMN",
+    "backend",
     "checkpoint",
     "collect_summary",
     "count_true",
@@ -32,6 +34,7 @@ __all__ = [
     "histories",
     "is_engine_frame",
     "scalars",
+    "single_unit",
     "summary_unit",
     "table_to_kind",
     "to_caller",
@@ -42,6 +45,14 @@ UNIT_COLUMN = "time_unit"
 
 #: Kinds that are collected in this process (eager), as opposed to queries run by an engine.
 EAGER_KINDS = ("pandas", "polars", "pyarrow")
+#: narwhals backends that are Spark (or speak its SQL): one kind, "spark", for clvpredict.
+SPARK_BACKENDS = ("pyspark", "pyspark[connect]", "sqlframe")
+
+
+def backend(frame: nw.DataFrame | nw.LazyFrame) -> str:
+    """The engine of a narwhals frame: its backend's name, with every Spark one named "spark"."""
+    name = str(frame.implementation)
+    return "spark" if name in SPARK_BACKENDS else name
 
 
 def frame_kind(obj: Any) -> str | None:
@@ -55,9 +66,7 @@ def frame_kind(obj: Any) -> str | None:
         return None
     if not isinstance(frame, nw.DataFrame | nw.LazyFrame):
         return None
-    name = str(frame.implementation)
-    if name in ("pyspark", "pyspark[connect]", "sqlframe"):
-        return "spark"
+    name = backend(frame)
     if name == "polars" and isinstance(frame, nw.LazyFrame):
         return "polars-lazy"
     return name
@@ -70,10 +79,10 @@ def checkpoint(frame: nw.LazyFrame) -> nw.LazyFrame:
     table and reads that back (a relation is a query, run again at every read); Spark caches it
     on the executors.
     """
-    name = str(frame.implementation)
+    name = backend(frame)
     if name == "polars":
         return nw.from_native(frame.to_native().collect(engine="streaming").lazy())
-    if name in ("pyspark", "pyspark[connect]"):
+    if name == "spark":
         return nw.from_native(frame.to_native().cache())
     if name == "duckdb":
         import duckdb
@@ -102,7 +111,7 @@ def to_caller(
 ) -> Any:
     """``frame`` as the caller's kind: collected for eager kinds (sorted by ``sort_by``, since
     group-bys in most engines return groups in no set order), left lazy for engines."""
-    if kind in EAGER_KINDS or kind == "pandas":
+    if kind in EAGER_KINDS:
         eager = frame.collect() if isinstance(frame, nw.LazyFrame) else frame
         if sort_by is not None:
             eager = eager.sort(sort_by)
@@ -148,7 +157,7 @@ def summary_unit(data: Any) -> str | None:
     if isinstance(attrs, dict) and attrs.get("time_unit") is not None:
         return attrs["time_unit"]
     if isinstance(data, pd.DataFrame):
-        return _unit_of_column(data[UNIT_COLUMN]) if UNIT_COLUMN in data.columns else None
+        return single_unit(data[UNIT_COLUMN]) if UNIT_COLUMN in data.columns else None
     if not is_engine_frame(data):
         return None
     lazy = as_lazy(data)
@@ -158,7 +167,7 @@ def summary_unit(data: Any) -> str | None:
     lowest, highest = scalars(
         lazy, nw.col(UNIT_COLUMN).min().alias("lo"), nw.col(UNIT_COLUMN).max().alias("hi")
     )
-    return _unit_of_column(pd.Series([lowest, highest]))
+    return single_unit(pd.Series([lowest, highest]))
 
 
 #: Columns of clvpredict's summaries and tables; any other column of a summary names customers.
@@ -225,10 +234,10 @@ def collect_summary(data: Any) -> tuple[pd.DataFrame, str | None]:
     For predictions, which are one number per customer and so come to this process anyway.
     """
     lazy = as_lazy(data)
-    names = lazy.collect_schema().names()
-    ident = _id_column(names)
-    unit = summary_unit(data)
+    ident = _id_column(lazy.collect_schema().names())
     frame = to_caller(lazy, "pandas")
+    # Read from the collected table: asking the engine too would run the summary once more.
+    unit = summary_unit(frame)
     if ident is not None:
         frame = frame.set_index(ident)
     frame = frame.drop(columns=[UNIT_COLUMN], errors="ignore")
@@ -265,7 +274,9 @@ def pa_table(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _unit_of_column(units: pd.Series) -> str | None:
+def single_unit(units: pd.Series) -> str | None:
+    """The one time unit among ``units`` (missing values aside), or the error that a table
+    mixes rows summarised in different units."""
     distinct = pd.unique(units.dropna())
     if len(distinct) > 1:
         raise ClvDataError(

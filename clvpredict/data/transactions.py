@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ClvDataError, describe_values
-from ._engine_log import money, parse_engine_log
+from ._engine_log import money, parse_engine_log, weighted_count
 from .engines import checkpoint, frame_kind, head_rows, scalars
 
 __all__ = ["TransactionLog", "as_log", "pandas_daily"]
@@ -116,16 +116,23 @@ def _future_rows(
     labels = frame.index[late][:5]
     customers = frame[customer_id_col].to_numpy()[late][:5].tolist()
     dates = pd.to_datetime(days[late][:5], unit="D").date
-    shown = ", ".join(
+    shown = [
         f"row {lab!r} (customer {cust!r}): {day}"
         for lab, cust, day in zip(labels, customers, dates, strict=True)
-    )
-    more = f" ... and {n_late - len(labels)} more" if n_late > len(labels) else ""
-    raise ClvDataError(
+    ]
+    raise _future_rows_error(n_late, shown, today, datetime_col, fix)
+
+
+def _future_rows_error(
+    n_late: int, shown: list[str], today: date, datetime_col: str, fix: str
+) -> ClvDataError:
+    """The refusal of rows dated after today, naming the first few (``shown``)."""
+    more = f" ... and {n_late - len(shown)} more" if n_late > len(shown) else ""
+    return ClvDataError(
         f"{n_late} {'row is' if n_late == 1 else 'rows are'} dated after today ({today}, the "
-        f"latest date in any time zone) in column {datetime_col!r}: {shown}{more}. A purchase "
-        "cannot be in the future, and the end of observation would move to it. Fix the dates "
-        f"(a wrong year, or a placeholder such as 2099-12-31?), or {fix}."
+        f"latest date in any time zone) in column {datetime_col!r}: {', '.join(shown)}{more}. A "
+        "purchase cannot be in the future, and the end of observation would move to it. Fix the "
+        f"dates (a wrong year, or a placeholder such as 2099-12-31?), or {fix}."
     )
 
 
@@ -350,7 +357,7 @@ class TransactionLog:
         self.returns = returns
         self.duplicates = duplicates
         self.kind = frame_kind(transactions)
-        self.daily, self._rows, self._row_days = _parse_log(
+        self.daily, self._rows, self._row_days, self._n_read = _parse_log(
             transactions,
             customer_id_col,
             datetime_col,
@@ -359,16 +366,6 @@ class TransactionLog:
             returns,
             duplicates,
         )
-        if self.kind == "pandas":
-            self._n_read = len(transactions)
-        else:
-            n_days = scalars(self.daily, nw.len())[0]
-            if not n_days:
-                raise ClvDataError(
-                    "No purchases are left after removing returns: nothing to summarise."
-                )
-            # The engine counted the rows as it read them; there are no row days to keep.
-            self._n_read, self._row_days = int(self._row_days), None
 
     @property
     def n_rows(self) -> int:
@@ -425,7 +422,7 @@ def _engine_until(log: TransactionLog, after_end: AfterEndPolicy, future_fix: st
     rows named by customer and date."""
     today = _today()
     late = nw.col("day") > _day_number(pd.Timestamp(today))
-    n_late = int(scalars(log.daily, nw.when(late).then(nw.col("rows")).otherwise(0).sum())[0] or 0)
+    n_late = int(scalars(log.daily, weighted_count(late))[0] or 0)
     if not n_late:
         return log.daily
     if after_end == "drop":
@@ -437,16 +434,10 @@ def _engine_until(log: TransactionLog, after_end: AfterEndPolicy, future_fix: st
     if after_end != "error":
         raise ClvDataError(f"after_end={after_end!r} is not one of 'error', 'drop'.")
     examples = head_rows(log.daily.filter(late).select("customer_id", "day"))
-    shown = ", ".join(
+    shown = [
         f"customer {cust!r}: {pd.Timestamp(int(day), unit='D').date()}" for cust, day in examples
-    )
-    more = f" ... and {n_late - len(examples)} more" if n_late > len(examples) else ""
-    raise ClvDataError(
-        f"{n_late} {'row is' if n_late == 1 else 'rows are'} dated after today ({today}, the "
-        f"latest date in any time zone) in column {log.datetime_col!r}: {shown}{more}. A "
-        "purchase cannot be in the future, and the end of observation would move to it. Fix the "
-        f"dates (a wrong year, or a placeholder such as 2099-12-31?), or {future_fix}."
-    )
+    ]
+    raise _future_rows_error(n_late, shown, today, log.datetime_col, future_fix)
 
 
 def pandas_daily(daily: Any) -> pd.DataFrame:
@@ -546,9 +537,10 @@ def _parse_log(
     datetime_format: str | None,
     returns: ReturnsPolicy,
     duplicates: DuplicatesPolicy,
-) -> tuple[Any, pd.DataFrame | None, np.ndarray | None]:
-    """The work of :class:`TransactionLog`: the customer-day table, and the rows (after the
-    duplicates policy) with their day numbers, which name future-dated rows in messages."""
+) -> tuple[Any, pd.DataFrame | None, np.ndarray | None, int]:
+    """The work of :class:`TransactionLog`: the customer-day table; for pandas the rows (after
+    the duplicates policy) with their day numbers, which name future-dated rows in messages;
+    and the number of rows of the log as read."""
     kind = frame_kind(transactions)
     if kind is None:
         raise ClvDataError(
@@ -570,7 +562,15 @@ def _parse_log(
             returns,
             duplicates,
         )
-        return checkpoint(daily), None, n_rows
+        # Asked of the materialised table, in the same pass as the pandas check below: on
+        # Spark, asking of the query would compute every group-by once more.
+        daily = checkpoint(daily)
+        if not scalars(daily, nw.len())[0]:
+            raise ClvDataError(
+                "No purchases are left after removing returns: nothing to summarise."
+            )
+        # Rows with a future date are named by customer and value (no row labels to keep).
+        return daily, None, None, n_rows
     needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
     missing = [c for c in needed if c not in transactions.columns]
     if missing:
@@ -581,6 +581,7 @@ def _parse_log(
         )
     if len(transactions) == 0:
         raise ClvDataError("The transaction log is empty: there is nothing to summarise.")
+    n_read = len(transactions)
     # Without amounts, repeated rows change nothing: purchases are merged by day anyway.
     repeated = (
         transactions.duplicated(subset=needed, keep="first").to_numpy()
@@ -644,4 +645,4 @@ def _parse_log(
             daily = daily[keep].reset_index(drop=True)
     if len(daily) == 0:
         raise ClvDataError("No purchases are left after removing returns: nothing to summarise.")
-    return daily, transactions, days
+    return daily, transactions, days, n_read
