@@ -7,6 +7,7 @@ streams the file) and pandas must agree; and a polars run repeated gives the sam
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -119,3 +120,21 @@ def test_a_folder_without_parquet_and_a_glob_matching_nothing_are_refused(tmp_pa
     pattern = str(tmp_path / "nothing-*.parquet")
     assert main(["fit", "--transactions", pattern, *COLUMNS, "--out", str(tmp_path)]) == 2
     assert "No file matches" in capsys.readouterr().err
+
+
+def test_written_predictions_read_back_exactly():
+    """The CSV writer (polars, for speed) loses no digit and no leading zero, and quotes text."""
+    from clvpredict.jobs.pipeline import table_bytes
+
+    values = [9.092584598956495e-06, 1e16, 0.1, 123456789.0, 5e-324, np.nan, 1 / 3]
+    table = pd.DataFrame(
+        {"frequency": np.arange(7), "p_alive": values, "predictive_clv": np.array(values) * 7},
+        index=pd.Index(["007", "7", "a,b", 'q"x', "0042", " 1", "x"], name="customer_id"),
+    )
+    written = table_bytes(table, "csv")
+    assert written.splitlines()[0] == b"customer_id,frequency,p_alive,predictive_clv"
+    back = pd.read_csv(io.BytesIO(written), dtype={"customer_id": str}, index_col="customer_id")
+    assert list(back.index) == list(table.index)
+    for column in table.columns:
+        np.testing.assert_array_equal(back[column].to_numpy(), table[column].to_numpy())
+    assert table_bytes(table, "csv") == written
