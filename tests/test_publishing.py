@@ -3,8 +3,9 @@ operation, migration from the file-by-file layout, the lock, leftovers, and sing
 
 A night is identified by its four reader paths (``OUT/model.json``, predictions, metrics,
 report), compared with the outputs of an uninterrupted run of the same night. Only the fields
-that record when a file was written (``created_at`` and the checksums over it, ``run_at``,
-``timings_seconds``, the report's "Generated ..." line) are blanked before comparing.
+that record when a file was written or what it cost (``created_at`` and the checksums over it,
+``run_at``, ``timings_seconds``, ``peak_memory_bytes``, the report's "Generated ..." line) are
+blanked before comparing.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def normalised(name: str, content: bytes) -> bytes:
         metrics = json.loads(content)
         metrics.pop("run_at")
         metrics.pop("timings_seconds")
+        metrics.pop("peak_memory_bytes")
         return json.dumps(metrics, sort_keys=True).encode()
     if name == "report.html":
         return re.sub(rb"Generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", b"Generated", content)
@@ -176,10 +178,10 @@ def memoised_fits():
     real_fit = pipeline.run_fit
     fits: dict[str, tuple] = {}
 
-    def run_fit(settings, timings=None, **kwargs):
+    def run_fit(settings, record=None, **kwargs):
         key = repr((sorted(asdict(settings).items()), sorted(kwargs.items())))
         if key not in fits:
-            fits[key] = real_fit(settings, timings, **kwargs)
+            fits[key] = real_fit(settings, record, **kwargs)
         return fits[key]
 
     real = report.build_report

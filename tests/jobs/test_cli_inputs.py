@@ -123,7 +123,8 @@ def test_a_folder_without_parquet_and_a_glob_matching_nothing_are_refused(tmp_pa
 
 
 def test_written_predictions_read_back_exactly():
-    """The CSV writer (polars, for speed) loses no digit and no leading zero, and quotes text."""
+    """The CSV writer (Arrow's, for speed) loses no digit and no leading zero, and quotes ids
+    only when one of them needs it."""
     from clvpredict.jobs.pipeline import table_bytes
 
     values = [9.092584598956495e-06, 1e16, 0.1, 123456789.0, 5e-324, np.nan, 1 / 3]
@@ -133,6 +134,9 @@ def test_written_predictions_read_back_exactly():
     )
     written = table_bytes(table, "csv")
     assert written.splitlines()[0] == b"customer_id,frequency,p_alive,predictive_clv"
+    assert written.splitlines()[1].startswith(b'"007",0,')
+    plain = table_bytes(table.iloc[[0, 1, 4]], "csv").splitlines()
+    assert [line.split(b",")[0] for line in plain] == [b"customer_id", b"007", b"7", b"0042"]
     back = pd.read_csv(io.BytesIO(written), dtype={"customer_id": str}, index_col="customer_id")
     assert list(back.index) == list(table.index)
     for column in table.columns:

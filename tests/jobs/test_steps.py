@@ -1,0 +1,31 @@
+"""Each job step records its own wall time and peak memory (``metrics.json``, ``-v``)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from clvpredict.jobs.pipeline import StepRecord, step
+
+MB = 1 << 20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-step peaks need Linux")
+def test_each_step_has_its_own_memory_peak():
+    record = StepRecord()
+    with step("warm up", record):
+        pass
+    baseline = record.peak_memory_bytes["warm up"]
+    with step("allocate 400 MB", record):
+        block = np.ones(400 * MB // 8)  # ones, not empty: the pages are touched
+        del block
+    with step("allocate nothing", record):
+        pass
+    # The first step's peak includes the 400 MB; the next step starts a new window, so the
+    # freed block does not count there.
+    assert record.peak_memory_bytes["allocate 400 MB"] >= baseline + 390 * MB
+    assert record.peak_memory_bytes["allocate nothing"] < baseline + 100 * MB
+    assert set(record.seconds) == {"warm up", "allocate 400 MB", "allocate nothing"}
+    assert all(seconds >= 0 for seconds in record.seconds.values())
