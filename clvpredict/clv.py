@@ -75,14 +75,6 @@ def discount_factors(horizon_months: int, annual_discount_rate: float) -> np.nda
     return (1.0 + annual_discount_rate) ** (-months / 12.0)
 
 
-def _discounted_value(
-    monthly: pd.DataFrame, spend: np.ndarray, annual_discount_rate: float, margin: float
-) -> np.ndarray:
-    """margin * spend * sum over months of purchases in the month times its discount factor."""
-    factors = discount_factors(monthly.shape[1], annual_discount_rate)
-    return margin * np.asarray(spend, dtype=float) * (np.asarray(monthly) @ factors)
-
-
 def _check_converged(models: dict[str, Any], allow_unconverged: bool) -> None:
     """Refuse to value customers with a model whose fit did not converge, unless asked.
 
@@ -135,6 +127,49 @@ def _cumulative(
     """Conditional expected purchases at the end of each month: customers x months."""
     ts = [months_to_units(m, unit) for m in range(1, horizon_months + 1)]
     return purchase_model._cumulative_purchases(ts, np.asarray(theta, dtype=float), arrays)
+
+
+def _horizon_weights(horizon_months: int, annual_discount_rate: float) -> np.ndarray:
+    """Weights (months x 2) that turn the cumulative expected purchases ``C_1..C_H`` at the
+    months' ends into the expected purchases over the horizon and their discounted sum.
+
+    The first column picks ``C_H``. The second is the discounted sum by parts:
+    ``sum_m f_m (C_m - C_{m-1}) = sum_m C_m (f_m - f_{m+1})`` with ``f_{H+1} = 0``, where
+    ``f_m - f_{m+1} = f_m (1 - (1+d)^(-1/12))`` is computed without cancellation. Every weight
+    is >= 0.
+    """
+    factors = discount_factors(horizon_months, annual_discount_rate)
+    weights = np.zeros((horizon_months, 2))
+    weights[-1, 0] = 1.0
+    weights[:, 1] = factors * -np.expm1(-np.log1p(annual_discount_rate) / 12.0)
+    weights[-1, 1] = factors[-1]
+    return weights
+
+
+def _purchase_totals(
+    purchase_model: Any,
+    arrays: dict[str, np.ndarray],
+    horizon_months: int,
+    annual_discount_rate: float,
+    alive: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's expected purchases over the next ``horizon_months`` months, and the
+    same purchases discounted month by month (the CLV before spend and margin).
+
+    Both are weighted sums of the cumulative expectations at the months' ends, which the
+    purchase model forms without a customers x months table where it can
+    (``_purchase_sums``).
+    """
+    unit = model_time_unit(purchase_model)
+    ts = [months_to_units(m, unit) for m in range(1, horizon_months + 1)]
+    sums = purchase_model._purchase_sums(
+        ts,
+        _horizon_weights(horizon_months, annual_discount_rate),
+        np.asarray(purchase_model._theta(), dtype=float),
+        arrays,
+        alive,
+    )
+    return sums[:, 0], sums[:, 1]
 
 
 def predictive_clv(
@@ -201,10 +236,11 @@ def predictive_clv(
     _check_converged(
         {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
     )
-    # The same array as clv_table's, so that both give the same numbers to the last bit.
-    monthly, _ = _monthly_purchases(purchase_model, data, horizon)
+    # The same computation as clv_table's, so that both give the same numbers to the last bit.
+    arrays, _ = purchase_model._arrays(data, {})
+    _, discounted = _purchase_totals(purchase_model, arrays, horizon, annual_discount_rate)
     spend = spend_model.expected_average_value(data).to_numpy()
-    value = _discounted_value(monthly, spend, annual_discount_rate, margin)
+    value = margin * spend * discounted
     if interval is None:
         return pd.Series(value, index=data.index, name="predictive_clv")
     lower, upper = _clv_bounds(
@@ -524,21 +560,28 @@ def clv_table(
     _check_converged(
         {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
     )
-    out = pd.DataFrame(index=data.index)
+    columns: dict[str, Any] = {}
     for col in ("frequency", "recency", "T", "monetary_value"):
         if col not in data.columns:
             raise ClvDataError(
                 f"clv_table needs column {col!r}; data has {list(map(str, data.columns))}. Build "
                 "it with rfm_summary(..., monetary_value_col=...)."
             )
-        out[col] = data[col]
-    out["p_alive"] = purchase_model.probability_alive(data)
-    monthly, _ = _monthly_purchases(purchase_model, data, horizon)
-    out["expected_purchases"] = monthly.sum(axis=1)
-    out["expected_avg_value"] = spend_model.expected_average_value(data)
-    out["predictive_clv"] = _discounted_value(
-        monthly, out["expected_avg_value"].to_numpy(), annual_discount_rate, margin
+        # By position, keeping the column's dtype.
+        columns[col] = data[col].array
+    # The purchase model reads the customers once for P(alive) and the expected purchases.
+    arrays, _ = purchase_model._arrays(data, {})
+    history = [arrays[c] for c in purchase_model._columns]
+    alive = type(purchase_model)._alive(*purchase_model._theta(), *history)
+    columns["p_alive"] = alive
+    expected, discounted = _purchase_totals(
+        purchase_model, arrays, horizon, annual_discount_rate, alive
     )
+    columns["expected_purchases"] = expected
+    spend = spend_model.expected_average_value(data).to_numpy()
+    columns["expected_avg_value"] = spend
+    columns["predictive_clv"] = margin * spend * discounted
+    out = pd.DataFrame(columns, index=data.index, copy=False)
     if interval is not None:
         out["predictive_clv_lower"], out["predictive_clv_upper"] = _clv_bounds(
             purchase_model,

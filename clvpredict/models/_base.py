@@ -36,6 +36,10 @@ Provided by :class:`BaseModel` and :class:`PurchaseModel` for a fitted model:
     Purchase models: conditional expected purchases at each horizon of ``ts`` (rows x
     horizons), as a function of ``theta`` so that parameter draws reuse what does not depend
     on it (CLV and its intervals).
+``_purchase_sums(ts, weights, theta, arrays, alive=None) -> ndarray``
+    Purchase models: weighted sums over the horizons ``ts`` of those expectations (rows x
+    columns of ``weights``), e.g. the expected purchases over a horizon and their discounted
+    sum, which is all the CLV needs; no rows x horizons table where the model can avoid it.
 ``_expected_value(theta, arrays)``
     Spend models: the expected mean spend per purchase of each row.
 ``overview()``
@@ -426,6 +430,24 @@ class BaseModel:
         model = self._at(theta)
         keywords = {c: arrays[c] for c in self._columns}
         return np.column_stack([model.expected_purchases(t, **keywords).to_numpy() for t in ts])
+
+    def _purchase_sums(
+        self,
+        ts: Sequence[float],
+        weights: np.ndarray,
+        theta: np.ndarray,
+        arrays: dict[str, np.ndarray],
+        alive: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``sum_m weights[m, j] E[Y(ts[m]) | history]`` for each row: rows x columns of
+        ``weights`` (horizons x columns), e.g. the expected purchases over a horizon and their
+        discounted sum (CLV). ``alive`` is P(alive) of the rows at ``theta`` when the caller
+        has it already (a model may use it rather than compute it again).
+
+        The default forms every horizon (:meth:`_cumulative_purchases`) and combines them;
+        models may compute the sums without that.
+        """
+        return self._cumulative_purchases(ts, theta, arrays) @ np.asarray(weights, dtype=float)
 
     def _cumulative_purchases_planner(
         self, ts: Sequence[float], arrays: dict[str, np.ndarray]
