@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 from scipy import integrate, sparse, special, stats
 
-from .._fitting import distinct_values, group_rows
+from .._fitting import distinct_values, group_rows, serial_blas
 from ._base import PurchaseModel
 from ._simulators import _bgnbd_core, simulate_bgnbd
 
@@ -949,6 +949,7 @@ class BetaGeoModel(PurchaseModel):
 
         return evaluate
 
+    @serial_blas
     def _purchase_sums(self, ts, weights, theta, arrays, alive=None):
         """Weighted sums over the horizons ``ts`` of the expected purchases, by interpolation
         of the residual mean between Chebyshev points with a proven error bound
