@@ -35,6 +35,7 @@ from .data.engines import UNIT_COLUMN, collect_summary, frame_kind, table_to_kin
 from .data.summaries import _apply_end
 from .data.transactions import TransactionLog, _end_day, _prepare_transactions
 from .exceptions import ClvDataError, ConvergenceError
+from .models._base import in_callers_kind
 from .models.uncertainty import interval_columns, parameter_draws, simulate_quantiles
 
 __all__ = [
@@ -172,6 +173,7 @@ def _purchase_totals(
     return sums[:, 0], sums[:, 1]
 
 
+@in_callers_kind
 def predictive_clv(
     purchase_model: Any,
     spend_model: Any,
@@ -221,7 +223,8 @@ def predictive_clv(
     -------
     Series or DataFrame
         ``predictive_clv`` in currency units, indexed like ``data``; with ``interval`` a
-        DataFrame adding ``predictive_clv_lower`` and ``predictive_clv_upper``.
+        DataFrame adding ``predictive_clv_lower`` and ``predictive_clv_upper``. A summary of
+        polars, pyarrow or DuckDB gives a frame of the same kind with the customer id column.
 
     Examples
     --------
@@ -306,6 +309,7 @@ def _clv_bounds(
     return lower[inverse], upper[inverse]
 
 
+@in_callers_kind
 def simple_clv(
     data: pd.DataFrame,
     lifetime_years: float | pd.Series,
@@ -336,7 +340,8 @@ def simple_clv(
     Returns
     -------
     Series
-        ``simple_clv`` in currency units, indexed like ``data``.
+        ``simple_clv`` in currency units, indexed like ``data`` (a summary of polars,
+        pyarrow or DuckDB gives a frame of its kind with the customer id column).
 
     Examples
     --------
@@ -514,7 +519,8 @@ def clv_table(
         in any time unit: the models read it in the unit it records. The columns copied into
         the table (``recency``, ``T``, ``duration_holdout``) stay in that unit. A summary of
         polars, pyarrow or DuckDB gives a table of the same kind, with the customer id and
-        ``time_unit`` as columns.
+        ``time_unit`` as columns. A Spark summary is scored on its executors by
+        :func:`clvpredict.spark.spark_clv_table`.
     lifetime_years : float or Series
         Expected lifetime for the simple formula; see :func:`estimate_lifetime_years`.
     horizon_months, annual_discount_rate, margin, interval, n_draws, random_state
@@ -536,6 +542,12 @@ def clv_table(
             "figure, or estimate it with clvpredict.estimate_lifetime_years(transactions, ...)."
         )
     kind = frame_kind(data)
+    if kind == "spark":
+        raise ClvDataError(
+            "clv_table would bring every customer of a Spark summary to the driver: score them "
+            "on the executors with clvpredict.spark.spark_clv_table, which returns a Spark "
+            "DataFrame."
+        )
     if kind not in (None, "pandas"):
         # One row per customer comes back: the summary is collected, scored here, and handed
         # back to the caller's engine with its id column.
