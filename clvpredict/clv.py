@@ -35,6 +35,7 @@ from .data.engines import UNIT_COLUMN, collect_summary, frame_kind, table_to_kin
 from .data.summaries import _apply_end
 from .data.transactions import TransactionLog, _end_day, _prepare_transactions
 from .exceptions import ClvDataError, ConvergenceError
+from .models._base import in_callers_kind
 from .models.uncertainty import interval_columns, parameter_draws, simulate_quantiles
 
 __all__ = [
@@ -73,14 +74,6 @@ def discount_factors(horizon_months: int, annual_discount_rate: float) -> np.nda
     """End-of-month discount factors ``(1 + d)^(-m/12)`` for months ``m = 1..horizon_months``."""
     months = np.arange(1, horizon_months + 1)
     return (1.0 + annual_discount_rate) ** (-months / 12.0)
-
-
-def _discounted_value(
-    monthly: pd.DataFrame, spend: np.ndarray, annual_discount_rate: float, margin: float
-) -> np.ndarray:
-    """margin * spend * sum over months of purchases in the month times its discount factor."""
-    factors = discount_factors(monthly.shape[1], annual_discount_rate)
-    return margin * np.asarray(spend, dtype=float) * (np.asarray(monthly) @ factors)
 
 
 def _check_converged(models: dict[str, Any], allow_unconverged: bool) -> None:
@@ -137,6 +130,50 @@ def _cumulative(
     return purchase_model._cumulative_purchases(ts, np.asarray(theta, dtype=float), arrays)
 
 
+def _horizon_weights(horizon_months: int, annual_discount_rate: float) -> np.ndarray:
+    """Weights (months x 2) that turn the cumulative expected purchases ``C_1..C_H`` at the
+    months' ends into the expected purchases over the horizon and their discounted sum.
+
+    The first column picks ``C_H``. The second is the discounted sum by parts:
+    ``sum_m f_m (C_m - C_{m-1}) = sum_m C_m (f_m - f_{m+1})`` with ``f_{H+1} = 0``, where
+    ``f_m - f_{m+1} = f_m (1 - (1+d)^(-1/12))`` is computed without cancellation. Every weight
+    is >= 0.
+    """
+    factors = discount_factors(horizon_months, annual_discount_rate)
+    weights = np.zeros((horizon_months, 2))
+    weights[-1, 0] = 1.0
+    weights[:, 1] = factors * -np.expm1(-np.log1p(annual_discount_rate) / 12.0)
+    weights[-1, 1] = factors[-1]
+    return weights
+
+
+def _purchase_totals(
+    purchase_model: Any,
+    arrays: dict[str, np.ndarray],
+    horizon_months: int,
+    annual_discount_rate: float,
+    alive: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's expected purchases over the next ``horizon_months`` months, and the
+    same purchases discounted month by month (the CLV before spend and margin).
+
+    Both are weighted sums of the cumulative expectations at the months' ends, which the
+    purchase model forms without a customers x months table where it can
+    (``_purchase_sums``).
+    """
+    unit = model_time_unit(purchase_model)
+    ts = [months_to_units(m, unit) for m in range(1, horizon_months + 1)]
+    sums = purchase_model._purchase_sums(
+        ts,
+        _horizon_weights(horizon_months, annual_discount_rate),
+        np.asarray(purchase_model._theta(), dtype=float),
+        arrays,
+        alive,
+    )
+    return sums[:, 0], sums[:, 1]
+
+
+@in_callers_kind
 def predictive_clv(
     purchase_model: Any,
     spend_model: Any,
@@ -186,7 +223,8 @@ def predictive_clv(
     -------
     Series or DataFrame
         ``predictive_clv`` in currency units, indexed like ``data``; with ``interval`` a
-        DataFrame adding ``predictive_clv_lower`` and ``predictive_clv_upper``.
+        DataFrame adding ``predictive_clv_lower`` and ``predictive_clv_upper``. A summary of
+        polars, pyarrow or DuckDB gives a frame of the same kind with the customer id column.
 
     Examples
     --------
@@ -201,10 +239,11 @@ def predictive_clv(
     _check_converged(
         {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
     )
-    # The same array as clv_table's, so that both give the same numbers to the last bit.
-    monthly, _ = _monthly_purchases(purchase_model, data, horizon)
+    # The same computation as clv_table's, so that both give the same numbers to the last bit.
+    arrays, _ = purchase_model._arrays(data, {})
+    _, discounted = _purchase_totals(purchase_model, arrays, horizon, annual_discount_rate)
     spend = spend_model.expected_average_value(data).to_numpy()
-    value = _discounted_value(monthly, spend, annual_discount_rate, margin)
+    value = margin * spend * discounted
     if interval is None:
         return pd.Series(value, index=data.index, name="predictive_clv")
     lower, upper = _clv_bounds(
@@ -270,6 +309,7 @@ def _clv_bounds(
     return lower[inverse], upper[inverse]
 
 
+@in_callers_kind
 def simple_clv(
     data: pd.DataFrame,
     lifetime_years: float | pd.Series,
@@ -300,7 +340,8 @@ def simple_clv(
     Returns
     -------
     Series
-        ``simple_clv`` in currency units, indexed like ``data``.
+        ``simple_clv`` in currency units, indexed like ``data`` (a summary of polars,
+        pyarrow or DuckDB gives a frame of its kind with the customer id column).
 
     Examples
     --------
@@ -478,7 +519,8 @@ def clv_table(
         in any time unit: the models read it in the unit it records. The columns copied into
         the table (``recency``, ``T``, ``duration_holdout``) stay in that unit. A summary of
         polars, pyarrow or DuckDB gives a table of the same kind, with the customer id and
-        ``time_unit`` as columns.
+        ``time_unit`` as columns. A Spark summary is scored on its executors by
+        :func:`clvpredict.spark.spark_clv_table`.
     lifetime_years : float or Series
         Expected lifetime for the simple formula; see :func:`estimate_lifetime_years`.
     horizon_months, annual_discount_rate, margin, interval, n_draws, random_state
@@ -500,6 +542,12 @@ def clv_table(
             "figure, or estimate it with clvpredict.estimate_lifetime_years(transactions, ...)."
         )
     kind = frame_kind(data)
+    if kind == "spark":
+        raise ClvDataError(
+            "clv_table would bring every customer of a Spark summary to the driver: score them "
+            "on the executors with clvpredict.spark.spark_clv_table, which returns a Spark "
+            "DataFrame."
+        )
     if kind not in (None, "pandas"):
         # One row per customer comes back: the summary is collected, scored here, and handed
         # back to the caller's engine with its id column.
@@ -524,21 +572,28 @@ def clv_table(
     _check_converged(
         {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
     )
-    out = pd.DataFrame(index=data.index)
+    columns: dict[str, Any] = {}
     for col in ("frequency", "recency", "T", "monetary_value"):
         if col not in data.columns:
             raise ClvDataError(
                 f"clv_table needs column {col!r}; data has {list(map(str, data.columns))}. Build "
                 "it with rfm_summary(..., monetary_value_col=...)."
             )
-        out[col] = data[col]
-    out["p_alive"] = purchase_model.probability_alive(data)
-    monthly, _ = _monthly_purchases(purchase_model, data, horizon)
-    out["expected_purchases"] = monthly.sum(axis=1)
-    out["expected_avg_value"] = spend_model.expected_average_value(data)
-    out["predictive_clv"] = _discounted_value(
-        monthly, out["expected_avg_value"].to_numpy(), annual_discount_rate, margin
+        # By position, keeping the column's dtype.
+        columns[col] = data[col].array
+    # The purchase model reads the customers once for P(alive) and the expected purchases.
+    arrays, _ = purchase_model._arrays(data, {})
+    history = [arrays[c] for c in purchase_model._columns]
+    alive = type(purchase_model)._alive(*purchase_model._theta(), *history)
+    columns["p_alive"] = alive
+    expected, discounted = _purchase_totals(
+        purchase_model, arrays, horizon, annual_discount_rate, alive
     )
+    columns["expected_purchases"] = expected
+    spend = spend_model.expected_average_value(data).to_numpy()
+    columns["expected_avg_value"] = spend
+    columns["predictive_clv"] = margin * spend * discounted
+    out = pd.DataFrame(columns, index=data.index, copy=False)
     if interval is not None:
         out["predictive_clv_lower"], out["predictive_clv_upper"] = _clv_bounds(
             purchase_model,

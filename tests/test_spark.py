@@ -95,3 +95,23 @@ def test_refusals(cdnow_log, spark_log):
         spark_clv_table(bg, bg, summary, lifetime_years=pd.Series([1.0]))
     with pytest.raises(cp.ClvDataError, match="scores a Spark DataFrame"):
         spark_clv_table(bg, bg, cdnow_log, lifetime_years=1.0)
+
+
+def test_predictions_of_a_spark_summary_are_not_brought_to_the_driver(cdnow_log, spark_log):
+    """One number per customer of a Spark summary is made on the executors (spark_clv_table);
+    the in-process predictions refuse it instead of collecting every customer."""
+    options = dict(observation_end="1997-09-30", after_end="drop", time_unit="W")
+    reference = cp.rfm_summary(cdnow_log, "customer_id", "date", "amount", **options)
+    bg = cp.BetaGeoModel().fit(reference)
+    gg = cp.GammaGammaModel().fit(reference)
+    summary = cp.rfm_summary(spark_log, "customer_id", "date", "amount", **options)
+    calls = [
+        lambda: bg.expected_purchases(52, summary),
+        lambda: bg.probability_alive(summary),
+        lambda: gg.expected_average_value(summary),
+        lambda: cp.predictive_clv(bg, gg, summary),
+        lambda: cp.clv_table(bg, gg, summary, lifetime_years=2.0),
+    ]
+    for call in calls:
+        with pytest.raises(cp.ClvDataError, match="spark_clv_table"):
+            call()

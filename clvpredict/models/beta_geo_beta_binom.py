@@ -29,7 +29,7 @@ from scipy import special
 
 from ..data.summaries import rfm_arrays
 from ..exceptions import ClvDataError
-from ._base import PurchaseModel
+from ._base import PurchaseModel, in_callers_kind
 from ._simulators import simulate_bgbb
 from .beta_geo import _beta_expectation
 
@@ -593,6 +593,7 @@ class BetaGeoBetaBinomModel(PurchaseModel):
             np.array([5.0 * share, 5.0 * (1.0 - share), 2.0, 10.0]),
         ]
 
+    @in_callers_kind
     def expected_discounted_residual_transactions(
         self,
         data: pd.DataFrame | None = None,

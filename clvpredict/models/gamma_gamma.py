@@ -18,7 +18,7 @@ from scipy import special
 from .._fitting import FitResult, distinct_values
 from ..data.summaries import rfm_arrays
 from ..exceptions import ClvDataError
-from ._base import BaseModel
+from ._base import BaseModel, in_callers_kind
 from ._simulators import simulate_gamma_gamma
 
 __all__ = [
@@ -287,6 +287,7 @@ class GammaGammaModel(BaseModel):
             np.array([1.0, 1.5, 1.0]),
         ]
 
+    @in_callers_kind
     def expected_average_value(
         self,
         data: pd.DataFrame | None = None,

@@ -47,7 +47,7 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from ..exceptions import ClvDataError
-from ._base import PurchaseModel
+from ._base import PurchaseModel, in_callers_kind
 from ._simulators import _pareto_core, simulate_pareto_nbd
 
 __all__ = [
@@ -645,6 +645,7 @@ class ParetoNBDModel(PurchaseModel):
             horizons, *theta, x, t_x, big_t
         )
 
+    @in_callers_kind
     def expected_discounted_residual_transactions(
         self,
         data: pd.DataFrame | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 from engine_frames import on_engine, to_pandas
@@ -65,15 +66,67 @@ def test_a_fit_on_an_engine_summary_is_the_pandas_fit(cls, engine, summaries, mo
     assert fitted.training_data_["n_customers"] == 2357
 
 
+#: Per-customer predictions, each as ``(name, call(models, summary))``.
+PREDICTIONS = [
+    ("expected_purchases", lambda m, s: m["bg"].expected_purchases(52, s)),
+    (
+        "expected_purchases with interval",
+        lambda m, s: m["bg"].expected_purchases(52, s, interval=0.8, n_draws=10, random_state=4),
+    ),
+    ("p_alive", lambda m, s: m["bg"].probability_alive(s)),
+    ("p_alive in 10 weeks", lambda m, s: m["bg"].probability_alive_at(10, s)),
+    ("P(2 purchases)", lambda m, s: m["bg"].conditional_probability_of_purchases(2, 39, s)),
+    ("purchases interval", lambda m, s: m["bg"].purchases_predictive_interval(39, s)),
+    ("expected_avg_value", lambda m, s: m["gg"].expected_average_value(s)),
+    ("Pareto/NBD DERT", lambda m, s: m["pnbd"].expected_discounted_residual_transactions(s, 0.002)),
+    ("predictive_clv", lambda m, s: cp.predictive_clv(m["bg"], m["gg"], s)),
+    ("simple_clv", lambda m, s: cp.simple_clv(s, lifetime_years=2.0)),
+]
+
+
+@pytest.fixture(scope="module")
+def models(summaries) -> dict[str, object]:
+    pandas = summaries["pandas"]
+    pareto = {"r": 0.55, "alpha": 10.58, "s": 0.61, "beta": 11.67}
+    return {
+        "bg": cp.BetaGeoModel().fit(pandas),
+        "gg": cp.GammaGammaModel().fit(pandas),
+        "pnbd": cp.ParetoNBDModel.from_params(pareto, time_unit="W"),
+    }
+
+
 @pytest.mark.parametrize("engine", ENGINES)
-def test_predictions_on_an_engine_summary(engine, summaries):
-    bg = cp.BetaGeoModel().fit(summaries["pandas"])
-    expected = bg.expected_purchases(52, summaries["pandas"])
-    got = bg.expected_purchases(52, summaries[engine]).sort_index()
-    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-12)
-    assert got.index.tolist() == expected.index.tolist()
+@pytest.mark.parametrize(("name", "predict"), PREDICTIONS, ids=[p[0] for p in PREDICTIONS])
+def test_predictions_come_back_in_the_callers_kind(engine, name, predict, summaries, models):
+    """The customer id column, then the prediction's named column(s), in the summary's kind;
+    the numbers are the pandas ones."""
+    expected = predict(models, summaries["pandas"])
+    expected = expected.to_frame() if isinstance(expected, pd.Series) else expected
+    got = predict(models, summaries[engine])
+    assert frame_kind(got) == engine
+    got = to_pandas(got, "customer_id")
+    assert list(got.columns) == list(expected.columns)
+    np.testing.assert_allclose(
+        got.to_numpy(float), expected.loc[got.index].to_numpy(float), rtol=1e-12
+    )
+    assert got.index.sort_values().equals(expected.index.sort_values())
+
+
+def test_a_polars_prediction_keeps_the_summary_order(summaries, models):
+    shuffled = summaries["polars"].sample(fraction=1.0, shuffle=True, seed=3)
+    got = models["bg"].expected_purchases(52, shuffled)
+    assert got.columns == ["customer_id", "expected_purchases"]
+    assert got["customer_id"].to_list() == shuffled["customer_id"].to_list()
     # The CDNOW total the suite pins elsewhere (shared/REFERENCE.md): 1966.66 purchases.
-    assert got.sum() == pytest.approx(1966.66, abs=0.005)
+    assert got["expected_purchases"].sum() == pytest.approx(1966.66, abs=0.005)
+
+
+def test_pandas_predictions_are_unchanged(summaries, models):
+    got = models["bg"].expected_purchases(52, summaries["pandas"])
+    assert isinstance(got, pd.Series) and got.name == "expected_purchases"
+    assert got.index.equals(summaries["pandas"].index)
+    keywords = models["bg"].probability_alive(frequency=[0, 2], recency=[0, 5.0], T=[10.0, 10.0])
+    assert isinstance(keywords, pd.Series) and len(keywords) == 2
 
 
 @pytest.mark.parametrize("engine", ENGINES)
