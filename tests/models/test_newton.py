@@ -250,6 +250,8 @@ def test_bgnbd_cumulative_purchases_group_pairs_exactly(bg_cdnow, cdnow_summary)
     np.testing.assert_array_equal(grouped[::97], one_by_one)
 
 
+#: The MBG/NBD's CDNOW estimates (Batislam et al. 2007's model fitted to CDNOW).
+MBG_CDNOW = {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}
 #: MBG/NBD parameter sets: the CDNOW estimates and points decades away on either side.
 MBGNBD_POINTS = [
     (0.525, 6.183, 0.891, 1.614),
@@ -379,3 +381,55 @@ def test_mbgnbd_fit_equals_a_direct_maximisation_of_the_likelihood(continuous_ro
     # Not lower than the direct search's maximum, beyond rounding.
     assert model.log_likelihood_ >= -direct.fun - 1e-9 * abs(direct.fun)
     np.testing.assert_allclose(model.params_.to_numpy(), np.exp(direct.x), rtol=1e-5)
+
+
+class _ScreenedMBG(cp.ModifiedBetaGeoModel):
+    """The MBG/NBD with the restart screening at a test's scale (from 16,384 distinct rows)."""
+
+    _screening_rows = 4096
+
+
+class _UnscreenedMBG(cp.ModifiedBetaGeoModel):
+    _screening_rows = 0
+
+
+def test_screened_restarts_that_fall_back_are_not_run_on_all_rows():
+    """On data with one maximum, both restarts return to it on the sample and are dropped: the
+    same optimum as running them on all rows, for a fraction of the evaluations."""
+    truth = cp.ModifiedBetaGeoModel.from_params(MBG_CDNOW, time_unit="W")
+    rng = np.random.default_rng(29)
+    data = truth.simulate(rng.uniform(20.0, 60.0, 20_000), random_state=rng)
+    screened = _ScreenedMBG().fit(data)
+    full = _UnscreenedMBG().fit(data)
+    assert screened.converged_ and full.converged_
+    result = screened.fit_result_
+    assert result.starts_tried == 1 and full.fit_result_.starts_tried == 3
+    assert result.n_screening_evaluations > 0
+    assert full.fit_result_.n_screening_evaluations == 0
+    assert result.n_evaluations < full.fit_result_.n_evaluations / 2
+    # The restarts on all rows end at the same maximum, up to rounding.
+    assert screened.log_likelihood_ == pytest.approx(full.log_likelihood_, rel=1e-14, abs=0)
+    np.testing.assert_allclose(screened.params_, full.params_, rtol=1e-9)
+
+
+def test_a_restart_that_finds_another_maximum_on_the_sample_is_run_on_all_rows():
+    """Sample 202 of benchmarks/recovery.py (two maxima; the standard starts find the lower),
+    eight times over with times moved by 1e-7 per copy, so that the 18,856 rows are distinct
+    and the screening sample (every 4th row) holds each customer twice: its restart from b/4
+    reaches the higher maximum there, and the fit on all rows follows it."""
+    truth = cp.ModifiedBetaGeoModel.from_params(MBG_CDNOW, time_unit="W")
+    rng = np.random.default_rng(np.random.SeedSequence([20261205, 1, 2357, 202]))
+    one = truth.simulate(rng.uniform(27.0, 39.0, 2357), random_state=rng)
+    x, t_x, big_t = (one[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    copies = np.repeat(np.arange(8.0), len(x)) * 1e-7
+    x8 = np.tile(x, 8)
+    t_x8 = np.where(x8 > 0, np.tile(t_x, 8) + copies, 0.0)
+    big_t8 = np.tile(big_t, 8) + copies
+    screened = _ScreenedMBG().fit(frequency=x8, recency=t_x8, T=big_t8)
+    full = _UnscreenedMBG().fit(frequency=x8, recency=t_x8, T=big_t8)
+    assert screened.converged_ and full.converged_
+    assert screened.fit_result_.n_screening_evaluations > 0
+    assert screened.fit_result_.starts_tried >= 2
+    assert screened.params_["b"] < 1.0 and full.params_["b"] < 1.0
+    assert screened.log_likelihood_ == pytest.approx(full.log_likelihood_, rel=1e-13, abs=0)
+    np.testing.assert_allclose(screened.params_, full.params_, rtol=1e-8)
