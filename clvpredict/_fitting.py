@@ -523,9 +523,11 @@ def _screen_restarts(
     version of its maximum. A restart that ends at that same point fell back into the first
     maximum's basin and is dropped; one that ends at another maximum of the sample continues
     on all rows from there, and one that does not converge on the sample is run on all rows
-    from where it started, as without screening. The sample's landscape has the same maxima as
-    the full one's where those are well apart (the sample is large, the restarts far apart);
-    whatever the screening lets through is still judged on all rows.
+    from where it started, as without screening. Whatever the screening lets through is judged
+    on all rows; what it drops is judged on the sample alone. With tens of thousands of rows
+    the sample's mean log-likelihood is close to the full one's, so maxima as far apart as the
+    restarts look for appear in both; a second maximum of the full likelihood can still be
+    missed where its basin is too shallow to survive the sampling noise.
 
     Returns the starts to run (natural scale) and the number of sample evaluations.
     """
