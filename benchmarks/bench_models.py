@@ -2,7 +2,7 @@
 
 One run prints one table, ``stage | clvpredict | lifetimes | limit | ratios``, for
 
-* the BG/NBD fit and the Pareto/NBD fit on ``n`` customers simulated from the BG/NBD in
+* the BG/NBD, MBG/NBD and Pareto/NBD fits on ``n`` customers simulated from the BG/NBD in
   continuous time (every row distinct, so compressing identical rows gives nothing; the
   simulator is ``bench_fit.simulate_bgnbd``),
 * the Gamma-Gamma fit on the repeat buyers among them, with mean spends simulated from the
@@ -141,6 +141,7 @@ def fit_row(
     result = model.fit_result_
     row["iterations"] = result.n_iterations
     row["evaluations"] = result.n_evaluations
+    row["screening_evaluations"] = result.n_screening_evaluations
     row["converged"] = bool(model.converged_)
     row["method"] = "Newton" if result.message.startswith("Newton") else "L-BFGS-B"
     row["params"] = model.params_.to_dict()
@@ -162,7 +163,14 @@ def fit_row(
     return row
 
 
-def run(n: int, repeats: int, pareto_repeats: int, lifetimes_pareto: bool, seed: int) -> dict:
+def run(
+    n: int,
+    repeats: int,
+    pareto_repeats: int,
+    lifetimes_pareto: bool,
+    seed: int,
+    lifetimes_mbg: bool = False,
+) -> dict:
     """All stages on ``n`` simulated customers."""
     data = simulate_data(n, seed)
     repeat = data[data["frequency"] > 0]
@@ -174,6 +182,19 @@ def run(n: int, repeats: int, pareto_repeats: int, lifetimes_pareto: bool, seed:
             "BG/NBD fit",
             lambda: cp.BetaGeoModel().fit(data),
             lambda: lifetimes.BetaGeoFitter(penalizer_coef=0.0).fit(x, t_x, big_t),
+            lambda: [x, t_x, big_t],
+            repeats,
+        )
+    )
+    rows.append(
+        fit_row(
+            "MBG/NBD fit",
+            lambda: cp.ModifiedBetaGeoModel().fit(data),
+            (
+                (lambda: lifetimes.ModifiedBetaGeoFitter(penalizer_coef=0.0).fit(x, t_x, big_t))
+                if lifetimes_mbg
+                else None
+            ),
             lambda: [x, t_x, big_t],
             repeats,
         )
@@ -274,12 +295,15 @@ def table(result: dict) -> str:
             if row.get("eval_hessian_s") is not None:
                 limit += f" (with Hessian {row['eval_hessian_s'] * 1e3:.1f} ms)"
             ratios.append(f"clvpredict / limit {row['clvpredict_s'] / row['limit_s']:.1f}x")
+            screened = row.get("screening_evaluations")
             ratios.append(
                 f"{row['method']}, {row['evaluations']} evaluations"
+                + (f" (+ {screened} on the screening sample)" if screened else "")
                 + ("" if row["converged"] else ", NOT CONVERGED")
             )
-        if row["stage"] == "Pareto/NBD fit":
-            ratios.append(f"Pareto/NBD / BG/NBD {row['clvpredict_s'] / bg_time:.1f}x")
+        if row["stage"] in ("Pareto/NBD fit", "MBG/NBD fit"):
+            name = row["stage"].split()[0]
+            ratios.append(f"{name} / BG/NBD {row['clvpredict_s'] / bg_time:.2f}x")
         lines.append(
             f"| {row['stage']} | {_s(row['clvpredict_s'])} | {_s(row.get('lifetimes_s'))} "
             f"| {limit} | {'; '.join(ratios)} |"
@@ -299,6 +323,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also fit lifetimes' ParetoNBDFitter (Nelder-Mead; minutes at 1M customers)",
     )
+    parser.add_argument(
+        "--lifetimes-mbg",
+        action="store_true",
+        help="also fit lifetimes' ModifiedBetaGeoFitter",
+    )
     parser.add_argument("--quick", action="store_true", help="20,000 customers, one repeat")
     parser.add_argument("--seed", type=int, default=20261201)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -317,7 +346,14 @@ def main(argv: list[str] | None = None) -> int:
         f", {os.cpu_count()} cores, {platform.platform()}"
     )
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in load_start)}")
-    result = run(args.n, args.repeats, args.pareto_repeats, args.lifetimes_pareto, args.seed)
+    result = run(
+        args.n,
+        args.repeats,
+        args.pareto_repeats,
+        args.lifetimes_pareto,
+        args.seed,
+        lifetimes_mbg=args.lifetimes_mbg,
+    )
     load_end = os.getloadavg()
     print(
         f"\n{result['n']:,} customers ({result['repeat_buyers']:,} repeat buyers), "

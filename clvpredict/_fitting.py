@@ -16,6 +16,9 @@
 * Several deterministic starting points are tried only if the first does not converge, so that no
   penalizer and no random start are needed. A fit that did not converge is reported, never
   silently returned.
+* A model whose likelihood can have a second maximum adds restarts from the first optimum. On a
+  large data set they can be screened on a sample of the rows first (:func:`_screen_restarts`):
+  only a restart that reaches another maximum there is continued on all rows.
 """
 
 from __future__ import annotations
@@ -96,6 +99,8 @@ class FitResult:
     #: Evaluations of the likelihood (with its gradient, and with its Hessian on the Newton path)
     #: over all starts, the final Hessian included.
     n_evaluations: int = 0
+    #: Evaluations on the sample that screened the restarts (each costs the sample's share).
+    n_screening_evaluations: int = 0
 
 
 def compress(
@@ -320,6 +325,7 @@ def maximise_likelihood(
     max_iterations: int = 2000,
     restarts: Callable[[np.ndarray], Sequence[np.ndarray]] | None = None,
     hessian: bool = False,
+    screen: tuple[NegLogLik, Sequence[Any], np.ndarray] | None = None,
 ) -> FitResult:
     """Maximise a weighted log-likelihood over positive parameters.
 
@@ -343,6 +349,10 @@ def maximise_likelihood(
     hessian : bool
         ``negll(theta, *columns, weights, hessian=True)`` also returns the analytic Hessian wrt
         ``theta``: each start is first tried with Newton's method (see :func:`_newton`).
+    screen : (negll, columns, weights), optional
+        With ``hessian``: the objective on a sample of the rows, which screens the ``restarts``
+        (see :func:`_screen_restarts`) so that those falling back to the first optimum cost
+        only evaluations on the sample.
 
     Returns
     -------
@@ -407,9 +417,14 @@ def maximise_likelihood(
     for start in starts:
         if run(start):
             break
+    screening_evaluations = 0
     if restarts is not None and best is not None and np.isfinite(best[0]):
         first = best
-        for start in restarts(np.exp(best[1])):
+        candidates = list(restarts(np.exp(best[1])))
+        if screen is not None and with_hessian is not None and candidates:
+            sample = _log_objective_with_hessian(*screen)
+            candidates, screening_evaluations = _screen_restarts(sample, best[1], candidates)
+        for start in candidates:
             run(start)
         if best is not first:
             logger.info(
@@ -486,7 +501,62 @@ def maximise_likelihood(
         starts_tried=tried,
         notes=notes,
         n_evaluations=evaluations,
+        n_screening_evaluations=screening_evaluations,
     )
+
+
+#: Two Newton optima on the screening sample closer than this in every log-parameter are the
+#: same maximum (each is converged to a gradient of 1e-12 or less).
+SAME_MAXIMUM = 1e-6
+
+
+def _screen_restarts(
+    sample: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray | None]],
+    phi_best: np.ndarray,
+    starts: Sequence[np.ndarray],
+) -> tuple[list[np.ndarray], int]:
+    """The restarts worth running on all rows, judged on a sample of them.
+
+    The restarts look for a second maximum far from the first (a factor of 4 in a parameter).
+    Each one is run by Newton's method on the sample's objective ``sample`` (log-parameters,
+    with Hessian); so is the best point found so far, ``phi_best``, which lands on the sample's
+    version of its maximum. A restart that ends at that same point fell back into the first
+    maximum's basin and is dropped; one that ends at another maximum of the sample continues
+    on all rows from there, and one that does not converge on the sample is run on all rows
+    from where it started, as without screening. Whatever the screening lets through is judged
+    on all rows; what it drops is judged on the sample alone. With tens of thousands of rows
+    the sample's mean log-likelihood is close to the full one's, so maxima as far apart as the
+    restarts look for appear in both; a second maximum of the full likelihood can still be
+    missed where its basin is too shallow to survive the sampling noise.
+
+    Returns the starts to run (natural scale) and the number of sample evaluations.
+    """
+
+    def optimum(phi0: np.ndarray) -> tuple[np.ndarray | None, int]:
+        phi, _, g, h, _, n_eval = _newton(sample, phi0)
+        converged = (
+            h is not None
+            and float(np.max(np.abs(g))) < POLISH_BELOW
+            and bool(np.all(np.abs(phi) < _LOG_BOUND - 1))
+            and np.linalg.eigvalsh(h).min() > 0
+        )
+        return (phi if converged else None), n_eval
+
+    home, evaluations = optimum(phi_best)
+    if home is None:
+        # No verdict without the sample's version of the first maximum: run them all.
+        return list(starts), evaluations
+    kept: list[np.ndarray] = []
+    for start in starts:
+        phi0 = np.log(np.clip(np.asarray(start, dtype=float), 1e-12, 1e12))
+        phi, n_eval = optimum(phi0)
+        evaluations += n_eval
+        if phi is None:
+            kept.append(np.asarray(start, dtype=float))
+        elif float(np.max(np.abs(phi - home))) >= SAME_MAXIMUM:
+            logger.info("A restart reached another maximum on the screening sample; refitting.")
+            kept.append(np.exp(phi))
+    return kept, evaluations
 
 
 def _newton_polish(

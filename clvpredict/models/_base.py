@@ -180,6 +180,10 @@ class BaseModel:
     #: The prepared objective (see :meth:`_prepare_likelihood`) also returns the analytic
     #: Hessian when called with ``hessian=True``: fits then use Newton's method.
     _analytic_hessian: ClassVar[bool] = False
+    #: With an analytic Hessian and :meth:`_restarts`: on data of at least four times this many
+    #: distinct rows, the restarts are first run on a systematic sample of about this many
+    #: (see ``_fitting._screen_restarts``); 0: never.
+    _screening_rows: ClassVar[int] = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -343,6 +347,15 @@ class BaseModel:
         columns, undo = self._standardise(columns, uw)
         starts = self._starting_values(columns, uw)
         negll, likelihood_columns = self._prepare_likelihood(columns, uw)
+        screen = None
+        if self._screening_rows and len(uw) >= 4 * self._screening_rows:
+            # Every k-th distinct row: stratified by whatever order the rows come in.
+            sample = np.arange(0, len(uw), len(uw) // self._screening_rows)
+            sample_w = uw[sample]
+            screen = (
+                *self._prepare_likelihood([c[sample] for c in columns], sample_w),
+                sample_w,
+            )
         result = undo(
             maximise_likelihood(
                 negll,
@@ -352,6 +365,7 @@ class BaseModel:
                 self._param_names,
                 restarts=self._restarts,
                 hessian=self._analytic_hessian,
+                screen=screen,
             )
         )
         self._store(result, data)

@@ -234,9 +234,24 @@ def bgnbd_negll_and_gradient_grouped(theta, rows: GroupedRFM, weights=None, *, h
 
     A customer without repeat purchases has ``ln L = r ln(alpha) - r ln(alpha+T)``.
     """
+    return _two_term_negll(theta, rows, 0.0, hessian)
+
+
+def _two_term_negll(theta, rows: GroupedRFM, shift: float, hessian: bool):
+    """Weighted negative log-likelihood, gradient and (optionally) Hessian of ``rows`` for the
+    models whose likelihood of a repeat buyer is ``ln L = C - k A + softplus(d)`` with
+
+    ``C = ln Gamma(r+x) - ln Gamma(r) + r ln(alpha) + ln B(a, b+x+shift) - ln B(a, b)``,
+    ``e = 1/(b+x+shift-1)`` and ``d = ln(a e) + k (A - B)``: the BG/NBD (``shift = 0``; see
+    :func:`bgnbd_negll_and_gradient_grouped` for the symbols and the derivatives) and the
+    MBG/NBD (``shift = 1``). The rows without repeat purchases (``T0``, ``w0``) contribute
+    ``r ln(alpha) - r ln(alpha+T)``, all of the BG/NBD's likelihood and a part of the MBG/NBD's.
+    """
     r, alpha, a, b = theta
     xs, wx, total_weight = rows.frequencies, rows.weight_per_frequency, rows.total_weight
-    e_x = 1.0 / (b + xs - 1)
+    # (b + xs) + (shift - 1) is exactly (b + xs) - 1 for the BG/NBD: the same rounding as before.
+    bxs = b + xs
+    e_x = 1.0 / (bxs + (shift - 1.0))
     values, s2_x, grad_d, outer = _bgnbd_repeat_sums(
         r, alpha, a, np.log(a * e_x), e_x, rows, 0, len(rows.x), hessian
     )
@@ -248,7 +263,7 @@ def bgnbd_negll_and_gradient_grouped(theta, rows: GroupedRFM, weights=None, *, h
     log_alpha = np.log(alpha)
 
     ln_gamma_x = special.gammaln(r + xs) - special.gammaln(r)
-    ln_beta_x = special.betaln(a, b + xs) - special.betaln(a, b)
+    ln_beta_x = special.betaln(a, bxs + shift) - special.betaln(a, b)
     ll = (
         float(wx @ (ln_gamma_x + ln_beta_x))
         + total_weight * r * log_alpha
@@ -257,7 +272,7 @@ def bgnbd_negll_and_gradient_grouped(theta, rows: GroupedRFM, weights=None, *, h
         - r * sum_w0_log_t0
     )
     psi_ab = special.digamma(a + b)
-    psi_abx = special.digamma(a + b + xs)
+    psi_abx = special.digamma(a + b + xs + shift)
     grad = grad_d + np.array(
         [
             float(wx @ (special.digamma(r + xs) - special.digamma(r)))
@@ -266,7 +281,7 @@ def bgnbd_negll_and_gradient_grouped(theta, rows: GroupedRFM, weights=None, *, h
             - sum_w0_log_t0,
             total_weight * r / alpha - sum_ku - r * sum_w0_inv_t0,
             float(wx @ (psi_ab - psi_abx)),
-            float(wx @ (special.digamma(b + xs) - psi_abx - special.digamma(b) + psi_ab)),
+            float(wx @ (special.digamma(bxs + shift) - psi_abx - special.digamma(b) + psi_ab)),
         ]
     )
     if not hessian:
@@ -274,7 +289,7 @@ def bgnbd_negll_and_gradient_grouped(theta, rows: GroupedRFM, weights=None, *, h
 
     sum_u, sum_ku2, sum_w2_k_v2u2, sum_w2_e2, sum_w2_delta = values[4:]
     tri_ab = special.polygamma(1, a + b)
-    tri_abx = special.polygamma(1, a + b + xs)
+    tri_abx = special.polygamma(1, a + b + xs + shift)
     # The block products round differently above and below the diagonal.
     h = 0.5 * (outer + outer.T)
     h[0, 0] += float(wx @ (special.polygamma(1, r + xs) - special.polygamma(1, r)))
@@ -292,7 +307,7 @@ def bgnbd_negll_and_gradient_grouped(theta, rows: GroupedRFM, weights=None, *, h
     h[2, 3] += h_ab
     h[3, 2] += h_ab
     h[3, 3] += (
-        float(wx @ (special.polygamma(1, b + xs) - tri_abx - special.polygamma(1, b) + tri_ab))
+        float(wx @ (special.polygamma(1, bxs + shift) - tri_abx - special.polygamma(1, b) + tri_ab))
         + sum_w2_e2
     )
     return -ll, -grad, -h
