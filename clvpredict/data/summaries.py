@@ -73,12 +73,25 @@ def _day_date(day: int) -> Any:
     return pd.Timestamp(int(day), unit="D").date()
 
 
-def _apply_end(daily: Frame, end_day: int, after_end: AfterEndPolicy, what: str) -> Frame:
-    """The customer-day table without days after ``end_day``: refused or dropped (logged)."""
+def _apply_end(
+    daily: Frame,
+    end_day: int,
+    after_end: AfterEndPolicy,
+    what: str,
+    nothing_left: str | None = None,
+) -> Frame:
+    """The customer-day table without days after ``end_day``: refused or dropped (logged).
+
+    With ``nothing_left``, a table with no day left is refused with that message; the days
+    are counted in the same query as the late ones.
+    """
     table = _nw(daily)
     late = nw.col("day") > end_day
-    n_late, first_late = scalars(
-        table, count_true(late).alias("n"), nw.when(late).then(nw.col("day")).min().alias("first")
+    n_late, first_late, n_days = scalars(
+        table,
+        count_true(late).alias("n"),
+        nw.when(late).then(nw.col("day")).min().alias("first"),
+        nw.len().alias("days"),
     )
     if n_late:
         if after_end == "error":
@@ -91,6 +104,8 @@ def _apply_end(daily: Frame, end_day: int, after_end: AfterEndPolicy, what: str)
             raise ClvDataError(f"after_end={after_end!r} is not one of 'error', 'drop'.")
         logger.info("Ignored %d purchase day(s) after %s.", n_late, what)
         table = table.filter(~late)
+    if nothing_left is not None and not n_days - (n_late or 0):
+        raise ClvDataError(nothing_left)
     return _like(table, daily)
 
 
@@ -461,11 +476,14 @@ def rfm_summary(
         end_day = int(scalars(daily, nw.col("day").max())[0])
     else:
         end_day = _end_day(observation_end)
-        daily = _apply_end(daily, end_day, after_end, f"observation_end={observation_end!s}")
-        if not _n_rows(daily):
-            raise ClvDataError(
-                f"observation_end={observation_end!s} is before the first purchase: nothing to summarise."
-            )
+        daily = _apply_end(
+            daily,
+            end_day,
+            after_end,
+            f"observation_end={observation_end!s}",
+            f"observation_end={observation_end!s} is before the first purchase: nothing to "
+            "summarise.",
+        )
     out = _summarise(daily, end_day, unit, log.monetary_value_col is not None, bool(discrete))
     attrs = {
         "time_unit": unit,
@@ -657,12 +675,14 @@ def daily_with_holdout(
             f"calibration_end ({_day_date(cal_end)}) so that there is a holdout."
         )
     if observation_end is not None:
-        daily = _apply_end(daily, obs_end, after_end, f"observation_end={observation_end!s}")
-        if not _n_rows(_nw(daily)):
-            raise ClvDataError(
-                f"observation_end={observation_end!s} is before the first purchase: nothing to "
-                "summarise. Choose a later observation_end."
-            )
+        daily = _apply_end(
+            daily,
+            obs_end,
+            after_end,
+            f"observation_end={observation_end!s}",
+            f"observation_end={observation_end!s} is before the first purchase: nothing to "
+            "summarise. Choose a later observation_end.",
+        )
     return daily, cal_end, obs_end
 
 

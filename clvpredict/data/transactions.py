@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..exceptions import ClvDataError, describe_values
 from ._engine_log import money, parse_engine_log, weighted_count
-from .engines import checkpoint, frame_kind, head_rows, scalars
+from .engines import frame_kind, head_rows, scalars
 
 __all__ = ["TransactionLog", "as_log", "pandas_daily"]
 
@@ -562,13 +562,6 @@ def _parse_log(
             returns,
             duplicates,
         )
-        # Asked of the materialised table, in the same pass as the pandas check below: on
-        # Spark, asking of the query would compute every group-by once more.
-        daily = checkpoint(daily)
-        if not scalars(daily, nw.len())[0]:
-            raise ClvDataError(
-                "No purchases are left after removing returns: nothing to summarise."
-            )
         # Rows with a future date are named by customer and value (no row labels to keep).
         return daily, None, None, n_rows
     needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
