@@ -93,6 +93,8 @@ def _apply_end(
         nw.when(late).then(nw.col("day")).min().alias("first"),
         nw.len().alias("days"),
     )
+    # pandas sums a cast boolean as a float.
+    n_late = int(n_late or 0)
     if n_late:
         if after_end == "error":
             raise ClvDataError(
@@ -104,7 +106,7 @@ def _apply_end(
             raise ClvDataError(f"after_end={after_end!r} is not one of 'error', 'drop'.")
         logger.info("Ignored %d purchase day(s) after %s.", n_late, what)
         table = table.filter(~late)
-    if nothing_left is not None and not n_days - (n_late or 0):
+    if nothing_left is not None and not n_days - n_late:
         raise ClvDataError(nothing_left)
     return _like(table, daily)
 
