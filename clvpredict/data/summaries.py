@@ -124,24 +124,18 @@ def _summarise_daily(
         *([nw.col("amount_fine").sum().alias("total_fine")] if exact else []),
     )
     if with_money:
-        # The first day's amount, found by joining each customer's first day back to the table
-        # (one row per customer and day): a window over customers costs Spark an extra sort.
-        first_day = daily.join(
-            stats.select("customer_id", nw.col("first").alias("day")),
-            on=["customer_id", "day"],
-            how="inner",
-        )
-        stats = stats.join(
-            first_day.select(
-                "customer_id",
-                nw.col("amount").alias("first_amount"),
-                *([nw.col("amount_fine").alias("first_fine")] if exact else []),
-            ),
-            on="customer_id",
-            how="inner",
-        )
+        # The first day's amount: each customer's row of the table (one per customer and day)
+        # on its first day, joined to the customer's totals. A window over customers costs
+        # Spark an extra sort.
+        stats = daily.select(
+            "customer_id",
+            "day",
+            nw.col("amount").alias("first_amount"),
+            *([nw.col("amount_fine").alias("first_fine")] if exact else []),
+        ).join(stats.rename({"first": "day"}), on=["customer_id", "day"], how="inner")
+        stats = stats.rename({"day": "first"})
         if exact:
-            # Engines other than pandas add money as exact integers: back to currency here.
+            # Engines other than pandas add money as exact whole numbers: back to currency here.
             stats = stats.with_columns(
                 total=money(nw.col("total"), nw.col("total_fine")),
                 first_amount=money(nw.col("first_amount"), nw.col("first_fine")),

@@ -446,7 +446,7 @@ def pandas_daily(daily: Any) -> pd.DataFrame:
     estimate, the tracking tables and the P(alive) history. A pandas table is returned as is."""
     if isinstance(daily, pd.DataFrame):
         return daily
-    # Engines add money as exact integers (see _engine_log.MICROS): back to currency here.
+    # Engines add money as exact whole numbers (see _engine_log.MICROS): back to currency here.
     amount = money(nw.col("amount"), nw.col("amount_fine")).alias("amount")
     table = daily.select("customer_id", "day", amount).sort("customer_id", "day")
     if isinstance(table, nw.LazyFrame):
