@@ -250,9 +250,9 @@ def parse_engine_log(
     duplicates: str,
 ) -> tuple[nw.LazyFrame, int]:
     """Checked customer-day table of a log held by any engine: ``customer_id``, ``day`` (int,
-    days since 1970-01-01), the day's spend as two exact whole numbers ``amount`` and ``amount_fine``
-    (see :data:`MICROS`; one currency unit per row without money) and ``rows`` (rows of the log
-    merged into that customer-day), computed once by the log's engine (see
+    days since 1970-01-01), the day's spend as two exact whole numbers ``amount`` and
+    ``amount_fine`` (see :data:`MICROS`; one currency unit per row without money) and ``rows``
+    (rows of the log merged into that customer-day), computed once by the log's engine (see
     :func:`~clvpredict.data.engines.checkpoint`); and the number of rows of the log as read."""
     lazy = as_lazy(native)
     names = lazy.collect_schema().names()
