@@ -442,8 +442,9 @@ def _engine_until(log: TransactionLog, after_end: AfterEndPolicy, future_fix: st
 
 def pandas_daily(daily: Any) -> pd.DataFrame:
     """A customer-day table as pandas (``customer_id``, ``day``, ``amount``, sorted by customer
-    and day), for the consumers that work per customer-day in this process: the lifetime
-    estimate, the tracking tables and the P(alive) history. A pandas table is returned as is."""
+    and day). A pandas table is returned as is; another engine's is collected, one row per
+    customer and day, so the package's own consumers (the lifetime estimate, the tracking
+    table, the P(alive) history) query the engine instead and collect only what they need."""
     if isinstance(daily, pd.DataFrame):
         return daily
     # Engines add money as exact whole numbers (see _engine_log.MICROS): back to currency here.
