@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
@@ -31,9 +32,9 @@ from ._units import (
     units_to_years,
 )
 from ._validation import check_horizon, model_time_unit
-from .data.engines import UNIT_COLUMN, collect_summary, frame_kind, table_to_kind
-from .data.summaries import _apply_end
-from .data.transactions import TransactionLog, _end_day, _prepare_transactions
+from .data.engines import UNIT_COLUMN, collect_summary, frame_kind, scalars, table_to_kind
+from .data.summaries import _apply_end, _nw
+from .data.transactions import TransactionLog, _end_day, as_log
 from .exceptions import ClvDataError, ConvergenceError
 from .models._base import in_callers_kind
 from .models.uncertainty import interval_columns, parameter_draws, simulate_quantiles
@@ -403,8 +404,10 @@ def estimate_lifetime_years(
 
     Parameters
     ----------
-    transactions : DataFrame
-        The transaction log.
+    transactions : DataFrame or TransactionLog
+        The transaction log: pandas, or a frame of another engine (polars, pyarrow, DuckDB,
+        Spark), where the windows are counted (no daily rows come back). A
+        :class:`~clvpredict.data.TransactionLog` is used as parsed.
     customer_id_col, datetime_col : str
         Column names.
     window_months : int
@@ -434,22 +437,28 @@ def estimate_lifetime_years(
     """
     if window_months <= 0:
         raise ClvDataError(f"window_months={window_months!r} must be > 0.")
-    daily = _prepare_transactions(
-        transactions,
-        customer_id_col,
-        datetime_col,
-        None,
-        datetime_format,
-        "error",
-        after_today="error" if observation_end is None else None,
-        future_fix="pass an observation_end of today or earlier (later purchases are ignored)",
+    log = as_log(transactions, customer_id_col, datetime_col, datetime_format=datetime_format)
+    daily = _nw(
+        log.until(
+            "error" if observation_end is None else None,
+            "pass an observation_end of today or earlier (later purchases are ignored)",
+        )
     )
     if observation_end is None:
-        end = int(daily["day"].max())
+        start, end = (
+            int(v) for v in scalars(daily, nw.col("day").min(), nw.col("day").max().alias("end"))
+        )
     else:
         end = _end_day(observation_end)
-        daily = _apply_end(daily, end, "drop", "observation_end")
-    start = int(daily["day"].min())
+        daily = _apply_end(
+            daily,
+            end,
+            "drop",
+            "observation_end",
+            f"observation_end={observation_end!s} is before the first purchase: there is no "
+            "history to estimate a lifetime from.",
+        )
+        start = int(scalars(daily, nw.col("day").min())[0])
     window_days = window_months * DAYS_PER_MONTH
     span_days = end - start + 1
     n_windows = int(np.floor(span_days / window_days + 1e-9))
@@ -460,19 +469,7 @@ def estimate_lifetime_years(
             "windows cannot be observed. Pass lifetime_years= yourself, or use a shorter "
             "window_months."
         )
-    # Window 0 is the latest; a purchase day belongs to window floor((end - day) / window_days).
-    window = np.floor((end - daily["day"].to_numpy()) / window_days).astype(np.int64)
-    keep = window < n_windows
-    active = pd.DataFrame(
-        {"customer": daily["customer_id"].to_numpy()[keep], "window": window[keep]}
-    ).drop_duplicates()
-    members = active.groupby("window")["customer"].apply(set)
-    at_risk = retained = 0
-    for w in range(n_windows - 1, 0, -1):
-        before = members.get(w, set())
-        after = members.get(w - 1, set())
-        at_risk += len(before)
-        retained += len(before & after)
+    at_risk, retained = _window_retention(daily, end, window_days, n_windows)
     if at_risk == 0:
         raise ClvDataError("No customer was active in the earlier windows: churn is undefined.")
     churn = 1.0 - retained / at_risk
@@ -490,6 +487,39 @@ def estimate_lifetime_years(
         lifetime,
     )
     return float(lifetime)
+
+
+def _window_retention(daily: Any, end: int, window_days: float, n_windows: int) -> tuple[int, int]:
+    """Customers at risk and retained over the consecutive windows, counted by the log's engine.
+
+    Window 0 is the latest; a purchase day belongs to window ``floor((end - day) /
+    window_days)``. A customer active in window ``w`` (of ``1 .. n_windows - 1``) is at risk,
+    and retained when also active in window ``w - 1``. A purchase day in window ``v`` marks its
+    customer active in ``v`` and, in the earlier window ``v + 1``, active in the next one: one
+    group-by over customer and window then reads both, without a join.
+    """
+    window = ((end - nw.col("day")) / window_days).floor().cast(nw.Int64)
+    one, zero = nw.lit(1, nw.Int64), nw.lit(0, nw.Int64)
+    marks = nw.concat(
+        [
+            daily.select(
+                "customer_id", window.alias("window"), one.alias("_in"), zero.alias("_next")
+            ),
+            daily.select(
+                "customer_id", (window + 1).alias("window"), zero.alias("_in"), one.alias("_next")
+            ),
+        ],
+        how="vertical",
+    )
+    windows = (
+        marks.filter((nw.col("window") >= 1) & (nw.col("window") < n_windows))
+        .group_by("customer_id", "window")
+        .agg(nw.col("_in").max(), nw.col("_next").max())
+    )
+    at_risk, retained = scalars(
+        windows, nw.col("_in").sum(), (nw.col("_in") * nw.col("_next")).sum().alias("retained")
+    )
+    return int(at_risk or 0), int(retained or 0)
 
 
 def clv_table(

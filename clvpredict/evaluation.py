@@ -19,13 +19,21 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
 from ._registry import all_models
 from ._units import UNIT_NAMES, unit_in_days
 from ._validation import check_is_fitted, model_time_unit
-from .data.summaries import daily_with_holdout, period_bounds, period_index
+from .data.engines import is_engine_frame, scalars, to_caller
+from .data.summaries import (
+    _nw,
+    _with_periods,
+    daily_with_holdout,
+    period_bounds,
+    period_index,
+)
 from .data.transactions import (
     AfterEndPolicy,
     ReturnsPolicy,
@@ -35,7 +43,6 @@ from .data.transactions import (
     _parse_dates,
     _prepare_transactions,
     as_log,
-    pandas_daily,
 )
 from .exceptions import ClvDataError, ConvergenceWarning, describe_values
 from .models.gamma_gamma import gamma_gamma_log_likelihood
@@ -527,8 +534,10 @@ def expected_repeat_transactions_over_time(
     purchase_model : fitted purchase model
         Needs ``expected_purchases_new_customer(t)`` accepting an array of times and a
         ``time_unit_``.
-    transactions : DataFrame
-        One row per purchase.
+    transactions : DataFrame or TransactionLog
+        One row per purchase: pandas, or a frame of another engine (polars, pyarrow, DuckDB,
+        Spark), which counts the cohort's purchases per day itself (one row per day comes
+        back). A :class:`~clvpredict.data.TransactionLog` is used as parsed.
     customer_id_col, datetime_col : str
         Names of the customer id and purchase date columns.
     calibration_end : date-like
@@ -592,47 +601,35 @@ def expected_repeat_transactions_over_time(
         returns=returns,
     )
     daily, cal_end, obs_end = daily_with_holdout(log, calibration_end, observation_end, after_end)
-    daily = pandas_daily(daily)
-    if discrete:
-        # Positions are period numbers (period -1 ends on calibration_end); a period with any
-        # purchase is one transaction, and only whole holdout periods are kept.
-        period = unit_in_days(unit)
-        daily = daily.assign(day=period_index(daily["day"].to_numpy(), cal_end, unit))
-        daily = daily.drop_duplicates(["customer_id", "day"])
-        n_holdout = int(period_index([obs_end + 1], cal_end, unit)[0])
-        daily = daily[daily["day"].to_numpy() < n_holdout]
-    customer_codes = pd.factorize(daily["customer_id"])[0]
-    positions = daily["day"].to_numpy(dtype=np.int64)
-    # The table is sorted by customer and day (or period), so each customer's first row is its
-    # first purchase and every later row is a repeat transaction.
-    is_first = np.r_[True, customer_codes[1:] != customer_codes[:-1]]
-    first_row = np.maximum.accumulate(np.where(is_first, np.arange(len(positions)), 0))
-    in_cohort = positions[first_row] <= (-1 if discrete else cal_end)
-    if not in_cohort.any():
+    n_holdout = int(period_index([obs_end + 1], cal_end, unit)[0]) if discrete else 0
+    acquired, acquired_counts, repeat_days, repeat_counts = _cohort_days(
+        daily, cal_end, unit if discrete else None, n_holdout
+    )
+    if not len(acquired):
         raise ClvDataError(
             f"calibration_end={calibration_end!s} is before the first purchase: no customer was "
             "acquired in calibration. Choose a later calibration_end."
         )
-    first = positions[is_first & in_cohort]
-    repeats = positions[~is_first & in_cohort]
 
     if discrete:
-        ks = np.arange(int(first.min()), n_holdout)
+        period = unit_in_days(unit)
+        ks = np.arange(int(acquired[0]), n_holdout)
         starts, ends = period_bounds(ks, cal_end, unit)
-        actual = np.bincount(repeats - ks[0], minlength=len(ks))
+        bins = repeat_days - ks[0]
         grid, per_unit = ks, 1.0
     else:
         period = _period_days(freq or "W")
         # Period k ends on cal_end + k * period; the first period holds the earliest acquisition.
-        k_first = -((cal_end - int(first.min())) // period)
+        k_first = -((cal_end - int(acquired[0])) // period)
         k_last = -(-(obs_end - cal_end) // period)
         ends = cal_end + np.arange(k_first, k_last + 1) * period
         starts = ends - period + 1
         ends[-1] = min(ends[-1], obs_end)
-        actual = np.bincount(np.searchsorted(ends, repeats, side="left"), minlength=len(ends))
+        bins = np.searchsorted(ends, repeat_days, side="left")
         grid, per_unit = ends, unit_in_days(unit)
+    actual = np.zeros(len(grid), dtype=np.int64)
+    np.add.at(actual, bins, repeat_counts)
 
-    acquired, acquired_counts = np.unique(first, return_counts=True)
     lags = np.clip(grid[None, :] - acquired[:, None], 0, None)
     unique_lags, inverse = np.unique(lags, return_inverse=True)
     per_customer = np.asarray(
@@ -640,7 +637,9 @@ def expected_repeat_transactions_over_time(
     )
     expected_cumulative = acquired_counts @ per_customer[inverse.reshape(lags.shape)]
 
-    customers = np.searchsorted(np.sort(first), grid, side="right")
+    # Cohort customers acquired by the end of each period.
+    acquired_by = np.concatenate([[0], np.cumsum(acquired_counts)])
+    customers = acquired_by[np.searchsorted(acquired, grid, side="right")]
     out = pd.DataFrame(
         {
             "period_start": pd.to_datetime(starts, unit="D"),
@@ -663,6 +662,43 @@ def expected_repeat_transactions_over_time(
         model=model_label(purchase_model),
     )
     return out
+
+
+def _cohort_days(
+    daily: Any, cal_end: int, discrete_unit: str | None, n_holdout: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The days (or periods) the cohort's customers were acquired on and made repeat purchases
+    on, with how many of each, counted by the log's engine: one row per day comes back, never
+    one per customer.
+
+    The cohort is the customers whose first purchase day is on or before ``cal_end``. With
+    ``discrete_unit``, days become periods of that unit (period -1 ends on ``cal_end``), a
+    period with any purchase is one transaction, and only periods before ``n_holdout`` count.
+    Returns the acquisition days and counts, and the repeat days and counts, sorted by day.
+    """
+    table = _nw(daily).select("customer_id", "day")
+    if discrete_unit is not None:
+        table = _with_periods(table, cal_end, discrete_unit).unique()
+        table = table.filter(nw.col("day") < n_holdout)
+    firsts = table.group_by("customer_id").agg(nw.col("day").min().alias("_first"))
+    cohort = firsts.filter(nw.col("_first") <= (-1 if discrete_unit is not None else cal_end))
+    # Each customer's first day is its acquisition; every later day is a repeat transaction.
+    per_day = (
+        table.join(cohort, on="customer_id", how="inner")
+        .with_columns(_acquired=(nw.col("day") == nw.col("_first")).cast(nw.Int64))
+        .group_by("day")
+        .agg(nw.len().alias("_rows"), nw.col("_acquired").sum())
+    )
+    counts = to_caller(per_day, "pandas", sort_by="day")
+    days = counts["day"].to_numpy(dtype=np.int64)
+    acquired = counts["_acquired"].to_numpy(dtype=np.int64)
+    repeats = counts["_rows"].to_numpy(dtype=np.int64) - acquired
+    return (
+        days[acquired > 0],
+        acquired[acquired > 0],
+        days[repeats > 0],
+        repeats[repeats > 0],
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -822,7 +858,7 @@ def frequency_recency_matrix(
 
 def probability_alive_history(
     purchase_model: Any,
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | TransactionLog | Any,
     customer_id_col: str,
     datetime_col: str,
     customer_id: Any,
@@ -844,8 +880,10 @@ def probability_alive_history(
     Parameters
     ----------
     purchase_model : fitted purchase model
-    transactions : DataFrame
-        The transaction log (all customers, or only this one).
+    transactions : DataFrame or TransactionLog
+        The transaction log (all customers, or only this one): pandas, a parsed
+        :class:`~clvpredict.data.TransactionLog`, or a frame of another engine, where the
+        customer's days are found (only they come back).
     customer_id_col, datetime_col : str
         Names of the customer id and purchase date columns.
     customer_id
@@ -874,6 +912,11 @@ def probability_alive_history(
     0.727
     """
     unit = model_time_unit(purchase_model)
+    if is_engine_frame(transactions):
+        # A log held by another engine is parsed there; the customer's days come back.
+        transactions = as_log(
+            transactions, customer_id_col, datetime_col, datetime_format=datetime_format
+        )
     if isinstance(transactions, TransactionLog):
         daily, end_day = _history_from_log(
             transactions, customer_id_col, datetime_col, customer_id, end, datetime_format
@@ -939,17 +982,46 @@ def _history_from_log(
     end: Any,
     datetime_format: str | None,
 ) -> tuple[pd.DataFrame, int]:
-    """One customer's purchase days and the end day, from a log parsed already."""
+    """One customer's purchase days and the end day, from a log parsed already: the log's
+    engine finds the customer's days and the last day; only those come to this process."""
     log.check_columns(
         customer_id_col=customer_id_col, datetime_col=datetime_col, datetime_format=datetime_format
     )
-    everyone = pandas_daily(log.until("error" if end is None else None, _HISTORY_FIX))
-    all_days = pandas_daily(log.daily)
-    daily = all_days[all_days["customer_id"] == customer_id]
-    if len(daily) == 0:
-        raise _unknown_customer(customer_id, log.customer_id_col, all_days["customer_id"])
-    end_day = int(everyone["day"].max()) if end is None else _end_day(end, "end")
-    return daily.reset_index(drop=True), end_day
+    everyone = _nw(log.until("error" if end is None else None, _HISTORY_FIX))
+    table = _nw(log.daily)
+    own = (
+        to_caller(
+            table.filter(nw.col("customer_id") == customer_id).select("day"),
+            "pandas",
+            sort_by="day",
+        )
+        if log.kind == "pandas" or _comparable_id(table, customer_id)
+        else pd.DataFrame({"day": []})
+    )
+    if len(own) == 0:
+        # The first ids in order, as examples.
+        ids = table.select("customer_id").unique().sort("customer_id").head(5)
+        raise _unknown_customer(
+            customer_id, log.customer_id_col, to_caller(ids, "pandas")["customer_id"]
+        )
+    end_day = (
+        int(scalars(everyone, nw.col("day").max())[0]) if end is None else _end_day(end, "end")
+    )
+    return own.reset_index(drop=True), end_day
+
+
+def _comparable_id(table: Any, customer_id: Any) -> bool:
+    """Whether an engine can compare ``customer_id`` with the table's ids: pandas finds no
+    customer where the types differ (a text id among numbers), where engines would raise or
+    convert the text."""
+    dtype = table.collect_schema()["customer_id"]
+    if dtype == nw.String:
+        return isinstance(customer_id, str)
+    if dtype.is_numeric():
+        return isinstance(customer_id, int | float | np.number) and not isinstance(
+            customer_id, bool | np.bool_
+        )
+    return True
 
 
 def _history_from_frame(

@@ -24,11 +24,15 @@ logger = logging.getLogger("clvpredict.data.transactions")
 
 _EPOCH = datetime(1970, 1, 1)
 _SECONDS_PER_DAY = 86_400
-#: Money is summed exactly, as integers: whole micro-units of the currency (``amount``) and the
+#: Money is summed exactly, as whole numbers: micro-units of the currency (``amount``) and the
 #: rest in micro-micro-units (``amount_fine``, 1e-12). Amounts are read to 1e-12 of the currency,
 #: and the largest total that fits an int64 is 9.2e12 currency units.
 MICROS = 1_000_000
 _LARGEST_TOTAL = 9.0e12
+#: Whole numbers below 2**53 add exactly in float64, in any order. While the log's absolute
+#: total stays below it (9e9 currency units), the whole numbers are summed as floats: DuckDB adds
+#: int64 columns in 128 bits, at a cost that was most of its daily group-by.
+_EXACT_IN_FLOAT = 2.0**53
 
 #: ISO 8601 dates, with an optional time and zone (what pandas reads without a format).
 _ISO = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}([.,]\d+)?)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
@@ -39,7 +43,7 @@ _NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 
 
 def money(micro: Any, fine: Any) -> Any:
-    """Currency from the two exact integer parts of a sum (see :data:`MICROS`)."""
+    """Currency from the two exact whole-number parts of a sum (see :data:`MICROS`)."""
     return micro.cast(nw.Float64) / MICROS + fine.cast(nw.Float64) / (MICROS * MICROS)
 
 
@@ -159,9 +163,11 @@ def _with_days_of_datetimes(lazy: nw.LazyFrame, col: Any) -> nw.LazyFrame:
     """
     # Spark's SQL has no duration in seconds between timestamps.
     if backend(lazy) != "spark":
-        return lazy.with_columns(
-            day=(col.dt.truncate("1d") - nw.lit(_EPOCH)).dt.total_seconds() // _SECONDS_PER_DAY
-        )
+        # The seconds from the epoch to a day's start are a whole number of days: the division
+        # is exact (to 2**53 seconds), so it needs no floor, whose portable form costs DuckDB a
+        # nested expression per row that took longer than the group-by.
+        seconds = (col.dt.truncate("1d") - nw.lit(_EPOCH)).dt.total_seconds()
+        return lazy.with_columns(day=(seconds / _SECONDS_PER_DAY).cast(nw.Int64))
     lazy = lazy.with_columns(_ts=col)
     ts = nw.col("_ts")
     lazy = lazy.with_columns(
@@ -244,10 +250,10 @@ def parse_engine_log(
     duplicates: str,
 ) -> tuple[nw.LazyFrame, int]:
     """Checked customer-day table of a log held by any engine: ``customer_id``, ``day`` (int,
-    days since 1970-01-01), the day's spend as two exact integers ``amount`` and ``amount_fine``
-    (see :data:`MICROS`; one currency unit per row without money) and ``rows`` (rows of the log
-    merged into that customer-day), as a lazy query of the log's engine; and the number of rows
-    of the log as read."""
+    days since 1970-01-01), the day's spend as two exact whole numbers ``amount`` and
+    ``amount_fine`` (see :data:`MICROS`; one currency unit per row without money) and ``rows``
+    (rows of the log merged into that customer-day), computed once by the log's engine (see
+    :func:`~clvpredict.data.engines.checkpoint`); and the number of rows of the log as read."""
     lazy = as_lazy(native)
     names = lazy.collect_schema().names()
     needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
@@ -260,12 +266,30 @@ def parse_engine_log(
         )
     lazy = lazy.select(needed)
     cid = nw.col(customer_id_col)
-    n_rows, null_ids, null_dates = scalars(
-        lazy,
-        nw.len(),
-        count_true(cid.is_null()).alias("ids"),
-        count_true(nw.col(datetime_col).is_null()).alias("dates"),
+    # With money, exactly repeated rows are found by a first group-by, which every count below
+    # and the daily table are then read from: the checks cost one aggregation over the rows and
+    # one pass over its result, not a pass over the log each.
+    distinct = (
+        checkpoint(lazy.group_by(needed).agg(nw.len().alias("rows")))
+        if monetary_value_col
+        else None
     )
+    # The rows of the log where a condition holds: each distinct row counts ``rows`` times.
+    counted = count_true if distinct is None else weighted_count
+    amount_checks = monetary_value_col is not None and _numeric(lazy, monetary_value_col)
+    counts = scalars(
+        lazy if distinct is None else distinct,
+        (nw.len() if distinct is None else nw.col("rows").sum()).alias("n"),
+        counted(cid.is_null()).alias("ids"),
+        counted(nw.col(datetime_col).is_null()).alias("dates"),
+        *([(nw.col("rows") - 1).sum().alias("repeated")] if distinct is not None else []),
+        *_spaces_count(lazy, customer_id_col),
+        *(_amount_counts(nw.col(monetary_value_col).cast(nw.Float64)) if amount_checks else []),
+    )
+    n_rows, null_ids, null_dates = (int(c or 0) for c in counts[:3])
+    rest = list(counts[3:])
+    repeated = int(rest.pop(0) or 0) if distinct is not None else 0
+    spaced = int(rest.pop(0) or 0) if lazy.collect_schema()[customer_id_col] == nw.String else 0
     if n_rows == 0:
         raise ClvDataError("The transaction log is empty: there is nothing to summarise.")
     if null_ids:
@@ -274,7 +298,8 @@ def parse_engine_log(
             f"{_examples(lazy, cid.is_null(), needed)}). Every transaction needs a customer; "
             "drop those rows or fill the ids."
         )
-    _check_spaces_in_ids(lazy, customer_id_col)
+    if spaced:
+        _check_spaces_in_ids(lazy if distinct is None else distinct, customer_id_col)
     if null_dates:
         raise ClvDataError(
             f"Column {datetime_col!r} has missing dates ({null_dates} rows, e.g. "
@@ -282,12 +307,7 @@ def parse_engine_log(
             "transactions first."
         )
 
-    # Exactly repeated rows are found by the first group-by, which the daily table is then
-    # built from: the check costs one aggregation over the rows, not a separate pass.
-    if monetary_value_col:
-        # Computed once: every check and the daily table below read it.
-        distinct = checkpoint(lazy.group_by(needed).agg(nw.len().alias("rows")))
-        repeated = scalars(distinct, (nw.col("rows") - 1).sum())[0] or 0
+    if distinct is not None and monetary_value_col:
         if repeated:
             if duplicates == "error":
                 raise ClvDataError(
@@ -309,21 +329,31 @@ def parse_engine_log(
         rows = distinct
         amount = _amount_expression(rows, monetary_value_col)
         rows = rows.with_columns(unit_amount=amount)
-        _check_amounts(rows, monetary_value_col, needed, returns)
+        if amount_checks and not (repeated and duplicates == "drop"):
+            # Counted above, with each row of the log as read.
+            amount_counts = rest
+        else:
+            # Text amounts are counted once they are known to be numbers; dropped repeats
+            # change what is counted.
+            amount_counts = list(scalars(rows, *_amount_counts(nw.col("unit_amount"))))
+        n_neg = _check_amounts(rows, amount_counts, monetary_value_col, needed, returns)
+        whole = _whole_numbers(n_rows, float(amount_counts[4] or 0.0))
         # Whole micro-units of the currency, so that every sum below is exact and the same log
         # gives the same bits on every run, whatever order the engine adds rows in.
         micros = nw.col("unit_amount") * MICROS
         rows = rows.with_columns(_micro=micros.round(0).cast(nw.Int64))
         rows = rows.with_columns(
-            amount=nw.col("_micro") * nw.col("rows"),
-            amount_fine=((micros - nw.col("_micro")) * MICROS).round(0).cast(nw.Int64)
-            * nw.col("rows"),
+            amount=(nw.col("_micro") * nw.col("rows")).cast(whole),
+            amount_fine=(
+                ((micros - nw.col("_micro")) * MICROS).round(0).cast(nw.Int64) * nw.col("rows")
+            ).cast(whole),
         ).drop("_micro")
     else:
+        whole = _whole_numbers(n_rows, float(n_rows))
         rows = lazy.with_columns(
             rows=nw.lit(1, nw.Int64),
-            amount=nw.lit(MICROS, nw.Int64),
-            amount_fine=nw.lit(0, nw.Int64),
+            amount=nw.lit(MICROS, whole),
+            amount_fine=nw.lit(0, whole),
         )
     rows = _with_day(rows, datetime_col, datetime_format)
     tidy = rows.select(
@@ -334,22 +364,23 @@ def parse_engine_log(
         nw.col("rows"),
         *([nw.col("unit_amount")] if monetary_value_col else []),
     )
-    if monetary_value_col and returns == "drop":
-        negative = nw.col("unit_amount") < 0
-        n_neg = scalars(tidy, weighted_count(negative))[0] or 0
-        if n_neg:
-            logger.warning(
-                "returns='drop': discarded %d transactions with negative %r.",
-                n_neg,
-                monetary_value_col,
-            )
-            tidy = tidy.filter(~negative)
-    daily = tidy.group_by("customer_id", "day").agg(
-        nw.col("amount").sum(), nw.col("amount_fine").sum(), nw.col("rows").sum()
+    if monetary_value_col and returns == "drop" and n_neg:
+        logger.warning(
+            "returns='drop': discarded %d transactions with negative %r.",
+            n_neg,
+            monetary_value_col,
+        )
+        tidy = tidy.filter(~(nw.col("unit_amount") < 0))
+    daily = checkpoint(
+        tidy.group_by("customer_id", "day").agg(
+            nw.col("amount").sum(), nw.col("amount_fine").sum(), nw.col("rows").sum()
+        )
     )
+    # Asked of the materialised table: on Spark, asking of the query would compute every
+    # group-by once more.
     if monetary_value_col and returns == "net":
         positive = money(nw.col("amount"), nw.col("amount_fine")) > 0
-        n_dropped = scalars(daily, count_true(~positive))[0]
+        n_days, n_dropped = scalars(daily, nw.len(), count_true(~positive).alias("dropped"))
         if n_dropped:
             logger.warning(
                 "returns='net': %d customer-days had a net %r <= 0 after netting returns and "
@@ -358,14 +389,39 @@ def parse_engine_log(
                 monetary_value_col,
             )
             daily = daily.filter(positive)
-    # Whether any day is left is asked of the materialised table (TransactionLog): on Spark,
-    # asking here would compute every group-by once more.
+        n_days -= n_dropped
+    else:
+        n_days = scalars(daily, nw.len())[0]
+    if not n_days:
+        raise ClvDataError("No purchases are left after removing returns: nothing to summarise.")
     return daily, int(n_rows)
+
+
+def _whole_numbers(n_rows: int, total: float) -> Any:
+    """The type that sums the whole micro-units exactly: float64 while no sum can reach 2**53
+    (each row adds at most ``|amount| * MICROS + 0.5`` micro-units and half a million
+    micro-micro-units; the total's own rounding is far inside the margin), int64 beyond."""
+    bound = total * MICROS * (1 + 1e-6) + n_rows * MICROS
+    return nw.Float64 if bound < _EXACT_IN_FLOAT else nw.Int64
+
+
+def _numeric(lazy: nw.LazyFrame, column: str) -> bool:
+    """Whether a column holds numbers (booleans are not amounts)."""
+    dtype = lazy.collect_schema()[column]
+    return dtype.is_numeric() and dtype != nw.Boolean
 
 
 def weighted_count(condition: Any) -> Any:
     """Rows of the log where ``condition`` holds, counting each distinct row ``rows`` times."""
     return nw.when(condition).then(nw.col("rows")).otherwise(0).sum()
+
+
+def _spaces_count(lazy: nw.LazyFrame, column: str) -> list[Any]:
+    """For text ids, a count of the ids with surrounding spaces: only they can clash."""
+    if lazy.collect_schema()[column] != nw.String:
+        return []
+    ids = nw.col(column)
+    return [count_true(ids != ids.str.strip_chars()).alias("spaced")]
 
 
 def _check_spaces_in_ids(lazy: nw.LazyFrame, column: str) -> None:
@@ -394,15 +450,18 @@ def _check_spaces_in_ids(lazy: nw.LazyFrame, column: str) -> None:
     )
 
 
-def _check_amounts(rows: nw.LazyFrame, column: str, needed: list[str], returns: str) -> None:
-    """One query counts every kind of bad amount; examples are fetched only for an error."""
-    amount = nw.col("unit_amount")
+def _amount_conditions(amount: Any) -> tuple[Any, Any, Any, Any]:
+    """Missing, infinite, negative and zero amounts."""
     missing = amount.is_null() | amount.is_nan()
     infinite = ~missing & ~amount.is_finite()
-    negative = ~missing & (amount < 0)
-    zero = amount == 0
-    counts = scalars(
-        rows,
+    return missing, infinite, ~missing & (amount < 0), amount == 0
+
+
+def _amount_counts(amount: Any) -> list[Any]:
+    """Aggregates of a table of distinct rows (with ``rows``): rows of the log with missing,
+    infinite, negative and zero amounts, and the sum of the absolute finite amounts."""
+    missing, infinite, negative, zero = _amount_conditions(amount)
+    return [
         weighted_count(missing).alias("missing"),
         weighted_count(infinite).alias("infinite"),
         weighted_count(negative).alias("negative"),
@@ -412,7 +471,15 @@ def _check_amounts(rows: nw.LazyFrame, column: str, needed: list[str], returns: 
         .otherwise(0.0)
         .sum()
         .alias("total"),
-    )
+    ]
+
+
+def _check_amounts(
+    rows: nw.LazyFrame, counts: list[Any], column: str, needed: list[str], returns: str
+) -> int:
+    """Refusals and warnings from the counts of :func:`_amount_counts`; examples are fetched
+    from ``rows`` only for an error or a warning. Returns the number of negative amounts."""
+    missing, infinite, negative, zero = _amount_conditions(nw.col("unit_amount"))
     n_missing, n_inf, n_neg, n_zero = (int(c or 0) for c in counts[:4])
     total = float(counts[4] or 0.0)
     if n_missing:
@@ -446,3 +513,4 @@ def _check_amounts(rows: nw.LazyFrame, column: str, needed: list[str], returns: 
             n_zero,
             _examples(rows, zero, needed, 3),
         )
+    return n_neg

@@ -73,13 +73,28 @@ def _day_date(day: int) -> Any:
     return pd.Timestamp(int(day), unit="D").date()
 
 
-def _apply_end(daily: Frame, end_day: int, after_end: AfterEndPolicy, what: str) -> Frame:
-    """The customer-day table without days after ``end_day``: refused or dropped (logged)."""
+def _apply_end(
+    daily: Frame,
+    end_day: int,
+    after_end: AfterEndPolicy,
+    what: str,
+    nothing_left: str | None = None,
+) -> Frame:
+    """The customer-day table without days after ``end_day``: refused or dropped (logged).
+
+    With ``nothing_left``, a table with no day left is refused with that message; the days
+    are counted in the same query as the late ones.
+    """
     table = _nw(daily)
     late = nw.col("day") > end_day
-    n_late, first_late = scalars(
-        table, count_true(late).alias("n"), nw.when(late).then(nw.col("day")).min().alias("first")
+    n_late, first_late, n_days = scalars(
+        table,
+        count_true(late).alias("n"),
+        nw.when(late).then(nw.col("day")).min().alias("first"),
+        nw.len().alias("days"),
     )
+    # pandas sums a cast boolean as a float.
+    n_late = int(n_late or 0)
     if n_late:
         if after_end == "error":
             raise ClvDataError(
@@ -91,6 +106,8 @@ def _apply_end(daily: Frame, end_day: int, after_end: AfterEndPolicy, what: str)
             raise ClvDataError(f"after_end={after_end!r} is not one of 'error', 'drop'.")
         logger.info("Ignored %d purchase day(s) after %s.", n_late, what)
         table = table.filter(~late)
+    if nothing_left is not None and not n_days - n_late:
+        raise ClvDataError(nothing_left)
     return _like(table, daily)
 
 
@@ -107,24 +124,18 @@ def _summarise_daily(
         *([nw.col("amount_fine").sum().alias("total_fine")] if exact else []),
     )
     if with_money:
-        # The first day's amount, found by joining each customer's first day back to the table
-        # (one row per customer and day): a window over customers costs Spark an extra sort.
-        first_day = daily.join(
-            stats.select("customer_id", nw.col("first").alias("day")),
-            on=["customer_id", "day"],
-            how="inner",
-        )
-        stats = stats.join(
-            first_day.select(
-                "customer_id",
-                nw.col("amount").alias("first_amount"),
-                *([nw.col("amount_fine").alias("first_fine")] if exact else []),
-            ),
-            on="customer_id",
-            how="inner",
-        )
+        # The first day's amount: each customer's row of the table (one per customer and day)
+        # on its first day, joined to the customer's totals. A window over customers costs
+        # Spark an extra sort.
+        stats = daily.select(
+            "customer_id",
+            "day",
+            nw.col("amount").alias("first_amount"),
+            *([nw.col("amount_fine").alias("first_fine")] if exact else []),
+        ).join(stats.rename({"first": "day"}), on=["customer_id", "day"], how="inner")
+        stats = stats.rename({"day": "first"})
         if exact:
-            # Engines other than pandas add money as exact integers: back to currency here.
+            # Engines other than pandas add money as exact whole numbers: back to currency here.
             stats = stats.with_columns(
                 total=money(nw.col("total"), nw.col("total_fine")),
                 first_amount=money(nw.col("first_amount"), nw.col("first_fine")),
@@ -461,11 +472,14 @@ def rfm_summary(
         end_day = int(scalars(daily, nw.col("day").max())[0])
     else:
         end_day = _end_day(observation_end)
-        daily = _apply_end(daily, end_day, after_end, f"observation_end={observation_end!s}")
-        if not _n_rows(daily):
-            raise ClvDataError(
-                f"observation_end={observation_end!s} is before the first purchase: nothing to summarise."
-            )
+        daily = _apply_end(
+            daily,
+            end_day,
+            after_end,
+            f"observation_end={observation_end!s}",
+            f"observation_end={observation_end!s} is before the first purchase: nothing to "
+            "summarise.",
+        )
     out = _summarise(daily, end_day, unit, log.monetary_value_col is not None, bool(discrete))
     attrs = {
         "time_unit": unit,
@@ -657,12 +671,14 @@ def daily_with_holdout(
             f"calibration_end ({_day_date(cal_end)}) so that there is a holdout."
         )
     if observation_end is not None:
-        daily = _apply_end(daily, obs_end, after_end, f"observation_end={observation_end!s}")
-        if not _n_rows(_nw(daily)):
-            raise ClvDataError(
-                f"observation_end={observation_end!s} is before the first purchase: nothing to "
-                "summarise. Choose a later observation_end."
-            )
+        daily = _apply_end(
+            daily,
+            obs_end,
+            after_end,
+            f"observation_end={observation_end!s}",
+            f"observation_end={observation_end!s} is before the first purchase: nothing to "
+            "summarise. Choose a later observation_end.",
+        )
     return daily, cal_end, obs_end
 
 

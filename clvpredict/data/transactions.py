@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..exceptions import ClvDataError, describe_values
 from ._engine_log import money, parse_engine_log, weighted_count
-from .engines import checkpoint, frame_kind, head_rows, scalars
+from .engines import frame_kind, head_rows, scalars
 
 __all__ = ["TransactionLog", "as_log", "pandas_daily"]
 
@@ -442,11 +442,12 @@ def _engine_until(log: TransactionLog, after_end: AfterEndPolicy, future_fix: st
 
 def pandas_daily(daily: Any) -> pd.DataFrame:
     """A customer-day table as pandas (``customer_id``, ``day``, ``amount``, sorted by customer
-    and day), for the consumers that work per customer-day in this process: the lifetime
-    estimate, the tracking tables and the P(alive) history. A pandas table is returned as is."""
+    and day). A pandas table is returned as is; another engine's is collected, one row per
+    customer and day, so the package's own consumers (the lifetime estimate, the tracking
+    table, the P(alive) history) query the engine instead and collect only what they need."""
     if isinstance(daily, pd.DataFrame):
         return daily
-    # Engines add money as exact integers (see _engine_log.MICROS): back to currency here.
+    # Engines add money as exact whole numbers (see _engine_log.MICROS): back to currency here.
     amount = money(nw.col("amount"), nw.col("amount_fine")).alias("amount")
     table = daily.select("customer_id", "day", amount).sort("customer_id", "day")
     if isinstance(table, nw.LazyFrame):
@@ -562,13 +563,6 @@ def _parse_log(
             returns,
             duplicates,
         )
-        # Asked of the materialised table, in the same pass as the pandas check below: on
-        # Spark, asking of the query would compute every group-by once more.
-        daily = checkpoint(daily)
-        if not scalars(daily, nw.len())[0]:
-            raise ClvDataError(
-                "No purchases are left after removing returns: nothing to summarise."
-            )
         # Rows with a future date are named by customer and value (no row labels to keep).
         return daily, None, None, n_rows
     needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
