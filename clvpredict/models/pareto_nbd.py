@@ -48,6 +48,7 @@ from scipy import special
 
 from ..exceptions import ClvDataError
 from ._base import PurchaseModel
+from ._pareto_grouped import ParetoHistories, pareto_nbd_negll_grouped
 from ._simulators import _pareto_core, simulate_pareto_nbd
 
 __all__ = [
@@ -606,6 +607,11 @@ class ParetoNBDModel(PurchaseModel):
         # rate ~ Gamma(s, beta + T) (memoryless lifetimes).
         r, alpha, s, beta = theta
         return pareto_nbd_probability_of_purchases, (r + x, alpha + T, s, beta + T)
+
+    _analytic_hessian = True
+
+    def _prepare_likelihood(self, columns, weights):
+        return pareto_nbd_negll_grouped, [ParetoHistories(*columns, weights)]
 
     def _starting_values(self, columns, weights):
         x, _, big_t = columns
