@@ -51,7 +51,7 @@ matrix), never per-customer integrals. Only the Hessian's ``-sum g_i g_i'`` need
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special
@@ -93,51 +93,18 @@ _RULES = {n: _gauss_rule(n) for n in {n for _, n in _GAUSS_WIDTHS} | {_PANEL_NOD
 
 @dataclass
 class _Part:
-    """End points and customers evaluated together: one frequency's group, or single customers.
-
-    ``y`` are the end points; piece ``j`` runs from ``y[j]`` to ``y[j+1]`` and has the signed
-    length ``h[j]`` (0 where ``j`` is a group's last point). ``itx`` and ``iT`` give each
-    customer's two end points. A group has one scale (its first point); single customers come
-    as pairs ``(t_x, T)`` at even and odd positions, each pair its own group.
-    """
+    """Single customers: end points ``(t_x, T)`` in pairs at even and odd positions, each pair
+    its own group (scale at its ``t_x``), with piece ``h = T - t_x`` at the even position."""
 
     y: np.ndarray
     h: np.ndarray
-    freq: float | np.ndarray
+    freq: np.ndarray
     single: bool
     x: np.ndarray
     T: np.ndarray
     w: np.ndarray
     itx: np.ndarray
     iT: np.ndarray
-    #: The largest end point (where f is smallest).
-    y_max: float = 0.0
-    #: Every customer has the same t_x (the group without repeat purchases: t_x = 0).
-    same_start: bool = False
-    #: For a group: its customers' rows as single customers, made when first needed.
-    fallback: _Part | None = None
-    _work: _Workspace | None = None
-
-    def workspace(self) -> _Workspace:
-        """Arrays reused by every evaluation of a fit: allocating them anew each time costs
-        more than the arithmetic (the memory is touched page by page)."""
-        if self._work is None:
-            m = self.y.size
-            self._work = _Workspace(
-                tuple(np.empty(m) for _ in range(8)),
-                np.empty((5, m)),
-                np.empty((5, m)),
-                np.empty(len(self.w)),
-            )
-        return self._work
-
-
-@dataclass
-class _Workspace:
-    points: tuple[np.ndarray, ...]
-    pieces: np.ndarray
-    cum: np.ndarray
-    rows: np.ndarray
 
 
 def _single_part(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> _Part:
@@ -169,70 +136,6 @@ def _sorted_points(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     where = np.empty(m, dtype=np.intp)
     where[order] = point
     return ordered[new], where, order
-
-
-class ParetoHistories:
-    """Customers arranged once per fit for :func:`pareto_nbd_negll_grouped`.
-
-    Customers are grouped by frequency; a frequency with at least ``_GROUP_MIN`` customers is one
-    :class:`_Part` with its sorted end points, and the others are single customers.
-    """
-
-    def __init__(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, weights: np.ndarray):
-        x, t_x, T, weights = (np.asarray(v, dtype=float) for v in (x, t_x, T, weights))
-        self.n_rows = len(x)
-        self.total_weight = float(weights.sum())
-        self.frequencies, inverse = distinct_values(x)
-        self.weight_per_frequency = np.bincount(
-            inverse, weights=weights, minlength=len(self.frequencies)
-        )
-        counts = np.bincount(inverse, minlength=len(self.frequencies))
-        # Rows by frequency (a stable radix sort of small integers).
-        codes = inverse.astype(np.uint16) if len(counts) < 1 << 16 else inverse
-        by_group = np.argsort(codes, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(counts)])
-        self.parts: list[_Part | _Virtual] = []
-        single: list[np.ndarray] = []
-        for g in range(len(counts)):
-            rows = by_group[bounds[g] : bounds[g + 1]]
-            if counts[g] < _GROUP_MIN:
-                single.append(rows)
-                continue
-            group = (self.frequencies[g], t_x[rows], T[rows], weights[rows])
-            self.parts.append(_virtual_group(*group) or self._group(*group))
-        if single:
-            rows = np.concatenate(single)
-            self.parts.append(_single_part(x[rows], t_x[rows], T[rows], weights[rows]))
-
-    @staticmethod
-    def _group(freq: float, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> _Part:
-        n = len(T)
-        # Customers without repeat purchases all have t_x = 0: one point for all of them.
-        same_start = bool(np.all(t_x == t_x[0]))
-        starts = t_x[:1] if same_start else t_x
-        y, where, by_value = _sorted_points(np.concatenate([starts, T]))
-        itx = np.full(n, where[0]) if same_start else where[:n]
-        iT = where[len(starts) :]
-        # Customers in the order of their T, so that reading per-point values at iT runs forward.
-        order = by_value[by_value >= len(starts)] - len(starts)
-        h = np.zeros(len(y))
-        h[:-1] = np.diff(y)
-        return _Part(
-            y,
-            h,
-            float(freq),
-            False,
-            np.full(n, float(freq)),
-            T[order],
-            w[order],
-            itx[order],
-            iT[order],
-            float(y.max()),
-            same_start,
-        )
-
-    def __len__(self) -> int:
-        return self.n_rows
 
 
 def _gauss_nodes(a: np.ndarray, scale: np.ndarray, sigma: np.ndarray):
@@ -437,45 +340,176 @@ def _part_terms(theta, part: _Part, hessian: bool):
     return ll, grad, h_mat
 
 
-#: Points per block in :func:`_group_terms`: the block's temporaries stay in the CPU cache.
+#: Points (and customers) per block in :func:`_groups_terms`: the block's temporaries stay in
+#: the CPU cache.
 _BLOCK = 1 << 13
 
 
-def _group_terms(theta, part: _Part, hessian: bool):
-    """:func:`_part_terms` for one frequency's group, every pass in blocks that stay in the CPU
-    cache (the same sums, several times faster for large groups); ``None`` likewise."""
+@dataclass
+class _Groups:
+    """Customers of one or more frequencies with their sorted end points, evaluated together.
+
+    Group ``g`` has the points ``starts[g]:starts[g+1]`` and the customers
+    ``row_starts[g]:row_starts[g+1]`` (ordered by T); piece ``j`` runs from ``y[j]`` to
+    ``y[j+1]`` with signed length ``h[j]``, 0 at a group's last point. ``itx``, ``iT`` are the
+    customers' end points. Each group has its own scale, ``f`` at its first point.
+    """
+
+    y: np.ndarray
+    h: np.ndarray
+    freqs: np.ndarray
+    y_max: np.ndarray
+    starts: np.ndarray
+    row_starts: np.ndarray
+    T: np.ndarray
+    w: np.ndarray
+    itx: np.ndarray
+    iT: np.ndarray
+    point_freq: np.ndarray
+    point_group: np.ndarray
+    row_freq: np.ndarray
+    row_group: np.ndarray
+    #: The groups one by one (when there are several), for a fallback that needs them apart.
+    members: list[_Groups] = field(default_factory=list)
+    #: A single group's customers as single customers, made when first needed.
+    fallback: _Part | None = None
+    _work: tuple[np.ndarray, ...] | None = None
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.freqs)
+
+    def workspace(self) -> tuple[np.ndarray, ...]:
+        """Arrays reused by every evaluation of a fit: allocating them anew each time costs
+        more than the arithmetic (the memory is touched page by page)."""
+        if self._work is None:
+            m = self.y.size
+            self._work = (np.empty((10, m)), np.empty((5, m)), np.empty((5, m)), np.empty((4, m)))
+        return self._work
+
+    def single_customers(self) -> _Part:
+        if self.fallback is None:
+            self.fallback = _single_part(self.row_freq, self.y[self.itx], self.T, self.w)
+        return self.fallback
+
+
+def _make_group(freq: float, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> _Groups:
+    """One frequency's customers as a :class:`_Groups` (sorted end points, customers by T)."""
+    n = len(T)
+    # Customers without repeat purchases all have t_x = 0: one point for all of them.
+    same_start = bool(np.all(t_x == t_x[0]))
+    starts = t_x[:1] if same_start else t_x
+    y, where, by_value = _sorted_points(np.concatenate([starts, T]))
+    itx = np.full(n, where[0]) if same_start else where[:n]
+    iT = where[len(starts) :]
+    # Customers in the order of their T, so that reading per-point values at iT runs forward.
+    order = by_value[by_value >= len(starts)] - len(starts)
+    h = np.zeros(len(y))
+    h[:-1] = np.diff(y)
+    m = len(y)
+    return _Groups(
+        y=y,
+        h=h,
+        freqs=np.array([float(freq)]),
+        y_max=np.array([float(y.max())]),
+        starts=np.array([0, m]),
+        row_starts=np.array([0, n]),
+        T=T[order],
+        w=w[order],
+        itx=itx[order],
+        iT=iT[order],
+        point_freq=np.full(m, float(freq)),
+        point_group=np.zeros(m, dtype=np.intp),
+        row_freq=np.full(n, float(freq)),
+        row_group=np.zeros(n, dtype=np.intp),
+    )
+
+
+def _merge(groups: list[_Groups]) -> _Groups:
+    """Several single-frequency :class:`_Groups` as one, evaluated in one pass."""
+    if len(groups) == 1:
+        return groups[0]
+    sizes = np.array([g.y.size for g in groups])
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    row_sizes = np.array([g.T.size for g in groups])
+    cat = np.concatenate
+    return _Groups(
+        y=cat([g.y for g in groups]),
+        h=cat([g.h for g in groups]),
+        freqs=cat([g.freqs for g in groups]),
+        y_max=cat([g.y_max for g in groups]),
+        starts=offsets,
+        row_starts=np.concatenate([[0], np.cumsum(row_sizes)]),
+        T=cat([g.T for g in groups]),
+        w=cat([g.w for g in groups]),
+        itx=cat([g.itx + o for g, o in zip(groups, offsets, strict=False)]),
+        iT=cat([g.iT + o for g, o in zip(groups, offsets, strict=False)]),
+        point_freq=cat([g.point_freq for g in groups]),
+        point_group=np.repeat(np.arange(len(groups)), sizes),
+        row_freq=cat([g.row_freq for g in groups]),
+        row_group=np.repeat(np.arange(len(groups)), row_sizes),
+        members=list(groups),
+    )
+
+
+def _reverse_cumsum(pieces: np.ndarray, out: np.ndarray, start: int, stop: int) -> None:
+    """``out[:, j] = sum of pieces[:, j:stop]`` for ``start <= j < stop``, block by block from the
+    right (each block's reversed sum in the CPU cache)."""
+    carry = np.zeros((pieces.shape[0], 1))
+    for hi in range(stop, start, -_BLOCK):
+        lo = max(hi - _BLOCK, start)
+        block = out[:, lo:hi]
+        np.cumsum(pieces[:, hi - 1 : (lo - 1 if lo else None) : -1], axis=1, out=block)
+        block += carry
+        block[:] = block[:, ::-1].copy()
+        carry = block[:, :1].copy()
+
+
+def _groups_terms(theta, groups: _Groups, hessian: bool, per_group: bool = False):
+    """Sum over the customers of ``w ln(A + s J)`` (with the Gamma and power factors left to the
+    caller), its gradient and (with ``hessian``) its Hessian wrt (r, alpha, s, beta), every pass
+    in blocks that stay in the CPU cache; with ``per_group`` also each group's log-likelihood
+    and gradient. ``None`` when some group's scale range is too wide (see the module
+    docstring)."""
     r, alpha, s, beta = theta
     q = s + 1.0
-    y, h = part.y, part.h
+    y, h = groups.y, groups.h
     m = y.size
-    p = r + part.freq
-    ref = -p * np.log(alpha + y[0]) - q * np.log(beta + y[0])
-    lowest = -p * np.log(alpha + part.y_max) - q * np.log(beta + part.y_max)
-    if ref - lowest > _MAX_LOG_RANGE:
+    first = groups.starts[:-1]
+    p_g = r + groups.freqs
+    ref_g = -p_g * np.log(alpha + y[first]) - q * np.log(beta + y[first])
+    lowest = -p_g * np.log(alpha + groups.y_max) - q * np.log(beta + groups.y_max)
+    if np.any(ref_g - lowest > _MAX_LOG_RANGE):
         return None
     n_ch = 5 if hessian else 1
-    work = part.workspace()
-    ln_a, ln_b, inv_a, inv_b, f, rate, hh, delta = work.points
-    pieces, cum = work.pieces[:n_ch], work.cum[:n_ch]
+    points, pieces, cum, contributions = groups.workspace()
+    ln_a, ln_b, inv_a, inv_b, f, rate, hh, delta, p_pt, ref_pt = points
+    pieces, cum = pieces[:n_ch], cum[:n_ch]
     pieces[:, -1] = 0.0
+    np.add(groups.point_freq, r, out=p_pt)
+    np.take(ref_g, groups.point_group, out=ref_pt)
     long_pieces = []
     # Pass 1, points: the integrand and its features, and the pieces' integrals (corrected
     # trapezoidal rule) for the channels f and f E_k.
     for start in range(0, m, _BLOCK):
         stop = min(start + _BLOCK, m)
         ext = min(stop + 1, m)  # the right end of the block's last piece
+        pb = p_pt[start:ext]
         la = np.add(y[start:ext], alpha)
         ia = np.reciprocal(la)
         np.log(la, out=la)
         lb = np.add(y[start:ext], beta)
         ib = np.reciprocal(lb)
         np.log(lb, out=lb)
-        fb = la * -p
-        fb -= q * lb
-        fb -= ref
+        # f relative to its group's scale: exp(psi - psi(first point)).
+        fb = la * pb
+        fb += q * lb
+        fb += ref_pt[start:ext]
+        np.negative(fb, out=fb)
         np.exp(fb, out=fb)
-        rb = p * ia
-        rb += q * ib
+        pia = pb * ia
+        rb = q * ib
+        rb += pia
         n = stop - start
         ln_a[start:stop], ln_b[start:stop] = la[:n], lb[:n]
         inv_a[start:stop], inv_b[start:stop] = ia[:n], ib[:n]
@@ -488,7 +522,7 @@ def _group_terms(theta, part: _Part, hessian: bool):
         hh[start:stop] = hhb
         if not hermite.all():
             long_pieces.append(start + np.flatnonzero(~hermite))
-        if ext == stop:  # the group's last point has no piece
+        if ext == stop:  # the last point has no piece
             n -= 1
             hhb = hhb[:n]
         half = hhb * 0.5
@@ -498,7 +532,7 @@ def _group_terms(theta, part: _Part, hessian: bool):
         channels = [(fb, np.negative(fr))]
         if hessian:
             # (f E)' = f E' - rate f E, with E = (ln_a, p ia, ln_b, q ib), E' = (ia, -p ia^2, ...)
-            for feature, derivative in ((la, ia), (p * ia, -p * ia * ia), (lb, ib)):
+            for feature, derivative in ((la, ia), (pia, -pia * ia), (lb, ib)):
                 dg = derivative * fb
                 dg -= fr * feature
                 channels.append((fb * feature, dg))
@@ -519,53 +553,55 @@ def _group_terms(theta, part: _Part, hessian: bool):
         at = np.concatenate(long_pieces)
         at = at[h[at] != 0]
         if at.size:
-            gauss = _gauss_pieces(theta, p, q, ref, y, h, rate, inv_a, at, pieces, hessian)
-    # C at each point: the sum of the pieces to its right, block by block from the right.
-    carry = np.zeros((n_ch, 1))
-    for stop in range(m, 0, -_BLOCK):
-        start = max(stop - _BLOCK, 0)
-        block = cum[:, start:stop]
-        np.cumsum(pieces[:, stop - 1 : (start - 1 if start else None) : -1], axis=1, out=block)
-        block += carry
-        cum[:, start:stop] = block[:, ::-1].copy()
-        carry = cum[:, start : start + 1].copy()
-    # Customers, in blocks (ordered by T, so each block reads a narrow range of points).
-    itx, iT, w = part.itx, part.iT, part.w
+            gauss = _gauss_pieces(theta, p_pt, q, ref_pt, y, h, rate, inv_a, at, pieces, hessian)
+    # C at each point: the sum of its group's pieces to its right.
+    for g in range(groups.n_groups):
+        _reverse_cumsum(pieces, cum, int(groups.starts[g]), int(groups.starts[g + 1]))
+    # Customers, in blocks (ordered by group and T, so a block reads a narrow range of points).
+    itx, iT, w = groups.itx, groups.iT, groups.w
     n_rows = len(w)
-    same_start = part.same_start
-    ll = ref * float(w.sum())
+    ll = float(w @ ref_g[groups.row_group])
     grad = np.zeros(4)
     h_mat = np.zeros((4, 4))
-    coverage = work.rows
+    coverage = np.empty(n_rows)
+    row_ll = np.empty(n_rows) if per_group else None
+    row_grad = np.empty((4, n_rows)) if per_group else None
     for start in range(0, n_rows, _BLOCK):
         stop = min(start + _BLOCK, n_rows)
         it = iT[start:stop]
         wb = w[start:stop]
-        cum_tx = cum[:, itx[0] : itx[0] + 1] if same_start else cum[:, itx[start:stop]]
+        cum_tx = cum[:, itx[start:stop]]
         cum_T = cum[:, it]
         J = cum_tx[0] - cum_T[0]
         ib_T = inv_b[it]
         A = f[it] / ib_T
         L = s * J
         L += A
-        ll += float(wb @ np.log(L))
-        inv_L = np.reciprocal(L, out=L)
-        ww1 = A * inv_L
+        log_l = np.log(L)
+        ll += float(wb @ log_l)
+        inv_l = np.reciprocal(L, out=L)
+        ww1 = A * inv_l
         ww1 *= wb
-        coverage[start:stop] = wb * inv_L
+        coverage[start:stop] = wb * inv_l
         alive = np.empty((4, stop - start))
         np.take(ln_a, it, out=alive[0])
         ia_T = inv_a[it]
-        np.multiply(ia_T, p, out=alive[1])
+        pr = groups.row_freq[start:stop] + r
+        np.multiply(ia_T, pr, out=alive[1])
         np.take(ln_b, it, out=alive[2])
         np.multiply(ib_T, s, out=alive[3])
         grad -= alive @ ww1
         wj = wb * J
-        grad[2] += float(wj @ inv_L)
+        wj *= inv_l
+        grad[2] += wj.sum()
+        if per_group:
+            row_ll[start:stop] = wb * (log_l + ref_g[groups.row_group[start:stop]])
+            np.multiply(alive, -ww1, out=row_grad[:, start:stop])
+            row_grad[2, start:stop] += wj
         if hessian:
             h_mat += (alive * ww1) @ alive.T
             h_mat[0, 1] -= ia_T @ ww1
-            h_mat[1, 1] += p * float((ia_T * ia_T) @ ww1)
+            h_mat[1, 1] += (pr * ia_T * ia_T) @ ww1
             h_mat[2, 3] -= ib_T @ ww1
             h_mat[3, 3] += s * float((ib_T * ib_T) @ ww1)
             # - sum w g g' with g = (-A alive - s integral f E + J e_s) / L
@@ -573,18 +609,21 @@ def _group_terms(theta, part: _Part, hessian: bool):
             gi *= -s
             gi -= alive * A
             gi[2] += J
-            gi *= inv_L
+            gi *= inv_l
             h_mat -= (gi * wb) @ gi.T
-    # Coverage: c_i = w s / L added at t_x, removed at T, summed along the points.
+    # Coverage: c_i = w s / L added at t_x, removed at T, summed along each group's points.
     coverage *= s
     delta[:] = np.bincount(itx, weights=coverage, minlength=m)
     delta -= np.bincount(iT, weights=coverage, minlength=m)
-    cover = np.cumsum(delta, out=delta)
+    for g in range(groups.n_groups):
+        lo, hi = int(groups.starts[g]), int(groups.starts[g + 1])
+        np.cumsum(delta[lo:hi], out=delta[lo:hi])
+    cover = delta
     # Pass 2, points: each point's weights in the sums over pieces of cover * integral f (...):
     # a for its values, b for its derivatives; then their products with the features.
     ge = np.zeros(4)
-    gram = np.zeros((5, 5))
-    cross = np.zeros((4, 5))
+    gram = np.zeros((6, 6))
+    cross = np.zeros((4, 6))
     for start in range(0, m, _BLOCK):
         stop = min(start + _BLOCK, m)
         n = stop - start
@@ -609,12 +648,13 @@ def _group_terms(theta, part: _Part, hessian: bool):
         b_pt = omega_d
         b_pt *= fb
         ia, ib = inv_a[sl], inv_b[sl]
-        feats = np.empty((5, n))
+        feats = np.empty((6, n))
         feats[0] = 1.0
         feats[1] = ln_a[sl]
-        np.multiply(ia, p, out=feats[2])
+        np.multiply(ia, p_pt[sl], out=feats[2])
         feats[3] = ln_b[sl]
         np.multiply(ib, q, out=feats[4])
+        feats[5] = ia
         derivs = np.empty((4, n))
         derivs[0] = ia
         np.multiply(feats[2], ia, out=derivs[1])
@@ -622,88 +662,105 @@ def _group_terms(theta, part: _Part, hessian: bool):
         derivs[2] = ib
         np.multiply(feats[4], ib, out=derivs[3])
         np.negative(derivs[3], out=derivs[3])
-        if hessian:
+        if per_group:
+            part = contributions[:, sl]
+            np.multiply(feats[1:5], a_pt, out=part)
+            part += derivs * b_pt
+            ge += part.sum(axis=1)
+        elif hessian:
             gram += (feats * a_pt) @ feats.T
             cross += (derivs * b_pt) @ feats.T
         else:
-            ge += feats[1:] @ a_pt
+            ge += feats[1:5] @ a_pt
             ge += derivs @ b_pt
-    if hessian:
-        ge = gram[0, 1:] + cross[:, 0]
+        if per_group and hessian:
+            gram += (feats * a_pt) @ feats.T
+            cross += (derivs * b_pt) @ feats.T
+    if hessian and not per_group:
+        ge = gram[0, 1:5] + cross[:, 0]
     if gauss is not None:
-        at, fn, feats_n, ia_n, ib_n = gauss
+        at, fn, feats_n, ia_n, ib_n, p_n = gauss
         wn = fn * cover[at]
-        for k in range(4):
-            ge[k] += float(wn @ feats_n[k])
+        ge_n = feats_n @ wn
+        ge += ge_n
     grad -= ge
+    per = None
+    if per_group:
+        group_ll = np.add.reduceat(row_ll, groups.row_starts[:-1]) if n_rows else np.zeros(0)
+        group_grad = np.add.reduceat(row_grad, groups.row_starts[:-1], axis=1)
+        group_grad -= np.add.reduceat(contributions[:, :m], first, axis=1)
+        if gauss is not None:
+            node_group = groups.point_group[at]
+            for k in range(4):
+                group_grad[k] -= np.bincount(
+                    node_group, weights=wn * feats_n[k], minlength=groups.n_groups
+                )
+        per = (group_ll, group_grad)
     if not hessian:
-        return ll, grad, None
+        return ll, grad, None, per
     h_mat[2, :] -= ge / s
     h_mat[:, 2] -= ge / s
-    # integral f (E E' + grad^2 psi) weighted by cover: the Gram matrices of the features (with
-    # 1 as feature 0, so that the sums of single features are there too). grad^2 psi has
-    # (r, alpha) -1/(alpha+u), (alpha, alpha) p/(alpha+u)^2, (s, beta) -1/(beta+u) and
+    # integral f (E E' + grad^2 psi) weighted by cover: Gram matrices of the features (feature 0
+    # is 1 and feature 5 is 1/(alpha+u), so that the sums grad^2 psi needs are there too).
+    # grad^2 psi has (r, alpha) -1/(alpha+u), (alpha, alpha) p/(alpha+u)^2, (s, beta) -1/(beta+u),
     # (beta, beta) q/(beta+u)^2; the b weights take their u-derivatives.
-    h_mat += gram[1:, 1:]
-    h_mat += cross[:, 1:] + cross[:, 1:].T
-    h_mat[0, 1] += (cross[0, 2] - gram[0, 2]) / p
-    h_mat[1, 1] += (gram[2, 2] + 2.0 * cross[1, 2]) / p
+    h_mat += gram[1:5, 1:5]
+    h_mat += cross[:, 1:5] + cross[:, 1:5].T
+    h_mat[0, 1] += cross[0, 5] - gram[0, 5]
+    h_mat[1, 1] += gram[2, 5] + 2.0 * cross[1, 5]
     h_mat[2, 3] += (cross[2, 4] - gram[0, 4]) / q
     h_mat[3, 3] += (gram[4, 4] + 2.0 * cross[3, 4]) / q
     if gauss is not None:
-        weighted = feats_n * wn
-        h_mat += weighted @ np.asarray(feats_n).T
+        h_mat += (feats_n * wn) @ feats_n.T
         h_mat[0, 1] -= float(wn @ ia_n)
-        h_mat[1, 1] += p * float(wn @ (ia_n * ia_n))
+        h_mat[1, 1] += float(wn @ (p_n * ia_n * ia_n))
         h_mat[2, 3] -= float(wn @ ib_n)
         h_mat[3, 3] += q * float(wn @ (ib_n * ib_n))
     h_mat[1, 0] = h_mat[0, 1]
     h_mat[3, 2] = h_mat[2, 3]
-    return ll, grad, h_mat
+    return ll, grad, h_mat, per
 
 
-def _gauss_pieces(theta, p, q, ref, y, h, rate, inv_a, at, pieces, hessian):
-    """Gauss-Legendre sums of the long pieces ``at`` of a group into ``pieces``; returns the
-    nodes' weighted integrand and features for the sums over pieces."""
+def _gauss_pieces(theta, p_pt, q, ref_pt, y, h, rate, inv_a, at, pieces, hessian):
+    """Gauss-Legendre sums of the long pieces ``at`` into ``pieces``; returns the nodes' piece
+    numbers, weighted integrand, features (4 x nodes), 1/(alpha+u), 1/(beta+u) and r + x."""
     alpha, beta = theta[1], theta[3]
     scale = 1.0 / np.maximum(rate[at], inv_a[at])
     sigma = np.log1p(h[at] / scale)
-    out_at, out_f, out_feats, out_ia, out_ib = [], [], [[], [], [], []], [], []
+    p_at, ref_at = p_pt[at], ref_pt[at]
+    out = {k: [] for k in ("at", "f", "feats", "ia", "ib", "p")}
     for rows, u, log_weight in _gauss_nodes(y[at], scale, sigma):
+        pp = p_at[rows, None]
         la = np.log(alpha + u)
         lb = np.log(beta + u)
-        fn = la * -p
+        fn = la * -pp
         fn -= q * lb
         fn += log_weight
-        fn -= ref
+        fn -= ref_at[rows, None]
         np.exp(fn, out=fn)
         ia = 1.0 / (alpha + u)
         ib = 1.0 / (beta + u)
-        feats = (la, p * ia, lb, q * ib)
+        feats = np.stack([la, pp * ia, lb, q * ib])
         index = at[rows]
         pieces[0, index] = fn.sum(axis=1)
         if hessian:
-            for k in range(4):
-                pieces[1 + k, index] = (fn * feats[k]).sum(axis=1)
+            pieces[1:5, index] = (feats * fn).sum(axis=2)
         width = u.shape[1]
-        out_at.append(np.repeat(index, width))
-        out_f.append(fn.ravel())
-        for k in range(4):
-            out_feats[k].append(feats[k].ravel())
-        out_ia.append(ia.ravel())
-        out_ib.append(ib.ravel())
+        out["at"].append(np.repeat(index, width))
+        out["f"].append(fn.ravel())
+        out["feats"].append(feats.reshape(4, -1))
+        out["ia"].append(ia.ravel())
+        out["ib"].append(ib.ravel())
+        out["p"].append(np.broadcast_to(pp, u.shape).ravel())
     return (
-        np.concatenate(out_at),
-        np.concatenate(out_f),
-        np.array([np.concatenate(v) for v in out_feats]),
-        np.concatenate(out_ia),
-        np.concatenate(out_ib),
+        np.concatenate(out["at"]),
+        np.concatenate(out["f"]),
+        np.concatenate(out["feats"], axis=1),
+        np.concatenate(out["ia"]),
+        np.concatenate(out["ib"]),
+        np.concatenate(out["p"]),
     )
 
-
-# ------------------------------------------------------------------------------------------
-# Virtual customers: a frequency's customers replaced by weighted interpolation nodes
-# ------------------------------------------------------------------------------------------
 
 #: Chebyshev-Lobatto points per panel and direction (v and T), and the nested rule that checks
 #: them (every second point).
@@ -740,17 +797,21 @@ def _chebyshev_rows(z: np.ndarray, a: float, b: float, k: int) -> np.ndarray:
     return out
 
 
+def _inverse_vandermonde(k: int) -> np.ndarray:
+    """Inverse of ``V[i, a] = T_a(x_i)`` at the ``k`` Chebyshev-Lobatto points of [-1, 1]."""
+    angles = np.pi * np.arange(k) / max(k - 1, 1)
+    # x_i = -cos(angle_i), so T_a(x_i) = cos(a (pi - angle_i)).
+    return np.linalg.inv(np.cos(np.arange(k)[None, :] * (np.pi - angles)[:, None]))
+
+
+_INVERSE_VANDERMONDE = {k: _inverse_vandermonde(k) for k in (1, _CHECK_NODES, _NODES)}
+
+
 def _node_weights(moments: np.ndarray, n_v: int, n_t: int) -> np.ndarray:
     """Weights ``W`` of the ``n_v x n_t`` tensor Lobatto points whose sums of the Chebyshev
     products ``T_a(v) T_b(T)`` are the given moments: ``V_v' W V_t = M``."""
-
-    def vandermonde(k: int) -> np.ndarray:
-        x = _lobatto(-1.0, 1.0, k)
-        return np.cos(np.arange(k)[None, :] * np.arccos(np.clip(x, -1.0, 1.0))[:, None])
-
-    m = moments[:n_v, :n_t]
-    left = np.linalg.solve(vandermonde(n_v).T, m)
-    return np.linalg.solve(vandermonde(n_t).T, left.T).T
+    inv_v, inv_t = _INVERSE_VANDERMONDE[n_v], _INVERSE_VANDERMONDE[n_t]
+    return inv_v.T @ moments[:n_v, :n_t] @ inv_t
 
 
 def _panel_edges(lo: float, hi: float) -> np.ndarray:
@@ -761,23 +822,6 @@ def _panel_edges(lo: float, hi: float) -> np.ndarray:
         a = edges[-1]
         edges.append(min(hi, max(4.0 * a, a + (hi - lo) / 64)))
     return np.array(edges)
-
-
-@dataclass
-class _Virtual:
-    """A frequency's customers as weighted virtual customers (``main``), the nested rule's
-    (``check``), and the real customers for the exact evaluation when the check fails."""
-
-    main: _Part
-    check: _Part
-    rows: tuple[float, np.ndarray, np.ndarray, np.ndarray]
-    total: float
-    exact: _Part | None = None
-
-    def exact_part(self) -> _Part:
-        if self.exact is None:
-            self.exact = ParetoHistories._group(*self.rows)
-        return self.exact
 
 
 def _cell_customers(v, T, w, v_range, t_range, n_v, n_t):
@@ -795,6 +839,23 @@ def _cell_customers(v, T, w, v_range, t_range, n_v, n_t):
     return out
 
 
+@dataclass
+class _Virtual:
+    """A frequency's customers as weighted virtual customers (``main``), the nested rule's
+    (``check``), and the real customers for the exact evaluation when the check fails."""
+
+    main: _Groups
+    check: _Groups
+    rows: tuple[float, np.ndarray, np.ndarray, np.ndarray]
+    total: float
+    exact: _Groups | None = None
+
+    def exact_group(self) -> _Groups:
+        if self.exact is None:
+            self.exact = _make_group(*self.rows)
+        return self.exact
+
+
 def _virtual_group(freq: float, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> _Virtual | None:
     """The customers of one frequency as virtual customers at tensor Chebyshev points in
     ``(v, T)``, ``v = t_x / T``, weighted by the sums of the customers' Lagrange bases: the
@@ -807,9 +868,9 @@ def _virtual_group(freq: float, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -
     np.clip(v, 0.0, 1.0, out=v)
     v_edges = np.array([0.0, 0.0]) if same_start else _V_EDGES
     t_edges = _panel_edges(float(T.min()), float(T.max()))
-    if (len(v_edges) - 1) * (len(t_edges) - 1) >= 1 << 16:
-        return None
     n_tp = max(len(t_edges) - 1, 1)
+    if (len(v_edges) - 1) * n_tp >= 1 << 16:
+        return None
     vi = np.clip(np.searchsorted(v_edges, v, side="right") - 1, 0, len(v_edges) - 2)
     ti = np.clip(np.searchsorted(t_edges, T, side="right") - 1, 0, n_tp - 1)
     cell = vi * n_tp + ti
@@ -836,26 +897,114 @@ def _virtual_group(freq: float, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -
     size = sum(len(m[0]) for m in main)
     if size > n // 2:
         return None
-    main_part, check_part = (
-        ParetoHistories._group(freq, *(np.concatenate(c) for c in zip(*parts, strict=True)))
+    main_group, check_group = (
+        _make_group(freq, *(np.concatenate(c) for c in zip(*parts, strict=True)))
         for parts in (main, check)
     )
-    return _Virtual(main_part, check_part, (freq, t_x, T, w), float(np.abs(w).sum()))
+    return _Virtual(main_group, check_group, (freq, t_x, T, w), float(np.abs(w).sum()))
 
 
-def _virtual_terms(theta, part: _Virtual, hessian: bool):
-    """The group's terms from its virtual customers when the nested rule agrees with them (see
-    :data:`_CHECK_TOLERANCE`), else from its real customers."""
-    main = _group_terms(theta, part.main, hessian)
-    check = _group_terms(theta, part.check, False) if main is not None else None
-    if check is not None:
-        limit = _CHECK_TOLERANCE * part.total
-        close = abs(main[0] - check[0]) <= limit and bool(
-            np.all(np.abs((main[1] - check[1]) * np.asarray(theta)) <= limit)
+class ParetoHistories:
+    """Customers arranged once per fit for :func:`pareto_nbd_negll_grouped`.
+
+    Customers are grouped by frequency. A frequency with many customers becomes virtual
+    customers (:func:`_virtual_group`); one with at least ``_GROUP_MIN`` customers is evaluated
+    with its sorted end points; the rest are single customers. The virtual groups (and their
+    checks) and the other groups are each evaluated in one pass.
+    """
+
+    def __init__(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, weights: np.ndarray):
+        x, t_x, T, weights = (np.asarray(v, dtype=float) for v in (x, t_x, T, weights))
+        self.n_rows = len(x)
+        self.total_weight = float(weights.sum())
+        self.frequencies, inverse = distinct_values(x)
+        self.weight_per_frequency = np.bincount(
+            inverse, weights=weights, minlength=len(self.frequencies)
         )
-        if close:
-            return main
-    return _group_terms(theta, part.exact_part(), hessian)
+        counts = np.bincount(inverse, minlength=len(self.frequencies))
+        # Rows by frequency (a stable radix sort of small integers).
+        codes = inverse.astype(np.uint16) if len(counts) < 1 << 16 else inverse
+        by_group = np.argsort(codes, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        self.virtual: list[_Virtual] = []
+        exact: list[_Groups] = []
+        single: list[np.ndarray] = []
+        for g in range(len(counts)):
+            rows = by_group[bounds[g] : bounds[g + 1]]
+            if counts[g] < _GROUP_MIN:
+                single.append(rows)
+                continue
+            group = (self.frequencies[g], t_x[rows], T[rows], weights[rows])
+            virtual = _virtual_group(*group)
+            if virtual is None:
+                exact.append(_make_group(*group))
+            else:
+                self.virtual.append(virtual)
+        self.exact = _merge(exact) if exact else None
+        self.virtual_main = _merge([v.main for v in self.virtual]) if self.virtual else None
+        self.virtual_check = _merge([v.check for v in self.virtual]) if self.virtual else None
+        self.single = None
+        if single:
+            rows = np.concatenate(single)
+            self.single = _single_part(x[rows], t_x[rows], T[rows], weights[rows])
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+
+def _exact_terms(theta, groups: _Groups, hessian: bool):
+    """:func:`_groups_terms` without the per-group sums; groups whose scale range is too wide
+    are evaluated customer by customer."""
+    terms = _groups_terms(theta, groups, hessian)
+    if terms is not None:
+        return terms[:3]
+    if groups.n_groups == 1:
+        return _part_terms(theta, groups.single_customers(), hessian)
+    return _sum_terms([_exact_terms(theta, g, hessian) for g in groups.members])
+
+
+def _sum_terms(terms):
+    ll = sum(t[0] for t in terms)
+    grad = np.sum([t[1] for t in terms], axis=0)
+    h_mat = None if terms[0][2] is None else np.sum([t[2] for t in terms], axis=0)
+    return ll, grad, h_mat
+
+
+def _virtual_terms(theta, rows: ParetoHistories, hessian: bool):
+    """The virtual groups' terms, each group's from its virtual customers when the nested rule
+    agrees with them (see :data:`_CHECK_TOLERANCE`), else from its real customers."""
+    main = _groups_terms(theta, rows.virtual_main, hessian, per_group=True)
+    check = _groups_terms(theta, rows.virtual_check, False, per_group=True)
+    if main is None or check is None:
+        return _sum_terms([_one_virtual_terms(theta, v, hessian) for v in rows.virtual])
+    ll, grad, h_mat, (ll_main, grad_main) = main
+    ll_check, grad_check = check[3]
+    limit = _CHECK_TOLERANCE * np.array([v.total for v in rows.virtual])
+    theta_col = np.asarray(theta)[:, None]
+    bad = (np.abs(ll_main - ll_check) > limit) | np.any(
+        np.abs((grad_main - grad_check) * theta_col) > limit, axis=0
+    )
+    terms = [(ll, grad, h_mat)]
+    for g in np.flatnonzero(bad):
+        virtual = rows.virtual[g]
+        approx = _groups_terms(theta, virtual.main, hessian)[:3]
+        exact = _exact_terms(theta, virtual.exact_group(), hessian)
+        negated = (-approx[0], -approx[1], None if approx[2] is None else -approx[2])
+        terms += [negated, exact]
+    return _sum_terms(terms)
+
+
+def _one_virtual_terms(theta, virtual: _Virtual, hessian: bool):
+    """One virtual group's terms, checked (see :func:`_virtual_terms`)."""
+    main = _groups_terms(theta, virtual.main, hessian)
+    check = _groups_terms(theta, virtual.check, False) if main is not None else None
+    if check is not None:
+        limit = _CHECK_TOLERANCE * virtual.total
+        if abs(main[0] - check[0]) <= limit and bool(
+            np.all(np.abs((main[1] - check[1]) * np.asarray(theta)) <= limit)
+        ):
+            return main[:3]
+    return _exact_terms(theta, virtual.exact_group(), hessian)
 
 
 def pareto_nbd_negll_grouped(theta, rows: ParetoHistories, weights=None, *, hessian=False):
@@ -865,6 +1014,7 @@ def pareto_nbd_negll_grouped(theta, rows: ParetoHistories, weights=None, *, hess
     ``weights`` is ignored (the rows carry theirs); it keeps the fitting core's signature.
     """
     r, alpha, s, beta = (float(v) for v in theta)
+    theta = (r, alpha, s, beta)
     xs, wx, total = rows.frequencies, rows.weight_per_frequency, rows.total_weight
     log_alpha, log_beta = np.log(alpha), np.log(beta)
     ll = float(wx @ (special.gammaln(r + xs) - special.gammaln(r)))
@@ -885,20 +1035,14 @@ def pareto_nbd_negll_grouped(theta, rows: ParetoHistories, weights=None, *, hess
         h_mat[1, 1] = -total * r / alpha**2
         h_mat[2, 3] = h_mat[3, 2] = total / beta
         h_mat[3, 3] = -total * s / beta**2
-    theta = (r, alpha, s, beta)
-    for part in rows.parts:
-        if isinstance(part, _Virtual):
-            terms = _virtual_terms(theta, part, hessian)
-        elif part.single:
-            terms = _part_terms(theta, part, hessian)
-        else:
-            terms = _group_terms(theta, part, hessian)
-        if terms is None:
-            exact = part.exact_part() if isinstance(part, _Virtual) else part
-            if exact.fallback is None:
-                exact.fallback = _single_part(exact.x, exact.y[exact.itx], exact.T, exact.w)
-            terms = _part_terms(theta, exact.fallback, hessian)
-        part_ll, part_grad, part_h = terms
+    parts = []
+    if rows.virtual:
+        parts.append(_virtual_terms(theta, rows, hessian))
+    if rows.exact is not None:
+        parts.append(_exact_terms(theta, rows.exact, hessian))
+    if rows.single is not None:
+        parts.append(_part_terms(theta, rows.single, hessian))
+    for part_ll, part_grad, part_h in parts:
         ll += part_ll
         grad += part_grad
         if hessian:
