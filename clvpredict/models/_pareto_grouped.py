@@ -30,9 +30,10 @@ computed once per fit from the Chebyshev moments of the customers, they make eac
 Hessian are sums of the same form. Panels halve in ``v`` towards 0 and grow by at most 4 in
 ``T``, so the poles stay several panel widths away unless ``alpha`` is far below ``T``'s range.
 Every evaluation checks the result against the nested 9 x 9 rule (every second point): if the two
-differ by more than 1e-9 per customer in the log-likelihood or in a gradient component (per
-log-parameter), the 17-point rule, whose error is then about the square of that, is replaced by
-the group's real customers. A million customers of the benchmark become about 25,000 virtual ones.
+differ by more than 1e-7 per customer in the log-likelihood or in a gradient component (per
+log-parameter), the 17-point rule, whose error is then about that to the power 17/9 (measured:
+below 5e-12), is replaced by the group's real customers. The million customers of the benchmark
+become 23,912 virtual ones (and 6,751 real ones).
 
 Accuracy. ``C(t_x) - C(T)`` cancels when ``t_x`` is close to ``T``, but only down to the rounding
 of ``C(T) <= integral_T^inf f <= A / s``: the error is a few ulps of ``A``, the other summand, so
@@ -781,7 +782,22 @@ _V_EDGES = np.array(
 )
 #: The virtual customers are used when their sums differ from the nested rule's by at most this
 #: much per customer, in the log-likelihood and in each gradient component wrt log-parameters.
-_CHECK_TOLERANCE = 1e-9
+#: The 17-point rule's own error is then about this to the power 17/9: on a real summary (44
+#: frequencies, 441,730 distinct histories) every group whose nested rule differed by up to
+#: 3e-7 had a true error below 5e-12 per customer.
+_CHECK_TOLERANCE = 1e-7
+
+
+def _v_panel(v: np.ndarray) -> np.ndarray:
+    """The panel of :data:`_V_EDGES` that holds each ``v`` in [0, 1] (arithmetic, not a search):
+    below 1/4 the binary exponent of ``64 v``, above it eighths."""
+    exponent = np.frexp(v * 64.0)[1]
+    np.clip(exponent, 0, 4, out=exponent)
+    upper = v >= 0.25
+    eighths = np.minimum(5 + ((v[upper] - 0.25) * 8.0).astype(np.intp), len(_V_EDGES) - 2)
+    panel = exponent.astype(np.intp)
+    panel[upper] = eighths
+    return panel
 
 
 def _lobatto(a: float, b: float, k: int) -> np.ndarray:
@@ -838,7 +854,13 @@ def _cell_customers(v, T, w, v_range, t_range, n_v, n_t):
     panel, at its ``n_v x n_t`` tensor Chebyshev-Lobatto points, and those of the nested rule
     (every second point): the weights reproduce the customers' sums of every product of
     Chebyshev polynomials up to that degree."""
-    moments = (_chebyshev_rows(v, *v_range, n_v) * w) @ _chebyshev_rows(T, *t_range, n_t).T
+    moments = np.zeros((n_v, n_t))
+    # Blocks of customers, so that the Chebyshev values stay in the CPU cache.
+    for start in range(0, len(v), _BLOCK):
+        block = slice(start, start + _BLOCK)
+        cheb_v = _chebyshev_rows(v[block], *v_range, n_v)
+        cheb_v *= w[block]
+        moments += cheb_v @ _chebyshev_rows(T[block], *t_range, n_t).T
     out = []
     for k_v, k_t in ((n_v, n_t), (min(n_v, _CHECK_NODES), min(n_t, _CHECK_NODES))):
         nodes_v, nodes_t = _lobatto(*v_range, k_v), _lobatto(*t_range, k_t)
@@ -880,9 +902,12 @@ def _virtual_group(freq: float, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -
     n_tp = max(len(t_edges) - 1, 1)
     if (len(v_edges) - 1) * n_tp >= 1 << 16:
         return None
-    vi = np.clip(np.searchsorted(v_edges, v, side="right") - 1, 0, len(v_edges) - 2)
-    ti = np.clip(np.searchsorted(t_edges, T, side="right") - 1, 0, n_tp - 1)
-    cell = vi * n_tp + ti
+    cell = np.zeros(n, dtype=np.intp)
+    if not same_start:
+        cell += _v_panel(v)
+        cell *= n_tp
+    if n_tp > 1:
+        cell += np.clip(np.searchsorted(t_edges, T, side="right") - 1, 0, n_tp - 1)
     # Customers by panel (a radix sort of small integers).
     order = np.argsort(cell.astype(np.uint16), kind="stable")
     counts = np.bincount(cell)

@@ -641,3 +641,20 @@ def test_fit_equals_a_direct_maximisation_of_the_per_customer_likelihood():
     assert model.log_likelihood_ == pytest.approx(-res.fun * x.size, rel=1e-12, abs=1e-7)
     per_customer = float(pareto_nbd_log_likelihood(*model.params_, x, t_x, big_t).sum())
     assert model.log_likelihood_ == pytest.approx(per_customer, rel=1e-12)
+
+
+def test_v_panels_computed_arithmetically_match_a_search():
+    from clvpredict.models._pareto_grouped import _V_EDGES, _v_panel
+
+    v = np.concatenate(
+        [
+            np.random.default_rng(2).uniform(0.0, 1.0, 100_000),
+            _V_EDGES,
+            _V_EDGES * (1 - 1e-16),
+            _V_EDGES * (1 + 1e-16),
+            [0.0, 1e-300, 1.0],
+        ]
+    )
+    v = np.clip(v, 0.0, 1.0)
+    expected = np.clip(np.searchsorted(_V_EDGES, v, side="right") - 1, 0, len(_V_EDGES) - 2)
+    np.testing.assert_array_equal(_v_panel(v), expected)
