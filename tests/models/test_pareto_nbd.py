@@ -512,7 +512,10 @@ def test_grouped_likelihood_equals_the_per_customer_one(theta):
     w = np.random.default_rng(3).integers(1, 4, x.size).astype(float)
     f, grad = _grouped(theta, x, t_x, big_t, w)
     reference = float(w @ pareto_nbd_log_likelihood(*theta, x, t_x, big_t))
-    assert -f == pytest.approx(reference, rel=1e-12)
+    # Virtual customers are exact to about 1e-11 per customer (their check allows the nested rule
+    # 1e-7); the groups and single customers to rounding.
+    assert abs(-f - reference) <= 1e-11 * w.sum() + 1e-13 * abs(reference)
+    assert -f == pytest.approx(reference, rel=1e-11)
     _, ref_grad = pareto_nbd_negll_and_gradient(np.array(theta), x, t_x, big_t, w)
     # Per log-parameter and customer: the scale at which the optimiser judges the gradient.
     np.testing.assert_allclose(grad * theta / w.sum(), ref_grad * theta / w.sum(), atol=1e-11)
