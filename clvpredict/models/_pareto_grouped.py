@@ -977,6 +977,10 @@ class ParetoHistories:
         self.exact = _merge(exact) if exact else None
         self.virtual_main = _merge([v.main for v in self.virtual]) if self.virtual else None
         self.virtual_check = _merge([v.check for v in self.virtual]) if self.virtual else None
+        #: The virtual groups that failed their check in the last evaluation, merged (see
+        #: :func:`_virtual_terms`).
+        self.failed_key: tuple[int, ...] = ()
+        self.failed: tuple[_Groups, _Groups] | None = None
         self.single = None
         if single:
             rows = np.concatenate(single)
@@ -1018,14 +1022,21 @@ def _virtual_terms(theta, rows: ParetoHistories, hessian: bool):
     bad = (np.abs(ll_main - ll_check) > limit) | np.any(
         np.abs((grad_main - grad_check) * theta_col) > limit, axis=0
     )
-    terms = [(ll, grad, h_mat)]
-    for g in np.flatnonzero(bad):
-        virtual = rows.virtual[g]
-        approx = _groups_terms(theta, virtual.main, hessian)[:3]
-        exact = _exact_terms(theta, virtual.exact_group(), hessian)
-        negated = (-approx[0], -approx[1], None if approx[2] is None else -approx[2])
-        terms += [negated, exact]
-    return _sum_terms(terms)
+    if not bad.any():
+        return ll, grad, h_mat
+    # The groups that failed, together: their virtual customers' terms out, their real ones in.
+    failed = tuple(int(g) for g in np.flatnonzero(bad))
+    if rows.failed_key != failed:
+        rows.failed_key = failed
+        rows.failed = (
+            _merge([rows.virtual[g].main for g in failed]),
+            _merge([rows.virtual[g].exact_group() for g in failed]),
+        )
+    # (Their scale ranges passed in the merged pass, so this pass does not return None.)
+    approx = _groups_terms(theta, rows.failed[0], hessian)
+    exact = _exact_terms(theta, rows.failed[1], hessian)
+    negated = (-approx[0], -approx[1], None if approx[2] is None else -approx[2])
+    return _sum_terms([(ll, grad, h_mat), negated, exact])
 
 
 def _one_virtual_terms(theta, virtual: _Virtual, hessian: bool):
