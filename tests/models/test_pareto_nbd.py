@@ -459,3 +459,205 @@ def test_clv_interval_is_the_same_as_with_the_generic_evaluator(
     ]
     np.testing.assert_allclose(fast.to_numpy(), generic.to_numpy(), rtol=1e-10, atol=0)
     assert (fast["predictive_clv_lower"] < fast["predictive_clv_upper"]).any()
+
+
+# ------------------------------------------------------------------ the grouped likelihood of the fit
+
+
+def _histories(n, seed, theta=(0.55, 10.6, 0.6, 11.7), horizon=(0.0, 78.0)):
+    """``n`` customers drawn from the Pareto/NBD in continuous time (every row distinct)."""
+    model = ParetoNBDModel.from_params(dict(zip(("r", "alpha", "s", "beta"), theta, strict=True)))
+    rng = np.random.default_rng(seed)
+    big_t = rng.uniform(*horizon, n)
+    sim = model.simulate(big_t, random_state=seed)
+    return tuple(sim[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+
+
+def _grouped(theta, x, t_x, big_t, w, hessian=False):
+    from clvpredict.models._pareto_grouped import ParetoHistories, pareto_nbd_negll_grouped
+
+    return pareto_nbd_negll_grouped(
+        np.asarray(theta, float), ParetoHistories(x, t_x, big_t, w), hessian=hessian
+    )
+
+
+GROUPED_THETAS = [
+    (0.5533, 10.578, 0.6062, 11.668),  # CDNOW: alpha close to beta
+    (0.5, 1.0, 0.8, 500.0),  # alpha << beta
+    (2.0, 300.0, 0.3, 0.5),  # alpha >> beta
+    (0.1, 0.01, 5.0, 100.0),  # heavy decay of f over a group: its scale range is too wide
+    (1e-3, 1e3, 1e3, 1e-3),
+]
+
+
+@pytest.mark.parametrize("theta", GROUPED_THETAS)
+def test_grouped_likelihood_equals_the_per_customer_one(theta):
+    """Value and gradient of the fit's grouped likelihood (frequency groups, virtual customers,
+    single customers) against the per-customer quadrature, on 30,000 simulated customers plus
+    heavy buyers, purchases at the very start and at the very end, and T = 0."""
+    x, t_x, big_t = _histories(30_000, 7)
+    extra = np.array(
+        [
+            (0, 0, 0.0),
+            (1, 0.0, 0.0),
+            (3, 1e-9, 50.0),
+            (3, 50.0, 50.0),
+            (3, 50.0 - 1e-9, 50.0),
+            (5000, 1.0, 500.0),
+            (5000, 499.9, 500.0),
+            (200, 3.0, 400.0),
+        ]
+    )
+    x, t_x, big_t = (np.concatenate([c, e]) for c, e in zip((x, t_x, big_t), extra.T, strict=True))
+    w = np.random.default_rng(3).integers(1, 4, x.size).astype(float)
+    f, grad = _grouped(theta, x, t_x, big_t, w)
+    reference = float(w @ pareto_nbd_log_likelihood(*theta, x, t_x, big_t))
+    # Virtual customers are exact to about 1e-11 per customer (their check allows the nested rule
+    # 1e-7); the groups and single customers to rounding.
+    assert abs(-f - reference) <= 1e-11 * w.sum() + 1e-13 * abs(reference)
+    assert -f == pytest.approx(reference, rel=1e-11)
+    _, ref_grad = pareto_nbd_negll_and_gradient(np.array(theta), x, t_x, big_t, w)
+    # Per log-parameter and customer: the scale at which the optimiser judges the gradient.
+    np.testing.assert_allclose(grad * theta / w.sum(), ref_grad * theta / w.sum(), atol=1e-11)
+
+
+@pytest.mark.parametrize("theta", GROUPED_THETAS[:3])
+def test_grouped_hessian_matches_finite_differences_of_the_gradient(theta):
+    x, t_x, big_t = _histories(20_000, 11)
+    w = np.ones_like(x)
+    _, grad, hess = _grouped(theta, x, t_x, big_t, w, hessian=True)
+    phi = np.log(theta)
+    numeric = np.empty((4, 4))
+    for k in range(4):
+        step = np.zeros(4)
+        step[k] = 1e-5
+        up = _grouped(np.exp(phi + step), x, t_x, big_t, w)[1]
+        down = _grouped(np.exp(phi - step), x, t_x, big_t, w)[1]
+        numeric[:, k] = (up * np.exp(phi + step) - down * np.exp(phi - step)) / 2e-5
+    analytic = hess * np.outer(theta, theta) + np.diag(grad * theta)
+    np.testing.assert_allclose(analytic, 0.5 * (numeric + numeric.T), rtol=1e-6, atol=1e-6)
+
+
+def test_virtual_customers_replace_large_groups_and_agree_with_them():
+    from clvpredict.models import _pareto_grouped as grouped
+
+    # Customers acquired over 12 weeks and observed for 27 to 39 weeks.
+    x, t_x, big_t = _histories(60_000, 5, horizon=(27.0, 39.0))
+    rows = grouped.ParetoHistories(x, t_x, big_t, np.ones_like(x))
+    # The frequencies 0 and 1, with tens of thousands of customers each.
+    assert len(rows.virtual) >= 2
+    real = sum(len(v.rows[1]) for v in rows.virtual)
+    assert sum(len(v.main.w) for v in rows.virtual) < 0.2 * real
+    theta = (0.5533, 10.578, 0.6062, 11.668)
+    for virtual in rows.virtual:
+        approx = grouped._one_virtual_terms(theta, virtual, True)
+        exact = grouped._exact_terms(theta, virtual.exact_group(), True)
+        assert approx[0] == pytest.approx(exact[0], rel=1e-13)
+        np.testing.assert_allclose(approx[1], exact[1], rtol=1e-11, atol=1e-9)
+        np.testing.assert_allclose(approx[2], exact[2], rtol=1e-9, atol=1e-6)
+    # All virtual groups in one pass: the same sums.
+    merged = grouped._virtual_terms(theta, rows, True)
+    each = grouped._sum_terms([grouped._one_virtual_terms(theta, v, True) for v in rows.virtual])
+    assert merged[0] == pytest.approx(each[0], rel=1e-14)
+    np.testing.assert_allclose(merged[1], each[1], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(merged[2], each[2], rtol=1e-12, atol=1e-6)
+
+
+def test_virtual_customers_fall_back_to_the_real_ones_when_the_check_fails(monkeypatch):
+    from clvpredict.models import _pareto_grouped as grouped
+
+    x, t_x, big_t = _histories(60_000, 5, horizon=(27.0, 39.0))
+    rows = grouped.ParetoHistories(x, t_x, big_t, np.ones_like(x))
+    theta = (0.5533, 10.578, 0.6062, 11.668)
+    exact = grouped._sum_terms(
+        [grouped._exact_terms(theta, v.exact_group(), False) for v in rows.virtual]
+    )
+    # A tolerance no interpolation meets: every group's real customers are used.
+    monkeypatch.setattr(grouped, "_CHECK_TOLERANCE", 0.0)
+    got = grouped._virtual_terms(theta, rows, False)
+    assert got[0] == pytest.approx(exact[0], rel=1e-14)
+    np.testing.assert_allclose(got[1], exact[1], rtol=1e-12, atol=1e-9)
+    one = grouped._one_virtual_terms(theta, rows.virtual[1], False)
+    reference = grouped._exact_terms(theta, rows.virtual[1].exact_group(), False)
+    assert one[0] == reference[0]
+    np.testing.assert_array_equal(one[1], reference[1])
+
+
+@pytest.mark.parametrize(
+    "theta",
+    [
+        (0.55, 10.58, 0.61, 11.67),
+        (2.0, 1e-3, 0.5, 1e3),
+        (0.5, 1e3, 2.0, 1e-3),
+        (1e-3, 1e-3, 1e-3, 1e-3),
+    ],
+)
+def test_grouped_likelihood_against_60_digit_closed_form(theta):
+    """Groups of 20 customers per frequency (so the grouped path, not the per-customer one,
+    evaluates them) at hard points: x up to 5,000, t_x near 0 and near T, alpha close to beta,
+    alpha < beta and alpha > beta; every row compared with 60-digit arithmetic."""
+    rows = [
+        (x, t_x, big_t)
+        for x in (0, 1, 20, 5000)
+        for big_t in (0.5, 39.0, 500.0)
+        for t_x in ((0.0,) if x == 0 else (1e-6 * big_t, 0.5 * big_t, big_t * (1 - 1e-9), big_t))
+    ]
+    x, t_x, big_t = (np.repeat(np.array(c, dtype=float), 20) for c in zip(*rows, strict=True))
+    reference = sum(20 * _log_likelihood_60_digits(*theta, *row) for row in rows)
+    f, _ = _grouped(theta, x, t_x, big_t, np.ones_like(x))
+    assert -f == pytest.approx(reference, rel=1e-12)
+
+
+def test_end_points_sorted_by_packed_keys():
+    from clvpredict.models._pareto_grouped import _sorted_points
+
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0, 40, 5000)
+    # Exact duplicates, values a few ulps apart, -0.0 and 0.0.
+    values = np.concatenate([base, base[:100], base[:100] * (1 + 1e-15), [0.0, -0.0, 0.0]])
+    points, where, order = _sorted_points(values)
+    np.testing.assert_array_equal(points[where], values)  # each value maps to itself exactly
+    assert np.all(np.diff(points) > -1e-9 * points[1:])  # sorted up to ~1e-10 relative
+    assert len(points) == len(np.unique(values))
+    np.testing.assert_array_equal(np.sort(order), np.arange(values.size))
+
+
+def test_fit_equals_a_direct_maximisation_of_the_per_customer_likelihood():
+    """The Newton fit on the grouped likelihood reaches the maximum of the per-customer
+    quadrature found by scipy's L-BFGS-B from another start."""
+    x, t_x, big_t = _histories(20_000, 21)
+    data = pd.DataFrame({"frequency": x, "recency": t_x, "T": big_t})
+    model = ParetoNBDModel(time_unit="W").fit(data)
+    assert model.converged_ and model.fit_result_.message.startswith("Newton")
+    w = np.ones_like(x)
+
+    def objective(phi):
+        theta = np.exp(phi)
+        f, g = pareto_nbd_negll_and_gradient(theta, x, t_x, big_t, w)
+        return f / x.size, g * theta / x.size
+
+    start = np.log([1.0, 5.0, 1.0, 5.0])
+    res = optimize.minimize(
+        objective, start, jac=True, method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-11}
+    )
+    np.testing.assert_allclose(model.params_.to_numpy(), np.exp(res.x), rtol=1e-6)
+    assert model.log_likelihood_ == pytest.approx(-res.fun * x.size, rel=1e-12, abs=1e-7)
+    per_customer = float(pareto_nbd_log_likelihood(*model.params_, x, t_x, big_t).sum())
+    assert model.log_likelihood_ == pytest.approx(per_customer, rel=1e-12)
+
+
+def test_v_panels_computed_arithmetically_match_a_search():
+    from clvpredict.models._pareto_grouped import _V_EDGES, _v_panel
+
+    v = np.concatenate(
+        [
+            np.random.default_rng(2).uniform(0.0, 1.0, 100_000),
+            _V_EDGES,
+            _V_EDGES * (1 - 1e-16),
+            _V_EDGES * (1 + 1e-16),
+            [0.0, 1e-300, 1.0],
+        ]
+    )
+    v = np.clip(v, 0.0, 1.0)
+    expected = np.clip(np.searchsorted(_V_EDGES, v, side="right") - 1, 0, len(_V_EDGES) - 2)
+    np.testing.assert_array_equal(_v_panel(v), expected)
