@@ -161,7 +161,11 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     group.add_argument("--config", help="TOML file of settings (flags given here win)")
     group.add_argument(
         "--transactions",
-        help="transaction log: .csv (optionally .gz), .parquet, or a directory or glob of .parquet",
+        help=(
+            "transaction log: .csv (optionally .gz), .parquet, or a directory or glob of "
+            ".parquet; with --engine spark also a URI of the cluster's storage (dbfs:/..., "
+            "s3a://...)"
+        ),
     )
     group.add_argument(
         "--engine",
@@ -180,8 +184,9 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
             "Spark master URL for --engine spark, e.g. local[4], spark://host:7077, yarn. "
             "Default: the session of the process that started clvpredict (a Databricks job or "
             "notebook, spark-submit --master ...), else local[*]. Spark's own settings (driver "
-            "memory, ...) come from spark-defaults.conf or PYSPARK_SUBMIT_ARGS. The executors "
-            "must see --transactions and --out at the same paths"
+            "memory, ...) come from spark-defaults.conf or PYSPARK_SUBMIT_ARGS. --out is a "
+            "folder of this machine that the executors write into: on a cluster, a shared "
+            "mount seen at the same path"
         ),
     )
     group.add_argument("--customer-col", dest="customer_col", help="customer id column")

@@ -115,10 +115,11 @@ def spark_session(master: str | None = None) -> Any:
     if cores is not None:
         # Workers on this machine run this interpreter, with clvpredict importable.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # Everything runs in this machine: no network address to look up.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = (
             builder.config("spark.sql.shuffle.partitions", str(cores))
             .config("spark.default.parallelism", str(cores))
-            # Everything runs in this machine: no network address to look up.
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.driver.host", "127.0.0.1")
         )
