@@ -277,7 +277,7 @@ def calibration_split(
 ) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
     """Calibration/holdout summary with the last ``holdout_months`` held out, if the history is
     at least twice that long; ``(None, None)`` otherwise. ``facts`` are the whole-history
-    summary's (:func:`_summary_facts`)."""
+    summary's (:func:`_summarise`)."""
 
     end = pd.Timestamp(facts["observation_end"])
     holdout_days = round(settings.holdout_months * DAYS_PER_MONTH)
