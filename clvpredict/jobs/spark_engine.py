@@ -170,7 +170,14 @@ def read_log(session: Any, path: str, parquet: bool) -> Any:
             )
         return session.read.csv(path, header=True, inferSchema=False)
     except AnalysisException as exc:
-        raise ClvDataError(f"Input {path!r} cannot be read by Spark: {exc}") from exc
+        hint = ""
+        if "NANOS" in str(exc):
+            hint = (
+                " Spark reads no timestamps stored in nanoseconds (pandas 2 writes them so by "
+                "default): write the file with microseconds, e.g. "
+                "df.to_parquet(path, coerce_timestamps='us'), or use --engine polars."
+            )
+        raise ClvDataError(f"Input {path!r} cannot be read by Spark: {exc}{hint}") from exc
 
 
 def summary_facts(rfm: Any) -> dict[str, Any]:

@@ -23,6 +23,8 @@ import clvpredict as cp
 from clvpredict.jobs.cli import main
 
 COLUMNS = ["--customer-col", "customer_id", "--date-col", "date", "--amount-col", "amount"]
+#: Spark reads no Parquet timestamps in nanoseconds, which pandas 2 writes by default.
+MICROSECONDS = {"coerce_timestamps": "us"}
 PREDICTION_COLUMNS = [
     "frequency",
     "recency",
@@ -64,7 +66,7 @@ def logs(tmp_path_factory) -> dict[str, str]:
     """CDNOW as Parquet, the synthetic log as CSV (text dates with times)."""
     root = tmp_path_factory.mktemp("spark-logs")
     cdnow = cp.datasets.load_cdnow()[["customer_id", "date", "amount"]]
-    cdnow.to_parquet(root / "cdnow.parquet", index=False)
+    cdnow.to_parquet(root / "cdnow.parquet", index=False, **MICROSECONDS)
     synthetic = synthetic_log()
     synthetic.assign(date=synthetic["date"].dt.strftime("%Y-%m-%d %H:%M:%S")).to_csv(
         root / "synthetic.csv", index=False
@@ -221,7 +223,7 @@ def _message(stderr: str) -> str:
 def test_a_bad_log_is_refused_with_the_embedded_engines_message(case, spark, tmp_path, capsys):
     tx = BAD_LOGS[case](cp.datasets.load_cdnow()[["customer_id", "date", "amount"]].head(40))
     path = tmp_path / "bad.parquet"
-    tx.to_parquet(path, index=False)
+    tx.to_parquet(path, index=False, **MICROSECONDS)
     messages = {}
     for engine in ("polars", "spark"):
         args = ["fit", "--transactions", str(path), *COLUMNS, "--engine", engine]
@@ -253,3 +255,12 @@ def test_csv_predictions_and_another_master_are_refused(spark, logs, tmp_path, c
     assert main([*common, "--spark-master", "local[3]"]) == 2
     assert "already runs a Spark session on 'local[2]'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_timestamps_in_nanoseconds_are_refused_with_the_way_out(spark, tmp_path, capsys):
+    tx = cp.datasets.load_cdnow()[["customer_id", "date", "amount"]].head(20)
+    tx = tx.assign(date=tx["date"].astype("datetime64[ns]"))
+    tx.to_parquet(tmp_path / "ns.parquet", index=False)
+    args = ["fit", "--transactions", str(tmp_path / "ns.parquet"), "--engine", "spark"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    assert "coerce_timestamps='us'" in _message(capsys.readouterr().err)
