@@ -158,6 +158,7 @@ def read_log(session: Any, path: str, parquet: bool) -> Any:
     zeros, dates are checked as ISO 8601 (or ``--date-format``) and amounts as numbers by the
     log's checks, and no pass over the file is spent guessing types.
     """
+    from py4j.protocol import Py4JJavaError
     from pyspark.errors import AnalysisException
 
     try:
@@ -169,15 +170,19 @@ def read_log(session: Any, path: str, parquet: bool) -> Any:
                 "Unzip it, or use --engine polars."
             )
         return session.read.csv(path, header=True, inferSchema=False)
-    except AnalysisException as exc:
+    except (AnalysisException, Py4JJavaError) as exc:
+        # Spark 3.5 reports a file it cannot read as a failed job with the cause inside.
+        text = str(exc)
+        causes = re.findall(r"Exception: (.+)", text)
+        detail = causes[-1] if causes else text.strip().splitlines()[0]
         hint = ""
-        if "NANOS" in str(exc):
+        if "NANOS" in text:
             hint = (
                 " Spark reads no timestamps stored in nanoseconds (pandas 2 writes them so by "
                 "default): write the file with microseconds, e.g. "
                 "df.to_parquet(path, coerce_timestamps='us'), or use --engine polars."
             )
-        raise ClvDataError(f"Input {path!r} cannot be read by Spark: {exc}{hint}") from exc
+        raise ClvDataError(f"Input {path!r} cannot be read by Spark: {detail}{hint}") from exc
 
 
 def summary_facts(rfm: Any) -> dict[str, Any]:
