@@ -10,7 +10,8 @@ Guarantees of ``clvpredict refresh`` (:func:`publish_release`), for any interrup
 * One pointer, the symbolic link ``OUT/current -> releases/<name>``, is then replaced by a
   single ``rename``. That rename is the commit: before it every reader path gives the previous
   night, after it the new night.
-* The reader paths ``OUT/model.json``, ``OUT/predictions.csv`` (or ``.parquet``),
+* The reader paths ``OUT/model.json``, ``OUT/predictions.csv`` (or ``.parquet``: a folder of
+  part files when Spark's executors wrote it, moved into the release whole),
   ``OUT/metrics.json`` and ``OUT/report.html`` are relative links ``-> current/<name>``, so all
   of them switch at the one rename. A file the new night does not have (``predictions.csv`` after
   a switch to parquet, ``report.html`` after ``--no-report``) then reads as missing, and its link
@@ -31,7 +32,8 @@ Guarantees of ``clvpredict refresh`` (:func:`publish_release`), for any interrup
 A single file (:func:`write_bytes_atomic`: model files, ``score``'s predictions, the report) is
 written to a temporary file beside its target, fsynced, and renamed over it: readers see the old
 or the new file. A temporary file left by a killed writer is removed by the next write of the
-same target.
+same target. A folder (:func:`write_folder_atomic`: ``score``'s predictions written by Spark) is
+made beside its target and renamed to it.
 
 Needs POSIX file locks and symbolic links (Linux, macOS); on other platforms ``refresh`` stops
 with a clear error.
@@ -48,7 +50,7 @@ import secrets
 import shutil
 import signal
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,8 +69,10 @@ __all__ = [
     "current_release",
     "publish_release",
     "refresh_lock",
+    "release_scratch",
     "tidy_output_folder",
     "write_bytes_atomic",
+    "write_folder_atomic",
 ]
 
 #: Reader paths in OUT that refresh publishes (and that the file-by-file scheme wrote directly).
@@ -235,12 +239,7 @@ def write_bytes_atomic(content: bytes, path: str | os.PathLike[str]) -> Path:
         there would replace one file of a published night.
     """
     path = Path(path)
-    if _release_link_target(path) is not None:
-        raise ClvDataError(
-            f"{str(path)!r} is published by clvpredict refresh (a link into "
-            f"{str(path.parent / CURRENT)!r}); writing it would mix one file into a published "
-            "night. Write to another folder (--out)."
-        )
+    _refuse_reader_link(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
     fd, tmp = _locked_temporary(path)
@@ -254,6 +253,83 @@ def write_bytes_atomic(content: bytes, path: str | os.PathLike[str]) -> Path:
         raise
     finally:
         os.close(fd)
+    return path
+
+
+def _refuse_reader_link(path: Path) -> None:
+    if _release_link_target(path) is not None:
+        raise ClvDataError(
+            f"{str(path)!r} is published by clvpredict refresh (a link into "
+            f"{str(path.parent / CURRENT)!r}); writing it would mix one file into a published "
+            "night. Write to another folder (--out)."
+        )
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Make a folder written by another program (Spark's executors) durable: every file, then
+    every folder, deepest first."""
+    for root, _dirs, names in os.walk(folder, topdown=False):
+        for name in names:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(root))
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, link or folder."""
+    if path.is_dir() and not path.is_symlink():
+        _rmtree(path)
+    else:
+        _unlink(path)
+
+
+def write_folder_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Have ``write`` make a folder (e.g. Parquet part files written by Spark) and put it at
+    ``path`` by a rename.
+
+    ``write`` receives a path beside ``path`` that does not exist yet, and must create it. The
+    folder is fsynced, then renamed to ``path``: readers never see a folder half-written. A
+    previous output at ``path`` (a folder or a file) is first renamed aside and removed after,
+    so between those two renames ``path`` is briefly missing (no rename swaps two folders).
+    If ``write`` fails, what it left is removed; a previous output that could not be removed
+    is removed by the next write. Returns the path.
+
+    Raises
+    ------
+    ClvDataError
+        ``path`` is a reader link of a folder published by ``clvpredict refresh``.
+    """
+    path = Path(path)
+    _refuse_reader_link(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f".{glob_escape(path.name)}.*.old"):
+        # A replaced output that a failing disk kept from being removed.
+        logger.warning("removed %s, left by an interrupted write of %s", leftover, path.name)
+        _remove(leftover)
+    token = secrets.token_hex(4)
+    tmp = path.with_name(f".{path.name}.{token}.tmp")
+    old = path.with_name(f".{path.name}.{token}.old")
+    try:
+        write(tmp)
+        _fsync_tree(tmp)
+        if path.exists() or path.is_symlink():
+            _rename(path, old)
+        _rename(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        if tmp.exists() or tmp.is_symlink():
+            _remove(tmp)
+        if old.exists() or old.is_symlink():
+            if path.exists() or path.is_symlink():
+                _remove(old)  # the new folder is in place: only the tidying failed
+            else:
+                _rename(old, path)  # the previous output back where it was
+        raise
+    if old.exists() or old.is_symlink():
+        _remove(old)
     return path
 
 
@@ -573,8 +649,32 @@ def _point_current_at(out: Path, name: str) -> None:
     _replace(tmp, out / CURRENT)
 
 
+@contextmanager
+def release_scratch(out: Path) -> Iterator[Path]:
+    """A new, empty folder in ``OUT/releases`` for outputs that another program writes (Spark's
+    executors write the predictions there) before :func:`publish_release` moves them into the
+    release; removed with whatever is left in it when the block ends. Call it holding
+    :func:`refresh_lock`. A killed run's scratch folder is removed by the next
+    :func:`tidy_output_folder`, as a staging folder."""
+    releases = out / RELEASES
+    if not releases.is_dir():
+        _mkdir(releases)
+    scratch = releases / f".staging-scratch-{secrets.token_hex(4)}"
+    _mkdir(scratch)
+    try:
+        yield scratch
+    finally:
+        if scratch.is_dir():
+            _rmtree(scratch)
+
+
 def publish_release(
-    out: Path, files: Mapping[str, bytes], keep: int, *, when: datetime | None = None
+    out: Path,
+    files: Mapping[str, bytes],
+    keep: int,
+    *,
+    when: datetime | None = None,
+    folders: Mapping[str, Path] | None = None,
 ) -> str:
     """Publish one night's files as a new release and make it current (see the module notes).
 
@@ -590,15 +690,23 @@ def publish_release(
         Releases kept after publishing, the new one included (at least 1).
     when : datetime, optional
         Time that names the release (default now, UTC).
+    folders : mapping of output name to folder, optional
+        Outputs that are folders written already (``predictions.parquet`` written by Spark),
+        in a :func:`release_scratch` folder of ``out``: each is fsynced and moved into the
+        release by a rename, like a file.
 
     Returns
     -------
     str
         The release's name (its folder in ``OUT/releases``).
     """
-    for file_name in files:
+    folders = dict(folders or {})
+    names = [*files, *folders]
+    for file_name in names:
         if file_name not in OUTPUT_NAMES:
             raise ValueError(f"{file_name!r} is not one of the published outputs {OUTPUT_NAMES}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"an output is given both as a file and as a folder: {sorted(names)}")
     releases = out / RELEASES
     if not releases.is_dir():
         _mkdir(releases)
@@ -610,11 +718,14 @@ def publish_release(
         _mkdir(staging)
         for file_name, content in files.items():
             _write(staging / file_name, content)
+        for folder_name, source in folders.items():
+            _fsync_tree(source)
+            _rename(source, staging / folder_name)
         _fsync_dir(staging)
         _rename(staging, releases / name)
         _fsync_dir(releases)
         # Links for names the current night lacks dangle until the swap, like a missing file.
-        for file_name in files:
+        for file_name in names:
             if not (out / file_name).is_symlink():
                 _symlink(f"{CURRENT}/{file_name}", out / file_name)
                 new_links.append(out / file_name)
@@ -626,7 +737,7 @@ def publish_release(
         if not committed:
             _undo(out, releases, name, staging, new_links)
         raise
-    _after_commit(out, name, files, keep)
+    _after_commit(out, name, names, keep)
     return name
 
 
@@ -645,7 +756,7 @@ def _undo(out: Path, releases: Path, name: str, staging: Path, new_links: list[P
         logger.warning("could not remove the unpublished release %s: %s", name, exc)
 
 
-def _after_commit(out: Path, name: str, files: Mapping[str, bytes], keep: int) -> None:
+def _after_commit(out: Path, name: str, files: Collection[str], keep: int) -> None:
     """Mark the release, drop links to files the night lacks, prune old releases. The night is
     published whatever happens here, so a failure is a warning and the next run finishes it."""
     releases = out / RELEASES

@@ -42,6 +42,8 @@ LAZY_ALLOWED = {
     "tomllib": "standard library from Python 3.11",
     "tomli": "the same parser before Python 3.11",
     "duckdb": "the caller's own engine, imported only to hand a DuckDB caller its result",
+    "pyspark": "the [spark] extra: imported only when the spark engine runs a job",
+    "py4j": "pyspark's bridge to Java, installed with it",
 }
 
 RANK = {member: rank for rank, members in enumerate(LAYERS.values()) for member in members}

@@ -616,3 +616,99 @@ def test_without_posix_locks_refresh_stops_with_a_clear_error(tmp_path, monkeypa
         with publishing.refresh_lock(tmp_path / "out"):
             raise AssertionError("must not get here")
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Folders written by another program (Spark's executors)
+# --------------------------------------------------------------------------------------------
+
+
+def _parts(content: str):
+    """A writer that makes a folder of two part files, as Spark does."""
+
+    def write(folder: Path) -> None:
+        folder.mkdir()
+        (folder / "part-0.parquet").write_text(content + "0")
+        (folder / "part-1.parquet").write_text(content + "1")
+        (folder / "_SUCCESS").write_text("")
+
+    return write
+
+
+def _read_parts(folder: Path) -> list[str]:
+    return [(folder / f"part-{k}.parquet").read_text() for k in range(2)]
+
+
+def test_a_folder_replaces_a_folder_or_a_file_whole(tmp_path):
+    target = tmp_path / "predictions.parquet"
+    target.write_bytes(b"one file written by the polars engine")
+    assert publishing.write_folder_atomic(target, _parts("a")) == target
+    assert _read_parts(target) == ["a0", "a1"]
+    publishing.write_folder_atomic(target, _parts("b"))
+    assert _read_parts(target) == ["b0", "b1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.parquet"]
+
+
+def test_a_folder_write_that_fails_at_any_operation_keeps_the_previous_folder(
+    tmp_path, monkeypatch
+):
+    target = tmp_path / "predictions.parquet"
+    publishing.write_folder_atomic(target, _parts("old"))
+    for k in range(8):
+        publishing._faults.count = 0
+        monkeypatch.setenv(FAULT, f"oserror:{k}")
+        try:
+            publishing.write_folder_atomic(target, _parts("new"))
+        except OSError as exc:
+            # Before the rename the previous folder, after it the new one: whole either way.
+            assert "injected fault" in str(exc)
+            assert _read_parts(target) in (["old0", "old1"], ["new0", "new1"])
+            publishing.write_folder_atomic(target, _parts("old"))
+        else:
+            assert _read_parts(target) == ["new0", "new1"]
+            break
+        finally:
+            monkeypatch.delenv(FAULT)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.parquet"]
+    else:
+        raise AssertionError("the write never got past the injected faults")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.parquet"]
+
+
+def test_a_failing_writer_leaves_nothing(tmp_path):
+    def half(folder: Path) -> None:
+        folder.mkdir()
+        (folder / "part-0.parquet").write_text("half")
+        raise RuntimeError("executor lost")
+
+    with pytest.raises(RuntimeError, match="executor lost"):
+        publishing.write_folder_atomic(tmp_path / "predictions.parquet", half)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_release_takes_a_folder_from_its_scratch_folder(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    with publishing.refresh_lock(out):
+        publishing.tidy_output_folder(out)
+        with publishing.release_scratch(out) as scratch:
+            _parts("night1")(scratch / "predictions.parquet")
+            name = publishing.publish_release(
+                out,
+                {"model.json": b"{}"},
+                keep=2,
+                folders={"predictions.parquet": scratch / "predictions.parquet"},
+            )
+    assert _read_parts(out / "predictions.parquet") == ["night10", "night11"]
+    assert os.readlink(out / "predictions.parquet") == "current/predictions.parquet"
+    assert (out / "releases" / name / "predictions.parquet" / "_SUCCESS").is_file()
+    assert sorted(p.name for p in (out / "releases").iterdir()) == [name]  # no scratch left
+
+    # A killed run's scratch folder is a leftover, and a night without the folder drops its link.
+    with publishing.refresh_lock(out):
+        (out / "releases" / ".staging-scratch-dead").mkdir()
+        publishing.tidy_output_folder(out)
+        assert not (out / "releases" / ".staging-scratch-dead").exists()
+        publishing.publish_release(out, {"model.json": b"{}", "predictions.csv": b"id\n"}, keep=2)
+    assert not (out / "predictions.parquet").is_symlink()
+    assert (out / "predictions.csv").read_bytes() == b"id\n"

@@ -23,7 +23,8 @@ import pandas as pd
 from .._version import __version__
 from ..data import datasets
 from ..exceptions import ClvDataError, ConvergenceError
-from ..publishing import RefreshLocked, write_bytes_atomic
+from ..publishing import RefreshLocked, write_bytes_atomic, write_folder_atomic
+from . import spark_engine
 from .persistence import write_text_atomic
 from .pipeline import (
     GateFailure,
@@ -160,14 +161,32 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     group.add_argument("--config", help="TOML file of settings (flags given here win)")
     group.add_argument(
         "--transactions",
-        help="transaction log: .csv (optionally .gz), .parquet, or a directory or glob of .parquet",
+        help=(
+            "transaction log: .csv (optionally .gz), .parquet, or a directory or glob of "
+            ".parquet; with --engine spark also a URI of the cluster's storage (dbfs:/..., "
+            "s3a://...)"
+        ),
     )
     group.add_argument(
         "--engine",
-        choices=["polars", "pandas"],
+        choices=["polars", "pandas", "spark"],
         help=(
             "where the log is checked and summarised: polars streams it from the file (default); "
-            "pandas loads it and reads dates in more formats without --date-format"
+            "pandas loads it and reads dates in more formats without --date-format; spark reads, "
+            "summarises and scores it in a Spark session and writes the predictions as a Parquet "
+            'folder (needs pip install "clvpredict[spark]" and Java 17+)'
+        ),
+    )
+    group.add_argument(
+        "--spark-master",
+        dest="spark_master",
+        help=(
+            "Spark master URL for --engine spark, e.g. local[4], spark://host:7077, yarn. "
+            "Default: the session of the process that started clvpredict (a Databricks job or "
+            "notebook, spark-submit --master ...), else local[*]. Spark's own settings (driver "
+            "memory, ...) come from spark-defaults.conf or PYSPARK_SUBMIT_ARGS. --out is a "
+            "folder of this machine that the executors write into: on a cluster, a shared "
+            "mount seen at the same path"
         ),
     )
     group.add_argument("--customer-col", dest="customer_col", help="customer id column")
@@ -385,9 +404,15 @@ def _run_score(args: argparse.Namespace) -> int:
     settings = _settings(args)
     table = run_score(settings)
     path = Path(settings.out) / f"predictions.{settings.output_format}"
-    with step(f"write {path}"):
-        write_bytes_atomic(table_bytes(table, settings.output_format), path)
-    print(f"Scored {len(table):,} customers; wrote {path}")
+    if settings.engine == "spark":
+        with step(f"score on the executors and write {path}"):
+            write_folder_atomic(path, lambda folder: spark_engine.write_parquet(table, folder))
+        n_customers = spark_engine.count_rows(table.sparkSession, path)
+    else:
+        with step(f"write {path}"):
+            write_bytes_atomic(table_bytes(table, settings.output_format), path)
+        n_customers = len(table)
+    print(f"Scored {n_customers:,} customers; wrote {path}")
     return EXIT_OK
 
 
@@ -405,7 +430,10 @@ def _run_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _Day().check("calibration_end", args.calibration_end, _Origin("flag"))
     tx = read_table(
-        settings.transactions, customer_col=settings.customer_col, engine=settings.engine
+        settings.transactions,
+        customer_col=settings.customer_col,
+        engine=settings.engine,
+        spark_master=settings.spark_master,
     )
     # Parsed by the jobs' one parse_log, so the report follows every parse policy of the
     # settings (it used to drop duplicates= on the way).

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import narwhals.stable.v2 as nw
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -44,6 +45,7 @@ except ImportError:  # Windows
 
 from .._units import DAYS_PER_MONTH, unit_in_days
 from ..clv import estimate_lifetime_years
+from ..data.engines import scalars
 from ..data.summaries import calibration_holdout_summary, rfm_summary
 from ..data.transactions import TransactionLog
 from ..evaluation import model_label
@@ -51,9 +53,11 @@ from ..exceptions import ClvDataError, ClvError
 from ..publishing import (
     publish_release,
     refresh_lock,
+    release_scratch,
     tidy_output_folder,
     write_bytes_atomic,
 )
+from . import spark_engine
 from .assessment import Assessment, assess, fit_whole_history
 from .persistence import ModelBundle, _plain, load_model, model_from_dict
 from .report import build_report
@@ -96,6 +100,7 @@ def read_table(
     *,
     customer_col: str | None = None,
     engine: str = "pandas",
+    spark_master: str | None = None,
 ) -> Any:
     """Read a CSV (optionally compressed) or Parquet file, or a directory or glob of Parquet
     files (a partitioned table).
@@ -110,17 +115,25 @@ def read_table(
         The customer id column. In a CSV it is read as text: ids are labels, and reading them as
         numbers would merge "007" with "7" and drop the leading zeros of every id written back.
         Parquet columns keep the type they were stored with.
-    engine : {"pandas", "polars"}
+    engine : {"pandas", "polars", "spark"}
         ``"polars"`` scans the file lazily: the log is checked and summarised in polars'
         streaming engine and never loaded into pandas (the command line's default for
-        transaction logs). ``"pandas"`` reads it into a pandas DataFrame.
+        transaction logs). ``"pandas"`` reads it into a pandas DataFrame. ``"spark"`` reads it
+        with ``spark.read`` into a Spark DataFrame (CSV columns as text), in the session of
+        :func:`~clvpredict.jobs.spark_engine.spark_session`; its path may also be a URI of the
+        cluster's storage (``dbfs:/...``, ``s3a://...``), which Spark checks.
+    spark_master : str, optional
+        The Spark master for ``engine="spark"`` (see ``spark_session``).
     """
     if path is None:
         raise ClvDataError(f"No input file: pass {what} PATH (a .csv or .parquet file).")
     text = os.fspath(path)
     path = Path(path)
     is_glob = any(ch in text for ch in "*?[")
-    if is_glob:
+    remote = engine == "spark" and spark_engine.has_scheme(text)
+    if remote:
+        pass  # on the cluster's storage: Spark says whether it exists
+    elif is_glob:
         if not glob.glob(text, recursive=True):
             raise ClvDataError(f"No file matches {text!r} ({what}).")
     elif path.is_dir():
@@ -134,11 +147,15 @@ def read_table(
     name = path.name.lower()
     parquet = is_glob or path.is_dir() or name.endswith((".parquet", ".pq"))
     csv = name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".txt"))
+    # A folder of the cluster's storage is a Parquet table, like a local one.
+    parquet = parquet or (remote and not csv)
     if not (parquet or csv):
         raise ClvDataError(
             f"Input file {text!r} has an unknown type: use .csv (optionally .gz) or .parquet, "
             "or a directory or glob of .parquet files."
         )
+    if engine == "spark":
+        return spark_engine.read_log(spark_engine.spark_session(spark_master), text, parquet)
     try:
         if engine == "polars":
             return _scan_with_polars(text, parquet, customer_col)
@@ -223,7 +240,11 @@ def step(name: str, record: StepRecord | None = None) -> Iterator[None]:
 # --------------------------------------------------------------------------------------------
 
 
-def _summary_kwargs(settings: Settings) -> dict[str, Any]:
+def _summary_kwargs(settings: Settings, *, per_customer: bool = False) -> dict[str, Any]:
+    """The summaries' arguments from the settings. The jobs work on one row per customer in
+    pandas (computed in the log's engine, then collected), except a ``per_customer`` summary on
+    Spark (the whole-history one, which is fitted and scored): it stays in Spark."""
+    native = per_customer and settings.engine == "spark"
     return {
         "customer_id_col": settings.customer_col,
         "datetime_col": settings.date_col,
@@ -234,8 +255,7 @@ def _summary_kwargs(settings: Settings) -> dict[str, Any]:
         "duplicates": settings.duplicates,
         "after_end": settings.after_end,
         "discrete": is_discrete(settings.purchase_model),
-        # Computed in the log's engine; the jobs work on one row per customer in pandas.
-        "output": "pandas",
+        "output": "native" if native else "pandas",
     }
 
 
@@ -253,14 +273,15 @@ def parse_log(settings: Settings, tx: pd.DataFrame) -> TransactionLog:
 
 
 def calibration_split(
-    settings: Settings, tx: pd.DataFrame | TransactionLog, rfm: pd.DataFrame
+    settings: Settings, tx: pd.DataFrame | TransactionLog, facts: dict[str, Any]
 ) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
     """Calibration/holdout summary with the last ``holdout_months`` held out, if the history is
-    at least twice that long; ``(None, None)`` otherwise."""
+    at least twice that long; ``(None, None)`` otherwise. ``facts`` are the whole-history
+    summary's (:func:`_summarise`)."""
 
-    end = pd.Timestamp(rfm.attrs["observation_end"])
+    end = pd.Timestamp(facts["observation_end"])
     holdout_days = round(settings.holdout_months * DAYS_PER_MONTH)
-    history_days = float(rfm["T"].max()) * unit_in_days(settings.time_unit)
+    history_days = facts["longest_T"] * unit_in_days(settings.time_unit)
     if history_days < 2 * holdout_days:
         return None, None
     if is_discrete(settings.purchase_model):
@@ -325,6 +346,31 @@ def _lifetime(settings: Settings, tx: pd.DataFrame | TransactionLog, end: str) -
     )
 
 
+def _summarise(settings: Settings, log: TransactionLog) -> tuple[Any, dict[str, Any]]:
+    """The whole-history summary, and its facts: ``observation_end`` (text), ``n_customers``
+    and ``longest_T``.
+
+    On Spark the summary stays there, cached for the fits and the scoring, and the facts are
+    one aggregate of it. Its end of observation is found first, as the summary would (the last
+    purchase day of the log without purchases after today, by the ``after_end`` policy), and
+    then given to it: a Spark summary carries no ``attrs``.
+    """
+    end = settings.observation_end
+    if settings.engine == "spark" and end is None:
+        last = scalars(log.until(settings.after_end), nw.col("day").max())[0]
+        end = str(pd.Timestamp(int(last), unit="D").date())
+    rfm = rfm_summary(log, observation_end=end, **_summary_kwargs(settings, per_customer=True))
+    if settings.engine == "spark":
+        rfm = rfm.cache()
+        return rfm, {"observation_end": end, **spark_engine.summary_facts(rfm)}
+    facts = {
+        "observation_end": rfm.attrs["observation_end"],
+        "n_customers": len(rfm),
+        "longest_T": float(rfm["T"].max()),
+    }
+    return rfm, facts
+
+
 def run_fit(
     settings: Settings,
     record: StepRecord | None = None,
@@ -355,26 +401,28 @@ def run_fit(
     if transactions is None:
         with step("read transactions", record):
             tx = read_table(
-                settings.transactions, customer_col=settings.customer_col, engine=settings.engine
+                settings.transactions,
+                customer_col=settings.customer_col,
+                engine=settings.engine,
+                spark_master=settings.spark_master,
             )
     else:
         tx = transactions
     with step("validate and summarise", record):
         log = parse_log(settings, tx)
-        rfm = rfm_summary(
-            log, observation_end=settings.observation_end, **_summary_kwargs(settings)
-        )
+        rfm, facts = _summarise(settings, log)
     context: dict[str, Any] = {
         "log": log,
         "assessment": None,
         "calibration": None,
         "calibration_end": None,
         "comparison": None,
+        "summary": facts,
     }
     if settings.purchase_model == "auto" or evaluate_holdout_too:
         with step("calibration/holdout split", record):
             context["calibration"], context["calibration_end"] = calibration_split(
-                settings, log, rfm
+                settings, log, facts
             )
     with step("assess the models on the holdout", record):
         kind, context["assessment"] = choose_purchase_model(
@@ -388,7 +436,7 @@ def run_fit(
     context["purchase_model"] = kind
     with step(f"fit {kind} and Gamma-Gamma", record):
         bg, gg = fit_whole_history(rfm, purchase_model_class(kind), strict=True)
-    end = rfm.attrs["observation_end"]
+    end = facts["observation_end"]
     with step("expected lifetime for the simple CLV", record):
         lifetime = _lifetime(settings, log, end)
     bundle = ModelBundle(
@@ -403,14 +451,14 @@ def run_fit(
             "lifetime_years": lifetime,
             "purchase_model": kind,
             "customer_col": settings.customer_col,
-            "n_customers": len(rfm),
+            "n_customers": facts["n_customers"],
             "n_transactions": log.n_rows,
         },
     )
     return bundle, tx, rfm, context
 
 
-def run_score(settings: Settings, record: StepRecord | None = None) -> pd.DataFrame:
+def run_score(settings: Settings, record: StepRecord | None = None) -> Any:
     """Score customers with a saved bundle: the per-customer CLV table.
 
     Reads ``settings.model`` and either ``settings.transactions`` (summarised up to
@@ -419,6 +467,9 @@ def run_score(settings: Settings, record: StepRecord | None = None) -> pd.DataFr
     avg_order_value``, with ``recency`` and ``T`` in ``settings.rfm_time_unit``). A file in
     another unit than the model's is converted to the model's (refused for the BG/BB, whose
     periods cannot be rescaled); ``recency`` and ``T`` in the result are in the model's unit.
+
+    With ``engine="spark"`` the table is a Spark DataFrame (the customer id column, then the
+    same columns), a query that the executors compute when it is written.
     """
 
     if settings.model is None:
@@ -447,6 +498,11 @@ def run_score(settings: Settings, record: StepRecord | None = None) -> pd.DataFr
             f"Summarise the log with rfm_summary(..., time_unit={unit!r}, discrete=True), or "
             "score from --transactions."
         )
+    if settings.rfm is not None and settings.engine == "spark":
+        raise ClvDataError(
+            f"--rfm {settings.rfm}: the spark engine scores from --transactions only. Score the "
+            "RFM table with --engine polars, or give the transaction log."
+        )
     if settings.rfm is not None:
         with step("read RFM table", record):
             rfm = read_table(settings.rfm, "--rfm", customer_col=settings.customer_col)
@@ -461,12 +517,24 @@ def run_score(settings: Settings, record: StepRecord | None = None) -> pd.DataFr
     else:
         with step("read and summarise transactions", record):
             tx = read_table(
-                settings.transactions, customer_col=settings.customer_col, engine=settings.engine
+                settings.transactions,
+                customer_col=settings.customer_col,
+                engine=settings.engine,
+                spark_master=settings.spark_master,
             )
-            kwargs = _summary_kwargs(settings)
+            kwargs = _summary_kwargs(settings, per_customer=True)
             kwargs["time_unit"] = unit
             kwargs["discrete"] = discrete
             rfm = rfm_summary(tx, observation_end=settings.observation_end, **kwargs)
+    if settings.engine == "spark":
+        # A query: the executors score the customers when the caller writes it. The summary is
+        # cached, since the scoring reads it twice (a sample for the types, then every batch).
+        return spark_engine.score(
+            bundle,
+            rfm.cache(),
+            settings.customer_col,
+            allow_unconverged=settings.allow_unconverged,
+        )
     with step("score customers", record):
         table = bundle.score(rfm, allow_unconverged=settings.allow_unconverged)
     return table[
@@ -664,11 +732,18 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
     with refresh_lock(out):
         with step("tidy the output folder", record):
             tidy_output_folder(out)
+        if settings.engine == "spark":
+            # Spark's executors write the predictions into OUT, to be moved into the release.
+            with release_scratch(out) as scratch:
+                return _refresh(settings, out, record, scratch)
         return _refresh(settings, out, record)
 
 
-def _refresh(settings: Settings, out: Path, record: StepRecord) -> RefreshOutcome:
-    """The body of :func:`run_refresh`, run holding the output folder's lock."""
+def _refresh(
+    settings: Settings, out: Path, record: StepRecord, scratch: Path | None = None
+) -> RefreshOutcome:
+    """The body of :func:`run_refresh`, run holding the output folder's lock; on Spark,
+    ``scratch`` is the folder of :func:`~clvpredict.publishing.release_scratch`."""
     outcome = RefreshOutcome()
     bundle, _tx, rfm, context = run_fit(settings, record, evaluate_holdout_too=True)
     end = bundle.settings["observation_end"]
@@ -681,13 +756,26 @@ def _refresh(settings: Settings, out: Path, record: StepRecord) -> RefreshOutcom
     outcome.gates.append(holdout_gate)
     with step("parameter drift against the previous model", record):
         outcome.gates.append(_drift_gate(settings, bundle, out / "model.json"))
+    predictions = f"predictions.{settings.output_format}"
+    folders: dict[str, Path] = {}
     with step("score customers", record):
-        table = bundle.score(rfm)
+        if scratch is None:
+            table = bundle.score(rfm)
+            totals = {
+                "predictive_clv": float(table["predictive_clv"].sum()),
+                "simple_clv": float(table["simple_clv"].sum()),
+            }
+        else:
+            # Scored and written by the executors; the totals are a Spark aggregate of the file.
+            folders[predictions] = scratch / predictions
+            scores = spark_engine.score(bundle, rfm, settings.customer_col)
+            spark_engine.write_parquet(scores, folders[predictions])
+            totals = spark_engine.totals(scores.sparkSession, folders[predictions])
     outcome.metrics = {
         "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "observation_end": end,
         "n_transactions": context["log"].n_rows,
-        "n_customers": len(rfm),
+        "n_customers": context["summary"]["n_customers"],
         "models": {
             role: {
                 "class": type(model).__name__,
@@ -699,10 +787,7 @@ def _refresh(settings: Settings, out: Path, record: StepRecord) -> RefreshOutcom
         },
         "holdout": holdout_metrics,
         "gates": [asdict(g) for g in outcome.gates],
-        "totals": {
-            "predictive_clv": float(table["predictive_clv"].sum()),
-            "simple_clv": float(table["simple_clv"].sum()),
-        },
+        "totals": totals,
         "settings": asdict(settings),
         "timings_seconds": record.seconds,
         "peak_memory_bytes": record.peak_memory_bytes,
@@ -718,12 +803,18 @@ def _refresh(settings: Settings, out: Path, record: StepRecord) -> RefreshOutcom
 
     files: dict[str, bytes] = {}
     files["model.json"] = (json.dumps(bundle.to_dict(), indent=2, allow_nan=False) + "\n").encode()
-    with step(f"write predictions.{settings.output_format}", record):
-        files[f"predictions.{settings.output_format}"] = table_bytes(table, settings.output_format)
+    if not folders:
+        with step(f"write {predictions}", record):
+            files[predictions] = table_bytes(table, settings.output_format)
     if settings.report and cal_end is not None:
-        with step("HTML report", record), tempfile.TemporaryDirectory() as scratch:
+        with step("HTML report", record), tempfile.TemporaryDirectory() as report_folder:
+            if folders:
+                # The report works on pandas tables of the customers: collected here.
+                rfm, table = spark_engine.report_tables(
+                    rfm, folders[predictions], settings.customer_col, bundle.settings
+                )
             report = build_report(
-                Path(scratch) / "report.html",
+                Path(report_folder) / "report.html",
                 context["log"],
                 settings.customer_col,
                 settings.date_col,
@@ -751,6 +842,6 @@ def _refresh(settings: Settings, out: Path, record: StepRecord) -> RefreshOutcom
         json.dumps(_plain(outcome.metrics), indent=2, allow_nan=False) + "\n"
     ).encode()
     with step("publish", record):
-        outcome.release = publish_release(out, files, settings.keep)
-    outcome.published = sorted(files)
+        outcome.release = publish_release(out, files, settings.keep, folders=folders)
+    outcome.published = sorted([*files, *folders])
     return outcome

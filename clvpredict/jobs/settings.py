@@ -8,9 +8,12 @@ loaded. The purchase models a job can use are the registry's.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -24,6 +27,8 @@ from .._units import DAYS_PER_MONTH, unit_in_days
 from ..data import transactions as data
 from ..exceptions import ClvDataError
 from ..models.model_file import ModelFileError
+
+logger = logging.getLogger("clvpredict.settings")
 
 __all__ = [
     "SETTING_SPECS",
@@ -291,6 +296,38 @@ class _Flag(_Spec):
         return value
 
 
+class _Engine(_Choice):
+    """The engine; ``"spark"`` also needs pyspark, which only the ``[spark]`` extra installs."""
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        engine = super().convert(setting, value, origin)
+        if engine == "spark" and importlib.util.find_spec("pyspark") is None:
+            self.refuse(
+                setting,
+                value,
+                origin,
+                "needs pyspark, which is not installed",
+                'install the Spark extra: pip install "clvpredict[spark]" (Spark also needs '
+                "Java 17 or later)",
+            )
+        return engine
+
+
+class _SparkMaster(_Spec):
+    """A Spark master URL, as ``spark-submit --master`` takes it."""
+
+    optional = True
+    form = re.compile(r"^(local(\[[^\]]+\])?|local-cluster\[[^\]]+\]|yarn|(spark|k8s|mesos)://.+)$")
+    example = "e.g. local[*], local[4], spark://host:7077, yarn or k8s://https://host:443"
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.refuse(setting, value, origin, "must be a Spark master URL (text)", self.example)
+        if not self.form.match(value):
+            self.refuse(setting, value, origin, "is not a Spark master URL", self.example)
+        return value
+
+
 _TIME_UNIT = _Choice("D", "W", "M", "Y", upper=True)
 
 #: Every setting's type and range. A Settings field without an entry here is a bug.
@@ -324,7 +361,8 @@ SETTING_SPECS: dict[str, _Spec] = {
     "report": _Flag(),
     "allow_unconverged": _Flag(),
     "rfm_time_unit": _Choice("D", "W", "M", "Y", upper=True, optional=True),
-    "engine": _Choice("polars", "pandas"),
+    "engine": _Engine("polars", "pandas", "spark"),
+    "spark_master": _SparkMaster(),
 }
 
 
@@ -364,8 +402,12 @@ class Settings:
     rfm_time_unit: str | None = None
     allow_unconverged: bool = False  # score even with a model whose fit did not converge
     # Where the transaction log is read, checked and summarised: polars streams it from the
-    # file; pandas loads it (and reads dates in more formats without a date_format).
+    # file; pandas loads it (and reads dates in more formats without a date_format); spark
+    # reads, summarises and scores it in a Spark session (the [spark] extra).
     engine: str = "polars"
+    # The Spark master for engine "spark"; None: the session this process already has (a
+    # Databricks notebook or job, spark-submit), or else local[*].
+    spark_master: str | None = None
 
     @classmethod
     def from_sources(
@@ -415,6 +457,25 @@ class Settings:
                 raise TypeError(f"Setting {item.name!r} has no entry in SETTING_SPECS.")
             origin = origins.get(item.name, _Origin("python"))
             setattr(self, item.name, spec.check(item.name, getattr(self, item.name), origin))
+        if self.engine == "spark" and self.output_format != "parquet":
+            given = origins.get("output_format")
+            if given is not None:
+                _Spec.refuse(
+                    "output_format",
+                    self.output_format,
+                    given,
+                    "the spark engine writes predictions as Parquet only (a folder of part "
+                    "files written by the executors)",
+                    given.fix("output_format", '"parquet"' if given.kind == "config" else "parquet")
+                    + ", or leave it out",
+                )
+            self.output_format = "parquet"
+        if self.spark_master is not None and self.engine != "spark":
+            logger.warning(
+                "spark_master=%r is ignored: the engine is %r, not 'spark'.",
+                self.spark_master,
+                self.engine,
+            )
         if (
             is_discrete(self.purchase_model)
             and self.holdout_months * DAYS_PER_MONTH < unit_in_days(self.time_unit) - 1e-9

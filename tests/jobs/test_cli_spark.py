@@ -1,0 +1,266 @@
+"""``--engine spark``: the command line's fit, score and refresh in a Spark session give the
+numbers of the embedded engine (polars), refuse bad logs with its messages, and publish the
+predictions as a Parquet folder written by the executors.
+
+Tolerances are the engine matrix's: counts and ids exact, times and money to 1e-12, parameters
+to the optimiser's tolerance (both engines fit the same distinct histories, whose money and times
+differ in the last bits only). The jobs run in the test session's local Spark session (the
+``spark`` fixture), which the command line finds active and uses.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvpredict as cp
+from clvpredict.jobs.cli import main
+
+COLUMNS = ["--customer-col", "customer_id", "--date-col", "date", "--amount-col", "amount"]
+#: Spark reads no Parquet timestamps in nanoseconds, which pandas 2 writes by default.
+MICROSECONDS = {"coerce_timestamps": "us"}
+PREDICTION_COLUMNS = [
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "p_alive",
+    "expected_purchases",
+    "expected_avg_value",
+    "predictive_clv",
+    "simple_clv",
+]
+
+
+def synthetic_log(seed: int = 11) -> pd.DataFrame:
+    """500 simulated BG/NBD customers (CDNOW-like parameters, weeks) with text ids that keep
+    leading zeros, plus same-day purchases, exactly repeated rows and a zero amount."""
+    days = pd.Timestamp("2022-01-01") + pd.to_timedelta(
+        np.random.default_rng(seed).integers(0, 120, size=500), unit="D"
+    )
+    acquired = pd.Series(days, index=[f"{k:05d}" for k in range(500)])
+    tx = cp.simulate_transactions(
+        "bgnbd",
+        {"r": 0.5, "alpha": 5.0, "a": 0.8, "b": 2.5},
+        acquired,
+        "2023-06-30",
+        time_unit="W",
+        spend_params={"p": 6.0, "q": 4.0, "gamma": 15.0},
+        random_state=seed,
+    ).transactions[["customer_id", "date", "amount"]]
+    same_day = tx.iloc[::9].assign(amount=lambda t: (t["amount"] / 3).round(2))
+    repeated = tx.iloc[5:60:11]
+    tx = pd.concat([tx, same_day, repeated], ignore_index=True)
+    tx.loc[3, "amount"] = 0.0
+    return tx.sort_values(["date", "customer_id"], kind="stable").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory) -> dict[str, str]:
+    """CDNOW as Parquet, the synthetic log as CSV (text dates with times)."""
+    root = tmp_path_factory.mktemp("spark-logs")
+    cdnow = cp.datasets.load_cdnow()[["customer_id", "date", "amount"]]
+    cdnow.to_parquet(root / "cdnow.parquet", index=False, **MICROSECONDS)
+    synthetic = synthetic_log()
+    synthetic.assign(date=synthetic["date"].dt.strftime("%Y-%m-%d %H:%M:%S")).to_csv(
+        root / "synthetic.csv", index=False
+    )
+    return {"cdnow": str(root / "cdnow.parquet"), "synthetic": str(root / "synthetic.csv")}
+
+
+def params(out: Path) -> dict[str, float]:
+    model = json.loads((out / "model.json").read_text())
+    return {
+        f"{role}.{name}": value
+        for role in ("purchase_model", "spend_model")
+        for name, value in model[role]["params"].items()
+    }
+
+
+def assert_same_params(expected: dict[str, float], got: dict[str, float]) -> None:
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        # The optimiser stops within 1e-10 of the optimum; the two engines' data agree to 1e-15.
+        assert got[name] == pytest.approx(value, rel=1e-9), name
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    """Predictions written by either engine, indexed by customer id in order."""
+    table = pd.read_parquet(path)
+    if "customer_id" in table.columns:  # Spark's part files carry the id as a column
+        table = table.set_index("customer_id")
+    return table.sort_index()
+
+
+def assert_same_predictions(expected: pd.DataFrame, got: pd.DataFrame) -> None:
+    assert list(got.columns) == PREDICTION_COLUMNS == list(expected.columns)
+    assert got.index.tolist() == expected.index.tolist()
+    assert got.index.dtype == expected.index.dtype
+    np.testing.assert_array_equal(got["frequency"], expected["frequency"])
+    assert got["frequency"].dtype == np.int64
+    for column in PREDICTION_COLUMNS[1:]:
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-12, err_msg=column)
+
+
+def run(*args: str) -> None:
+    assert main([*args]) == 0
+
+
+@pytest.fixture(scope="module")
+def synthetic_runs(spark, logs, tmp_path_factory) -> dict[str, Path]:
+    """fit then score of the synthetic CSV log with each engine."""
+    outs = {}
+    for engine in ("polars", "spark"):
+        out = tmp_path_factory.mktemp(f"synthetic-{engine}")
+        common = ["--transactions", logs["synthetic"], *COLUMNS, "--engine", engine]
+        run("fit", *common, "--time-unit", "D", "--out", str(out))
+        model = str(out / "model.json")
+        run("score", *common, "--model", model, "--format", "parquet", "--out", str(out))
+        outs[engine] = out
+    return outs
+
+
+def test_fit_and_score_of_a_csv_log_give_the_embedded_engines_numbers(synthetic_runs):
+    polars, spark = synthetic_runs["polars"], synthetic_runs["spark"]
+    assert_same_params(params(polars), params(spark))
+    expected = json.loads((polars / "model.json").read_text())["settings"]
+    got = json.loads((spark / "model.json").read_text())["settings"]
+    assert got == expected  # counts, the end of observation and the estimated lifetime
+    assert got["n_customers"] == 500 and got["n_transactions"] == len(synthetic_log())
+    # The ids stay text with their leading zeros.
+    table = read_predictions(spark / "predictions.parquet")
+    assert table.index[:2].tolist() == ["00000", "00001"]
+    assert_same_predictions(read_predictions(polars / "predictions.parquet"), table)
+    # Spark's folder of part files, renamed into place whole.
+    assert (spark / "predictions.parquet" / "_SUCCESS").is_file()
+    assert sorted(p.name for p in spark.iterdir()) == ["model.json", "predictions.parquet"]
+
+
+@pytest.fixture(scope="module")
+def cdnow_refreshes(spark, logs, tmp_path_factory) -> dict[str, Path]:
+    """One nightly refresh of CDNOW with each engine (holdout gate and report included)."""
+    outs = {}
+    for engine in ("polars", "spark"):
+        out = tmp_path_factory.mktemp(f"refresh-{engine}") / "clv"
+        run(
+            "refresh",
+            "--transactions",
+            logs["cdnow"],
+            *COLUMNS,
+            "--engine",
+            engine,
+            "--time-unit",
+            "W",
+            "--format",
+            "parquet",
+            "--out",
+            str(out),
+        )
+        outs[engine] = out
+    return outs
+
+
+def test_refresh_on_cdnow_publishes_the_embedded_engines_numbers(cdnow_refreshes):
+    polars, spark = cdnow_refreshes["polars"], cdnow_refreshes["spark"]
+    assert_same_params(params(polars), params(spark))
+    assert_same_predictions(
+        read_predictions(polars / "predictions.parquet"),
+        read_predictions(spark / "predictions.parquet"),
+    )
+    expected = json.loads((polars / "metrics.json").read_text())
+    got = json.loads((spark / "metrics.json").read_text())
+    for key in ("observation_end", "n_transactions", "n_customers"):
+        assert got[key] == expected[key], key
+    assert got["n_customers"] == 2357 and got["n_transactions"] == 6919
+    # The totals are Spark's sums of the written predictions.
+    for key in ("predictive_clv", "simple_clv"):
+        assert got["totals"][key] == pytest.approx(expected["totals"][key], rel=1e-12)
+    for key, value in expected["holdout"].items():
+        if isinstance(value, float):
+            assert got["holdout"][key] == pytest.approx(value, rel=1e-9), key
+        else:
+            assert got["holdout"][key] == value, key
+    assert [g["passed"] for g in got["gates"]] == [g["passed"] for g in expected["gates"]]
+    assert got["settings"]["engine"] == "spark"
+
+
+def test_refresh_publishes_the_folder_in_the_release(cdnow_refreshes):
+    out = cdnow_refreshes["spark"]
+    release = Path(out / "current").resolve()
+    assert (out / "predictions.parquet").readlink() == Path("current/predictions.parquet")
+    assert (release / "predictions.parquet" / "_SUCCESS").is_file()
+    # Nothing of the scratch folder the executors wrote into is left.
+    assert [p.name for p in (out / "releases").iterdir()] == [release.name]
+    report = (out / "report.html").read_text()
+    assert "2,357 customers" in report and "6,919 transactions" in report
+
+
+BAD_LOGS = {
+    "missing id": lambda tx: tx.assign(
+        customer_id=tx["customer_id"].astype("string").mask(tx.index == 4)
+    ),
+    "negative amount": lambda tx: tx.assign(amount=tx["amount"].mask(tx.index == 9, -5.0)),
+    "future date": lambda tx: tx.assign(
+        date=tx["date"].mask(tx.index == 2, pd.Timestamp("2099-01-01"))
+    ),
+}
+
+
+def _message(stderr: str) -> str:
+    """The refusal logged by the command line, without its time stamp."""
+    found = re.findall(r"ERROR clvpredict: (.*)", stderr)
+    assert len(found) == 1, stderr
+    return found[0]
+
+
+@pytest.mark.parametrize("case", list(BAD_LOGS))
+def test_a_bad_log_is_refused_with_the_embedded_engines_message(case, spark, tmp_path, capsys):
+    tx = BAD_LOGS[case](cp.datasets.load_cdnow()[["customer_id", "date", "amount"]].head(40))
+    path = tmp_path / "bad.parquet"
+    tx.to_parquet(path, index=False, **MICROSECONDS)
+    messages = {}
+    for engine in ("polars", "spark"):
+        args = ["fit", "--transactions", str(path), *COLUMNS, "--engine", engine]
+        assert main([*args, "--out", str(tmp_path / engine)]) == 2
+        messages[engine] = _message(capsys.readouterr().err)
+    assert messages["spark"] == messages["polars"]
+    assert not (tmp_path / "spark").exists()
+
+
+def test_without_pyspark_the_engine_is_refused_naming_the_extra(monkeypatch, tmp_path, capsys):
+    real = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name == "pyspark" else real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    args = ["fit", "--transactions", "tx.parquet", "--engine", "spark", "--out", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--engine spark (setting engine): needs pyspark, which is not installed" in err
+    assert 'pip install "clvpredict[spark]"' in err
+
+
+def test_csv_predictions_and_another_master_are_refused(spark, logs, tmp_path, capsys):
+    common = ["fit", "--transactions", logs["cdnow"], "--engine", "spark", "--out", str(tmp_path)]
+    assert main([*common, "--format", "csv"]) == 2
+    assert "writes predictions as Parquet only" in capsys.readouterr().err
+    # The test session runs local[2]; a process has one Spark context.
+    assert main([*common, "--spark-master", "local[3]"]) == 2
+    assert "already runs a Spark session on 'local[2]'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_timestamps_in_nanoseconds_are_refused_with_the_way_out(spark, tmp_path, capsys):
+    tx = cp.datasets.load_cdnow()[["customer_id", "date", "amount"]].head(20)
+    tx = tx.assign(date=tx["date"].astype("datetime64[ns]"))
+    tx.to_parquet(tmp_path / "ns.parquet", index=False)
+    args = ["fit", "--transactions", str(tmp_path / "ns.parquet"), "--engine", "spark"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    assert "coerce_timestamps='us'" in _message(capsys.readouterr().err)
