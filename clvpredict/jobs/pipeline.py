@@ -562,19 +562,7 @@ def run_score(settings: Settings, record: StepRecord | None = None) -> Any:
         )
     with step("score customers", record):
         table = bundle.score(rfm, allow_unconverged=settings.allow_unconverged)
-    return table[
-        [
-            "frequency",
-            "recency",
-            "T",
-            "monetary_value",
-            "p_alive",
-            "expected_purchases",
-            "expected_avg_value",
-            "predictive_clv",
-            "simple_clv",
-        ]
-    ]
+    return table[spark_engine.PREDICTION_COLUMNS]
 
 
 def _durations_in(rfm: pd.DataFrame, given: str, wanted: str) -> pd.DataFrame:

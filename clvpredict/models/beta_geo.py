@@ -172,15 +172,7 @@ def _bgnbd_repeat_sums(r, alpha, a, log_ae_x, e_x, rows, start, stop, hessian):
         np.divide(1.0, v, out=v)
         d = log_ae_x[inv]
         d += k * diff
-        # softplus(d) = max(d, 0) + log1p(exp(-|d|)) and w2 = sigmoid(d), without overflow.
-        small = np.abs(d)
-        np.negative(small, out=small)
-        np.exp(small, out=small)
-        w2 = small + 1.0
-        np.divide(1.0, w2, out=w2)
-        w2 = np.where(d > 0, w2, small * w2)
-        softplus = np.log1p(small, out=small)
-        softplus += np.maximum(d, 0.0, out=d)
+        softplus, w2 = _softplus_and_sigmoid(d)
         wk = w * k
         ww2 = w * w2
         values[0] += wk @ log_t
@@ -235,6 +227,22 @@ def bgnbd_negll_and_gradient_grouped(theta, rows: GroupedRFM, weights=None, *, h
     A customer without repeat purchases has ``ln L = r ln(alpha) - r ln(alpha+T)``.
     """
     return _two_term_negll(theta, rows, 0.0, hessian)
+
+
+def _softplus_and_sigmoid(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``softplus(d) = max(d, 0) + log1p(exp(-|d|))`` and ``sigmoid(d)``, without overflow.
+
+    Overwrites ``d`` (the blocks of the grouped likelihoods reuse their buffers).
+    """
+    small = np.abs(d)
+    np.negative(small, out=small)
+    np.exp(small, out=small)
+    w2 = small + 1.0
+    np.divide(1.0, w2, out=w2)
+    w2 = np.where(d > 0, w2, small * w2)
+    softplus = np.log1p(small, out=small)
+    softplus += np.maximum(d, 0.0, out=d)
+    return softplus, w2
 
 
 def _two_term_negll(theta, rows: GroupedRFM, shift: float, hessian: bool):

@@ -24,6 +24,7 @@ from .beta_geo import (
     GroupedRFM,
     _bg_residual_mean,
     _bg_survival,
+    _softplus_and_sigmoid,
     _two_term_negll,
     bgnbd_probability_of_purchases,
 )
@@ -170,15 +171,7 @@ def _mbgnbd_one_time_terms(r, alpha, a, b, rows: GroupedMBG, hessian: bool):
         np.subtract(u, v, out=m[2])
         d = m[1] * r
         d += c
-        # softplus(d) and w2 = sigmoid(d) without overflow, as for the BG/NBD's repeat buyers.
-        small = np.abs(d)
-        np.negative(small, out=small)
-        np.exp(small, out=small)
-        w2 = small + 1.0
-        np.divide(1.0, w2, out=w2)
-        w2 = np.where(d > 0, w2, small * w2)
-        softplus = np.log1p(small, out=small)
-        softplus += np.maximum(d, 0.0, out=d)
+        softplus, w2 = _softplus_and_sigmoid(d)
         ww2 = w * w2
         sum_a += w @ big_a
         sum_sp += w @ softplus
