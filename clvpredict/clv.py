@@ -18,6 +18,7 @@ Simple CLV
 from __future__ import annotations
 
 import logging
+from numbers import Real
 from typing import Any
 
 import narwhals.stable.v2 as nw
@@ -32,7 +33,14 @@ from ._units import (
     units_to_years,
 )
 from ._validation import check_horizon, model_time_unit
-from .data.engines import UNIT_COLUMN, collect_summary, frame_kind, scalars, table_to_kind
+from .data.engines import (
+    UNIT_COLUMN,
+    collect_summary,
+    frame_kind,
+    map_summary_batches,
+    scalars,
+    table_to_kind,
+)
 from .data.summaries import _apply_end, _nw
 from .data.transactions import TransactionLog, _end_day, as_log
 from .exceptions import ClvDataError, ConvergenceError
@@ -573,10 +581,19 @@ def clv_table(
         )
     kind = frame_kind(data)
     if kind == "spark":
-        raise ClvDataError(
-            "clv_table would bring every customer of a Spark summary to the driver: score them "
-            "on the executors with clvpredict.spark.spark_clv_table, which returns a Spark "
-            "DataFrame."
+        return _clv_table_on_spark(
+            purchase_model,
+            spend_model,
+            data,
+            None,
+            lifetime_years=lifetime_years,
+            horizon_months=horizon_months,
+            annual_discount_rate=annual_discount_rate,
+            margin=margin,
+            interval=interval,
+            n_draws=n_draws,
+            random_state=random_state,
+            allow_unconverged=allow_unconverged,
         )
     if kind not in (None, "pandas"):
         # One row per customer comes back: the summary is collected, scored here, and handed
@@ -655,3 +672,32 @@ def clv_table(
         margin=margin,
     )
     return out
+
+
+def _clv_table_on_spark(
+    purchase_model: Any,
+    spend_model: Any,
+    summary: Any,
+    customer_id_col: str | None,
+    **settings: Any,
+) -> Any:
+    """:func:`clv_table` of a Spark summary, computed on the executors (a Spark DataFrame).
+
+    One customer is scored on the driver first, so bad settings and unconverged models are
+    refused there, before any job runs.
+    """
+    lifetime = settings.get("lifetime_years")
+    if not isinstance(lifetime, Real) or isinstance(lifetime, bool):
+        raise ClvDataError(
+            "A Spark summary needs lifetime_years= as one number for every customer (got "
+            f"{type(lifetime).__name__}): estimate it once on the driver, e.g. with "
+            "clvpredict.estimate_lifetime_years, and pass the result."
+        )
+    if settings.get("interval") is not None and settings.get("random_state") is None:
+        # One seed for every batch: each batch then draws the same model parameters.
+        settings["random_state"] = int(np.random.SeedSequence().generate_state(1)[0])
+
+    def score(rfm: pd.DataFrame) -> pd.DataFrame:
+        return clv_table(purchase_model, spend_model, rfm, **settings)
+
+    return map_summary_batches(summary, score, customer_id_col)

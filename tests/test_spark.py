@@ -97,21 +97,34 @@ def test_refusals(cdnow_log, spark_log):
         spark_clv_table(bg, bg, cdnow_log, lifetime_years=1.0)
 
 
-def test_predictions_of_a_spark_summary_are_not_brought_to_the_driver(cdnow_log, spark_log):
-    """One number per customer of a Spark summary is made on the executors (spark_clv_table);
-    the in-process predictions refuse it instead of collecting every customer."""
+def test_predictions_of_a_spark_summary_are_made_on_the_executors(cdnow_log, spark_log):
+    """Each prediction of a Spark summary is a Spark DataFrame computed by mapInPandas, with the
+    numbers of the same prediction of the pandas summary; clv_table too."""
     options = dict(observation_end="1997-09-30", after_end="drop", time_unit="W")
     reference = cp.rfm_summary(cdnow_log, "customer_id", "date", "amount", **options)
     bg = cp.BetaGeoModel().fit(reference)
     gg = cp.GammaGammaModel().fit(reference)
     summary = cp.rfm_summary(spark_log, "customer_id", "date", "amount", **options)
-    calls = [
-        lambda: bg.expected_purchases(52, summary),
-        lambda: bg.probability_alive(summary),
-        lambda: gg.expected_average_value(summary),
-        lambda: cp.predictive_clv(bg, gg, summary),
-        lambda: cp.clv_table(bg, gg, summary, lifetime_years=2.0),
+    cases = [
+        (lambda data: bg.expected_purchases(52, data), 1e-12),
+        (lambda data: bg.probability_alive(data), 1e-12),
+        (lambda data: gg.expected_average_value(data), 1e-12),
+        (lambda data: cp.predictive_clv(bg, gg, data), 1e-12),
     ]
-    for call in calls:
-        with pytest.raises(cp.ClvDataError, match="spark_clv_table"):
-            call()
+    for call, rtol in cases:
+        want = call(reference)
+        want = want.to_frame() if isinstance(want, pd.Series) else want
+        table = call(summary)
+        assert cp.data.engines.frame_kind(table) == "spark"
+        assert table.columns == ["customer_id", *map(str, want.columns)]
+        got = _collected(table)
+        assert got.index.tolist() == sorted(want.index.tolist())
+        for column in want.columns:
+            np.testing.assert_allclose(
+                got[str(column)].to_numpy(), want.sort_index()[column].to_numpy(), rtol=rtol
+            )
+    settings = dict(lifetime_years=2.0, horizon_months=12)
+    expected = cp.clv_table(bg, gg, reference, **settings).sort_index()
+    _assert_same_table(expected, _collected(cp.clv_table(bg, gg, summary, **settings)))
+    with pytest.raises(cp.ClvDataError, match="one number for every customer"):
+        cp.clv_table(bg, gg, summary, lifetime_years=pd.Series([1.0]))

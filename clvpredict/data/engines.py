@@ -13,6 +13,7 @@ survives joins, filters and being written to a file.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import narwhals.stable.v2 as nw
@@ -33,6 +34,7 @@ __all__ = [
     "head_rows",
     "histories",
     "is_engine_frame",
+    "map_summary_batches",
     "scalars",
     "single_unit",
     "summary_unit",
@@ -284,3 +286,88 @@ def single_unit(units: pd.Series) -> str | None:
             "summarised in different units were put together. Summarise them again in one unit."
         )
     return str(distinct[0]) if len(distinct) else None
+
+
+def _spark_id_column(columns: list[str], given: str | None) -> str:
+    if given is not None:
+        if given not in columns:
+            raise ClvDataError(
+                f"customer_id_col={given!r} is not a column of the summary; it has {columns}."
+            )
+        return given
+    others = [c for c in columns if c not in SUMMARY_COLUMNS]
+    if len(others) != 1:
+        raise ClvDataError(
+            f"Cannot tell the customer id column of the summary among {others or columns}: "
+            "pass customer_id_col=."
+        )
+    return others[0]
+
+
+def _spark_type(dtype: Any) -> str:
+    """The Spark SQL type of a scored column."""
+    if dtype.kind in "iu":
+        return "bigint"
+    if dtype.kind == "b":
+        return "boolean"
+    if dtype.kind == "f":
+        return "double"
+    raise ClvDataError(f"A score of type {dtype} has no Spark type here.")
+
+
+def map_summary_batches(
+    summary: Any, score: Callable[[pd.DataFrame], pd.DataFrame], customer_id_col: str | None = None
+) -> Any:
+    """Score a Spark summary on the executors, batch by batch (``mapInPandas``).
+
+    ``score`` takes a pandas summary indexed by customer id, its unit in ``attrs["time_unit"]``,
+    and returns one row per customer, indexed the same way; it travels to the executors pickled,
+    with what it refers to (the fitted models). Every column of its result must depend only on
+    the customer's own row, so that batches give what one process would. Returns a Spark
+    DataFrame: the id column, then the result's columns; nothing is computed until it is
+    written or collected.
+    """
+    columns = list(summary.columns)
+    id_col = _spark_id_column(columns, customer_id_col)
+    if UNIT_COLUMN not in columns:
+        raise ClvDataError(
+            f"The summary has no {UNIT_COLUMN!r} column stating the unit of recency and T; "
+            "build it with clvpredict.rfm_summary or calibration_holdout_summary."
+        )
+    # One customer, scored on the driver, gives the unit and the result's columns and types. A
+    # summary that is a query (not yet written or cached) is computed for it, once more than for
+    # the scoring; every batch then checks that its rows are in the same unit.
+    sample = nw.from_native(summary).head(1).collect().to_pandas()
+    if len(sample) == 0:
+        raise ClvDataError("The summary is empty: there are no customers to score.")
+    unit = summary_unit(sample)
+
+    def scored(batch: pd.DataFrame) -> pd.DataFrame:
+        # Refuses a batch in another unit than the sample's, as a table mixing units.
+        single_unit(pd.concat([pd.Series([unit]), batch[UNIT_COLUMN]], ignore_index=True))
+        rfm = batch.drop(columns=[UNIT_COLUMN]).set_index(id_col)
+        # Spark does not carry pandas attrs: the unit comes from the summary's column.
+        rfm.attrs["time_unit"] = unit
+        table = score(rfm)
+        table.index.name = id_col
+        return table.reset_index()
+
+    example = scored(sample)
+    out_columns = [c for c in example.columns if c != id_col]
+    dtypes = {c: example[c].dtype for c in out_columns}
+    id_type = summary.schema[id_col].dataType.simpleString()
+    schema = ", ".join(
+        [f"`{id_col}` {id_type}"] + [f"`{c}` {_spark_type(dtypes[c])}" for c in out_columns]
+    )
+
+    def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            if len(batch) == 0:
+                continue
+            table = scored(batch)
+            # A column the score adds only for some data (clv_table's holdout forecast, when
+            # every duration is equal) is missing (NaN) in a batch without it, never shifted.
+            table = table.reindex(columns=[id_col, *out_columns])
+            yield table.astype(dtypes)
+
+    return summary.mapInPandas(score_batches, schema)

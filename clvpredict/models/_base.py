@@ -77,7 +77,14 @@ from .._fitting import (
 from .._registry import Role, register
 from .._units import UNIT_NAMES, check_time_unit, unit_in_days
 from .._validation import check_counts, check_horizon, check_is_fitted, is_fitted
-from ..data.engines import collect_summary, frame_kind, histories, is_engine_frame, table_to_kind
+from ..data.engines import (
+    collect_summary,
+    frame_kind,
+    histories,
+    is_engine_frame,
+    map_summary_batches,
+    table_to_kind,
+)
 from ..data.summaries import rfm_arrays
 from ..exceptions import ClvDataError
 from ._profile import profile_likelihood_intervals
@@ -118,9 +125,8 @@ def in_callers_kind(function: Callable[..., Any]) -> Callable[..., Any]:
     column), one row per customer in the order the engine hands them. So a polars summary
     gives a polars DataFrame to join on the id, a lazy polars one a LazyFrame, DuckDB a
     relation, pyarrow a Table. pandas data and keyword arrays are served as before. A Spark
-    summary is refused
-    rather than brought to the driver: its customers are scored on the executors by
-    :func:`clvpredict.spark.spark_clv_table`.
+    summary is not brought to the driver: its customers are scored on the executors
+    (``mapInPandas``), and a Spark DataFrame of the same shape comes back.
     """
     signature = inspect.signature(function)
 
@@ -132,12 +138,18 @@ def in_callers_kind(function: Callable[..., Any]) -> Callable[..., Any]:
         if kind in (None, "pandas"):
             return function(*args, **kwargs)
         if kind == "spark":
-            raise ClvDataError(
-                f"{function.__name__} would bring every customer of a Spark summary to the "
-                "driver. Score them on the executors with clvpredict.spark.spark_clv_table "
-                "(p_alive, expected_purchases, expected_avg_value and CLV per customer, as a "
-                "Spark DataFrame), or convert a sample to pandas yourself."
-            )
+            # Computed on the executors; the closure carries the other arguments (the model,
+            # the horizon), never the Spark DataFrame itself.
+            bound.arguments["data"] = None
+            call_args, call_kwargs = bound.args, bound.kwargs
+
+            def score(rfm: pd.DataFrame) -> pd.DataFrame:
+                rebound = signature.bind(*call_args, **call_kwargs)
+                rebound.arguments["data"] = rfm
+                result = function(*rebound.args, **rebound.kwargs)
+                return result.to_frame() if isinstance(result, pd.Series) else result
+
+            return map_summary_batches(data, score)
         summary, ident = collect_summary(data)
         bound.arguments["data"] = summary
         result = function(*bound.args, **bound.kwargs)
