@@ -557,8 +557,8 @@ def clv_table(
         in any time unit: the models read it in the unit it records. The columns copied into
         the table (``recency``, ``T``, ``duration_holdout``) stay in that unit. A summary of
         polars, pyarrow or DuckDB gives a table of the same kind, with the customer id and
-        ``time_unit`` as columns. A Spark summary is scored on its executors by
-        :func:`clvpredict.spark.spark_clv_table`.
+        ``time_unit`` as columns. A Spark summary is scored on its executors and gives a Spark
+        DataFrame (``lifetime_years`` must then be one number).
     lifetime_years : float or Series
         Expected lifetime for the simple formula; see :func:`estimate_lifetime_years`.
     horizon_months, annual_discount_rate, margin, interval, n_draws, random_state

@@ -267,8 +267,8 @@ def table_to_kind(table: pd.DataFrame, kind: str, id_name: str | None) -> Any:
 
         return duckdb.from_arrow(pa_table(flat))
     raise ClvDataError(
-        f"Per-customer tables of a {kind} summary are made on its executors: use "
-        "clvpredict.spark.spark_clv_table for Spark."
+        f"Per-customer tables of a {kind} summary are made on its executors "
+        "(map_summary_batches), not collected."
     )
 
 
