@@ -150,9 +150,9 @@ def scored_matches_published(out: Path, tx: Path, scratch: Path) -> None:
     code = cli.main(["score", "--model", str(out / "model.json"), "--transactions", str(tx),
                      "--out", str(scratch), "-q"])  # fmt: skip
     assert code == 0
-    scored = pd.read_csv(scratch / "predictions.csv", index_col=0)
+    scored = pd.read_csv(scratch / "predictions.csv", index_col=0, float_precision="round_trip")
     if (out / "predictions.csv").exists():
-        published = pd.read_csv(out / "predictions.csv", index_col=0)
+        published = pd.read_csv(out / "predictions.csv", index_col=0, float_precision="round_trip")
     else:
         published = pd.read_parquet(out / "predictions.parquet")
     assert len(scored) == len(published) == 2357

@@ -80,7 +80,9 @@ def test_zero_padded_ids_stay_separate_customers_through_fit_score_refresh(padde
         assert len(written) == 2357
         for label in padded["labels"]:
             assert written.count(label) == 1
-        table = pd.read_csv(path, dtype={"customer_id": str}).set_index("customer_id")
+        table = pd.read_csv(
+            path, dtype={"customer_id": str}, float_precision="round_trip"
+        ).set_index("customer_id")
         np.testing.assert_allclose(
             table["predictive_clv"], expected.loc[table.index, "predictive_clv"], rtol=1e-12
         )
@@ -282,7 +284,9 @@ def test_cli_refuses_future_rows_with_exit_2_and_drops_them_when_asked(
     assert not (tmp_path / "s").exists()
     args = ("--transactions", path, "--after-end", "drop")
     assert cli("score", "--model", model, *args, "--out", tmp_path / "s") == 0
-    scored = pd.read_csv(tmp_path / "s" / "predictions.csv", index_col="customer_id")
+    scored = pd.read_csv(
+        tmp_path / "s" / "predictions.csv", index_col="customer_id", float_precision="round_trip"
+    )
     np.testing.assert_allclose(
         scored["predictive_clv"], bundle.score(clean).loc[scored.index, "predictive_clv"]
     )
@@ -579,7 +583,9 @@ def test_an_rfm_file_in_days_scores_like_the_same_file_in_weeks(week_model, tmp_
     assert _score_rfm(model, files["W"], tmp_path / "w", "--rfm-time-unit", "W") == 0
     assert _score_rfm(model, files["D"], tmp_path / "d", "--rfm-time-unit", "d") == 0
     assert _score_rfm(model, files["M"], tmp_path / "m", "--rfm-time-unit", "M") == 0
-    weeks = pd.read_csv(tmp_path / "w" / "predictions.csv", index_col="customer_id")
+    weeks = pd.read_csv(
+        tmp_path / "w" / "predictions.csv", index_col="customer_id", float_precision="round_trip"
+    )
     # The library's own answer for the week summary, then the same from days and months.
     bundle = cp.load_model(model)
     expected = bundle.score(
@@ -588,7 +594,11 @@ def test_an_rfm_file_in_days_scores_like_the_same_file_in_weeks(week_model, tmp_
     columns = ["p_alive", "expected_purchases", "predictive_clv", "simple_clv"]
     np.testing.assert_allclose(weeks[columns], expected[columns], rtol=1e-12)
     for unit in ("d", "m"):
-        got = pd.read_csv(tmp_path / unit / "predictions.csv", index_col="customer_id")
+        got = pd.read_csv(
+            tmp_path / unit / "predictions.csv",
+            index_col="customer_id",
+            float_precision="round_trip",
+        )
         np.testing.assert_allclose(got[[*columns, "T"]], weeks[[*columns, "T"]], rtol=1e-9)
 
 
@@ -619,5 +629,7 @@ def test_a_bgbb_refuses_an_rfm_file_in_another_unit(week_model, tmp_path, capsys
     assert "BG/BB" in capsys.readouterr().err and not out.exists()
     months.reset_index().to_csv(tmp_path / "months.csv", index=False)
     assert _score_rfm(path, tmp_path / "months.csv", out, "--rfm-time-unit", "M") == 0
-    got = pd.read_csv(out / "predictions.csv", index_col="customer_id")
+    got = pd.read_csv(
+        out / "predictions.csv", index_col="customer_id", float_precision="round_trip"
+    )
     np.testing.assert_allclose(got["p_alive"], bundle.score(months)["p_alive"], rtol=1e-12)

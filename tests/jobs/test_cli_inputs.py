@@ -137,7 +137,12 @@ def test_written_predictions_read_back_exactly():
     assert written.splitlines()[1].startswith(b'"007",0,')
     plain = table_bytes(table.iloc[[0, 1, 4]], "csv").splitlines()
     assert [line.split(b",")[0] for line in plain] == [b"customer_id", b"007", b"7", b"0042"]
-    back = pd.read_csv(io.BytesIO(written), dtype={"customer_id": str}, index_col="customer_id")
+    back = pd.read_csv(
+        io.BytesIO(written),
+        dtype={"customer_id": str},
+        index_col="customer_id",
+        float_precision="round_trip",
+    )
     assert list(back.index) == list(table.index)
     for column in table.columns:
         np.testing.assert_array_equal(back[column].to_numpy(), table[column].to_numpy())

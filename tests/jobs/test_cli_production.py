@@ -78,7 +78,9 @@ def test_good_night_publishes_everything(published, tx_files):
     assert isinstance(bundle, cp.ModelBundle)
     tx = pd.read_csv(tx_files["csv"])
     rfm = cp.rfm_summary(tx, "client", "ordered_on", "revenue", time_unit="W")
-    predictions = pd.read_csv(published / "predictions.csv", index_col="client")
+    predictions = pd.read_csv(
+        published / "predictions.csv", index_col="client", float_precision="round_trip"
+    )
     np.testing.assert_allclose(
         predictions["predictive_clv"],
         bundle.score(rfm)["predictive_clv"].loc[predictions.index],
@@ -191,7 +193,9 @@ def test_score_twice_gives_identical_files(published, tx_files, tmp_path, fmt):
     table = (
         pd.read_parquet(tmp_path / "a" / "predictions.parquet")
         if fmt == "parquet"
-        else pd.read_csv(tmp_path / "a" / "predictions.csv", index_col=0)
+        else pd.read_csv(
+            tmp_path / "a" / "predictions.csv", index_col=0, float_precision="round_trip"
+        )
     )
     assert list(table.columns) == [
         "frequency",
@@ -234,7 +238,9 @@ def test_score_from_an_rfm_file_and_observation_end(published, tx_files, tmp_pat
     )
     assert via_rfm.returncode == EXIT["ok"], via_rfm.stderr
     bundle = cp.load_model(published / "model.json")
-    got = pd.read_csv(tmp_path / "r" / "predictions.csv", index_col="client")
+    got = pd.read_csv(
+        tmp_path / "r" / "predictions.csv", index_col="client", float_precision="round_trip"
+    )
     np.testing.assert_allclose(got["p_alive"], bundle.score(rfm)["p_alive"], rtol=1e-12)
 
 

@@ -552,13 +552,17 @@ def test_virtual_customers_replace_large_groups_and_agree_with_them():
     for virtual in rows.virtual:
         approx = grouped._one_virtual_terms(theta, virtual, True)
         exact = grouped._exact_terms(theta, virtual.exact_group(), True)
-        assert approx[0] == pytest.approx(exact[0], rel=1e-13)
+        # The designed accuracy of the virtual customers, as in the test of the whole likelihood.
+        assert abs(approx[0] - exact[0]) <= 1e-11 * len(virtual.rows[1])
         np.testing.assert_allclose(approx[1], exact[1], rtol=1e-11, atol=1e-9)
         np.testing.assert_allclose(approx[2], exact[2], rtol=1e-9, atol=1e-6)
     # All virtual groups in one pass: the same sums.
     merged = grouped._virtual_terms(theta, rows, True)
     each = grouped._sum_terms([grouped._one_virtual_terms(theta, v, True) for v in rows.virtual])
-    assert merged[0] == pytest.approx(each[0], rel=1e-14)
+    # The merged pass evaluates the same customers in other blocks: equal to 1e-12 per customer
+    # (ten times inside the designed 1e-11; numpy 1.24 / scipy 1.10 differ by 2e-13 per customer,
+    # today's versions by less than 1e-16).
+    assert abs(merged[0] - each[0]) <= 1e-12 * x.size
     np.testing.assert_allclose(merged[1], each[1], rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(merged[2], each[2], rtol=1e-12, atol=1e-6)
 
@@ -575,7 +579,8 @@ def test_virtual_customers_fall_back_to_the_real_ones_when_the_check_fails(monke
     # A tolerance no interpolation meets: every group's real customers are used.
     monkeypatch.setattr(grouped, "_CHECK_TOLERANCE", 0.0)
     got = grouped._virtual_terms(theta, rows, False)
-    assert got[0] == pytest.approx(exact[0], rel=1e-14)
+    # The same customers in one merged pass: equal to 1e-12 per customer, as above.
+    assert abs(got[0] - exact[0]) <= 1e-12 * x.size
     np.testing.assert_allclose(got[1], exact[1], rtol=1e-12, atol=1e-9)
     one = grouped._one_virtual_terms(theta, rows.virtual[1], False)
     reference = grouped._exact_terms(theta, rows.virtual[1].exact_group(), False)

@@ -550,7 +550,7 @@ def test_score_command_refuses_unconverged_and_tampered_bundles(
     assert "did not converge" in stderr and "--allow-unconverged" in stderr
     assert not out.exists()
     assert main([*args, "--allow-unconverged"]) == 0
-    written = pd.read_csv(out / "predictions.csv", index_col=0)
+    written = pd.read_csv(out / "predictions.csv", index_col=0, float_precision="round_trip")
     rfm = cp.rfm_summary(cp.datasets.load_cdnow(), "customer_id", "date", "amount", time_unit="W")
     expected = cp.ModelBundle(unconverged, gg, settings).score(rfm, allow_unconverged=True)
     # Matched by customer id: ids read from a CSV are text, so the file is in text order.
