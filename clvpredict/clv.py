@@ -580,12 +580,8 @@ def clv_table(
             "figure, or estimate it with clvpredict.estimate_lifetime_years(transactions, ...)."
         )
     kind = frame_kind(data)
-    if kind == "spark":
-        return _clv_table_on_spark(
-            purchase_model,
-            spend_model,
-            data,
-            None,
+    if kind not in (None, "pandas"):
+        settings = dict(
             lifetime_years=lifetime_years,
             horizon_months=horizon_months,
             annual_discount_rate=annual_discount_rate,
@@ -595,23 +591,12 @@ def clv_table(
             random_state=random_state,
             allow_unconverged=allow_unconverged,
         )
-    if kind not in (None, "pandas"):
+        if kind == "spark":
+            return _clv_table_on_spark(purchase_model, spend_model, data, None, **settings)
         # One row per customer comes back: the summary is collected, scored here, and handed
         # back to the caller's engine with its id column.
         summary, ident = collect_summary(data)
-        table = clv_table(
-            purchase_model,
-            spend_model,
-            summary,
-            lifetime_years=lifetime_years,
-            horizon_months=horizon_months,
-            annual_discount_rate=annual_discount_rate,
-            margin=margin,
-            interval=interval,
-            n_draws=n_draws,
-            random_state=random_state,
-            allow_unconverged=allow_unconverged,
-        )
+        table = clv_table(purchase_model, spend_model, summary, **settings)
         table[UNIT_COLUMN] = table.attrs["time_unit"]
         return table_to_kind(table, kind, ident)
     horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
