@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from ._units import DAYS_PER_UNIT, UNIT_NAMES
+from ._units import DAYS_PER_UNIT, UNIT_NAMES, duration_phrase, next_phrase
 from ._validation import model_time_unit
 from .evaluation import (
     HoldoutEvaluation,
@@ -36,6 +36,7 @@ from .evaluation import (
     value_concentration,
 )
 from .exceptions import ClvDataError
+from .models._base import frequency_quantiles
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -411,6 +412,36 @@ def plot_period_transactions(
 # ------------------------------------------------------------------------------------------
 
 
+def _heatmap_limits(
+    purchase_model: Any, data: pd.DataFrame | None, T: float | None, max_frequency: int | None
+) -> tuple[float, int, dict[str, float]]:
+    """``T``, the highest frequency shown and the frequency quantiles of the customers: from
+    ``data`` when given, else from the data the model was fitted on (its ``training_data_``).
+
+    The frequencies shown by default reach the 99th percentile of the customers (at least 2):
+    one customer with 43 purchase days would otherwise squeeze the 92% with at most 3 into the
+    bottom rows.
+    """
+    if data is not None:
+        quantiles = frequency_quantiles(data["frequency"].to_numpy(dtype=float))
+        longest = float(data["T"].max())
+    else:
+        training = getattr(purchase_model, "training_data_", None) or {}
+        quantiles = training.get("frequency_quantiles") or {}
+        longest = (training.get("columns", {}).get("T") or {}).get("max")
+    if (T is None and longest is None) or (max_frequency is None and "0.99" not in quantiles):
+        raise ClvDataError(
+            "Pass data= (an RFM summary, to take T and the frequencies from it) or both T= and "
+            "max_frequency=: this model does not record the data it was fitted on (it was made "
+            "with from_params, or loaded from an older model file)."
+        )
+    if T is None:
+        T = float(longest)
+    if max_frequency is None:
+        max_frequency = max(int(quantiles["0.99"]), 2)
+    return T, max_frequency, quantiles
+
+
 def _heatmap(
     purchase_model: Any,
     data: pd.DataFrame | None,
@@ -421,19 +452,13 @@ def _heatmap(
     ax: Axes | None,
 ) -> Axes:
     import matplotlib as mpl
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    unit = _unit_name(model_time_unit(purchase_model, data))
-    if T is None or max_frequency is None:
-        if data is None:
-            raise ClvDataError(
-                "Pass data= (an RFM summary, to take the largest T and frequency from it) or "
-                "both T= and max_frequency=."
-            )
-        if T is None:
-            T = float(data["T"].max())
-        if max_frequency is None:
-            max_frequency = max(int(data["frequency"].max()), 1)
+    time_unit = model_time_unit(purchase_model, data)
+    unit = _unit_name(time_unit)
+    limit = "up to their 99th percentile" if max_frequency is None else f"up to {max_frequency}"
+    T, max_frequency, quantiles = _heatmap_limits(purchase_model, data, T, max_frequency)
     grid = frequency_recency_matrix(purchase_model, T, max_frequency, quantity=quantity, t=t)
     ax = _axes(ax, (8.0, 6.0))
     cmap = mpl.colormaps["viridis"].with_extremes(bad="#d9d9d9")
@@ -451,9 +476,27 @@ def _heatmap(
         bar_label = "P(alive) at the end of observation (probability)"
         title = f"{model}: P(alive) by frequency and recency"
     else:
-        bar_label = f"Expected purchases in the next {t:g} {unit}"
-        title = f"{model}: expected purchases in the next {t:g} {unit}"
+        horizon = next_phrase(t, time_unit) if time_unit else f"the next {t:g} {unit}"
+        bar_label = f"Expected purchases in {horizon}"
+        title = f"{model}: expected purchases in {horizon}"
     ax.figure.colorbar(mesh, ax=ax, label=bar_label)
+    # Where the customers are: the frequency below which half and nine in ten of them lie.
+    marked = []
+    for share, label in (("0.5", "half"), ("0.9", "90%")):
+        frequency = quantiles.get(share)
+        if frequency is not None and frequency < max_frequency and frequency not in marked:
+            marked.append(frequency)
+            ax.axhline(frequency + 0.5, color="white", linestyle="--", linewidth=1.2)
+            ax.annotate(
+                f"{label} of customers: frequency "
+                + ("0" if frequency == 0 else f"<= {frequency:g}"),
+                xy=(0.99, frequency + 0.5),
+                xycoords=("axes fraction", "data"),
+                ha="right",
+                va="bottom",
+                color="white",
+                fontsize="small",
+            )
     if _discrete(purchase_model):
         ax.set_xlabel(f"Recency: period of the last transaction (periods of 1 {unit[:-1]})")
         ax.set_ylabel("Frequency (repeat periods with a purchase)")
@@ -462,9 +505,20 @@ def _heatmap(
         ax.set_xlabel(f"Recency: time from first to last purchase ({unit})")
         ax.set_ylabel("Frequency (repeat purchase days)")
         impossible = "impossible: frequency 0 means recency 0"
-    ax.set_title(f"{title}\n(customers observed for T = {T:.3g} {unit})")
+    observed = duration_phrase(T, time_unit) if time_unit else f"{T:.3g} {unit}"
+    ax.set_title(f"{title}\n(customers observed for T = {observed})")
+    source = "these customers" if data is not None else "the customers the model was fitted on"
     ax.legend(
-        handles=[Patch(facecolor="#d9d9d9", label=impossible)],
+        handles=[
+            Patch(facecolor="#d9d9d9", label=impossible),
+            Line2D(
+                [],
+                [],
+                color="#7f7f7f",
+                linestyle="--",
+                label=f"frequencies of {source} ({limit} shown)",
+            ),
+        ],
         loc="upper center",
         bbox_to_anchor=(0.5, -0.12),
         frameon=False,
@@ -475,7 +529,7 @@ def _heatmap(
 
 def plot_expected_purchases_heatmap(
     purchase_model: Any,
-    t: float,
+    t: float = 1.0,
     data: pd.DataFrame | None = None,
     *,
     T: float | None = None,
@@ -488,9 +542,12 @@ def plot_expected_purchases_heatmap(
     ----------
     purchase_model : fitted purchase model
     t : float
-        Forecast horizon in the model's time unit (e.g. 52 for a year in weeks).
+        Forecast horizon in the model's time unit (default 1: the next week of a weekly model;
+        ``months_to_units(12, "W")`` for the next 12 months).
     data : DataFrame, optional
-        RFM summary; supplies the defaults ``T = max(T)`` and ``max_frequency = max(frequency)``.
+        RFM summary; supplies the defaults ``T = max(T)`` and ``max_frequency`` = the 99th
+        percentile of its frequencies (at least 2), and the marks of where its customers are.
+        Without it they come from the data the model was fitted on.
     T : float, optional
         Length of observation of the hypothetical customers (model time unit).
     max_frequency : int, optional
@@ -507,6 +564,9 @@ def plot_expected_purchases_heatmap(
     >>> import clvpredict as cp
     >>> from clvpredict.plotting import plot_expected_purchases_heatmap
     >>> s = cp.datasets.load_cdnow_summary()
+    >>> ax = plot_expected_purchases_heatmap(cp.BetaGeoModel().fit(s))
+    >>> ax.get_title().splitlines()[0]
+    'BG/NBD: expected purchases in the next week'
     >>> ax = plot_expected_purchases_heatmap(cp.BetaGeoModel().fit(s), t=52, data=s)
     """
     return _heatmap(purchase_model, data, "expected_purchases", t, T, max_frequency, ax)
@@ -526,7 +586,9 @@ def plot_probability_alive_heatmap(
     ----------
     purchase_model : fitted purchase model
     data : DataFrame, optional
-        RFM summary; supplies the defaults ``T = max(T)`` and ``max_frequency = max(frequency)``.
+        RFM summary; supplies the defaults ``T = max(T)`` and ``max_frequency`` = the 99th
+        percentile of its frequencies (at least 2), and the marks of where its customers are.
+        Without it they come from the data the model was fitted on.
     T : float, optional
         Length of observation (model time unit).
     max_frequency : int, optional

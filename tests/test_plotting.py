@@ -18,6 +18,7 @@ import pytest
 
 import clvpredict as cp
 from clvpredict import ClvDataError
+from clvpredict._units import months_to_units
 from clvpredict.evaluation import (
     evaluate_holdout,
     expected_repeat_transactions_over_time,
@@ -159,18 +160,23 @@ def test_period_transactions_bars(bg, ch, tmp_path):
     render(ax, "period_transactions", tmp_path)
 
 
+def _ninety_ninth_percentile(frequency) -> int:
+    """The smallest frequency with at least 99% of the customers at or below it, by counting."""
+    values = np.sort(np.asarray(frequency))
+    return int(values[int(np.ceil(0.99 * len(values))) - 1])
+
+
 @pytest.mark.parametrize("quantity", ["expected_purchases", "probability_alive"])
 def test_heatmaps_show_the_frequency_recency_matrix(bg, ch, quantity, tmp_path):
+    # Frequencies to the 99th percentile of the customers, not to the one with the most.
+    top = _ninety_ninth_percentile(ch["frequency"])
+    assert top < ch["frequency"].max()
     if quantity == "expected_purchases":
         ax = plot_expected_purchases_heatmap(bg, 52, ch)
-        grid = frequency_recency_matrix(
-            bg, ch["T"].max(), int(ch["frequency"].max()), quantity=quantity, t=52
-        )
+        grid = frequency_recency_matrix(bg, ch["T"].max(), top, quantity=quantity, t=52)
     else:
         ax = plot_probability_alive_heatmap(bg, ch)
-        grid = frequency_recency_matrix(
-            bg, ch["T"].max(), int(ch["frequency"].max()), quantity=quantity
-        )
+        grid = frequency_recency_matrix(bg, ch["T"].max(), top, quantity=quantity)
     mesh = ax.collections[0]
     drawn = np.ma.getdata(mesh.get_array()).reshape(grid.shape)
     mask = np.ma.getmaskarray(mesh.get_array()).reshape(grid.shape)
@@ -178,13 +184,39 @@ def test_heatmaps_show_the_frequency_recency_matrix(bg, ch, quantity, tmp_path):
     np.testing.assert_allclose(drawn[~mask], grid.to_numpy()[~mask])
     colorbar_axes = [a for a in ax.figure.axes if a is not ax]
     assert colorbar_axes and colorbar_axes[0].get_ylabel()
+    # Where the customers are: dashed lines above the frequencies that half and 90% of them
+    # do not exceed (counted here).
+    frequency = np.sort(ch["frequency"].to_numpy())
+    half, most = (int(frequency[int(np.ceil(q * len(frequency))) - 1]) for q in (0.5, 0.9))
+    marks = [f for f in dict.fromkeys((half, most)) if f < top]
+    assert [line.get_ydata()[0] - 0.5 for line in ax.lines] == marks
+    assert f"90% of customers: frequency <= {most}" in [t.get_text() for t in ax.texts]
     render(ax, f"heatmap_{quantity}", tmp_path)
 
 
+def test_heatmaps_default_to_the_fitted_data_and_say_horizons_in_words(bg, ch):
+    # No data: T and the frequencies of the customers the model was fitted on (the weekly
+    # calibration summary), and one week ahead.
+    ax = plot_expected_purchases_heatmap(bg)
+    top = _ninety_ninth_percentile(ch["frequency"])
+    grid = frequency_recency_matrix(bg, ch["T"].max(), top, quantity="expected_purchases", t=1)
+    drawn = np.ma.getdata(ax.collections[0].get_array()).reshape(grid.shape)
+    mask = ~np.isnan(grid.to_numpy())
+    np.testing.assert_allclose(drawn[mask], grid.to_numpy()[mask])
+    title = ax.get_title()
+    assert "expected purchases in the next week\n" in title
+    assert "T = 38.9 weeks" in title  # 1997-01-01 to 1997-09-30: 272 days
+    ax = plot_expected_purchases_heatmap(bg, months_to_units(12, "W"))
+    assert "in the next 12 months" in ax.get_title()
+    alive = plot_probability_alive_heatmap(bg)
+    assert alive.collections[0].get_array().size == (top + 1) * len(grid.columns)
+
+
 def test_heatmap_needs_ranges_without_data(bg):
+    given = cp.BetaGeoModel.from_params(bg.params_, time_unit="W")
     with pytest.raises(ClvDataError, match="data="):
-        plot_probability_alive_heatmap(bg)
-    ax = plot_probability_alive_heatmap(bg, T=30.0, max_frequency=4)
+        plot_probability_alive_heatmap(given)
+    ax = plot_probability_alive_heatmap(given, T=30.0, max_frequency=4)
     assert ax.collections[0].get_array().size == 5 * 60
 
 
