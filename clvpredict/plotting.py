@@ -622,10 +622,17 @@ def plot_probability_alive_history(
     customer_id: Any,
     *,
     end: Any = None,
+    days: int | None = None,
     calibration_end: Any = None,
     ax: Axes | None = None,
 ) -> Axes:
     """One customer's P(alive) day by day, with its purchase days marked.
+
+    Under the BG/NBD the curve stays at 1 until the customer's first repeat purchase and then
+    drops (customer 1 of CDNOW: from 1.0 to 0.75): the model lets a customer drop out only
+    right after a purchase, so one who has not bought again has had no chance to leave. This
+    is the model's assumption at work, not a fault; the plot marks it. The MBG/NBD and the
+    Pareto/NBD let customers leave before any repeat purchase and show no such step.
 
     Parameters
     ----------
@@ -638,6 +645,9 @@ def plot_probability_alive_history(
         The customer to show.
     end : date-like, optional
         Last day shown (default: the last date in ``transactions``).
+    days : int, optional
+        Instead of ``end``: show this many days from the customer's first purchase (day 1 is
+        the first purchase day).
     calibration_end : date-like, optional
         Draw a vertical line there (e.g. the end of the period the model was fitted on).
     ax : matplotlib Axes, optional
@@ -647,6 +657,11 @@ def plot_probability_alive_history(
     matplotlib Axes
         The curve is :func:`~clvpredict.evaluation.probability_alive_history`.
 
+    Raises
+    ------
+    ClvDataError
+        Both ``end`` and ``days``, ``days`` not a whole number >= 1, or an end after today.
+
     Examples
     --------
     >>> import clvpredict as cp
@@ -655,9 +670,21 @@ def plot_probability_alive_history(
     >>> ax = plot_probability_alive_history(bg, cp.datasets.load_cdnow(), "customer_id",
     ...                                     "date", 1, calibration_end="1997-09-30")
     """
+    if days is not None:
+        if end is not None:
+            raise ClvDataError("Pass end= or days=, not both: both say where the plot ends.")
+        if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 1:
+            raise ClvDataError(f"days={days!r} must be a whole number of days >= 1.")
     history = probability_alive_history(
         purchase_model, transactions, customer_id_col, datetime_col, customer_id, end=end
     )
+    if days is not None:
+        first = pd.Timestamp(history.index[0])
+        end = first + pd.Timedelta(days=int(days) - 1)
+        if end != pd.Timestamp(history.index[-1]):
+            history = probability_alive_history(
+                purchase_model, transactions, customer_id_col, datetime_col, customer_id, end=end
+            )
     discrete = _discrete(purchase_model)
     ax = _axes(ax, (9.0, 4.5))
     dates = history.index.to_numpy()
@@ -672,6 +699,19 @@ def plot_probability_alive_history(
         color=_MODEL,
         label=f"{'period with a purchase' if discrete else 'purchase day'} ({int(bought.sum())})",
     )
+    repeats = np.flatnonzero(bought)[1:]
+    if getattr(purchase_model, "kind", None) == "bgnbd" and len(repeats):
+        # The step at the first repeat purchase looks like a fault to a reader: say why.
+        first_repeat = repeats[0]
+        ax.annotate(
+            "BG/NBD: a customer can leave only after a purchase,\n"
+            "so P(alive) is 1 until the first repeat purchase",
+            xy=(dates[first_repeat], history["p_alive"].to_numpy()[first_repeat]),
+            xytext=(0.35, 0.2),
+            textcoords="axes fraction",
+            fontsize="small",
+            arrowprops={"arrowstyle": "->", "color": "grey"},
+        )
     if calibration_end is not None:
         cal = pd.Timestamp(calibration_end)
         ax.axvline(cal, color="grey", linestyle=":", label=f"end of calibration ({cal.date()})")

@@ -232,6 +232,30 @@ def test_probability_alive_history_plot(bg, tx, tmp_path):
     render(ax, "probability_alive_history", tmp_path)
 
 
+def test_probability_alive_history_by_days_since_the_first_purchase(bg, ch, tx):
+    # Customer 1 first bought on 1997-01-01: 100 days run to 1997-04-10.
+    ax = plot_probability_alive_history(bg, tx, "customer_id", "date", 1, days=100)
+    dates = pd.to_datetime(ax.lines[0].get_xdata())
+    assert len(dates) == 100
+    assert dates[0] == pd.Timestamp("1997-01-01") and dates[-1] == pd.Timestamp("1997-04-10")
+    history = probability_alive_history(bg, tx, "customer_id", "date", 1, end="1997-04-10")
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), history["p_alive"].to_numpy())
+    # The BG/NBD's step at the first repeat purchase is explained on the plot, at that point.
+    repeat = history.index[history["purchase"]][1]
+    notes = [t for t in ax.texts if "until the first repeat purchase" in t.get_text()]
+    assert len(notes) == 1
+    assert pd.Timestamp(notes[0].xy[0]) == repeat
+    assert notes[0].xy[1] == history.loc[repeat, "p_alive"] < 1.0
+    # The MBG/NBD has no such step, and no such note.
+    mbg = cp.ModifiedBetaGeoModel().fit(ch)
+    other = plot_probability_alive_history(mbg, tx, "customer_id", "date", 1, days=100)
+    assert not [t for t in other.texts if "repeat purchase" in t.get_text()]
+    with pytest.raises(ClvDataError, match="not both"):
+        plot_probability_alive_history(bg, tx, "customer_id", "date", 1, days=5, end="1997-02-01")
+    with pytest.raises(ClvDataError, match="whole number of days"):
+        plot_probability_alive_history(bg, tx, "customer_id", "date", 1, days=0)
+
+
 def test_clv_comparison_scatter(clv, tmp_path):
     ax = plot_clv_comparison(clv)
     offsets = ax.collections[0].get_offsets()
