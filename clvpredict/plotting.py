@@ -18,6 +18,9 @@ states as a number (axis limits, counts, shares) is computed over all customers.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -67,14 +70,49 @@ MAX_POINTS = 5_000
 MAX_CURVE_POINTS = 10_000
 
 
+#: Set by :func:`standalone_figures`: plots without ``ax`` get a Figure of their own.
+_STANDALONE: contextvars.ContextVar[bool] = contextvars.ContextVar("standalone", default=False)
+
+
+@contextlib.contextmanager
+def standalone_figures() -> Iterator[None]:
+    """Within this block, a plot called without ``ax`` draws on a new standalone matplotlib
+    Figure (no pyplot), which never shows in a notebook or a window nor changes pyplot's
+    current figure: for code that saves figures itself, such as the HTML report.
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> bg = cp.BetaGeoModel().fit(cp.datasets.load_cdnow_summary())
+    >>> import matplotlib.pyplot as plt
+    >>> before = plt.get_fignums()
+    >>> with cp.plotting.standalone_figures():
+    ...     ax = cp.plotting.plot_probability_alive_heatmap(bg)
+    >>> plt.get_fignums() == before
+    True
+    """
+    token = _STANDALONE.set(True)
+    try:
+        yield
+    finally:
+        _STANDALONE.reset(token)
+
+
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (8.0, 5.0)) -> Axes:
+    """The axes to draw on: ``ax``; else pyplot's current axes, as pandas and seaborn do, so
+    that a plot shows in Jupyter and ``plt.show()`` shows it (a new figure of ``figsize`` when
+    there is none); inside :func:`standalone_figures`, a new standalone Figure."""
     if ax is not None:
         return ax
-    from matplotlib.figure import Figure
+    if _STANDALONE.get():
+        from matplotlib.figure import Figure
 
-    # A standalone Figure (no pyplot) never leaks into global state or pops up a window.
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig.add_subplot()
+        return Figure(figsize=figsize, layout="constrained").add_subplot()
+    import matplotlib.pyplot as plt
+
+    if not plt.get_fignums():
+        plt.figure(figsize=figsize, layout="constrained")
+    return plt.gca()
 
 
 def _check_max_points(max_points: Any, name: str = "max_points") -> int | None:

@@ -104,11 +104,27 @@ def render(ax, name: str, tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def no_pyplot_state():
-    before = set(plt.get_fignums())
+def fresh_pyplot():
+    """Each test starts with no pyplot figure: plots without ax= draw on the current axes."""
+    plt.close("all")
     yield
-    # Plots without ax= build standalone Figures: nothing may leak into pyplot.
-    assert set(plt.get_fignums()) == before
+    plt.close("all")
+
+
+def test_a_plot_without_ax_draws_on_the_current_pyplot_axes(bg, ch):
+    # As pandas and seaborn do: a new figure when there is none, then the current axes, so
+    # that Jupyter (and plt.show()) shows it.
+    ax = plot_period_transactions(bg, ch)
+    assert plt.get_fignums() == [ax.figure.number] and plt.gca() is ax
+    _, (left, right) = plt.subplots(1, 2)
+    assert plot_probability_alive_heatmap(bg, ch) is right  # subplots left the last current
+    assert plot_period_transactions(bg, ch, ax=left) is left
+    # Inside standalone_figures (the report), pyplot is left alone.
+    figures = plt.get_fignums()
+    with cp.plotting.standalone_figures():
+        alone = plot_period_transactions(bg, ch)
+    assert plt.get_fignums() == figures and alone.figure.canvas.manager is None
+    assert plot_period_transactions(bg, ch) is right  # back to pyplot after the block
 
 
 @pytest.mark.parametrize("by", ["frequency", "recency"])
@@ -248,6 +264,7 @@ def test_probability_alive_history_by_days_since_the_first_purchase(bg, ch, tx):
     assert notes[0].xy[1] == history.loc[repeat, "p_alive"] < 1.0
     # The MBG/NBD has no such step, and no such note.
     mbg = cp.ModifiedBetaGeoModel().fit(ch)
+    plt.figure()  # a figure of its own: the first plot's note is on the current one
     other = plot_probability_alive_history(mbg, tx, "customer_id", "date", 1, days=100)
     assert not [t for t in other.texts if "repeat purchase" in t.get_text()]
     with pytest.raises(ClvDataError, match="not both"):
@@ -288,78 +305,88 @@ def _many_customers(n: int, seed: int = 7) -> pd.DataFrame:
 
 
 def test_clv_comparison_draws_a_seeded_sample_of_large_tables(tmp_path):
-    n = 12_000
-    table = _many_customers(n)
-    table.loc[table.index[[5, 50]], "predictive_clv"] = np.nan  # left out before sampling
-    ax = plot_clv_comparison(table, max_points=3_000, random_state=42)
-    drawn = np.asarray(ax.collections[0].get_offsets())
-    assert drawn.shape == (3_000, 2)
-    # A subset of the customers, each at most once, in the table's order.
-    finite = table.dropna()
-    row_of = pd.Series(np.arange(len(finite)), index=finite["simple_clv"].to_numpy())
-    rows = row_of.loc[drawn[:, 0]].to_numpy()
-    assert len(np.unique(rows)) == 3_000 and np.all(np.diff(rows) > 0)
-    np.testing.assert_array_equal(drawn[:, 1], finite["predictive_clv"].to_numpy()[rows])
-    label = ax.get_legend().get_texts()[0].get_text()
-    assert label == "a random 3,000 of 11,998 customers"
-    # The frame holds every customer, drawn or not: the largest CLVs set the limits.
-    top = max(finite["simple_clv"].max(), finite["predictive_clv"].max())
-    assert ax.get_xlim()[1] == pytest.approx(1.5 * top)
-    assert ax.get_ylim()[1] == pytest.approx(1.5 * top)
-    # The same seed draws the same customers; another seed others.
-    again = np.asarray(
-        plot_clv_comparison(table, max_points=3_000, random_state=42).collections[0].get_offsets()
-    )
-    np.testing.assert_array_equal(again, drawn)
-    other = np.asarray(
-        plot_clv_comparison(table, max_points=3_000, random_state=1).collections[0].get_offsets()
-    )
-    assert not np.array_equal(other, drawn)
-    render(ax, "clv_comparison_sample", tmp_path)
+    # Each call draws a figure of its own, so that the calls can be compared.
+    with cp.plotting.standalone_figures():
+        n = 12_000
+        table = _many_customers(n)
+        table.loc[table.index[[5, 50]], "predictive_clv"] = np.nan  # left out before sampling
+        ax = plot_clv_comparison(table, max_points=3_000, random_state=42)
+        drawn = np.asarray(ax.collections[0].get_offsets())
+        assert drawn.shape == (3_000, 2)
+        # A subset of the customers, each at most once, in the table's order.
+        finite = table.dropna()
+        row_of = pd.Series(np.arange(len(finite)), index=finite["simple_clv"].to_numpy())
+        rows = row_of.loc[drawn[:, 0]].to_numpy()
+        assert len(np.unique(rows)) == 3_000 and np.all(np.diff(rows) > 0)
+        np.testing.assert_array_equal(drawn[:, 1], finite["predictive_clv"].to_numpy()[rows])
+        label = ax.get_legend().get_texts()[0].get_text()
+        assert label == "a random 3,000 of 11,998 customers"
+        # The frame holds every customer, drawn or not: the largest CLVs set the limits.
+        top = max(finite["simple_clv"].max(), finite["predictive_clv"].max())
+        assert ax.get_xlim()[1] == pytest.approx(1.5 * top)
+        assert ax.get_ylim()[1] == pytest.approx(1.5 * top)
+        # The same seed draws the same customers; another seed others.
+        again = np.asarray(
+            plot_clv_comparison(table, max_points=3_000, random_state=42)
+            .collections[0]
+            .get_offsets()
+        )
+        np.testing.assert_array_equal(again, drawn)
+        other = np.asarray(
+            plot_clv_comparison(table, max_points=3_000, random_state=1)
+            .collections[0]
+            .get_offsets()
+        )
+        assert not np.array_equal(other, drawn)
+        render(ax, "clv_comparison_sample", tmp_path)
 
 
 def test_clv_comparison_draws_all_up_to_the_cap():
-    from clvpredict.plotting import MAX_POINTS
+    # Each call draws a figure of its own, so that the calls can be compared.
+    with cp.plotting.standalone_figures():
+        from clvpredict.plotting import MAX_POINTS
 
-    table = _many_customers(MAX_POINTS + 1)
-    assert len(plot_clv_comparison(table).collections[0].get_offsets()) == MAX_POINTS
-    everyone = plot_clv_comparison(table, max_points=None).collections[0].get_offsets()
-    np.testing.assert_array_equal(np.asarray(everyone)[:, 0], table["simple_clv"].to_numpy())
-    exactly = plot_clv_comparison(table, max_points=MAX_POINTS + 1)
-    assert len(exactly.collections[0].get_offsets()) == MAX_POINTS + 1
-    label = exactly.get_legend().get_texts()[0].get_text()
-    assert label == f"customers (n = {MAX_POINTS + 1:,})"
-    for bad in (0, -3, 2.5, True, "10"):
-        with pytest.raises(ClvDataError, match="max_points"):
-            plot_clv_comparison(table, max_points=bad)
+        table = _many_customers(MAX_POINTS + 1)
+        assert len(plot_clv_comparison(table).collections[0].get_offsets()) == MAX_POINTS
+        everyone = plot_clv_comparison(table, max_points=None).collections[0].get_offsets()
+        np.testing.assert_array_equal(np.asarray(everyone)[:, 0], table["simple_clv"].to_numpy())
+        exactly = plot_clv_comparison(table, max_points=MAX_POINTS + 1)
+        assert len(exactly.collections[0].get_offsets()) == MAX_POINTS + 1
+        label = exactly.get_legend().get_texts()[0].get_text()
+        assert label == f"customers (n = {MAX_POINTS + 1:,})"
+        for bad in (0, -3, 2.5, True, "10"):
+            with pytest.raises(ClvDataError, match="max_points"):
+                plot_clv_comparison(table, max_points=bad)
 
 
 def test_value_concentration_of_many_customers_is_read_at_even_shares(tmp_path):
-    n = 25_000
-    values = np.random.default_rng(3).pareto(1.5, n)
-    ax = plot_value_concentration(values, max_points=10_000)
-    x, y = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
-    assert len(x) == len(y) == 10_001
-    np.testing.assert_allclose(x, np.linspace(0, 100, 10_001))
-    # By hand: at a share j / 10,000 that falls on a whole customer k = 2.5 j, the curve is the
-    # top k customers' share of the total.
-    top_first = np.sort(values)[::-1]
-    held = np.concatenate([[0.0], np.cumsum(top_first)]) / top_first.sum()
-    j = np.arange(0, 10_001, 2)
-    np.testing.assert_allclose(y[j], 100 * held[(j * 5) // 2], rtol=1e-12, atol=1e-12)
-    # Between whole customers, the straight line between them.
-    k = np.arange(1, 10_001, 2)
-    np.testing.assert_allclose(
-        y[k], 100 * (held[(k * 5) // 2] + held[(k * 5) // 2 + 1]) / 2, rtol=1e-12
-    )
-    # The marks are read off the exact curve: the top 10% are 2,500 customers.
-    assert any(f"top 10% hold {100 * held[2_500]:.0f}%" in t.get_text() for t in ax.texts)
-    assert ax.get_legend().get_texts()[0].get_text() == "predictive CLV (n = 25,000)"
-    render(ax, "value_concentration_many", tmp_path)
-    # Up to the cap, or with max_points=None, a point per customer.
-    everyone = plot_value_concentration(values, max_points=None).lines[0]
-    assert len(everyone.get_xdata()) == n + 1
-    assert len(plot_value_concentration(values[:9_999]).lines[0].get_xdata()) == 10_000
+    # Each call draws a figure of its own, so that the calls can be compared.
+    with cp.plotting.standalone_figures():
+        n = 25_000
+        values = np.random.default_rng(3).pareto(1.5, n)
+        ax = plot_value_concentration(values, max_points=10_000)
+        x, y = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
+        assert len(x) == len(y) == 10_001
+        np.testing.assert_allclose(x, np.linspace(0, 100, 10_001))
+        # By hand: at a share j / 10,000 that falls on a whole customer k = 2.5 j, the curve is the
+        # top k customers' share of the total.
+        top_first = np.sort(values)[::-1]
+        held = np.concatenate([[0.0], np.cumsum(top_first)]) / top_first.sum()
+        j = np.arange(0, 10_001, 2)
+        np.testing.assert_allclose(y[j], 100 * held[(j * 5) // 2], rtol=1e-12, atol=1e-12)
+        # Between whole customers, the straight line between them.
+        k = np.arange(1, 10_001, 2)
+        np.testing.assert_allclose(
+            y[k], 100 * (held[(k * 5) // 2] + held[(k * 5) // 2 + 1]) / 2, rtol=1e-12
+        )
+        # The marks are read off the exact curve: the top 10% are 2,500 customers.
+        assert any(f"top 10% hold {100 * held[2_500]:.0f}%" in t.get_text() for t in ax.texts)
+        assert ax.get_legend().get_texts()[0].get_text() == "predictive CLV (n = 25,000)"
+        render(ax, "value_concentration_many", tmp_path)
+        # Up to the cap, or with max_points=None, a point per customer.
+        everyone = plot_value_concentration(values, max_points=None).lines[0]
+        assert len(everyone.get_xdata()) == n + 1
+        assert len(plot_value_concentration(values[:9_999]).lines[0].get_xdata()) == 10_000
 
 
 def test_spend_distribution(gg, ch, tmp_path):
