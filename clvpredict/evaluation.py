@@ -661,7 +661,8 @@ def _engine_checks(
     unit = model_time_unit(purchase_model, recorded)
     max_frequency = _check_max_frequency(max_frequency)
     if n_bad:
-        shown = [row[0] for row in head_rows(lazy.filter(bad).select(holdout), 5)]
+        # As floats, the way the pandas path reads the column, for the same message.
+        shown = np.array([row[0] for row in head_rows(lazy.filter(bad).select(holdout), 5)], float)
         more = f", ... ({n_bad - len(shown)} more)" if n_bad > len(shown) else ""
         raise ClvDataError(
             "Column 'frequency_holdout' must hold counts >= 0; offending values: "
@@ -1148,9 +1149,65 @@ def _cohort_days(
 # ------------------------------------------------------------------------------------------
 
 
-def period_transactions(
-    purchase_model: Any, data: pd.DataFrame, max_frequency: int = 7
-) -> pd.DataFrame:
+def _engine_unit(purchase_model: Any, lazy: nw.LazyFrame) -> str:
+    """The purchase model's unit, checked against the one an engine summary records in its
+    ``time_unit`` column (as :func:`model_time_unit` checks a pandas summary's attrs)."""
+    recorded = pd.DataFrame()
+    if UNIT_COLUMN in lazy.collect_schema().names():
+        lowest, highest = scalars(
+            lazy, nw.col(UNIT_COLUMN).min().alias("lo"), nw.col(UNIT_COLUMN).max().alias("hi")
+        )
+        recorded.attrs["time_unit"] = single_unit(pd.Series([lowest, highest], dtype=object))
+    return model_time_unit(purchase_model, recorded)
+
+
+def _require_engine_columns(lazy: nw.LazyFrame, columns: Sequence[str], fix: str) -> None:
+    names = lazy.collect_schema().names()
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise ClvDataError(f"data lacks column(s) {missing}; it has {names}. {fix}")
+
+
+def _period_counts(
+    purchase_model: Any, data: Any, max_frequency: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What :func:`period_transactions` needs of an engine summary, from one group-by:
+    customers per frequency bin ``0 .. k`` and the distinct ``T`` (increasing, model's unit)
+    with their customers."""
+    lazy = as_lazy(data)
+    _require_engine_columns(lazy, ("frequency", "T"), "Build it with rfm_summary(...).")
+    _engine_unit(purchase_model, lazy)
+    k = _check_max_frequency(max_frequency)
+    big_t = nw.col("T").cast(nw.Float64)
+    frequency = nw.col("frequency").cast(nw.Int64)
+    bad = big_t.is_null() | ~big_t.is_finite() | (big_t < 0)
+    (n_bad,) = scalars(lazy, count_true(bad))
+    if n_bad:
+        shown = np.array([r[0] for r in head_rows(lazy.filter(bad).select(big_t), 5)], float)
+        more = f", ... ({n_bad - len(shown)} more)" if n_bad > len(shown) else ""
+        raise ClvDataError(
+            f"Column 'T' must be finite and >= 0; offending values: {describe_values(shown)}{more}."
+        )
+    counts = (
+        lazy.select(
+            nw.when(frequency >= k).then(nw.lit(k)).otherwise(frequency).alias("code"),
+            big_t.alias("T"),
+        )
+        .group_by("code", "T")
+        .agg(nw.len().alias("n"))
+        .collect()
+        .to_pandas()
+    )
+    actual = counts.groupby("code")["n"].sum().reindex(range(k + 1), fill_value=0)
+    per_t = counts.groupby("T")["n"].sum().sort_index()
+    return (
+        actual.to_numpy(dtype=np.int64),
+        per_t.index.to_numpy(dtype=float),
+        per_t.to_numpy(dtype=np.int64),
+    )
+
+
+def period_transactions(purchase_model: Any, data: Any, max_frequency: int = 7) -> pd.DataFrame:
     """Customers with 0, 1, ..., k+ repeat purchases in calibration: actual vs the model.
 
     The model's count for ``n < k`` is ``sum_i P(X(T_i) = n)``, the exact probability that a
@@ -1162,8 +1219,10 @@ def period_transactions(
     ----------
     purchase_model : fitted purchase model
         Needs ``probability_of_purchases(n, t)`` with ``n`` an array.
-    data : DataFrame
-        RFM summary with ``frequency`` and ``T`` (model's time unit).
+    data : DataFrame or engine frame
+        RFM summary with ``frequency`` and ``T`` (model's time unit). A summary held by an
+        engine (polars, DuckDB, pyarrow, Spark) stays there: what is used of it is the number
+        of customers per frequency bin and per distinct ``T``, one engine group-by.
     max_frequency : int
         ``k``: the last bin holds ``k`` or more repeat purchases.
 
@@ -1182,18 +1241,22 @@ def period_transactions(
     >>> int(table["actual"].sum()), round(float(table["expected"].sum()))
     (2357, 2357)
     """
-    _require_columns(data, ("frequency", "T"), "data", "Build it with rfm_summary(...).")
-    model_time_unit(purchase_model, data)
-    k = _check_max_frequency(max_frequency)
-    frequency = data["frequency"].to_numpy(dtype=float)
-    big_t = data["T"].to_numpy(dtype=float)
-    if not (np.isfinite(big_t).all() and (big_t >= 0).all()):
-        raise ClvDataError(
-            "Column 'T' must be finite and >= 0; offending values: "
-            f"{describe_values(big_t[~(np.isfinite(big_t) & (big_t >= 0))])}."
-        )
-    actual = np.bincount(_frequency_bins(frequency, k), minlength=k + 1)
-    unique_t, counts = np.unique(big_t, return_counts=True)
+    if is_engine_frame(data):
+        actual, unique_t, counts = _period_counts(purchase_model, data, max_frequency)
+        k = len(actual) - 1
+    else:
+        _require_columns(data, ("frequency", "T"), "data", "Build it with rfm_summary(...).")
+        model_time_unit(purchase_model, data)
+        k = _check_max_frequency(max_frequency)
+        frequency = data["frequency"].to_numpy(dtype=float)
+        big_t = data["T"].to_numpy(dtype=float)
+        if not (np.isfinite(big_t).all() and (big_t >= 0).all()):
+            raise ClvDataError(
+                "Column 'T' must be finite and >= 0; offending values: "
+                f"{describe_values(big_t[~(np.isfinite(big_t) & (big_t >= 0))])}."
+            )
+        actual = np.bincount(_frequency_bins(frequency, k), minlength=k + 1)
+        unique_t, counts = np.unique(big_t, return_counts=True)
     expected = np.zeros(k + 1)
     n = np.arange(k)
     # Customers observed for the same T share one PMF, so group them (CDNOW: 84 distinct T).
@@ -1547,7 +1610,7 @@ def value_concentration(values: pd.Series | np.ndarray) -> pd.DataFrame:
 
 
 def mean_spend_density(
-    spend_model: Any, data: pd.DataFrame, spend: Sequence[float] | np.ndarray
+    spend_model: Any, data: Any, spend: Sequence[float] | np.ndarray
 ) -> pd.Series:
     """Model density of a customer's mean repeat spend, mixed over the customers' frequencies.
 
@@ -1559,8 +1622,10 @@ def mean_spend_density(
     Parameters
     ----------
     spend_model : fitted GammaGammaModel
-    data : DataFrame
-        With ``frequency``; the repeat buyers' frequencies are the mixing weights.
+    data : DataFrame or engine frame
+        With ``frequency``; the repeat buyers' frequencies are the mixing weights. A summary
+        held by an engine (polars, DuckDB, pyarrow, Spark) stays there: what is used of it is
+        the number of repeat buyers per distinct frequency (one engine group-by).
     spend : array
         Mean spend values (currency units, > 0) at which to evaluate the density.
 
@@ -1581,18 +1646,36 @@ def mean_spend_density(
     """
 
     check_is_fitted(spend_model, "spend model")
-    _require_columns(data, ("frequency",), "data", "Build it with rfm_summary(...).")
+    engine = is_engine_frame(data)
+    if engine:
+        lazy = as_lazy(data)
+        _require_engine_columns(lazy, ("frequency",), "Build it with rfm_summary(...).")
+    else:
+        _require_columns(data, ("frequency",), "data", "Build it with rfm_summary(...).")
     p, q, gamma = (float(spend_model.params_[k]) for k in ("p", "q", "gamma"))
     z = np.asarray(spend, dtype=float)
     if z.ndim != 1 or np.any(~np.isfinite(z)) or np.any(z < 0):
         raise ClvDataError("spend must be a one-dimensional array of amounts >= 0.")
-    x = data["frequency"].to_numpy(dtype=float)
-    x = x[x > 0]
-    if len(x) == 0:
+    if engine:
+        # The repeat buyers' distinct frequencies and their customers: one engine group-by.
+        x = nw.col("frequency").cast(nw.Float64)
+        table = (
+            lazy.select(x.alias("x"))
+            .filter(nw.col("x") > 0)
+            .group_by("x")
+            .agg(nw.len().alias("n"))
+            .collect()
+            .to_pandas()
+            .sort_values("x")
+        )
+        xs, counts = table["x"].to_numpy(dtype=float), table["n"].to_numpy(dtype=np.int64)
+    else:
+        x = data["frequency"].to_numpy(dtype=float)
+        xs, counts = np.unique(x[x > 0], return_counts=True)
+    if len(xs) == 0:
         raise ClvDataError(
             "data has no repeat buyers (frequency > 0): there is no mean repeat spend to describe."
         )
-    xs, counts = np.unique(x, return_counts=True)
     weights = counts / counts.sum()
     with np.errstate(divide="ignore"):
         log_f = gamma_gamma_log_likelihood(p, q, gamma, xs[:, None], np.maximum(z, 1e-300)[None, :])
