@@ -7,13 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from engine_frames import on_engine, to_pandas
+from engine_frames import assert_same_evaluation, assert_same_predictions, on_engine
 
 import clvpredict as cp
 from clvpredict import ClvDataError
 from clvpredict.data.engines import frame_kind
 from clvpredict.evaluation import (
-    HoldoutEvaluation,
     evaluate_holdout,
     mean_spend_density,
     period_transactions,
@@ -22,7 +21,6 @@ from clvpredict.evaluation import (
 CAL_END, OBS_END = "1997-09-30", "1998-06-30"
 OPTIONS = dict(monetary_value_col="amount", time_unit="W")
 ENGINES = ["polars", "polars-lazy", "pyarrow", "duckdb"]
-SMALL_TABLES = ("metrics", "totals", "by_frequency", "by_recency", "spend")
 
 
 @pytest.fixture(scope="module")
@@ -35,46 +33,6 @@ def reference(cdnow):
     ch = cp.calibration_holdout_summary(cdnow, "customer_id", "date", CAL_END, OBS_END, **OPTIONS)
     bg, gg = cp.BetaGeoModel().fit(ch), cp.GammaGammaModel().fit(ch)
     return ch, bg, gg, evaluate_holdout(bg, ch, spend_model=gg)
-
-
-def assert_same_evaluation(want: HoldoutEvaluation, got: HoldoutEvaluation) -> None:
-    """Every small table equal to the pandas path's: same index, columns, dtypes and attrs,
-    integer columns exact, floats to 1e-12 relative (NaN where the pandas path has NaN)."""
-    assert (got.model, got.time_unit) == (want.model, want.time_unit)
-    assert got.duration_holdout == want.duration_holdout
-    for name in SMALL_TABLES:
-        expected, table = getattr(want, name), getattr(got, name)
-        if expected is None:
-            assert table is None, name
-            continue
-        assert isinstance(table, pd.DataFrame), name
-        pd.testing.assert_index_equal(table.index, expected.index)
-        assert list(table.columns) == list(expected.columns), name
-        assert table.attrs == expected.attrs, name
-        for column in expected.columns:
-            have, wanted = table[column].to_numpy(), expected[column].to_numpy()
-            assert have.dtype == wanted.dtype, (name, column)
-            if wanted.dtype.kind in "iub":
-                np.testing.assert_array_equal(have, wanted, err_msg=f"{name}.{column}")
-            else:
-                np.testing.assert_allclose(
-                    have, wanted, rtol=1e-12, atol=0, err_msg=f"{name}.{column}"
-                )
-
-
-def assert_same_predictions(want: pd.DataFrame, got, id_col: str = "customer_id") -> None:
-    """The per-customer table of an engine, collected, equals the pandas one customer by
-    customer: counts and bins exact, forecasts to 1e-12."""
-    table = to_pandas(got, id_col)
-    expected = want.sort_index()
-    assert list(table.columns) == list(expected.columns)
-    assert table.index.tolist() == expected.index.tolist()
-    for column in expected.columns:
-        have, wanted = table[column].to_numpy(), expected[column].to_numpy()
-        if wanted.dtype.kind in "iuO" or column.endswith("_bin"):
-            assert have.tolist() == wanted.tolist(), column
-        else:
-            np.testing.assert_allclose(have, wanted, rtol=1e-12, atol=0, err_msg=column)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
