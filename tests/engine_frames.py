@@ -86,3 +86,57 @@ def assert_same_predictions(want: pd.DataFrame, got, id_col: str = "customer_id"
             assert have.tolist() == wanted.tolist(), column
         else:
             np.testing.assert_allclose(have, wanted, rtol=1e-12, atol=0, err_msg=column)
+
+
+#: pyspark DataFrame methods that bring rows to the driver (narwhals collects with toArrow on
+#: pyspark 4 and _collect_as_arrow on 3.5; toPandas, collect, take, head and tail are the rest).
+COLLECTING = ("toArrow", "_collect_as_arrow", "toPandas", "collect", "take", "head", "tail")
+
+
+class Collected:
+    """Every collection of a Spark DataFrame to the driver: its columns and how many rows."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[list[str], int]] = []
+        self.depth = 0
+
+    def rows_with(self, column: str) -> list[int]:
+        return [rows for columns, rows in self.frames if column in columns]
+
+
+def count_collections(spark, monkeypatch) -> Collected:
+    """Count the rows of every collection of a Spark DataFrame on the driver from now until
+    ``monkeypatch`` is undone (the end of the test). A method called by another of them (head
+    calls collect) is counted once, by the outer one."""
+    record = Collected()
+    frame_class = type(spark.range(1))
+    for name in COLLECTING:
+        method = getattr(frame_class, name, None)
+        if method is None:
+            continue
+
+        def counting(self, *args, __method=method, **kwargs):
+            if record.depth:  # called by another of these methods: counted there
+                return __method(self, *args, **kwargs)
+            record.depth += 1
+            try:
+                out = __method(self, *args, **kwargs)
+            finally:
+                record.depth -= 1
+            if isinstance(out, list) and out and hasattr(out[0], "num_rows"):
+                rows = sum(batch.num_rows for batch in out)  # Arrow record batches
+            elif isinstance(out, list):
+                rows = len(out)
+            elif hasattr(out, "num_rows"):  # an Arrow table
+                rows = out.num_rows
+            elif isinstance(out, pd.DataFrame):
+                rows = len(out)
+            elif out is None or isinstance(out, tuple):  # head() or first(): one Row or none
+                rows = 0 if out is None else 1
+            else:
+                raise AssertionError(f"{type(out).__name__} from a collection: count its rows")
+            record.frames.append((list(self.columns), rows))
+            return out
+
+        monkeypatch.setattr(frame_class, name, counting)
+    return record

@@ -7,7 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from engine_frames import assert_same_evaluation, assert_same_predictions, on_engine
+from engine_frames import (
+    Collected,
+    assert_same_evaluation,
+    assert_same_predictions,
+    count_collections,
+    on_engine,
+)
 
 import clvpredict as cp
 from clvpredict.data.engines import frame_kind
@@ -15,9 +21,6 @@ from clvpredict.evaluation import evaluate_holdout, mean_spend_density, period_t
 
 CAL_END, OBS_END = "1997-09-30", "1998-06-30"
 OPTIONS = dict(monetary_value_col="amount", time_unit="W")
-#: pyspark DataFrame methods that bring rows to the driver (narwhals collects with toArrow on
-#: pyspark 4 and _collect_as_arrow on 3.5; toPandas, collect, take, head and tail are the rest).
-COLLECTING = ("toArrow", "_collect_as_arrow", "toPandas", "collect", "take", "head", "tail")
 
 
 @pytest.fixture(scope="module")
@@ -48,50 +51,10 @@ def spark_summary(spark_log):
     summary.unpersist()
 
 
-class Collected:
-    """Every collection of a Spark DataFrame to the driver: its columns and how many rows."""
-
-    def __init__(self) -> None:
-        self.frames: list[tuple[list[str], int]] = []
-        self.depth = 0
-
-    def rows_with(self, column: str) -> list[int]:
-        return [rows for columns, rows in self.frames if column in columns]
-
-
 @pytest.fixture
 def collected(spark, monkeypatch) -> Collected:
     """Counts the rows of every collection on the driver while a test runs."""
-    record = Collected()
-    frame_class = type(spark.range(1))
-    for name in COLLECTING:
-        method = getattr(frame_class, name, None)
-        if method is None:
-            continue
-
-        def counting(self, *args, __method=method, **kwargs):
-            if record.depth:  # called by another of these methods: counted there
-                return __method(self, *args, **kwargs)
-            record.depth += 1
-            try:
-                out = __method(self, *args, **kwargs)
-            finally:
-                record.depth -= 1
-            if isinstance(out, list) and out and hasattr(out[0], "num_rows"):
-                rows = sum(batch.num_rows for batch in out)  # Arrow record batches
-            elif isinstance(out, list):
-                rows = len(out)
-            elif hasattr(out, "num_rows"):  # an Arrow table
-                rows = out.num_rows
-            elif isinstance(out, pd.DataFrame):
-                rows = len(out)
-            else:
-                raise AssertionError(f"{type(out).__name__} from a collection: count its rows")
-            record.frames.append((list(self.columns), rows))
-            return out
-
-        monkeypatch.setattr(frame_class, name, counting)
-    return record
+    return count_collections(spark, monkeypatch)
 
 
 def cached_rdds(spark) -> int:
