@@ -619,6 +619,15 @@ def _holdout_table(purchase_model: Any, data: pd.DataFrame, spend_model: Any) ->
     return table
 
 
+def _checked_unit(purchase_model: Any, units: Sequence[Any]) -> str:
+    """The purchase model's unit, checked (as :func:`model_time_unit` checks a pandas summary's
+    attrs) against the smallest and largest value of a summary's ``time_unit`` column (empty:
+    the summary has none); a column holding two units is refused."""
+    recorded = pd.DataFrame()
+    recorded.attrs["time_unit"] = single_unit(pd.Series(list(units), dtype=object))
+    return model_time_unit(purchase_model, recorded)
+
+
 def _bin_label(code: Any, labels: list[str]) -> Any:
     """An engine expression: the label of a bin code ``0 .. len(labels) - 1``."""
     label = nw.lit(labels[-1])
@@ -655,10 +664,7 @@ def _engine_checks(
     n, n_bad, top, longest, *units = scalars(lazy, *exprs)
     if not n:
         raise ClvDataError("cal_holdout has no customers: there is nothing to evaluate.")
-    # The unit the summary records in its column, checked as for a pandas summary's attrs.
-    recorded = pd.DataFrame()
-    recorded.attrs["time_unit"] = single_unit(pd.Series(units, dtype=object)) if units else None
-    unit = model_time_unit(purchase_model, recorded)
+    unit = _checked_unit(purchase_model, units)
     max_frequency = _check_max_frequency(max_frequency)
     if n_bad:
         # As floats, the way the pandas path reads the column, for the same message.
@@ -1151,14 +1157,15 @@ def _cohort_days(
 
 def _engine_unit(purchase_model: Any, lazy: nw.LazyFrame) -> str:
     """The purchase model's unit, checked against the one an engine summary records in its
-    ``time_unit`` column (as :func:`model_time_unit` checks a pandas summary's attrs)."""
-    recorded = pd.DataFrame()
+    ``time_unit`` column."""
+    units: list[Any] = []
     if UNIT_COLUMN in lazy.collect_schema().names():
-        lowest, highest = scalars(
-            lazy, nw.col(UNIT_COLUMN).min().alias("lo"), nw.col(UNIT_COLUMN).max().alias("hi")
+        units = list(
+            scalars(
+                lazy, nw.col(UNIT_COLUMN).min().alias("lo"), nw.col(UNIT_COLUMN).max().alias("hi")
+            )
         )
-        recorded.attrs["time_unit"] = single_unit(pd.Series([lowest, highest], dtype=object))
-    return model_time_unit(purchase_model, recorded)
+    return _checked_unit(purchase_model, units)
 
 
 def _require_engine_columns(lazy: nw.LazyFrame, columns: Sequence[str], fix: str) -> None:
