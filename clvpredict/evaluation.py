@@ -323,7 +323,8 @@ class HoldoutEvaluation:
     spend: pd.DataFrame | None = field(default=None)
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The result's tables by name, e.g. to write each to a CSV file."""
+        """The result's tables by name, e.g. to write each to a CSV file (``predictions`` is a
+        frame of the summary's kind when an engine held the summary)."""
         out = {
             "predictions": self.predictions,
             "metrics": self.metrics,
