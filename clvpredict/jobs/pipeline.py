@@ -25,6 +25,7 @@ import os
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -361,16 +362,20 @@ def choose_purchase_model(
         purchase_model_class(settings.purchase_model)
         return settings.purchase_model, None
     purchase_class = None if auto else purchase_model_class(settings.purchase_model)
-    assessment = assess(
-        log,
-        cal,
-        purchase_class,
-        compare=compare,
-        after_end="drop",
-        strict=True,
-        calibration_end=None if calibration_end is None else str(calibration_end.date()),
-        observation_end=observation_end,
-    )
+    with warnings.catch_warnings():
+        if settings.engine == "spark":
+            # Given by pyspark at each holdout check's mapInPandas (spark_engine says why).
+            warnings.filterwarnings("ignore", spark_engine.PANDAS_3_WARNING)
+        assessment = assess(
+            log,
+            cal,
+            purchase_class,
+            compare=compare,
+            after_end="drop",
+            strict=True,
+            calibration_end=None if calibration_end is None else str(calibration_end.date()),
+            observation_end=observation_end,
+        )
     if auto:
         logger.info(
             "purchase_model='auto' chose %s (holdout RMSE)", model_label(assessment.purchase_model)
