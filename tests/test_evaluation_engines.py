@@ -165,3 +165,27 @@ def test_period_transactions_and_spend_density_refusals(reference):
     no_repeat = on_engine(flat[flat["frequency"] == 0], "pyarrow")
     with pytest.raises(ClvDataError, match="no repeat buyers"):
         mean_spend_density(gg, no_repeat, [1.0, 2.0])
+
+
+def test_correlations_keep_their_digits_far_from_zero(reference):
+    """Spend near a million with a spread of tens: a correlation from raw sums (sum xy - n mean_x
+    mean_y) loses most of its digits to cancellation; the engine's sums are centred on the
+    means of a first pass and keep them (1e-12, as the pandas path)."""
+    ch, bg, gg, _ = reference
+    shifted = ch.assign(
+        monetary_value=ch["monetary_value"] + 1e6,
+        monetary_value_holdout=ch["monetary_value_holdout"] + 1e6,
+    )
+    want = evaluate_holdout(bg, shifted, spend_model=gg)
+    got = evaluate_holdout(bg, on_engine(shifted.reset_index().assign(time_unit="W"), "polars"), gg)
+    assert_same_evaluation(want, got)
+    # The raw-sum formula on the same customers is off by far more than 1e-12.
+    bought = want.predictions[want.predictions["actual"] > 0]
+    x = bought["predicted_avg_value"].to_numpy()
+    y = bought["monetary_value_holdout"].to_numpy()
+    n = len(x)
+    raw = (np.sum(x * y) - n * x.mean() * y.mean()) / np.sqrt(
+        (np.sum(x * x) - n * x.mean() ** 2) * (np.sum(y * y) - n * y.mean() ** 2)
+    )
+    exact = want.spend.loc["all", "correlation"]
+    assert abs(raw - exact) > 1e-9 * abs(exact)
