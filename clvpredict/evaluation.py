@@ -642,8 +642,8 @@ def _engine_checks(
 ) -> tuple[str, int, float, float]:
     """The checks of :func:`evaluate_holdout` on an engine summary, as one aggregate.
 
-    Returns the model's time unit, the number of customers, the largest calibration recency
-    and the longest holdout (both in that unit).
+    Returns the model's time unit, the checked ``max_frequency``, the largest calibration
+    recency and the longest holdout (both in that unit).
     """
     fix = "Build it with calibration_holdout_summary(...)."
     names = lazy.collect_schema().names()
@@ -683,7 +683,7 @@ def _engine_checks(
                 f"cal_holdout lacks column(s) {missing}; it has {names}. Build it with "
                 "calibration_holdout_summary(..., monetary_value_col=...)."
             )
-    return unit, int(n), float(top), float(longest)
+    return unit, max_frequency, float(top), float(longest)
 
 
 def _group_sums(frame: nw.LazyFrame, keys: list[str], spend: bool) -> pd.DataFrame:
@@ -784,8 +784,7 @@ def _evaluate_in_engine(
     """
     kind = frame_kind(cal_holdout)
     lazy = as_lazy(cal_holdout)
-    unit, _, top, longest = _engine_checks(purchase_model, lazy, spend_model, max_frequency)
-    k = _check_max_frequency(max_frequency)
+    unit, k, top, longest = _engine_checks(purchase_model, lazy, spend_model, max_frequency)
     edges = _recency_edges(recency_bins, np.array([top]), unit)
     freq_labels = frequency_bin_labels(k)
     rec_labels = _recency_bins(np.zeros(0), edges)[1]
