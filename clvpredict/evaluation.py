@@ -8,6 +8,12 @@ purchase model with that interface plugs in.
 Conventions are those of :func:`~clvpredict.rfm_summary`: purchases are aggregated by calendar
 day, a *repeat transaction* is a purchase day after the customer's first purchase day, and times
 are measured in the purchase model's time unit (``purchase_model.time_unit_``).
+
+:func:`evaluate_holdout` and :func:`compare_models` also take a calibration/holdout summary held
+by an engine (polars, DuckDB, pyarrow, Spark): each customer's forecast is computed in that
+engine's kind (on Spark, on the executors) and every table but the per-customer
+``predictions`` is made of engine aggregates, so no table of one row per customer comes to this
+process from Spark.
 """
 
 from __future__ import annotations
@@ -26,7 +32,17 @@ import pandas as pd
 from ._registry import all_models
 from ._units import UNIT_NAMES, unit_in_days
 from ._validation import check_is_fitted, model_time_unit
-from .data.engines import is_engine_frame, scalars, to_caller
+from .data.engines import (
+    UNIT_COLUMN,
+    as_lazy,
+    count_true,
+    frame_kind,
+    head_rows,
+    is_engine_frame,
+    scalars,
+    single_unit,
+    to_caller,
+)
 from .data.summaries import (
     _nw,
     _with_periods,
@@ -45,6 +61,7 @@ from .data.transactions import (
     as_log,
 )
 from .exceptions import ClvDataError, ConvergenceWarning, describe_values
+from .models._base import in_callers_kind
 from .models.gamma_gamma import gamma_gamma_log_likelihood
 
 __all__ = [
@@ -94,6 +111,43 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 2 or constant(a) or constant(b):
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def _pearson_from_sums(
+    n: int,
+    centred: tuple[float, float, float],
+    range_a: tuple[float, float],
+    range_b: tuple[float, float],
+) -> float:
+    """Pearson correlation of ``n`` pairs from their centred sums, as :func:`_pearson` gives it.
+
+    Parameters
+    ----------
+    n : int
+        Number of pairs.
+    centred : (float, float, float)
+        ``sum (a - mean_a)(b - mean_b)``, ``sum (a - mean_a)^2`` and ``sum (b - mean_b)^2``,
+        centred on the means (units of ``a`` times units of ``b``, and squares).
+    range_a, range_b : (float, float)
+        Smallest and largest value of each side, for the test of a constant side.
+
+    Notes
+    -----
+    Sums of centred products lose no digits to cancellation, unlike ``sum ab - n mean_a
+    mean_b``. Means that are off by ``d_a`` and ``d_b`` (their own rounding) change the
+    cross sum by exactly ``n d_a d_b`` (the centred sums of each side vanish), which is of
+    relative order ``eps^2 (mean / std)^2``.
+    """
+
+    def constant(low: float, high: float) -> bool:
+        return bool(high - low <= 1e-12 * max(1.0, abs(low), abs(high)))
+
+    if n < 2 or constant(*range_a) or constant(*range_b):
+        return float("nan")
+    # As numpy.corrcoef: the covariances over n - 1, divided by each standard deviation.
+    cross, square_a, square_b = (value / (n - 1) for value in centred)
+    value = cross / np.sqrt(square_a) / np.sqrt(square_b)
+    return float(np.clip(value, -1.0, 1.0))
 
 
 def _nice_ceil(value: float) -> float:
@@ -150,6 +204,27 @@ def _recency_bins(recency: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, l
     return codes, labels
 
 
+def _recency_edges(
+    recency_bins: Sequence[float] | None, recency: np.ndarray, unit: str
+) -> np.ndarray:
+    """The recency bin edges to use: ``recency_bins`` checked against the largest recency, or
+    :func:`recency_bin_edges` of ``recency`` (which depend on its maximum only)."""
+    if recency_bins is None:
+        return recency_bin_edges(recency)
+    edges = np.asarray(recency_bins, dtype=float)
+    if edges.ndim != 1 or len(edges) < 2 or edges[0] != 0 or np.any(np.diff(edges) <= 0):
+        raise ClvDataError(
+            f"recency_bins={list(np.ravel(edges))!r} must be increasing edges starting at 0, "
+            "e.g. [0, 5, 10, 20, 40] (in the model's time unit)."
+        )
+    if recency.max() > edges[-1]:
+        raise ClvDataError(
+            f"recency_bins end at {edges[-1]:g} but some recency reaches {recency.max():g} "
+            f"{UNIT_NAMES[unit]}; add a last edge >= {recency.max():g}."
+        )
+    return edges
+
+
 def _fmt(value: float) -> str:
     return f"{value:g}"
 
@@ -161,6 +236,18 @@ def _binned_means(
     n = np.bincount(codes, minlength=k)[:k]
     sum_actual = np.bincount(codes, weights=actual, minlength=k)[:k]
     sum_predicted = np.bincount(codes, weights=predicted, minlength=k)[:k]
+    return _binned_table(n, sum_actual, sum_predicted, labels, name)
+
+
+def _binned_table(
+    n: np.ndarray,
+    sum_actual: np.ndarray,
+    sum_predicted: np.ndarray,
+    labels: list[str],
+    name: str,
+) -> pd.DataFrame:
+    """Mean actual and predicted holdout purchases per bin from the bins' customer counts and
+    sums (purchases), NaN for an empty bin."""
     with np.errstate(invalid="ignore", divide="ignore"):
         out = pd.DataFrame(
             {
@@ -182,7 +269,8 @@ def _binned_means(
 class HoldoutEvaluation:
     """How well a purchase (and optionally a spend) model forecast the holdout period.
 
-    All tables are plain DataFrames. Times are in ``time_unit``; purchase counts are purchase days.
+    All tables are plain DataFrames; ``predictions`` is a frame of the summary's own kind when the
+    summary is held by an engine. Times are in ``time_unit``; purchase counts are purchase days.
 
     Attributes
     ----------
@@ -197,7 +285,11 @@ class HoldoutEvaluation:
         days in the holdout), ``predicted`` (the model's conditional expectation over
         ``duration_holdout``), ``error`` (predicted - actual), ``frequency_bin``,
         ``recency_bin``; with a spend model also ``predicted_avg_value`` and
-        ``monetary_value_holdout`` (currency).
+        ``monetary_value_holdout`` (currency). Indexed like the summary for a pandas summary;
+        for a summary held by an engine, a frame of its kind (a Spark DataFrame, a polars
+        DataFrame or LazyFrame, a DuckDB relation, a pyarrow Table) with the customer id column
+        first, then these columns, and no ``attrs``. On Spark it is a query, computed on the
+        executors again (not cached) each time it is written or collected.
     metrics : DataFrame
         One row (indexed by model name): ``n_customers``, ``mae``, ``rmse`` (purchases per
         customer) and ``correlation`` (Pearson, predicted vs actual).
@@ -231,7 +323,8 @@ class HoldoutEvaluation:
     spend: pd.DataFrame | None = field(default=None)
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The result's tables by name, e.g. to write each to a CSV file."""
+        """The result's tables by name, e.g. to write each to a CSV file (``predictions`` is a
+        frame of the summary's kind when an engine held the summary)."""
         out = {
             "predictions": self.predictions,
             "metrics": self.metrics,
@@ -320,7 +413,7 @@ def _spend_table(data: pd.DataFrame, predicted_value: np.ndarray) -> pd.DataFram
 
 def evaluate_holdout(
     purchase_model: Any,
-    cal_holdout: pd.DataFrame,
+    cal_holdout: Any,
     spend_model: Any = None,
     *,
     max_frequency: int = 7,
@@ -333,10 +426,12 @@ def evaluate_holdout(
     purchase_model : fitted purchase model (e.g. :class:`~clvpredict.BetaGeoModel`)
         Fitted on the calibration columns of ``cal_holdout``; its
         ``expected_purchases(t, data)`` gives the forecast.
-    cal_holdout : DataFrame
+    cal_holdout : DataFrame or engine frame
         From :func:`~clvpredict.calibration_holdout_summary`: ``frequency``, ``recency``, ``T``,
         ``frequency_holdout``, ``duration_holdout`` (and ``monetary_value``,
-        ``monetary_value_holdout`` for the spend check). Times in the model's unit.
+        ``monetary_value_holdout`` for the spend check). Times in the model's unit. pandas, or a
+        summary held by an engine (polars, DuckDB, pyarrow, Spark), whose unit is read from its
+        ``time_unit`` column.
     spend_model : fitted GammaGammaModel, optional
         When given, its ``expected_average_value`` is compared with the holdout spend.
     max_frequency : int
@@ -350,7 +445,11 @@ def evaluate_holdout(
     -------
     HoldoutEvaluation
         Per-customer predictions, error metrics, totals, the by-frequency and by-recency tables
-        and (with ``spend_model``) the spend check; see :class:`HoldoutEvaluation`.
+        and (with ``spend_model``) the spend check; see :class:`HoldoutEvaluation`. For a
+        summary held by an engine, the customers' forecasts are computed in it (on Spark, on
+        the executors) and every table but ``predictions`` is built from aggregates of them,
+        with the numbers of the pandas path (sums in another order: equal to about 1e-15
+        relative); ``predictions`` is then a frame of the summary's kind.
 
     Raises
     ------
@@ -370,6 +469,10 @@ def evaluate_holdout(
     >>> result.by_frequency.columns.tolist()
     ['n_customers', 'mean_actual', 'mean_predicted']
     """
+    if is_engine_frame(cal_holdout):
+        return _evaluate_in_engine(
+            purchase_model, cal_holdout, spend_model, max_frequency, recency_bins
+        )
     fix = "Build it with calibration_holdout_summary(...)."
     _require_columns(
         cal_holdout,
@@ -393,20 +496,7 @@ def evaluate_holdout(
     predicted = _holdout_predictions(purchase_model, cal_holdout)
     error = predicted - actual
 
-    if recency_bins is None:
-        edges = recency_bin_edges(recency)
-    else:
-        edges = np.asarray(recency_bins, dtype=float)
-        if edges.ndim != 1 or len(edges) < 2 or edges[0] != 0 or np.any(np.diff(edges) <= 0):
-            raise ClvDataError(
-                f"recency_bins={list(np.ravel(edges))!r} must be increasing edges starting at 0, "
-                "e.g. [0, 5, 10, 20, 40] (in the model's time unit)."
-            )
-        if recency.max() > edges[-1]:
-            raise ClvDataError(
-                f"recency_bins end at {edges[-1]:g} but some recency reaches {recency.max():g} "
-                f"{UNIT_NAMES[unit]}; add a last edge >= {recency.max():g}."
-            )
+    edges = _recency_edges(recency_bins, recency, unit)
     freq_codes = _frequency_bins(frequency, max_frequency)
     freq_labels = frequency_bin_labels(max_frequency)
     rec_codes, rec_labels = _recency_bins(recency, edges)
@@ -478,6 +568,365 @@ def evaluate_holdout(
         time_unit=unit,
         duration_holdout=float(durations.max()),
         predictions=predictions,
+        metrics=metrics,
+        totals=totals,
+        by_frequency=by_frequency,
+        by_recency=by_recency,
+        spend=spend,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Calibration / holdout evaluation of a summary held by an engine
+# ------------------------------------------------------------------------------------------
+
+_HOLDOUT_COLUMNS = ("frequency", "recency", "T", "frequency_holdout", "duration_holdout")
+_MONEY_COLUMNS = ("monetary_value", "monetary_value_holdout")
+#: The spend check's groups of holdout buyers: name, and whether calibration frequency > 0 is
+#: required (True), excluded (False) or either (None).
+_SPEND_GROUPS = (("all", None), ("repeat buyers", True), ("one-time buyers", False))
+
+
+@in_callers_kind
+def _holdout_table(purchase_model: Any, data: pd.DataFrame, spend_model: Any) -> pd.DataFrame:
+    """Each customer's holdout forecast next to what happened, one row per customer of ``data``.
+
+    Runs on a pandas summary (on Spark, on each batch of customers on the executors); every
+    value depends on the customer's own row only. Columns: ``frequency``, ``recency``, ``T``,
+    ``duration_holdout`` (the model's time unit), ``actual`` (holdout purchase days),
+    ``predicted`` (conditional expectation over the customer's ``duration_holdout``),
+    ``error`` (predicted - actual); with ``spend_model``, ``predicted_avg_value`` and
+    ``monetary_value_holdout`` (currency units).
+    """
+    actual = data["frequency_holdout"].to_numpy()
+    predicted = _holdout_predictions(purchase_model, data)
+    table = pd.DataFrame(
+        {
+            "frequency": data["frequency"].to_numpy(),
+            "recency": data["recency"].to_numpy(dtype=float),
+            "T": data["T"].to_numpy(dtype=float),
+            "duration_holdout": data["duration_holdout"].to_numpy(dtype=float),
+            "actual": actual,
+            "predicted": predicted,
+            "error": predicted - actual.astype(float),
+        },
+        index=data.index,
+    )
+    if spend_model is not None:
+        table["predicted_avg_value"] = np.asarray(
+            spend_model.expected_average_value(data), dtype=float
+        )
+        table["monetary_value_holdout"] = data["monetary_value_holdout"].to_numpy(dtype=float)
+    return table
+
+
+def _checked_unit(purchase_model: Any, units: Sequence[Any]) -> str:
+    """The purchase model's unit, checked (as :func:`model_time_unit` checks a pandas summary's
+    attrs) against the smallest and largest value of a summary's ``time_unit`` column (empty:
+    the summary has none); a column holding two units is refused."""
+    recorded = pd.DataFrame()
+    recorded.attrs["time_unit"] = single_unit(pd.Series(list(units), dtype=object))
+    return model_time_unit(purchase_model, recorded)
+
+
+def _bin_label(code: Any, labels: list[str]) -> Any:
+    """An engine expression: the label of a bin code ``0 .. len(labels) - 1``."""
+    label = nw.lit(labels[-1])
+    for position in range(len(labels) - 2, -1, -1):
+        label = nw.when(code == position).then(nw.lit(labels[position])).otherwise(label)
+    return label
+
+
+def _engine_checks(
+    purchase_model: Any, lazy: nw.LazyFrame, spend_model: Any, max_frequency: Any
+) -> tuple[str, int, float, float]:
+    """The checks of :func:`evaluate_holdout` on an engine summary, as one aggregate.
+
+    Returns the model's time unit, the checked ``max_frequency``, the largest calibration
+    recency and the longest holdout (both in that unit).
+    """
+    fix = "Build it with calibration_holdout_summary(...)."
+    names = lazy.collect_schema().names()
+    missing = [c for c in _HOLDOUT_COLUMNS if c not in names]
+    if missing:
+        raise ClvDataError(f"cal_holdout lacks column(s) {missing}; it has {names}. {fix}")
+    holdout = nw.col("frequency_holdout")
+    bad = holdout.is_null() | (holdout < 0)
+    if lazy.collect_schema()["frequency_holdout"].is_float():
+        bad = bad | ~holdout.is_finite()
+    exprs = [
+        nw.len().alias("n"),
+        count_true(bad).alias("bad"),
+        nw.col("recency").max().alias("top"),
+        nw.col("duration_holdout").max().alias("longest"),
+    ]
+    if UNIT_COLUMN in names:
+        exprs += [nw.col(UNIT_COLUMN).min().alias("lo"), nw.col(UNIT_COLUMN).max().alias("hi")]
+    n, n_bad, top, longest, *units = scalars(lazy, *exprs)
+    if not n:
+        raise ClvDataError("cal_holdout has no customers: there is nothing to evaluate.")
+    unit = _checked_unit(purchase_model, units)
+    max_frequency = _check_max_frequency(max_frequency)
+    if n_bad:
+        # As floats, the way the pandas path reads the column, for the same message.
+        shown = np.array([row[0] for row in head_rows(lazy.filter(bad).select(holdout), 5)], float)
+        more = f", ... ({n_bad - len(shown)} more)" if n_bad > len(shown) else ""
+        raise ClvDataError(
+            "Column 'frequency_holdout' must hold counts >= 0; offending values: "
+            f"{describe_values(shown)}{more}. {fix}"
+        )
+    if spend_model is not None:
+        check_is_fitted(spend_model, "spend model")
+        missing = [c for c in _MONEY_COLUMNS if c not in names]
+        if missing:
+            raise ClvDataError(
+                f"cal_holdout lacks column(s) {missing}; it has {names}. Build it with "
+                "calibration_holdout_summary(..., monetary_value_col=...)."
+            )
+    return unit, max_frequency, float(top), float(longest)
+
+
+def _group_sums(frame: nw.LazyFrame, keys: list[str], spend: bool) -> pd.DataFrame:
+    """First pass: per group of ``keys``, the customers, sums and extremes of the forecast."""
+    error = nw.col("error")
+    terms = {
+        "actual": nw.col("actual").cast(nw.Float64),
+        "predicted": nw.col("predicted"),
+        "abs_error": error.abs(),
+        "sq_error": error * error,
+    }
+    if spend:
+        value, spent = nw.col("predicted_avg_value"), nw.col("monetary_value_holdout")
+        # Only the groups of holdout buyers are read: the others' spent is NaN.
+        terms |= {
+            "value": value,
+            "spent": spent,
+            "abs_value_error": (value - spent).abs(),
+            "sq_value_error": (value - spent) * (value - spent),
+        }
+    extremes = ["actual", "predicted"] + (["value", "spent"] if spend else [])
+    # Elementary aggregations of prepared columns: what every engine's group-by takes.
+    prepared = frame.select(*keys, *(expr.alias(f"_{name}") for name, expr in terms.items()))
+    aggregates = [nw.len().alias("n")]
+    aggregates += [nw.col(f"_{name}").sum().alias(f"sum_{name}") for name in terms]
+    aggregates += [nw.col(f"_{name}").min().alias(f"min_{name}") for name in extremes]
+    aggregates += [nw.col(f"_{name}").max().alias(f"max_{name}") for name in extremes]
+    out = prepared.group_by(keys).agg(*aggregates).collect().to_pandas()
+    return out.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _combine(groups: pd.DataFrame) -> dict[str, float]:
+    """Counts, sums and extremes of a union of groups of :func:`_group_sums`."""
+    out = {c: float(groups[c].sum()) for c in groups.columns if c == "n" or c.startswith("sum_")}
+    for column in groups.columns:
+        if column.startswith("min_"):
+            out[column] = float(groups[column].min())
+        elif column.startswith("max_"):
+            out[column] = float(groups[column].max())
+    out["n"] = int(groups["n"].sum())
+    return out
+
+
+def _spend_table_from_sums(
+    groups: dict[str, dict[str, float]], centred: dict[str, tuple[float, float, float]]
+) -> pd.DataFrame:
+    """The spend check of :func:`_spend_table` from each group's sums (currency units)."""
+    rows = []
+    for name, _ in _SPEND_GROUPS:
+        sums = groups[name]
+        n = sums["n"]
+        if n:
+            mean_predicted = sums["sum_value"] / n
+            mean_actual = sums["sum_spent"] / n
+            rows.append(
+                {
+                    "n_customers": n,
+                    "mean_predicted": mean_predicted,
+                    "mean_actual": mean_actual,
+                    "pct_error": 100.0 * (mean_predicted - mean_actual) / mean_actual
+                    if mean_actual
+                    else np.nan,
+                    "mae": sums["sum_abs_value_error"] / n,
+                    "rmse": float(np.sqrt(sums["sum_sq_value_error"] / n)),
+                    "correlation": _pearson_from_sums(
+                        n,
+                        centred[name],
+                        (sums["min_value"], sums["max_value"]),
+                        (sums["min_spent"], sums["max_spent"]),
+                    ),
+                }
+            )
+        else:
+            rows.append(
+                {"n_customers": 0}
+                | dict.fromkeys(
+                    ("mean_predicted", "mean_actual", "pct_error", "mae", "rmse", "correlation"),
+                    np.nan,
+                )
+            )
+    return pd.DataFrame(rows, index=pd.Index([g for g, _ in _SPEND_GROUPS], name="group"))
+
+
+def _evaluate_in_engine(
+    purchase_model: Any,
+    cal_holdout: Any,
+    spend_model: Any,
+    max_frequency: Any,
+    recency_bins: Sequence[float] | None,
+) -> HoldoutEvaluation:
+    """:func:`evaluate_holdout` of a summary held by an engine (polars, DuckDB, pyarrow, Spark).
+
+    The forecast of each customer is computed in the engine's kind (on Spark, on the
+    executors); every table but ``predictions`` is made of aggregates of it: one aggregate for
+    the checks, then one group-by (customers, sums and extremes per frequency bin, recency bin
+    and holdout purchase) and one aggregate of sums centred on the means the group-by gave
+    (for the correlations). Only those rows come to this process.
+    """
+    kind = frame_kind(cal_holdout)
+    lazy = as_lazy(cal_holdout)
+    unit, k, top, longest = _engine_checks(purchase_model, lazy, spend_model, max_frequency)
+    edges = _recency_edges(recency_bins, np.array([top]), unit)
+    freq_labels = frequency_bin_labels(k)
+    rec_labels = _recency_bins(np.zeros(0), edges)[1]
+
+    scored = _holdout_table(purchase_model, cal_holdout, spend_model)
+    spark = kind == "spark"
+    if spark:
+        # Read by the two passes below; computed once on the executors, released after them.
+        scored = scored.cache()
+    try:
+        frame = as_lazy(scored)
+        id_col = frame.collect_schema().names()[0]
+        frequency = nw.col("frequency").cast(nw.Int64)
+        # As _frequency_bins and _recency_bins: min(frequency, k); the number of edges below
+        # recency (0 for recency <= 0, which is below none of them).
+        freq_code = nw.when(frequency >= k).then(nw.lit(k)).otherwise(frequency)
+        rec_code = nw.sum_horizontal(
+            *((nw.col("recency") > float(edge)).cast(nw.Int64) for edge in edges)
+        )
+        keyed = frame.with_columns(
+            freq_code.alias("_frequency_code"),
+            rec_code.alias("_recency_code"),
+            (nw.col("actual") > 0).cast(nw.Int64).alias("_bought"),
+        )
+        groups = _group_sums(
+            keyed, ["_frequency_code", "_recency_code", "_bought"], spend_model is not None
+        )
+        overall = _combine(groups)
+        n = overall["n"]
+        mean_predicted = overall["sum_predicted"] / n
+        mean_actual = overall["sum_actual"] / n
+        actual = nw.col("actual").cast(nw.Float64)
+        centred = [
+            ((nw.col("predicted") - mean_predicted) * (actual - mean_actual)).sum(),
+            ((nw.col("predicted") - mean_predicted) ** 2).sum(),
+            ((actual - mean_actual) ** 2).sum(),
+        ]
+        spend_groups: dict[str, dict[str, float]] = {}
+        if spend_model is not None:
+            value, spent = nw.col("predicted_avg_value"), nw.col("monetary_value_holdout")
+            for name, repeat in _SPEND_GROUPS:
+                rows = groups["_bought"] == 1
+                mask = nw.col("_bought") == 1
+                if repeat is not None:
+                    rows &= (groups["_frequency_code"] > 0) == repeat
+                    mask = mask & ((nw.col("_frequency_code") > 0) == repeat)
+                group = _combine(groups[rows]) if rows.any() else {"n": 0}
+                spend_groups[name] = group
+                if group["n"]:
+                    mv, ms = group["sum_value"] / group["n"], group["sum_spent"] / group["n"]
+                else:
+                    mv = ms = 0.0
+                for product in ((value - mv) * (spent - ms), (value - mv) ** 2, (spent - ms) ** 2):
+                    centred.append(nw.when(mask).then(product).otherwise(nw.lit(0.0)).sum())
+        sums = scalars(keyed, *(expr.alias(f"c{i}") for i, expr in enumerate(centred)))
+    finally:
+        if spark:
+            scored.unpersist()
+    sums = [float(v) for v in sums]
+
+    name = model_label(purchase_model)
+    model_index = pd.Index([name], name="model")
+    metrics = pd.DataFrame(
+        {
+            "n_customers": [n],
+            "mae": [overall["sum_abs_error"] / n],
+            "rmse": [float(np.sqrt(overall["sum_sq_error"] / n))],
+            "correlation": [
+                _pearson_from_sums(
+                    n,
+                    tuple(sums[:3]),
+                    (overall["min_predicted"], overall["max_predicted"]),
+                    (overall["min_actual"], overall["max_actual"]),
+                )
+            ],
+        },
+        index=model_index,
+    )
+    total_actual, total_predicted = overall["sum_actual"], overall["sum_predicted"]
+    totals = pd.DataFrame(
+        {
+            "n_customers": [n],
+            "actual": [total_actual],
+            "predicted": [total_predicted],
+            "difference": [total_predicted - total_actual],
+            "pct_error": [
+                100.0 * (total_predicted - total_actual) / total_actual if total_actual else np.nan
+            ],
+        },
+        index=model_index,
+    )
+    tables = []
+    for code, labels, what in (
+        ("_frequency_code", freq_labels, "frequency_bin"),
+        ("_recency_code", rec_labels, "recency_bin"),
+    ):
+        per_bin = groups.groupby(code)[["n", "sum_actual", "sum_predicted"]].sum()
+        per_bin = per_bin.reindex(range(len(labels)), fill_value=0)
+        tables.append(
+            _binned_table(
+                per_bin["n"].to_numpy(dtype=np.int64),
+                per_bin["sum_actual"].to_numpy(dtype=float),
+                per_bin["sum_predicted"].to_numpy(dtype=float),
+                labels,
+                what,
+            )
+        )
+    by_frequency, by_recency = tables
+    by_recency.insert(0, "recency_high", np.concatenate([[0.0], edges[1:]]))
+    by_recency.insert(0, "recency_low", np.concatenate([[0.0], edges[:-1]]))
+    spend = None
+    if spend_model is not None:
+        spend = _spend_table_from_sums(
+            spend_groups,
+            {g: tuple(sums[3 + 3 * i : 6 + 3 * i]) for i, (g, _) in enumerate(_SPEND_GROUPS)},
+        )
+    for table in (metrics, totals, by_frequency, by_recency):
+        table.attrs.update(time_unit=unit, model=name)
+
+    columns = [
+        id_col,
+        "frequency",
+        "recency",
+        "T",
+        "duration_holdout",
+        "actual",
+        "predicted",
+        "error",
+        "frequency_bin",
+        "recency_bin",
+    ]
+    if spend_model is not None:
+        columns += ["predicted_avg_value", "monetary_value_holdout"]
+    predictions = as_lazy(scored).with_columns(
+        _bin_label(freq_code, freq_labels).alias("frequency_bin"),
+        _bin_label(rec_code, rec_labels).alias("recency_bin"),
+    )
+    return HoldoutEvaluation(
+        model=name,
+        time_unit=unit,
+        duration_holdout=longest,
+        predictions=to_caller(predictions.select(columns), kind),
         metrics=metrics,
         totals=totals,
         by_frequency=by_frequency,
@@ -706,9 +1155,66 @@ def _cohort_days(
 # ------------------------------------------------------------------------------------------
 
 
-def period_transactions(
-    purchase_model: Any, data: pd.DataFrame, max_frequency: int = 7
-) -> pd.DataFrame:
+def _engine_unit(purchase_model: Any, lazy: nw.LazyFrame) -> str:
+    """The purchase model's unit, checked against the one an engine summary records in its
+    ``time_unit`` column."""
+    units: list[Any] = []
+    if UNIT_COLUMN in lazy.collect_schema().names():
+        units = list(
+            scalars(
+                lazy, nw.col(UNIT_COLUMN).min().alias("lo"), nw.col(UNIT_COLUMN).max().alias("hi")
+            )
+        )
+    return _checked_unit(purchase_model, units)
+
+
+def _require_engine_columns(lazy: nw.LazyFrame, columns: Sequence[str], fix: str) -> None:
+    names = lazy.collect_schema().names()
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise ClvDataError(f"data lacks column(s) {missing}; it has {names}. {fix}")
+
+
+def _period_counts(
+    purchase_model: Any, data: Any, max_frequency: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What :func:`period_transactions` needs of an engine summary, from one group-by:
+    customers per frequency bin ``0 .. k`` and the distinct ``T`` (increasing, model's unit)
+    with their customers."""
+    lazy = as_lazy(data)
+    _require_engine_columns(lazy, ("frequency", "T"), "Build it with rfm_summary(...).")
+    _engine_unit(purchase_model, lazy)
+    k = _check_max_frequency(max_frequency)
+    big_t = nw.col("T").cast(nw.Float64)
+    frequency = nw.col("frequency").cast(nw.Int64)
+    bad = big_t.is_null() | ~big_t.is_finite() | (big_t < 0)
+    (n_bad,) = scalars(lazy, count_true(bad))
+    if n_bad:
+        shown = np.array([r[0] for r in head_rows(lazy.filter(bad).select(big_t), 5)], float)
+        more = f", ... ({n_bad - len(shown)} more)" if n_bad > len(shown) else ""
+        raise ClvDataError(
+            f"Column 'T' must be finite and >= 0; offending values: {describe_values(shown)}{more}."
+        )
+    counts = (
+        lazy.select(
+            nw.when(frequency >= k).then(nw.lit(k)).otherwise(frequency).alias("code"),
+            big_t.alias("T"),
+        )
+        .group_by("code", "T")
+        .agg(nw.len().alias("n"))
+        .collect()
+        .to_pandas()
+    )
+    actual = counts.groupby("code")["n"].sum().reindex(range(k + 1), fill_value=0)
+    per_t = counts.groupby("T")["n"].sum().sort_index()
+    return (
+        actual.to_numpy(dtype=np.int64),
+        per_t.index.to_numpy(dtype=float),
+        per_t.to_numpy(dtype=np.int64),
+    )
+
+
+def period_transactions(purchase_model: Any, data: Any, max_frequency: int = 7) -> pd.DataFrame:
     """Customers with 0, 1, ..., k+ repeat purchases in calibration: actual vs the model.
 
     The model's count for ``n < k`` is ``sum_i P(X(T_i) = n)``, the exact probability that a
@@ -720,8 +1226,10 @@ def period_transactions(
     ----------
     purchase_model : fitted purchase model
         Needs ``probability_of_purchases(n, t)`` with ``n`` an array.
-    data : DataFrame
-        RFM summary with ``frequency`` and ``T`` (model's time unit).
+    data : DataFrame or engine frame
+        RFM summary with ``frequency`` and ``T`` (model's time unit). A summary held by an
+        engine (polars, DuckDB, pyarrow, Spark) stays there: what is used of it is the number
+        of customers per frequency bin and per distinct ``T``, one engine group-by.
     max_frequency : int
         ``k``: the last bin holds ``k`` or more repeat purchases.
 
@@ -740,18 +1248,22 @@ def period_transactions(
     >>> int(table["actual"].sum()), round(float(table["expected"].sum()))
     (2357, 2357)
     """
-    _require_columns(data, ("frequency", "T"), "data", "Build it with rfm_summary(...).")
-    model_time_unit(purchase_model, data)
-    k = _check_max_frequency(max_frequency)
-    frequency = data["frequency"].to_numpy(dtype=float)
-    big_t = data["T"].to_numpy(dtype=float)
-    if not (np.isfinite(big_t).all() and (big_t >= 0).all()):
-        raise ClvDataError(
-            "Column 'T' must be finite and >= 0; offending values: "
-            f"{describe_values(big_t[~(np.isfinite(big_t) & (big_t >= 0))])}."
-        )
-    actual = np.bincount(_frequency_bins(frequency, k), minlength=k + 1)
-    unique_t, counts = np.unique(big_t, return_counts=True)
+    if is_engine_frame(data):
+        actual, unique_t, counts = _period_counts(purchase_model, data, max_frequency)
+        k = len(actual) - 1
+    else:
+        _require_columns(data, ("frequency", "T"), "data", "Build it with rfm_summary(...).")
+        model_time_unit(purchase_model, data)
+        k = _check_max_frequency(max_frequency)
+        frequency = data["frequency"].to_numpy(dtype=float)
+        big_t = data["T"].to_numpy(dtype=float)
+        if not (np.isfinite(big_t).all() and (big_t >= 0).all()):
+            raise ClvDataError(
+                "Column 'T' must be finite and >= 0; offending values: "
+                f"{describe_values(big_t[~(np.isfinite(big_t) & (big_t >= 0))])}."
+            )
+        actual = np.bincount(_frequency_bins(frequency, k), minlength=k + 1)
+        unique_t, counts = np.unique(big_t, return_counts=True)
     expected = np.zeros(k + 1)
     n = np.arange(k)
     # Customers observed for the same T share one PMF, so group them (CDNOW: 84 distinct T).
@@ -1105,7 +1617,7 @@ def value_concentration(values: pd.Series | np.ndarray) -> pd.DataFrame:
 
 
 def mean_spend_density(
-    spend_model: Any, data: pd.DataFrame, spend: Sequence[float] | np.ndarray
+    spend_model: Any, data: Any, spend: Sequence[float] | np.ndarray
 ) -> pd.Series:
     """Model density of a customer's mean repeat spend, mixed over the customers' frequencies.
 
@@ -1117,8 +1629,10 @@ def mean_spend_density(
     Parameters
     ----------
     spend_model : fitted GammaGammaModel
-    data : DataFrame
-        With ``frequency``; the repeat buyers' frequencies are the mixing weights.
+    data : DataFrame or engine frame
+        With ``frequency``; the repeat buyers' frequencies are the mixing weights. A summary
+        held by an engine (polars, DuckDB, pyarrow, Spark) stays there: what is used of it is
+        the number of repeat buyers per distinct frequency (one engine group-by).
     spend : array
         Mean spend values (currency units, > 0) at which to evaluate the density.
 
@@ -1139,18 +1653,36 @@ def mean_spend_density(
     """
 
     check_is_fitted(spend_model, "spend model")
-    _require_columns(data, ("frequency",), "data", "Build it with rfm_summary(...).")
+    engine = is_engine_frame(data)
+    if engine:
+        lazy = as_lazy(data)
+        _require_engine_columns(lazy, ("frequency",), "Build it with rfm_summary(...).")
+    else:
+        _require_columns(data, ("frequency",), "data", "Build it with rfm_summary(...).")
     p, q, gamma = (float(spend_model.params_[k]) for k in ("p", "q", "gamma"))
     z = np.asarray(spend, dtype=float)
     if z.ndim != 1 or np.any(~np.isfinite(z)) or np.any(z < 0):
         raise ClvDataError("spend must be a one-dimensional array of amounts >= 0.")
-    x = data["frequency"].to_numpy(dtype=float)
-    x = x[x > 0]
-    if len(x) == 0:
+    if engine:
+        # The repeat buyers' distinct frequencies and their customers: one engine group-by.
+        x = nw.col("frequency").cast(nw.Float64)
+        table = (
+            lazy.select(x.alias("x"))
+            .filter(nw.col("x") > 0)
+            .group_by("x")
+            .agg(nw.len().alias("n"))
+            .collect()
+            .to_pandas()
+            .sort_values("x")
+        )
+        xs, counts = table["x"].to_numpy(dtype=float), table["n"].to_numpy(dtype=np.int64)
+    else:
+        x = data["frequency"].to_numpy(dtype=float)
+        xs, counts = np.unique(x[x > 0], return_counts=True)
+    if len(xs) == 0:
         raise ClvDataError(
             "data has no repeat buyers (frequency > 0): there is no mean repeat spend to describe."
         )
-    xs, counts = np.unique(x, return_counts=True)
     weights = counts / counts.sum()
     with np.errstate(divide="ignore"):
         log_f = gamma_gamma_log_likelihood(p, q, gamma, xs[:, None], np.maximum(z, 1e-300)[None, :])
@@ -1173,7 +1705,7 @@ def default_purchase_models() -> list[Any]:
 
 
 def compare_models(
-    cal_holdout: pd.DataFrame,
+    cal_holdout: Any,
     models: Sequence[Any] | None = None,
     *,
     criterion: str = "rmse",
@@ -1182,8 +1714,10 @@ def compare_models(
 
     Parameters
     ----------
-    cal_holdout : DataFrame
-        From :func:`~clvpredict.calibration_holdout_summary`.
+    cal_holdout : DataFrame or engine frame
+        From :func:`~clvpredict.calibration_holdout_summary`; a summary held by an engine
+        (polars, DuckDB, pyarrow, Spark) stays there: the fits receive its distinct histories
+        and the holdout check is made of engine aggregates (see :func:`evaluate_holdout`).
     models : sequence of models, optional
         Unfitted models are fitted on the calibration columns; fitted ones are used as they are.
         By default BG/NBD, MBG/NBD and Pareto/NBD.

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..data.engines import frame_kind, is_engine_frame
 from ..data.transactions import AfterEndPolicy, TransactionLog
 from ..evaluation import (
     HoldoutEvaluation,
@@ -21,7 +22,7 @@ from ..evaluation import (
     expected_repeat_transactions_over_time,
     model_label,
 )
-from ..exceptions import ConvergenceError
+from ..exceptions import ClvDataError, ConvergenceError
 from ..models.gamma_gamma import GammaGammaModel
 
 __all__ = ["Assessment", "assess", "candidate_models", "fit_whole_history"]
@@ -33,8 +34,12 @@ class Assessment:
 
     Attributes
     ----------
-    calibration : DataFrame
-        The calibration/holdout summary (``calibration_holdout_summary``).
+    calibration : DataFrame or engine frame
+        The calibration/holdout summary (``calibration_holdout_summary``) the models were
+        fitted and checked on, as it was given: pandas (with its ``attrs``), or a frame of the
+        engine that holds it. On Spark (``--engine spark``) it is the Spark DataFrame, cached,
+        one row per customer: read it through engine queries (aggregates), never collect it;
+        :meth:`release` unpersists it.
     comparison : DataFrame
         :func:`~clvpredict.compare_models` of the candidate purchase models; its
         ``attrs["models"]`` holds them, fitted.
@@ -42,22 +47,34 @@ class Assessment:
         The purchase model used from here on and the Gamma-Gamma, both fitted on the
         calibration period.
     evaluation : HoldoutEvaluation
-        Their holdout check (:func:`~clvpredict.evaluate_holdout`).
+        Their holdout check (:func:`~clvpredict.evaluate_holdout`): small pandas tables on every
+        engine; its ``predictions`` are of the summary's kind (a Spark DataFrame on Spark).
     tracking : DataFrame
         Actual and expected repeat transactions per period over calibration and holdout.
+    calibration_end, observation_end : str
+        The last day of the calibration period and of the holdout, ``YYYY-MM-DD`` (what a
+        pandas summary records in ``attrs``; a Spark summary has no ``attrs``).
     """
 
-    calibration: pd.DataFrame
+    calibration: Any
     comparison: pd.DataFrame
     purchase_model: Any
     spend_model: Any
     evaluation: HoldoutEvaluation
     tracking: pd.DataFrame
+    calibration_end: str | None = None
+    observation_end: str | None = None
 
     @property
     def chosen_kind(self) -> str:
         """The registry kind of :attr:`purchase_model` (e.g. ``"bgnbd"``)."""
         return type(self.purchase_model).kind
+
+    def release(self) -> None:
+        """Unpersist the calibration summary when it is a cached Spark DataFrame (once the
+        report has read it); nothing to do for other kinds."""
+        if frame_kind(self.calibration) == "spark":
+            self.calibration.unpersist()
 
 
 def candidate_models(purchase_class: type | None) -> list[Any]:
@@ -74,12 +91,14 @@ def candidate_models(purchase_class: type | None) -> list[Any]:
 
 def assess(
     log: TransactionLog,
-    calibration: pd.DataFrame,
+    calibration: Any,
     purchase_class: type | None,
     *,
     compare: bool = True,
     after_end: AfterEndPolicy = "error",
     strict: bool = False,
+    calibration_end: str | None = None,
+    observation_end: str | None = None,
 ) -> Assessment:
     """Fit, compare and check the models on a calibration/holdout split, each model once.
 
@@ -87,8 +106,9 @@ def assess(
     ----------
     log : TransactionLog
         The parsed log (for the tracking table).
-    calibration : DataFrame
-        Its calibration/holdout summary.
+    calibration : DataFrame or engine frame
+        Its calibration/holdout summary: pandas, or held by an engine (a Spark DataFrame stays
+        in Spark: the fits take its distinct histories, the holdout check its aggregates).
     purchase_class : type or None
         The purchase model to use; ``None`` picks the best holdout forecaster of the
         comparison (per-customer RMSE).
@@ -100,7 +120,20 @@ def assess(
     strict : bool
         Raise :class:`~clvpredict.ConvergenceError` when the chosen purchase model or the
         Gamma-Gamma did not converge (the jobs' behaviour); otherwise the summaries say so.
+    calibration_end, observation_end : str, optional
+        The summary's last calibration and holdout days, ``YYYY-MM-DD``; read from a pandas
+        summary's ``attrs`` when not given, required for a summary held by an engine.
     """
+    attrs = getattr(calibration, "attrs", None) if not is_engine_frame(calibration) else None
+    if calibration_end is None and attrs:
+        calibration_end = attrs.get("calibration_end")
+    if observation_end is None and attrs:
+        observation_end = attrs.get("observation_end")
+    if calibration_end is None or observation_end is None:
+        raise ClvDataError(
+            "assess needs calibration_end= and observation_end= (the days the calibration "
+            "summary was built with) for a summary that does not record them in attrs."
+        )
     if purchase_class is None or compare:
         candidates = candidate_models(purchase_class)
     else:
@@ -124,11 +157,20 @@ def assess(
     tracking = expected_repeat_transactions_over_time(
         purchase,
         log,
-        calibration_end=calibration.attrs["calibration_end"],
-        observation_end=calibration.attrs["observation_end"],
+        calibration_end=calibration_end,
+        observation_end=observation_end,
         after_end=after_end,
     )
-    return Assessment(calibration, comparison, purchase, spend, evaluation, tracking)
+    return Assessment(
+        calibration,
+        comparison,
+        purchase,
+        spend,
+        evaluation,
+        tracking,
+        calibration_end=str(calibration_end),
+        observation_end=str(observation_end),
+    )
 
 
 def fit_whole_history(

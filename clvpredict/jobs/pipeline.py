@@ -25,9 +25,10 @@ import os
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ except ImportError:  # Windows
 
 from .._units import DAYS_PER_MONTH, unit_in_days
 from ..clv import estimate_lifetime_years
-from ..data.engines import scalars
+from ..data.engines import collect_summary, scalars
 from ..data.summaries import calibration_holdout_summary, rfm_summary
 from ..data.transactions import TransactionLog
 from ..evaluation import model_label
@@ -268,7 +269,8 @@ def step(name: str, record: StepRecord | None = None) -> Iterator[None]:
 def _summary_kwargs(settings: Settings, *, per_customer: bool = False) -> dict[str, Any]:
     """The summaries' arguments from the settings. The jobs work on one row per customer in
     pandas (computed in the log's engine, then collected), except a ``per_customer`` summary on
-    Spark (the whole-history one, which is fitted and scored): it stays in Spark."""
+    Spark (the whole-history one, which is fitted and scored, and the calibration/holdout one,
+    which is fitted and checked): it stays in Spark."""
     native = per_customer and settings.engine == "spark"
     return {
         "customer_id_col": settings.customer_col,
@@ -302,7 +304,11 @@ def calibration_split(
 ) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
     """Calibration/holdout summary with the last ``holdout_months`` held out, if the history is
     at least twice that long; ``(None, None)`` otherwise. ``facts`` are the whole-history
-    summary's (:func:`_summarise`)."""
+    summary's (:func:`_summarise`).
+
+    On Spark the summary stays there, cached for the fits and the holdout check (which read it
+    several times); :meth:`Assessment.release` unpersists it when the run is done with it.
+    """
 
     end = pd.Timestamp(facts["observation_end"])
     holdout_days = round(settings.holdout_months * DAYS_PER_MONTH)
@@ -320,23 +326,29 @@ def calibration_split(
         tx,
         calibration_end=cal_end,
         observation_end=end,
-        **{**_summary_kwargs(settings), "after_end": "drop"},
+        **{**_summary_kwargs(settings, per_customer=True), "after_end": "drop"},
     )
+    if settings.engine == "spark":
+        cal = cal.cache()
     return cal, cal_end
 
 
 def choose_purchase_model(
     settings: Settings,
     log: TransactionLog,
-    cal: pd.DataFrame | None,
+    cal: Any,
     *,
     compare: bool,
+    calibration_end: pd.Timestamp | None = None,
+    observation_end: str | None = None,
 ) -> tuple[str, Assessment | None]:
     """The purchase model to use and, when there is a holdout, the assessment made on it.
 
     The configured model, or with ``"auto"`` the best holdout forecaster of
     :func:`~clvpredict.compare_models` (BG/NBD when there is no holdout). ``compare`` fits the
     other candidates too (for the report's comparison); each model is fitted once.
+    ``calibration_end`` and ``observation_end`` are the days ``cal`` was built with (a Spark
+    summary does not record them).
     """
     auto = settings.purchase_model == "auto"
     if cal is None:
@@ -350,7 +362,20 @@ def choose_purchase_model(
         purchase_model_class(settings.purchase_model)
         return settings.purchase_model, None
     purchase_class = None if auto else purchase_model_class(settings.purchase_model)
-    assessment = assess(log, cal, purchase_class, compare=compare, after_end="drop", strict=True)
+    with warnings.catch_warnings():
+        if settings.engine == "spark":
+            # Given by pyspark at each holdout check's mapInPandas (spark_engine says why).
+            warnings.filterwarnings("ignore", spark_engine.PANDAS_3_WARNING)
+        assessment = assess(
+            log,
+            cal,
+            purchase_class,
+            compare=compare,
+            after_end="drop",
+            strict=True,
+            calibration_end=None if calibration_end is None else str(calibration_end.date()),
+            observation_end=observation_end,
+        )
     if auto:
         logger.info(
             "purchase_model='auto' chose %s (holdout RMSE)", model_label(assessment.purchase_model)
@@ -455,7 +480,12 @@ def run_fit(
             log,
             context["calibration"],
             compare=evaluate_holdout_too and settings.report,
+            calibration_end=context["calibration_end"],
+            observation_end=facts["observation_end"],
         )
+    if context["assessment"] is not None and not evaluate_holdout_too:
+        # Only the choice of model was wanted: the calibration summary is done with.
+        context["assessment"].release()
     if settings.purchase_model == "auto" and context["assessment"] is not None:
         context["comparison"] = context["assessment"].comparison
     context["purchase_model"] = kind
@@ -661,7 +691,7 @@ def _holdout_gate(settings: Settings, context: dict[str, Any]) -> tuple[Gate, di
     metrics = {
         "purchase_model": context["purchase_model"],
         "calibration_end": str(cal_end.date()),
-        "observation_end": cal.attrs["observation_end"],
+        "observation_end": context["assessment"].observation_end,
         "actual_repeat_transactions": float(totals["actual"]),
         "predicted_repeat_transactions": float(totals["predicted"]),
         "pct_error": float(totals["pct_error"]),
@@ -742,23 +772,31 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
     """
     out = Path(settings.out)
     record = StepRecord()
-    with refresh_lock(out):
+    with refresh_lock(out), ExitStack() as cleanup:
         with step("tidy the output folder", record):
             tidy_output_folder(out)
         if settings.engine == "spark":
             # Spark's executors write the predictions into OUT, to be moved into the release.
             with release_scratch(out) as scratch:
-                return _refresh(settings, out, record, scratch)
-        return _refresh(settings, out, record)
+                return _refresh(settings, out, record, cleanup, scratch)
+        return _refresh(settings, out, record, cleanup)
 
 
 def _refresh(
-    settings: Settings, out: Path, record: StepRecord, scratch: Path | None = None
+    settings: Settings,
+    out: Path,
+    record: StepRecord,
+    cleanup: ExitStack,
+    scratch: Path | None = None,
 ) -> RefreshOutcome:
     """The body of :func:`run_refresh`, run holding the output folder's lock; on Spark,
-    ``scratch`` is the folder of :func:`~clvpredict.publishing.release_scratch`."""
+    ``scratch`` is the folder of :func:`~clvpredict.publishing.release_scratch`. What
+    ``cleanup`` is given runs when the refresh ends, however it ends."""
     outcome = RefreshOutcome()
     bundle, _tx, rfm, context = run_fit(settings, record, evaluate_holdout_too=True)
+    if context["assessment"] is not None:
+        # A cached Spark calibration summary stays cached until the report has read it.
+        cleanup.callback(context["assessment"].release)
     end = bundle.settings["observation_end"]
     cal_end = context["calibration_end"]
     outcome.gates.append(
@@ -821,11 +859,20 @@ def _refresh(
             files[predictions] = table_bytes(table, settings.output_format)
     if settings.report and cal_end is not None:
         with step("HTML report", record), tempfile.TemporaryDirectory() as report_folder:
+            assessment = context["assessment"]
             if folders:
                 # The report works on pandas tables of the customers: collected here.
                 rfm, table = spark_engine.report_tables(
                     rfm, folders[predictions], settings.customer_col, bundle.settings
                 )
+                # TRANSITIONAL (until the report takes engine summaries): its calibration plots
+                # read a pandas calibration summary. The holdout check itself stayed in Spark.
+                calibration, _ = collect_summary(assessment.calibration)
+                calibration.attrs.update(
+                    calibration_end=assessment.calibration_end,
+                    observation_end=assessment.observation_end,
+                )
+                assessment = replace(assessment, calibration=calibration)
             report = build_report(
                 Path(report_folder) / "report.html",
                 context["log"],
@@ -843,7 +890,7 @@ def _refresh(
                 spend_model=bundle.spend_model,
                 calibration=context["calibration"],
                 rfm=rfm,
-                assessment=context["assessment"],
+                assessment=assessment,
                 table=table,
                 datetime_format=settings.date_format,
                 returns=settings.returns,

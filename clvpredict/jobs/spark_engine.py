@@ -34,6 +34,7 @@ from .settings import is_discrete
 logger = logging.getLogger("clvpredict.spark")
 
 __all__ = [
+    "PANDAS_3_WARNING",
     "PREDICTION_COLUMNS",
     "count_rows",
     "read_log",
@@ -60,7 +61,7 @@ PREDICTION_COLUMNS = [
 
 #: The warning pyspark 4 gives on every pandas conversion with pandas 3 (benchmarks/README.md
 #: says what was checked); the conversions clvpredict makes go through Arrow and are exact.
-_PANDAS_3_WARNING = "PySpark does not yet fully support pandas"
+PANDAS_3_WARNING = "PySpark does not yet fully support pandas"
 
 _LOCAL = re.compile(r"^local(?:\[(\*|\d+)(?:,\s*\d+)?\])?$")
 
@@ -130,7 +131,7 @@ def spark_session(master: str | None = None) -> Any:
     )
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", _PANDAS_3_WARNING)
+            warnings.filterwarnings("ignore", PANDAS_3_WARNING)
             session = builder.getOrCreate()
     except Exception as exc:
         raise ClvDataError(
@@ -196,7 +197,7 @@ def score(bundle: Any, rfm: Any, customer_col: str, *, allow_unconverged: bool =
     customer id, then :data:`PREDICTION_COLUMNS` (a Spark DataFrame, not yet computed)."""
     keys = ("lifetime_years", "horizon_months", "annual_discount_rate", "margin")
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", _PANDAS_3_WARNING)
+        warnings.filterwarnings("ignore", PANDAS_3_WARNING)
         table = spark_clv_table(
             bundle.purchase_model,
             bundle.spend_model,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from engine_frames import count_collections
 
 import clvpredict as cp
 from clvpredict.jobs.cli import main
@@ -199,6 +200,69 @@ def test_refresh_publishes_the_folder_in_the_release(cdnow_refreshes):
     assert [p.name for p in (out / "releases").iterdir()] == [release.name]
     report = (out / "report.html").read_text()
     assert "2,357 customers" in report and "6,919 transactions" in report
+
+
+def test_auto_refresh_checks_the_holdout_in_spark_without_collecting_customers(
+    spark, logs, tmp_path, monkeypatch
+):
+    """purchase_model auto compares every candidate on the calibration/holdout split: on Spark
+    the split stays a Spark DataFrame, the fits receive distinct histories and the holdout
+    checks aggregates, with the metrics of the embedded engine. (No report here: what the
+    report collects is its own matter.)"""
+    common = [*COLUMNS, "--time-unit", "W", "--format", "parquet", "--no-report"]
+    common += ["--purchase-model", "auto", "--transactions", logs["cdnow"]]
+    run("refresh", *common, "--engine", "polars", "--out", str(tmp_path / "polars"))
+    collected = count_collections(spark, monkeypatch)
+    run("refresh", *common, "--engine", "spark", "--out", str(tmp_path / "spark"))
+    monkeypatch.undo()
+
+    expected = json.loads((tmp_path / "polars" / "metrics.json").read_text())["holdout"]
+    got = json.loads((tmp_path / "spark" / "metrics.json").read_text())["holdout"]
+    assert got.keys() == expected.keys()
+    assert [row["model"] for row in got["comparison"]] == ["BG/NBD", "MBG/NBD", "Pareto/NBD"]
+    assert len(got["comparison"]) == len(expected["comparison"])
+    for want, have in zip(expected["comparison"], got["comparison"], strict=True):
+        for key, value in want.items():
+            if isinstance(value, float):
+                # The engines' fits agree to the optimiser's tolerance.
+                assert have[key] == pytest.approx(value, rel=1e-9), (want["model"], key)
+            else:
+                assert have[key] == value, (want["model"], key)
+    for key, value in expected.items():
+        if isinstance(value, float):
+            assert got[key] == pytest.approx(value, rel=1e-9), key
+        elif key != "comparison":
+            assert got[key] == value, key
+
+    # What the driver received. The independent count: distinct histories of the summaries.
+    tx = pd.read_parquet(logs["cdnow"])
+    options = dict(time_unit="W", after_end="drop")
+    cal = cp.calibration_holdout_summary(
+        tx,
+        "customer_id",
+        "date",
+        got["calibration_end"],
+        got["observation_end"],
+        "amount",
+        **options,
+    )
+    whole = cp.rfm_summary(tx, "customer_id", "date", "amount", **options)
+    distinct = max(
+        len(summary[columns].drop_duplicates())
+        for summary in (cal, whole)
+        for columns in (["frequency", "recency", "T"], ["frequency", "monetary_value"])
+    )
+    days = (tx["date"].max() - tx["date"].min()).days + 1
+    assert distinct < len(cal) == 2357 and days < len(cal)
+    for columns, rows in collected.frames:
+        if "customer_id" in columns:
+            assert rows <= 5, columns  # one customer's row for types; examples in warnings
+        elif "weight" in columns:
+            assert rows <= distinct, columns  # distinct histories for a fit
+        else:
+            assert rows <= days, columns  # aggregates: per bin, per day or one row
+    # The fits: three candidates and the Gamma-Gamma on calibration, two on the whole history.
+    assert len(collected.rows_with("weight")) == 3 + 1 + 2
 
 
 BAD_LOGS = {
