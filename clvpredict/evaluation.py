@@ -29,6 +29,7 @@ import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
+from ._progress import progress
 from ._registry import all_models
 from ._units import UNIT_NAMES, unit_in_days
 from ._validation import check_is_fitted, model_time_unit
@@ -1761,7 +1762,7 @@ def compare_models(
         )
     rows = []
     fitted: dict[str, Any] = {}
-    for model in candidates:
+    for model in progress(candidates, desc="comparing purchase models", unit="model"):
         if not model.is_fitted:
             with warnings.catch_warnings():
                 # Non-convergence is reported in the table rather than as a warning per model.

@@ -88,3 +88,14 @@ def test_no_bar_in_a_log_file_or_when_switched_off(monkeypatch):
     monkeypatch.delenv("CLVPREDICT_PROGRESS")
     list(_progress.progress(range(3), desc="work"))
     assert "work" in log.getvalue()
+
+
+def test_a_model_comparison_shows_each_model(shown, capsys):
+    calibration = cp.calibration_holdout_summary(
+        cp.datasets.load_cdnow(), "customer_id", "date", "1997-09-30", "1998-06-30", time_unit="W"
+    )
+    capsys.readouterr()
+    cp.compare_models(calibration)
+    stderr = capsys.readouterr().err
+    assert "comparing purchase models" in stderr
+    assert _last_count(stderr) == (3, 3)  # BG/NBD, MBG/NBD and Pareto/NBD
