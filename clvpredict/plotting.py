@@ -20,11 +20,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
 from ._units import DAYS_PER_UNIT, UNIT_NAMES
 from ._validation import model_time_unit
+from .data.engines import as_lazy, is_engine_frame, scalars, to_caller
+from .data.ranks import rank_keys
 from .evaluation import (
     HoldoutEvaluation,
     _discrete,
@@ -36,6 +39,7 @@ from .evaluation import (
     value_concentration,
 )
 from .exceptions import ClvDataError
+from .segments import linear_quantile, quantile_positions, table_id_column
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -46,6 +50,7 @@ __all__ = [
     "period_name",
     "plot_calibration_vs_holdout",
     "plot_clv_comparison",
+    "plot_concentration_curve",
     "plot_cumulative_transactions",
     "plot_expected_purchases_heatmap",
     "plot_incremental_transactions",
@@ -54,6 +59,7 @@ __all__ = [
     "plot_probability_alive_history",
     "plot_spend_distribution",
     "plot_value_concentration",
+    "spend_histogram",
 ]
 
 _ACTUAL = "#1f4e79"
@@ -635,6 +641,8 @@ def plot_clv_comparison(
     linthresh: float = 1.0,
     max_points: int | None = MAX_POINTS,
     random_state: Any = 0,
+    n_customers: int | None = None,
+    extent: tuple[float, float] | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Predictive vs simple CLV per customer, on symmetric-log axes, with the line y = x.
@@ -660,6 +668,11 @@ def plot_clv_comparison(
         Most customers drawn; ``None`` draws them all.
     random_state : int or numpy Generator
         Seed of the sample, as :func:`numpy.random.default_rng` accepts.
+    n_customers, extent : optional
+        Given together when ``table`` is a sample drawn already (as the report draws one from a
+        Spark table): the number of customers it was drawn from, with both CLVs finite, and the
+        smallest and largest CLV among them (currency units). Then ``table`` is drawn whole and
+        the legend and frame are those of all ``n_customers``.
     ax : matplotlib Axes, optional
 
     Returns
@@ -693,11 +706,20 @@ def plot_clv_comparison(
     if not keep.all():
         x, y = x[keep], y[keep]
     n = len(x)
-    shown = _sample_positions(n, max_points, random_state)
-    if shown is None:
-        label = f"customers (n = {n:,})"
+    if (n_customers is None) != (extent is None):
+        raise ClvDataError("Give n_customers= and extent= together, for a table drawn already.")
+    if n_customers is not None:
+        shown = None
+        label = f"customers (n = {n:,})" if n >= n_customers else _sample_note(n_customers, n)
+        low_all, top_all = (float(v) for v in extent)
     else:
-        label = _sample_note(n, max_points)
+        shown = _sample_positions(n, max_points, random_state)
+        if shown is None:
+            label = f"customers (n = {n:,})"
+        else:
+            label = _sample_note(n, max_points)
+        low_all = float(min(np.min(x, initial=0.0), np.min(y, initial=0.0)))
+        top_all = float(max(np.max(x, initial=0.0), np.max(y, initial=0.0)))
     ax = _axes(ax, (7.0, 6.5))
     ax.scatter(
         x if shown is None else x[shown],
@@ -709,8 +731,8 @@ def plot_clv_comparison(
         label=label,
     )
     # The frame holds every customer, drawn or not.
-    top = float(max(np.max(x, initial=0.0), np.max(y, initial=0.0), linthresh))
-    low = float(min(np.min(x, initial=0.0), np.min(y, initial=0.0), 0.0))
+    top = max(top_all, linthresh)
+    low = min(low_all, 0.0)
     line = np.array([low, top * 1.2])
     ax.plot(line, line, color=_MODEL, linestyle="--", label="y = x (both agree)")
     ax.set_xscale("symlog", linthresh=linthresh)
@@ -777,7 +799,6 @@ def plot_value_concentration(
         what = column.replace("_", " ").replace("clv", "CLV") if column else "value"
     max_points = _check_max_points(max_points)
     curve = value_concentration(series)
-    ax = _axes(ax, (7.0, 5.5))
     share_customers = 100.0 * curve["share_of_customers"].to_numpy()
     share_value = 100.0 * curve["share_of_value"].to_numpy()
     n = len(curve) - 1
@@ -786,10 +807,46 @@ def plot_value_concentration(
     else:
         drawn_x = np.linspace(0.0, 100.0, max_points + 1)
         drawn_y = np.interp(drawn_x, share_customers, share_value)
-    ax.plot(drawn_x, drawn_y, color=_ACTUAL, label=f"{what} (n = {n:,})")
+    shares = {f: float(np.interp(100.0 * f, share_customers, share_value)) for f in marks}
+    drawn = pd.DataFrame({"share_of_customers": drawn_x / 100.0, "share_of_value": drawn_y / 100.0})
+    return plot_concentration_curve(drawn, shares, n_customers=n, what=what, ax=ax)
+
+
+def plot_concentration_curve(
+    curve: pd.DataFrame,
+    marks: dict[float, float],
+    *,
+    n_customers: int,
+    what: str = "predictive CLV",
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw a value concentration curve computed already (see :func:`plot_value_concentration`).
+
+    Parameters
+    ----------
+    curve : DataFrame
+        Points of the curve, from (0, 0) to (1, 1): ``share_of_customers`` and
+        ``share_of_value`` (fractions), drawn joined by straight lines.
+    marks : dict
+        Fraction of customers (0.1 = the top 10%) -> share of the value they hold, in percent,
+        annotated on the curve.
+    n_customers : int
+        Customers the curve describes (in the legend).
+    what : str
+        Name of the value, for the labels.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax.lines[0]`` is the curve in percent.
+    """
+    ax = _axes(ax, (7.0, 5.5))
+    drawn_x = 100.0 * curve["share_of_customers"].to_numpy(dtype=float)
+    drawn_y = 100.0 * curve["share_of_value"].to_numpy(dtype=float)
+    ax.plot(drawn_x, drawn_y, color=_ACTUAL, label=f"{what} (n = {n_customers:,})")
     ax.plot([0, 100], [0, 100], color="grey", linestyle=":", label="equal value per customer")
-    for fraction in marks:
-        share = float(np.interp(100.0 * fraction, share_customers, share_value))
+    for fraction, share in marks.items():
         ax.plot([100.0 * fraction], [share], marker="o", color=_MODEL, linestyle="none")
         ax.annotate(
             f"top {100 * fraction:g}% hold {share:.0f}%",
@@ -835,8 +892,10 @@ def plot_spend_distribution(
     Parameters
     ----------
     spend_model : fitted GammaGammaModel
-    data : DataFrame
-        With ``frequency`` and ``monetary_value`` (currency units).
+    data : DataFrame or engine frame
+        With ``frequency`` and ``monetary_value`` (currency units): pandas, or a summary of
+        another engine (a Spark DataFrame with the customer id in a column), which computes the
+        histogram (:func:`spend_histogram`).
     bins : int
         Number of histogram bins between 0 and the ``upper_quantile`` of ``zbar``.
     upper_quantile : float
@@ -854,25 +913,11 @@ def plot_spend_distribution(
     >>> s = cp.datasets.load_cdnow_summary()
     >>> ax = plot_spend_distribution(cp.GammaGammaModel().fit(s), s)
     """
-    if not isinstance(data, pd.DataFrame) or any(
-        c not in data.columns for c in ("frequency", "monetary_value")
-    ):
-        raise ClvDataError(
-            "data must be an RFM summary with frequency and monetary_value; build it with "
-            "rfm_summary(..., monetary_value_col=...)."
-        )
     if not 0 < upper_quantile <= 1:
         raise ClvDataError(f"upper_quantile={upper_quantile!r} must be in (0, 1], e.g. 0.99.")
-    repeat = data["frequency"].to_numpy(dtype=float) > 0
-    zbar = data["monetary_value"].to_numpy(dtype=float)[repeat]
-    zbar = zbar[np.isfinite(zbar)]
-    if len(zbar) == 0:
-        raise ClvDataError("data has no repeat buyers with a monetary_value: nothing to plot.")
-    upper = float(np.quantile(zbar, upper_quantile))
-    upper = upper if upper > 0 else float(zbar.max()) or 1.0
-    edges = np.linspace(0.0, upper, int(bins) + 1)
-    counts, _ = np.histogram(zbar, bins=edges)
-    heights = counts / (len(zbar) * np.diff(edges))
+    n_buyers, edges, counts = spend_histogram(data, bins, upper_quantile)
+    upper = float(edges[-1])
+    heights = counts / (n_buyers * np.diff(edges))
     grid = np.linspace(0.0, upper, 400)
     density = mean_spend_density(spend_model, data, grid)
     ax = _axes(ax)
@@ -884,7 +929,7 @@ def plot_spend_distribution(
         color=_ACTUAL,
         alpha=0.45,
         edgecolor="white",
-        label=f"observed zbar, {len(zbar):,} repeat buyers",
+        label=f"observed zbar, {n_buyers:,} repeat buyers",
     )
     ax.plot(
         grid,
@@ -903,3 +948,77 @@ def plot_spend_distribution(
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper right")
     return ax
+
+
+def spend_histogram(
+    data: Any, bins: int = 40, upper_quantile: float = 0.99
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Histogram of the repeat buyers' mean spend ``zbar``, cut at its ``upper_quantile``.
+
+    Repeat buyers are the customers with ``frequency > 0`` and a finite ``monetary_value``.
+    The edges run evenly from 0 to the ``upper_quantile`` of their ``zbar`` (numpy's linear
+    method; the largest ``zbar`` if that is 0, or 1 if both are), and the counts are those of
+    :func:`numpy.histogram` (each bin holds its left edge; the last its right one too).
+
+    Parameters
+    ----------
+    data : DataFrame or engine frame
+        A summary with ``frequency`` and ``monetary_value``: pandas, or a frame of another
+        engine with the customer id in a column, where the engine finds the quantile exactly
+        (:mod:`clvpredict.data.ranks`) and counts the bins in one group-by.
+    bins : int
+        Number of bins.
+    upper_quantile : float
+        In (0, 1].
+
+    Returns
+    -------
+    tuple
+        The number of repeat buyers, the ``bins + 1`` edges (currency units) and the counts.
+    """
+    needed = ("frequency", "monetary_value")
+    if isinstance(data, pd.DataFrame):
+        names = list(data.columns)
+    elif is_engine_frame(data):
+        names = as_lazy(data).collect_schema().names()
+    else:
+        names = []
+    if any(c not in names for c in needed):
+        raise ClvDataError(
+            "data must be an RFM summary with frequency and monetary_value; build it with "
+            "rfm_summary(..., monetary_value_col=...)."
+        )
+    if isinstance(data, pd.DataFrame):
+        repeat = data["frequency"].to_numpy(dtype=float) > 0
+        zbar = data["monetary_value"].to_numpy(dtype=float)[repeat]
+        zbar = zbar[np.isfinite(zbar)]
+        if len(zbar) == 0:
+            raise ClvDataError("data has no repeat buyers with a monetary_value: nothing to plot.")
+        upper = float(np.quantile(zbar, upper_quantile))
+        upper = upper if upper > 0 else float(zbar.max()) or 1.0
+        edges = np.linspace(0.0, upper, int(bins) + 1)
+        counts, _ = np.histogram(zbar, bins=edges)
+        return len(zbar), edges, counts
+    ident = table_id_column(data)
+    spend = nw.col("monetary_value")
+    buyers = as_lazy(data).filter((nw.col("frequency") > 0) & spend.is_finite())
+    n, largest = scalars(buyers, nw.len(), spend.max())
+    n = int(n or 0)
+    if n == 0:
+        raise ClvDataError("data has no repeat buyers with a monetary_value: nothing to plot.")
+    # Ascending position j of n values is rank n - 1 - j (ranks run from the largest).
+    low, high = quantile_positions(n, upper_quantile)
+    keys = rank_keys(buyers, "monetary_value", ident, [n - 1 - low, n - 1 - high])
+    upper = linear_quantile(keys[n - 1 - low].value, keys[n - 1 - high].value, n, upper_quantile)
+    upper = upper if upper > 0 else float(largest) or 1.0
+    edges = np.linspace(0.0, upper, int(bins) + 1)
+    # The bin of a value: how many inner edges it reaches, as numpy's histogram compares them.
+    index = nw.lit(0)
+    for edge in edges[1:-1]:
+        index = index + (spend >= float(edge)).cast(nw.Int64)
+    inside = buyers.filter((spend >= 0.0) & (spend <= upper))
+    grouped = inside.with_columns(index.alias("_bin")).group_by("_bin").agg(nw.len().alias("n"))
+    table = to_caller(grouped, "pandas")
+    counts = np.zeros(int(bins), dtype=np.int64)
+    counts[table["_bin"].to_numpy(dtype=np.int64)] = table["n"].to_numpy(dtype=np.int64)
+    return n, edges, counts

@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_TIERS",
     "at_risk_customers",
     "linear_quantile",
+    "quantile_positions",
     "segment_table",
     "table_id_column",
     "top_customers",
@@ -330,7 +331,7 @@ def linear_quantile(lower: float, upper: float, n: int, q: float) -> float:
     return float(lower + diff * t)
 
 
-def _quantile_positions(n: int, q: float) -> tuple[int, int]:
+def quantile_positions(n: int, q: float) -> tuple[int, int]:
     """Ascending 0-based positions of the order statistics :func:`linear_quantile` reads."""
     position = min(math.floor((n - 1) * q), n - 1)
     return position, min(position + 1, n - 1)
@@ -426,7 +427,7 @@ def at_risk_customers(
     values = table["predictive_clv"].to_numpy(dtype=float)
     present = np.sort(values[~np.isnan(values)])
     if len(present):
-        low, high = _quantile_positions(len(present), 1 - top_share)
+        low, high = quantile_positions(len(present), 1 - top_share)
         threshold = linear_quantile(present[low], present[high], len(present), 1 - top_share)
     else:
         threshold = np.nan
@@ -463,7 +464,7 @@ def _engine_at_risk(
     q = 1 - top_share
     if n:
         # Ascending position j among the n present values is rank n - 1 - j (largest first).
-        low, high = _quantile_positions(n, q)
+        low, high = quantile_positions(n, q)
         keys = rank_keys(frame, "predictive_clv", ident, [n - 1 - low, n - 1 - high])
         threshold = linear_quantile(keys[n - 1 - low].value, keys[n - 1 - high].value, n, q)
         candidates = frame.filter(
