@@ -822,10 +822,9 @@ def _refresh(
     if settings.report and cal_end is not None:
         with step("HTML report", record), tempfile.TemporaryDirectory() as report_folder:
             if folders:
-                # The report works on pandas tables of the customers: collected here.
-                rfm, table = spark_engine.report_tables(
-                    rfm, folders[predictions], settings.customer_col, bundle.settings
-                )
+                # The report queries the Spark summary and the predictions where they lie: only
+                # aggregates, first rows by rank and a bounded sample come to the driver.
+                table = spark_engine.read_predictions(rfm.sparkSession, folders[predictions])
             report = build_report(
                 Path(report_folder) / "report.html",
                 context["log"],

@@ -217,7 +217,7 @@ def render_report(
                 scatter, n_customers=values.n_scatter, extent=values.scatter_extent
             ),
             "Predictive vs simple CLV "
-            f"({plotting._sample_note(values.n_scatter, plotting.MAX_POINTS)})",
+            f"({plotting._sample_note(values.n_scatter, max(len(scatter), 1))})",
         ),
         (
             plotting.plot_concentration_curve(

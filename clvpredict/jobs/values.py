@@ -23,9 +23,10 @@ import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
+from .. import plotting
 from ..data.engines import as_lazy, count_true, scalars
 from ..data.ranks import hashed_sample, missing
-from ..plotting import MAX_POINTS, _sample_positions, concentration_points
+from ..plotting import _sample_positions, concentration_points
 from ..segments import at_risk_customers, segment_table, table_id_column, top_customers
 
 __all__ = ["AT_RISK_ROWS", "TOP_ROWS", "CustomerValues", "customer_values"]
@@ -104,7 +105,7 @@ def customer_values(
     lookback: float,
     horizon_months: int | None = None,
     customer_id_col: str | None = None,
-    max_points: int = MAX_POINTS,
+    max_points: int | None = None,
     seed: int = 0,
 ) -> CustomerValues:
     """Everything the report shows of a CLV table, computed where the table lives.
@@ -122,11 +123,13 @@ def customer_values(
         The table's CLV horizon (read from a pandas table's ``attrs`` when omitted).
     customer_id_col : str, optional
         The id column of an engine's table, when it cannot be told.
-    max_points : int
-        Most customers drawn in the scatter plot.
+    max_points : int, optional
+        Most customers drawn in the scatter plot (default :data:`~clvpredict.plotting.MAX_POINTS`).
     seed : int
         Seed of the scatter plot's sample.
     """
+    if max_points is None:
+        max_points = plotting.MAX_POINTS
     if isinstance(table, pd.DataFrame):
         return _pandas_values(purchase_model, table, lookback, horizon_months, max_points, seed)
     ident = table_id_column(table, customer_id_col)
