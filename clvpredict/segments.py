@@ -301,7 +301,8 @@ def top_customers(table: Any, n: int = 20, *, customer_id_col: str | None = None
     Returns
     -------
     DataFrame
-        pandas, indexed by customer id: at most ``n`` rows, whatever the engine.
+        pandas, indexed by customer id: at most ``n`` rows, whatever the engine (the
+        ``time_unit`` column of an engine's table left out).
     """
     _require(table, ("predictive_clv",), "top_customers")
     if isinstance(table, pd.DataFrame):
@@ -309,7 +310,9 @@ def top_customers(table: Any, n: int = 20, *, customer_id_col: str | None = None
         present = order[~np.isnan(table["predictive_clv"].to_numpy(dtype=float)[order])]
         return table.iloc[present[: int(n)]]
     ident = table_id_column(table, customer_id_col)
-    return ranked_head(table, "predictive_clv", ident, int(n)).set_index(ident)
+    # The unit column of an engine's table is a pandas table's attrs: not a customer's column.
+    columns = [c for c in as_lazy(table).collect_schema().names() if c != UNIT_COLUMN]
+    return ranked_head(table, "predictive_clv", ident, int(n), columns).set_index(ident)
 
 
 def linear_quantile(lower: float, upper: float, n: int, q: float) -> float:

@@ -14,12 +14,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
 from .. import plotting
 from .._units import UNIT_NAMES, months_to_units
 from ..clv import clv_table
+from ..data.engines import checkpoint, is_engine_frame
 from ..data.transactions import TransactionLog
 from ..exceptions import ClvDataError
 from .assessment import Assessment
@@ -153,6 +155,9 @@ def render_report(
             annual_discount_rate=annual_discount_rate,
             margin=margin,
         )
+        if is_engine_frame(table):
+            # Scored by the engine once for the report's queries, not once per query.
+            table = checkpoint(nw.from_native(table)).to_native()
     elif isinstance(table, pd.DataFrame) and isinstance(rfm, pd.DataFrame):
         _check_given_table(
             table,
