@@ -847,8 +847,10 @@ def concentration_points(
     table gives at most :data:`CURVE_BUCKETS` + 2 points, all on the exact curve: the customers
     are grouped by ``floor(K log(1 + value))`` (``K`` spreading the largest value over the
     buckets), and each group's edge is the point (customers with a value from there up, their
-    share of the value). Between two such points the exact curve bends by less than a bucket's
-    relative width (about 0.5% of the value held between them). The marks are exact: the
+    share of the value). Between two such points the customers' values differ by less than a
+    bucket's relative width, ``(1 + largest) ** (1 / CURVE_BUCKETS) - 1`` (1% for a largest
+    value of a billion), so the curve there is straight to within that share of the value held
+    between them. The marks are exact: the
     customer at the rank where a mark falls is found by :func:`~clvpredict.data.ranks.rank_keys`
     and the value before it summed by the engine.
     """

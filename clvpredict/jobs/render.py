@@ -145,6 +145,7 @@ def render_report(
     holdout_end = getattr(assessment, "observation_end", None) or cal.attrs["observation_end"]
     bg, gg = purchase_model, spend_model
     discrete = bool(getattr(bg, "discrete_time", False))
+    cached = None
     if table is None:
         table = clv_table(
             bg,
@@ -157,7 +158,7 @@ def render_report(
         )
         if is_engine_frame(table):
             # Scored by the engine once for the report's queries, not once per query.
-            table = checkpoint(nw.from_native(table)).to_native()
+            table = cached = checkpoint(nw.from_native(table)).to_native()
     elif isinstance(table, pd.DataFrame) and isinstance(rfm, pd.DataFrame):
         _check_given_table(
             table,
@@ -171,6 +172,8 @@ def render_report(
         # Histories move a whole period at a time.
         lookback = max(1.0, float(np.round(lookback)))
     values = customer_values(bg, table, lookback=lookback, horizon_months=horizon_months)
+    if hasattr(cached, "unpersist"):  # a Spark table cached above: read for the last time
+        cached.unpersist()
     best = values.best
     scatter = values.scatter.copy()
     scatter.attrs["horizon_months"] = values.horizon_months
