@@ -26,12 +26,20 @@ alone: rows, missing ids, dates and amounts, NaN and infinite amounts, negative 
 rows dated after today and after the observation end, and exactly repeated rows), and ``both``
 (what ``rfm_summary`` has to do: the checks and the summary in one run).
 
+With ``--calibration-end DATE`` the summary timed is ``calibration_holdout_summary``'s instead
+(``frequency``, ``recency``, ``T``, ``monetary_value``, ``avg_order_value`` up to DATE, and
+``frequency_holdout``, ``monetary_value_holdout``, ``duration_holdout`` after it, for the
+customers whose first purchase is on or before DATE), for the plain queries, the ``clvpredict*``
+methods and ``lifetimes`` (``calibration_and_holdout_data``).
+
 Before timing, ``--verify`` compares every implementation's summary with ``rfm_summary`` on the
 same log: frequencies exactly, times and money to 1e-12 (relative, or absolute below 1).
 
     python benchmarks/bench_engines.py --log DIR/log_1m.parquet --verify
     python benchmarks/bench_engines.py --customers 1000000 --data DIR --repeats 3
     python benchmarks/bench_engines.py --log DIR/log_10m --methods polars duckdb nw-polars
+    python benchmarks/bench_engines.py --log DIR/log_1m.parquet --calibration-end 2024-08-31 \
+        --methods polars duckdb clvpredict-polars clvpredict-duckdb --kinds both
 
 The table gives the median wall time (inside the subprocess, from reading to the materialised
 result; imports excluded) and the median peak RSS of the subprocess (imports included), and the
@@ -70,6 +78,10 @@ METHODS = (
 PLAIN = ("polars", "duckdb")
 KINDS = ("agg", "checks", "both", "scan-checks")
 SUMMARY_COLUMNS = ["frequency", "recency", "T", "monetary_value", "avg_order_value"]
+HOLDOUT_COLUMNS = ["frequency_holdout", "monetary_value_holdout", "duration_holdout"]
+#: ``--calibration-end``: time the calibration/holdout summary, split at this date.
+SPLIT: dict[str, str | None] = {"calibration_end": None}
+CALIBRATION_METHODS = ("polars", "duckdb", "clvpredict", "clvpredict-polars", "clvpredict-duckdb")
 #: DuckDB spills to disk past its memory limit; the default (80% of RAM) is too much on a
 #: shared machine. Set with --duckdb-memory-limit.
 DUCKDB_CONFIG = {"memory_limit": os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT", "6GB")}
@@ -136,6 +148,50 @@ def rfm_polars(lf, end_day: int, days_per_unit: float):
     )
 
 
+def calibration_polars(lf, cal_day: int, end_day: int, days_per_unit: float):
+    """The calibration/holdout summary as a polars lazy query: calibration columns up to day
+    ``cal_day`` (included), holdout columns after it, customers first seen by ``cal_day``."""
+    import polars as pl
+
+    daily = lf.group_by(ID, pl.col(DATE).dt.epoch("d").cast(pl.Int64).alias("day")).agg(
+        pl.col(AMOUNT).sum()
+    )
+    day, amount = pl.col("day"), pl.col(AMOUNT)
+    calibration = day <= cal_day
+    stats = (
+        daily.group_by(ID)
+        .agg(
+            first=day.min(),
+            last=day.filter(calibration).max(),
+            n=calibration.sum(),
+            total=amount.filter(calibration).sum(),
+            first_amount=amount.min_by("day"),
+            n_holdout=(~calibration).sum(),
+            total_holdout=amount.filter(~calibration).sum(),
+        )
+        .filter(pl.col("first") <= cal_day)
+    )
+    frequency = pl.col("n").cast(pl.Int64) - 1
+    n_holdout = pl.col("n_holdout").cast(pl.Int64)
+    return stats.select(
+        ID,
+        frequency.alias("frequency"),
+        ((pl.col("last") - pl.col("first")) / days_per_unit).alias("recency"),
+        ((cal_day - pl.col("first")) / days_per_unit).alias("T"),
+        pl.when(frequency > 0)
+        .then((pl.col("total") - pl.col("first_amount")) / frequency)
+        .otherwise(None)
+        .alias("monetary_value"),
+        (pl.col("total") / pl.col("n")).alias("avg_order_value"),
+        n_holdout.alias("frequency_holdout"),
+        pl.when(n_holdout > 0)
+        .then(pl.col("total_holdout") / n_holdout)
+        .otherwise(None)
+        .alias("monetary_value_holdout"),
+        pl.lit((end_day - cal_day) / days_per_unit).alias("duration_holdout"),
+    )
+
+
 def checks_polars(lf, end_day: int, today: int, repeated: bool = True):
     """One row of counts: the data-quality checks of rfm_summary."""
     import polars as pl
@@ -170,7 +226,11 @@ def run_polars(path: str, kind: str, end_day: int, days_per_unit: float, today: 
     if kind in ("checks", "both", "scan-checks"):
         queries.append(checks_polars(lf, end_day, today, kind != "scan-checks"))
     if kind in ("agg", "both"):
-        queries.append(rfm_polars(lf, end_day, days_per_unit))
+        split = SPLIT["calibration_end"]
+        if split is None:
+            queries.append(rfm_polars(lf, end_day, days_per_unit))
+        else:
+            queries.append(calibration_polars(lf, day_number(split), end_day, days_per_unit))
     results = pl.collect_all(queries, engine="streaming")
     return results[-1]
 
@@ -199,6 +259,39 @@ def rfm_duckdb_sql(source: str, end_day: int, days_per_unit: float) -> str:
                ({end_day} - first) / {days_per_unit!r} AS T,
                CASE WHEN n > 1 THEN (total - first_amount) / (n - 1) END AS monetary_value,
                total / n AS avg_order_value
+        FROM stats
+    """
+
+
+def calibration_duckdb_sql(source: str, cal_day: int, end_day: int, days_per_unit: float) -> str:
+    """The calibration/holdout summary in DuckDB SQL (see ``calibration_polars``)."""
+    return f"""
+        WITH daily AS (
+            SELECT {ID}, CAST({DATE} AS DATE) - DATE '1970-01-01' AS day, sum({AMOUNT}) AS amount
+            FROM {source}
+            GROUP BY ALL
+        ), stats AS (
+            SELECT {ID}, min(day) AS first,
+                   max(day) FILTER (WHERE day <= {cal_day}) AS last,
+                   count(*) FILTER (WHERE day <= {cal_day}) AS n,
+                   sum(amount) FILTER (WHERE day <= {cal_day}) AS total,
+                   arg_min(amount, day) AS first_amount,
+                   count(*) FILTER (WHERE day > {cal_day}) AS n_holdout,
+                   sum(amount) FILTER (WHERE day > {cal_day}) AS total_holdout
+            FROM daily
+            GROUP BY {ID}
+            HAVING min(day) <= {cal_day}
+        )
+        SELECT {ID},
+               n - 1 AS frequency,
+               (last - first) / {days_per_unit!r} AS recency,
+               ({cal_day} - first) / {days_per_unit!r} AS T,
+               CASE WHEN n > 1 THEN (total - first_amount) / (n - 1) END AS monetary_value,
+               total / n AS avg_order_value,
+               n_holdout AS frequency_holdout,
+               CASE WHEN n_holdout > 0 THEN total_holdout / n_holdout END
+                   AS monetary_value_holdout,
+               {(end_day - cal_day) / days_per_unit!r} AS duration_holdout
         FROM stats
     """
 
@@ -250,7 +343,12 @@ def run_duckdb(path: str, kind: str, end_day: int, days_per_unit: float, today: 
         sql = checks_duckdb_sql(source, end_day, today, kind != "scan-checks")
         result = con.sql(sql).to_arrow_table()
     if kind in ("agg", "both"):
-        result = con.sql(rfm_duckdb_sql(source, end_day, days_per_unit)).to_arrow_table()
+        split = SPLIT["calibration_end"]
+        if split is None:
+            sql = rfm_duckdb_sql(source, end_day, days_per_unit)
+        else:
+            sql = calibration_duckdb_sql(source, day_number(split), end_day, days_per_unit)
+        result = con.sql(sql).to_arrow_table()
     return result
 
 
@@ -328,6 +426,8 @@ def run_narwhals(
 ):
     import narwhals as nw
 
+    if SPLIT["calibration_end"] is not None:
+        raise SystemExit("the narwhals methods time rfm_summary's columns only")
     if backend == "polars":
         import polars as pl
 
@@ -366,7 +466,17 @@ def run_clvpredict(path: str, kind: str, time_unit: str):
     tx = pd.read_parquet(path)
     if kind != "both":
         raise SystemExit("clvpredict runs its checks and summary together: only --kind both")
-    return cp.rfm_summary(tx, ID, DATE, AMOUNT, observation_end=END, time_unit=time_unit)
+    return clvpredict_summary(cp, tx, time_unit)
+
+
+def clvpredict_summary(cp, log, time_unit: str):
+    """``rfm_summary``, or with ``--calibration-end`` ``calibration_holdout_summary``, of ``log``."""
+    split = SPLIT["calibration_end"]
+    if split is None:
+        return cp.rfm_summary(log, ID, DATE, AMOUNT, observation_end=END, time_unit=time_unit)
+    return cp.calibration_holdout_summary(
+        log, ID, DATE, split, END, monetary_value_col=AMOUNT, time_unit=time_unit
+    )
 
 
 def run_clvpredict_engine(engine: str, path: str, kind: str, time_unit: str):
@@ -379,13 +489,11 @@ def run_clvpredict_engine(engine: str, path: str, kind: str, time_unit: str):
         import polars as pl
 
         log = pl.scan_parquet(parquet_glob(path))
-        summary = cp.rfm_summary(log, ID, DATE, AMOUNT, observation_end=END, time_unit=time_unit)
-        return summary.collect()
+        return clvpredict_summary(cp, log, time_unit).collect()
     import duckdb
 
     log = duckdb.read_parquet(parquet_glob(path))
-    summary = cp.rfm_summary(log, ID, DATE, AMOUNT, observation_end=END, time_unit=time_unit)
-    return summary.to_arrow_table()
+    return clvpredict_summary(cp, log, time_unit).to_arrow_table()
 
 
 def run_lifetimes(path: str, kind: str, time_unit: str):
@@ -395,6 +503,19 @@ def run_lifetimes(path: str, kind: str, time_unit: str):
     tx = pd.read_parquet(path)
     if kind != "both":
         raise SystemExit("lifetimes has no separate checks: only --kind both")
+    if SPLIT["calibration_end"] is not None:
+        from lifetimes.utils import calibration_and_holdout_data
+
+        return calibration_and_holdout_data(
+            tx,
+            ID,
+            DATE,
+            calibration_period_end=SPLIT["calibration_end"],
+            observation_period_end=END,
+            freq="D",
+            freq_multiplier=UNIT_DAYS[time_unit],
+            monetary_value_col=AMOUNT,
+        )
     return summary_data_from_transaction_data(
         tx,
         ID,
@@ -506,6 +627,8 @@ def run_once(method: str, path: str, kind: str, time_unit: str, rss_limit_mb: fl
     """One timed run in a fresh process, stopped if its memory passes ``rss_limit_mb``."""
     command = [sys.executable, __file__, "--child", method, "--log", path, "--kind", kind]
     command += ["--time-unit", time_unit]
+    if SPLIT["calibration_end"] is not None:
+        command += ["--calibration-end", SPLIT["calibration_end"]]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
         stopped = None
@@ -543,7 +666,10 @@ def verify(path: str, time_unit: str, methods: list[str]) -> bool:
         if same_ids:
             if not np.array_equal(got["frequency"].to_numpy(), reference["frequency"].to_numpy()):
                 problems.append("frequency differs")
-            for column in SUMMARY_COLUMNS[1:]:
+            columns = SUMMARY_COLUMNS[1:]
+            if SPLIT["calibration_end"] is not None:
+                columns = [*columns, *HOLDOUT_COLUMNS]
+            for column in columns:
                 a = got[column].to_numpy(dtype=float, na_value=np.nan)
                 b = reference[column].to_numpy(dtype=float, na_value=np.nan)
                 if not np.array_equal(np.isnan(a), np.isnan(b)):
@@ -633,6 +759,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--time-unit", default="W", choices=sorted(UNIT_DAYS))
+    parser.add_argument(
+        "--calibration-end",
+        help="time calibration_holdout_summary split at this date (YYYY-MM-DD) instead",
+    )
     parser.add_argument("--verify", action="store_true", help="check the numbers, then exit")
     parser.add_argument("--json", type=Path, help="write every measurement here")
     parser.add_argument(
@@ -654,6 +784,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.duckdb_memory_limit:
         os.environ["BENCH_DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory_limit
         DUCKDB_CONFIG["memory_limit"] = args.duckdb_memory_limit
+    if args.calibration_end:
+        SPLIT["calibration_end"] = args.calibration_end
+        args.methods = [m for m in args.methods if m in (*CALIBRATION_METHODS, "lifetimes")]
     if args.child:
         child(args.child, args.log, args.kind, args.time_unit)
         return 0

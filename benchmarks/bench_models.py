@@ -177,28 +177,28 @@ def run(
     x, t_x, big_t = (data[c].to_numpy() for c in ("frequency", "recency", "T"))
     rows = []
 
-    rows.append(
-        fit_row(
-            "BG/NBD fit",
-            lambda: cp.BetaGeoModel().fit(data),
-            lambda: lifetimes.BetaGeoFitter(penalizer_coef=0.0).fit(x, t_x, big_t),
-            lambda: [x, t_x, big_t],
-            repeats,
-        )
-    )
-    rows.append(
-        fit_row(
+    purchase_fits = [
+        # (stage, our class, lifetimes' class or None when its fit is not timed, repeats)
+        ("BG/NBD fit", cp.BetaGeoModel, lifetimes.BetaGeoFitter, repeats),
+        (
             "MBG/NBD fit",
-            lambda: cp.ModifiedBetaGeoModel().fit(data),
-            (
-                (lambda: lifetimes.ModifiedBetaGeoFitter(penalizer_coef=0.0).fit(x, t_x, big_t))
-                if lifetimes_mbg
-                else None
-            ),
-            lambda: [x, t_x, big_t],
+            cp.ModifiedBetaGeoModel,
+            lifetimes.ModifiedBetaGeoFitter if lifetimes_mbg else None,
             repeats,
+        ),
+    ]
+    for stage, ours, theirs, times in purchase_fits:
+        rows.append(
+            fit_row(
+                stage,
+                lambda ours=ours: ours().fit(data),
+                (lambda theirs=theirs: theirs(penalizer_coef=0.0).fit(x, t_x, big_t))
+                if theirs is not None
+                else None,
+                lambda: [x, t_x, big_t],
+                times,
+            )
         )
-    )
     rows.append(
         fit_row(
             "Gamma-Gamma fit",
@@ -210,15 +210,12 @@ def run(
             repeats,
         )
     )
+    pareto = lifetimes.ParetoNBDFitter if lifetimes_pareto else None
     rows.append(
         fit_row(
             "Pareto/NBD fit",
             lambda: cp.ParetoNBDModel().fit(data),
-            (
-                (lambda: lifetimes.ParetoNBDFitter(penalizer_coef=0.0).fit(x, t_x, big_t))
-                if lifetimes_pareto
-                else None
-            ),
+            (lambda: pareto(penalizer_coef=0.0).fit(x, t_x, big_t)) if pareto else None,
             lambda: [x, t_x, big_t],
             pareto_repeats,
         )

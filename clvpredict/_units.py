@@ -47,3 +47,26 @@ def months_to_units(months: float, time_unit: str) -> float:
 def units_to_years(value, time_unit: str):
     """Convert durations measured in ``time_unit`` into years (works on scalars and arrays)."""
     return value * (unit_in_days(time_unit) / DAYS_PER_YEAR)
+
+
+def duration_phrase(value: float, time_unit: str) -> str:
+    """A duration as a person says it: ``"1 week"``, ``"12 months"``, ``"39 weeks"``.
+
+    A length of whole average months in another unit (52.1775 weeks) is said in months, as
+    businesses state horizons; anything else in ``time_unit``, to 3 significant digits.
+    """
+    unit = check_time_unit(time_unit)
+    days = float(value) * DAYS_PER_UNIT[unit]
+    months = days / DAYS_PER_MONTH
+    if unit not in ("M", "Y") and round(months) >= 1 and abs(months - round(months)) < 1e-6:
+        unit, value = "M", float(round(months))
+    name = UNIT_NAMES[unit]
+    if value == 1:
+        return f"1 {name[:-1]}"
+    return f"{value:.3g} {name}"
+
+
+def next_phrase(value: float, time_unit: str) -> str:
+    """``"the next week"`` for one unit, else ``"the next 12 months"`` (see duration_phrase)."""
+    phrase = duration_phrase(value, time_unit)
+    return f"the next {phrase[2:]}" if phrase.startswith("1 ") else f"the next {phrase}"

@@ -72,6 +72,12 @@ def _check_money_settings(horizon_months: Any, annual_discount_rate: float, marg
         raise ClvDataError(
             f"annual_discount_rate={annual_discount_rate!r} must be a rate >= 0, e.g. 0.10 for 10%."
         )
+    if annual_discount_rate >= 1:
+        # As the command line's settings: 100% a year or more is a percentage typed as a rate.
+        raise ClvDataError(
+            f"annual_discount_rate={annual_discount_rate!r} is 100% a year or more: it looks "
+            f"like a percentage. Pass a fraction, e.g. 0.10 for 10% a year."
+        )
     if not np.isfinite(margin) or not 0 <= margin <= 1:
         raise ClvDataError(
             f"margin={margin!r} must be a fraction between 0 and 1 (e.g. 0.3 for a 30% margin)."
@@ -211,8 +217,8 @@ def predictive_clv(
     horizon_months : int
         Number of average Gregorian months (30.436875 days each) to sum over.
     annual_discount_rate : float
-        Effective annual discount rate (0.10 = 10%); month ``m`` is discounted by
-        ``(1 + rate)^(-m/12)``.
+        Effective annual discount rate as a fraction in [0, 1) (0.10 = 10%; 10 is refused as
+        a percentage); month ``m`` is discounted by ``(1 + rate)^(-m/12)``.
     margin : float
         Profit margin as a fraction of revenue, in [0, 1]; 1 gives revenue CLV.
     interval : float, optional

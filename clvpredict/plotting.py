@@ -18,14 +18,17 @@ states as a number (axis limits, counts, shares) is computed over all customers.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
-from ._units import DAYS_PER_UNIT, UNIT_NAMES
+from ._units import DAYS_PER_UNIT, UNIT_NAMES, duration_phrase, next_phrase
 from ._validation import model_time_unit
 from .data.engines import as_lazy, count_true, is_engine_frame, scalars, to_caller
 from .data.ranks import rank_keys, ranked_before
@@ -40,6 +43,7 @@ from .evaluation import (
     value_concentration,
 )
 from .exceptions import ClvDataError
+from .models._base import frequency_quantiles
 from .segments import linear_quantile, quantile_positions, table_id_column
 
 if TYPE_CHECKING:
@@ -75,14 +79,49 @@ MAX_POINTS = 5_000
 MAX_CURVE_POINTS = 10_000
 
 
+#: Set by :func:`standalone_figures`: plots without ``ax`` get a Figure of their own.
+_STANDALONE: contextvars.ContextVar[bool] = contextvars.ContextVar("standalone", default=False)
+
+
+@contextlib.contextmanager
+def standalone_figures() -> Iterator[None]:
+    """Within this block, a plot called without ``ax`` draws on a new standalone matplotlib
+    Figure (no pyplot), which never shows in a notebook or a window nor changes pyplot's
+    current figure: for code that saves figures itself, such as the HTML report.
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> bg = cp.BetaGeoModel().fit(cp.datasets.load_cdnow_summary())
+    >>> import matplotlib.pyplot as plt
+    >>> before = plt.get_fignums()
+    >>> with cp.plotting.standalone_figures():
+    ...     ax = cp.plotting.plot_probability_alive_heatmap(bg)
+    >>> plt.get_fignums() == before
+    True
+    """
+    token = _STANDALONE.set(True)
+    try:
+        yield
+    finally:
+        _STANDALONE.reset(token)
+
+
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (8.0, 5.0)) -> Axes:
+    """The axes to draw on: ``ax``; else pyplot's current axes, as pandas and seaborn do, so
+    that a plot shows in Jupyter and ``plt.show()`` shows it (a new figure of ``figsize`` when
+    there is none); inside :func:`standalone_figures`, a new standalone Figure."""
     if ax is not None:
         return ax
-    from matplotlib.figure import Figure
+    if _STANDALONE.get():
+        from matplotlib.figure import Figure
 
-    # A standalone Figure (no pyplot) never leaks into global state or pops up a window.
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig.add_subplot()
+        return Figure(figsize=figsize, layout="constrained").add_subplot()
+    import matplotlib.pyplot as plt
+
+    if not plt.get_fignums():
+        plt.figure(figsize=figsize, layout="constrained")
+    return plt.gca()
 
 
 def _check_max_points(max_points: Any, name: str = "max_points") -> int | None:
@@ -420,6 +459,47 @@ def plot_period_transactions(
 # ------------------------------------------------------------------------------------------
 
 
+def _heatmap_limits(
+    purchase_model: Any, data: pd.DataFrame | None, T: float | None, max_frequency: int | None
+) -> tuple[float, int, dict[str, float]]:
+    """``T``, the highest frequency shown and the frequency quantiles of the customers: from
+    ``data`` when given, else from the data the model was fitted on (its ``training_data_``).
+
+    The frequencies shown by default reach the 99th percentile of the customers (at least 2):
+    one customer with 43 purchase days would otherwise squeeze the 92% with at most 3 into the
+    bottom rows. A summary of another engine (Spark) gives its distinct frequencies with their
+    counts and its longest ``T``: the same quantiles, from a bounded table.
+    """
+    if is_engine_frame(data) and not isinstance(data, pd.DataFrame):
+        frame = as_lazy(data)
+        counts = to_caller(
+            frame.group_by("frequency").agg(nw.len().alias("n")), "pandas", sort_by="frequency"
+        )
+        quantiles = frequency_quantiles(
+            counts["frequency"].to_numpy(dtype=float), counts["n"].to_numpy(dtype=float)
+        )
+        (longest,) = scalars(frame, nw.col("T").max().alias("T"))
+        longest = float(longest)
+    elif data is not None:
+        quantiles = frequency_quantiles(data["frequency"].to_numpy(dtype=float))
+        longest = float(data["T"].max())
+    else:
+        training = getattr(purchase_model, "training_data_", None) or {}
+        quantiles = training.get("frequency_quantiles") or {}
+        longest = (training.get("columns", {}).get("T") or {}).get("max")
+    if (T is None and longest is None) or (max_frequency is None and "0.99" not in quantiles):
+        raise ClvDataError(
+            "Pass data= (an RFM summary, to take T and the frequencies from it) or both T= and "
+            "max_frequency=: this model does not record the data it was fitted on (it was made "
+            "with from_params, or loaded from an older model file)."
+        )
+    if T is None:
+        T = float(longest)
+    if max_frequency is None:
+        max_frequency = max(int(quantiles["0.99"]), 2)
+    return T, max_frequency, quantiles
+
+
 def _heatmap(
     purchase_model: Any,
     data: pd.DataFrame | None,
@@ -430,19 +510,14 @@ def _heatmap(
     ax: Axes | None,
 ) -> Axes:
     import matplotlib as mpl
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    unit = _unit_name(model_time_unit(purchase_model, data))
-    if T is None or max_frequency is None:
-        if data is None:
-            raise ClvDataError(
-                "Pass data= (an RFM summary, to take the largest T and frequency from it) or "
-                "both T= and max_frequency=."
-            )
-        if T is None:
-            T = float(data["T"].max())
-        if max_frequency is None:
-            max_frequency = max(int(data["frequency"].max()), 1)
+    # An engine's summary states its unit in a column, not in attrs: the model's unit is used.
+    time_unit = model_time_unit(purchase_model, data if isinstance(data, pd.DataFrame) else None)
+    unit = _unit_name(time_unit)
+    limit = "up to their 99th percentile" if max_frequency is None else f"up to {max_frequency}"
+    T, max_frequency, quantiles = _heatmap_limits(purchase_model, data, T, max_frequency)
     grid = frequency_recency_matrix(purchase_model, T, max_frequency, quantity=quantity, t=t)
     ax = _axes(ax, (8.0, 6.0))
     cmap = mpl.colormaps["viridis"].with_extremes(bad="#d9d9d9")
@@ -460,9 +535,27 @@ def _heatmap(
         bar_label = "P(alive) at the end of observation (probability)"
         title = f"{model}: P(alive) by frequency and recency"
     else:
-        bar_label = f"Expected purchases in the next {t:g} {unit}"
-        title = f"{model}: expected purchases in the next {t:g} {unit}"
+        horizon = next_phrase(t, time_unit) if time_unit else f"the next {t:g} {unit}"
+        bar_label = f"Expected purchases in {horizon}"
+        title = f"{model}: expected purchases in {horizon}"
     ax.figure.colorbar(mesh, ax=ax, label=bar_label)
+    # Where the customers are: the frequency below which half and nine in ten of them lie.
+    marked = []
+    for share, label in (("0.5", "half"), ("0.9", "90%")):
+        frequency = quantiles.get(share)
+        if frequency is not None and frequency < max_frequency and frequency not in marked:
+            marked.append(frequency)
+            ax.axhline(frequency + 0.5, color="white", linestyle="--", linewidth=1.2)
+            ax.annotate(
+                f"{label} of customers: frequency "
+                + ("0" if frequency == 0 else f"<= {frequency:g}"),
+                xy=(0.99, frequency + 0.5),
+                xycoords=("axes fraction", "data"),
+                ha="right",
+                va="bottom",
+                color="white",
+                fontsize="small",
+            )
     if _discrete(purchase_model):
         ax.set_xlabel(f"Recency: period of the last transaction (periods of 1 {unit[:-1]})")
         ax.set_ylabel("Frequency (repeat periods with a purchase)")
@@ -471,9 +564,20 @@ def _heatmap(
         ax.set_xlabel(f"Recency: time from first to last purchase ({unit})")
         ax.set_ylabel("Frequency (repeat purchase days)")
         impossible = "impossible: frequency 0 means recency 0"
-    ax.set_title(f"{title}\n(customers observed for T = {T:.3g} {unit})")
+    observed = duration_phrase(T, time_unit) if time_unit else f"{T:.3g} {unit}"
+    ax.set_title(f"{title}\n(customers observed for T = {observed})")
+    source = "these customers" if data is not None else "the customers the model was fitted on"
     ax.legend(
-        handles=[Patch(facecolor="#d9d9d9", label=impossible)],
+        handles=[
+            Patch(facecolor="#d9d9d9", label=impossible),
+            Line2D(
+                [],
+                [],
+                color="#7f7f7f",
+                linestyle="--",
+                label=f"frequencies of {source} ({limit} shown)",
+            ),
+        ],
         loc="upper center",
         bbox_to_anchor=(0.5, -0.12),
         frameon=False,
@@ -484,7 +588,7 @@ def _heatmap(
 
 def plot_expected_purchases_heatmap(
     purchase_model: Any,
-    t: float,
+    t: float = 1.0,
     data: pd.DataFrame | None = None,
     *,
     T: float | None = None,
@@ -497,9 +601,12 @@ def plot_expected_purchases_heatmap(
     ----------
     purchase_model : fitted purchase model
     t : float
-        Forecast horizon in the model's time unit (e.g. 52 for a year in weeks).
+        Forecast horizon in the model's time unit (default 1: the next week of a weekly model;
+        ``months_to_units(12, "W")`` for the next 12 months).
     data : DataFrame, optional
-        RFM summary; supplies the defaults ``T = max(T)`` and ``max_frequency = max(frequency)``.
+        RFM summary; supplies the defaults ``T = max(T)`` and ``max_frequency`` = the 99th
+        percentile of its frequencies (at least 2), and the marks of where its customers are.
+        Without it they come from the data the model was fitted on.
     T : float, optional
         Length of observation of the hypothetical customers (model time unit).
     max_frequency : int, optional
@@ -516,6 +623,9 @@ def plot_expected_purchases_heatmap(
     >>> import clvpredict as cp
     >>> from clvpredict.plotting import plot_expected_purchases_heatmap
     >>> s = cp.datasets.load_cdnow_summary()
+    >>> ax = plot_expected_purchases_heatmap(cp.BetaGeoModel().fit(s))
+    >>> ax.get_title().splitlines()[0]
+    'BG/NBD: expected purchases in the next week'
     >>> ax = plot_expected_purchases_heatmap(cp.BetaGeoModel().fit(s), t=52, data=s)
     """
     return _heatmap(purchase_model, data, "expected_purchases", t, T, max_frequency, ax)
@@ -535,7 +645,9 @@ def plot_probability_alive_heatmap(
     ----------
     purchase_model : fitted purchase model
     data : DataFrame, optional
-        RFM summary; supplies the defaults ``T = max(T)`` and ``max_frequency = max(frequency)``.
+        RFM summary; supplies the defaults ``T = max(T)`` and ``max_frequency`` = the 99th
+        percentile of its frequencies (at least 2), and the marks of where its customers are.
+        Without it they come from the data the model was fitted on.
     T : float, optional
         Length of observation (model time unit).
     max_frequency : int, optional
@@ -569,10 +681,17 @@ def plot_probability_alive_history(
     customer_id: Any,
     *,
     end: Any = None,
+    days: int | None = None,
     calibration_end: Any = None,
     ax: Axes | None = None,
 ) -> Axes:
     """One customer's P(alive) day by day, with its purchase days marked.
+
+    Under the BG/NBD the curve stays at 1 until the customer's first repeat purchase and then
+    drops (customer 1 of CDNOW: from 1.0 to 0.75): the model lets a customer drop out only
+    right after a purchase, so one who has not bought again has had no chance to leave. This
+    is the model's assumption at work, not a fault; the plot marks it. The MBG/NBD and the
+    Pareto/NBD let customers leave before any repeat purchase and show no such step.
 
     Parameters
     ----------
@@ -585,6 +704,9 @@ def plot_probability_alive_history(
         The customer to show.
     end : date-like, optional
         Last day shown (default: the last date in ``transactions``).
+    days : int, optional
+        Instead of ``end``: show this many days from the customer's first purchase (day 1 is
+        the first purchase day).
     calibration_end : date-like, optional
         Draw a vertical line there (e.g. the end of the period the model was fitted on).
     ax : matplotlib Axes, optional
@@ -594,6 +716,11 @@ def plot_probability_alive_history(
     matplotlib Axes
         The curve is :func:`~clvpredict.evaluation.probability_alive_history`.
 
+    Raises
+    ------
+    ClvDataError
+        Both ``end`` and ``days``, ``days`` not a whole number >= 1, or an end after today.
+
     Examples
     --------
     >>> import clvpredict as cp
@@ -602,9 +729,21 @@ def plot_probability_alive_history(
     >>> ax = plot_probability_alive_history(bg, cp.datasets.load_cdnow(), "customer_id",
     ...                                     "date", 1, calibration_end="1997-09-30")
     """
+    if days is not None:
+        if end is not None:
+            raise ClvDataError("Pass end= or days=, not both: both say where the plot ends.")
+        if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 1:
+            raise ClvDataError(f"days={days!r} must be a whole number of days >= 1.")
     history = probability_alive_history(
         purchase_model, transactions, customer_id_col, datetime_col, customer_id, end=end
     )
+    if days is not None:
+        first = pd.Timestamp(history.index[0])
+        end = first + pd.Timedelta(days=int(days) - 1)
+        if end != pd.Timestamp(history.index[-1]):
+            history = probability_alive_history(
+                purchase_model, transactions, customer_id_col, datetime_col, customer_id, end=end
+            )
     discrete = _discrete(purchase_model)
     ax = _axes(ax, (9.0, 4.5))
     dates = history.index.to_numpy()
@@ -619,6 +758,19 @@ def plot_probability_alive_history(
         color=_MODEL,
         label=f"{'period with a purchase' if discrete else 'purchase day'} ({int(bought.sum())})",
     )
+    repeats = np.flatnonzero(bought)[1:]
+    if getattr(purchase_model, "kind", None) == "bgnbd" and len(repeats):
+        # The step at the first repeat purchase looks like a fault to a reader: say why.
+        first_repeat = repeats[0]
+        ax.annotate(
+            "BG/NBD: a customer can leave only after a purchase,\n"
+            "so P(alive) is 1 until the first repeat purchase",
+            xy=(dates[first_repeat], history["p_alive"].to_numpy()[first_repeat]),
+            xytext=(0.35, 0.2),
+            textcoords="axes fraction",
+            fontsize="small",
+            arrowprops={"arrowstyle": "->", "color": "grey"},
+        )
     if calibration_end is not None:
         cal = pd.Timestamp(calibration_end)
         ax.axvline(cal, color="grey", linestyle=":", label=f"end of calibration ({cal.date()})")

@@ -262,6 +262,16 @@ def simulate_transactions(
     # Named like the log's column, as rfm_summary(log, "customer_id", ...) names its index.
     ids = ids.rename("customer_id")
     end_day = _day_number(_to_timestamp(observation_end, "observation_end"))
+    # Purchases are stamped in nanoseconds (pandas' datetime64[ns]), which end in April 2262:
+    # a later one would wrap around to 1677 rather than fail.
+    last_day = _day_number(pd.Timestamp.max.floor("D")) - 1
+    if end_day > last_day:
+        raise ClvDataError(
+            f"observation_end={observation_end!s} is after "
+            f"{pd.Timestamp(last_day, unit='D').date()}, the last day whose purchases a "
+            "nanosecond timestamp can hold. Simulate a window that ends by then (the model's "
+            "time is relative: shift the acquisition dates back)."
+        )
     late = acquired > end_day
     if late.any():
         raise ClvDataError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -85,6 +87,13 @@ def test_clv_settings_are_validated(bg_cdnow, gg_cdnow, cdnow_summary):
         cp.predictive_clv(bg_cdnow, gg_cdnow, cdnow_summary, horizon_months=2.5)
     with pytest.raises(ClvDataError, match="annual_discount_rate"):
         cp.predictive_clv(bg_cdnow, gg_cdnow, cdnow_summary, annual_discount_rate=-0.1)
+    # 10 meant as 10%: refused as the command line refuses it, not valued at 1000% a year.
+    table = functools.partial(cp.clv_table, lifetime_years=1.0)
+    for call in (cp.predictive_clv, table):
+        with pytest.raises(
+            ClvDataError, match=r"annual_discount_rate=10 .*looks like a percentage"
+        ):
+            call(bg_cdnow, gg_cdnow, cdnow_summary, annual_discount_rate=10)
     unitless = cp.BetaGeoModel().fit(
         frequency=cdnow_summary["frequency"], recency=cdnow_summary["recency"], T=cdnow_summary["T"]
     )

@@ -25,6 +25,7 @@ LAYERS: dict[str, set[str]] = {
         "_validation",
         "_registry",
         "_fitting",
+        "_progress",
         "publishing",
     },
     "data": {"data"},
@@ -37,6 +38,8 @@ FACADE = {"__init__", "__main__"}
 #: Imports of other packages that may wait until a function needs them, and why.
 LAZY_ALLOWED = {
     "matplotlib": "import cost: jobs that never plot do not pay for it",
+    "ipywidgets": "optional: progress bars are notebook widgets only where the user has it",
+    "tqdm": "tqdm.notebook loads IPython's display machinery: only inside a Jupyter kernel",
     "threadpoolctl": "inspecting the loaded BLAS libraries costs milliseconds: on first fit",
     "fcntl": "POSIX only: publishing explains its absence",
     "tomllib": "standard library from Python 3.11",

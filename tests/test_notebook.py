@@ -155,3 +155,59 @@ def test_holdout_totals(executed):
     assert totals["customers"] == 2357
     assert totals["actual_holdout_transactions"] == 1882
     assert 0 < totals["predicted_holdout_transactions"] < 2 * 1882
+
+
+# ------------------------------------------------------------------------------------------
+# Plots in a notebook with Jupyter's own inline display
+# ------------------------------------------------------------------------------------------
+
+INLINE_CELLS = [
+    # 0: data and a model
+    "import clvpredict as cp\n"
+    "summary = cp.rfm_summary(cp.datasets.load_cdnow(), 'customer_id', 'date', 'amount',\n"
+    "                         observation_end='1997-09-30', time_unit='W', after_end='drop')\n"
+    "bg = cp.BetaGeoModel().fit(summary)",
+    # 1: a plot call alone, as a cell's last line
+    "cp.plotting.plot_period_transactions(bg, summary)",
+    # 2: kept in a name and silenced with a semicolon
+    "ax = cp.plotting.plot_probability_alive_heatmap(bg, summary);",
+    # 3: two plots on the caller's own axes: one figure
+    "import matplotlib.pyplot as plt\n"
+    "fig, axes = plt.subplots(1, 2, figsize=(10, 4))\n"
+    "cp.plotting.plot_period_transactions(bg, summary, ax=axes[0])\n"
+    "cp.plotting.plot_probability_alive_heatmap(bg, summary, ax=axes[1])",
+]
+
+
+@pytest.fixture(scope="module")
+def inline_executed(tmp_path_factory) -> nbformat.NotebookNode:
+    """A small notebook run with Jupyter's default inline backend (no MPLBACKEND)."""
+    root = tmp_path_factory.mktemp("inline")
+    workdir = root / "work"
+    workdir.mkdir()
+    write_kernel_spec(root / "jupyter" / "kernels" / KERNEL)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in INLINE_CELLS]
+    nb.metadata["kernelspec"] = {"name": KERNEL, "language": "python", "display_name": "Python 3"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", str(root / "jupyter"))
+        mp.setenv("IPYTHONDIR", str(root / "ipython"))
+        mp.delenv("MPLBACKEND", raising=False)
+        mp.setenv("PYTHONDONTWRITEBYTECODE", "1")
+        client = NotebookClient(
+            nb,
+            kernel_name=KERNEL,
+            timeout=CELL_TIMEOUT,
+            resources={"metadata": {"path": str(workdir)}},
+        )
+        client.execute()
+    return nb
+
+
+def _images(cell: nbformat.NotebookNode) -> int:
+    return sum("image/png" in o.get("data", {}) for o in cell.outputs)
+
+
+def test_a_plot_call_alone_shows_its_figure(inline_executed):
+    cells = inline_executed.cells
+    assert [_images(c) for c in cells] == [0, 1, 1, 1]

@@ -18,6 +18,7 @@ import pytest
 
 import clvpredict as cp
 from clvpredict import ClvDataError
+from clvpredict._units import months_to_units
 from clvpredict.evaluation import (
     evaluate_holdout,
     expected_repeat_transactions_over_time,
@@ -103,11 +104,27 @@ def render(ax, name: str, tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def no_pyplot_state():
-    before = set(plt.get_fignums())
+def fresh_pyplot():
+    """Each test starts with no pyplot figure: plots without ax= draw on the current axes."""
+    plt.close("all")
     yield
-    # Plots without ax= build standalone Figures: nothing may leak into pyplot.
-    assert set(plt.get_fignums()) == before
+    plt.close("all")
+
+
+def test_a_plot_without_ax_draws_on_the_current_pyplot_axes(bg, ch):
+    # As pandas and seaborn do: a new figure when there is none, then the current axes, so
+    # that Jupyter (and plt.show()) shows it.
+    ax = plot_period_transactions(bg, ch)
+    assert plt.get_fignums() == [ax.figure.number] and plt.gca() is ax
+    _, (left, right) = plt.subplots(1, 2)
+    assert plot_probability_alive_heatmap(bg, ch) is right  # subplots left the last current
+    assert plot_period_transactions(bg, ch, ax=left) is left
+    # Inside standalone_figures (the report), pyplot is left alone.
+    figures = plt.get_fignums()
+    with cp.plotting.standalone_figures():
+        alone = plot_period_transactions(bg, ch)
+    assert plt.get_fignums() == figures and alone.figure.canvas.manager is None
+    assert plot_period_transactions(bg, ch) is right  # back to pyplot after the block
 
 
 @pytest.mark.parametrize("by", ["frequency", "recency"])
@@ -159,18 +176,23 @@ def test_period_transactions_bars(bg, ch, tmp_path):
     render(ax, "period_transactions", tmp_path)
 
 
+def _ninety_ninth_percentile(frequency) -> int:
+    """The smallest frequency with at least 99% of the customers at or below it, by counting."""
+    values = np.sort(np.asarray(frequency))
+    return int(values[int(np.ceil(0.99 * len(values))) - 1])
+
+
 @pytest.mark.parametrize("quantity", ["expected_purchases", "probability_alive"])
 def test_heatmaps_show_the_frequency_recency_matrix(bg, ch, quantity, tmp_path):
+    # Frequencies to the 99th percentile of the customers, not to the one with the most.
+    top = _ninety_ninth_percentile(ch["frequency"])
+    assert top < ch["frequency"].max()
     if quantity == "expected_purchases":
         ax = plot_expected_purchases_heatmap(bg, 52, ch)
-        grid = frequency_recency_matrix(
-            bg, ch["T"].max(), int(ch["frequency"].max()), quantity=quantity, t=52
-        )
+        grid = frequency_recency_matrix(bg, ch["T"].max(), top, quantity=quantity, t=52)
     else:
         ax = plot_probability_alive_heatmap(bg, ch)
-        grid = frequency_recency_matrix(
-            bg, ch["T"].max(), int(ch["frequency"].max()), quantity=quantity
-        )
+        grid = frequency_recency_matrix(bg, ch["T"].max(), top, quantity=quantity)
     mesh = ax.collections[0]
     drawn = np.ma.getdata(mesh.get_array()).reshape(grid.shape)
     mask = np.ma.getmaskarray(mesh.get_array()).reshape(grid.shape)
@@ -178,13 +200,39 @@ def test_heatmaps_show_the_frequency_recency_matrix(bg, ch, quantity, tmp_path):
     np.testing.assert_allclose(drawn[~mask], grid.to_numpy()[~mask])
     colorbar_axes = [a for a in ax.figure.axes if a is not ax]
     assert colorbar_axes and colorbar_axes[0].get_ylabel()
+    # Where the customers are: dashed lines above the frequencies that half and 90% of them
+    # do not exceed (counted here).
+    frequency = np.sort(ch["frequency"].to_numpy())
+    half, most = (int(frequency[int(np.ceil(q * len(frequency))) - 1]) for q in (0.5, 0.9))
+    marks = [f for f in dict.fromkeys((half, most)) if f < top]
+    assert [line.get_ydata()[0] - 0.5 for line in ax.lines] == marks
+    assert f"90% of customers: frequency <= {most}" in [t.get_text() for t in ax.texts]
     render(ax, f"heatmap_{quantity}", tmp_path)
 
 
+def test_heatmaps_default_to_the_fitted_data_and_say_horizons_in_words(bg, ch):
+    # No data: T and the frequencies of the customers the model was fitted on (the weekly
+    # calibration summary), and one week ahead.
+    ax = plot_expected_purchases_heatmap(bg)
+    top = _ninety_ninth_percentile(ch["frequency"])
+    grid = frequency_recency_matrix(bg, ch["T"].max(), top, quantity="expected_purchases", t=1)
+    drawn = np.ma.getdata(ax.collections[0].get_array()).reshape(grid.shape)
+    mask = ~np.isnan(grid.to_numpy())
+    np.testing.assert_allclose(drawn[mask], grid.to_numpy()[mask])
+    title = ax.get_title()
+    assert "expected purchases in the next week\n" in title
+    assert "T = 38.9 weeks" in title  # 1997-01-01 to 1997-09-30: 272 days
+    ax = plot_expected_purchases_heatmap(bg, months_to_units(12, "W"))
+    assert "in the next 12 months" in ax.get_title()
+    alive = plot_probability_alive_heatmap(bg)
+    assert alive.collections[0].get_array().size == (top + 1) * len(grid.columns)
+
+
 def test_heatmap_needs_ranges_without_data(bg):
+    given = cp.BetaGeoModel.from_params(bg.params_, time_unit="W")
     with pytest.raises(ClvDataError, match="data="):
-        plot_probability_alive_heatmap(bg)
-    ax = plot_probability_alive_heatmap(bg, T=30.0, max_frequency=4)
+        plot_probability_alive_heatmap(given)
+    ax = plot_probability_alive_heatmap(given, T=30.0, max_frequency=4)
     assert ax.collections[0].get_array().size == 5 * 60
 
 
@@ -198,6 +246,31 @@ def test_probability_alive_history_plot(bg, tx, tmp_path):
         markers.get_ydata(), history.loc[history["purchase"], "p_alive"].to_numpy()
     )
     render(ax, "probability_alive_history", tmp_path)
+
+
+def test_probability_alive_history_by_days_since_the_first_purchase(bg, ch, tx):
+    # Customer 1 first bought on 1997-01-01: 100 days run to 1997-04-10.
+    ax = plot_probability_alive_history(bg, tx, "customer_id", "date", 1, days=100)
+    dates = pd.to_datetime(ax.lines[0].get_xdata())
+    assert len(dates) == 100
+    assert dates[0] == pd.Timestamp("1997-01-01") and dates[-1] == pd.Timestamp("1997-04-10")
+    history = probability_alive_history(bg, tx, "customer_id", "date", 1, end="1997-04-10")
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), history["p_alive"].to_numpy())
+    # The BG/NBD's step at the first repeat purchase is explained on the plot, at that point.
+    repeat = history.index[history["purchase"]][1]
+    notes = [t for t in ax.texts if "until the first repeat purchase" in t.get_text()]
+    assert len(notes) == 1
+    assert pd.Timestamp(notes[0].xy[0]) == repeat
+    assert notes[0].xy[1] == history.loc[repeat, "p_alive"] < 1.0
+    # The MBG/NBD has no such step, and no such note.
+    mbg = cp.ModifiedBetaGeoModel().fit(ch)
+    plt.figure()  # a figure of its own: the first plot's note is on the current one
+    other = plot_probability_alive_history(mbg, tx, "customer_id", "date", 1, days=100)
+    assert not [t for t in other.texts if "repeat purchase" in t.get_text()]
+    with pytest.raises(ClvDataError, match="not both"):
+        plot_probability_alive_history(bg, tx, "customer_id", "date", 1, days=5, end="1997-02-01")
+    with pytest.raises(ClvDataError, match="whole number of days"):
+        plot_probability_alive_history(bg, tx, "customer_id", "date", 1, days=0)
 
 
 def test_clv_comparison_scatter(clv, tmp_path):
@@ -232,78 +305,88 @@ def _many_customers(n: int, seed: int = 7) -> pd.DataFrame:
 
 
 def test_clv_comparison_draws_a_seeded_sample_of_large_tables(tmp_path):
-    n = 12_000
-    table = _many_customers(n)
-    table.loc[table.index[[5, 50]], "predictive_clv"] = np.nan  # left out before sampling
-    ax = plot_clv_comparison(table, max_points=3_000, random_state=42)
-    drawn = np.asarray(ax.collections[0].get_offsets())
-    assert drawn.shape == (3_000, 2)
-    # A subset of the customers, each at most once, in the table's order.
-    finite = table.dropna()
-    row_of = pd.Series(np.arange(len(finite)), index=finite["simple_clv"].to_numpy())
-    rows = row_of.loc[drawn[:, 0]].to_numpy()
-    assert len(np.unique(rows)) == 3_000 and np.all(np.diff(rows) > 0)
-    np.testing.assert_array_equal(drawn[:, 1], finite["predictive_clv"].to_numpy()[rows])
-    label = ax.get_legend().get_texts()[0].get_text()
-    assert label == "a random 3,000 of 11,998 customers"
-    # The frame holds every customer, drawn or not: the largest CLVs set the limits.
-    top = max(finite["simple_clv"].max(), finite["predictive_clv"].max())
-    assert ax.get_xlim()[1] == pytest.approx(1.5 * top)
-    assert ax.get_ylim()[1] == pytest.approx(1.5 * top)
-    # The same seed draws the same customers; another seed others.
-    again = np.asarray(
-        plot_clv_comparison(table, max_points=3_000, random_state=42).collections[0].get_offsets()
-    )
-    np.testing.assert_array_equal(again, drawn)
-    other = np.asarray(
-        plot_clv_comparison(table, max_points=3_000, random_state=1).collections[0].get_offsets()
-    )
-    assert not np.array_equal(other, drawn)
-    render(ax, "clv_comparison_sample", tmp_path)
+    # Each call draws a figure of its own, so that the calls can be compared.
+    with cp.plotting.standalone_figures():
+        n = 12_000
+        table = _many_customers(n)
+        table.loc[table.index[[5, 50]], "predictive_clv"] = np.nan  # left out before sampling
+        ax = plot_clv_comparison(table, max_points=3_000, random_state=42)
+        drawn = np.asarray(ax.collections[0].get_offsets())
+        assert drawn.shape == (3_000, 2)
+        # A subset of the customers, each at most once, in the table's order.
+        finite = table.dropna()
+        row_of = pd.Series(np.arange(len(finite)), index=finite["simple_clv"].to_numpy())
+        rows = row_of.loc[drawn[:, 0]].to_numpy()
+        assert len(np.unique(rows)) == 3_000 and np.all(np.diff(rows) > 0)
+        np.testing.assert_array_equal(drawn[:, 1], finite["predictive_clv"].to_numpy()[rows])
+        label = ax.get_legend().get_texts()[0].get_text()
+        assert label == "a random 3,000 of 11,998 customers"
+        # The frame holds every customer, drawn or not: the largest CLVs set the limits.
+        top = max(finite["simple_clv"].max(), finite["predictive_clv"].max())
+        assert ax.get_xlim()[1] == pytest.approx(1.5 * top)
+        assert ax.get_ylim()[1] == pytest.approx(1.5 * top)
+        # The same seed draws the same customers; another seed others.
+        again = np.asarray(
+            plot_clv_comparison(table, max_points=3_000, random_state=42)
+            .collections[0]
+            .get_offsets()
+        )
+        np.testing.assert_array_equal(again, drawn)
+        other = np.asarray(
+            plot_clv_comparison(table, max_points=3_000, random_state=1)
+            .collections[0]
+            .get_offsets()
+        )
+        assert not np.array_equal(other, drawn)
+        render(ax, "clv_comparison_sample", tmp_path)
 
 
 def test_clv_comparison_draws_all_up_to_the_cap():
-    from clvpredict.plotting import MAX_POINTS
+    # Each call draws a figure of its own, so that the calls can be compared.
+    with cp.plotting.standalone_figures():
+        from clvpredict.plotting import MAX_POINTS
 
-    table = _many_customers(MAX_POINTS + 1)
-    assert len(plot_clv_comparison(table).collections[0].get_offsets()) == MAX_POINTS
-    everyone = plot_clv_comparison(table, max_points=None).collections[0].get_offsets()
-    np.testing.assert_array_equal(np.asarray(everyone)[:, 0], table["simple_clv"].to_numpy())
-    exactly = plot_clv_comparison(table, max_points=MAX_POINTS + 1)
-    assert len(exactly.collections[0].get_offsets()) == MAX_POINTS + 1
-    label = exactly.get_legend().get_texts()[0].get_text()
-    assert label == f"customers (n = {MAX_POINTS + 1:,})"
-    for bad in (0, -3, 2.5, True, "10"):
-        with pytest.raises(ClvDataError, match="max_points"):
-            plot_clv_comparison(table, max_points=bad)
+        table = _many_customers(MAX_POINTS + 1)
+        assert len(plot_clv_comparison(table).collections[0].get_offsets()) == MAX_POINTS
+        everyone = plot_clv_comparison(table, max_points=None).collections[0].get_offsets()
+        np.testing.assert_array_equal(np.asarray(everyone)[:, 0], table["simple_clv"].to_numpy())
+        exactly = plot_clv_comparison(table, max_points=MAX_POINTS + 1)
+        assert len(exactly.collections[0].get_offsets()) == MAX_POINTS + 1
+        label = exactly.get_legend().get_texts()[0].get_text()
+        assert label == f"customers (n = {MAX_POINTS + 1:,})"
+        for bad in (0, -3, 2.5, True, "10"):
+            with pytest.raises(ClvDataError, match="max_points"):
+                plot_clv_comparison(table, max_points=bad)
 
 
 def test_value_concentration_of_many_customers_is_read_at_even_shares(tmp_path):
-    n = 25_000
-    values = np.random.default_rng(3).pareto(1.5, n)
-    ax = plot_value_concentration(values, max_points=10_000)
-    x, y = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
-    assert len(x) == len(y) == 10_001
-    np.testing.assert_allclose(x, np.linspace(0, 100, 10_001))
-    # By hand: at a share j / 10,000 that falls on a whole customer k = 2.5 j, the curve is the
-    # top k customers' share of the total.
-    top_first = np.sort(values)[::-1]
-    held = np.concatenate([[0.0], np.cumsum(top_first)]) / top_first.sum()
-    j = np.arange(0, 10_001, 2)
-    np.testing.assert_allclose(y[j], 100 * held[(j * 5) // 2], rtol=1e-12, atol=1e-12)
-    # Between whole customers, the straight line between them.
-    k = np.arange(1, 10_001, 2)
-    np.testing.assert_allclose(
-        y[k], 100 * (held[(k * 5) // 2] + held[(k * 5) // 2 + 1]) / 2, rtol=1e-12
-    )
-    # The marks are read off the exact curve: the top 10% are 2,500 customers.
-    assert any(f"top 10% hold {100 * held[2_500]:.0f}%" in t.get_text() for t in ax.texts)
-    assert ax.get_legend().get_texts()[0].get_text() == "predictive CLV (n = 25,000)"
-    render(ax, "value_concentration_many", tmp_path)
-    # Up to the cap, or with max_points=None, a point per customer.
-    everyone = plot_value_concentration(values, max_points=None).lines[0]
-    assert len(everyone.get_xdata()) == n + 1
-    assert len(plot_value_concentration(values[:9_999]).lines[0].get_xdata()) == 10_000
+    # Each call draws a figure of its own, so that the calls can be compared.
+    with cp.plotting.standalone_figures():
+        n = 25_000
+        values = np.random.default_rng(3).pareto(1.5, n)
+        ax = plot_value_concentration(values, max_points=10_000)
+        x, y = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
+        assert len(x) == len(y) == 10_001
+        np.testing.assert_allclose(x, np.linspace(0, 100, 10_001))
+        # By hand: at a share j / 10,000 that falls on a whole customer k = 2.5 j, the curve is the
+        # top k customers' share of the total.
+        top_first = np.sort(values)[::-1]
+        held = np.concatenate([[0.0], np.cumsum(top_first)]) / top_first.sum()
+        j = np.arange(0, 10_001, 2)
+        np.testing.assert_allclose(y[j], 100 * held[(j * 5) // 2], rtol=1e-12, atol=1e-12)
+        # Between whole customers, the straight line between them.
+        k = np.arange(1, 10_001, 2)
+        np.testing.assert_allclose(
+            y[k], 100 * (held[(k * 5) // 2] + held[(k * 5) // 2 + 1]) / 2, rtol=1e-12
+        )
+        # The marks are read off the exact curve: the top 10% are 2,500 customers.
+        assert any(f"top 10% hold {100 * held[2_500]:.0f}%" in t.get_text() for t in ax.texts)
+        assert ax.get_legend().get_texts()[0].get_text() == "predictive CLV (n = 25,000)"
+        render(ax, "value_concentration_many", tmp_path)
+        # Up to the cap, or with max_points=None, a point per customer.
+        everyone = plot_value_concentration(values, max_points=None).lines[0]
+        assert len(everyone.get_xdata()) == n + 1
+        assert len(plot_value_concentration(values[:9_999]).lines[0].get_xdata()) == 10_000
 
 
 def test_spend_distribution(gg, ch, tmp_path):

@@ -409,6 +409,13 @@ def test_simulate_needs_parameters():
             "after observation_end",
         ),
         (
+            # A purchase after April 2262 would wrap around to 1677 in nanoseconds.
+            lambda: sim.simulate_transactions(
+                "bgnbd", BGNBD, ["2250-01-01"], "2300-01-01", time_unit="W"
+            ),
+            r"observation_end=2300-01-01 is after 2262-04-10, the last day",
+        ),
+        (
             lambda: sim.simulate_transactions(
                 "bgnbd", BGNBD, ["2024-01-01"], "2024-02-01", time_unit="W", spend_params={"p": 1.0}
             ),

@@ -581,11 +581,12 @@ def calibration_holdout_summary(
     with_money = log.monetary_value_col is not None
     cal = _summarise(daily.filter(in_cal), cal_end, unit, with_money, bool(discrete))
     hold = daily.filter(~in_cal)
-    known = cal.select("customer_id")
-    n_new = _n_rows(hold.select("customer_id").unique().join(known, on="customer_id", how="anti"))
+    # Counted from each customer's first day alone: asking which holdout customers the
+    # calibration summary lacks would compute that summary once more.
+    first_days = daily.group_by("customer_id").agg(nw.col("day").min().alias("first"))
+    n_new = _n_rows(first_days.filter(nw.col("first") > cal_end))
     if n_new:
         logger.info("Excluded %d customers first seen in the holdout period.", n_new)
-    hold = hold.join(known, on="customer_id", how="semi")
     duration: float | int = (obs_end - cal_end) / days_per_unit
     if discrete:
         # Whole periods only: the day after the holdout starts period number `duration`.
@@ -596,6 +597,8 @@ def calibration_holdout_summary(
                 f"time_unit={unit!r}: a discrete summary needs at least one whole period. Move "
                 "observation_end or calibration_end."
             )
+        # Only the calibration's customers: their holdout purchases are counted below.
+        hold = hold.join(cal.select("customer_id"), on="customer_id", how="semi")
         hold = _per_period(hold, cal_end, unit)
         partial = nw.col("day") >= duration
         n_partial = int(scalars(hold, count_true(partial))[0] or 0)
@@ -621,6 +624,7 @@ def calibration_holdout_summary(
         "frequency_holdout",
         (spent / nw.col("frequency_holdout")).alias("monetary_value_holdout"),
     )
+    # The left join leaves out the customers first seen in the holdout.
     out = cal.join(hstats, on="customer_id", how="left").with_columns(
         nw.col("frequency_holdout").fill_null(0).cast(nw.Int64),
         nw.lit(duration).alias("duration_holdout"),

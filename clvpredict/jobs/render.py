@@ -179,63 +179,60 @@ def render_report(
     scatter.attrs["horizon_months"] = values.horizon_months
     unit_name = UNIT_NAMES[time_unit]
 
-    trust_figures = [
-        (
-            plotting.plot_calibration_vs_holdout(evaluation, by="frequency"),
-            "By calibration frequency",
-        ),
-        (plotting.plot_calibration_vs_holdout(evaluation, by="recency"), "By calibration recency"),
-        (plotting.plot_cumulative_transactions(tracking), "Cumulative repeat transactions"),
-        (
-            plotting.plot_incremental_transactions(tracking),
-            f"Repeat transactions per {plotting.period_name(tracking.attrs['period_days'])}",
-        ),
-        (plotting.plot_period_transactions(bg_cal, cal), "Repeat purchases in calibration"),
-        (plotting.plot_spend_distribution(gg_cal, cal), "Mean repeat spend"),
-    ]
-    value_figures = [
-        (
-            plotting.plot_expected_purchases_heatmap(
-                bg,
-                months_to_units(horizon_months, time_unit),
-                T=values.max_T,
-                max_frequency=values.max_frequency,
+    # The report saves its own figures: none may go to pyplot (a notebook would show them).
+    with plotting.standalone_figures():
+        trust_figures = [
+            (
+                plotting.plot_calibration_vs_holdout(evaluation, by="frequency"),
+                "By calibration frequency",
             ),
-            f"Expected purchases in the next {horizon_months} months",
-        ),
-        (
-            plotting.plot_probability_alive_heatmap(
-                bg, T=values.max_T, max_frequency=values.max_frequency
+            (
+                plotting.plot_calibration_vs_holdout(evaluation, by="recency"),
+                "By calibration recency",
             ),
-            "P(alive)",
-        ),
-        (
-            plotting.plot_probability_alive_history(
-                bg,
-                log,
-                log.customer_id_col,
-                log.datetime_col,
-                best,
-                end=end,
+            (plotting.plot_cumulative_transactions(tracking), "Cumulative repeat transactions"),
+            (
+                plotting.plot_incremental_transactions(tracking),
+                f"Repeat transactions per {plotting.period_name(tracking.attrs['period_days'])}",
             ),
-            f"P(alive) history of the most valuable customer ({best})",
-        ),
-        (
-            plotting.plot_clv_comparison(
-                scatter, n_customers=values.n_scatter, extent=values.scatter_extent
+            (plotting.plot_period_transactions(bg_cal, cal), "Repeat purchases in calibration"),
+            (plotting.plot_spend_distribution(gg_cal, cal), "Mean repeat spend"),
+        ]
+        value_figures = [
+            (
+                plotting.plot_expected_purchases_heatmap(
+                    bg, months_to_units(horizon_months, time_unit), rfm
+                ),
+                f"Expected purchases in the next {horizon_months} months",
             ),
-            "Predictive vs simple CLV "
-            f"({plotting._sample_note(values.n_scatter, max(len(scatter), 1))})",
-        ),
-        (
-            plotting.plot_concentration_curve(
-                values.concentration,
-                values.concentration_marks,
-                n_customers=values.n_customers,
+            (plotting.plot_probability_alive_heatmap(bg, rfm), "P(alive)"),
+            (
+                plotting.plot_probability_alive_history(
+                    bg,
+                    log,
+                    log.customer_id_col,
+                    log.datetime_col,
+                    best,
+                    end=end,
+                ),
+                f"P(alive) history of the most valuable customer ({best})",
             ),
-            "Value concentration",
-        ),
-    ]
+            (
+                plotting.plot_clv_comparison(
+                    scatter, n_customers=values.n_scatter, extent=values.scatter_extent
+                ),
+                "Predictive vs simple CLV "
+                f"({plotting._sample_note(values.n_scatter, max(len(scatter), 1))})",
+            ),
+            (
+                plotting.plot_concentration_curve(
+                    values.concentration,
+                    values.concentration_marks,
+                    n_customers=values.n_customers,
+                ),
+                "Value concentration",
+            ),
+        ]
 
     totals = evaluation.totals
     pct = float(totals["pct_error"].iloc[0])

@@ -1,7 +1,8 @@
 """What the report shows of the customers' CLV table, computed where the table lives.
 
 The report's value part reads one row per customer: tiers, the customers at risk, the top
-customers, totals, the limits of the heatmaps, a scatter plot and a concentration curve. Here all
+customers, totals, a scatter plot and a concentration curve (the heatmaps read the summary's
+frequency quantiles, :mod:`clvpredict.plotting`). Here all
 of it is computed once into a :class:`CustomerValues` whose size does not depend on the number of
 customers. A pandas table is read in this process, with the numbers the report always printed; a
 Spark table (the predictions of ``clvpredict refresh --engine spark``) is read by Spark, and
@@ -57,10 +58,6 @@ class CustomerValues:
     top : DataFrame
         The :data:`TOP_ROWS` customers with the highest predictive CLV (every column of the
         table), indexed by customer.
-    max_T : float
-        The longest observation ``T`` (model time unit): the heatmaps' observation length.
-    max_frequency : int
-        The largest frequency (at least 1): the heatmaps' last row.
     scatter : DataFrame
         ``simple_clv`` and ``predictive_clv`` of the customers drawn in the scatter plot.
     n_scatter : int
@@ -83,8 +80,6 @@ class CustomerValues:
     at_risk: pd.DataFrame
     n_at_risk: int
     top: pd.DataFrame
-    max_T: float
-    max_frequency: int
     scatter: pd.DataFrame
     n_scatter: int
     scatter_extent: tuple[float, float]
@@ -149,19 +144,17 @@ def customer_values(
         nw.len().alias("n"),
         present_sum("predictive_clv").alias("total_predictive"),
         present_sum("simple_clv").alias("total_simple"),
-        nw.col("T").max().alias("max_T"),
-        nw.col("frequency").max().alias("max_frequency"),
         count_true(finite).alias("n_finite"),
         finite_extreme(simple, "low_simple"),
         finite_extreme(predictive, "low_predictive"),
         finite_extreme(simple, "top_simple"),
         finite_extreme(predictive, "top_predictive"),
     )
-    n, total_predictive, total_simple, max_t, max_frequency, n_finite = row[:6]
+    n, total_predictive, total_simple, n_finite = row[:4]
     n_finite = int(n_finite or 0)
     extent = (0.0, 0.0)
     if n_finite:
-        extent = (float(min(row[6], row[7])), float(max(row[8], row[9])))
+        extent = (float(min(row[4], row[5])), float(max(row[6], row[7])))
     at_risk = at_risk_customers(purchase_model, table, lookback=lookback, customer_id_col=ident)
     (n_at_risk,) = scalars(as_lazy(at_risk), nw.len().alias("n"))
     scatter = hashed_sample(
@@ -176,8 +169,6 @@ def customer_values(
         at_risk=top_customers(at_risk, AT_RISK_ROWS, customer_id_col=ident),
         n_at_risk=int(n_at_risk),
         top=top_customers(table, TOP_ROWS, customer_id_col=ident),
-        max_T=float(max_t),
-        max_frequency=max(int(max_frequency), 1),
         scatter=scatter,
         n_scatter=n_finite,
         scatter_extent=extent,
@@ -216,8 +207,6 @@ def _pandas_values(
         at_risk=at_risk.head(AT_RISK_ROWS),
         n_at_risk=len(at_risk),
         top=top_customers(table, TOP_ROWS),
-        max_T=float(table["T"].max()),
-        max_frequency=max(int(table["frequency"].max()), 1),
         scatter=kept if shown is None else kept.iloc[shown],
         n_scatter=len(kept),
         scatter_extent=extent,

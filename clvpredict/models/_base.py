@@ -744,7 +744,32 @@ def training_data_summary(arrays: dict[str, np.ndarray], weights: np.ndarray) ->
     }
     if "frequency" in arrays:
         summary["share_repeat_buyers"] = float(weights @ (arrays["frequency"] > 0) / total)
+        summary["frequency_quantiles"] = frequency_quantiles(arrays["frequency"], weights)
     return summary
+
+
+#: The shares of customers at which :func:`frequency_quantiles` reads the frequencies.
+FREQUENCY_SHARES = (0.5, 0.9, 0.99)
+
+
+def frequency_quantiles(frequency: np.ndarray, weights: np.ndarray | None = None) -> dict:
+    """The smallest frequency at or below which each share of :data:`FREQUENCY_SHARES` of the
+    customers lies (rows weighted by ``weights``), keyed by the share as text (``"0.9"``):
+    where the customers are, for plots of a model without its data."""
+    frequency = np.asarray(frequency, dtype=float)
+    weights = np.ones(len(frequency)) if weights is None else np.asarray(weights, dtype=float)
+    keep = np.isfinite(frequency) & (weights > 0)
+    if not keep.any():
+        return {}
+    order = np.argsort(frequency[keep], kind="stable")
+    values, cumulative = frequency[keep][order], np.cumsum(weights[keep][order])
+    shares = cumulative / cumulative[-1]
+    # A share reached within rounding of the cumulative sum counts as reached.
+    found = np.searchsorted(shares, np.asarray(FREQUENCY_SHARES) - 1e-12, side="left")
+    return {
+        str(q): float(values[min(i, len(values) - 1)])
+        for q, i in zip(FREQUENCY_SHARES, found, strict=True)
+    }
 
 
 def _weights(weights: np.ndarray | str | Sequence[float] | None, data: Any, n: int) -> np.ndarray:

@@ -43,6 +43,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from .._fitting import POLISH_BELOW, _log_objective, _newton_polish, serial_blas
+from .._progress import progress
 from .._validation import check_is_fitted
 from ..exceptions import ClvDataError, ConvergenceError, NotFittedError
 
@@ -127,14 +128,18 @@ def profile_likelihood_intervals(
     k = len(fitted.names)
     lower = np.empty(k)
     upper = np.empty(k)
-    for j in range(k):
-        for side, out in ((-1.0, lower), (1.0, upper)):
-            profile = fitted.profile(j, side)
-            distance = _find_crossing(profile, threshold, fitted.slope[j, j], max_log_distance)
-            if distance is None:
-                out[j] = 0.0 if side < 0 else np.inf
-            else:
-                out[j] = float(np.exp(fitted.centre[j] + side * distance))
+    searches = progress(
+        [(j, side, out) for j in range(k) for side, out in ((-1.0, lower), (1.0, upper))],
+        desc=f"profile intervals of {k} parameters",
+        unit="bound",
+    )
+    for j, side, out in searches:
+        profile = fitted.profile(j, side)
+        distance = _find_crossing(profile, threshold, fitted.slope[j, j], max_log_distance)
+        if distance is None:
+            out[j] = 0.0 if side < 0 else np.inf
+        else:
+            out[j] = float(np.exp(fitted.centre[j] + side * distance))
     return pd.DataFrame(
         {"lower": lower, "upper": upper}, index=pd.Index(fitted.names, name="parameter")
     )

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from .._progress import progress
 from ..exceptions import ClvDataError
 
 __all__ = ["interval_columns", "parameter_draws", "simulate_quantiles"]
@@ -104,12 +105,21 @@ def simulate_quantiles(
     lower = np.empty(n_rows)
     upper = np.empty(n_rows)
     q = [(1 - level) / 2, (1 + level) / 2]
-    for start in range(0, n_rows, block_rows):
+    starts = range(0, n_rows, block_rows)
+    steps = progress(
+        ((start, d) for start in starts for d in range(len(draws))),
+        total=len(starts) * len(draws),
+        desc=f"intervals: {len(draws)} parameter draws x {n_rows:,} distinct rows",
+        unit="draw",
+    )
+    block = np.empty(0)
+    for start, d in steps:
         rows = np.arange(start, min(start + block_rows, n_rows))
-        block = np.empty((len(rows), len(draws)))
-        for d, theta in enumerate(draws):
-            block[:, d] = evaluate(rows, theta)
-        lower[rows], upper[rows] = np.quantile(block, q, axis=1)
+        if d == 0:
+            block = np.empty((len(rows), len(draws)))
+        block[:, d] = evaluate(rows, draws[d])
+        if d == len(draws) - 1:
+            lower[rows], upper[rows] = np.quantile(block, q, axis=1)
     return lower, upper
 
 
