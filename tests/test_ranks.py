@@ -237,3 +237,13 @@ def test_concentration_marks_and_spend_histogram_agree_on_polars(cdnow_table, sm
         assert got_buyers == n_buyers == 946
         np.testing.assert_array_equal(got_edges, edges)
         np.testing.assert_array_equal(got_counts, counts)
+
+
+def test_heatmap_limits_of_an_engine_summary_are_the_pandas_ones(cdnow_table):
+    """The heatmaps' T and frequency quantiles from distinct frequencies and their counts."""
+    from clvpredict.plotting import _heatmap_limits
+
+    bg, table = cdnow_table
+    expected = _heatmap_limits(bg, table, None, None)
+    assert expected[1] >= 2 and set(expected[2]) == {"0.5", "0.9", "0.99"}
+    assert _heatmap_limits(bg, on(table, "polars-lazy"), None, None) == expected
