@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
+import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
 from ._units import DAYS_PER_UNIT, UNIT_NAMES, duration_phrase, next_phrase
 from ._validation import model_time_unit
+from .data.engines import as_lazy, count_true, is_engine_frame, scalars, to_caller
+from .data.ranks import rank_keys, ranked_before
 from .evaluation import (
     HoldoutEvaluation,
     _discrete,
@@ -40,16 +44,20 @@ from .evaluation import (
 )
 from .exceptions import ClvDataError
 from .models._base import frequency_quantiles
+from .segments import linear_quantile, quantile_positions, table_id_column
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = [
+    "CURVE_BUCKETS",
     "MAX_CURVE_POINTS",
     "MAX_POINTS",
+    "concentration_points",
     "period_name",
     "plot_calibration_vs_holdout",
     "plot_clv_comparison",
+    "plot_concentration_curve",
     "plot_cumulative_transactions",
     "plot_expected_purchases_heatmap",
     "plot_incremental_transactions",
@@ -58,6 +66,7 @@ __all__ = [
     "plot_probability_alive_history",
     "plot_spend_distribution",
     "plot_value_concentration",
+    "spend_histogram",
 ]
 
 _ACTUAL = "#1f4e79"
@@ -458,9 +467,20 @@ def _heatmap_limits(
 
     The frequencies shown by default reach the 99th percentile of the customers (at least 2):
     one customer with 43 purchase days would otherwise squeeze the 92% with at most 3 into the
-    bottom rows.
+    bottom rows. A summary of another engine (Spark) gives its distinct frequencies with their
+    counts and its longest ``T``: the same quantiles, from a bounded table.
     """
-    if data is not None:
+    if is_engine_frame(data) and not isinstance(data, pd.DataFrame):
+        frame = as_lazy(data)
+        counts = to_caller(
+            frame.group_by("frequency").agg(nw.len().alias("n")), "pandas", sort_by="frequency"
+        )
+        quantiles = frequency_quantiles(
+            counts["frequency"].to_numpy(dtype=float), counts["n"].to_numpy(dtype=float)
+        )
+        (longest,) = scalars(frame, nw.col("T").max().alias("T"))
+        longest = float(longest)
+    elif data is not None:
         quantiles = frequency_quantiles(data["frequency"].to_numpy(dtype=float))
         longest = float(data["T"].max())
     else:
@@ -493,7 +513,8 @@ def _heatmap(
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    time_unit = model_time_unit(purchase_model, data)
+    # An engine's summary states its unit in a column, not in attrs: the model's unit is used.
+    time_unit = model_time_unit(purchase_model, data if isinstance(data, pd.DataFrame) else None)
     unit = _unit_name(time_unit)
     limit = "up to their 99th percentile" if max_frequency is None else f"up to {max_frequency}"
     T, max_frequency, quantiles = _heatmap_limits(purchase_model, data, T, max_frequency)
@@ -775,6 +796,8 @@ def plot_clv_comparison(
     linthresh: float = 1.0,
     max_points: int | None = MAX_POINTS,
     random_state: Any = 0,
+    n_customers: int | None = None,
+    extent: tuple[float, float] | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Predictive vs simple CLV per customer, on symmetric-log axes, with the line y = x.
@@ -800,6 +823,11 @@ def plot_clv_comparison(
         Most customers drawn; ``None`` draws them all.
     random_state : int or numpy Generator
         Seed of the sample, as :func:`numpy.random.default_rng` accepts.
+    n_customers, extent : optional
+        Given together when ``table`` is a sample drawn already (as the report draws one from a
+        Spark table): the number of customers it was drawn from, with both CLVs finite, and the
+        smallest and largest CLV among them (currency units). Then ``table`` is drawn whole and
+        the legend and frame are those of all ``n_customers``.
     ax : matplotlib Axes, optional
 
     Returns
@@ -833,11 +861,20 @@ def plot_clv_comparison(
     if not keep.all():
         x, y = x[keep], y[keep]
     n = len(x)
-    shown = _sample_positions(n, max_points, random_state)
-    if shown is None:
-        label = f"customers (n = {n:,})"
+    if (n_customers is None) != (extent is None):
+        raise ClvDataError("Give n_customers= and extent= together, for a table drawn already.")
+    if n_customers is not None:
+        shown = None
+        label = f"customers (n = {n:,})" if n >= n_customers else _sample_note(n_customers, n)
+        low_all, top_all = (float(v) for v in extent)
     else:
-        label = _sample_note(n, max_points)
+        shown = _sample_positions(n, max_points, random_state)
+        if shown is None:
+            label = f"customers (n = {n:,})"
+        else:
+            label = _sample_note(n, max_points)
+        low_all = float(min(np.min(x, initial=0.0), np.min(y, initial=0.0)))
+        top_all = float(max(np.max(x, initial=0.0), np.max(y, initial=0.0)))
     ax = _axes(ax, (7.0, 6.5))
     ax.scatter(
         x if shown is None else x[shown],
@@ -849,8 +886,8 @@ def plot_clv_comparison(
         label=label,
     )
     # The frame holds every customer, drawn or not.
-    top = float(max(np.max(x, initial=0.0), np.max(y, initial=0.0), linthresh))
-    low = float(min(np.min(x, initial=0.0), np.min(y, initial=0.0), 0.0))
+    top = max(top_all, linthresh)
+    low = min(low_all, 0.0)
     line = np.array([low, top * 1.2])
     ax.plot(line, line, color=_MODEL, linestyle="--", label="y = x (both agree)")
     ax.set_xscale("symlog", linthresh=linthresh)
@@ -915,21 +952,190 @@ def plot_value_concentration(
     else:
         series = values
         what = column.replace("_", " ").replace("clv", "CLV") if column else "value"
-    max_points = _check_max_points(max_points)
-    curve = value_concentration(series)
-    ax = _axes(ax, (7.0, 5.5))
-    share_customers = 100.0 * curve["share_of_customers"].to_numpy()
-    share_value = 100.0 * curve["share_of_value"].to_numpy()
-    n = len(curve) - 1
-    if max_points is None or n <= max_points:
-        drawn_x, drawn_y = share_customers, share_value
-    else:
-        drawn_x = np.linspace(0.0, 100.0, max_points + 1)
-        drawn_y = np.interp(drawn_x, share_customers, share_value)
-    ax.plot(drawn_x, drawn_y, color=_ACTUAL, label=f"{what} (n = {n:,})")
-    ax.plot([0, 100], [0, 100], color="grey", linestyle=":", label="equal value per customer")
+    drawn, shares, n = concentration_points(series, max_points=max_points, marks=marks)
+    return plot_concentration_curve(drawn, shares, n_customers=n, what=what, ax=ax)
+
+
+#: Buckets of log(1 + value) whose edges are the points of a concentration curve drawn from an
+#: engine's table (a figure is a few hundred pixels wide).
+CURVE_BUCKETS = 2_048
+
+
+def concentration_points(
+    values: Any,
+    column: str = "predictive_clv",
+    *,
+    max_points: int | None = MAX_CURVE_POINTS,
+    marks: tuple[float, ...] = (0.1, 0.2),
+    customer_id_col: str | None = None,
+) -> tuple[pd.DataFrame, dict[float, float], int]:
+    """Points of the value concentration curve to draw, and the shares held at the marks.
+
+    Parameters
+    ----------
+    values : Series, array or engine frame
+        One non-negative value per customer; or a table of another engine (a Spark DataFrame)
+        with ``column`` and the customer id in a column.
+    column : str
+        The value column of an engine's table.
+    max_points : int or None
+        As in :func:`plot_value_concentration` (values in this process).
+    marks : tuple of float
+        Fractions of customers (0.1 = the top 10%) whose share of the value is wanted.
+    customer_id_col : str, optional
+        The id column of an engine's table, when it cannot be told.
+
+    Returns
+    -------
+    tuple
+        The points (``share_of_customers``, ``share_of_value``, fractions from (0, 0) to
+        (1, 1)), each mark with the share of value (percent) the top customers hold, read off
+        the exact curve by linear interpolation (:func:`numpy.interp`), and the number of
+        customers.
+
+    Notes
+    -----
+    In this process, the points are those of :func:`plot_value_concentration`. An engine's
+    table gives at most :data:`CURVE_BUCKETS` + 2 points, all on the exact curve: the customers
+    are grouped by ``floor(K log(1 + value))`` (``K`` spreading the largest value over the
+    buckets), and each group's edge is the point (customers with a value from there up, their
+    share of the value). Between two such points the customers' values differ by less than a
+    bucket's relative width, ``(1 + largest) ** (1 / CURVE_BUCKETS) - 1`` (1% for a largest
+    value of a billion), so the curve there is straight to within that share of the value held
+    between them. The marks are exact: the
+    customer at the rank where a mark falls is found by :func:`~clvpredict.data.ranks.rank_keys`
+    and the value before it summed by the engine.
+    """
+    marks = tuple(float(f) for f in marks)
+    if not is_engine_frame(values) or isinstance(values, pd.DataFrame):
+        max_points = _check_max_points(max_points)
+        curve = value_concentration(values)
+        share_customers = 100.0 * curve["share_of_customers"].to_numpy()
+        share_value = 100.0 * curve["share_of_value"].to_numpy()
+        n = len(curve) - 1
+        if max_points is None or n <= max_points:
+            drawn_x, drawn_y = share_customers, share_value
+        else:
+            drawn_x = np.linspace(0.0, 100.0, max_points + 1)
+            drawn_y = np.interp(drawn_x, share_customers, share_value)
+        shares = {f: float(np.interp(100.0 * f, share_customers, share_value)) for f in marks}
+        drawn = pd.DataFrame(
+            {"share_of_customers": drawn_x / 100.0, "share_of_value": drawn_y / 100.0}
+        )
+        return drawn, shares, n
+    return _engine_concentration(values, column, marks, table_id_column(values, customer_id_col))
+
+
+def _engine_concentration(
+    table: Any, column: str, marks: tuple[float, ...], ident: str
+) -> tuple[pd.DataFrame, dict[float, float], int]:
+    frame = as_lazy(table)
+    value = nw.col(column)
+    bad_value = value.is_null() | value.is_nan() | ~value.is_finite() | (value < 0)
+    n, bad, total, largest = scalars(
+        frame,
+        nw.len().alias("n"),
+        count_true(bad_value).alias("bad"),
+        nw.when(~bad_value).then(value).otherwise(0.0).sum().alias("total"),
+        nw.when(~bad_value).then(value).otherwise(0.0).max().alias("largest"),
+    )
+    n, bad = int(n), int(bad or 0)
+    if n == 0:
+        raise ClvDataError("values must be a non-empty one-dimensional array of customer values.")
+    if bad:
+        raise ClvDataError(
+            f"values must be finite and >= 0; {bad:,} customers are not. Drop those customers "
+            "or clip negative values to 0 first."
+        )
+    total, largest = float(total), float(largest)
+    if total <= 0:
+        raise ClvDataError("values sum to 0: there is no value to concentrate.")
+    scale = CURVE_BUCKETS / math.log1p(largest)
+    bucket = ((value + 1.0).log() * scale).floor().cast(nw.Int64)
+    grouped = (
+        frame.with_columns(bucket.alias("_bucket"))
+        .group_by("_bucket")
+        .agg(nw.len().alias("n"), value.sum().alias("value"))
+    )
+    groups = to_caller(grouped, "pandas").sort_values("_bucket", ascending=False)
+    counts = np.concatenate([[0], np.cumsum(groups["n"].to_numpy(dtype=np.int64))])
+    sums = np.concatenate([[0.0], np.cumsum(groups["value"].to_numpy(dtype=float))])
+    drawn = pd.DataFrame(
+        {"share_of_customers": counts / n, "share_of_value": np.minimum(sums / total, 1.0)}
+    )
+    # Each mark falls between the curve's points at ranks j and j + 1, as numpy.interp finds
+    # them on the exact curve (x_k = 100 k / n, y_k = 100 S_k / total, S_k the top k's value).
+    places = {}
     for fraction in marks:
-        share = float(np.interp(100.0 * fraction, share_customers, share_value))
+        x = 100.0 * fraction
+        j = min(max(math.floor(fraction * n), 0), n)
+        while j < n and 100.0 * ((j + 1) / n) <= x:
+            j += 1
+        while j > 0 and 100.0 * (j / n) > x:
+            j -= 1
+        places[fraction] = (x, j)
+    ranks = sorted({j for _, j in places.values() if j < n})
+    keys = rank_keys(frame, column, ident, ranks)
+    before = scalars(
+        frame,
+        *[
+            nw.when(ranked_before(keys[j], column, ident))
+            .then(value)
+            .otherwise(0.0)
+            .sum()
+            .alias(f"held{j}")
+            for j in ranks
+        ],
+    )
+    held = {j: float(v or 0.0) for j, v in zip(ranks, before, strict=True)}
+    shares = {}
+    for fraction, (x, j) in places.items():
+        if j >= n:
+            shares[fraction] = 100.0 * (total / total)
+            continue
+        x_low, x_high = 100.0 * (j / n), 100.0 * ((j + 1) / n)
+        y_low = 100.0 * (held[j] / total)
+        y_high = 100.0 * ((held[j] + keys[j].value) / total)
+        slope = (y_high - y_low) / (x_high - x_low)
+        shares[fraction] = float(slope * (x - x_low) + y_low)
+    return drawn, shares, n
+
+
+def plot_concentration_curve(
+    curve: pd.DataFrame,
+    marks: dict[float, float],
+    *,
+    n_customers: int,
+    what: str = "predictive CLV",
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw a value concentration curve computed already (see :func:`plot_value_concentration`).
+
+    Parameters
+    ----------
+    curve : DataFrame
+        Points of the curve, from (0, 0) to (1, 1): ``share_of_customers`` and
+        ``share_of_value`` (fractions), drawn joined by straight lines.
+    marks : dict
+        Fraction of customers (0.1 = the top 10%) -> share of the value they hold, in percent,
+        annotated on the curve.
+    n_customers : int
+        Customers the curve describes (in the legend).
+    what : str
+        Name of the value, for the labels.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax.lines[0]`` is the curve in percent.
+    """
+    ax = _axes(ax, (7.0, 5.5))
+    drawn_x = 100.0 * curve["share_of_customers"].to_numpy(dtype=float)
+    drawn_y = 100.0 * curve["share_of_value"].to_numpy(dtype=float)
+    ax.plot(drawn_x, drawn_y, color=_ACTUAL, label=f"{what} (n = {n_customers:,})")
+    ax.plot([0, 100], [0, 100], color="grey", linestyle=":", label="equal value per customer")
+    for fraction, share in marks.items():
         ax.plot([100.0 * fraction], [share], marker="o", color=_MODEL, linestyle="none")
         ax.annotate(
             f"top {100 * fraction:g}% hold {share:.0f}%",
@@ -975,8 +1181,10 @@ def plot_spend_distribution(
     Parameters
     ----------
     spend_model : fitted GammaGammaModel
-    data : DataFrame
-        With ``frequency`` and ``monetary_value`` (currency units).
+    data : DataFrame or engine frame
+        With ``frequency`` and ``monetary_value`` (currency units): pandas, or a summary of
+        another engine (a Spark DataFrame with the customer id in a column), which computes the
+        histogram (:func:`spend_histogram`).
     bins : int
         Number of histogram bins between 0 and the ``upper_quantile`` of ``zbar``.
     upper_quantile : float
@@ -994,25 +1202,11 @@ def plot_spend_distribution(
     >>> s = cp.datasets.load_cdnow_summary()
     >>> ax = plot_spend_distribution(cp.GammaGammaModel().fit(s), s)
     """
-    if not isinstance(data, pd.DataFrame) or any(
-        c not in data.columns for c in ("frequency", "monetary_value")
-    ):
-        raise ClvDataError(
-            "data must be an RFM summary with frequency and monetary_value; build it with "
-            "rfm_summary(..., monetary_value_col=...)."
-        )
     if not 0 < upper_quantile <= 1:
         raise ClvDataError(f"upper_quantile={upper_quantile!r} must be in (0, 1], e.g. 0.99.")
-    repeat = data["frequency"].to_numpy(dtype=float) > 0
-    zbar = data["monetary_value"].to_numpy(dtype=float)[repeat]
-    zbar = zbar[np.isfinite(zbar)]
-    if len(zbar) == 0:
-        raise ClvDataError("data has no repeat buyers with a monetary_value: nothing to plot.")
-    upper = float(np.quantile(zbar, upper_quantile))
-    upper = upper if upper > 0 else float(zbar.max()) or 1.0
-    edges = np.linspace(0.0, upper, int(bins) + 1)
-    counts, _ = np.histogram(zbar, bins=edges)
-    heights = counts / (len(zbar) * np.diff(edges))
+    n_buyers, edges, counts = spend_histogram(data, bins, upper_quantile)
+    upper = float(edges[-1])
+    heights = counts / (n_buyers * np.diff(edges))
     grid = np.linspace(0.0, upper, 400)
     density = mean_spend_density(spend_model, data, grid)
     ax = _axes(ax)
@@ -1024,7 +1218,7 @@ def plot_spend_distribution(
         color=_ACTUAL,
         alpha=0.45,
         edgecolor="white",
-        label=f"observed zbar, {len(zbar):,} repeat buyers",
+        label=f"observed zbar, {n_buyers:,} repeat buyers",
     )
     ax.plot(
         grid,
@@ -1043,3 +1237,77 @@ def plot_spend_distribution(
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper right")
     return ax
+
+
+def spend_histogram(
+    data: Any, bins: int = 40, upper_quantile: float = 0.99
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Histogram of the repeat buyers' mean spend ``zbar``, cut at its ``upper_quantile``.
+
+    Repeat buyers are the customers with ``frequency > 0`` and a finite ``monetary_value``.
+    The edges run evenly from 0 to the ``upper_quantile`` of their ``zbar`` (numpy's linear
+    method; the largest ``zbar`` if that is 0, or 1 if both are), and the counts are those of
+    :func:`numpy.histogram` (each bin holds its left edge; the last its right one too).
+
+    Parameters
+    ----------
+    data : DataFrame or engine frame
+        A summary with ``frequency`` and ``monetary_value``: pandas, or a frame of another
+        engine with the customer id in a column, where the engine finds the quantile exactly
+        (:mod:`clvpredict.data.ranks`) and counts the bins in one group-by.
+    bins : int
+        Number of bins.
+    upper_quantile : float
+        In (0, 1].
+
+    Returns
+    -------
+    tuple
+        The number of repeat buyers, the ``bins + 1`` edges (currency units) and the counts.
+    """
+    needed = ("frequency", "monetary_value")
+    if isinstance(data, pd.DataFrame):
+        names = list(data.columns)
+    elif is_engine_frame(data):
+        names = as_lazy(data).collect_schema().names()
+    else:
+        names = []
+    if any(c not in names for c in needed):
+        raise ClvDataError(
+            "data must be an RFM summary with frequency and monetary_value; build it with "
+            "rfm_summary(..., monetary_value_col=...)."
+        )
+    if isinstance(data, pd.DataFrame):
+        repeat = data["frequency"].to_numpy(dtype=float) > 0
+        zbar = data["monetary_value"].to_numpy(dtype=float)[repeat]
+        zbar = zbar[np.isfinite(zbar)]
+        if len(zbar) == 0:
+            raise ClvDataError("data has no repeat buyers with a monetary_value: nothing to plot.")
+        upper = float(np.quantile(zbar, upper_quantile))
+        upper = upper if upper > 0 else float(zbar.max()) or 1.0
+        edges = np.linspace(0.0, upper, int(bins) + 1)
+        counts, _ = np.histogram(zbar, bins=edges)
+        return len(zbar), edges, counts
+    ident = table_id_column(data)
+    spend = nw.col("monetary_value")
+    buyers = as_lazy(data).filter((nw.col("frequency") > 0) & spend.is_finite())
+    n, largest = scalars(buyers, nw.len().alias("n"), spend.max().alias("largest"))
+    n = int(n or 0)
+    if n == 0:
+        raise ClvDataError("data has no repeat buyers with a monetary_value: nothing to plot.")
+    # Ascending position j of n values is rank n - 1 - j (ranks run from the largest).
+    low, high = quantile_positions(n, upper_quantile)
+    keys = rank_keys(buyers, "monetary_value", ident, [n - 1 - low, n - 1 - high])
+    upper = linear_quantile(keys[n - 1 - low].value, keys[n - 1 - high].value, n, upper_quantile)
+    upper = upper if upper > 0 else float(largest) or 1.0
+    edges = np.linspace(0.0, upper, int(bins) + 1)
+    # The bin of a value: how many inner edges it reaches, as numpy's histogram compares them.
+    index = nw.lit(0)
+    for edge in edges[1:-1]:
+        index = index + (spend >= float(edge)).cast(nw.Int64)
+    inside = buyers.filter((spend >= 0.0) & (spend <= upper))
+    grouped = inside.with_columns(index.alias("_bin")).group_by("_bin").agg(nw.len().alias("n"))
+    table = to_caller(grouped, "pandas")
+    counts = np.zeros(int(bins), dtype=np.int64)
+    counts[table["_bin"].to_numpy(dtype=np.int64)] = table["n"].to_numpy(dtype=np.int64)
+    return n, edges, counts

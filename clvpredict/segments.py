@@ -1,20 +1,52 @@
-"""Customers grouped by value: tiers of predictive CLV and high-value customers at risk.
+"""Customers grouped by value: tiers of predictive CLV, the top customers and high-value
+customers at risk.
 
-Both read a :func:`~clvpredict.clv_table` (one row per customer) and, for the customers at risk,
-the fitted purchase model; money columns are in the currency of the log's amounts.
+Each reads a :func:`~clvpredict.clv_table` (one row per customer) and, for the customers at risk,
+the fitted purchase model; money columns are in the currency of the log's amounts. The table may
+be pandas (indexed by customer) or a frame of another engine with the id in a column, such as the
+Spark DataFrame of a Spark summary's predictions: then the engine computes the tiers, the ranks
+and the customers at risk, and this process receives only bounded results (tiers, the first
+customers, counts), never one row per customer.
+
+**Ranks.** Customers are ranked by predictive CLV, largest first; customers without one (NaN)
+come last; ties are broken by customer id, smallest first (the index of a pandas table). On a
+table in id order, as :func:`~clvpredict.clv_table` of clvpredict's summaries is, that is the
+table's order. Every engine ranks alike (:mod:`clvpredict.data.ranks`), so tiers cut at the
+same customers.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
+import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
+from .data.engines import (
+    UNIT_COLUMN,
+    as_lazy,
+    count_true,
+    frame_kind,
+    map_summary_batches,
+    scalars,
+    table_to_kind,
+    to_caller,
+)
+from .data.ranks import missing, rank_keys, rank_order, ranked_before, ranked_head
 from .exceptions import ClvDataError
 
-__all__ = ["DEFAULT_TIERS", "at_risk_customers", "segment_table"]
+__all__ = [
+    "DEFAULT_TIERS",
+    "at_risk_customers",
+    "linear_quantile",
+    "quantile_positions",
+    "segment_table",
+    "table_id_column",
+    "top_customers",
+]
 
 #: Default value tiers: (label, share of customers), from the most valuable down.
 DEFAULT_TIERS: tuple[tuple[str, float], ...] = (
@@ -24,37 +56,136 @@ DEFAULT_TIERS: tuple[tuple[str, float], ...] = (
     ("bottom 40%", 0.40),
 )
 
+#: The columns of a clv_table and of the customers at risk; any other column of an engine's table names the customers.
+TABLE_COLUMNS = frozenset(
+    {
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        "avg_order_value",
+        "frequency_holdout",
+        "monetary_value_holdout",
+        "duration_holdout",
+        "p_alive",
+        "expected_purchases",
+        "expected_purchases_holdout",
+        "expected_avg_value",
+        "predictive_clv",
+        "simple_clv",
+        "p_alive_before",
+        "p_alive_change",
+        "time_since_last_purchase",
+        UNIT_COLUMN,
+    }
+)
+
+
+def table_id_column(table: Any, customer_id_col: str | None = None) -> str:
+    """The customer id column of an engine's CLV table: ``customer_id_col``, or its one column
+    that is not a :func:`~clvpredict.clv_table` column."""
+    names = as_lazy(table).collect_schema().names()
+    if customer_id_col is not None:
+        if customer_id_col not in names:
+            raise ClvDataError(
+                f"customer_id_col={customer_id_col!r} is not a column of the table ({names})."
+            )
+        return customer_id_col
+    others = [n for n in names if n not in TABLE_COLUMNS]
+    if len(others) != 1:
+        raise ClvDataError(
+            f"Cannot tell the customer id column of the table among {others or names}: pass "
+            "customer_id_col=."
+        )
+    return others[0]
+
+
+def _require(table: Any, columns: Sequence[str], what: str) -> None:
+    names = list(table.columns) if isinstance(table, pd.DataFrame) else None
+    if names is None:
+        names = as_lazy(table).collect_schema().names()
+    absent = [c for c in columns if c not in names]
+    if absent:
+        raise ClvDataError(f"{what} needs column(s) {absent}: pass a clv_table result.")
+
+
+def _pandas_order(table: pd.DataFrame) -> np.ndarray:
+    """Positions of a pandas table's customers in rank order (ties by the index)."""
+    predictive = table["predictive_clv"].to_numpy(dtype=float)
+    if table.index.is_monotonic_increasing:
+        # Ids in order: a stable sort keeps them so among ties (NaN sort last).
+        return np.argsort(-predictive, kind="stable")
+    try:
+        return rank_order(pd.DataFrame({"v": predictive, "i": table.index.to_numpy()}), "v", "i")
+    except TypeError:  # ids of mixed types cannot be ordered: by position then
+        return np.argsort(-predictive, kind="stable")
+
 
 def _total_and_mean(values: np.ndarray) -> tuple[float, float]:
     """Sum and mean of ``values`` skipping NaN, as pandas computes them: NaN counted as 0 in the
     sum, mean = sum / number of values that are not NaN."""
-    missing = np.isnan(values)
-    count = len(values) - int(missing.sum())
+    missing_values = np.isnan(values)
+    count = len(values) - int(missing_values.sum())
     if count < len(values):
-        values = np.where(missing, 0.0, values)
+        values = np.where(missing_values, 0.0, values)
     total = float(values.sum())
     return total, total / count if count else np.nan
 
 
+def _tier_bounds(tiers: Sequence[tuple[str, float]], n: int) -> np.ndarray:
+    """Ranks where the tiers start, then ``n``: the cumulative shares times ``n``, rounded."""
+    shares = np.array([s for _, s in tiers], dtype=float)
+    if np.any(shares <= 0) or not np.isclose(shares.sum(), 1.0):
+        raise ClvDataError(f"Tier shares must be > 0 and sum to 1, got {list(shares)}.")
+    return np.rint(np.concatenate([[0.0], np.cumsum(shares)]) * n).astype(int)
+
+
+def _tier_frame(rows: list[dict[str, Any]], total_clv: float) -> pd.DataFrame:
+    for row in rows:
+        total = row["total_predictive_clv"]
+        row["share_of_predictive_clv"] = total / total_clv if total_clv else np.nan
+    columns = [
+        "tier",
+        "n_customers",
+        "total_predictive_clv",
+        "mean_predictive_clv",
+        "share_of_predictive_clv",
+        "total_simple_clv",
+        "mean_simple_clv",
+        "mean_p_alive",
+    ]
+    return pd.DataFrame(rows, columns=columns).set_index("tier")
+
+
 def segment_table(
-    table: pd.DataFrame, tiers: Sequence[tuple[str, float]] = DEFAULT_TIERS
+    table: Any,
+    tiers: Sequence[tuple[str, float]] = DEFAULT_TIERS,
+    *,
+    customer_id_col: str | None = None,
 ) -> pd.DataFrame:
     """Customers split into value tiers by predictive CLV, with totals and means per tier.
 
     Parameters
     ----------
-    table : DataFrame
-        From :func:`~clvpredict.clv_table` (``predictive_clv``, ``simple_clv``, ``p_alive``).
+    table : DataFrame or engine frame
+        From :func:`~clvpredict.clv_table` (``predictive_clv``, ``simple_clv``, ``p_alive``):
+        pandas indexed by customer, or a frame of another engine (a Spark DataFrame) with the
+        customer id in a column, whose tiers the engine computes.
     tiers : sequence of (label, share)
         Tiers from the most valuable down, as shares of the customers (summing to 1). Customers
-        are ranked by predictive CLV (ties broken by position) and cut at the cumulative shares.
+        are ranked by predictive CLV (ties broken by customer id, see the module's notes) and
+        cut at the cumulative shares times the number of customers, rounded.
+    customer_id_col : str, optional
+        The id column of an engine's table, when it cannot be told (the one column that is not
+        a clv_table column).
 
     Returns
     -------
     DataFrame
         Indexed by tier label: ``n_customers``, ``total_predictive_clv``,
         ``mean_predictive_clv``, ``share_of_predictive_clv`` (fraction of the total),
-        ``total_simple_clv``, ``mean_simple_clv`` (currency) and ``mean_p_alive``.
+        ``total_simple_clv``, ``mean_simple_clv`` (currency) and ``mean_p_alive``. Totals and
+        means skip missing values. Always pandas: one row per tier.
 
     Examples
     --------
@@ -64,24 +195,21 @@ def segment_table(
     >>> segment_table(t, [("top half", 0.5), ("bottom half", 0.5)])["total_predictive_clv"].tolist()
     [80.0, 20.0]
     """
-    shares = np.array([s for _, s in tiers], dtype=float)
-    if np.any(shares <= 0) or not np.isclose(shares.sum(), 1.0):
-        raise ClvDataError(f"Tier shares must be > 0 and sum to 1, got {list(shares)}.")
-    missing = [c for c in ("predictive_clv", "simple_clv", "p_alive") if c not in table.columns]
-    if missing:
-        raise ClvDataError(f"segment_table needs column(s) {missing}: pass a clv_table result.")
-    n = len(table)
-    predictive = table["predictive_clv"].to_numpy(dtype=float)
-    order = np.argsort(-predictive, kind="stable")
+    needed = ("predictive_clv", "simple_clv", "p_alive")
+    if isinstance(table, pd.DataFrame):
+        _require(table, needed, "segment_table")
+        return _pandas_segments(table, tiers)
+    _require(table, needed, "segment_table")
+    return _engine_segments(table, tiers, table_id_column(table, customer_id_col))
+
+
+def _pandas_segments(table: pd.DataFrame, tiers: Sequence[tuple[str, float]]) -> pd.DataFrame:
+    bounds = _tier_bounds(tiers, len(table))
+    order = _pandas_order(table)
     # One sort, then each column once in that order: tiers are slices of these arrays (copying
     # only the three columns used, not the table's rows).
-    ranked = {
-        "predictive_clv": predictive[order],
-        "simple_clv": table["simple_clv"].to_numpy(dtype=float)[order],
-        "p_alive": table["p_alive"].to_numpy(dtype=float)[order],
-    }
-    bounds = np.rint(np.concatenate([[0.0], np.cumsum(shares)]) * n).astype(int)
-    total_clv = float(table["predictive_clv"].sum())
+    ranked = {c: table[c].to_numpy(dtype=float)[order] for c in ("predictive_clv", "simple_clv")}
+    ranked["p_alive"] = table["p_alive"].to_numpy(dtype=float)[order]
     rows = []
     for (label, _), lo, hi in zip(tiers, bounds[:-1], bounds[1:], strict=True):
         total, mean = _total_and_mean(ranked["predictive_clv"][lo:hi])
@@ -92,73 +220,277 @@ def segment_table(
                 "n_customers": int(hi - lo),
                 "total_predictive_clv": total,
                 "mean_predictive_clv": mean,
-                "share_of_predictive_clv": total / total_clv if total_clv else np.nan,
                 "total_simple_clv": total_simple,
                 "mean_simple_clv": mean_simple,
                 "mean_p_alive": _total_and_mean(ranked["p_alive"][lo:hi])[1],
             }
         )
-    return pd.DataFrame(rows).set_index("tier")
+    return _tier_frame(rows, float(table["predictive_clv"].sum()))
+
+
+def _sum_and_count(column: str) -> list[nw.Expr]:
+    """Sum (missing as 0) and count of the present values of a column, as engine aggregates."""
+    present = ~missing(column)
+    return [
+        nw.when(present).then(nw.col(column)).otherwise(0.0).sum().alias(f"sum_{column}"),
+        count_true(present).alias(f"n_{column}"),
+    ]
+
+
+def _engine_segments(table: Any, tiers: Sequence[tuple[str, float]], ident: str) -> pd.DataFrame:
+    """The tiers of an engine's table: the keys at the cut ranks found exactly
+    (:func:`~clvpredict.data.ranks.rank_keys`), then one group-by of each row's tier."""
+    frame = as_lazy(table)
+    (n,) = scalars(frame, nw.len())
+    bounds = _tier_bounds(tiers, int(n))
+    cuts = [int(b) for b in bounds[1:-1] if 0 < b < n]
+    keys = rank_keys(frame, "predictive_clv", ident, cuts)
+    # A row's tier: how many cuts it is at or after (cut ranks equal to 0 count for every row,
+    # those equal to n for none).
+    tier = nw.lit(int(sum(1 for b in bounds[1:-1] if b <= 0)))
+    for b in bounds[1:-1]:
+        if 0 < b < n:
+            tier = tier + (~ranked_before(keys[int(b)], "predictive_clv", ident)).cast(nw.Int64)
+    columns = ("predictive_clv", "simple_clv", "p_alive")
+    grouped = (
+        frame.with_columns(tier.alias("_tier"))
+        .group_by("_tier")
+        .agg(nw.len().alias("n"), *[e for c in columns for e in _sum_and_count(c)])
+    )
+    sums = to_caller(grouped, "pandas").set_index("_tier")
+    rows = []
+    for k, (label, _) in enumerate(tiers):
+        got = sums.loc[k] if k in sums.index else None
+
+        def mean(column: str, got: Any = got) -> tuple[float, float]:
+            if got is None:
+                return 0.0, np.nan
+            total, count = float(got[f"sum_{column}"] or 0.0), int(got[f"n_{column}"] or 0)
+            return total, total / count if count else np.nan
+
+        total, mean_clv = mean("predictive_clv")
+        total_simple, mean_simple = mean("simple_clv")
+        rows.append(
+            {
+                "tier": label,
+                "n_customers": 0 if got is None else int(got["n"]),
+                "total_predictive_clv": total,
+                "mean_predictive_clv": mean_clv,
+                "total_simple_clv": total_simple,
+                "mean_simple_clv": mean_simple,
+                "mean_p_alive": mean("p_alive")[1],
+            }
+        )
+    total_clv = math.fsum(row["total_predictive_clv"] for row in rows)
+    return _tier_frame(rows, total_clv)
+
+
+def top_customers(table: Any, n: int = 20, *, customer_id_col: str | None = None) -> pd.DataFrame:
+    """The ``n`` customers with the highest predictive CLV, in rank order (ties by id;
+    customers without a predictive CLV are left out), every column of the table.
+
+    Parameters
+    ----------
+    table : DataFrame or engine frame
+        From :func:`~clvpredict.clv_table`, as in :func:`segment_table`.
+    n : int
+        How many customers.
+    customer_id_col : str, optional
+        As in :func:`segment_table`.
+
+    Returns
+    -------
+    DataFrame
+        pandas, indexed by customer id: at most ``n`` rows, whatever the engine (the
+        ``time_unit`` column of an engine's table left out).
+    """
+    _require(table, ("predictive_clv",), "top_customers")
+    if isinstance(table, pd.DataFrame):
+        order = _pandas_order(table)
+        present = order[~np.isnan(table["predictive_clv"].to_numpy(dtype=float)[order])]
+        return table.iloc[present[: int(n)]]
+    ident = table_id_column(table, customer_id_col)
+    # The unit column of an engine's table is a pandas table's attrs: not a customer's column.
+    columns = [c for c in as_lazy(table).collect_schema().names() if c != UNIT_COLUMN]
+    return ranked_head(table, "predictive_clv", ident, int(n), columns).set_index(ident)
+
+
+def linear_quantile(lower: float, upper: float, n: int, q: float) -> float:
+    """The ``q`` quantile of ``n`` values from the two order statistics around it, as numpy's
+    default (linear) method computes it: at the virtual position ``h = (n - 1) q``, between the
+    values at ``floor(h)`` (``lower``) and ``floor(h) + 1`` (``upper``; ascending, 0-based).
+
+    With the two order statistics of any engine, this is the number ``Series.quantile`` gives
+    on the whole column, bit for bit (the same operations in the same order).
+    """
+    h = (n - 1) * q
+    position = math.floor(h)
+    if position >= n - 1:
+        return float(lower)
+    t = h - position
+    diff = upper - lower
+    if t >= 0.5:
+        return float(upper - diff * (1 - t))
+    return float(lower + diff * t)
+
+
+def quantile_positions(n: int, q: float) -> tuple[int, int]:
+    """Ascending 0-based positions of the order statistics :func:`linear_quantile` reads."""
+    position = min(math.floor((n - 1) * q), n - 1)
+    return position, min(position + 1, n - 1)
+
+
+def _at_risk_rows(purchase_model: Any, candidates: pd.DataFrame, lookback: float) -> pd.DataFrame:
+    """The at-risk columns of candidate customers (not yet filtered by the fall of P(alive))."""
+    if len(candidates):
+        before = np.asarray(
+            purchase_model.probability_alive(
+                frequency=candidates["frequency"],
+                recency=candidates["recency"],
+                T=candidates["T"] - lookback,
+            ),
+            dtype=float,
+        )
+    else:
+        before = np.array([], dtype=float)
+    out = candidates[["predictive_clv", "simple_clv", "p_alive"]].copy()
+    out["p_alive_before"] = before
+    out["p_alive_change"] = out["p_alive"] - out["p_alive_before"]
+    out["frequency"] = candidates["frequency"]
+    out["recency"] = candidates["recency"]
+    out["T"] = candidates["T"]
+    out["time_since_last_purchase"] = candidates["T"] - candidates["recency"]
+    return out
 
 
 def at_risk_customers(
     purchase_model: Any,
-    table: pd.DataFrame,
+    table: Any,
     *,
     lookback: float,
     top_share: float = 0.2,
     min_drop: float = 0.1,
-) -> pd.DataFrame:
+    customer_id_col: str | None = None,
+) -> Any:
     """High-value customers whose P(alive) is falling: candidates for a retention action.
 
     A customer is listed when (1) their predictive CLV is in the top ``top_share`` of customers
-    and (2) their P(alive) today is at least ``min_drop`` below what it was ``lookback`` time units
-    ago. P(alive) ``lookback`` ago is computed from the same history observed up to then
-    (``T - lookback``), which is possible when the last purchase is older than that; customers who
-    bought since are not falling.
+    (at or above the ``1 - top_share`` quantile of predictive CLV, numpy's linear method,
+    missing values left out) and (2) their P(alive) today is at least ``min_drop`` below what it
+    was ``lookback`` time units ago. P(alive) ``lookback`` ago is computed from the same history
+    observed up to then (``T - lookback``), which is possible when the last purchase is older
+    than that; customers who bought since are not falling.
 
     Parameters
     ----------
     purchase_model : fitted purchase model
-    table : DataFrame
+    table : DataFrame or engine frame
         From :func:`~clvpredict.clv_table` (``frequency``, ``recency``, ``T``, ``p_alive``,
-        ``predictive_clv``, ``simple_clv``).
+        ``predictive_clv``, ``simple_clv``): pandas indexed by customer, or a frame of another
+        engine with the id in a column (a Spark DataFrame: the quantile is found exactly by the
+        engine and P(alive) before is computed on its executors).
     lookback : float
         How far back to compare, in the model's time unit.
     top_share : float
         Share of customers, ranked by predictive CLV, considered high-value.
     min_drop : float
         Minimal fall of P(alive) (probability points) to be listed.
+    customer_id_col : str, optional
+        As in :func:`segment_table`.
 
     Returns
     -------
-    DataFrame
-        The listed customers, highest predictive CLV first, with ``predictive_clv``,
-        ``simple_clv``, ``p_alive``, ``p_alive_before``, ``p_alive_change``, ``frequency``,
-        ``recency``, ``T`` and ``time_since_last_purchase`` (model time unit).
+    DataFrame or engine frame
+        The listed customers with ``predictive_clv``, ``simple_clv``, ``p_alive``,
+        ``p_alive_before``, ``p_alive_change``, ``frequency``, ``recency``, ``T`` and
+        ``time_since_last_purchase`` (model time unit). pandas: indexed by customer, in rank
+        order (highest predictive CLV first, ties by id). Another engine: the same columns after
+        the id, as a query of that engine in no set order (count it, or take its first rows
+        with :func:`top_customers`).
     """
     if lookback <= 0:
         raise ClvDataError(f"lookback={lookback!r} must be > 0 (in the model's time unit).")
     if not 0 < top_share <= 1:
         raise ClvDataError(f"top_share={top_share!r} must be in (0, 1].")
-    threshold = table["predictive_clv"].quantile(1 - top_share)
+    needed = ("frequency", "recency", "T", "p_alive", "predictive_clv", "simple_clv")
+    _require(table, needed, "at_risk_customers")
+    kind = frame_kind(table)
+    if kind == "spark":
+        ident = table_id_column(table, customer_id_col)
+        return _engine_at_risk(purchase_model, table, ident, lookback, top_share, min_drop)
+    if kind != "pandas":
+        # An engine of this process: its table is scored here, and the list handed back in
+        # its kind.
+        ident = table_id_column(table, customer_id_col)
+        rows = to_caller(as_lazy(table), "pandas").set_index(ident)
+        listed = at_risk_customers(
+            purchase_model, rows, lookback=lookback, top_share=top_share, min_drop=min_drop
+        )
+        return table_to_kind(listed, kind, ident)
+    values = table["predictive_clv"].to_numpy(dtype=float)
+    present = np.sort(values[~np.isnan(values)])
+    if len(present):
+        low, high = quantile_positions(len(present), 1 - top_share)
+        threshold = linear_quantile(present[low], present[high], len(present), 1 - top_share)
+    else:
+        threshold = np.nan
     candidates = table[
         (table["predictive_clv"] >= threshold) & (table["recency"] <= table["T"] - lookback)
     ]
-    if candidates.empty:
-        before = pd.Series(dtype=float)
-    else:
-        before = purchase_model.probability_alive(
-            frequency=candidates["frequency"],
-            recency=candidates["recency"],
-            T=candidates["T"] - lookback,
-        )
-    out = candidates[["predictive_clv", "simple_clv", "p_alive"]].copy()
-    out["p_alive_before"] = before.to_numpy() if len(before) else np.array([])
-    out["p_alive_change"] = out["p_alive"] - out["p_alive_before"]
-    out["frequency"] = candidates["frequency"]
-    out["recency"] = candidates["recency"]
-    out["T"] = candidates["T"]
-    out["time_since_last_purchase"] = candidates["T"] - candidates["recency"]
+    out = _at_risk_rows(purchase_model, candidates, lookback)
     out = out[out["p_alive_change"] <= -min_drop]
-    return out.sort_values("predictive_clv", ascending=False)
+    return out.iloc[_pandas_order(out)]
+
+
+def _engine_at_risk(
+    purchase_model: Any,
+    table: Any,
+    ident: str,
+    lookback: float,
+    top_share: float,
+    min_drop: float,
+) -> Any:
+    frame = as_lazy(table)
+    (n,) = scalars(frame, count_true(~missing("predictive_clv")))
+    n = int(n or 0)
+    columns = [
+        "predictive_clv",
+        "simple_clv",
+        "p_alive",
+        "p_alive_before",
+        "p_alive_change",
+        "frequency",
+        "recency",
+        "T",
+        "time_since_last_purchase",
+    ]
+    q = 1 - top_share
+    if n:
+        # Ascending position j among the n present values is rank n - 1 - j (largest first).
+        low, high = quantile_positions(n, q)
+        keys = rank_keys(frame, "predictive_clv", ident, [n - 1 - low, n - 1 - high])
+        threshold = linear_quantile(keys[n - 1 - low].value, keys[n - 1 - high].value, n, q)
+        candidates = frame.filter(
+            ~missing("predictive_clv")
+            & (nw.col("predictive_clv") >= threshold)
+            & (nw.col("recency") <= nw.col("T") - lookback)
+        )
+    else:
+        candidates = frame.filter(nw.lit(False))
+    if len(candidates.head(1).collect()):
+        unit = getattr(purchase_model, "time_unit_", None) or "D"
+
+        def score(batch: pd.DataFrame) -> pd.DataFrame:
+            return _at_risk_rows(purchase_model, batch, lookback)[columns]
+
+        needed = ["frequency", "recency", "T", "p_alive", "predictive_clv", "simple_clv"]
+        summary = candidates.select(ident, *needed).with_columns(nw.lit(unit).alias(UNIT_COLUMN))
+        scored = nw.from_native(map_summary_batches(summary.to_native(), score, ident))
+    else:
+        scored = candidates.with_columns(
+            nw.lit(0.0).alias("p_alive_before"),
+            nw.lit(0.0).alias("p_alive_change"),
+            (nw.col("T") - nw.col("recency")).alias("time_since_last_purchase"),
+        )
+    listed = scored.filter(nw.col("p_alive_change") <= -min_drop)
+    return listed.select(ident, *columns).to_native()

@@ -28,7 +28,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ except ImportError:  # Windows
 
 from .._units import DAYS_PER_MONTH, unit_in_days
 from ..clv import estimate_lifetime_years
-from ..data.engines import collect_summary, scalars
+from ..data.engines import scalars
 from ..data.summaries import calibration_holdout_summary, rfm_summary
 from ..data.transactions import TransactionLog
 from ..evaluation import model_label
@@ -861,18 +861,9 @@ def _refresh(
         with step("HTML report", record), tempfile.TemporaryDirectory() as report_folder:
             assessment = context["assessment"]
             if folders:
-                # The report works on pandas tables of the customers: collected here.
-                rfm, table = spark_engine.report_tables(
-                    rfm, folders[predictions], settings.customer_col, bundle.settings
-                )
-                # TRANSITIONAL (until the report takes engine summaries): its calibration plots
-                # read a pandas calibration summary. The holdout check itself stayed in Spark.
-                calibration, _ = collect_summary(assessment.calibration)
-                calibration.attrs.update(
-                    calibration_end=assessment.calibration_end,
-                    observation_end=assessment.observation_end,
-                )
-                assessment = replace(assessment, calibration=calibration)
+                # The report queries the Spark summary and the predictions where they lie: only
+                # aggregates, first rows by rank and a bounded sample come to the driver.
+                table = spark_engine.read_predictions(rfm.sparkSession, folders[predictions])
             report = build_report(
                 Path(report_folder) / "report.html",
                 context["log"],

@@ -14,17 +14,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
 from .. import plotting
 from .._units import UNIT_NAMES, months_to_units
 from ..clv import clv_table
+from ..data.engines import checkpoint, is_engine_frame
 from ..data.transactions import TransactionLog
 from ..exceptions import ClvDataError
-from ..segments import at_risk_customers, segment_table
 from .assessment import Assessment
 from .persistence import write_text_atomic
+from .values import TOP_ROWS, customer_values
 
 __all__ = ["render_report"]
 
@@ -90,7 +92,7 @@ def render_report(
     path: str | os.PathLike[str],
     assessment: Assessment,
     log: TransactionLog,
-    rfm: pd.DataFrame,
+    rfm: Any,
     purchase_model: Any,
     spend_model: Any,
     *,
@@ -102,7 +104,7 @@ def render_report(
     lifetime_years: float,
     at_risk_lookback_months: float = 3.0,
     title: str = "Customer lifetime value report",
-    table: pd.DataFrame | None = None,
+    table: Any = None,
 ) -> Path:
     """Write the HTML report of what was computed: an :class:`Assessment` (trust) and models
     fitted on the whole history (value). Nothing is fitted here.
@@ -115,17 +117,22 @@ def render_report(
         The calibration/holdout check (:func:`clvpredict.assessment.assess`).
     log : TransactionLog
         The parsed log (P(alive) history of the most valuable customer, counts).
-    rfm : DataFrame
-        The whole-history summary in ``time_unit``.
+    rfm : DataFrame or engine frame
+        The whole-history summary in ``time_unit``: pandas, or a frame of another engine (a
+        Spark DataFrame), which is then read only by that engine.
     purchase_model, spend_model
         Fitted on ``rfm``.
     end, time_unit, horizon_months, annual_discount_rate, margin, lifetime_years,
     at_risk_lookback_months, title
         As in :func:`build_report`.
-    table : DataFrame, optional
+    table : DataFrame or engine frame, optional
         The customers' :func:`~clvpredict.clv_table` of ``rfm`` with these models and settings,
         when the caller has scored them already (``clvpredict refresh`` has); computed here
-        otherwise.
+        otherwise. pandas indexed by customer (checked against ``rfm`` and the settings), or a
+        frame of another engine with the customer id in a column (a Spark DataFrame of the
+        predictions, which carries no settings to check): what the report shows of it is then
+        computed by that engine (:func:`~clvpredict.jobs.values.customer_values`), and only
+        aggregates, the first rows by rank and a bounded sample come to this process.
     """
     cal = assessment.calibration
     bg_cal, gg_cal = assessment.purchase_model, assessment.spend_model
@@ -134,8 +141,11 @@ def render_report(
         assessment.evaluation,
         assessment.tracking,
     )
+    calibration_end = getattr(assessment, "calibration_end", None) or cal.attrs["calibration_end"]
+    holdout_end = getattr(assessment, "observation_end", None) or cal.attrs["observation_end"]
     bg, gg = purchase_model, spend_model
     discrete = bool(getattr(bg, "discrete_time", False))
+    cached = None
     if table is None:
         table = clv_table(
             bg,
@@ -146,7 +156,10 @@ def render_report(
             annual_discount_rate=annual_discount_rate,
             margin=margin,
         )
-    else:
+        if is_engine_frame(table):
+            # Scored by the engine once for the report's queries, not once per query.
+            table = cached = checkpoint(nw.from_native(table)).to_native()
+    elif isinstance(table, pd.DataFrame) and isinstance(rfm, pd.DataFrame):
         _check_given_table(
             table,
             rfm,
@@ -154,16 +167,16 @@ def render_report(
             annual_discount_rate=annual_discount_rate,
             margin=margin,
         )
-    segments = segment_table(table)
     lookback = months_to_units(at_risk_lookback_months, time_unit)
     if discrete:
         # Histories move a whole period at a time.
         lookback = max(1.0, float(np.round(lookback)))
-    at_risk = at_risk_customers(bg, table, lookback=lookback)
-    best = table["predictive_clv"].idxmax()
-    # The scatter plot draws a sample of the customers with both CLVs finite; its caption says so.
-    both = table[["simple_clv", "predictive_clv"]].to_numpy(dtype=float)
-    n_plotted = int(np.isfinite(both).all(axis=1).sum())
+    values = customer_values(bg, table, lookback=lookback, horizon_months=horizon_months)
+    if hasattr(cached, "unpersist"):  # a Spark table cached above: read for the last time
+        cached.unpersist()
+    best = values.best
+    scatter = values.scatter.copy()
+    scatter.attrs["horizon_months"] = values.horizon_months
     unit_name = UNIT_NAMES[time_unit]
 
     # The report saves its own figures: none may go to pyplot (a notebook would show them).
@@ -205,10 +218,20 @@ def render_report(
                 f"P(alive) history of the most valuable customer ({best})",
             ),
             (
-                plotting.plot_clv_comparison(table, max_points=plotting.MAX_POINTS),
-                f"Predictive vs simple CLV ({plotting._sample_note(n_plotted, plotting.MAX_POINTS)})",
+                plotting.plot_clv_comparison(
+                    scatter, n_customers=values.n_scatter, extent=values.scatter_extent
+                ),
+                "Predictive vs simple CLV "
+                f"({plotting._sample_note(values.n_scatter, max(len(scatter), 1))})",
             ),
-            (plotting.plot_value_concentration(table), "Value concentration"),
+            (
+                plotting.plot_concentration_curve(
+                    values.concentration,
+                    values.concentration_marks,
+                    n_customers=values.n_customers,
+                ),
+                "Value concentration",
+            ),
         ]
 
     totals = evaluation.totals
@@ -219,9 +242,9 @@ def render_report(
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         "<p class='note'>"
-        f"{log.n_rows:,} transactions of {len(rfm):,} customers up to {html.escape(str(end))}; "
-        f"calibration to {html.escape(str(cal.attrs['calibration_end']))}, holdout to "
-        f"{html.escape(str(cal.attrs['observation_end']))}. Time unit: {unit_name}. CLV over "
+        f"{log.n_rows:,} transactions of {values.n_customers:,} customers up to "
+        f"{html.escape(str(end))}; calibration to {html.escape(str(calibration_end))}, holdout "
+        f"to {html.escape(str(holdout_end))}. Time unit: {unit_name}. CLV over "
         f"{horizon_months} months, discount {annual_discount_rate:.1%} per year, margin "
         f"{margin:.0%}; simple CLV with a lifetime of {lifetime_years:.2f} years. Generated "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by clvpredict.</p>",
@@ -262,8 +285,8 @@ def render_report(
         _model_block(bg),
         _model_block(gg),
         "<h3>Value tiers (by predictive CLV)</h3>",
-        _table_html(segments, 2),
-        f"<h3>At-risk high-value customers ({len(at_risk)})</h3>",
+        _table_html(values.tiers, 2),
+        f"<h3>At-risk high-value customers ({values.n_at_risk})</h3>",
         "<p class='note'>Top 20% by predictive CLV whose P(alive) fell by at least 0.10 over the "
         + (
             f"last {lookback:g} period(s) of 1 {unit_name[:-1]}"
@@ -271,9 +294,9 @@ def render_report(
             else f"last {at_risk_lookback_months:g} months"
         )
         + " without a purchase.</p>",
-        _table_html(at_risk.head(50), 3) if len(at_risk) else "<p>None.</p>",
-        "<h3>Top 20 customers</h3>",
-        _table_html(table.nlargest(20, "predictive_clv"), 2),
+        _table_html(values.at_risk, 3) if values.n_at_risk else "<p>None.</p>",
+        f"<h3>Top {TOP_ROWS} customers</h3>",
+        _table_html(values.top, 2),
         "<div class='grid'>",
     ]
     parts += [_figure_html(ax, caption) for ax, caption in value_figures]

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .._registry import model_spec
 from ..clv import estimate_lifetime_years
+from ..data.engines import is_engine_frame, summary_unit
 from ..data.summaries import calibration_holdout_summary, rfm_summary
 from ..data.transactions import TransactionLog, as_log
 from ..exceptions import ClvDataError
@@ -75,9 +76,9 @@ def build_report(
     duplicates: str = "keep",
     title: str = "Customer lifetime value report",
     calibration: pd.DataFrame | None = None,
-    rfm: pd.DataFrame | None = None,
+    rfm: Any = None,
     assessment: Assessment | None = None,
-    table: pd.DataFrame | None = None,
+    table: Any = None,
 ) -> Path:
     """Write a self-contained HTML report on the models and the customers' value.
 
@@ -126,14 +127,18 @@ def build_report(
         The calibration/holdout summary and the whole-history summary of ``transactions``, when
         the caller has them already (``clvpredict refresh`` does), so that they are not
         computed again; they must match ``calibration_end``, ``observation_end``, ``time_unit``
-        and the purchase model's kind (``discrete``).
+        and the purchase model's kind (``discrete``). ``rfm`` may be a summary of another
+        engine (a Spark DataFrame; only its time unit can be checked): the report then reads
+        it, and ``table``, through that engine.
     assessment : Assessment, optional
         The calibration/holdout check made already (:func:`clvpredict.assessment.assess`;
         ``refresh`` makes it for its quality gate), so that no model is fitted twice.
-    table : DataFrame, optional
+    table : DataFrame or engine frame, optional
         The :func:`~clvpredict.clv_table` of the whole-history summary with the report's models
         and settings, when the caller has scored the customers already (``refresh`` has); its
         ``horizon_months``, ``annual_discount_rate`` and ``margin`` and its customers must match.
+        A frame of another engine (the predictions of a Spark refresh, read back by Spark) is
+        queried where it lies, never collected (:func:`~clvpredict.jobs.values.customer_values`).
 
     Returns
     -------
@@ -185,7 +190,8 @@ def build_report(
         assessment = assess(log, calibration, purchase_class, after_end=after_end)
     end = observation_end
     if end is None:
-        end = assessment.calibration.attrs["observation_end"]
+        end = getattr(assessment, "observation_end", None)
+        end = end or assessment.calibration.attrs["observation_end"]
     if rfm is None:
         rfm = rfm_summary(
             log,
@@ -196,6 +202,14 @@ def build_report(
             output="pandas",
             **columns,
         )
+    elif is_engine_frame(rfm):
+        # A summary held by another engine (Spark) carries its unit in a column, no attrs.
+        unit = summary_unit(rfm)
+        if unit != time_unit:
+            raise ClvDataError(
+                f"The given rfm summary is in time unit {unit!r}, the report uses "
+                f"{time_unit!r}. Leave rfm= out to have it computed here."
+            )
     else:
         _check_given_summary(
             "rfm", rfm, time_unit=time_unit, discrete=discrete, observation_end=end

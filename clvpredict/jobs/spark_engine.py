@@ -24,12 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import narwhals.stable.v2 as nw
-import pandas as pd
 
-from ..data.engines import collect_summary
 from ..exceptions import ClvDataError
 from ..spark import spark_clv_table
-from .settings import is_discrete
 
 logger = logging.getLogger("clvpredict.spark")
 
@@ -38,7 +35,7 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "count_rows",
     "read_log",
-    "report_tables",
+    "read_predictions",
     "score",
     "spark_session",
     "summary_facts",
@@ -227,20 +224,7 @@ def totals(session: Any, folder: Path) -> dict[str, float]:
     return {"predictive_clv": float(predictive), "simple_clv": float(simple)}
 
 
-def report_tables(
-    rfm: Any, folder: Path, customer_col: str, settings: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The whole-history summary and the predictions as the report takes them: pandas indexed
-    by customer in the same order, with the ``attrs`` of ``rfm_summary`` and ``clv_table``
-    (``settings`` are the model bundle's). Both hold one row per customer in this process."""
-    summary, _ = collect_summary(rfm)
-    summary.attrs.update(
-        observation_end=settings["observation_end"],
-        discrete=is_discrete(settings["purchase_model"]),
-    )
-    table = pd.read_parquet(folder).set_index(customer_col).reindex(summary.index)
-    table.attrs.update(
-        summary.attrs,
-        **{k: settings[k] for k in ("horizon_months", "annual_discount_rate", "margin")},
-    )
-    return summary, table
+def read_predictions(session: Any, folder: Path) -> Any:
+    """The predictions folder the executors wrote, read back by Spark (a Spark DataFrame: the
+    customer id, then :data:`PREDICTION_COLUMNS`), for the report to query where it lies."""
+    return session.read.parquet(str(folder))

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -143,28 +144,57 @@ def test_fit_and_score_of_a_csv_log_give_the_embedded_engines_numbers(synthetic_
     assert sorted(p.name for p in spark.iterdir()) == ["model.json", "predictions.parquet"]
 
 
+#: Most rows the Spark refresh's report may bring to the driver in one collect, here: the rank
+#: search's band and sample, the scatter plot's sample and the concentration curve's buckets are
+#: set below CDNOW's 2,357 customers.
+REPORT_ROWS = 500
+
+
 @pytest.fixture(scope="module")
-def cdnow_refreshes(spark, logs, tmp_path_factory) -> dict[str, Path]:
-    """One nightly refresh of CDNOW with each engine (holdout gate and report included)."""
-    outs = {}
+def cdnow_refreshes(spark, logs, tmp_path_factory) -> dict[str, Any]:
+    """One nightly refresh of CDNOW with each engine (holdout gate and report included). The
+    Spark one records the rows of every collect to the driver made while the report is built."""
+    outs: dict[str, Any] = {"collected": []}
     for engine in ("polars", "spark"):
         out = tmp_path_factory.mktemp(f"refresh-{engine}") / "clv"
-        run(
-            "refresh",
-            "--transactions",
-            logs["cdnow"],
-            *COLUMNS,
-            "--engine",
-            engine,
-            "--time-unit",
-            "W",
-            "--format",
-            "parquet",
-            "--out",
-            str(out),
-        )
+        args = ["refresh", "--transactions", logs["cdnow"], *COLUMNS, "--engine", engine]
+        args += ["--time-unit", "W", "--format", "parquet", "--out", str(out)]
+        with pytest.MonkeyPatch.context() as patch:
+            if engine == "spark":
+                _watch_the_report(patch, type(spark.range(1)), outs["collected"])
+            run(*args)
         outs[engine] = out
     return outs
+
+
+def _watch_the_report(patch: pytest.MonkeyPatch, frame_class: type, collected: list) -> None:
+    """Limits of the report's collects set below CDNOW's size, and every collect made while the
+    refresh builds its report recorded in ``collected`` as (method, rows)."""
+    from clvpredict import plotting
+    from clvpredict.data import ranks
+    from clvpredict.jobs import pipeline
+
+    patch.setattr(ranks, "BAND_ROWS", REPORT_ROWS)
+    patch.setattr(ranks, "SAMPLE_ROWS", REPORT_ROWS)
+    patch.setattr(plotting, "MAX_POINTS", REPORT_ROWS)
+    patch.setattr(plotting, "CURVE_BUCKETS", REPORT_ROWS // 2)
+    build_report = pipeline.build_report
+
+    def counted(method):
+        def collect(frame, *args, **kwargs):
+            result = method(frame, *args, **kwargs)
+            collected.append((method.__name__, len(result)))
+            return result
+
+        return collect
+
+    def watched_report(*args, **kwargs):
+        with pytest.MonkeyPatch.context() as inner:
+            for name in ("toArrow", "toPandas", "collect", "take", "tail"):
+                inner.setattr(frame_class, name, counted(getattr(frame_class, name)))
+            return build_report(*args, **kwargs)
+
+    patch.setattr(pipeline, "build_report", watched_report)
 
 
 def test_refresh_on_cdnow_publishes_the_embedded_engines_numbers(cdnow_refreshes):
@@ -263,6 +293,55 @@ def test_auto_refresh_checks_the_holdout_in_spark_without_collecting_customers(
             assert rows <= days, columns  # aggregates: per bin, per day or one row
     # The fits: three candidates and the Gamma-Gamma on calibration, two on the whole history.
     assert len(collected.rows_with("weight")) == 3 + 1 + 2
+
+
+def _value_tables(report: str) -> list[str]:
+    """The value part's tables (tiers, customers at risk, top customers) with their headings."""
+    part = report[report.index("<h3>Value tiers") :]
+    return re.findall(
+        r"<h3>.*?</h3>|<table.*?</table>", part[: part.index("<div class='grid'>")], re.S
+    )
+
+
+def test_the_spark_report_prints_the_embedded_engines_numbers(cdnow_refreshes):
+    reports = {e: (cdnow_refreshes[e] / "report.html").read_text() for e in ("polars", "spark")}
+    expected, got = (_value_tables(reports[e]) for e in ("polars", "spark"))
+    # Tiers, the count of customers at risk and their list, the top 20: the same customers and
+    # numbers as printed (ties broken by id on both engines).
+    assert [t for t in got if "<h3>" in t] == [t for t in expected if "<h3>" in t]
+    assert len(got) == len(expected) == 6
+    assert got[1] == expected[1] and got[3] == expected[3]  # tiers; customers at risk
+    assert "At-risk high-value customers (1" in got[2]
+    # Top 20: the Spark predictions file has the prediction columns only; their values agree.
+    for column in PREDICTION_COLUMNS:
+        assert f"<th>{column}</th>" in got[5]
+    assert _column_cells(got[5], "predictive_clv") == _column_cells(expected[5], "predictive_clv")
+    assert _row_ids(got[5]) == _row_ids(expected[5])
+    # The figures' captions: the most valuable customer and the scatter plot's sample.
+    best = re.search(r"most valuable customer \((\w+)\)", reports["polars"]).group(1)
+    assert f"most valuable customer ({best})" in reports["spark"]
+    assert "Predictive vs simple CLV (a random 500 of 2,357 customers)" in reports["spark"]
+
+
+def _row_ids(table: str) -> list[str]:
+    return re.findall(r"<tr>\s*<th>([^<]*)</th>", table.split("</thead>")[1])
+
+
+def _column_cells(table: str, column: str) -> list[str]:
+    header = re.findall(r"<th>([^<]*)</th>", table.split("</thead>")[0])
+    position = header.index(column) - 1  # the first header cell names the index
+    rows = re.findall(r"<tr>(.*?)</tr>", table.split("</thead>")[1], re.S)
+    return [re.findall(r"<td>([^<]*)</td>", row)[position] for row in rows]
+
+
+def test_the_spark_report_brings_only_bounded_rows_to_the_driver(cdnow_refreshes):
+    rows = [n for _, n in cdnow_refreshes["collected"]]
+    # Aggregates (one row), the rank search's samples and bands, the first rows by rank, the
+    # scatter sample, the concentration curve's buckets, the P(alive) history's customer: each
+    # within the limits set, none of every customer. Their number depends on the rounds of the
+    # rank search, not on the number of customers.
+    assert len(rows) > 10 and rows.count(1) > 5
+    assert max(rows) <= REPORT_ROWS < 2_357, rows
 
 
 BAD_LOGS = {

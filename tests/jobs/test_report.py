@@ -222,3 +222,46 @@ def test_report_states_the_sample_of_the_scatter_plot(tmp_path, cdnow_tx, monkey
     sampled = render_report(tmp_path / "sample.html", assessment, log, rfm, bg, gg, **settings)
     caption = "Predictive vs simple CLV (a random 1,000 of 2,357 customers)</figcaption>"
     assert caption in sampled.read_text()
+
+
+def _value_tables(report: str) -> list[str]:
+    """The value part's tables (tiers, customers at risk, top customers) and their headings."""
+    part = report[report.index("<h3>Value tiers") :]
+    return re.findall(r"<h3>.*?</h3>|<table.*?</table>", part[: part.index("<div")], re.S)
+
+
+def test_a_summary_of_another_engine_is_queried_where_it_lies(
+    tmp_path, cdnow_tx, cdnow_cal_holdout, report_html, monkeypatch
+):
+    """A lazy polars summary (as a Spark one) is scored by its engine and read through it: the
+    report prints the same tiers, customers at risk and top customers as from pandas."""
+    import polars as pl
+
+    from clvpredict.data import ranks
+
+    # The rank search narrows its range over rounds before collecting it, as at scale.
+    monkeypatch.setattr(ranks, "BAND_ROWS", 300)
+    monkeypatch.setattr(ranks, "SAMPLE_ROWS", 1_024)
+    lazy_log = pl.from_pandas(cdnow_tx[["customer_id", "date", "amount"]]).lazy()
+    rfm = cp.rfm_summary(
+        lazy_log, "customer_id", "date", "amount", observation_end="1998-06-30", time_unit="W"
+    )
+    assert isinstance(rfm, pl.LazyFrame)
+    settings = dict(
+        calibration_end="1997-09-30", observation_end="1998-06-30", margin=0.3, lifetime_years=1.5
+    )
+    args = (cdnow_tx, "customer_id", "date", "amount")
+    report = build_report(
+        tmp_path / "lazy.html", *args, **settings, calibration=cdnow_cal_holdout, rfm=rfm
+    ).read_text()
+    expected, got = _value_tables(report_html), _value_tables(report)
+    assert len(got) == 6 and got == expected
+    # 2,357 customers: every one of them in the scatter plot, as from pandas.
+    assert "Predictive vs simple CLV (all 2,357 customers)</figcaption>" in report
+    best = re.search(r"most valuable customer \(\w+\)", report_html).group(0)
+    assert best in report
+    weekly = cp.rfm_summary(
+        lazy_log, "customer_id", "date", "amount", observation_end="1998-06-30", time_unit="D"
+    )
+    with pytest.raises(cp.ClvDataError, match="in time unit 'D', the report uses 'W'"):
+        build_report(tmp_path / "bad.html", *args, **settings, rfm=weekly)

@@ -1,0 +1,216 @@
+"""What the report shows of the customers' CLV table, computed where the table lives.
+
+The report's value part reads one row per customer: tiers, the customers at risk, the top
+customers, totals, a scatter plot and a concentration curve (the heatmaps read the summary's
+frequency quantiles, :mod:`clvpredict.plotting`). Here all
+of it is computed once into a :class:`CustomerValues` whose size does not depend on the number of
+customers. A pandas table is read in this process, with the numbers the report always printed; a
+Spark table (the predictions of ``clvpredict refresh --engine spark``) is read by Spark, and
+this process receives only aggregates, the first rows in rank order and a bounded sample: a
+hundred million customers never sit in one process.
+
+Every number printed is exact on both (sums to rounding): the tiers and the ranks come from
+:mod:`clvpredict.data.ranks`, ties broken by customer id (:mod:`clvpredict.segments`). What is
+only drawn is bounded: the scatter plot's sample (a seeded random one, at most
+:data:`~clvpredict.plotting.MAX_POINTS` customers) and the concentration curve's points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import narwhals.stable.v2 as nw
+import numpy as np
+import pandas as pd
+
+from .. import plotting
+from ..data.engines import as_lazy, count_true, scalars
+from ..data.ranks import hashed_sample, missing
+from ..plotting import _sample_positions, concentration_points
+from ..segments import at_risk_customers, segment_table, table_id_column, top_customers
+
+__all__ = ["AT_RISK_ROWS", "TOP_ROWS", "CustomerValues", "customer_values"]
+
+#: Customers at risk listed in the report (all are counted).
+AT_RISK_ROWS = 50
+#: Top customers listed in the report.
+TOP_ROWS = 20
+
+
+@dataclass
+class CustomerValues:
+    """The customers' value as the report shows it; bounded whatever the number of customers.
+
+    Attributes
+    ----------
+    n_customers : int
+        Customers in the table.
+    total_predictive_clv, total_simple_clv : float
+        Sums over the customers (currency; missing values skipped).
+    tiers : DataFrame
+        :func:`~clvpredict.segment_table`.
+    at_risk : DataFrame
+        The first :data:`AT_RISK_ROWS` of :func:`~clvpredict.at_risk_customers`, in rank order,
+        indexed by customer.
+    n_at_risk : int
+        How many customers are at risk.
+    top : DataFrame
+        The :data:`TOP_ROWS` customers with the highest predictive CLV (every column of the
+        table), indexed by customer.
+    scatter : DataFrame
+        ``simple_clv`` and ``predictive_clv`` of the customers drawn in the scatter plot.
+    n_scatter : int
+        Customers with both CLVs finite, of whom ``scatter`` is all or a random sample.
+    scatter_extent : tuple of float
+        Smallest and largest CLV (either kind) among those customers, or (0, 0).
+    concentration : DataFrame
+        Points of the predictive CLV concentration curve
+        (:func:`~clvpredict.plotting.concentration_points`).
+    concentration_marks : dict
+        Share of predictive CLV (percent) held by the top 10% and 20% of customers.
+    horizon_months : int or None
+        The CLV horizon of the table, for the plots' labels.
+    """
+
+    n_customers: int
+    total_predictive_clv: float
+    total_simple_clv: float
+    tiers: pd.DataFrame
+    at_risk: pd.DataFrame
+    n_at_risk: int
+    top: pd.DataFrame
+    scatter: pd.DataFrame
+    n_scatter: int
+    scatter_extent: tuple[float, float]
+    concentration: pd.DataFrame
+    concentration_marks: dict[float, float] = field(default_factory=dict)
+    horizon_months: int | None = None
+
+    @property
+    def best(self) -> Any:
+        """The customer with the highest predictive CLV (ties by id)."""
+        return self.top.index[0]
+
+
+def customer_values(
+    purchase_model: Any,
+    table: Any,
+    *,
+    lookback: float,
+    horizon_months: int | None = None,
+    customer_id_col: str | None = None,
+    max_points: int | None = None,
+    seed: int = 0,
+) -> CustomerValues:
+    """Everything the report shows of a CLV table, computed where the table lives.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model
+        The model the table was scored with (for the customers at risk).
+    table : DataFrame or engine frame
+        :func:`~clvpredict.clv_table` of the customers: pandas indexed by customer, or a frame
+        of another engine (a Spark DataFrame) with the customer id in a column.
+    lookback : float
+        The at-risk comparison's lookback, in the model's time unit.
+    horizon_months : int, optional
+        The table's CLV horizon (read from a pandas table's ``attrs`` when omitted).
+    customer_id_col : str, optional
+        The id column of an engine's table, when it cannot be told.
+    max_points : int, optional
+        Most customers drawn in the scatter plot (default :data:`~clvpredict.plotting.MAX_POINTS`).
+    seed : int
+        Seed of the scatter plot's sample.
+    """
+    if max_points is None:
+        max_points = plotting.MAX_POINTS
+    if isinstance(table, pd.DataFrame):
+        return _pandas_values(purchase_model, table, lookback, horizon_months, max_points, seed)
+    ident = table_id_column(table, customer_id_col)
+    frame = as_lazy(table)
+    simple, predictive = nw.col("simple_clv"), nw.col("predictive_clv")
+    finite = simple.is_finite() & predictive.is_finite()
+
+    def present_sum(column: str) -> nw.Expr:
+        return nw.when(~missing(column)).then(nw.col(column)).otherwise(0.0).sum()
+
+    def finite_extreme(expr: nw.Expr, name: str) -> nw.Expr:
+        kept = nw.when(finite).then(expr)
+        return (kept.min() if name.startswith("low") else kept.max()).alias(name)
+
+    row = scalars(
+        frame,
+        nw.len().alias("n"),
+        present_sum("predictive_clv").alias("total_predictive"),
+        present_sum("simple_clv").alias("total_simple"),
+        count_true(finite).alias("n_finite"),
+        finite_extreme(simple, "low_simple"),
+        finite_extreme(predictive, "low_predictive"),
+        finite_extreme(simple, "top_simple"),
+        finite_extreme(predictive, "top_predictive"),
+    )
+    n, total_predictive, total_simple, n_finite = row[:4]
+    n_finite = int(n_finite or 0)
+    extent = (0.0, 0.0)
+    if n_finite:
+        extent = (float(min(row[4], row[5])), float(max(row[6], row[7])))
+    at_risk = at_risk_customers(purchase_model, table, lookback=lookback, customer_id_col=ident)
+    (n_at_risk,) = scalars(as_lazy(at_risk), nw.len().alias("n"))
+    scatter = hashed_sample(
+        frame.filter(finite), max_points, ident, ["simple_clv", "predictive_clv"], seed=seed
+    )
+    curve, marks, _ = concentration_points(table, customer_id_col=ident)
+    return CustomerValues(
+        n_customers=int(n),
+        total_predictive_clv=float(total_predictive or 0.0),
+        total_simple_clv=float(total_simple or 0.0),
+        tiers=segment_table(table, customer_id_col=ident),
+        at_risk=top_customers(at_risk, AT_RISK_ROWS, customer_id_col=ident),
+        n_at_risk=int(n_at_risk),
+        top=top_customers(table, TOP_ROWS, customer_id_col=ident),
+        scatter=scatter,
+        n_scatter=n_finite,
+        scatter_extent=extent,
+        concentration=curve,
+        concentration_marks=marks,
+        horizon_months=horizon_months,
+    )
+
+
+def _pandas_values(
+    purchase_model: Any,
+    table: pd.DataFrame,
+    lookback: float,
+    horizon_months: int | None,
+    max_points: int,
+    seed: int,
+) -> CustomerValues:
+    """The same from a pandas table, in this process: the numbers the report always printed."""
+    at_risk = at_risk_customers(purchase_model, table, lookback=lookback)
+    both = table[["simple_clv", "predictive_clv"]]
+    finite = np.isfinite(both.to_numpy(dtype=float)).all(axis=1)
+    kept = both[finite]
+    shown = _sample_positions(len(kept), max_points, seed)
+    extent = (0.0, 0.0)
+    if len(kept):
+        values = kept.to_numpy(dtype=float)
+        extent = (float(values.min()), float(values.max()))
+    curve, marks, _ = concentration_points(table["predictive_clv"])
+    if horizon_months is None:
+        horizon_months = table.attrs.get("horizon_months")
+    return CustomerValues(
+        n_customers=len(table),
+        total_predictive_clv=float(table["predictive_clv"].sum()),
+        total_simple_clv=float(table["simple_clv"].sum()),
+        tiers=segment_table(table),
+        at_risk=at_risk.head(AT_RISK_ROWS),
+        n_at_risk=len(at_risk),
+        top=top_customers(table, TOP_ROWS),
+        scatter=kept if shown is None else kept.iloc[shown],
+        n_scatter=len(kept),
+        scatter_extent=extent,
+        concentration=curve,
+        concentration_marks=marks,
+        horizon_months=horizon_months,
+    )
