@@ -226,6 +226,25 @@ def _recency_edges(
     return edges
 
 
+def _totals_table(
+    n: int, total_actual: float, total_predicted: float, model_index: pd.Index
+) -> pd.DataFrame:
+    """The holdout's totals: customers, actual and predicted repeat purchases (all customers),
+    their difference and the percentage error (positive: over-forecast)."""
+    return pd.DataFrame(
+        {
+            "n_customers": [n],
+            "actual": [total_actual],
+            "predicted": [total_predicted],
+            "difference": [total_predicted - total_actual],
+            "pct_error": [
+                100.0 * (total_predicted - total_actual) / total_actual if total_actual else np.nan
+            ],
+        },
+        index=model_index,
+    )
+
+
 def _fmt(value: float) -> str:
     return f"{value:g}"
 
@@ -528,18 +547,7 @@ def evaluate_holdout(
         index=model_index,
     )
     total_actual, total_predicted = float(actual.sum()), float(predicted.sum())
-    totals = pd.DataFrame(
-        {
-            "n_customers": [len(actual)],
-            "actual": [total_actual],
-            "predicted": [total_predicted],
-            "difference": [total_predicted - total_actual],
-            "pct_error": [
-                100.0 * (total_predicted - total_actual) / total_actual if total_actual else np.nan
-            ],
-        },
-        index=model_index,
-    )
+    totals = _totals_table(len(actual), total_actual, total_predicted, model_index)
     by_frequency = _binned_means(freq_codes, freq_labels, actual, predicted, "frequency_bin")
     by_recency = _binned_means(rec_codes, rec_labels, actual, predicted, "recency_bin")
     by_recency.insert(0, "recency_high", np.concatenate([[0.0], edges[1:]]))
@@ -865,18 +873,7 @@ def _evaluate_in_engine(
         index=model_index,
     )
     total_actual, total_predicted = overall["sum_actual"], overall["sum_predicted"]
-    totals = pd.DataFrame(
-        {
-            "n_customers": [n],
-            "actual": [total_actual],
-            "predicted": [total_predicted],
-            "difference": [total_predicted - total_actual],
-            "pct_error": [
-                100.0 * (total_predicted - total_actual) / total_actual if total_actual else np.nan
-            ],
-        },
-        index=model_index,
-    )
+    totals = _totals_table(n, total_actual, total_predicted, model_index)
     tables = []
     for code, labels, what in (
         ("_frequency_code", freq_labels, "frequency_bin"),

@@ -30,6 +30,7 @@ from .data.engines import (
     as_lazy,
     count_true,
     frame_kind,
+    id_column,
     map_summary_batches,
     scalars,
     table_to_kind,
@@ -85,19 +86,7 @@ def table_id_column(table: Any, customer_id_col: str | None = None) -> str:
     """The customer id column of an engine's CLV table: ``customer_id_col``, or its one column
     that is not a :func:`~clvpredict.clv_table` column."""
     names = as_lazy(table).collect_schema().names()
-    if customer_id_col is not None:
-        if customer_id_col not in names:
-            raise ClvDataError(
-                f"customer_id_col={customer_id_col!r} is not a column of the table ({names})."
-            )
-        return customer_id_col
-    others = [n for n in names if n not in TABLE_COLUMNS]
-    if len(others) != 1:
-        raise ClvDataError(
-            f"Cannot tell the customer id column of the table among {others or names}: pass "
-            "customer_id_col=."
-        )
-    return others[0]
+    return id_column(names, customer_id_col, TABLE_COLUMNS, "table")
 
 
 def _require(table: Any, columns: Sequence[str], what: str) -> None:

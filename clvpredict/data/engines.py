@@ -13,7 +13,7 @@ survives joins, filters and being written to a file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 import narwhals.stable.v2 as nw
@@ -288,17 +288,22 @@ def single_unit(units: pd.Series) -> str | None:
     return str(distinct[0]) if len(distinct) else None
 
 
-def _spark_id_column(columns: list[str], given: str | None) -> str:
+def id_column(
+    columns: Sequence[str], given: str | None, known: Collection[str], what: str = "summary"
+) -> str:
+    """The customer id column of an engine's ``what`` (a summary, a CLV table) with these
+    ``columns``: ``given`` (checked), or its one column that is not among the ``known`` ones."""
+    columns = list(columns)
     if given is not None:
         if given not in columns:
             raise ClvDataError(
-                f"customer_id_col={given!r} is not a column of the summary; it has {columns}."
+                f"customer_id_col={given!r} is not a column of the {what}; it has {columns}."
             )
         return given
-    others = [c for c in columns if c not in SUMMARY_COLUMNS]
+    others = [c for c in columns if c not in known]
     if len(others) != 1:
         raise ClvDataError(
-            f"Cannot tell the customer id column of the summary among {others or columns}: "
+            f"Cannot tell the customer id column of the {what} among {others or columns}: "
             "pass customer_id_col=."
         )
     return others[0]
@@ -328,7 +333,7 @@ def map_summary_batches(
     written or collected.
     """
     columns = list(summary.columns)
-    id_col = _spark_id_column(columns, customer_id_col)
+    id_col = id_column(columns, customer_id_col, SUMMARY_COLUMNS)
     if UNIT_COLUMN not in columns:
         raise ClvDataError(
             f"The summary has no {UNIT_COLUMN!r} column stating the unit of recency and T; "
