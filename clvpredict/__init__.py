@@ -55,7 +55,7 @@ from .models import (
     pareto_nbd,
     uncertainty,
 )
-from .segments import at_risk_customers, segment_table
+from .segments import at_risk_customers, segment_table, top_customers
 from .simulation import simulate_transactions
 
 # Modules that lived at the top of the package before the layers got folders keep their old
@@ -119,4 +119,5 @@ __all__ = [
     "simple_clv",
     "simulate_transactions",
     "simulation",
+    "top_customers",
 ]
