@@ -70,3 +70,26 @@ def next_phrase(value: float, time_unit: str) -> str:
     """``"the next week"`` for one unit, else ``"the next 12 months"`` (see duration_phrase)."""
     phrase = duration_phrase(value, time_unit)
     return f"the next {phrase[2:]}" if phrase.startswith("1 ") else f"the next {phrase}"
+
+
+def check_currency(currency: object, argument: str = "currency") -> str | None:
+    """The currency the log's amounts are in, as the tables and plots label money: ``None``
+    (unlabelled: "currency units") or a short text such as ``"USD"``, ``"EUR"`` or ``"$"``."""
+    if currency is None:
+        return None
+    if (
+        not isinstance(currency, str)
+        or not currency.strip()
+        or len(currency.strip()) > 12
+        or not currency.isprintable()
+    ):
+        raise ClvDataError(
+            f"{argument}={currency!r} must be a short label of the amounts' currency (at most "
+            "12 printable characters), e.g. 'USD', 'EUR' or '$'."
+        )
+    return currency.strip()
+
+
+def money_unit(currency: str | None) -> str:
+    """How an axis or a column header names money: the currency, else ``"currency units"``."""
+    return currency if currency else "currency units"

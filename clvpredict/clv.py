@@ -27,6 +27,7 @@ import pandas as pd
 
 from ._units import (
     DAYS_PER_MONTH,
+    check_currency,
     check_time_unit,
     months_to_units,
     unit_in_days,
@@ -549,6 +550,7 @@ def clv_table(
     n_draws: int = 200,
     random_state: Any = None,
     allow_unconverged: bool = False,
+    currency: str | None = None,
 ) -> pd.DataFrame:
     """One row per customer: history, model predictions, predictive CLV and simple CLV side by side.
 
@@ -571,6 +573,10 @@ def clv_table(
     allow_unconverged
         As in :func:`predictive_clv`; with ``interval`` the table also has
         ``predictive_clv_lower`` and ``predictive_clv_upper`` (parameter uncertainty).
+    currency : str, optional
+        The currency of the log's amounts (``"USD"``, ``"EUR"``, ``"$"``), recorded in
+        ``attrs["currency"]`` for the plots and the report to label money with. It changes no
+        number: the money columns are in the amounts' own currency.
 
     Returns
     -------
@@ -580,6 +586,7 @@ def clv_table(
         data also ``frequency_holdout, monetary_value_holdout, duration_holdout`` and
         ``expected_purchases_holdout`` (the model's forecast over ``duration_holdout``).
     """
+    currency = check_currency(currency)
     if lifetime_years is None:
         raise ClvDataError(
             "clv_table needs lifetime_years= for the simple CLV formula: pass your business's "
@@ -596,6 +603,7 @@ def clv_table(
             n_draws=n_draws,
             random_state=random_state,
             allow_unconverged=allow_unconverged,
+            currency=currency,
         )
         if kind == "spark":
             return _clv_table_on_spark(purchase_model, spend_model, data, None, **settings)
@@ -661,6 +669,7 @@ def clv_table(
         horizon_months=horizon,
         annual_discount_rate=annual_discount_rate,
         margin=margin,
+        currency=currency,
     )
     return out
 

@@ -28,7 +28,14 @@ import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
-from ._units import DAYS_PER_UNIT, UNIT_NAMES, duration_phrase, next_phrase
+from ._units import (
+    DAYS_PER_UNIT,
+    UNIT_NAMES,
+    check_currency,
+    duration_phrase,
+    money_unit,
+    next_phrase,
+)
 from ._validation import model_time_unit
 from .data.engines import as_lazy, count_true, is_engine_frame, scalars, to_caller
 from .data.ranks import rank_keys, ranked_before
@@ -798,6 +805,7 @@ def plot_clv_comparison(
     random_state: Any = 0,
     n_customers: int | None = None,
     extent: tuple[float, float] | None = None,
+    currency: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Predictive vs simple CLV per customer, on symmetric-log axes, with the line y = x.
@@ -828,6 +836,9 @@ def plot_clv_comparison(
         Spark table): the number of customers it was drawn from, with both CLVs finite, and the
         smallest and largest CLV among them (currency units). Then ``table`` is drawn whole and
         the legend and frame are those of all ``n_customers``.
+    currency : str, optional
+        The amounts' currency for the axis labels (default: the table's ``attrs["currency"]``,
+        which :func:`~clvpredict.clv_table` records; "currency units" without one).
     ax : matplotlib Axes, optional
 
     Returns
@@ -898,8 +909,9 @@ def plot_clv_comparison(
     horizon = table.attrs.get("horizon_months")
     span = f"next {horizon} months" if horizon else "forecast horizon"
     scale = f"symlog scale, linear below {linthresh:g}"
-    ax.set_xlabel(f"Simple CLV (currency units; {scale})")
-    ax.set_ylabel(f"Predictive CLV, {span} (currency units; {scale})")
+    money = money_unit(check_currency(currency or table.attrs.get("currency")))
+    ax.set_xlabel(f"Simple CLV ({money}; {scale})")
+    ax.set_ylabel(f"Predictive CLV, {span} ({money}; {scale})")
     ax.set_title("Predictive vs simple CLV per customer")
     ax.grid(alpha=0.3, which="major")
     ax.legend(loc="upper left")
@@ -1165,6 +1177,7 @@ def plot_spend_distribution(
     *,
     bins: int = 40,
     upper_quantile: float = 0.99,
+    currency: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Observed distribution of mean repeat spend vs the Gamma-Gamma model's.
@@ -1189,6 +1202,8 @@ def plot_spend_distribution(
         Number of histogram bins between 0 and the ``upper_quantile`` of ``zbar``.
     upper_quantile : float
         Quantile of the observed ``zbar`` where the x-axis stops, in (0, 1].
+    currency : str, optional
+        The amounts' currency for the axis labels ("currency units" without one).
     ax : matplotlib Axes, optional
 
     Returns
@@ -1228,11 +1243,13 @@ def plot_spend_distribution(
         label="Gamma-Gamma: density of zbar given x,\naveraged over the buyers' x",
     )
     ax.set_xlim(0, upper)
+    money = money_unit(check_currency(currency))
     ax.set_xlabel(
-        f"Mean spend per repeat purchase, zbar (currency units; axis cut at the "
+        f"Mean spend per repeat purchase, zbar ({money}; axis cut at the "
         f"{100 * upper_quantile:g}th percentile)"
     )
-    ax.set_ylabel("Density (share of customers per currency unit)")
+    per = f"per {currency}" if currency else "per currency unit"
+    ax.set_ylabel(f"Density (share of customers {per})")
     ax.set_title("Mean repeat spend: observed vs Gamma-Gamma model")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper right")

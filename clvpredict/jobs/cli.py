@@ -63,6 +63,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             "horizon_months": args.horizon_months,
             "annual_discount_rate": args.discount_rate,
             "margin": args.margin,
+            "currency": "USD",  # CDNOW's amounts are US dollars
             "lifetime_window_months": 6,
             "out": args.out,
         }
@@ -88,6 +89,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             horizon_months=settings.horizon_months,
             annual_discount_rate=settings.annual_discount_rate,
             margin=settings.margin,
+            currency=settings.currency,
             lifetime_years=lifetime,
             purchase_model=bg,
             spend_model=gg,
@@ -249,6 +251,9 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         help="annual discount rate as a fraction (default 0.10)",
     )
     group.add_argument("--margin", type=float, help="profit margin as a fraction (default 1.0)")
+    group.add_argument(
+        "--currency", help="currency of the amounts, to label money with (e.g. USD, EUR, '$')"
+    )
     group.add_argument(
         "--lifetime-years",
         dest="lifetime_years",
@@ -446,6 +451,7 @@ def _run_report(args: argparse.Namespace) -> int:
         horizon_months=settings.horizon_months,
         annual_discount_rate=settings.annual_discount_rate,
         margin=settings.margin,
+        currency=settings.currency,
         lifetime_years=settings.lifetime_years,
         lifetime_window_months=settings.lifetime_window_months,
         purchase_model=settings.purchase_model,

@@ -82,7 +82,7 @@ class ModelBundle:
         A bundle whose purchase or spend model did not converge raises
         :class:`~clvpredict.ConvergenceError` unless ``allow_unconverged=True``.
         """
-        keys = ("lifetime_years", "horizon_months", "annual_discount_rate", "margin")
+        keys = ("lifetime_years", "horizon_months", "annual_discount_rate", "margin", "currency")
         return clv_table(
             self.purchase_model,
             self.spend_model,

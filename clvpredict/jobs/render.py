@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plotting
-from .._units import UNIT_NAMES, months_to_units
+from .._units import UNIT_NAMES, check_currency, months_to_units
 from ..clv import clv_table
 from ..data.engines import checkpoint, is_engine_frame
 from ..data.transactions import TransactionLog
@@ -60,7 +60,33 @@ def _figure_html(ax: Any, caption: str) -> str:
     )
 
 
-def _table_html(frame: pd.DataFrame, digits: int = 2) -> str:
+#: Columns of the report's tables that hold money (in the amounts' currency).
+MONEY_COLUMNS = frozenset(
+    {
+        "monetary_value",
+        "avg_order_value",
+        "expected_avg_value",
+        "predictive_clv",
+        "simple_clv",
+        "total_predictive_clv",
+        "mean_predictive_clv",
+        "total_simple_clv",
+        "mean_simple_clv",
+    }
+)
+#: The spend check's columns, all money but the count and the correlation.
+_SPEND_MONEY = frozenset({"mean_predicted", "mean_actual", "mae", "rmse"})
+
+
+def _table_html(
+    frame: pd.DataFrame,
+    digits: int = 2,
+    currency: str | None = None,
+    money: frozenset[str] = MONEY_COLUMNS,
+) -> str:
+    """A table as HTML; with ``currency``, its ``money`` columns' headers name it."""
+    if currency:
+        frame = frame.rename(columns={c: f"{c} ({currency})" for c in frame.columns if c in money})
     return frame.to_html(
         border=0, float_format=lambda v: f"{v:,.{digits}f}", na_rep="", escape=True
     )
@@ -105,6 +131,7 @@ def render_report(
     at_risk_lookback_months: float = 3.0,
     title: str = "Customer lifetime value report",
     table: Any = None,
+    currency: str | None = None,
 ) -> Path:
     """Write the HTML report of what was computed: an :class:`Assessment` (trust) and models
     fitted on the whole history (value). Nothing is fitted here.
@@ -123,7 +150,7 @@ def render_report(
     purchase_model, spend_model
         Fitted on ``rfm``.
     end, time_unit, horizon_months, annual_discount_rate, margin, lifetime_years,
-    at_risk_lookback_months, title
+    at_risk_lookback_months, title, currency
         As in :func:`build_report`.
     table : DataFrame or engine frame, optional
         The customers' :func:`~clvpredict.clv_table` of ``rfm`` with these models and settings,
@@ -134,6 +161,7 @@ def render_report(
         computed by that engine (:func:`~clvpredict.jobs.values.customer_values`), and only
         aggregates, the first rows by rank and a bounded sample come to this process.
     """
+    currency = check_currency(currency)
     cal = assessment.calibration
     bg_cal, gg_cal = assessment.purchase_model, assessment.spend_model
     comparison, evaluation, tracking = (
@@ -196,7 +224,10 @@ def render_report(
                 f"Repeat transactions per {plotting.period_name(tracking.attrs['period_days'])}",
             ),
             (plotting.plot_period_transactions(bg_cal, cal), "Repeat purchases in calibration"),
-            (plotting.plot_spend_distribution(gg_cal, cal), "Mean repeat spend"),
+            (
+                plotting.plot_spend_distribution(gg_cal, cal, currency=currency),
+                "Mean repeat spend",
+            ),
         ]
         value_figures = [
             (
@@ -219,7 +250,10 @@ def render_report(
             ),
             (
                 plotting.plot_clv_comparison(
-                    scatter, n_customers=values.n_scatter, extent=values.scatter_extent
+                    scatter,
+                    n_customers=values.n_scatter,
+                    extent=values.scatter_extent,
+                    currency=currency,
                 ),
                 "Predictive vs simple CLV "
                 f"({plotting._sample_note(values.n_scatter, max(len(scatter), 1))})",
@@ -246,7 +280,13 @@ def render_report(
         f"{html.escape(str(end))}; calibration to {html.escape(str(calibration_end))}, holdout "
         f"to {html.escape(str(holdout_end))}. Time unit: {unit_name}. CLV over "
         f"{horizon_months} months, discount {annual_discount_rate:.1%} per year, margin "
-        f"{margin:.0%}; simple CLV with a lifetime of {lifetime_years:.2f} years. Generated "
+        f"{margin:.0%}; simple CLV with a lifetime of {lifetime_years:.2f} years. "
+        + (
+            f"Money in {html.escape(currency)}. "
+            if currency
+            else "Money in the currency of the amounts (none was named). "
+        )
+        + "Generated "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by clvpredict.</p>",
         "<h2>1. Can the model be trusted? Calibration and holdout</h2>",
         "<p>The models below are fitted on the calibration period only, then asked to forecast "
@@ -274,7 +314,7 @@ def render_report(
     ]
     if evaluation.spend is not None:
         parts += ["<h3>Spend check (customers who bought in the holdout)</h3>"]
-        parts += [_table_html(evaluation.spend, 2)]
+        parts += [_table_html(evaluation.spend, 2, currency, _SPEND_MONEY)]
     parts.append("<div class='grid'>")
     parts += [_figure_html(ax, caption) for ax, caption in trust_figures]
     parts.append("</div>")
@@ -285,7 +325,7 @@ def render_report(
         _model_block(bg),
         _model_block(gg),
         "<h3>Value tiers (by predictive CLV)</h3>",
-        _table_html(values.tiers, 2),
+        _table_html(values.tiers, 2, currency),
         f"<h3>At-risk high-value customers ({values.n_at_risk})</h3>",
         "<p class='note'>Top 20% by predictive CLV whose P(alive) fell by at least 0.10 over the "
         + (
@@ -294,9 +334,9 @@ def render_report(
             else f"last {at_risk_lookback_months:g} months"
         )
         + " without a purchase.</p>",
-        _table_html(values.at_risk, 3) if values.n_at_risk else "<p>None.</p>",
+        _table_html(values.at_risk, 3, currency) if values.n_at_risk else "<p>None.</p>",
         f"<h3>Top {TOP_ROWS} customers</h3>",
-        _table_html(values.top, 2),
+        _table_html(values.top, 2, currency),
         "<div class='grid'>",
     ]
     parts += [_figure_html(ax, caption) for ax, caption in value_figures]

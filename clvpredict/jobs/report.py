@@ -65,6 +65,7 @@ def build_report(
     horizon_months: int = 12,
     annual_discount_rate: float = 0.10,
     margin: float = 1.0,
+    currency: str | None = None,
     lifetime_years: float | None = None,
     lifetime_window_months: int = 6,
     at_risk_lookback_months: float = 3.0,
@@ -106,6 +107,9 @@ def build_report(
         Unit in which the models are fitted.
     horizon_months, annual_discount_rate, margin
         CLV settings, as in :func:`~clvpredict.predictive_clv`.
+    currency : str, optional
+        The amounts' currency (``"USD"``, ``"EUR"``, ``"$"``): named on every money column and
+        axis of the report. It changes no number.
     lifetime_years : float, optional
         Lifetime for the simple CLV; estimated with
         :func:`~clvpredict.estimate_lifetime_years` (windows of ``lifetime_window_months``) if
@@ -235,4 +239,5 @@ def build_report(
         at_risk_lookback_months=at_risk_lookback_months,
         title=title,
         table=table,
+        currency=currency,
     )

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from .._registry import all_models, model_spec
-from .._units import DAYS_PER_MONTH, unit_in_days
+from .._units import DAYS_PER_MONTH, check_currency, unit_in_days
 from ..data import transactions as data
 from ..exceptions import ClvDataError
 from ..models.model_file import ModelFileError
@@ -286,6 +286,19 @@ class _Number(_Spec):
         return value
 
 
+class _Currency(_Spec):
+    optional = True
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> str:
+        try:
+            return check_currency(value, setting)
+        except ClvDataError:
+            pass
+        fix = origin.fix(setting, '"USD"', " (at most 12 characters, in quotes)")
+        self.refuse(setting, value, origin, "must be a short label of the amounts' currency", fix)
+        raise AssertionError("unreachable: refuse raises")
+
+
 class _Flag(_Spec):
     def convert(self, setting: str, value: Any, origin: _Origin) -> bool:
         if isinstance(value, str) and value.strip().lower() in ("true", "false"):
@@ -349,6 +362,7 @@ SETTING_SPECS: dict[str, _Spec] = {
     # A rate of 100% a year or more is a percentage typed as a number, not a discount rate.
     "annual_discount_rate": _Number(0, 1, high_open=True, example="0.10"),
     "margin": _Number(0, 1),
+    "currency": _Currency(),
     "lifetime_years": _Number(0, low_open=True, optional=True, example="2.5"),
     "lifetime_window_months": _Number(1, whole=True, example="6"),
     "purchase_model": _Choice(among=purchase_model_kinds),
@@ -390,6 +404,8 @@ class Settings:
     horizon_months: int = 12
     annual_discount_rate: float = 0.10
     margin: float = 1.0
+    # The amounts' currency ("USD", "EUR", "$"): labels money in the report and the tables.
+    currency: str | None = None
     lifetime_years: float | None = None
     lifetime_window_months: int = 6
     purchase_model: str = "bgnbd"
@@ -494,6 +510,7 @@ _BUNDLE_SETTINGS = (
     "horizon_months",
     "annual_discount_rate",
     "margin",
+    "currency",
     "lifetime_years",
     "observation_end",
     "purchase_model",
