@@ -23,10 +23,11 @@ from .._units import UNIT_NAMES, check_currency, months_to_units
 from ..clv import clv_table
 from ..data.engines import checkpoint, is_engine_frame
 from ..data.transactions import TransactionLog
+from ..evaluation import model_label
 from ..exceptions import ClvDataError
 from .assessment import Assessment
 from .persistence import write_text_atomic
-from .values import TOP_ROWS, customer_values
+from .values import TOP_ROWS, CustomerValues, customer_values
 
 __all__ = ["render_report"]
 
@@ -46,6 +47,9 @@ td:first-child, th:first-child { text-align: left; }
 figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.85em; color: #555; }
 .warn { color: #a40000; font-weight: bold; }
+table.glance { font-size: 1.05em; }
+table.glance th { text-align: left; padding-right: 1.5em; }
+table.glance td { text-align: left; }
 """
 
 
@@ -90,6 +94,112 @@ def _table_html(
     return frame.to_html(
         border=0, float_format=lambda v: f"{v:,.{digits}f}", na_rep="", escape=True
     )
+
+
+def _money(value: float, currency: str | None) -> str:
+    """An amount as a reader reads it: ``20,645 USD``, or ``20,645`` without a currency."""
+    return f"{value:,.0f} {html.escape(currency)}" if currency else f"{value:,.0f}"
+
+
+#: The holdout error (absolute, as a fraction) up to which the verdict is "close", and "usable".
+CLOSE_ERROR, USABLE_ERROR = 0.10, 0.25
+
+
+def _verdict(pct_error: float) -> str:
+    """A plain verdict on the aggregate holdout error (percent; positive: over-forecast)."""
+    size = abs(pct_error) / 100.0
+    if not np.isfinite(size):
+        return "cannot be judged: there were no repeat purchases in the holdout"
+    side = "over" if pct_error > 0 else "under"
+    if size <= CLOSE_ERROR:
+        return f"close ({side}-forecast by {size:.0%}): the totals can be relied on"
+    if size <= USABLE_ERROR:
+        return f"usable with care ({side}-forecast by {size:.0%}): read totals as approximate"
+    return f"poor ({side}-forecast by {size:.0%}): do not rely on the totals before finding out why"
+
+
+def _glance_html(
+    values: CustomerValues,
+    totals: pd.DataFrame,
+    comparison: pd.DataFrame,
+    model: Any,
+    *,
+    horizon_months: int,
+    annual_discount_rate: float,
+    margin: float,
+    lifetime_years: float,
+    currency: str | None,
+) -> list[str]:
+    """The first screen: what the customers are worth and whether to trust it, in words."""
+    total = totals.iloc[0]
+    pct = float(total["pct_error"])
+    months = f"{horizon_months} months"
+    rows = [
+        ("Customers", f"{values.n_customers:,}"),
+        (
+            f"Predictive CLV, next {months}",
+            f"{_money(values.total_predictive_clv, currency)} (margin {margin:.0%}, discounted "
+            f"at {annual_discount_rate:.0%} a year)",
+        ),
+        (
+            f"Expected revenue, next {months}",
+            f"{_money(values.expected_revenue, currency)} (before margin and discounting)",
+        ),
+        (
+            "Simple-formula CLV",
+            f"{_money(values.total_simple_clv, currency)} (lifetime of {lifetime_years:.2f} "
+            "years, undiscounted)",
+        ),
+        (
+            "Holdout check",
+            f"{float(total['predicted']):,.0f} repeat purchases forecast against "
+            f"{float(total['actual']):,.0f} that happened: {_verdict(pct)}",
+        ),
+        (
+            "High-value customers at risk",
+            f"{values.n_at_risk:,}, holding {_money(values.at_risk_value, currency)} of "
+            "predictive CLV",
+        ),
+    ]
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    label = html.escape(model_label(model))
+    best = comparison.index[comparison["best"]] if "best" in comparison else []
+    chosen = (
+        f"<p class='note'>The values come from the {label} model."
+        + (
+            f" On the holdout, {html.escape(str(best[0]))} forecast customers best; this "
+            f"report uses {label} because it was the model asked for (purchase_model), and "
+            "the comparison in the appendix says by how much they differ."
+            if len(best) and str(best[0]) != model_label(model)
+            else " It was also the best of the purchase models compared on the holdout."
+            if len(best)
+            else ""
+        )
+        + "</p>"
+    )
+    ratio = (
+        values.total_simple_clv / values.total_predictive_clv
+        if values.total_predictive_clv
+        else float("nan")
+    )
+    why = (
+        "<p>The simple formula gives "
+        + (f"{ratio:.1f} times " if np.isfinite(ratio) else "a different total than ")
+        + "the predictive total. It multiplies each customer's average order value by their "
+        f"past purchase rate and by a lifetime of {lifetime_years:.2f} years, as if every "
+        "customer were still buying at that rate: it counts customers who have already left, "
+        "and it neither discounts nor stops at the horizon. Predictive CLV weighs each "
+        "customer's expected purchases over the next "
+        f"{months} by the chance that the customer is still active, and discounts them. Use "
+        "predictive CLV to budget and to rank customers for the coming period; keep the "
+        "simple formula as the benchmark it has been, not as a forecast.</p>"
+    )
+    return [
+        "<h2>At a glance</h2>",
+        f"<table class='glance'>{body}</table>",
+        chosen,
+        why,
+    ]
 
 
 def _model_block(model: Any) -> str:
@@ -288,22 +398,26 @@ def render_report(
         )
         + "Generated "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by clvpredict.</p>",
+        *_glance_html(
+            values,
+            totals,
+            comparison,
+            bg_cal,
+            horizon_months=horizon_months,
+            annual_discount_rate=annual_discount_rate,
+            margin=margin,
+            lifetime_years=lifetime_years,
+            currency=currency,
+        ),
         "<h2>1. Can the model be trusted? Calibration and holdout</h2>",
-        "<p>The models below are fitted on the calibration period only, then asked to forecast "
+        "<p>The models are fitted on the calibration period only, then asked to forecast "
         "the holdout period, which they have not seen. "
         + (
             f"<span class='warn'>The aggregate holdout forecast is off by {pct:+.1f}%.</span>"
             if abs(pct) > 20
             else f"The aggregate holdout forecast is off by {pct:+.1f}%."
         )
-        + "</p>",
-        _model_block(bg_cal),
-        _model_block(gg_cal),
-        "<h3>Purchase models compared on the holdout</h3>",
-        "<p class='note'>Each model fitted on the calibration period; <em>best</em> has the "
-        "lowest per-customer holdout RMSE. The rest of this report uses "
-        f"{html.escape(type(bg_cal).__name__)}.</p>",
-        _table_html(comparison, 3),
+        + " Their parameters and the comparison of the purchase models are in the appendix.</p>",
         "<h3>Holdout metrics</h3>",
         _table_html(evaluation.metrics, 3),
         _table_html(totals, 1),
@@ -320,10 +434,9 @@ def render_report(
     parts.append("</div>")
     parts += [
         "<h2>2. What are the customers worth?</h2>",
-        "<p>Models fitted on the whole history. Predictive CLV is the discounted model "
-        "forecast; simple CLV is average order value x purchases per year x margin x lifetime.</p>",
-        _model_block(bg),
-        _model_block(gg),
+        "<p>Models fitted on the whole history (their parameters are in the appendix). "
+        "Predictive CLV is the discounted model forecast; simple CLV is average order value x "
+        "purchases per year x margin x lifetime.</p>",
         "<h3>Value tiers (by predictive CLV)</h3>",
         _table_html(values.tiers, 2, currency),
         f"<h3>At-risk high-value customers ({values.n_at_risk})</h3>",
@@ -340,5 +453,20 @@ def render_report(
         "<div class='grid'>",
     ]
     parts += [_figure_html(ax, caption) for ax, caption in value_figures]
-    parts += ["</div>", "</body></html>"]
+    parts += [
+        "</div>",
+        "<h2>Appendix: the models</h2>",
+        "<h3>Purchase models compared on the holdout</h3>",
+        "<p class='note'>Each model fitted on the calibration period; <em>best</em> has the "
+        "lowest per-customer holdout RMSE. This report uses "
+        f"{html.escape(model_label(bg_cal))}.</p>",
+        _table_html(comparison, 3),
+        "<h3>Fitted on the calibration period</h3>",
+        _model_block(bg_cal),
+        _model_block(gg_cal),
+        "<h3>Fitted on the whole history (the values above)</h3>",
+        _model_block(bg),
+        _model_block(gg),
+        "</body></html>",
+    ]
     return write_text_atomic("\n".join(parts), path)

@@ -86,6 +86,11 @@ class CustomerValues:
     concentration: pd.DataFrame
     concentration_marks: dict[float, float] = field(default_factory=dict)
     horizon_months: int | None = None
+    #: Expected revenue over the table's horizon: the sum of expected purchases times expected
+    #: spend per purchase (currency; before margin and discounting; missing values skipped).
+    expected_revenue: float = float("nan")
+    #: Predictive CLV of all the customers at risk (currency).
+    at_risk_value: float = float("nan")
 
     @property
     def best(self) -> Any:
@@ -139,9 +144,12 @@ def customer_values(
         kept = nw.when(finite).then(expr)
         return (kept.min() if name.startswith("low") else kept.max()).alias(name)
 
+    purchases, spend = nw.col("expected_purchases"), nw.col("expected_avg_value")
+    revenue = nw.when(~missing("expected_purchases") & ~missing("expected_avg_value"))
     row = scalars(
         frame,
         nw.len().alias("n"),
+        revenue.then(purchases * spend).otherwise(0.0).sum().alias("revenue"),
         present_sum("predictive_clv").alias("total_predictive"),
         present_sum("simple_clv").alias("total_simple"),
         count_true(finite).alias("n_finite"),
@@ -150,13 +158,15 @@ def customer_values(
         finite_extreme(simple, "top_simple"),
         finite_extreme(predictive, "top_predictive"),
     )
-    n, total_predictive, total_simple, n_finite = row[:4]
+    n, revenue_total, total_predictive, total_simple, n_finite = row[:5]
     n_finite = int(n_finite or 0)
     extent = (0.0, 0.0)
     if n_finite:
-        extent = (float(min(row[4], row[5])), float(max(row[6], row[7])))
+        extent = (float(min(row[5], row[6])), float(max(row[7], row[8])))
     at_risk = at_risk_customers(purchase_model, table, lookback=lookback, customer_id_col=ident)
-    (n_at_risk,) = scalars(as_lazy(at_risk), nw.len().alias("n"))
+    n_at_risk, at_risk_value = scalars(
+        as_lazy(at_risk), nw.len().alias("n"), present_sum("predictive_clv").alias("value")
+    )
     scatter = hashed_sample(
         frame.filter(finite), max_points, ident, ["simple_clv", "predictive_clv"], seed=seed
     )
@@ -175,6 +185,8 @@ def customer_values(
         concentration=curve,
         concentration_marks=marks,
         horizon_months=horizon_months,
+        expected_revenue=float(revenue_total or 0.0),
+        at_risk_value=float(at_risk_value or 0.0),
     )
 
 
@@ -213,4 +225,6 @@ def _pandas_values(
         concentration=curve,
         concentration_marks=marks,
         horizon_months=horizon_months,
+        expected_revenue=float((table["expected_purchases"] * table["expected_avg_value"]).sum()),
+        at_risk_value=float(at_risk["predictive_clv"].sum()),
     )

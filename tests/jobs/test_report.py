@@ -135,7 +135,9 @@ def test_report_auto_uses_the_best_holdout_model(tmp_path, cdnow_tx, cdnow_cal_h
     comparison = cp.compare_models(cdnow_cal_holdout)
     best = comparison.index[comparison["best"]][0]
     chosen_class = type(comparison.attrs["models"][best]).__name__
-    assert f"The rest of this report uses {chosen_class}." in html
+    # The first screen says which model gave the values, and that it is the holdout's best.
+    assert f"The values come from the {best} model. It was also the best" in html
+    assert f"This report uses {best}." in html  # the appendix's comparison
     assert f"<strong>{chosen_class}</strong>" in html
 
 
