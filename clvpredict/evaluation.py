@@ -670,7 +670,9 @@ def _engine_checks(
         nw.col("duration_holdout").max().alias("longest"),
     ]
     if UNIT_COLUMN in names:
-        exprs += [nw.col(UNIT_COLUMN).min().alias("lo"), nw.col(UNIT_COLUMN).max().alias("hi")]
+        # As text: the column of an empty summary may have no type (polars 1.30 has no min).
+        unit = nw.col(UNIT_COLUMN).cast(nw.String)
+        exprs += [unit.min().alias("lo"), unit.max().alias("hi")]
     n, n_bad, top, longest, *units = scalars(lazy, *exprs)
     if not n:
         raise ClvDataError("cal_holdout has no customers: there is nothing to evaluate.")

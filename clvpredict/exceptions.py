@@ -46,6 +46,9 @@ class ConvergenceWarning(UserWarning):
 def describe_values(values: Iterable[Any], limit: int = 5) -> str:
     """Render at most ``limit`` offending values for an error message."""
     values = list(values)
-    shown = ", ".join(repr(v) for v in values[:limit])
+    # numpy scalars as the plain numbers they are: -1.0, not np.float64(-1.0) (numpy 2's repr).
+    shown = ", ".join(
+        repr(v.item() if hasattr(v, "item") and hasattr(v, "dtype") else v) for v in values[:limit]
+    )
     more = len(values) - limit
     return shown + (f", ... ({more} more)" if more > 0 else "")

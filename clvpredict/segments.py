@@ -309,8 +309,9 @@ def linear_quantile(lower: float, upper: float, n: int, q: float) -> float:
     default (linear) method computes it: at the virtual position ``h = (n - 1) q``, between the
     values at ``floor(h)`` (``lower``) and ``floor(h) + 1`` (``upper``; ascending, 0-based).
 
-    With the two order statistics of any engine, this is the number ``Series.quantile`` gives
-    on the whole column, bit for bit (the same operations in the same order).
+    With the two order statistics of any engine, this is the number ``numpy.quantile`` gives
+    on the whole column, bit for bit (the same operations in the same order); recent pandas'
+    ``Series.quantile`` too (pandas 2.0 hands numpy ``q x 100`` and can differ in the last bit).
     """
     h = (n - 1) * q
     position = math.floor(h)

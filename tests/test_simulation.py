@@ -410,10 +410,11 @@ def test_simulate_needs_parameters():
         ),
         (
             # A purchase after April 2262 would wrap around to 1677 in nanoseconds.
+            # 2262-04-11 is a day every pandas holds, but its last purchases would not be.
             lambda: sim.simulate_transactions(
-                "bgnbd", BGNBD, ["2250-01-01"], "2300-01-01", time_unit="W"
+                "bgnbd", BGNBD, ["2262-01-01"], "2262-04-11", time_unit="W"
             ),
-            r"observation_end=2300-01-01 is after 2262-04-10, the last day",
+            r"observation_end=2262-04-11 is after 2262-04-10, the last day",
         ),
         (
             lambda: sim.simulate_transactions(

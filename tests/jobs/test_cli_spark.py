@@ -190,8 +190,10 @@ def _watch_the_report(patch: pytest.MonkeyPatch, frame_class: type, collected: l
 
     def watched_report(*args, **kwargs):
         with pytest.MonkeyPatch.context() as inner:
-            for name in ("toArrow", "toPandas", "collect", "take", "tail"):
-                inner.setattr(frame_class, name, counted(getattr(frame_class, name)))
+            # toArrow is pyspark 4's; narwhals collects with _collect_as_arrow on 3.5.
+            for name in ("toArrow", "_collect_as_arrow", "toPandas", "collect", "take", "tail"):
+                if hasattr(frame_class, name):
+                    inner.setattr(frame_class, name, counted(getattr(frame_class, name)))
             return build_report(*args, **kwargs)
 
     patch.setattr(pipeline, "build_report", watched_report)
