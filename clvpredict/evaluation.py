@@ -391,44 +391,61 @@ def _holdout_predictions(purchase_model: Any, data: pd.DataFrame) -> np.ndarray:
     return predicted
 
 
+#: The spend check's groups of holdout buyers: name, and whether calibration frequency > 0 is
+#: required (True), excluded (False) or either (None).
+_SPEND_GROUPS = (("all", None), ("repeat buyers", True), ("one-time buyers", False))
+#: The spend check's columns after ``n_customers`` (NaN for a group with no customer).
+_SPEND_COLUMNS = ("mean_predicted", "mean_actual", "pct_error", "mae", "rmse", "correlation")
+
+
+def _spend_row(
+    n: int,
+    mean_predicted: float = np.nan,
+    mean_actual: float = np.nan,
+    mae: float = np.nan,
+    rmse: float = np.nan,
+    correlation: float = np.nan,
+) -> dict[str, Any]:
+    """One group's row of the spend check (currency units), its ``pct_error`` derived."""
+    if not n:
+        return {"n_customers": 0} | dict.fromkeys(_SPEND_COLUMNS, np.nan)
+    return {
+        "n_customers": n,
+        "mean_predicted": mean_predicted,
+        "mean_actual": mean_actual,
+        "pct_error": 100.0 * (mean_predicted - mean_actual) / mean_actual
+        if mean_actual
+        else np.nan,
+        "mae": mae,
+        "rmse": rmse,
+        "correlation": correlation,
+    }
+
+
 def _spend_table(data: pd.DataFrame, predicted_value: np.ndarray) -> pd.DataFrame:
     actual_value = data["monetary_value_holdout"].to_numpy(dtype=float)
     bought = data["frequency_holdout"].to_numpy() > 0
     repeat = data["frequency"].to_numpy() > 0
-    groups = {
-        "all": bought,
-        "repeat buyers": bought & repeat,
-        "one-time buyers": bought & ~repeat,
-    }
     rows = []
-    for mask in groups.values():
+    for _, needs_repeat in _SPEND_GROUPS:
+        mask = bought if needs_repeat is None else bought & (repeat == needs_repeat)
         pred, act = predicted_value[mask], actual_value[mask]
         n = int(mask.sum())
-        if n:
-            err = pred - act
-            mean_actual = float(act.mean())
-            rows.append(
-                {
-                    "n_customers": n,
-                    "mean_predicted": float(pred.mean()),
-                    "mean_actual": mean_actual,
-                    "pct_error": 100.0 * (pred.mean() - mean_actual) / mean_actual
-                    if mean_actual
-                    else np.nan,
-                    "mae": float(np.abs(err).mean()),
-                    "rmse": float(np.sqrt((err**2).mean())),
-                    "correlation": _pearson(pred, act),
-                }
+        if not n:
+            rows.append(_spend_row(0))
+            continue
+        err = pred - act
+        rows.append(
+            _spend_row(
+                n,
+                float(pred.mean()),
+                float(act.mean()),
+                float(np.abs(err).mean()),
+                float(np.sqrt((err**2).mean())),
+                _pearson(pred, act),
             )
-        else:
-            rows.append(
-                {"n_customers": 0}
-                | dict.fromkeys(
-                    ("mean_predicted", "mean_actual", "pct_error", "mae", "rmse", "correlation"),
-                    np.nan,
-                )
-            )
-    return pd.DataFrame(rows, index=pd.Index(list(groups), name="group"))
+        )
+    return pd.DataFrame(rows, index=pd.Index([g for g, _ in _SPEND_GROUPS], name="group"))
 
 
 def evaluate_holdout(
@@ -591,9 +608,6 @@ def evaluate_holdout(
 
 _HOLDOUT_COLUMNS = ("frequency", "recency", "T", "frequency_holdout", "duration_holdout")
 _MONEY_COLUMNS = ("monetary_value", "monetary_value_holdout")
-#: The spend check's groups of holdout buyers: name, and whether calibration frequency > 0 is
-#: required (True), excluded (False) or either (None).
-_SPEND_GROUPS = (("all", None), ("repeat buyers", True), ("one-time buyers", False))
 
 
 @in_callers_kind
@@ -746,35 +760,24 @@ def _spend_table_from_sums(
     for name, _ in _SPEND_GROUPS:
         sums = groups[name]
         n = sums["n"]
-        if n:
-            mean_predicted = sums["sum_value"] / n
-            mean_actual = sums["sum_spent"] / n
-            rows.append(
-                {
-                    "n_customers": n,
-                    "mean_predicted": mean_predicted,
-                    "mean_actual": mean_actual,
-                    "pct_error": 100.0 * (mean_predicted - mean_actual) / mean_actual
-                    if mean_actual
-                    else np.nan,
-                    "mae": sums["sum_abs_value_error"] / n,
-                    "rmse": float(np.sqrt(sums["sum_sq_value_error"] / n)),
-                    "correlation": _pearson_from_sums(
-                        n,
-                        centred[name],
-                        (sums["min_value"], sums["max_value"]),
-                        (sums["min_spent"], sums["max_spent"]),
-                    ),
-                }
+        if not n:
+            rows.append(_spend_row(0))
+            continue
+        rows.append(
+            _spend_row(
+                n,
+                sums["sum_value"] / n,
+                sums["sum_spent"] / n,
+                sums["sum_abs_value_error"] / n,
+                float(np.sqrt(sums["sum_sq_value_error"] / n)),
+                _pearson_from_sums(
+                    n,
+                    centred[name],
+                    (sums["min_value"], sums["max_value"]),
+                    (sums["min_spent"], sums["max_spent"]),
+                ),
             )
-        else:
-            rows.append(
-                {"n_customers": 0}
-                | dict.fromkeys(
-                    ("mean_predicted", "mean_actual", "pct_error", "mae", "rmse", "correlation"),
-                    np.nan,
-                )
-            )
+        )
     return pd.DataFrame(rows, index=pd.Index([g for g, _ in _SPEND_GROUPS], name="group"))
 
 
