@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .data.engines import (
+    SUMMARY_COLUMNS,
     UNIT_COLUMN,
     as_lazy,
     count_true,
@@ -57,17 +58,10 @@ DEFAULT_TIERS: tuple[tuple[str, float], ...] = (
     ("bottom 40%", 0.40),
 )
 
-#: The columns of a clv_table and of the customers at risk; any other column of an engine's table names the customers.
-TABLE_COLUMNS = frozenset(
+#: The columns of a clv_table and of the customers at risk (a summary's, and the predictions');
+#: any other column of an engine's table names the customers.
+TABLE_COLUMNS = SUMMARY_COLUMNS | frozenset(
     {
-        "frequency",
-        "recency",
-        "T",
-        "monetary_value",
-        "avg_order_value",
-        "frequency_holdout",
-        "monetary_value_holdout",
-        "duration_holdout",
         "p_alive",
         "expected_purchases",
         "expected_purchases_holdout",
@@ -77,7 +71,6 @@ TABLE_COLUMNS = frozenset(
         "p_alive_before",
         "p_alive_change",
         "time_since_last_purchase",
-        UNIT_COLUMN,
     }
 )
 
