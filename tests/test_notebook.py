@@ -40,20 +40,21 @@ def _read() -> nbformat.NotebookNode:
     return nbformat.read(NOTEBOOK, as_version=nbformat.NO_CONVERT)
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory) -> nbformat.NotebookNode:
-    """The notebook executed top to bottom; fails the test if any cell raises."""
-    root = tmp_path_factory.mktemp("notebook")
+def _execute(nb: nbformat.NotebookNode, root: Path, backend: str | None) -> Path:
+    """Run ``nb`` in a kernel of this interpreter (a kernel spec under ``root``), in an empty
+    working directory under ``root`` (returned), with matplotlib's ``backend`` (``None``:
+    Jupyter's own inline display); raises CellExecutionError when a cell fails."""
     workdir = root / "work"
     workdir.mkdir()
     # JUPYTER_PATH is searched before the user's and the environment's kernel directories.
     write_kernel_spec(root / "jupyter" / "kernels" / KERNEL)
-    nb = _read()
-    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JUPYTER_PATH", str(root / "jupyter"))
         mp.setenv("IPYTHONDIR", str(root / "ipython"))  # no user profile or startup files
-        mp.setenv("MPLBACKEND", "Agg")
+        if backend is None:
+            mp.delenv("MPLBACKEND", raising=False)
+        else:
+            mp.setenv("MPLBACKEND", backend)
         mp.setenv("PYTHONDONTWRITEBYTECODE", "1")
         client = NotebookClient(
             nb,
@@ -61,10 +62,19 @@ def executed(tmp_path_factory) -> nbformat.NotebookNode:
             timeout=CELL_TIMEOUT,
             resources={"metadata": {"path": str(workdir)}},
         )
-        try:
-            client.execute()
-        except CellExecutionError as exc:
-            pytest.fail(f"notebooks/quickstart.ipynb failed:\n{exc}", pytrace=False)
+        client.execute()
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory) -> nbformat.NotebookNode:
+    """The notebook executed top to bottom; fails the test if any cell raises."""
+    nb = _read()
+    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
+    try:
+        workdir = _execute(nb, tmp_path_factory.mktemp("notebook"), "Agg")
+    except CellExecutionError as exc:
+        pytest.fail(f"notebooks/quickstart.ipynb failed:\n{exc}", pytrace=False)
     assert not any(workdir.iterdir()), "the notebook wrote files into its working directory"
     return nb
 
@@ -182,25 +192,10 @@ INLINE_CELLS = [
 @pytest.fixture(scope="module")
 def inline_executed(tmp_path_factory) -> nbformat.NotebookNode:
     """A small notebook run with Jupyter's default inline backend (no MPLBACKEND)."""
-    root = tmp_path_factory.mktemp("inline")
-    workdir = root / "work"
-    workdir.mkdir()
-    write_kernel_spec(root / "jupyter" / "kernels" / KERNEL)
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in INLINE_CELLS]
     nb.metadata["kernelspec"] = {"name": KERNEL, "language": "python", "display_name": "Python 3"}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JUPYTER_PATH", str(root / "jupyter"))
-        mp.setenv("IPYTHONDIR", str(root / "ipython"))
-        mp.delenv("MPLBACKEND", raising=False)
-        mp.setenv("PYTHONDONTWRITEBYTECODE", "1")
-        client = NotebookClient(
-            nb,
-            kernel_name=KERNEL,
-            timeout=CELL_TIMEOUT,
-            resources={"metadata": {"path": str(workdir)}},
-        )
-        client.execute()
+    _execute(nb, tmp_path_factory.mktemp("inline"), backend=None)
     return nb
 
 
