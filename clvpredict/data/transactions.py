@@ -44,19 +44,13 @@ def _rows(mask: np.ndarray | pd.Series, frame: pd.DataFrame, column: str) -> str
 def _to_timestamp(value: Any, argument: str) -> pd.Timestamp:
     try:
         ts = pd.Timestamp(value)
-    except OverflowError as exc:
+    except (OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
         # pandas 2 holds nanoseconds: 1677-09-21 to 2262-04-11.
         raise ClvDataError(
             f"{argument}={value!r} is outside the dates pandas can hold "
             f"({pd.Timestamp.min.date()} to {pd.Timestamp.max.date()}). Pass a date in that range."
         ) from exc
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, pd.errors.OutOfBoundsDatetime):
-            raise ClvDataError(
-                f"{argument}={value!r} is outside the dates pandas can hold "
-                f"({pd.Timestamp.min.date()} to {pd.Timestamp.max.date()}). Pass a date in that "
-                "range."
-            ) from exc
         raise ClvDataError(
             f"{argument}={value!r} is not a date. Pass a date such as '1997-09-30' or a pandas Timestamp."
         ) from exc
