@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
@@ -121,7 +121,7 @@ class _Spec:
         raise NotImplementedError
 
     @staticmethod
-    def refuse(setting: str, value: Any, origin: _Origin, problem: str, fix: str = "") -> None:
+    def refuse(setting: str, value: Any, origin: _Origin, problem: str, fix: str = "") -> NoReturn:
         message = f"{origin.name(setting, value)}: {problem}" + (f"; {fix}." if fix else ".")
         if origin.kind == "bundle":
             message += (
@@ -296,7 +296,6 @@ class _Currency(_Spec):
             pass
         fix = origin.fix(setting, '"USD"', " (at most 12 characters, in quotes)")
         self.refuse(setting, value, origin, "must be a short label of the amounts' currency", fix)
-        raise AssertionError("unreachable: refuse raises")
 
 
 class _Flag(_Spec):
