@@ -457,6 +457,18 @@ class Settings:
                 if value is not None:
                     values[name] = SETTING_SPECS[name].check(name, value, origin)
                     origins[name] = origin
+        inputs = [name for name in ("transactions", "rfm") if name in values]
+        if len(inputs) == 2 and {origins[n].kind for n in inputs} == {"config", "flag"}:
+            # A flag overrides the config's other input too: `score --rfm FILE` with the config
+            # of a refresh scores FILE, and says so.
+            dropped = next(n for n in inputs if origins[n].kind == "config")
+            kept = "rfm" if dropped == "transactions" else "transactions"
+            logger.info(
+                "%s is given: %s is not read.",
+                origins[kept].name(kept, values[kept]),
+                origins[dropped].name(dropped, values.pop(dropped)),
+            )
+            origins.pop(dropped)
         settings = cls(**values)
         settings.validate(origins)
         return settings
@@ -472,6 +484,15 @@ class Settings:
                 raise TypeError(f"Setting {item.name!r} has no entry in SETTING_SPECS.")
             origin = origins.get(item.name, _Origin("python"))
             setattr(self, item.name, spec.check(item.name, getattr(self, item.name), origin))
+        if self.transactions is not None and self.rfm is not None:
+            named = [
+                origins.get(name, _Origin("python")).name(name, getattr(self, name))
+                for name in ("transactions", "rfm")
+            ]
+            raise ClvDataError(
+                f"Both {named[0]} and {named[1]} are given: a job reads one input, the "
+                "transaction log or an RFM table. Give only the one to read."
+            )
         if self.engine == "spark" and self.output_format != "parquet":
             given = origins.get("output_format")
             if given is not None:

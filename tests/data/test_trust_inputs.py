@@ -4,6 +4,7 @@ time unit. Each must now be a correct answer or a ClvDataError (exit 2) naming t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -456,6 +457,35 @@ def test_a_bad_flag_stops_before_any_work(flags, name, words, tmp_path, capsys, 
     err = capsys.readouterr().err
     assert name in err and words in err
     assert no_work == [] and not out.exists()
+
+
+def test_score_with_both_inputs_is_refused_before_any_work(tmp_path, capsys, no_work):
+    out = tmp_path / "out"
+    args = ["--model", tmp_path / "model.json", "--out", out, "--rfm-time-unit", "W"]
+    both = ["--transactions", tmp_path / "new.csv", "--rfm", tmp_path / "old.csv"]
+    assert cli("score", *args, *both) == BAD_INPUT
+    err = capsys.readouterr().err
+    assert (
+        f"--transactions {tmp_path / 'new.csv'}" in err and f"--rfm {tmp_path / 'old.csv'}" in err
+    )
+    assert "one input" in err and no_work == [] and not out.exists()
+
+
+def test_a_flag_input_replaces_the_config_input_and_says_so(tmp_path, caplog):
+    from clvpredict.pipeline import Settings
+
+    caplog.set_level("INFO", logger="clvpredict.settings")
+    config = {"transactions": "nightly.parquet"}
+    settings = Settings.from_sources(config, {"rfm": "rfm.csv"}, config_name="nightly.toml")
+    assert settings.rfm == "rfm.csv" and settings.transactions is None
+    assert 'transactions = "nightly.parquet" in the config file nightly.toml is not read' in (
+        caplog.text
+    )
+    # Both in one source is ambiguous: refused, in Python too.
+    with pytest.raises(cp.ClvDataError, match=r"transactions = .*rfm = .*one input"):
+        Settings.from_sources({"transactions": "a.csv", "rfm": "b.csv"})
+    with pytest.raises(cp.ClvDataError, match=re.escape("transactions='a.csv' and rfm='b.csv'")):
+        Settings(transactions="a.csv", rfm="b.csv").validate()
 
 
 @pytest.mark.parametrize(
