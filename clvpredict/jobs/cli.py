@@ -493,6 +493,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RefreshLocked as exc:
         logger.error("%s", exc)
         return EXIT_LOCKED
+    except OSError as exc:
+        # The machine, not the data or a bug: a full disk, a lost mount, a permission. One line
+        # says which file and why; --verbose adds the traceback.
+        logger.error(
+            "the machine refused a file operation: %s. Nothing was half-published; fix it and "
+            "run again.",
+            exc,
+            exc_info=bool(getattr(args, "verbose", False)),
+        )
+        return EXIT_UNEXPECTED
     except Exception:
         logger.exception("unexpected error (please report it)")
         return EXIT_UNEXPECTED
