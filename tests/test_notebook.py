@@ -1,29 +1,48 @@
-"""The quickstart notebook runs top to bottom, is committed without outputs, and prints real numbers.
+"""The quickstart notebook is committed with its outputs, and they are the outputs it gives now.
 
-The notebook is executed once per module with nbclient in a kernel started from *this* test's
-interpreter (a kernel spec written into a temporary directory, so that no user-level or
-system-wide ``python3`` kernel can take its place), with a temporary working directory so that
-nothing is written into the repository. The file on disk is only read, never rewritten.
+``notebooks/regenerate.py`` runs the notebook in a kernel of this interpreter, in an empty
+temporary folder with a fixed environment (Jupyter's inline backend, progress bars off), and
+saves it with its outputs so that it reads on GitHub. These tests run a copy of the committed
+file the same way (the file on disk is only read) and compare the two, output by output:
+
+* the same outputs of the same kinds in every code cell, and no errors;
+* every text output equal: streams, ``text/plain`` and ``text/html``. Only what legitimately
+  varies is normalised: memory addresses, trailing blanks, and where pandas puts the ``\\``
+  that continues a wide table (pandas 2.0 and 3 put it on different lines). Numbers are parsed
+  from the text: integers must be equal; a number with decimals may differ by one unit in its
+  last printed digit (a rounding that fell the other way) plus :data:`REL_TOL` of its value,
+  for floating point that varies across numpy/scipy versions (the newest and the lowest
+  declared versions printed identical numbers when this was written);
+* an ``image/png`` in the same outputs (the pixels vary with matplotlib and FreeType versions
+  and are not compared).
+
+A stale notebook fails with the command that regenerates it.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from ipykernel.kernelspec import write_kernel_spec
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 import clvpredict
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
+REGENERATE = "python notebooks/regenerate.py"
 KERNEL = "python3"
-CELL_TIMEOUT = 300  # seconds per cell; the whole notebook takes a few seconds
+MAX_BYTES = 2_000_000  # the file with its figures
+
+#: Relative difference allowed between numbers parsed from the outputs (besides the rounding of
+#: their last printed digit).
+REL_TOL = 1e-6
 
 # Fader, Hardie & Lee (2005), CDNOW sample, 39-week calibration ending 1997-09-30, in weeks.
 PUBLISHED_BGNBD = {"r": 0.2426, "alpha": 4.4137, "a": 0.7930, "b": 2.4262}
@@ -36,43 +55,42 @@ PROBE = (
 )
 
 
+def _load_runner():
+    spec = importlib.util.spec_from_file_location(
+        "regenerate", ROOT / "notebooks" / "regenerate.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+runner = _load_runner()
+
+
 def _read() -> nbformat.NotebookNode:
     return nbformat.read(NOTEBOOK, as_version=nbformat.NO_CONVERT)
 
 
-def _execute(nb: nbformat.NotebookNode, root: Path, backend: str | None) -> Path:
-    """Run ``nb`` in a kernel of this interpreter (a kernel spec under ``root``), in an empty
-    working directory under ``root`` (returned), with matplotlib's ``backend`` (``None``:
-    Jupyter's own inline display); raises CellExecutionError when a cell fails."""
-    workdir = root / "work"
-    workdir.mkdir()
-    # JUPYTER_PATH is searched before the user's and the environment's kernel directories.
-    write_kernel_spec(root / "jupyter" / "kernels" / KERNEL)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JUPYTER_PATH", str(root / "jupyter"))
-        mp.setenv("IPYTHONDIR", str(root / "ipython"))  # no user profile or startup files
-        if backend is None:
-            mp.delenv("MPLBACKEND", raising=False)
-        else:
-            mp.setenv("MPLBACKEND", backend)
-        mp.setenv("PYTHONDONTWRITEBYTECODE", "1")
-        client = NotebookClient(
-            nb,
-            kernel_name=KERNEL,
-            timeout=CELL_TIMEOUT,
-            resources={"metadata": {"path": str(workdir)}},
-        )
-        client.execute()
-    return workdir
+def _code(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.fixture(scope="module")
+def committed() -> nbformat.NotebookNode:
+    return _read()
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory) -> nbformat.NotebookNode:
-    """The notebook executed top to bottom; fails the test if any cell raises."""
+    """A copy of the committed notebook, cleared and executed top to bottom as the
+    regeneration script does; fails the test if any cell raises."""
     nb = _read()
+    for cell in _code(nb):
+        cell.outputs = []
+        cell.execution_count = None
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
     try:
-        workdir = _execute(nb, tmp_path_factory.mktemp("notebook"), "Agg")
+        workdir = runner.execute(nb, tmp_path_factory.mktemp("notebook"))
     except CellExecutionError as exc:
         pytest.fail(f"notebooks/quickstart.ipynb failed:\n{exc}", pytrace=False)
     assert not any(workdir.iterdir()), "the notebook wrote files into its working directory"
@@ -101,17 +119,21 @@ def _stdout(cell: nbformat.NotebookNode) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-def test_committed_without_outputs():
-    nb = _read()
-    nbformat.validate(nb)
-    code = [c for c in nb.cells if c.cell_type == "code"]
+def test_committed_with_outputs(committed):
+    nbformat.validate(committed)
+    code = _code(committed)
     assert code, "the notebook has no code cells"
-    dirty = [
-        c.get("id", i) for i, c in enumerate(code) if c.outputs or c.execution_count is not None
-    ]
-    assert not dirty, f"cells saved with outputs or execution counts: {dirty}"
-    assert nb.metadata["kernelspec"]["name"] == KERNEL
-    assert nb.metadata["kernelspec"]["language"] == "python"
+    counts = [c.execution_count for c in code]
+    assert counts == list(range(1, len(code) + 1)), (
+        f"cells saved out of order or not run (execution counts {counts}): run {REGENERATE}"
+    )
+    errors = [o.ename for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"the notebook was saved with errors {errors}"
+    assert committed.metadata["kernelspec"]["name"] == KERNEL
+    assert committed.metadata["kernelspec"]["language"] == "python"
+    # Timing metadata would change at every regeneration.
+    assert not any("execution" in c.metadata for c in code)
+    assert NOTEBOOK.stat().st_size < MAX_BYTES
 
 
 def test_alternates_explanations_and_code():
@@ -133,20 +155,103 @@ def test_kernel_is_this_interpreter(executed):
 
 
 def test_every_code_cell_ran(executed):
-    code = [c for c in executed.cells if c.cell_type == "code"]
+    code = _code(executed)
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors
 
 
-def test_plots_are_shown(executed):
-    images = sum(
-        "image/png" in o.get("data", {})
-        for c in executed.cells
-        if c.cell_type == "code"
-        for o in c.outputs
+# Numbers as printed: digits with optional thousands separators, decimals and exponent. A sign
+# stays in the text around them and must match as text.
+_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+# pandas' mark that a wide table continues below, which pandas versions put on different lines.
+_CONTINUED = re.compile(r"[ \t]*\\?[ \t]*$", re.MULTILINE)
+
+
+def _normalised(text: str) -> str:
+    return _CONTINUED.sub("", _ADDRESS.sub("0x...", text))
+
+
+def _last_digit(number: str) -> float:
+    """One unit of the last printed digit of ``number`` (1 for an integer)."""
+    mantissa, _, exponent = number.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 10.0 ** (int(exponent or 0) - decimals)
+
+
+def _numbers_agree(old: str, new: str) -> bool:
+    if old == new:
+        return True
+    if not any(mark in old + new for mark in ".eE"):
+        return False  # integers (counts, ids, dates) are exact
+    x, y = float(old.replace(",", "")), float(new.replace(",", ""))
+    slack = max(_last_digit(old), _last_digit(new))
+    return abs(x - y) <= slack + REL_TOL * max(abs(x), abs(y))
+
+
+def _text_difference(old: str, new: str) -> str | None:
+    """Where two text outputs differ beyond the tolerances of this module, or None."""
+    old, new = _normalised(old), _normalised(new)
+    old_numbers, new_numbers = _NUMBER.findall(old), _NUMBER.findall(new)
+    old_words, new_words = _NUMBER.split(old), _NUMBER.split(new)
+    if old_words != new_words or len(old_numbers) != len(new_numbers):
+        for old_line, new_line in zip(old.splitlines(), new.splitlines(), strict=False):
+            if _NUMBER.split(old_line) != _NUMBER.split(new_line):
+                return f"committed {old_line.strip()!r}, now {new_line.strip()!r}"
+        return f"committed {len(old.splitlines())} lines, now {len(new.splitlines())}"
+    for old_number, new_number in zip(old_numbers, new_numbers, strict=True):
+        if not _numbers_agree(old_number, new_number):
+            return f"committed {old_number}, now {new_number}"
+    return None
+
+
+def _output_difference(old: nbformat.NotebookNode, new: nbformat.NotebookNode) -> str | None:
+    if old.output_type != new.output_type:
+        return f"a {old.output_type} output is now {new.output_type}"
+    if old.output_type == "stream":
+        if old.name != new.name:
+            return f"{old.name} output is now {new.name}"
+        return _text_difference(old.text, new.text)
+    if old.output_type == "error":
+        return "an error output"
+    if set(old.data) != set(new.data):
+        return f"output of {sorted(old.data)} is now {sorted(new.data)}"
+    for mime in sorted(old.data):
+        if mime.startswith("text/"):
+            difference = _text_difference(old.data[mime], new.data[mime])
+            if difference is not None:
+                return f"{mime}: {difference}"
+    return None
+
+
+def test_committed_outputs_are_the_outputs_of_today(committed, executed):
+    code_now = _code(executed)[:-1]  # without the probe
+    stale = []
+    for number, (old, new) in enumerate(zip(_code(committed), code_now, strict=True), start=1):
+        if len(old.outputs) != len(new.outputs):
+            found = f"{len(old.outputs)} outputs committed, {len(new.outputs)} now"
+        else:
+            found = next(
+                filter(None, map(_output_difference, old.outputs, new.outputs)),
+                None,
+            )
+        if found is not None:
+            stale.append(f"code cell {number} ({old.source.splitlines()[0][:50]!r}): {found}")
+    assert not stale, (
+        "notebooks/quickstart.ipynb is out of date; run `"
+        + REGENERATE
+        + "` from the repository's root and commit it.\n"
+        + "\n".join(stale)
     )
-    assert images >= 6
+
+
+def test_plots_are_shown(committed):
+    shown = [_images(c) for c in _code(committed)]
+    assert sum(shown) >= 8
+    # A plot call alone in a cell shows one figure; so do several plots on one figure.
+    plot_cells = [c for c in _code(committed) if "plotting.plot_" in c.source]
+    assert [_images(c) for c in plot_cells] == [1] * len(plot_cells)
 
 
 def test_bgnbd_estimates_match_the_published_ones(executed):
@@ -165,6 +270,33 @@ def test_holdout_totals(executed):
     assert totals["customers"] == 2357
     assert totals["actual_holdout_transactions"] == 1882
     assert 0 < totals["predicted_holdout_transactions"] < 2 * 1882
+
+
+def _table_rows(cell: nbformat.NotebookNode, names: tuple[str, ...]) -> dict[str, list[float]]:
+    """The numbers of each named row of the DataFrame a cell shows (a wide table printed in
+    blocks of columns has each row once per block)."""
+    (result,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+    rows: dict[str, list[float]] = {name: [] for name in names}
+    for line in result.data["text/plain"].splitlines():
+        label, _, rest = line.partition(" ")
+        if label in rows:
+            rows[label] += [float(n) for n in rest.replace("\\", " ").split()]
+    return rows
+
+
+def test_the_ranking_verdict_quotes_the_printed_numbers(executed):
+    rows = _table_rows(_tagged(executed, "clv-ranking"), ("predictive_clv", "simple_clv"))
+    (predictive_rho, predictive_share), (simple_rho, simple_share) = rows.values()
+    # Almost a tie on CDNOW, the model slightly ahead on both measures.
+    assert (round(predictive_rho, 3), round(simple_rho, 3)) == (0.426, 0.399)
+    assert 0 < predictive_rho - simple_rho < 0.05
+    assert 0 < predictive_share - simple_share < 0.01
+    verdict = _tagged(executed, "ranking-verdict").source.replace("\n", " ")
+    for rho in (predictive_rho, simple_rho):
+        assert f"Spearman correlation of {rho:.3f}" in verdict or f", {rho:.3f}." in verdict, rho
+    for share in (predictive_share, simple_share):
+        assert f"{share:.1%}" in verdict, share
+    assert "almost a tie" in verdict
 
 
 # ------------------------------------------------------------------------------------------
@@ -191,11 +323,12 @@ INLINE_CELLS = [
 
 @pytest.fixture(scope="module")
 def inline_executed(tmp_path_factory) -> nbformat.NotebookNode:
-    """A small notebook run with Jupyter's default inline backend (no MPLBACKEND)."""
+    """A small notebook run with Jupyter's default backend (no MPLBACKEND: the kernel's own
+    choice, the inline backend)."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in INLINE_CELLS]
     nb.metadata["kernelspec"] = {"name": KERNEL, "language": "python", "display_name": "Python 3"}
-    _execute(nb, tmp_path_factory.mktemp("inline"), backend=None)
+    runner.execute(nb, tmp_path_factory.mktemp("inline"), {"MPLBACKEND": None})
     return nb
 
 

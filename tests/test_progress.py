@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import re
+import time
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from tqdm.std import tqdm
 
 import clvpredict as cp
 from clvpredict import _progress
+from clvpredict.jobs.pipeline import Settings, refresh_step_count, run_refresh
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +101,74 @@ def test_a_model_comparison_shows_each_model(shown, capsys):
     stderr = capsys.readouterr().err
     assert "comparing purchase models" in stderr
     assert _last_count(stderr) == (3, 3)  # BG/NBD, MBG/NBD and Pareto/NBD
+
+
+# ------------------------------------------------------------------------------------------
+# The steps of the nightly refresh, run from Python
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cdnow_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("log") / "tx.csv"
+    cp.datasets.load_cdnow("sample").to_csv(path, index=False)
+    return path
+
+
+def _quick_refresh(cdnow_csv, out):
+    """A refresh of the CDNOW sample without the report (its slowest step): 12 steps."""
+    settings = Settings(transactions=str(cdnow_csv), out=str(out), report=False)
+    assert refresh_step_count(settings) == 12
+    return run_refresh(settings)
+
+
+def _step_counts(stderr: str) -> list[tuple[int, int]]:
+    return [(int(n), int(t)) for n, t in re.findall(r"(\d+)/(\d+) steps \[", stderr)]
+
+
+def test_a_refresh_shows_a_bar_over_its_steps(cdnow_csv, tmp_path, shown, capsys):
+    _quick_refresh(cdnow_csv, tmp_path / "clv")
+    stderr = capsys.readouterr().err
+    counts = _step_counts(stderr)
+    # Drawn as each step ends (and by the bar's own thread in between), up to the last.
+    assert counts[-1] == (12, 12) and {t for _, t in counts} == {12}
+    assert set(range(1, 13)) <= {n for n, _ in counts}
+    assert "clvpredict refresh:" in stderr
+    for name in ("validate and summarise", "fit BG/NBD and Gamma-Gamma", "publish"):
+        assert name in stderr
+
+
+def test_no_step_bar_in_a_log_file_and_none_for_short_work(cdnow_csv, tmp_path, monkeypatch):
+    monkeypatch.setattr(_progress, "DELAY_SECONDS", 0.0)
+    with open(tmp_path / "job.log", "w") as log:  # a real file, as a nightly job's stderr
+        monkeypatch.setattr("sys.stderr", log)
+        _quick_refresh(cdnow_csv, tmp_path / "clv")
+    text = (tmp_path / "job.log").read_text()
+    assert "steps [" not in text and "\r" not in text and "\x1b" not in text
+    # In a kernel, where bars are wanted, a refresh that ends before the delay prints nothing.
+    monkeypatch.setattr(_progress, "DELAY_SECONDS", 600.0)
+    monkeypatch.setattr(_progress, "_in_kernel", lambda: True)
+    monkeypatch.setattr(_progress, "_bar_class", lambda: tqdm)
+    shown_on = io.StringIO()
+    monkeypatch.setattr("sys.stderr", shown_on)
+    _quick_refresh(cdnow_csv, tmp_path / "clv")
+    assert "steps [" not in shown_on.getvalue()
+
+
+def test_the_step_bar_appears_during_a_long_step(monkeypatch, capsys):
+    """A job whose first step outlasts the delay shows its bar then, not when the step ends."""
+    monkeypatch.setattr(_progress, "DELAY_SECONDS", 0.2)
+    monkeypatch.setattr(_progress, "REDRAW_SECONDS", 0.1)
+    monkeypatch.setattr(_progress, "_in_kernel", lambda: True)
+    monkeypatch.setattr(_progress, "_bar_class", lambda: tqdm)
+    bar = _progress.StepBar(3, desc="job")
+    bar.start("a long first step")
+    shown_so_far = ""
+    deadline = time.monotonic() + 30  # the bar's thread may wait for the cores a while
+    while "0/3 steps" not in shown_so_far and time.monotonic() < deadline:
+        time.sleep(0.05)
+        shown_so_far += capsys.readouterr().err
+    bar.advance()
+    bar.close()
+    assert "job:   0%|" in shown_so_far and "0/3 steps [" in shown_so_far
+    assert "a long first step" in shown_so_far

@@ -423,7 +423,9 @@ def _run_score(args: argparse.Namespace) -> int:
 
 def _run_refresh(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    outcome = run_refresh(settings)
+    # The log says which step the job is at (see _configure_logging): a bar as well would
+    # interleave with its lines on the same stderr.
+    outcome = run_refresh(settings, progress_bar=False)
     for gate in outcome.gates:
         state = {True: "passed", False: "FAILED", None: "skipped"}[gate.passed]
         logger.info("gate %s: %s %s", gate.name, state, gate.detail)
@@ -469,6 +471,9 @@ def _configure_logging(args: argparse.Namespace) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    # A long job's "step 3 of 13: ..." lines are INFO, shown by default: a nightly job's log
+    # then says how far a run got; --quiet hides them too.
+    logging.getLogger("clvpredict.progress").setLevel(logging.ERROR if args.quiet else logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,6 +45,7 @@ try:
 except ImportError:  # Windows
     resource = None
 
+from .._progress import StepBar
 from .._units import DAYS_PER_MONTH, unit_in_days
 from ..clv import estimate_lifetime_years
 from ..data.engines import scalars
@@ -74,6 +75,9 @@ from .settings import (
 )
 
 logger = logging.getLogger("clvpredict.pipeline")
+#: "step 3 of 13: ..." lines; the command line shows them unless --quiet (the steps' timings
+#: on the logger above need --verbose).
+progress_logger = logging.getLogger("clvpredict.progress")
 
 # Settings live in clvpredict.settings; the names are re-exported for the jobs' callers.
 __all__ = [
@@ -228,24 +232,67 @@ class _PeakSampler:
         return max(self.peak, now or 0)
 
 
+class JobProgress:
+    """Where a job is among its ``total`` steps: each step announced as it starts ("step 3 of
+    13: validate and summarise", INFO on the ``clvpredict.progress`` logger) and, with ``bar``,
+    a bar over the steps (:class:`~clvpredict._progress.StepBar`: in a Jupyter kernel or a
+    terminal, after a couple of seconds; never in a log file)."""
+
+    def __init__(self, total: int, *, desc: str, bar: bool = True) -> None:
+        self.total = total
+        self.position = 0
+        self._bar = StepBar(total, desc=desc) if bar else None
+
+    def start(self, name: str) -> None:
+        self.position += 1
+        progress_logger.info("step %d of %d: %s", self.position, self.total, name)
+        if self._bar is not None:
+            self._bar.start(name)
+
+    def done(self) -> None:
+        if self._bar is not None:
+            self._bar.advance()
+
+    def skip(self, name: str, reason: str) -> None:
+        """A planned step that the run does not need; it counts as done."""
+        self.position += 1
+        progress_logger.info(
+            "step %d of %d: %s skipped: %s", self.position, self.total, name, reason
+        )
+        if self._bar is not None:
+            self._bar.start(f"{name} (skipped)")
+            self._bar.advance()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
 @dataclass
 class StepRecord:
-    """Wall time (seconds) and peak resident memory (bytes) of each job step, by name."""
+    """Wall time (seconds) and peak resident memory (bytes) of each job step, by name, and
+    the job's :class:`JobProgress` if its steps are announced."""
 
     seconds: dict[str, float] = field(default_factory=dict)
     peak_memory_bytes: dict[str, int] = field(default_factory=dict)
+    progress: JobProgress | None = field(default=None, repr=False, compare=False)
 
 
 @contextmanager
 def step(name: str, record: StepRecord | None = None) -> Iterator[None]:
-    """Log the start, duration and peak memory of a job step (shown with ``--verbose``).
+    """Log the start, duration and peak memory of a job step (shown with ``--verbose``); with
+    the record's :class:`JobProgress`, the start is announced with the step's position.
 
     The peak is the step's own on Linux (sampled while it runs), elsewhere the process's peak
     so far.
     """
+    progress = None if record is None else record.progress
     sampler = _PeakSampler()
     start = time.perf_counter()
-    logger.info("%s ...", name)
+    if progress is None:
+        logger.info("%s ...", name)
+    else:
+        progress.start(name)
     try:
         yield
     finally:
@@ -259,6 +306,8 @@ def step(name: str, record: StepRecord | None = None) -> Iterator[None]:
         record.seconds[name] = round(elapsed, 3)
         if peak is not None:
             record.peak_memory_bytes[name] = peak
+    if progress is not None:
+        progress.done()
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,7 +538,7 @@ def run_fit(
     if settings.purchase_model == "auto" and context["assessment"] is not None:
         context["comparison"] = context["assessment"].comparison
     context["purchase_model"] = kind
-    with step(f"fit {kind} and Gamma-Gamma", record):
+    with step(f"fit {model_label(purchase_model_class(kind))} and Gamma-Gamma", record):
         bg, gg = fit_whole_history(rfm, purchase_model_class(kind), strict=True)
     end = facts["observation_end"]
     with step("expected lifetime for the simple CLV", record):
@@ -756,8 +805,22 @@ def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
     )
 
 
-def run_refresh(settings: Settings) -> RefreshOutcome:
+def refresh_step_count(settings: Settings) -> int:
+    """How many steps :func:`run_refresh` announces with ``settings``: tidy the output folder,
+    read, validate and summarise, split, assess, fit, lifetime, the holdout and drift gates,
+    score and publish; writing the predictions, except on Spark (whose executors write them
+    while scoring); and the HTML report when it is asked for (announced as skipped when the
+    history has no room for a holdout window)."""
+    return 11 + (settings.engine != "spark") + bool(settings.report)
+
+
+def run_refresh(settings: Settings, *, progress_bar: bool = True) -> RefreshOutcome:
     """The nightly job. Publishes only when every gate passes.
+
+    Each step is announced with its position on the ``clvpredict.progress`` logger (INFO),
+    and with ``progress_bar`` a bar follows the steps in a Jupyter kernel or a terminal once
+    the job has run a couple of seconds (:class:`JobProgress`). The command line shows the
+    log lines instead.
 
     Raises
     ------
@@ -772,8 +835,12 @@ def run_refresh(settings: Settings) -> RefreshOutcome:
         Another refresh is running on the same output folder (nothing done).
     """
     out = Path(settings.out)
-    record = StepRecord()
     with refresh_lock(out), ExitStack() as cleanup:
+        progress = JobProgress(
+            refresh_step_count(settings), desc="clvpredict refresh", bar=progress_bar
+        )
+        cleanup.callback(progress.close)
+        record = StepRecord(progress=progress)
         with step("tidy the output folder", record):
             tidy_output_folder(out)
         if settings.engine == "spark":
@@ -891,6 +958,11 @@ def _refresh(
                 duplicates=settings.duplicates,
             )
             files["report.html"] = report.read_bytes()
+    elif settings.report and record.progress is not None:
+        record.progress.skip(
+            "HTML report",
+            f"the history is shorter than two holdout windows of {settings.holdout_months} months",
+        )
     files["metrics.json"] = (
         json.dumps(_plain(outcome.metrics), indent=2, allow_nan=False) + "\n"
     ).encode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -360,3 +361,77 @@ def test_report_follows_the_same_parse_policies_as_the_other_jobs(tx_files, tmp_
         assert result.returncode == EXIT["bad_input"], (command, result.stderr)
         assert "21 rows repeat an earlier row" in result.stderr
         assert not out.exists()
+
+
+# The steps of a refresh of the CDNOW sample, in order, as its log announces them.
+REFRESH_STEPS = [
+    "tidy the output folder",
+    "read transactions",
+    "validate and summarise",
+    "calibration/holdout split",
+    "assess the models on the holdout",
+    "fit BG/NBD and Gamma-Gamma",
+    "expected lifetime for the simple CLV",
+    "holdout evaluation",
+    "parameter drift against the previous model",
+    "score customers",
+    "write predictions.csv",
+    "HTML report",
+    "publish",
+]
+LOG_LINE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) clvpredict[.\w]*: [^\r\x1b]*"
+)
+STEP_LINE = re.compile(r"INFO clvpredict\.progress: step (\d+) of (\d+): (.*)")
+
+
+def refresh_log(tx_files, folder: Path, *flags: str) -> str:
+    """A refresh run as a nightly job runs it, its stderr appended to a log file; the file."""
+    log = folder / "refresh.log"
+    with open(log, "a") as stderr:
+        command = ["refresh", "--transactions", str(tx_files["parquet"]), *COLUMNS]
+        result = subprocess.run(
+            [sys.executable, "-m", "clvpredict", *command, "--out", str(folder / "clv"), *flags],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            timeout=600,
+        )
+    text = log.read_text()
+    assert result.returncode == EXIT["ok"], text
+    return text
+
+
+def announced(log: str) -> list[tuple[int, int, str]]:
+    return [(int(n), int(total), name) for n, total, name in STEP_LINE.findall(log)]
+
+
+def test_refresh_log_says_which_step_of_how_many(tx_files, tmp_path):
+    log = refresh_log(tx_files, tmp_path)
+    # Plain lines of the log's format only: no progress bar, no escape codes.
+    assert all(LOG_LINE.fullmatch(line) for line in log.splitlines()), log
+    total = len(REFRESH_STEPS)
+    assert announced(log) == [(n, total, name) for n, name in enumerate(REFRESH_STEPS, start=1)]
+    # Without --verbose the steps' timings are not logged, only their positions.
+    assert "clvpredict.pipeline" not in log
+
+
+def test_refresh_log_counts_a_skipped_step_and_quiet_hides_the_steps(tx_files, tmp_path):
+    # The CDNOW sample spans 18 months: no room for two 12-month windows, hence no holdout
+    # and no report, which the log says at the report's place.
+    log = refresh_log(tx_files, tmp_path, "--holdout-months", "12")
+    steps = announced(log)
+    assert [n for n, _, _ in steps] == list(range(1, 14)) and {t for _, t, _ in steps} == {13}
+    assert steps[11] == (
+        12,
+        13,
+        "HTML report skipped: the history is shorter than two holdout windows of 12 months",
+    )
+    assert [name for _, _, name in steps[:11]] == REFRESH_STEPS[:11]
+    # --no-report plans one step fewer; --quiet logs no step (the log only grows by errors).
+    before = len(log)
+    log = refresh_log(tx_files, tmp_path, "--no-report", "--quiet")
+    assert log[before:] == ""
+    log = refresh_log(tx_files, tmp_path, "--no-report")
+    assert announced(log[before:]) == [
+        (n, 12, name) for n, name in enumerate([*REFRESH_STEPS[:11], "publish"], start=1)
+    ]
