@@ -20,7 +20,14 @@ import sys
 
 from . import evaluation, plotting, segments, simulation
 from ._version import __version__
-from .clv import clv_table, estimate_lifetime_years, predictive_clv, simple_clv
+from .clv import (
+    ClvTotal,
+    clv_table,
+    estimate_lifetime_years,
+    predictive_clv,
+    simple_clv,
+    total_clv_interval,
+)
 from .data import TransactionLog, calibration_holdout_summary, datasets, rfm_summary
 from .evaluation import (
     HoldoutEvaluation,
@@ -90,6 +97,7 @@ __all__ = [
     "BetaGeoModel",
     "ClvDataError",
     "ClvError",
+    "ClvTotal",
     "ConvergenceError",
     "ConvergenceWarning",
     "GammaGammaModel",
@@ -120,4 +128,5 @@ __all__ = [
     "simulate_transactions",
     "simulation",
     "top_customers",
+    "total_clv_interval",
 ]
