@@ -62,7 +62,13 @@ from .models import (
     pareto_nbd,
     uncertainty,
 )
-from .segments import at_risk_customers, segment_table, top_customers
+from .segments import (
+    at_risk_customers,
+    rfm_segment_table,
+    rfm_segments,
+    segment_table,
+    top_customers,
+)
 from .simulation import simulate_transactions
 
 # Modules that lived at the top of the package before the layers got folders keep their old
@@ -121,6 +127,8 @@ __all__ = [
     "load_model",
     "plotting",
     "predictive_clv",
+    "rfm_segment_table",
+    "rfm_segments",
     "rfm_summary",
     "segment_table",
     "segments",
