@@ -437,7 +437,7 @@ def total_clv_interval(
     level: float = 0.9,
     n_draws: int = 200,
     random_state: Any = None,
-    max_customers: int = TOTAL_INTERVAL_CUSTOMERS,
+    max_customers: int | None = None,
     customer_id_col: str | None = None,
     allow_unconverged: bool = False,
 ) -> ClvTotal:
@@ -479,8 +479,9 @@ def total_clv_interval(
         Number of parameter draws.
     random_state : int or numpy Generator, optional
         Seed of the draws and of the sample.
-    max_customers : int
-        Most customers evaluated at every draw (default :data:`TOTAL_INTERVAL_CUSTOMERS`).
+    max_customers : int, optional
+        Most customers evaluated at every draw (default :data:`TOTAL_INTERVAL_CUSTOMERS`, read
+        when called).
     customer_id_col : str, optional
         The id column of an engine's frame, when it cannot be told.
 
@@ -530,7 +531,7 @@ def _total_interval(
     level: float,
     n_draws: int,
     random_state: Any,
-    max_customers: int,
+    max_customers: int | None,
     customer_id_col: str | None = None,
     total: float | None = None,
     time_unit: str | None = None,
@@ -539,6 +540,8 @@ def _total_interval(
     customers' predictive CLV when the caller has it (a report's table); ``time_unit`` the
     unit of an engine frame that records none (a Spark predictions file)."""
     level = check_level(level)
+    if max_customers is None:
+        max_customers = TOTAL_INTERVAL_CUSTOMERS
     if isinstance(max_customers, bool) or not isinstance(max_customers, int | np.integer):
         raise ClvDataError(f"max_customers={max_customers!r} must be a whole number >= 1.")
     if max_customers < 1:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plotting
-from ..clv import TOTAL_INTERVAL_CUSTOMERS, ClvTotal, _total_interval
+from ..clv import ClvTotal, _total_interval
 from ..data.engines import as_lazy, count_true, scalars, summary_unit
 from ..data.ranks import hashed_sample, missing
 from ..plotting import _sample_positions, concentration_points
@@ -182,7 +182,7 @@ def customer_values(
             level=interval_level,
             n_draws=n_draws,
             random_state=seed,
-            max_customers=TOTAL_INTERVAL_CUSTOMERS,
+            max_customers=None,
             customer_id_col=ident,
             total=values.total_predictive_clv,
             time_unit=time_unit,
