@@ -48,7 +48,7 @@ figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.85em; color: #555; }
 .warn { color: #a40000; font-weight: bold; }
 table.glance { font-size: 1.05em; }
-table.glance th { text-align: left; padding-right: 1.5em; }
+table.glance th { text-align: left; padding-right: 1.5em; white-space: nowrap; }
 table.glance td { text-align: left; }
 """
 
