@@ -20,7 +20,14 @@ import sys
 
 from . import evaluation, plotting, segments, simulation
 from ._version import __version__
-from .clv import clv_table, estimate_lifetime_years, predictive_clv, simple_clv
+from .clv import (
+    ClvTotal,
+    clv_table,
+    estimate_lifetime_years,
+    predictive_clv,
+    simple_clv,
+    total_clv_interval,
+)
 from .data import TransactionLog, calibration_holdout_summary, datasets, rfm_summary
 from .evaluation import (
     HoldoutEvaluation,
@@ -55,7 +62,13 @@ from .models import (
     pareto_nbd,
     uncertainty,
 )
-from .segments import at_risk_customers, segment_table, top_customers
+from .segments import (
+    at_risk_customers,
+    rfm_segment_table,
+    rfm_segments,
+    segment_table,
+    top_customers,
+)
 from .simulation import simulate_transactions
 
 # Modules that lived at the top of the package before the layers got folders keep their old
@@ -90,6 +103,7 @@ __all__ = [
     "BetaGeoModel",
     "ClvDataError",
     "ClvError",
+    "ClvTotal",
     "ConvergenceError",
     "ConvergenceWarning",
     "GammaGammaModel",
@@ -113,6 +127,8 @@ __all__ = [
     "load_model",
     "plotting",
     "predictive_clv",
+    "rfm_segment_table",
+    "rfm_segments",
     "rfm_summary",
     "segment_table",
     "segments",
@@ -120,4 +136,5 @@ __all__ = [
     "simulate_transactions",
     "simulation",
     "top_customers",
+    "total_clv_interval",
 ]

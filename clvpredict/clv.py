@@ -18,6 +18,7 @@ Simple CLV
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
@@ -25,6 +26,7 @@ import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
+from ._progress import progress
 from ._units import (
     DAYS_PER_MONTH,
     check_currency,
@@ -35,25 +37,41 @@ from ._units import (
 )
 from ._validation import check_horizon, model_time_unit
 from .data.engines import (
+    SUMMARY_COLUMNS,
     UNIT_COLUMN,
+    as_lazy,
+    backend,
     collect_summary,
     frame_kind,
+    histories,
+    id_column,
     map_summary_batches,
     scalars,
+    summary_unit,
     table_to_kind,
 )
+from .data.ranks import hashed_sample
 from .data.summaries import _apply_end, _nw
 from .data.transactions import TransactionLog, _end_day, as_log
 from .exceptions import ClvDataError, ConvergenceError
+from .models import uncertainty
 from .models._base import in_callers_kind
-from .models.uncertainty import interval_columns, parameter_draws, simulate_quantiles
+from .models.uncertainty import (
+    check_level,
+    interval_columns,
+    parameter_draws,
+    simulate_quantiles,
+)
 
 __all__ = [
+    "TOTAL_INTERVAL_CUSTOMERS",
+    "ClvTotal",
     "clv_table",
     "discount_factors",
     "estimate_lifetime_years",
     "predictive_clv",
     "simple_clv",
+    "total_clv_interval",
 ]
 
 logger = logging.getLogger(__name__)
@@ -276,6 +294,60 @@ def predictive_clv(
     return interval_columns("predictive_clv", value, lower, upper, data.index)
 
 
+def _clv_at_draws(
+    purchase_model: Any,
+    spend_model: Any,
+    columns: dict[str, np.ndarray],
+    horizon: int,
+    annual_discount_rate: float,
+    margin: float,
+) -> Any:
+    """``evaluate(rows, theta)``: the predictive CLV (currency) of the rows ``rows`` of
+    ``columns`` (both models' arrays, in the purchase model's unit) at the joint parameters
+    ``theta`` (the purchase model's, then the spend model's).
+
+    Rows come block by block with every draw of a block in a row, as
+    :func:`~clvpredict.models.uncertainty.simulate_quantiles` hands them: each block is
+    planned once (:meth:`_cumulative_purchases_planner`).
+    """
+    unit = model_time_unit(purchase_model)
+    k = len(purchase_model.params_)
+    factors = discount_factors(horizon, annual_discount_rate)
+    ts = [months_to_units(m, unit) for m in range(1, horizon + 1)]
+    planned: dict[int, tuple[dict[str, np.ndarray], Any]] = {}
+
+    def evaluate(rows: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        if rows[0] not in planned:
+            planned.clear()
+            block = {c: values[rows] for c, values in columns.items()}
+            planned[rows[0]] = (block, purchase_model._cumulative_purchases_planner(ts, block))
+        block, cumulative_at = planned[rows[0]]
+        monthly = np.diff(cumulative_at(theta[:k]), axis=1, prepend=0.0)
+        spend = spend_model._expected_value(theta[k:], block)
+        return margin * spend * (monthly @ factors)
+
+    return evaluate
+
+
+def _model_columns(
+    purchase_model: Any, spend_model: Any, data: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Both models' arrays of ``data`` (the purchase model's unit), by column name."""
+    purchase_arrays, _ = purchase_model._arrays(data, {})
+    spend_arrays, _ = spend_model._arrays(data, {})
+    return {**purchase_arrays, **spend_arrays}
+
+
+def _joint_draws(
+    purchase_model: Any, spend_model: Any, n_draws: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Joint parameter draws (draws x parameters): the purchase model's, then the spend
+    model's, drawn in that order from ``rng``."""
+    draws_purchase = parameter_draws(purchase_model, n_draws, rng)
+    draws_spend = parameter_draws(spend_model, n_draws, rng)
+    return np.hstack([draws_purchase, draws_spend])
+
+
 def _clv_bounds(
     purchase_model: Any,
     spend_model: Any,
@@ -292,37 +364,345 @@ def _clv_bounds(
     Customers with identical histories share one row; draws run block by block over those rows
     (:func:`clvpredict.uncertainty.simulate_quantiles`), so memory stays bounded.
     """
-    unit = model_time_unit(purchase_model)
-    rng = np.random.default_rng(random_state)
-    draws_purchase = parameter_draws(purchase_model, n_draws, rng)
-    draws_spend = parameter_draws(spend_model, n_draws, rng)
-    k = draws_purchase.shape[1]
-    purchase_arrays, _ = purchase_model._arrays(data, {})
-    spend_arrays, _ = spend_model._arrays(data, {})
-    columns = {**purchase_arrays, **spend_arrays}
+    draws = _joint_draws(purchase_model, spend_model, n_draws, np.random.default_rng(random_state))
+    columns = _model_columns(purchase_model, spend_model, data)
     names = list(columns)
     stacked = np.column_stack([columns[c] for c in names])
     unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    factors = discount_factors(horizon, annual_discount_rate)
-    ts = [months_to_units(m, unit) for m in range(1, horizon + 1)]
-    planned: dict[int, tuple[dict[str, np.ndarray], Any]] = {}
-
-    def evaluate(rows: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        # Rows come block by block, all draws of a block in a row: plan each block once.
-        if rows[0] not in planned:
-            planned.clear()
-            block = {c: unique[rows, j] for j, c in enumerate(names)}
-            planned[rows[0]] = (block, purchase_model._cumulative_purchases_planner(ts, block))
-        block, cumulative_at = planned[rows[0]]
-        monthly = np.diff(cumulative_at(theta[:k]), axis=1, prepend=0.0)
-        spend = spend_model._expected_value(theta[k:], block)
-        return margin * spend * (monthly @ factors)
-
-    lower, upper = simulate_quantiles(
-        len(unique), evaluate, np.hstack([draws_purchase, draws_spend]), interval
+    evaluate = _clv_at_draws(
+        purchase_model,
+        spend_model,
+        {c: unique[:, j] for j, c in enumerate(names)},
+        horizon,
+        annual_discount_rate,
+        margin,
     )
+    lower, upper = simulate_quantiles(len(unique), evaluate, draws, interval)
     inverse = inverse.ravel()
     return lower[inverse], upper[inverse]
+
+
+#: Most customers whose CLV :func:`total_clv_interval` recomputes at every parameter draw; a
+#: table of more customers is represented by a uniform random sample of this many.
+TOTAL_INTERVAL_CUSTOMERS = 100_000
+
+#: The summary's columns both models read.
+_HISTORY_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
+
+
+@dataclass(frozen=True)
+class ClvTotal:
+    """The total predictive CLV of a set of customers, with its parameter-uncertainty interval.
+
+    Attributes
+    ----------
+    total : float
+        Sum of every customer's predictive CLV at the fitted parameters (currency).
+    lower, upper : float
+        The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the total over the
+        parameter draws (currency).
+    level : float
+        Central interval level, e.g. 0.9.
+    n_customers : int
+        Customers in the total.
+    n_evaluated : int
+        Customers whose CLV was recomputed at every draw: all of them, or a uniform random
+        sample (see :func:`total_clv_interval`).
+    n_draws : int
+        Parameter draws.
+    """
+
+    total: float
+    lower: float
+    upper: float
+    level: float
+    n_customers: int
+    n_evaluated: int
+    n_draws: int
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the draws were evaluated on a sample of the customers."""
+        return self.n_evaluated < self.n_customers
+
+
+def total_clv_interval(
+    purchase_model: Any,
+    spend_model: Any,
+    data: Any,
+    *,
+    horizon_months: int = 12,
+    annual_discount_rate: float = 0.10,
+    margin: float = 1.0,
+    level: float = 0.9,
+    n_draws: int = 200,
+    random_state: Any = None,
+    max_customers: int | None = None,
+    customer_id_col: str | None = None,
+    allow_unconverged: bool = False,
+) -> ClvTotal:
+    """Total predictive CLV of all the customers, with an interval for the uncertainty of
+    both models' parameters.
+
+    The draws are those of ``predictive_clv(..., interval=level)`` with the same
+    ``random_state``: ``n_draws`` parameter vectors of each model from its asymptotic normal
+    on the log scale (:func:`~clvpredict.models.uncertainty.parameter_draws`). At each draw
+    the total over the customers is recomputed, and the interval is the quantiles of those
+    totals. Like the per-customer interval it says how well the data pin the parameters down,
+    not how far the customers' actual spending may fall from its expectation.
+
+    Customers with identical histories (``frequency``, ``recency``, ``T``,
+    ``monetary_value``) are evaluated once and counted as many times as they occur. With more
+    than ``max_customers`` customers, the draws are evaluated on a uniform random sample of
+    ``max_customers`` of them (without replacement; the sample is drawn from ``random_state``
+    after the parameters) and scaled: the interval is the whole total times the quantiles of
+    ``sample total at the draw / sample total at the estimate``. The sample's only error is
+    that of this ratio, whose relative standard error falls as ``1 / sqrt(max_customers)``
+    and is far smaller than the spread of the totals, since a change of parameters moves
+    nearly every customer's CLV in the same direction.
+
+    Parameters
+    ----------
+    purchase_model, spend_model
+        Fitted models (with covariances: fitted on data, not given with ``from_params``).
+    data : DataFrame or engine frame
+        RFM summary (or :func:`clv_table`) with ``frequency``, ``recency``, ``T`` and
+        ``monetary_value`` in a recorded time unit. A Spark or polars frame is read by its
+        engine: it counts and groups the histories, or draws the sample (the rows with the
+        smallest seeded hash of the customer id, :func:`~clvpredict.data.ranks.hashed_sample`),
+        so at most ``max_customers`` rows come to this process. Other kinds are collected.
+    horizon_months, annual_discount_rate, margin, allow_unconverged
+        As in :func:`predictive_clv`.
+    level : float
+        Central interval level, e.g. 0.9 for the 5% and 95% quantiles.
+    n_draws : int
+        Number of parameter draws.
+    random_state : int or numpy Generator, optional
+        Seed of the draws and of the sample.
+    max_customers : int, optional
+        Most customers evaluated at every draw (default :data:`TOTAL_INTERVAL_CUSTOMERS`, read
+        when called).
+    customer_id_col : str, optional
+        The id column of an engine's frame, when it cannot be told.
+
+    Returns
+    -------
+    ClvTotal
+        The total (the sum of :func:`predictive_clv`), its bounds, and how they were
+        computed; money in the amounts' currency.
+
+    Examples
+    --------
+    >>> from clvpredict import BetaGeoModel, GammaGammaModel, total_clv_interval
+    >>> from clvpredict.datasets import load_cdnow_summary
+    >>> s = load_cdnow_summary()
+    >>> bg, gg = BetaGeoModel().fit(s), GammaGammaModel().fit(s)
+    >>> t = total_clv_interval(bg, gg, s, n_draws=50, random_state=1)
+    >>> t.lower < t.total < t.upper
+    True
+    """
+    horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
+    _check_converged(
+        {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
+    )
+    return _total_interval(
+        purchase_model,
+        spend_model,
+        data,
+        horizon=horizon,
+        annual_discount_rate=annual_discount_rate,
+        margin=margin,
+        level=level,
+        n_draws=n_draws,
+        random_state=random_state,
+        max_customers=max_customers,
+        customer_id_col=customer_id_col,
+    )
+
+
+def _total_interval(
+    purchase_model: Any,
+    spend_model: Any,
+    data: Any,
+    *,
+    horizon: int,
+    annual_discount_rate: float,
+    margin: float,
+    level: float,
+    n_draws: int,
+    random_state: Any,
+    max_customers: int | None,
+    customer_id_col: str | None = None,
+    total: float | None = None,
+    time_unit: str | None = None,
+) -> ClvTotal:
+    """:func:`total_clv_interval` with checked settings. ``total`` is the sum of the
+    customers' predictive CLV when the caller has it (a report's table); ``time_unit`` the
+    unit of an engine frame that records none (a Spark predictions file)."""
+    level = check_level(level)
+    if max_customers is None:
+        max_customers = TOTAL_INTERVAL_CUSTOMERS
+    if isinstance(max_customers, bool) or not isinstance(max_customers, int | np.integer):
+        raise ClvDataError(f"max_customers={max_customers!r} must be a whole number >= 1.")
+    if max_customers < 1:
+        raise ClvDataError(f"max_customers={max_customers!r} must be a whole number >= 1.")
+    rng = np.random.default_rng(random_state)
+    draws = _joint_draws(purchase_model, spend_model, n_draws, rng)
+    kind = frame_kind(data)
+    if kind not in (None, "pandas") and backend(as_lazy(data)) not in ("spark", "polars"):
+        # An engine without a seeded hash here: the summary comes to this process, as it does
+        # for predictive_clv.
+        data, customer_id_col = collect_summary(data)
+        kind = "pandas"
+    if kind in (None, "pandas"):
+        histories_, n_customers = _pandas_histories(data, max_customers, rng)
+    else:
+        histories_, n_customers = _engine_histories(
+            data, max_customers, rng, customer_id_col, time_unit
+        )
+    if n_customers == 0:
+        raise ClvDataError("There are no customers: the total has no interval.")
+    columns = _model_columns(purchase_model, spend_model, histories_)
+    counts = histories_["weight"].to_numpy(dtype=float)
+    evaluate = _clv_at_draws(
+        purchase_model, spend_model, columns, horizon, annual_discount_rate, margin
+    )
+    estimate = np.concatenate(
+        [purchase_model.params_.to_numpy(dtype=float), spend_model.params_.to_numpy(dtype=float)]
+    )
+    at_draws, at_estimate = _weighted_totals(evaluate, len(counts), counts, draws, estimate)
+    n_evaluated = int(counts.sum())
+    if total is None:
+        total = _predictive_total(
+            purchase_model, spend_model, data, horizon, annual_discount_rate, margin
+        )
+    q = [(1 - level) / 2, (1 + level) / 2]
+    if n_evaluated == n_customers:
+        lower, upper = np.quantile(at_draws, q)
+    else:
+        lower, upper = total * np.quantile(at_draws / at_estimate, q)
+    return ClvTotal(
+        total=float(total),
+        lower=float(lower),
+        upper=float(upper),
+        level=level,
+        n_customers=int(n_customers),
+        n_evaluated=n_evaluated,
+        n_draws=len(draws),
+    )
+
+
+def _pandas_histories(
+    data: pd.DataFrame, max_customers: int, rng: np.random.Generator
+) -> tuple[pd.DataFrame, int]:
+    """The distinct histories of a pandas summary (or of a uniform random sample of
+    ``max_customers`` of its customers) with a ``weight`` column counting them, and the
+    number of customers."""
+    missing_columns = [c for c in _HISTORY_COLUMNS if c not in data.columns]
+    if missing_columns:
+        raise ClvDataError(
+            f"The total CLV needs column(s) {missing_columns}: pass an RFM summary with "
+            "monetary_value (rfm_summary(..., monetary_value_col=...)) or its clv_table."
+        )
+    n = len(data)
+    rows = data[_HISTORY_COLUMNS]
+    if n > max_customers:
+        rows = rows.iloc[np.sort(rng.choice(n, size=max_customers, replace=False))]
+    stacked = rows.to_numpy(dtype=float)
+    unique, counts = np.unique(stacked, axis=0, return_counts=True)
+    out = pd.DataFrame(unique, columns=_HISTORY_COLUMNS)
+    out["weight"] = counts.astype(float)
+    out.attrs.update(data.attrs)
+    return out, n
+
+
+def _engine_histories(
+    data: Any,
+    max_customers: int,
+    rng: np.random.Generator,
+    customer_id_col: str | None,
+    time_unit: str | None,
+) -> tuple[pd.DataFrame, int]:
+    """:func:`_pandas_histories` of a Spark or polars frame, computed by its engine: the
+    distinct histories of all the customers (their group-by), or of the rows with the smallest
+    seeded hash of the customer id; at most ``max_customers`` rows come to this process."""
+    frame = as_lazy(data)
+    names = frame.collect_schema().names()
+    ident = id_column(names, customer_id_col, SUMMARY_COLUMNS | _TABLE_COLUMNS, "data")
+    (n,) = scalars(frame, nw.len())
+    n = int(n)
+    unit = summary_unit(data) or time_unit
+    if n <= max_customers:
+        out = histories(frame.select(*_HISTORY_COLUMNS), _HISTORY_COLUMNS)
+    else:
+        seed = int(rng.integers(2**31))
+        sample = hashed_sample(frame, max_customers, ident, _HISTORY_COLUMNS, seed=seed)
+        unique, counts = np.unique(sample.to_numpy(dtype=float), axis=0, return_counts=True)
+        out = pd.DataFrame(unique, columns=_HISTORY_COLUMNS)
+        out["weight"] = counts.astype(float)
+    if unit is not None:
+        out.attrs["time_unit"] = unit
+    return out, n
+
+
+#: The prediction columns of a clv_table, which do not name customers.
+_TABLE_COLUMNS = frozenset(
+    {
+        "p_alive",
+        "expected_purchases",
+        "expected_purchases_holdout",
+        "expected_avg_value",
+        "predictive_clv",
+        "predictive_clv_lower",
+        "predictive_clv_upper",
+        "simple_clv",
+    }
+)
+
+
+def _weighted_totals(
+    evaluate: Any, n_rows: int, counts: np.ndarray, draws: np.ndarray, estimate: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """``sum_rows counts * evaluate(rows, theta)`` at every draw and at the estimate, block by
+    block of :data:`~clvpredict.models.uncertainty.BLOCK_ROWS` rows."""
+    thetas = np.vstack([draws, estimate[None, :]])
+    totals = np.zeros(len(thetas))
+    starts = range(0, n_rows, uncertainty.BLOCK_ROWS)
+    steps = progress(
+        ((start, d) for start in starts for d in range(len(thetas))),
+        total=len(starts) * len(thetas),
+        desc=f"total CLV interval: {len(draws)} parameter draws x {n_rows:,} distinct rows",
+        unit="draw",
+    )
+    for start, d in steps:
+        rows = np.arange(start, min(start + uncertainty.BLOCK_ROWS, n_rows))
+        totals[d] += float(counts[rows] @ evaluate(rows, thetas[d]))
+    return totals[:-1], float(totals[-1])
+
+
+def _predictive_total(
+    purchase_model: Any,
+    spend_model: Any,
+    data: Any,
+    horizon: int,
+    annual_discount_rate: float,
+    margin: float,
+) -> float:
+    """The sum of the customers' :func:`predictive_clv` (computed by an engine's frame's
+    engine)."""
+    values = predictive_clv(
+        purchase_model,
+        spend_model,
+        data,
+        horizon,
+        annual_discount_rate,
+        margin,
+        allow_unconverged=True,
+    )
+    if isinstance(values, pd.Series):
+        return float(values.sum())
+    (total,) = scalars(as_lazy(values), nw.col("predictive_clv").sum())
+    return float(total)
 
 
 @in_callers_kind

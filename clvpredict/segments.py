@@ -25,6 +25,7 @@ import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
+from ._units import unit_in_days
 from .data.engines import (
     SUMMARY_COLUMNS,
     UNIT_COLUMN,
@@ -34,6 +35,7 @@ from .data.engines import (
     id_column,
     map_summary_batches,
     scalars,
+    summary_unit,
     table_to_kind,
     to_caller,
 )
@@ -42,9 +44,12 @@ from .exceptions import ClvDataError
 
 __all__ = [
     "DEFAULT_TIERS",
+    "RFM_SEGMENT_RULES",
     "at_risk_customers",
     "linear_quantile",
     "quantile_positions",
+    "rfm_segment_table",
+    "rfm_segments",
     "segment_table",
     "table_id_column",
     "top_customers",
@@ -477,3 +482,338 @@ def _engine_at_risk(
         )
     listed = scored.filter(nw.col("p_alive_change") <= -min_drop)
     return listed.select(ident, *columns).to_native()
+
+
+# ---------------------------------------------------------------- RFM-named segments
+
+#: The named RFM segments, tried in this order; a customer takes the first whose ranges hold
+#: their scores: ``(name, (r_low, r_high), (f_low, f_high), (m_low, m_high))``, inclusive
+#: ranges of the 1-5 scores (5: most recent, most frequent, highest spend).
+RFM_SEGMENT_RULES: tuple[tuple[str, tuple[int, int], tuple[int, int], tuple[int, int]], ...] = (
+    ("Champions", (4, 5), (4, 5), (4, 5)),
+    ("Loyal customers", (3, 5), (4, 5), (1, 5)),
+    ("Potential loyalists", (4, 5), (2, 3), (1, 5)),
+    ("New customers", (4, 5), (1, 1), (1, 5)),
+    ("Need attention", (3, 3), (2, 3), (1, 5)),
+    ("About to sleep", (3, 3), (1, 1), (1, 5)),
+    ("Can't lose them", (1, 2), (4, 5), (4, 5)),
+    ("At risk", (1, 2), (3, 5), (1, 5)),
+    ("Hibernating", (2, 2), (1, 2), (1, 5)),
+    ("Lost", (1, 1), (1, 2), (1, 5)),
+)
+#: The segment of a customer whose scores no rule holds (none with the default rules).
+OTHER_SEGMENT = "Other"
+#: The columns :func:`rfm_segments` adds.
+RFM_COLUMNS = ("r_score", "f_score", "m_score", "rfm_segment")
+
+
+def _rfm_monetary(names: Sequence[str], monetary: str | None) -> str:
+    """The spend column scored: ``monetary``, else ``avg_order_value`` when present (every
+    purchase day, the first included), else ``monetary_value`` (repeat purchases only)."""
+    if monetary is not None:
+        if monetary not in names:
+            raise ClvDataError(f"monetary={monetary!r} is not a column of the data ({names}).")
+        return monetary
+    return "avg_order_value" if "avg_order_value" in names else "monetary_value"
+
+
+def _quintile_scores(values: np.ndarray) -> np.ndarray:
+    """``1 + floor(5 b / n)`` for each value, where ``b`` counts the values strictly below it
+    (integers 1-5; equal values share the score of the first of them)."""
+    below = np.searchsorted(np.sort(values), values, side="left")
+    return 1 + (5 * below) // len(values)
+
+
+def _segment_names(
+    r: np.ndarray, f: np.ndarray, m: np.ndarray, rules: Sequence[tuple[Any, ...]]
+) -> np.ndarray:
+    names = np.full(len(r), OTHER_SEGMENT, dtype=object)
+    open_rows = np.ones(len(r), dtype=bool)
+    for name, (r_lo, r_hi), (f_lo, f_hi), (m_lo, m_hi) in rules:
+        hit = open_rows & (r >= r_lo) & (r <= r_hi) & (f >= f_lo) & (f <= f_hi)
+        hit &= (m >= m_lo) & (m <= m_hi)
+        names[hit] = name
+        open_rows &= ~hit
+    return names
+
+
+def _segment_expr(rules: Sequence[tuple[Any, ...]]) -> nw.Expr:
+    """The segment of a row with columns ``r_score, f_score, m_score``, as an engine expression
+    (the rules tried in order)."""
+    expr: Any = nw.lit(OTHER_SEGMENT)
+    for name, *ranges in reversed(list(rules)):
+        hit = nw.lit(True)
+        for column, (low, high) in zip(("r_score", "f_score", "m_score"), ranges, strict=True):
+            hit = hit & (nw.col(column) >= low) & (nw.col(column) <= high)
+        expr = nw.when(hit).then(nw.lit(name)).otherwise(expr)
+    return expr
+
+
+def rfm_segments(
+    data: Any,
+    *,
+    monetary: str | None = None,
+    rules: Sequence[tuple[Any, ...]] = RFM_SEGMENT_RULES,
+    customer_id_col: str | None = None,
+) -> Any:
+    """Each customer's recency, frequency and monetary quintile scores and named RFM segment
+    (Champions, Loyal customers, ..., Lost), as marketing teams name them.
+
+    **Scores.** Each of three values is scored 1 to 5 over all the customers: a customer's
+    score is ``1 + floor(5 b / n)``, where ``n`` is the number of customers and ``b`` the
+    number whose value is strictly worse. Without ties that puts a fifth of the customers in
+    each score. Customers with equal values share one score, the one of the first of them
+    (ties go down): with 60% of customers at 0 repeat purchases, all of them score 1 in
+    frequency, and the first score above is that of the customers just past them. The values:
+
+    * recency (R): the time since the customer's last purchase, ``T - recency`` (``recency``
+      in clvpredict's summaries is the time from the first purchase to the last, as in the
+      probabilistic models), in whole days: the shorter, the higher the score;
+    * frequency (F): ``frequency``, the repeat purchases (purchase days after the first);
+    * monetary (M): the spend per purchase, ``avg_order_value`` (every purchase day, the
+      first included) when the data have it, else ``monetary_value`` (the mean of the repeat
+      purchases, 0 without any); or the column named by ``monetary``. Compared to a
+      millionth of a currency unit.
+
+    Durations and means are rounded so (``floor(x + 0.5)`` of days and of millionths) before
+    they are compared, so that customers with the same history tie whatever the last bits of
+    their floating-point ``recency``, ``T`` and means, which differ between engines.
+
+    **Segments.** The first of ``rules`` whose ranges hold the customer's scores names the
+    segment (:data:`RFM_SEGMENT_RULES`; ``"Other"`` when none does). The default rules, on
+    the scores ``r``, ``f`` and ``m``:
+
+    ======================  =========  =========  =========
+    Segment                 r          f          m
+    ======================  =========  =========  =========
+    Champions               4-5        4-5        4-5
+    Loyal customers         3-5        4-5        any
+    Potential loyalists     4-5        2-3        any
+    New customers           4-5        1          any
+    Need attention          3          2-3        any
+    About to sleep          3          1          any
+    Can't lose them         1-2        4-5        4-5
+    At risk                 1-2        3-5        any
+    Hibernating             2          1-2        any
+    Lost                    1          1-2        any
+    ======================  =========  =========  =========
+
+    Every combination of scores falls in one of them.
+
+    Parameters
+    ----------
+    data : DataFrame or engine frame
+        An RFM summary or :func:`~clvpredict.clv_table` (``frequency``, ``recency``, ``T`` and
+        a spend column; no missing values): pandas indexed by customer, or a frame of another
+        engine with the customer id in a column. An engine finds the scores' edges from exact
+        ranks (:mod:`clvpredict.data.ranks`) and scores its rows itself.
+    monetary : str, optional
+        The spend column to score (default as above).
+    rules : sequence
+        Segment rules as :data:`RFM_SEGMENT_RULES`.
+    customer_id_col : str, optional
+        The id column of an engine's frame, when it cannot be told.
+
+    Returns
+    -------
+    DataFrame or engine frame
+        ``r_score``, ``f_score``, ``m_score`` (integers 1-5) and ``rfm_segment``: pandas with
+        one row per customer indexed like ``data``; another engine's kind with the id column
+        first.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"frequency": [0, 5, 1, 8, 2], "recency": [0.0, 30, 2, 50, 10],
+    ...                   "T": [40.0, 31, 52, 51, 45], "monetary_value": [0.0, 20, 9, 70, 15]})
+    >>> s.attrs["time_unit"] = "W"
+    >>> rfm_segments(s)["rfm_segment"].tolist()
+    ['Hibernating', 'Champions', 'Lost', 'Champions', 'Need attention']
+    """
+    names = (
+        list(data.columns)
+        if isinstance(data, pd.DataFrame)
+        else as_lazy(data).collect_schema().names()
+    )
+    spend = _rfm_monetary(names, monetary)
+    _require(data, ("frequency", "recency", "T", spend), "rfm_segments")
+    unit = summary_unit(data)
+    if unit is None:
+        raise ClvDataError(
+            "rfm_segments needs the time unit of recency and T: build the summary with "
+            "rfm_summary (or set data.attrs['time_unit'])."
+        )
+    days = unit_in_days(unit)
+    if isinstance(data, pd.DataFrame):
+        since = data["T"].to_numpy(dtype=float) - data["recency"].to_numpy(dtype=float)
+        values = {
+            # Higher scores better: minus the whole days since the last purchase.
+            "r_score": -np.floor(since * days + 0.5),
+            "f_score": data["frequency"].to_numpy(dtype=float),
+            "m_score": np.floor(data[spend].to_numpy(dtype=float) * _MONEY_STEPS + 0.5),
+        }
+        if any(np.isnan(v).any() for v in values.values()):
+            raise ClvDataError("rfm_segments needs frequency, recency, T and spend for everyone.")
+        out = pd.DataFrame(index=data.index)
+        if len(data):
+            for column, value in values.items():
+                out[column] = _quintile_scores(value)
+        else:
+            for column in values:
+                out[column] = np.array([], dtype=np.int64)
+        out["rfm_segment"] = _segment_names(
+            out["r_score"].to_numpy(), out["f_score"].to_numpy(), out["m_score"].to_numpy(), rules
+        )
+        return out
+    ident = id_column(names, customer_id_col, TABLE_COLUMNS, "data")
+    scored = _engine_rfm(as_lazy(data), ident, spend, days, rules)
+    return to_caller(scored, frame_kind(data) or "pandas")
+
+
+#: Spend is compared in millionths of a currency unit.
+_MONEY_STEPS = 1e6
+
+
+def _engine_rfm(
+    frame: nw.LazyFrame, ident: str, spend: str, days: float, rules: Sequence[tuple[Any, ...]]
+) -> nw.LazyFrame:
+    """The scores and segments of an engine's rows: each score's four edges (the values at
+    ascending positions ``ceil(k n / 5) - 1``, k = 1..4) found exactly, then ``1 + the number
+    of edges the value is above``, which is ``1 + floor(5 b / n)`` of the pandas rows."""
+    since = nw.col("T").cast(nw.Float64) - nw.col("recency").cast(nw.Float64)
+    values = {
+        "r_score": -((since * days + 0.5).floor()),
+        "f_score": nw.col("frequency").cast(nw.Float64),
+        "m_score": (nw.col(spend).cast(nw.Float64) * _MONEY_STEPS + 0.5).floor(),
+    }
+    keyed = frame.select(ident, *[e.alias(f"_{c}") for c, e in values.items()])
+    (n, *gaps) = scalars(
+        keyed, nw.len().alias("n"), *[count_true(missing(f"_{c}")).alias(c) for c in values]
+    )
+    if any(int(g or 0) for g in gaps):
+        raise ClvDataError("rfm_segments needs frequency, recency, T and spend for everyone.")
+    n = int(n)
+    scores = []
+    for column in values:
+        # Ascending position p is rank n - 1 - p in rank_keys' order (largest first).
+        positions = sorted({math.ceil(k * n / 5) - 1 for k in range(1, 5)}) if n else []
+        keys = rank_keys(keyed, f"_{column}", ident, [n - 1 - p for p in positions])
+        edges = {p: keys[n - 1 - p].value for p in positions}
+        score = nw.lit(1, nw.Int64)
+        for k in range(1, 5):
+            if n:
+                edge = edges[math.ceil(k * n / 5) - 1]
+                score = score + (nw.col(f"_{column}") > edge).cast(nw.Int64)
+        scores.append(score.alias(column))
+    scored = keyed.select(ident, *scores)
+    return scored.with_columns(_segment_expr(rules).alias("rfm_segment"))
+
+
+def rfm_segment_table(
+    table: Any,
+    segments: Any = None,
+    *,
+    rules: Sequence[tuple[Any, ...]] = RFM_SEGMENT_RULES,
+    customer_id_col: str | None = None,
+) -> pd.DataFrame:
+    """Customers and their predictive CLV by RFM segment.
+
+    Parameters
+    ----------
+    table : DataFrame or engine frame
+        :func:`~clvpredict.clv_table` of the customers (``predictive_clv``, ``p_alive``), as
+        in :func:`segment_table`.
+    segments : DataFrame or engine frame, optional
+        :func:`rfm_segments` of the same customers (e.g. of their summary, whose
+        ``avg_order_value`` scores the spend); by default of ``table`` itself (spend scored
+        on ``monetary_value``). pandas indexed like ``table``, or of ``table``'s engine with
+        the same id column.
+    rules : sequence
+        The rules the segments were named with: their order is the table's.
+    customer_id_col : str, optional
+        As in :func:`segment_table`.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by segment, every segment of ``rules`` (and ``"Other"`` when some customer
+        is in none): ``n_customers``, ``share_of_customers`` (fraction), ``total_predictive_clv``,
+        ``mean_predictive_clv`` (currency), ``share_of_predictive_clv`` (fraction) and
+        ``mean_p_alive`` (probability). Totals and means skip missing values; a segment without
+        customers has a total of 0 and no means. Always pandas.
+    """
+    _require(table, ("predictive_clv", "p_alive"), "rfm_segment_table")
+    if isinstance(table, pd.DataFrame):
+        if segments is None:
+            segments = rfm_segments(table, rules=rules)
+        if not isinstance(segments, pd.DataFrame) or not segments.index.equals(table.index):
+            raise ClvDataError(
+                "segments must be the rfm_segments of the table's customers, indexed alike."
+            )
+        frame = pd.DataFrame(
+            {
+                "segment": segments["rfm_segment"].to_numpy(),
+                "clv": table["predictive_clv"].to_numpy(dtype=float),
+                "alive": table["p_alive"].to_numpy(dtype=float),
+            }
+        )
+        present = frame.notna()
+        grouped = (
+            frame.assign(
+                n_clv=present["clv"],
+                n_alive=present["alive"],
+                clv=frame["clv"].fillna(0.0),
+                alive=frame["alive"].fillna(0.0),
+            )
+            .groupby("segment")
+            .agg(
+                n=("clv", "size"),
+                sum_clv=("clv", "sum"),
+                n_clv=("n_clv", "sum"),
+                sum_alive=("alive", "sum"),
+                n_alive=("n_alive", "sum"),
+            )
+        )
+    else:
+        ident = table_id_column(table, customer_id_col)
+        if segments is None:
+            segments = rfm_segments(table, rules=rules, customer_id_col=ident)
+        joined = (
+            as_lazy(table)
+            .select(ident, "predictive_clv", "p_alive")
+            .join(as_lazy(segments).select(ident, "rfm_segment"), on=ident, how="left")
+        )
+        sums = [e for c in ("predictive_clv", "p_alive") for e in _sum_and_count(c)]
+        grouped = to_caller(
+            joined.group_by("rfm_segment").agg(nw.len().alias("n"), *sums), "pandas"
+        ).set_index("rfm_segment")
+        grouped = grouped.rename(
+            columns={
+                "sum_predictive_clv": "sum_clv",
+                "n_predictive_clv": "n_clv",
+                "sum_p_alive": "sum_alive",
+                "n_p_alive": "n_alive",
+            }
+        )
+    order = [rule[0] for rule in rules]
+    if any(name not in order for name in grouped.index):
+        order.append(OTHER_SEGMENT)
+    grouped = grouped.reindex(order)
+    n = grouped["n"].fillna(0).astype(np.int64)
+    total = grouped["sum_clv"].fillna(0.0).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_clv = total / grouped["n_clv"].astype(float)
+        mean_alive = grouped["sum_alive"].astype(float) / grouped["n_alive"].astype(float)
+    customers, value = int(n.sum()), math.fsum(total)
+    out = pd.DataFrame(
+        {
+            "n_customers": n,
+            "share_of_customers": n / customers if customers else np.nan,
+            "total_predictive_clv": total,
+            "mean_predictive_clv": mean_clv,
+            "share_of_predictive_clv": total / value if value else np.nan,
+            "mean_p_alive": mean_alive,
+        }
+    )
+    out.index.name = "rfm_segment"
+    return out

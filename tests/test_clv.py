@@ -186,3 +186,115 @@ def test_clv_table_side_by_side(cdnow_cal_holdout):
     )
     with pytest.raises(ClvDataError, match="estimate_lifetime_years"):
         cp.clv_table(bg, gg, cdnow_cal_holdout)
+
+
+def _clv_at_each_draw(bg, gg, summary, n_draws, seed, **settings):
+    """Every customer's predictive CLV at each joint parameter draw (draws x customers), by
+    predictive_clv itself with models made from the drawn parameters: the draws are taken as
+    predictive_clv(..., interval=) takes them, the purchase model's then the spend model's."""
+    from clvpredict.models import uncertainty
+
+    rng = np.random.default_rng(seed)
+    draws_bg = uncertainty.parameter_draws(bg, n_draws, rng)
+    draws_gg = uncertainty.parameter_draws(gg, n_draws, rng)
+    return np.array(
+        [
+            cp.predictive_clv(
+                cp.BetaGeoModel.from_params(
+                    dict(zip(bg.params_.index, tb, strict=True)), time_unit=bg.time_unit_
+                ),
+                cp.GammaGammaModel.from_params(dict(zip(gg.params_.index, tg, strict=True))),
+                summary,
+                **settings,
+            ).to_numpy()
+            for tb, tg in zip(draws_bg, draws_gg, strict=True)
+        ]
+    )
+
+
+def test_total_interval_equals_a_loop_over_the_draws(bg_cdnow, gg_cdnow, cdnow_summary):
+    settings = dict(horizon_months=24, annual_discount_rate=0.08, margin=0.4)
+    got = cp.total_clv_interval(
+        bg_cdnow, gg_cdnow, cdnow_summary, level=0.8, n_draws=60, random_state=9, **settings
+    )
+    per_draw = _clv_at_each_draw(bg_cdnow, gg_cdnow, cdnow_summary, 60, 9, **settings)
+    totals = per_draw.sum(axis=1)
+    assert got.lower == pytest.approx(np.quantile(totals, 0.1), rel=1e-9)
+    assert got.upper == pytest.approx(np.quantile(totals, 0.9), rel=1e-9)
+    point = cp.predictive_clv(bg_cdnow, gg_cdnow, cdnow_summary, **settings).sum()
+    assert got.total == point
+    assert got.lower < got.total < got.upper
+    assert (got.n_customers, got.n_evaluated, got.n_draws, got.level) == (2357, 2357, 60, 0.8)
+    assert not got.sampled
+
+
+def test_total_interval_of_a_sample_is_within_its_standard_error(bg_cdnow, gg_cdnow, cdnow_summary):
+    """Above max_customers the draws are evaluated on a random sample and the interval is the
+    total times the quantiles of (sample total at a draw / sample total at the estimate).
+
+    The tolerance: at each draw d the sample's ratio r_d estimates the whole table's ratio
+    R_d = total at d / total; a ratio estimator from a simple random sample of n of N has the
+    standard error sqrt((1 - n/N) / n * S_d^2) / mean(CLV), with S_d^2 the variance over the
+    customers of CLV_i(d) - R_d CLV_i (here computed from every customer's CLV at every
+    draw). If every r_d is within eps of R_d, every quantile of r is within eps of the same
+    quantile of R (order statistics move by at most eps), so the bounds agree within total x
+    eps: eps = 5 standard errors of the worst draw.
+    """
+    n_draws, seed, n = 200, 11, 1_000
+    got = cp.total_clv_interval(
+        bg_cdnow, gg_cdnow, cdnow_summary, n_draws=n_draws, random_state=seed, max_customers=n
+    )
+    assert (got.n_customers, got.n_evaluated) == (2357, 1000) and got.sampled
+    per_draw = _clv_at_each_draw(bg_cdnow, gg_cdnow, cdnow_summary, n_draws, seed)
+    clv = cp.predictive_clv(bg_cdnow, gg_cdnow, cdnow_summary).to_numpy()
+    total, customers = clv.sum(), len(clv)
+    assert got.total == total
+    exact_lower, exact_upper = np.quantile(per_draw.sum(axis=1), [0.05, 0.95])
+    ratio = per_draw.sum(axis=1) / total
+    residual = per_draw - ratio[:, None] * clv[None, :]
+    spread = (residual**2).sum(axis=1) / (customers - 1)
+    standard_error = np.sqrt((1 - n / customers) / n * spread) / clv.mean()
+    tolerance = 5 * standard_error.max() * total
+    # The check can fail: the tolerance is a fraction of the interval's width.
+    assert tolerance < 0.25 * (exact_upper - exact_lower)
+    assert abs(got.lower - exact_lower) <= tolerance
+    assert abs(got.upper - exact_upper) <= tolerance
+    again = cp.total_clv_interval(
+        bg_cdnow, gg_cdnow, cdnow_summary, n_draws=n_draws, random_state=seed, max_customers=n
+    )
+    assert again == got
+
+
+def test_total_interval_of_an_engine_summary(bg_cdnow, gg_cdnow, cdnow_summary):
+    """A lazy polars summary is grouped by its engine (all customers) or sampled by the hash of
+    the customer id (above the bound): the same interval as pandas, and within the sample's
+    error of it."""
+    import polars as pl
+
+    frame = cdnow_summary.reset_index()
+    frame["time_unit"] = cdnow_summary.attrs["time_unit"]
+    lazy = pl.from_pandas(frame).lazy()
+    settings = dict(n_draws=80, random_state=4)
+    exact = cp.total_clv_interval(bg_cdnow, gg_cdnow, cdnow_summary, **settings)
+    engine = cp.total_clv_interval(bg_cdnow, gg_cdnow, lazy, **settings)
+    assert engine.n_evaluated == engine.n_customers == 2357
+    for field in ("total", "lower", "upper"):
+        assert getattr(engine, field) == pytest.approx(getattr(exact, field), rel=1e-12)
+    sampled = cp.total_clv_interval(bg_cdnow, gg_cdnow, lazy, max_customers=1_000, **settings)
+    assert (sampled.n_customers, sampled.n_evaluated) == (2357, 1000)
+    assert sampled.total == pytest.approx(exact.total, rel=1e-12)
+    # The tolerance of the pandas sample's test above (5 standard errors of the worst draw:
+    # at most 0.25 of the width there).
+    width = exact.upper - exact.lower
+    assert abs(sampled.lower - exact.lower) <= 0.25 * width
+    assert abs(sampled.upper - exact.upper) <= 0.25 * width
+
+
+def test_total_interval_settings_are_checked(bg_cdnow, gg_cdnow, cdnow_summary):
+    with pytest.raises(ClvDataError, match="max_customers=0"):
+        cp.total_clv_interval(bg_cdnow, gg_cdnow, cdnow_summary, max_customers=0)
+    with pytest.raises(ClvDataError, match=r"interval=1\.5"):
+        cp.total_clv_interval(bg_cdnow, gg_cdnow, cdnow_summary, level=1.5)
+    given = cp.BetaGeoModel.from_params(BG, time_unit="W")
+    with pytest.raises(ClvDataError, match="has no covariance"):
+        cp.total_clv_interval(given, gg_cdnow, cdnow_summary)

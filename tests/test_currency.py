@@ -70,8 +70,16 @@ def test_the_report_names_the_currency_on_every_money_column(tmp_path):
     html = path.read_text()
     assert "Money in EUR." in html
     headers = re.findall(r"<th>([^<]*)</th>", html)
-    for column in ("total_predictive_clv", "mean_simple_clv", "predictive_clv", "simple_clv"):
-        assert f"{column} (EUR)" in headers, column
+    # The value tables' headers in words, each with the currency.
+    for column, words in (
+        ("total_predictive_clv", "Total predictive CLV (EUR)"),
+        ("mean_simple_clv", "Mean simple CLV (EUR)"),
+        ("predictive_clv", "Predictive CLV, next 12 months (EUR)"),
+        ("simple_clv", "Simple CLV, 1.50-year lifetime (EUR)"),
+        ("expected_avg_value", "Expected spend per purchase (EUR)"),
+        ("monetary_value", "Mean repeat purchase (EUR)"),
+    ):
+        assert words in headers, column
         assert column not in headers, column  # never without its currency
     assert "mean_predicted (EUR)" in headers  # the spend check
 
@@ -101,4 +109,4 @@ def test_the_command_line_takes_currency_from_flags_and_config(tmp_path, capsys)
 def test_the_demo_report_is_in_us_dollars(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     html = (tmp_path / "report.html").read_text()
-    assert "Money in USD." in html and "predictive_clv (USD)" in html
+    assert "Money in USD." in html and "Predictive CLV, next 12 months (USD)" in html

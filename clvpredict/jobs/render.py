@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plotting
-from .._units import UNIT_NAMES, check_currency, months_to_units
+from .._units import UNIT_NAMES, check_currency, duration_phrase, money_unit, months_to_units
 from ..clv import clv_table
 from ..data.engines import checkpoint, is_engine_frame
 from ..data.transactions import TransactionLog
@@ -48,7 +48,7 @@ figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.85em; color: #555; }
 .warn { color: #a40000; font-weight: bold; }
 table.glance { font-size: 1.05em; }
-table.glance th { text-align: left; padding-right: 1.5em; }
+table.glance th { text-align: left; padding-right: 1.5em; white-space: nowrap; }
 table.glance td { text-align: left; }
 """
 
@@ -82,18 +82,77 @@ MONEY_COLUMNS = frozenset(
 _SPEND_MONEY = frozenset({"mean_predicted", "mean_actual", "mae", "rmse"})
 
 
+#: Columns of the report's tables that are shares (fractions), shown as percentages.
+SHARE_COLUMNS = frozenset({"share_of_customers", "share_of_predictive_clv", "share_of_simple_clv"})
+
+
 def _table_html(
     frame: pd.DataFrame,
     digits: int = 2,
     currency: str | None = None,
     money: frozenset[str] = MONEY_COLUMNS,
+    labels: dict[str, str] | None = None,
 ) -> str:
-    """A table as HTML; with ``currency``, its ``money`` columns' headers name it."""
-    if currency:
+    """A table as HTML; with ``currency``, its ``money`` columns' headers name it. With
+    ``labels``, the headers (columns and index name) found in it are replaced by its words
+    and the shares are shown as percentages; the frame itself is not changed."""
+    if labels is not None:
+        frame = frame.copy()
+        for column in frame.columns:
+            if column in SHARE_COLUMNS:
+                frame[column] = [f"{v:.1%}" if np.isfinite(v) else "" for v in frame[column]]
+        frame = frame.rename(columns=labels)
+        if frame.index.name in labels:
+            frame.index.name = labels[frame.index.name]
+    elif currency:
         frame = frame.rename(columns={c: f"{c} ({currency})" for c in frame.columns if c in money})
     return frame.to_html(
         border=0, float_format=lambda v: f"{v:,.{digits}f}", na_rep="", escape=True
     )
+
+
+def _horizon_words(months: int) -> str:
+    """A CLV horizon as a reader says it: ``"12 months"``, ``"24 months (2 years)"``."""
+    phrase = duration_phrase(months, "M")
+    if months > 12 and months % 12 == 0:
+        phrase += f" ({duration_phrase(months // 12, 'Y')})"
+    return phrase
+
+
+def column_labels(
+    currency: str | None, horizon_months: int, time_unit: str, lifetime_years: float
+) -> dict[str, str]:
+    """The value tables' column headers in words with their units (the tables themselves keep
+    their snake_case names): money in ``currency``, durations in ``time_unit``, the horizon
+    in months and years."""
+    money = money_unit(currency)
+    unit = UNIT_NAMES[time_unit]
+    horizon = _horizon_words(horizon_months)
+    return {
+        "frequency": "Repeat purchases",
+        "recency": f"First to last purchase ({unit})",
+        "T": f"Since first purchase ({unit})",
+        "time_since_last_purchase": f"Since last purchase ({unit})",
+        "monetary_value": f"Mean repeat purchase ({money})",
+        "avg_order_value": f"Average order value ({money})",
+        "p_alive": "P(alive) (probability)",
+        "p_alive_before": "P(alive) before (probability)",
+        "p_alive_change": "Change in P(alive)",
+        "expected_purchases": f"Expected purchases, next {horizon}",
+        "expected_avg_value": f"Expected spend per purchase ({money})",
+        "predictive_clv": f"Predictive CLV, next {horizon} ({money})",
+        "simple_clv": f"Simple CLV, {lifetime_years:.2f}-year lifetime ({money})",
+        "n_customers": "Customers",
+        "share_of_customers": "Share of customers",
+        "total_predictive_clv": f"Total predictive CLV ({money})",
+        "mean_predictive_clv": f"Mean predictive CLV ({money})",
+        "share_of_predictive_clv": "Share of predictive CLV",
+        "total_simple_clv": f"Total simple CLV ({money})",
+        "mean_simple_clv": f"Mean simple CLV ({money})",
+        "mean_p_alive": "Mean P(alive) (probability)",
+        "tier": "Tier",
+        "rfm_segment": "RFM segment",
+    }
 
 
 def _money(value: float, currency: str | None) -> str:
@@ -133,13 +192,13 @@ def _glance_html(
     """The first screen: what the customers are worth and whether to trust it, in words."""
     total = totals.iloc[0]
     pct = float(total["pct_error"])
-    months = f"{horizon_months} months"
+    months = _horizon_words(horizon_months)
     rows = [
         ("Customers", f"{values.n_customers:,}"),
         (
             f"Predictive CLV, next {months}",
-            f"{_money(values.total_predictive_clv, currency)} (margin {margin:.0%}, discounted "
-            f"at {annual_discount_rate:.0%} a year)",
+            f"{_money(values.total_predictive_clv, currency)}{_interval_words(values, currency)}"
+            f" (margin {margin:.0%}, discounted at {annual_discount_rate:.0%} a year)",
         ),
         (
             f"Expected revenue, next {months}",
@@ -197,13 +256,64 @@ def _glance_html(
     return [
         "<h2>At a glance</h2>",
         f"<table class='glance'>{body}</table>",
+        _interval_note(values),
         chosen,
         why,
     ]
 
 
+def _interval_words(values: CustomerValues, currency: str | None) -> str:
+    """``", 90% interval 63,104 to 74,851 USD"`` after the total, or nothing without one."""
+    interval = values.total_interval
+    if interval is None or not (np.isfinite(interval.lower) and np.isfinite(interval.upper)):
+        return ""
+    return (
+        f", {interval.level:.0%} interval {interval.lower:,.0f} to "
+        f"{_money(interval.upper, currency)}"
+    )
+
+
+def _interval_note(values: CustomerValues) -> str:
+    """What the total's interval covers and how it was computed, for the first screen."""
+    interval = values.total_interval
+    if interval is None:
+        return ""
+    how = (
+        f"the total recomputed at each of {interval.n_draws} draws of the parameters of both "
+        "models from their estimated uncertainty"
+    )
+    if interval.sampled:
+        how += (
+            f", each evaluated on a random {interval.n_evaluated:,} of the "
+            f"{interval.n_customers:,} customers and scaled to the whole total (the total "
+            "times the sample's ratio of its value at the draw to its value at the estimate)"
+        )
+    return (
+        f"<p class='note'>The {interval.level:.0%} interval of the predictive total is the "
+        f"uncertainty of the models' fitted parameters: {how}. It does not cover the chance "
+        "in what customers will actually buy, nor a wrong model (the holdout check "
+        "speaks to that).</p>"
+    )
+
+
 def _model_block(model: Any) -> str:
     return model.overview().as_html()
+
+
+def _rfm_html(values: CustomerValues, labels: dict[str, str]) -> list[str]:
+    """The customers by RFM segment, with how the segments are named."""
+    if values.rfm_table is None:
+        return []
+    return [
+        "<h3>RFM segments</h3>",
+        "<p class='note'>Each customer is scored 1 to 5 on recency (time since the last "
+        "purchase: shorter scores higher), frequency (repeat purchases) and monetary value "
+        "(average order value), a fifth of the customers in each score (customers with equal "
+        "values share the lower score), and named by the usual rules: Champions bought "
+        "recently, often and much (all three scores 4-5); Can't lose them bought often and "
+        "much but not lately (recency 1-2); Lost bought rarely (frequency 1-2) and long ago (recency 1).</p>",
+        _table_html(values.rfm_table, 2, labels=labels),
+    ]
 
 
 def _check_given_table(table: Any, rfm: pd.DataFrame, **settings: Any) -> None:
@@ -309,7 +419,18 @@ def render_report(
     if discrete:
         # Histories move a whole period at a time.
         lookback = max(1.0, float(np.round(lookback)))
-    values = customer_values(bg, table, lookback=lookback, horizon_months=horizon_months)
+    values = customer_values(
+        bg,
+        table,
+        lookback=lookback,
+        horizon_months=horizon_months,
+        spend_model=gg,
+        annual_discount_rate=annual_discount_rate,
+        margin=margin,
+        summary=rfm,
+        time_unit=time_unit,
+    )
+    labels = column_labels(currency, horizon_months, time_unit, lifetime_years)
     if hasattr(cached, "unpersist"):  # a Spark table cached above: read for the last time
         cached.unpersist()
     best = values.best
@@ -438,7 +559,8 @@ def render_report(
         "Predictive CLV is the discounted model forecast; simple CLV is average order value x "
         "purchases per year x margin x lifetime.</p>",
         "<h3>Value tiers (by predictive CLV)</h3>",
-        _table_html(values.tiers, 2, currency),
+        _table_html(values.tiers, 2, labels=labels),
+        *_rfm_html(values, labels),
         f"<h3>At-risk high-value customers ({values.n_at_risk})</h3>",
         "<p class='note'>Top 20% by predictive CLV whose P(alive) fell by at least 0.10 over the "
         + (
@@ -447,9 +569,9 @@ def render_report(
             else f"last {at_risk_lookback_months:g} months"
         )
         + " without a purchase.</p>",
-        _table_html(values.at_risk, 3, currency) if values.n_at_risk else "<p>None.</p>",
+        _table_html(values.at_risk, 3, labels=labels) if values.n_at_risk else "<p>None.</p>",
         f"<h3>Top {TOP_ROWS} customers</h3>",
-        _table_html(values.top, 2, currency),
+        _table_html(values.top, 2, labels=labels),
         "<div class='grid'>",
     ]
     parts += [_figure_html(ax, caption) for ax, caption in value_figures]

@@ -25,10 +25,18 @@ import numpy as np
 import pandas as pd
 
 from .. import plotting
-from ..data.engines import as_lazy, count_true, scalars
+from ..clv import ClvTotal, _total_interval
+from ..data.engines import as_lazy, count_true, scalars, summary_unit
 from ..data.ranks import hashed_sample, missing
 from ..plotting import _sample_positions, concentration_points
-from ..segments import at_risk_customers, segment_table, table_id_column, top_customers
+from ..segments import (
+    at_risk_customers,
+    rfm_segment_table,
+    rfm_segments,
+    segment_table,
+    table_id_column,
+    top_customers,
+)
 
 __all__ = ["AT_RISK_ROWS", "TOP_ROWS", "CustomerValues", "customer_values"]
 
@@ -91,6 +99,11 @@ class CustomerValues:
     expected_revenue: float = float("nan")
     #: Predictive CLV of all the customers at risk (currency).
     at_risk_value: float = float("nan")
+    #: The total predictive CLV with its parameter-uncertainty interval
+    #: (:func:`~clvpredict.total_clv_interval`; ``None`` without the spend model).
+    total_interval: ClvTotal | None = None
+    #: Customers and predictive CLV by RFM segment (:func:`~clvpredict.rfm_segment_table`).
+    rfm_table: pd.DataFrame | None = None
 
     @property
     def best(self) -> Any:
@@ -107,6 +120,13 @@ def customer_values(
     customer_id_col: str | None = None,
     max_points: int | None = None,
     seed: int = 0,
+    spend_model: Any = None,
+    annual_discount_rate: float = 0.10,
+    margin: float = 1.0,
+    summary: Any = None,
+    time_unit: str | None = None,
+    interval_level: float = 0.9,
+    n_draws: int = 200,
 ) -> CustomerValues:
     """Everything the report shows of a CLV table, computed where the table lives.
 
@@ -126,12 +146,65 @@ def customer_values(
     max_points : int, optional
         Most customers drawn in the scatter plot (default :data:`~clvpredict.plotting.MAX_POINTS`).
     seed : int
-        Seed of the scatter plot's sample.
+        Seed of the scatter plot's sample, of the parameter draws and of the interval's sample.
+    spend_model : fitted GammaGammaModel, optional
+        The spend model the table was scored with: with it, the total's interval is computed
+        (:func:`~clvpredict.total_clv_interval`, ``n_draws`` draws at ``interval_level``,
+        the draws evaluated on at most
+        :data:`~clvpredict.clv.TOTAL_INTERVAL_CUSTOMERS` customers).
+    annual_discount_rate, margin : float
+        The table's CLV settings, for the interval.
+    summary : DataFrame or engine frame, optional
+        The customers' RFM summary (of the same kind, indexed or keyed alike): its
+        ``avg_order_value`` scores the RFM segments' spend. The table's ``monetary_value``
+        does otherwise.
+    time_unit : str, optional
+        The unit of the table's ``recency`` and ``T`` when it records none (Spark predictions).
     """
     if max_points is None:
         max_points = plotting.MAX_POINTS
     if isinstance(table, pd.DataFrame):
-        return _pandas_values(purchase_model, table, lookback, horizon_months, max_points, seed)
+        values = _pandas_values(purchase_model, table, lookback, horizon_months, max_points, seed)
+        ident = None
+    else:
+        values = _engine_values(
+            purchase_model, table, lookback, horizon_months, max_points, seed, customer_id_col
+        )
+        ident = table_id_column(table, customer_id_col)
+    if values.horizon_months is not None and spend_model is not None:
+        values.total_interval = _total_interval(
+            purchase_model,
+            spend_model,
+            table,
+            horizon=int(values.horizon_months),
+            annual_discount_rate=annual_discount_rate,
+            margin=margin,
+            level=interval_level,
+            n_draws=n_draws,
+            random_state=seed,
+            max_customers=None,
+            customer_id_col=ident,
+            total=values.total_predictive_clv,
+            time_unit=time_unit,
+        )
+    if summary is not None and isinstance(summary, pd.DataFrame) == (ident is None):
+        segments = rfm_segments(summary, customer_id_col=ident)
+        values.rfm_table = rfm_segment_table(table, segments, customer_id_col=ident)
+    elif summary_unit(table) is not None:
+        values.rfm_table = rfm_segment_table(table, customer_id_col=ident)
+    return values
+
+
+def _engine_values(
+    purchase_model: Any,
+    table: Any,
+    lookback: float,
+    horizon_months: int | None,
+    max_points: int,
+    seed: int,
+    customer_id_col: str | None,
+) -> CustomerValues:
+    """:func:`customer_values` of an engine's table, read by its engine."""
     ident = table_id_column(table, customer_id_col)
     frame = as_lazy(table)
     simple, predictive = nw.col("simple_clv"), nw.col("predictive_clv")

@@ -23,6 +23,7 @@ from engine_frames import count_collections
 
 import clvpredict as cp
 from clvpredict.jobs.cli import main
+from clvpredict.jobs.render import column_labels
 
 COLUMNS = ["--customer-col", "customer_id", "--date-col", "date", "--amount-col", "amount"]
 #: Spark reads no Parquet timestamps in nanoseconds, which pandas 2 writes by default.
@@ -170,7 +171,7 @@ def cdnow_refreshes(spark, logs, tmp_path_factory) -> dict[str, Any]:
 def _watch_the_report(patch: pytest.MonkeyPatch, frame_class: type, collected: list) -> None:
     """Limits of the report's collects set below CDNOW's size, and every collect made while the
     refresh builds its report recorded in ``collected`` as (method, rows)."""
-    from clvpredict import plotting
+    from clvpredict import clv, plotting
     from clvpredict.data import ranks
     from clvpredict.jobs import pipeline
 
@@ -178,6 +179,7 @@ def _watch_the_report(patch: pytest.MonkeyPatch, frame_class: type, collected: l
     patch.setattr(ranks, "SAMPLE_ROWS", REPORT_ROWS)
     patch.setattr(plotting, "MAX_POINTS", REPORT_ROWS)
     patch.setattr(plotting, "CURVE_BUCKETS", REPORT_ROWS // 2)
+    patch.setattr(clv, "TOTAL_INTERVAL_CUSTOMERS", REPORT_ROWS)
     build_report = pipeline.build_report
 
     def counted(method):
@@ -308,17 +310,23 @@ def _value_tables(report: str) -> list[str]:
 def test_the_spark_report_prints_the_embedded_engines_numbers(cdnow_refreshes):
     reports = {e: (cdnow_refreshes[e] / "report.html").read_text() for e in ("polars", "spark")}
     expected, got = (_value_tables(reports[e]) for e in ("polars", "spark"))
-    # Tiers, the count of customers at risk and their list, the top 20: the same customers and
-    # numbers as printed (ties broken by id on both engines).
+    # Tiers, RFM segments, the count of customers at risk and their list, the top 20: the same
+    # customers and numbers as printed (ties broken by id on both engines).
     assert [t for t in got if "<h3>" in t] == [t for t in expected if "<h3>" in t]
-    assert len(got) == len(expected) == 6
-    assert got[1] == expected[1] and got[3] == expected[3]  # tiers; customers at risk
-    assert "At-risk high-value customers (1" in got[2]
+    assert len(got) == len(expected) == 8
+    assert got[1] == expected[1] and got[3] == expected[3]  # tiers; RFM segments
+    assert got[5] == expected[5]  # customers at risk
+    assert "At-risk high-value customers (1" in got[4]
     # Top 20: the Spark predictions file has the prediction columns only; their values agree.
+    bundle = json.loads((cdnow_refreshes["spark"] / "model.json").read_text())
+    labels = column_labels(None, 12, "W", bundle["settings"]["lifetime_years"])
     for column in PREDICTION_COLUMNS:
-        assert f"<th>{column}</th>" in got[5]
-    assert _column_cells(got[5], "predictive_clv") == _column_cells(expected[5], "predictive_clv")
-    assert _row_ids(got[5]) == _row_ids(expected[5])
+        assert f"<th>{labels[column]}</th>" in got[7]
+    clv_header = labels["predictive_clv"]
+    assert _column_cells(got[7], clv_header) == _column_cells(expected[7], clv_header)
+    assert _row_ids(got[7]) == _row_ids(expected[7])
+    # The total's interval: from a hashed sample of 500 customers on Spark, stated as such.
+    assert "each evaluated on a random 500 of the 2,357 customers" in reports["spark"]
     # The figures' captions: the most valuable customer and the scatter plot's sample.
     best = re.search(r"most valuable customer \((\w+)\)", reports["polars"]).group(1)
     assert f"most valuable customer ({best})" in reports["spark"]

@@ -257,7 +257,11 @@ def test_a_summary_of_another_engine_is_queried_where_it_lies(
         tmp_path / "lazy.html", *args, **settings, calibration=cdnow_cal_holdout, rfm=rfm
     ).read_text()
     expected, got = _value_tables(report_html), _value_tables(report)
-    assert len(got) == 6 and got == expected
+    # Tiers, RFM segments, customers at risk and top customers: headings and tables.
+    assert len(got) == 8 and got == expected
+    # The total's interval: the histories grouped by the engine, the same draws.
+    interval = re.search(r"90% interval [0-9,]+ to [0-9,]+", report_html).group(0)
+    assert interval in report
     # 2,357 customers: every one of them in the scatter plot, as from pandas.
     assert "Predictive vs simple CLV (all 2,357 customers)</figcaption>" in report
     best = re.search(r"most valuable customer \(\w+\)", report_html).group(0)
@@ -267,3 +271,34 @@ def test_a_summary_of_another_engine_is_queried_where_it_lies(
     )
     with pytest.raises(cp.ClvDataError, match="in time unit 'D', the report uses 'W'"):
         build_report(tmp_path / "bad.html", *args, **settings, rfm=weekly)
+
+
+def test_the_total_interval_and_rfm_segments_are_the_librarys(report_html, cdnow_tx):
+    """The first screen's interval is total_clv_interval's with the report's seed (0), and the
+    RFM table is rfm_segment_table's, with headers in words and units."""
+    from clvpredict.jobs.render import _table_html, column_labels
+
+    args = (cdnow_tx, "customer_id", "date", "amount")
+    rfm = cp.rfm_summary(*args, observation_end="1998-06-30", time_unit="W")
+    bg, gg = cp.BetaGeoModel().fit(rfm), cp.GammaGammaModel().fit(rfm)
+    interval = cp.total_clv_interval(bg, gg, rfm, margin=0.3, random_state=0)
+    assert not interval.sampled and interval.n_draws == 200
+    assert (
+        f"{interval.total:,.0f}, 90% interval {interval.lower:,.0f} to {interval.upper:,.0f}"
+        in report_html
+    )
+    assert "draws of the parameters of both models" in report_html
+    table = cp.clv_table(bg, gg, rfm, lifetime_years=1.5, margin=0.3)
+    by_segment = cp.rfm_segment_table(table, cp.rfm_segments(rfm))
+    assert by_segment["n_customers"].sum() == 2357
+    labels = column_labels(None, 12, "W", 1.5)
+    assert _table_html(by_segment, 2, labels=labels) in report_html
+    for header in (
+        "Predictive CLV, next 12 months (currency units)",
+        "Expected purchases, next 12 months",
+        "Since last purchase (weeks)",
+        "P(alive) (probability)",
+        "Share of customers",
+    ):
+        assert f"<th>{header}</th>" in report_html, header
+    assert "<th>predictive_clv</th>" not in report_html

@@ -131,3 +131,24 @@ def test_the_headline_numbers_are_on_the_screen(page, cdnow_report):
     revenue = (table["expected_purchases"] * table["expected_avg_value"]).sum()
     assert f"Expected revenue, next 12 months {revenue:,.0f} USD" in first_screen
     assert f"Simple-formula CLV {table['simple_clv'].sum():,.0f} USD" in first_screen
+    # The total's interval (the report's seed is 0), with the currency on both bounds.
+    interval = cp.total_clv_interval(bg, gg, rfm, margin=0.3, random_state=0)
+    assert interval.lower < table["predictive_clv"].sum() < interval.upper
+    assert (
+        f"{interval.total:,.0f} USD, 90% interval {interval.lower:,.0f} to "
+        f"{interval.upper:,.0f} USD" in first_screen
+    )
+
+
+def test_the_interval_is_on_the_first_screen(page):
+    """The predictive total and its interval are seen without scrolling (1280 x 900)."""
+    box = page.execute_script(
+        "const cell = [...document.querySelectorAll('table.glance td')]"
+        ".find(td => td.textContent.includes('90% interval'));"
+        "if (!cell) return null;"
+        "const r = cell.getBoundingClientRect();"
+        "return {top: r.top, bottom: r.bottom, height: window.innerHeight, text: cell.innerText};"
+    )
+    assert box is not None
+    assert 0 <= box["top"] and box["bottom"] <= box["height"], box
+    assert box["text"].count("USD") == 2, box["text"]
