@@ -205,6 +205,14 @@ def plot_calibration_vs_holdout(
     The points are exactly ``evaluation.by_frequency`` (or ``by_recency``) ``mean_actual`` and
     ``mean_predicted``; tick labels show the number of customers in each bin. Empty bins are gaps.
 
+    Each actual mean has an error bar: the 95% interval ``mean_actual ± 1.96 se`` of the bin's
+    mean holdout purchases per customer (purchase days), with the standard error
+    ``se = sd_actual / sqrt(n_customers)`` from the bin's sample standard deviation (a normal
+    approximation, which is good for bins of a few dozen customers or more). A bin of 19
+    customers thus shows a long bar and one of 1,411 a short one. A bin of one customer has no
+    standard deviation to estimate and gets no bar; the legend says so when there is one. The
+    y-axis starts at 0, so a bar reaching below 0 (few customers buying rarely) is cut there.
+
     Parameters
     ----------
     evaluation : HoldoutEvaluation
@@ -241,13 +249,8 @@ def plot_calibration_vs_holdout(
     unit = _unit_name(evaluation.time_unit)
     ax = _axes(ax)
     positions = np.arange(len(table))
-    ax.plot(
-        positions,
-        table["mean_actual"].to_numpy(),
-        marker="o",
-        color=_ACTUAL,
-        label="actual",
-    )
+    mean_actual = table["mean_actual"].to_numpy(dtype=float)
+    ax.plot(positions, mean_actual, marker="o", color=_ACTUAL, label="actual (mean per customer)")
     ax.plot(
         positions,
         table["mean_predicted"].to_numpy(),
@@ -256,6 +259,23 @@ def plot_calibration_vs_holdout(
         color=_MODEL,
         label=f"{evaluation.model} (conditional expectation)",
     )
+    half = _mean_interval_half_width(table)
+    barred = np.isfinite(half)
+    if barred.any():
+        label = "95% interval of the actual mean (± 1.96 standard errors)"
+        lone = int(np.sum(table["n_customers"].to_numpy() == 1))
+        if lone:
+            label += f";\nno bar for {lone} bin{'s' if lone > 1 else ''} of one customer"
+        ax.errorbar(
+            positions[barred],
+            mean_actual[barred],
+            yerr=half[barred],
+            fmt="none",
+            ecolor=_ACTUAL,
+            elinewidth=1.2,
+            capsize=4,
+            label=label,
+        )
     ax.set_xticks(
         positions,
         [
@@ -279,6 +299,18 @@ def plot_calibration_vs_holdout(
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left")
     return ax
+
+
+def _mean_interval_half_width(table: pd.DataFrame) -> np.ndarray:
+    """Half-width of the 95% normal interval of each bin's mean actual purchases:
+    ``1.96 sd_actual / sqrt(n_customers)`` (purchase days per customer), NaN for a bin of fewer
+    than two customers."""
+    counts = table["n_customers"].to_numpy(dtype=float)
+    spread = table["sd_actual"].to_numpy(dtype=float)
+    half = np.full(len(table), np.nan)
+    known = (counts > 1) & np.isfinite(spread)
+    half[known] = 1.96 * spread[known] / np.sqrt(counts[known])
+    return half
 
 
 # ------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Each plot is saved to ``tmp_path`` and also to ``/tmp/clv_plots`` for a visual c
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -137,6 +138,19 @@ def test_calibration_plot_points_are_the_evaluation_table(evaluation, by, tmp_pa
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     assert len(ticks) == len(table)
     assert ticks[0].endswith(f"n={table['n_customers'].iloc[0]:,}")
+    # Error bars: mean +- 1.96 standard errors of the bin's mean, se = sd / sqrt(n), one per bin
+    # (every bin of the sample has customers).
+    mean, sd, n = (
+        table[c].to_numpy(dtype=float) for c in ("mean_actual", "sd_actual", "n_customers")
+    )
+    assert (n > 1).all()
+    segments = np.array(ax.collections[0].get_segments())
+    np.testing.assert_array_equal(segments[:, 0, 0], np.arange(len(table)))
+    np.testing.assert_array_equal(segments[:, 1, 0], np.arange(len(table)))
+    np.testing.assert_allclose(segments[:, 0, 1], mean - 1.96 * sd / np.sqrt(n), rtol=1e-12)
+    np.testing.assert_allclose(segments[:, 1, 1], mean + 1.96 * sd / np.sqrt(n), rtol=1e-12)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "95% interval of the actual mean (± 1.96 standard errors)" in labels
     assert "weeks" in ax.get_ylabel()
     render(ax, f"calibration_vs_holdout_{by}", tmp_path)
 
@@ -403,6 +417,28 @@ def test_spend_distribution(gg, ch, tmp_path):
         np.mean(zbar <= np.quantile(zbar, 0.99)), abs=2e-3
     )
     render(ax, "spend_distribution", tmp_path)
+
+
+def test_calibration_plot_has_no_bar_for_a_bin_of_one_customer(bg, ch, tmp_path):
+    top = np.sort(ch["recency"].to_numpy())[-2:]
+    assert top[0] < top[1]  # the customer with the longest recency is alone in the last bin
+    evaluation = evaluate_holdout(bg, ch, recency_bins=[0, 10, 20, top[0], top[1]])
+    table = evaluation.by_recency
+    assert table["n_customers"].iloc[-1] == 1 and (table["n_customers"].iloc[:-1] > 1).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NaN warnings
+        ax = plot_calibration_vs_holdout(evaluation, by="recency")
+        ax.figure.canvas.draw()
+    segments = np.array(ax.collections[0].get_segments())
+    np.testing.assert_array_equal(segments[:, 0, 0], np.arange(len(table) - 1))
+    n = table["n_customers"].to_numpy(dtype=float)[:-1]
+    half = 1.96 * table["sd_actual"].to_numpy()[:-1] / np.sqrt(n)
+    np.testing.assert_allclose(segments[:, 1, 1] - segments[:, 0, 1], 2 * half, rtol=1e-12)
+    # The lone customer's mean is drawn, without a bar, and the legend says why.
+    assert ax.lines[0].get_ydata()[-1] == table["mean_actual"].iloc[-1]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(label.endswith("no bar for 1 bin of one customer") for label in labels)
+    render(ax, "calibration_vs_holdout_lone_bin", tmp_path)
 
 
 def test_plots_draw_on_a_given_axes(evaluation, tracking):
