@@ -287,16 +287,95 @@ def test_probability_alive_history_by_days_since_the_first_purchase(bg, ch, tx):
         plot_probability_alive_history(bg, tx, "customer_id", "date", 1, days=0)
 
 
-def test_clv_comparison_scatter(clv, tmp_path):
-    ax = plot_clv_comparison(clv)
-    offsets = ax.collections[0].get_offsets()
-    np.testing.assert_allclose(offsets[:, 0], clv["simple_clv"].to_numpy())
-    np.testing.assert_allclose(offsets[:, 1], clv["predictive_clv"].to_numpy())
-    assert ax.get_xscale() == ax.get_yscale() == "symlog"
+def test_clv_comparison_puts_simple_clv_on_the_same_horizon(clv, tmp_path):
+    # The simple CLV over a lifetime of 1.03 years, drawn over the predictive CLV's 12 months.
+    ax = plot_clv_comparison(clv, lifetime_years=1.03)
+    offsets = np.asarray(ax.collections[0].get_offsets())
+    simple = clv["simple_clv"].to_numpy()
+    predictive = clv["predictive_clv"].to_numpy()
+    for row in (0, 1, 7, 100):
+        assert simple[row] > 1 and predictive[row] > 1  # drawn to scale
+        assert offsets[row, 0] == pytest.approx(simple[row] * 1 / 1.03, rel=1e-12)
+        assert offsets[row, 1] == predictive[row]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
     line = ax.lines[0]
     np.testing.assert_array_equal(line.get_xdata(), line.get_ydata())
-    assert "12 months" in ax.get_ylabel()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "y = x: the same value over the 12 months by both methods" in labels
+    assert "Simple-formula CLV over the same 12 months" in ax.get_xlabel()
+    assert "1.03-year lifetime × 1 / 1.03" in ax.get_xlabel()
+    assert "next 12 months" in ax.get_ylabel()
+    # The rank correlation of all customers, by hand: Pearson's of the ranks, ties (customers
+    # of the same history) sharing their mean rank.
+    ranks = [pd.Series(v).rank(method="average").to_numpy() for v in (simple, predictive)]
+    rho = np.corrcoef(*ranks)[0, 1]
+    title = ax.get_legend().get_title().get_text()
+    assert title.startswith(f"Spearman rank correlation {rho:.2f}\n(all customers")
+    # Money ticks: powers of 10 written as plain amounts.
+    ax.figure.canvas.draw()
+    ticks = {t.get_text() for t in ax.get_xticklabels() if t.get_text()}
+    assert {"1", "10", "100"} <= ticks
     render(ax, "clv_comparison", tmp_path)
+    # Without a lifetime the simple CLV is drawn as it is, and the labels say so.
+    plt.figure()
+    plain = plot_clv_comparison(clv)
+    drawn = np.asarray(plain.collections[0].get_offsets())[:, 0]
+    zero = simple == 0
+    np.testing.assert_array_equal(drawn[~zero], simple[~zero])
+    # Eight customers with only purchases of 0 in the strip (the largest CLV of 23,349 puts
+    # the floor at 1, the strip's middle at 10 ** -0.5).
+    assert zero.sum() == 8 and np.all(drawn[zero] == 10**-0.5)
+    labels = [t.get_text() for t in plain.get_legend().get_texts()]
+    assert "y = x: equal amounts (over different horizons)" in labels
+    assert "lifetime_years" in plain.get_xlabel()
+    # A table recording its lifetime is put on the horizon by itself.
+    plt.figure()
+    recorded = clv.copy()
+    recorded.attrs["lifetime_years"] = 2.0
+    halved = np.asarray(plot_clv_comparison(recorded).collections[0].get_offsets())[:, 0]
+    np.testing.assert_allclose(halved[~zero], simple[~zero] / 2.0, rtol=1e-12)
+    for bad in (0, -1.0, np.nan, [1.0, 2.0]):
+        with pytest.raises(ClvDataError, match="lifetime_years"):
+            plot_clv_comparison(clv, lifetime_years=bad)
+
+
+def test_clv_comparison_counts_the_customers_under_the_floor(tmp_path):
+    table = pd.DataFrame(
+        {
+            "simple_clv": [0.0, 0.0, 24.0, 240.0, 2_400.0, 36.0, 0.0, np.nan],
+            "predictive_clv": [5.0, 0.0, 0.0, 1e-9, 800.0, 30.0, 50.0, 1.0],
+        }
+    )
+    table.attrs.update(horizon_months=6, currency="EUR")
+    ax = plot_clv_comparison(table, lifetime_years=2.0)
+    # Over 6 months of a 2-year lifetime: a quarter of the simple CLV.
+    x = table["simple_clv"].to_numpy()[:-1] / 4
+    y = table["predictive_clv"].to_numpy()[:-1]
+    # Largest 800 (decade 100): the floor is four decades under, 0.01; the strip's middle is
+    # half a decade under the floor.
+    middle = 0.01 / 10**0.5
+    offsets = np.asarray(ax.collections[0].get_offsets())
+    np.testing.assert_allclose(offsets[:, 0], np.where(x < 0.01, middle, x), rtol=1e-12)
+    np.testing.assert_allclose(offsets[:, 1], np.where(y < 0.01, middle, y), rtol=1e-12)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "customers (n = 7)"  # the one without a finite CLV is left out
+    assert labels[2] == (
+        "grey strips, not to scale:\nsimple CLV of 0: 3\npredictive CLV < 0.01: 3 (2 of them 0)"
+    )
+    ax.figure.canvas.draw()
+    assert ax.get_xticklabels()[0].get_text() == "0"
+    assert ax.get_yticklabels()[0].get_text() == "< 0.01"
+    assert "(EUR; log scale)" in ax.get_xlabel() and "6 months" in ax.get_ylabel()
+    render(ax, "clv_comparison_zeros", tmp_path)
+    # A floor of one's own.
+    plt.figure()
+    high = plot_clv_comparison(table, lifetime_years=2.0, floor=10)
+    labels = [t.get_text() for t in high.get_legend().get_texts()]
+    assert labels[2].endswith(
+        "simple CLV < 10: 5 (3 of them 0)\npredictive CLV < 10: 4 (2 of them 0)"
+    )
+    with pytest.raises(ClvDataError, match="floor"):
+        plot_clv_comparison(table, floor=0)
 
 
 def test_value_concentration_curve(clv, tmp_path):
@@ -309,10 +388,11 @@ def test_value_concentration_curve(clv, tmp_path):
 
 
 def _many_customers(n: int, seed: int = 7) -> pd.DataFrame:
-    """A CLV-like table of ``n`` customers whose (simple, predictive) pairs are all distinct."""
+    """A CLV-like table of ``n`` customers whose (simple, predictive) pairs are all distinct,
+    every CLV drawn to scale (above the plot's floor)."""
     rng = np.random.default_rng(seed)
-    simple = rng.permutation(n).astype(float) * 0.5
-    predictive = rng.gamma(0.6, 80.0, n)
+    simple = (rng.permutation(n) + 1.0) * 0.5
+    predictive = 1.0 + rng.gamma(0.6, 80.0, n)
     table = pd.DataFrame({"simple_clv": simple, "predictive_clv": predictive})
     table.attrs["horizon_months"] = 12
     return table
@@ -337,8 +417,8 @@ def test_clv_comparison_draws_a_seeded_sample_of_large_tables(tmp_path):
         assert label == "a random 3,000 of 11,998 customers"
         # The frame holds every customer, drawn or not: the largest CLVs set the limits.
         top = max(finite["simple_clv"].max(), finite["predictive_clv"].max())
-        assert ax.get_xlim()[1] == pytest.approx(1.5 * top)
-        assert ax.get_ylim()[1] == pytest.approx(1.5 * top)
+        assert ax.get_xlim()[1] == pytest.approx(top * 10**0.15)
+        assert ax.get_ylim()[1] == pytest.approx(top * 10**0.15)
         # The same seed draws the same customers; another seed others.
         again = np.asarray(
             plot_clv_comparison(table, max_points=3_000, random_state=42)
@@ -448,3 +528,36 @@ def test_plots_draw_on_a_given_axes(evaluation, tracking):
         assert plot_cumulative_transactions(tracking, ax=axes[1]) is axes[1]
     finally:
         plt.close(fig)
+
+
+@pytest.mark.parametrize("engine", ["polars", "polars-lazy", "pyarrow", "duckdb"])
+def test_comparison_extent_of_an_engine_table_is_the_pandas_one(engine, clv):
+    from engine_frames import on_engine
+
+    from clvpredict.plotting import comparison_extent
+
+    table = clv[["simple_clv", "predictive_clv"]].copy()
+    table.iloc[:3, 1] = [0.0, 1e-12, np.nan]  # a zero, one under the floor, one left out
+    table.attrs.update(clv.attrs)
+    want = comparison_extent(table, lifetime_years=1.03)
+    got = comparison_extent(
+        on_engine(table.reset_index(), engine), lifetime_years=1.03, horizon_months=12
+    )
+    # By hand: the simple CLV over 12 months of a 1.03-year lifetime.
+    x = table["simple_clv"].to_numpy() / 1.03
+    y = table["predictive_clv"].to_numpy()
+    keep = np.isfinite(y)
+    assert want.n_customers == got.n_customers == len(table) - 1
+    assert want.scale == got.scale == pytest.approx(1 / 1.03, rel=1e-15)
+    top = max(x[keep].max(), y[keep].max())
+    assert want.top == pytest.approx(top, rel=1e-12) and got.top == pytest.approx(top, rel=1e-12)
+    assert want.floor == got.floor == 10.0 ** np.floor(np.log10(top)) / 1e4
+    below = (int(np.sum(x[keep] < want.floor)), int(np.sum(y[keep] < want.floor)))
+    zeros = (int(np.sum(x[keep] == 0)), int(np.sum(y[keep] == 0)))
+    assert want.below == got.below == below and want.zeros == got.zeros == zeros
+    assert zeros[1] == 1 and below[1] >= 2
+    # The rank correlation needs every customer's rank: in this process only.
+    assert got.spearman is None
+    assert want.spearman == pytest.approx(
+        np.corrcoef(pd.Series(x[keep]).rank(), pd.Series(y[keep]).rank())[0, 1], rel=1e-12
+    )

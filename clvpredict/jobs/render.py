@@ -309,7 +309,9 @@ def render_report(
     if discrete:
         # Histories move a whole period at a time.
         lookback = max(1.0, float(np.round(lookback)))
-    values = customer_values(bg, table, lookback=lookback, horizon_months=horizon_months)
+    values = customer_values(
+        bg, table, lookback=lookback, horizon_months=horizon_months, lifetime_years=lifetime_years
+    )
     if hasattr(cached, "unpersist"):  # a Spark table cached above: read for the last time
         cached.unpersist()
     best = values.best
@@ -361,7 +363,7 @@ def render_report(
             (
                 plotting.plot_clv_comparison(
                     scatter,
-                    n_customers=values.n_scatter,
+                    lifetime_years=lifetime_years,
                     extent=values.scatter_extent,
                     currency=currency,
                 ),
