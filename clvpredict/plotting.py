@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from ._units import (
     DAYS_PER_UNIT,
@@ -66,12 +67,15 @@ __all__ = [
     "CURVE_BUCKETS",
     "MAX_CURVE_POINTS",
     "MAX_POINTS",
+    "ClvHistogram",
     "ComparisonExtent",
+    "clv_histogram",
     "comparison_extent",
     "concentration_points",
     "period_name",
     "plot_calibration_vs_holdout",
     "plot_clv_comparison",
+    "plot_clv_distribution",
     "plot_concentration_curve",
     "plot_cumulative_transactions",
     "plot_expected_purchases_heatmap",
@@ -892,16 +896,16 @@ def _check_floor(floor: Any) -> float | None:
 
 
 def _extent_frame(
-    smallest: float | None, largest: float | None, floor: float | None
+    smallest: float | None, largest: float | None, floor: float | None, decades: int = 4
 ) -> tuple[float, float]:
     """The floor and top of the plot from the smallest positive and the largest CLV (``None``
-    when no CLV is positive): by default four decades under the largest CLV's decade, or the
-    smallest positive CLV's decade when that is higher."""
+    when no CLV is positive): by default ``decades`` decades under the largest CLV's decade,
+    or the smallest positive CLV's decade when that is higher."""
     if floor is None:
         if smallest is None or largest is None or largest <= 0:
             floor = 1.0
         else:
-            floor = max(_decade(largest) / 1e4, _decade(smallest))
+            floor = max(_decade(largest) / 10.0**decades, _decade(smallest))
     top = max(float(largest) if largest is not None else 0.0, floor)
     return floor, top
 
@@ -1018,8 +1022,6 @@ def _check_clv_columns(names: Any) -> None:
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman rank correlation (ties share their mean rank); NaN when a side is constant or
     there are fewer than two pairs."""
-    from scipy.stats import rankdata
-
     if len(x) < 2:
         return float("nan")
     return _pearson(rankdata(x), rankdata(y))
@@ -1053,35 +1055,47 @@ def _money_tick(value: float) -> str:
     return f"{value:,.0f}" if value >= 1 else f"{value:.10g}"
 
 
+def _money_ticks(low: float, high: float) -> tuple[list[float], list[float]]:
+    """Major and minor ticks of a log money axis from ``low`` to ``high``: powers of 10 (and
+    2 and 5 of each decade when fewer than three fit), and the other multiples unlabelled."""
+    first = math.floor(math.log10(low) + 1e-12)
+    decades = [10.0**k for k in range(first, math.floor(math.log10(high) + 1e-12) + 1)]
+    majors = [v for v in decades if low <= v <= high]
+    minors = [m * v for v in decades for m in range(2, 10) if low < m * v <= high]
+    if len(majors) < 3:
+        majors = sorted(majors + [v for v in minors if round(v / _decade(v)) in (2, 5)])
+        minors = [v for v in minors if v not in majors]
+    return majors, minors
+
+
+def _set_money_ticks(
+    axis: Any, majors: list[float], minors: list[float], labels: dict[float, str]
+) -> None:
+    """Fixed ticks on a log ``axis`` (after its scale is set, which resets them), the majors
+    written as money (or as ``labels`` says)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    axis.set_major_locator(FixedLocator(majors))
+    axis.set_minor_locator(FixedLocator(minors))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: labels.get(v) or _money_tick(v)))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _money_log_axes(ax: Axes, floor: float, top: float, strips: tuple[str, str] | None) -> float:
     """Log scales on both axes from ``floor`` to above ``top`` with money ticks; with
     ``strips`` (the x and y labels), a grey strip under the floor on each axis, its label at
     its middle. Returns where the strips' points go (``floor`` without strips)."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
-
     high = top * 10**0.15
-    first = math.floor(math.log10(floor) + 1e-12)
-    decades = [10.0**k for k in range(first, math.floor(math.log10(high)) + 1)]
-    majors = [v for v in decades if floor <= v <= high]
-    minors = [m * v for v in decades for m in range(2, 10) if floor < m * v <= high]
-    if len(majors) < 3:  # a narrow range: 1, 2, 5 of each decade are labelled
-        majors = sorted(majors + [v for v in minors if round(v / _decade(v)) in (2, 5)])
-        minors = [v for v in minors if v not in majors]
+    majors, minors = _money_ticks(floor, high)
     middle, low = floor, floor / 10**0.05
     if strips is not None:
         middle, low = floor / 10**0.5, floor / 10**0.8
         majors = [middle, *majors]
-    # The scales first: setting one resets the axis's tick locators and formatters.
     ax.set_xscale("log")
     ax.set_yscale("log")
     for position, (axis, span) in enumerate(((ax.xaxis, ax.axvspan), (ax.yaxis, ax.axhspan))):
         labels = {middle: strips[position]} if strips is not None else {}
-        axis.set_major_locator(FixedLocator(majors))
-        axis.set_minor_locator(FixedLocator(minors))
-        axis.set_major_formatter(
-            FuncFormatter(lambda v, _, labels=labels: labels.get(v) or _money_tick(v))
-        )
-        axis.set_minor_formatter(NullFormatter())
+        _set_money_ticks(axis, majors, minors, labels)
         if strips is not None:
             span(low, floor / 10**0.2, color="grey", alpha=0.15, linewidth=0)
     ax.set_xlim(low, high)
@@ -1695,3 +1709,295 @@ def spend_histogram(
     counts = np.zeros(int(bins), dtype=np.int64)
     counts[table["_bin"].to_numpy(dtype=np.int64)] = table["n"].to_numpy(dtype=np.int64)
     return n, edges, counts
+
+
+# ------------------------------------------------------------------------------------------
+# 8. Distribution of CLV across customers
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClvHistogram:
+    """A histogram of one CLV column across customers, on logarithmic bins; from
+    :func:`clv_histogram`, drawn by :func:`plot_clv_distribution`.
+
+    Attributes
+    ----------
+    column : str
+        The CLV column (``"predictive_clv"`` or ``"simple_clv"``).
+    n_customers : int
+        Customers with a finite value.
+    edges : ndarray
+        ``bins + 1`` increasing bin edges (currency units), evenly spaced in ``log10``, from
+        the floor (a power of 10) to the power of 10 at or above the largest value.
+    counts : ndarray
+        Customers per bin, as :func:`numpy.histogram` counts them on ``edges`` (each bin holds
+        its left edge, the last its right one too).
+    n_zero : int
+        Customers with a value of 0 (or less), not drawn on the log axis.
+    n_below : int
+        Customers with a positive value under the floor, not drawn either.
+    mean, median : float
+        Over the ``n_customers`` (currency units; NaN without any).
+    total : float
+        Sum over them (currency units).
+    horizon_months : int or None
+        The predictive CLV's horizon, for the labels.
+    """
+
+    column: str
+    n_customers: int
+    edges: np.ndarray
+    counts: np.ndarray
+    n_zero: int
+    n_below: int
+    mean: float
+    median: float
+    total: float
+    horizon_months: int | None = None
+
+
+def _log_edges(smallest: float | None, largest: float | None, bins: int, floor: float | None):
+    """Edges of ``bins`` log-spaced bins from the floor (three decades under the largest
+    value's decade, or ``floor``) to the power of 10 at or above ``largest``."""
+    floor, top = _extent_frame(smallest, largest, floor, decades=3)
+    high = max(10.0 ** math.ceil(math.log10(top) - 1e-12), floor * 10.0)
+    return np.geomspace(floor, high, int(bins) + 1)
+
+
+def _check_bins(bins: Any) -> int:
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ClvDataError(f"bins={bins!r} must be a whole number >= 1.")
+    return int(bins)
+
+
+def clv_histogram(
+    table: Any,
+    column: str = "predictive_clv",
+    *,
+    bins: int = 40,
+    floor: float | None = None,
+    horizon_months: int | None = None,
+    customer_id_col: str | None = None,
+) -> ClvHistogram:
+    """Histogram of a CLV column across customers, computed where the table lives.
+
+    Parameters
+    ----------
+    table : DataFrame or engine frame
+        A :func:`~clvpredict.clv_table`: pandas, or a frame of another engine (polars, DuckDB,
+        pyarrow, Spark) with the customer id in a column. An engine computes the counts in one
+        group-by on the bin index, the extremes, sum and zeros in one aggregate, and the
+        median from the two customers around it (:func:`~clvpredict.data.ranks.rank_keys`):
+        no row per customer leaves it.
+    column : str
+        The CLV column, in currency units.
+    bins : int
+        Number of bins, evenly spaced in ``log10`` between the floor and the power of 10 at or
+        above the largest value.
+    floor : float, optional
+        The first edge (currency units, > 0). Default: three decades under the decade of the
+        largest value (0.1 for a largest value of 942), or the decade of the smallest positive
+        value when that is higher.
+    horizon_months : int, optional
+        The predictive CLV's horizon for the labels (default: a pandas table's
+        ``attrs["horizon_months"]``).
+    customer_id_col : str, optional
+        The id column of an engine's table, when it cannot be told.
+
+    Returns
+    -------
+    ClvHistogram
+    """
+    bins = _check_bins(bins)
+    floor = _check_floor(floor)
+    if isinstance(table, pd.DataFrame):
+        if column not in table.columns:
+            raise ClvDataError(
+                f"column={column!r} is not in the table (columns: {list(map(str, table.columns))})."
+            )
+        if horizon_months is None:
+            horizon_months = table.attrs.get("horizon_months")
+        values = table[column].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        positive = values[values > 0]
+        edges = _log_edges(
+            float(positive.min()) if len(positive) else None,
+            float(values.max()) if len(values) else None,
+            bins,
+            floor,
+        )
+        counts, _ = np.histogram(values, bins=edges)
+        return ClvHistogram(
+            column=column,
+            n_customers=len(values),
+            edges=edges,
+            counts=counts.astype(np.int64),
+            n_zero=int(np.sum(values <= 0)),
+            n_below=int(np.sum((values > 0) & (values < edges[0]))),
+            mean=float(values.mean()) if len(values) else float("nan"),
+            median=float(np.median(values)) if len(values) else float("nan"),
+            total=float(values.sum()),
+            horizon_months=horizon_months,
+        )
+    if not is_engine_frame(table):
+        raise ClvDataError(f"table must come from clv_table(...), got {type(table).__name__}.")
+    names = as_lazy(table).collect_schema().names()
+    if column not in names:
+        raise ClvDataError(f"column={column!r} is not in the table (columns: {names}).")
+    ident = table_id_column(table, customer_id_col)
+    value = nw.col(column)
+    rows = as_lazy(table).filter(value.is_finite())
+    n, smallest, largest, total, n_zero = scalars(
+        rows,
+        nw.len().alias("n"),
+        nw.when(value > 0).then(value).min().alias("smallest"),
+        value.max().alias("largest"),
+        value.sum().alias("total"),
+        count_true(value <= 0).alias("zero"),
+    )
+    n = int(n or 0)
+    edges = _log_edges(
+        None if smallest is None else float(smallest),
+        None if largest is None else float(largest),
+        bins,
+        floor,
+    )
+    # The bin of a value: how many inner edges it reaches, as numpy's histogram compares them.
+    index = nw.lit(0)
+    for edge in edges[1:-1]:
+        index = index + (value >= float(edge)).cast(nw.Int64)
+    inside = rows.filter((value >= float(edges[0])) & (value <= float(edges[-1])))
+    grouped = inside.with_columns(index.alias("_bin")).group_by("_bin").agg(nw.len().alias("n"))
+    found = to_caller(grouped, "pandas")
+    counts = np.zeros(bins, dtype=np.int64)
+    counts[found["_bin"].to_numpy(dtype=np.int64)] = found["n"].to_numpy(dtype=np.int64)
+    median = float("nan")
+    if n:
+        # Ascending position j of n values is rank n - 1 - j (ranks run from the largest).
+        low, high = quantile_positions(n, 0.5)
+        keys = rank_keys(rows, column, ident, sorted({n - 1 - low, n - 1 - high}))
+        median = linear_quantile(keys[n - 1 - low].value, keys[n - 1 - high].value, n, 0.5)
+    n_zero = int(n_zero or 0)
+    return ClvHistogram(
+        column=column,
+        n_customers=n,
+        edges=edges,
+        counts=counts,
+        n_zero=n_zero,
+        n_below=n - n_zero - int(counts.sum()),
+        mean=float(total) / n if n else float("nan"),
+        median=median,
+        total=float(total or 0.0),
+        horizon_months=horizon_months,
+    )
+
+
+def plot_clv_distribution(
+    table: Any,
+    column: str = "predictive_clv",
+    *,
+    bins: int = 40,
+    floor: float | None = None,
+    currency: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """How CLV is spread across customers: a histogram on a logarithmic money axis.
+
+    CLV is heavy-tailed (on CDNOW the largest 12-month predictive CLV is over 100 times
+    the median), so the bins are evenly spaced in ``log10``: each spans the same ratio of values,
+    and the bars show how many customers are worth about 1, 10, 100 or 1,000. The median and
+    the mean are marked; their gap tells how much a few large customers lift the mean. A CLV
+    of 0, or one under the floor, has no place on a log axis: those customers are counted in
+    the title instead.
+
+    Parameters
+    ----------
+    table : DataFrame, engine frame or ClvHistogram
+        A :func:`~clvpredict.clv_table` (pandas, or another engine's, which computes the
+        histogram: :func:`clv_histogram`), or its histogram computed already (as the report
+        passes one).
+    column : str
+        The CLV column (currency units), ``"predictive_clv"`` by default.
+    bins, floor
+        As in :func:`clv_histogram` (unused for a histogram given).
+    currency : str, optional
+        The amounts' currency for the axis label (default: a pandas table's
+        ``attrs["currency"]``; "currency units" without one).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax.containers[0]`` holds one bar per bin (left edge, width and height = customers).
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.plotting import plot_clv_distribution
+    >>> s = cp.rfm_summary(cp.datasets.load_cdnow(), "customer_id", "date", "amount",
+    ...                    time_unit="W")
+    >>> table = cp.clv_table(cp.BetaGeoModel().fit(s), cp.GammaGammaModel().fit(s), s,
+    ...                      lifetime_years=1.0, currency="USD")
+    >>> ax = plot_clv_distribution(table)
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(ax.figure)  # the next plot draws on axes of its own, not these log ones
+    """
+    if isinstance(table, ClvHistogram):
+        histogram = table
+    else:
+        histogram = clv_histogram(table, column, bins=bins, floor=floor)
+    if currency is None and isinstance(table, pd.DataFrame):
+        currency = table.attrs.get("currency")
+    currency = check_currency(currency)
+    money = money_unit(currency)
+    edges, counts = histogram.edges, histogram.counts
+    ax = _axes(ax)
+    ax.bar(
+        edges[:-1],
+        counts,
+        width=np.diff(edges),
+        align="edge",
+        color=_ACTUAL,
+        alpha=0.6,
+        edgecolor="white",
+        linewidth=0.5,
+        label=f"customers per bin (n = {int(counts.sum()):,} drawn)",
+    )
+    ax.set_xscale("log")
+    _set_money_ticks(ax.xaxis, *_money_ticks(edges[0], edges[-1]), {})
+    ax.set_xlim(edges[0], edges[-1])
+    for name, value, style in (
+        ("median", histogram.median, "-"),
+        ("mean", histogram.mean, "--"),
+    ):
+        if np.isfinite(value) and edges[0] <= value <= edges[-1]:
+            ax.axvline(
+                value,
+                color=_MODEL,
+                linestyle=style,
+                linewidth=2,
+                label=f"{name} {value:,.2f} {money}",
+            )
+        else:
+            ax.plot([], [], " ", label=f"{name} {value:,.2f} {money} (off the axis)")
+    name = histogram.column.replace("_", " ").replace("clv", "CLV")
+    what = name[:1].upper() + name[1:]
+    if histogram.column == "simple_clv":
+        what = "Simple-formula CLV over the customer's lifetime"
+    elif histogram.horizon_months:
+        what += f" over the next {duration_phrase(histogram.horizon_months, 'M')}"
+    ax.set_xlabel(f"{what} ({money}; log scale)")
+    ax.set_ylabel("Customers (count per bin)")
+    left_out = []
+    if histogram.n_zero:
+        left_out.append(f"{histogram.n_zero:,} at 0")
+    if histogram.n_below:
+        left_out.append(f"{histogram.n_below:,} below {_money_tick(float(edges[0]))}")
+    title = f"{what.split(' over ')[0]} across {histogram.n_customers:,} customers"
+    if left_out:
+        title += f"\n(not drawn on the log axis: {', '.join(left_out)})"
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+    return ax

@@ -561,3 +561,68 @@ def test_comparison_extent_of_an_engine_table_is_the_pandas_one(engine, clv):
     assert want.spearman == pytest.approx(
         np.corrcoef(pd.Series(x[keep]).rank(), pd.Series(y[keep]).rank())[0, 1], rel=1e-12
     )
+
+
+def _clv_with_zeros(clv: pd.DataFrame) -> pd.DataFrame:
+    """The CLV table with a zero, a value under the floor and a missing value."""
+    table = clv[["simple_clv", "predictive_clv"]].copy()
+    table.iloc[:3, 1] = [0.0, 1e-9, np.nan]
+    table.attrs.update(clv.attrs, currency="USD")
+    return table
+
+
+def test_clv_distribution_counts_are_numpys(clv, tmp_path):
+    from clvpredict.plotting import clv_histogram, plot_clv_distribution
+
+    table = _clv_with_zeros(clv)
+    values = table["predictive_clv"].dropna().to_numpy()
+    histogram = clv_histogram(table, bins=30)
+    # Three decades under the largest value's decade, up to the decade above it.
+    top = values.max()
+    low, high = 10 ** (np.floor(np.log10(top)) - 3), 10 ** np.ceil(np.log10(top))
+    np.testing.assert_allclose(histogram.edges, np.geomspace(low, high, 31), rtol=1e-12)
+    want, _ = np.histogram(values, bins=histogram.edges)
+    np.testing.assert_array_equal(histogram.counts, want)
+    assert histogram.n_customers == len(table) - 1 == len(values)
+    assert histogram.n_zero == 1
+    assert histogram.n_below == np.sum((values > 0) & (values < low)) >= 1
+    assert histogram.n_zero + histogram.n_below + want.sum() == len(values)
+    assert histogram.median == np.median(values)
+    assert histogram.mean == pytest.approx(values.mean(), rel=1e-12)
+    assert histogram.horizon_months == 12
+
+    ax = plot_clv_distribution(table, bins=30)
+    bars = ax.containers[0]
+    np.testing.assert_array_equal([b.get_height() for b in bars], want)
+    np.testing.assert_allclose([b.get_x() for b in bars], histogram.edges[:-1], rtol=1e-12)
+    assert ax.get_xscale() == "log"
+    marks = {line.get_label(): line.get_xdata()[0] for line in ax.lines}
+    assert marks[f"median {np.median(values):,.2f} USD"] == np.median(values)
+    assert marks[f"mean {values.mean():,.2f} USD"] == pytest.approx(values.mean(), rel=1e-12)
+    assert "(USD; log scale)" in ax.get_xlabel() and "next 12 months" in ax.get_xlabel()
+    assert ax.get_title() == (
+        f"Predictive CLV across {len(values):,} customers\n(not drawn on the log axis: 1 at 0, "
+        f"{histogram.n_below} below {low:g})"
+    )
+    render(ax, "clv_distribution", tmp_path)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ClvDataError, match="bins"):
+            clv_histogram(table, bins=bad)
+
+
+@pytest.mark.parametrize("engine", ["polars", "polars-lazy", "pyarrow", "duckdb"])
+def test_clv_histogram_of_an_engine_table_is_numpys(engine, clv):
+    from engine_frames import on_engine
+
+    from clvpredict.plotting import clv_histogram
+
+    table = _clv_with_zeros(clv)
+    want = clv_histogram(table)
+    got = clv_histogram(on_engine(table.reset_index(), engine))
+    values = table["predictive_clv"].dropna().to_numpy()
+    np.testing.assert_array_equal(got.edges, want.edges)
+    np.testing.assert_array_equal(got.counts, np.histogram(values, bins=want.edges)[0])
+    assert (got.n_customers, got.n_zero, got.n_below) == (want.n_customers, 1, want.n_below)
+    assert got.median == np.median(values)
+    assert got.mean == pytest.approx(values.mean(), rel=1e-12)
+    assert got.total == pytest.approx(values.sum(), rel=1e-12)

@@ -343,6 +343,10 @@ def render_report(
         ]
         value_figures = [
             (
+                plotting.plot_clv_distribution(values.distribution, currency=currency),
+                "Predictive CLV across customers",
+            ),
+            (
                 plotting.plot_expected_purchases_heatmap(
                     bg, months_to_units(horizon_months, time_unit), rfm
                 ),

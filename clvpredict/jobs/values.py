@@ -1,7 +1,7 @@
 """What the report shows of the customers' CLV table, computed where the table lives.
 
 The report's value part reads one row per customer: tiers, the customers at risk, the top
-customers, totals, a scatter plot and a concentration curve (the heatmaps read the summary's
+customers, totals, a scatter plot, a histogram and a concentration curve (the heatmaps read the summary's
 frequency quantiles, :mod:`clvpredict.plotting`). Here all
 of it is computed once into a :class:`CustomerValues` whose size does not depend on the number of
 customers. A pandas table is read in this process, with the numbers the report always printed; a
@@ -27,7 +27,14 @@ import pandas as pd
 from .. import plotting
 from ..data.engines import as_lazy, scalars
 from ..data.ranks import hashed_sample, missing
-from ..plotting import ComparisonExtent, _sample_positions, comparison_extent, concentration_points
+from ..plotting import (
+    ClvHistogram,
+    ComparisonExtent,
+    _sample_positions,
+    clv_histogram,
+    comparison_extent,
+    concentration_points,
+)
 from ..segments import at_risk_customers, segment_table, table_id_column, top_customers
 
 __all__ = ["AT_RISK_ROWS", "TOP_ROWS", "CustomerValues", "customer_values"]
@@ -72,6 +79,9 @@ class CustomerValues:
         Share of predictive CLV (percent) held by the top 10% and 20% of customers.
     horizon_months : int or None
         The CLV horizon of the table, for the plots' labels.
+    distribution : ClvHistogram or None
+        Histogram of the predictive CLV across the customers, on log bins
+        (:func:`~clvpredict.plotting.clv_histogram`), for the distribution plot.
     """
 
     n_customers: int
@@ -92,6 +102,7 @@ class CustomerValues:
     expected_revenue: float = float("nan")
     #: Predictive CLV of all the customers at risk (currency).
     at_risk_value: float = float("nan")
+    distribution: ClvHistogram | None = None
 
     @property
     def best(self) -> Any:
@@ -167,6 +178,7 @@ def customer_values(
         frame.filter(finite), max_points, ident, ["simple_clv", "predictive_clv"], seed=seed
     )
     curve, marks, _ = concentration_points(table, customer_id_col=ident)
+    distribution = clv_histogram(table, horizon_months=horizon_months, customer_id_col=ident)
     return CustomerValues(
         n_customers=int(n),
         total_predictive_clv=float(total_predictive or 0.0),
@@ -183,6 +195,7 @@ def customer_values(
         horizon_months=horizon_months,
         expected_revenue=float(revenue_total or 0.0),
         at_risk_value=float(at_risk_value or 0.0),
+        distribution=distribution,
     )
 
 
@@ -221,4 +234,5 @@ def _pandas_values(
         horizon_months=horizon_months,
         expected_revenue=float((table["expected_purchases"] * table["expected_avg_value"]).sum()),
         at_risk_value=float(at_risk["predictive_clv"].sum()),
+        distribution=clv_histogram(table, horizon_months=horizon_months),
     )
