@@ -626,3 +626,33 @@ def test_clv_histogram_of_an_engine_table_is_numpys(engine, clv):
     assert got.median == np.median(values)
     assert got.mean == pytest.approx(values.mean(), rel=1e-12)
     assert got.total == pytest.approx(values.sum(), rel=1e-12)
+
+
+def test_clv_comparison_of_a_sample_states_all_customers(clv):
+    # As the report draws an engine's table: a sample, with the numbers of all customers.
+    import polars as pl
+
+    from clvpredict.plotting import comparison_extent
+
+    table = clv[["simple_clv", "predictive_clv"]].copy()
+    table.attrs.update(clv.attrs)
+    native = pl.from_pandas(table.reset_index())
+    extent = comparison_extent(native, lifetime_years=1.03, horizon_months=12)
+    sample = table.iloc[::10].copy()
+    sample.attrs["horizon_months"] = 12
+    ax = plot_clv_comparison(sample, lifetime_years=1.03, extent=extent)
+    assert len(ax.collections[0].get_offsets()) == len(sample)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == f"a random {len(sample):,} of {len(table):,} customers"
+    # The frame is all customers'; the rank correlation the sample's, said so.
+    assert ax.get_xlim()[1] == pytest.approx(extent.top * 10**0.15)
+    x, y = sample["simple_clv"] / 1.03, sample["predictive_clv"]
+    rho = np.corrcoef(x.rank(), y.rank())[0, 1]
+    assert ax.get_legend().get_title().get_text() == (
+        f"Spearman rank correlation {rho:.2f}\n(the {len(sample):,} drawn; 1 = the same ranking)"
+    )
+    # The extent must be of the plot's lifetime and horizon.
+    with pytest.raises(ClvDataError, match="another lifetime or horizon"):
+        plot_clv_comparison(sample, lifetime_years=2.0, extent=extent)
+    with pytest.raises(ClvDataError, match="another lifetime or horizon"):
+        plot_clv_comparison(sample, extent=extent)
