@@ -256,24 +256,39 @@ def _binned_means(
     n = np.bincount(codes, minlength=k)[:k]
     sum_actual = np.bincount(codes, weights=actual, minlength=k)[:k]
     sum_predicted = np.bincount(codes, weights=predicted, minlength=k)[:k]
-    return _binned_table(n, sum_actual, sum_predicted, labels, name)
+    # Squares of the deviations from each bin's own mean: no digits lost to cancellation.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(n > 0, sum_actual / n, 0.0)
+    deviation = actual - means[codes]
+    square_actual = np.bincount(codes, weights=deviation * deviation, minlength=k)[:k]
+    return _binned_table(n, sum_actual, sum_predicted, square_actual, labels, name)
 
 
 def _binned_table(
     n: np.ndarray,
     sum_actual: np.ndarray,
     sum_predicted: np.ndarray,
+    square_actual: np.ndarray,
     labels: list[str],
     name: str,
 ) -> pd.DataFrame:
-    """Mean actual and predicted holdout purchases per bin from the bins' customer counts and
-    sums (purchases), NaN for an empty bin."""
+    """Mean actual and predicted holdout purchases per bin, and the spread of the actual ones,
+    from the bins' customer counts, sums (purchases) and sums of squared deviations of the
+    actual purchases from the bin's mean (purchases squared).
+
+    The means are NaN for an empty bin; ``sd_actual`` (sample standard deviation, ``n - 1`` in
+    the denominator) is NaN for a bin of fewer than two customers, which has no spread to
+    estimate.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         out = pd.DataFrame(
             {
                 "n_customers": n.astype(np.int64),
                 "mean_actual": np.where(n > 0, sum_actual / n, np.nan),
                 "mean_predicted": np.where(n > 0, sum_predicted / n, np.nan),
+                "sd_actual": np.where(
+                    n > 1, np.sqrt(np.maximum(square_actual, 0.0) / (n - 1)), np.nan
+                ),
             },
             index=pd.Index(labels, name=name),
         )
@@ -319,7 +334,10 @@ class HoldoutEvaluation:
         (100 x difference / actual; positive means over-forecast).
     by_frequency : DataFrame
         Indexed by calibration frequency bin ``"0" ... "6", "7+"``: ``n_customers``,
-        ``mean_actual`` and ``mean_predicted`` holdout purchases per customer (NaN for empty bins).
+        ``mean_actual`` and ``mean_predicted`` holdout purchases per customer (NaN for empty
+        bins), and ``sd_actual``, the sample standard deviation (``n - 1`` in the denominator)
+        of the bin's holdout purchases per customer (NaN for a bin of fewer than two
+        customers): ``sd_actual / sqrt(n_customers)`` is the standard error of ``mean_actual``.
     by_recency : DataFrame
         The same by calibration recency bin, with ``recency_low`` and ``recency_high`` (in
         ``time_unit``). Bin ``"0 (no repeat)"`` is recency 0 (frequency 0); the others are
@@ -504,7 +522,7 @@ def evaluate_holdout(
     >>> int(result.totals["actual"].iloc[0])
     1882
     >>> result.by_frequency.columns.tolist()
-    ['n_customers', 'mean_actual', 'mean_predicted']
+    ['n_customers', 'mean_actual', 'mean_predicted', 'sd_actual']
     """
     if is_engine_frame(cal_holdout):
         return _evaluate_in_engine(
@@ -794,7 +812,8 @@ def _evaluate_in_engine(
     executors); every table but ``predictions`` is made of aggregates of it: one aggregate for
     the checks, then one group-by (customers, sums and extremes per frequency bin, recency bin
     and holdout purchase) and one aggregate of sums centred on the means the group-by gave
-    (for the correlations). Only those rows come to this process.
+    (for the correlations, and each bin's spread of actual purchases). Only those rows come to
+    this process.
     """
     kind = frame_kind(cal_holdout)
     lazy = as_lazy(cal_holdout)
@@ -853,6 +872,23 @@ def _evaluate_in_engine(
                     mv = ms = 0.0
                 for product in ((value - mv) * (spent - ms), (value - mv) ** 2, (spent - ms) ** 2):
                     centred.append(nw.when(mask).then(product).otherwise(nw.lit(0.0)).sum())
+        per_bin: dict[str, pd.DataFrame] = {}
+        spread_at: dict[tuple[str, int], int] = {}
+        for code, labels in (("_frequency_code", freq_labels), ("_recency_code", rec_labels)):
+            bins = groups.groupby(code)[["n", "sum_actual", "sum_predicted"]].sum()
+            per_bin[code] = bins = bins.reindex(range(len(labels)), fill_value=0)
+            # Each bin's actual purchases centred on the bin's mean, as _binned_means squares
+            # them; a bin of one customer has no spread to estimate.
+            for j, (count, total) in enumerate(zip(bins["n"], bins["sum_actual"], strict=True)):
+                if count > 1:
+                    spread_at[(code, j)] = len(centred)
+                    deviation = actual - float(total) / int(count)
+                    centred.append(
+                        nw.when(nw.col(code) == j)
+                        .then(deviation * deviation)
+                        .otherwise(nw.lit(0.0))
+                        .sum()
+                    )
         sums = scalars(keyed, *(expr.alias(f"c{i}") for i, expr in enumerate(centred)))
     finally:
         if spark:
@@ -884,13 +920,16 @@ def _evaluate_in_engine(
         ("_frequency_code", freq_labels, "frequency_bin"),
         ("_recency_code", rec_labels, "recency_bin"),
     ):
-        per_bin = groups.groupby(code)[["n", "sum_actual", "sum_predicted"]].sum()
-        per_bin = per_bin.reindex(range(len(labels)), fill_value=0)
+        bins = per_bin[code]
+        squares = [
+            sums[spread_at[(code, j)]] if (code, j) in spread_at else 0.0 for j in bins.index
+        ]
         tables.append(
             _binned_table(
-                per_bin["n"].to_numpy(dtype=np.int64),
-                per_bin["sum_actual"].to_numpy(dtype=float),
-                per_bin["sum_predicted"].to_numpy(dtype=float),
+                bins["n"].to_numpy(dtype=np.int64),
+                bins["sum_actual"].to_numpy(dtype=float),
+                bins["sum_predicted"].to_numpy(dtype=float),
+                np.array(squares, dtype=float),
                 labels,
                 what,
             )

@@ -1,10 +1,12 @@
 """Diagnostic plots of fitted models (matplotlib).
 
 Every function takes ``ax=None`` and returns the :class:`~matplotlib.axes.Axes` it drew on; none
-calls ``plt.show()``. Without ``ax`` a new standalone :class:`matplotlib.figure.Figure` is made,
-not registered with pyplot, so reporting jobs can draw many plots without leaking figures or
-opening windows: save it with ``ax.figure.savefig("plot.png")``, or in a notebook pass
-``ax=plt.subplots()[1]`` (or ``display(ax.figure)``) to show it inline.
+calls ``plt.show()``. Without ``ax`` a plot draws on pyplot's current axes (a new figure when
+there is none), as pandas and seaborn do, so that it shows in Jupyter and ``plt.show()`` shows
+it; inside :func:`standalone_figures` it draws on a new standalone
+:class:`matplotlib.figure.Figure` instead, not registered with pyplot, so that reporting jobs can
+draw many plots without leaking figures or opening windows (save one with
+``ax.figure.savefig("plot.png")``).
 
 The numbers behind each plot come from :mod:`clvpredict.evaluation`, so they can be saved as
 tables next to the figures. matplotlib is imported only when a plot is drawn.
@@ -13,7 +15,9 @@ Drawing costs the same at any number of customers: the plots show aggregates (bi
 counts, histograms, model grids), the value concentration curve is read at most at
 :data:`MAX_CURVE_POINTS` shares of customers, and the per-customer scatter plot draws a seeded
 random sample of at most :data:`MAX_POINTS` customers, said in its legend. Whatever a plot
-states as a number (axis limits, counts, shares) is computed over all customers.
+states as a number (axis limits, counts, shares) is computed over all customers, but for one:
+the scatter plot of a table held by another engine gives the rank correlation of its sample,
+and says so (ranks of all customers would take a sort of all of them).
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ import contextlib
 import contextvars
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from ._units import (
     DAYS_PER_UNIT,
@@ -42,6 +48,7 @@ from .data.ranks import rank_keys, ranked_before
 from .evaluation import (
     HoldoutEvaluation,
     _discrete,
+    _pearson,
     frequency_recency_matrix,
     mean_spend_density,
     model_label,
@@ -60,10 +67,15 @@ __all__ = [
     "CURVE_BUCKETS",
     "MAX_CURVE_POINTS",
     "MAX_POINTS",
+    "ClvHistogram",
+    "ComparisonExtent",
+    "clv_histogram",
+    "comparison_extent",
     "concentration_points",
     "period_name",
     "plot_calibration_vs_holdout",
     "plot_clv_comparison",
+    "plot_clv_distribution",
     "plot_concentration_curve",
     "plot_cumulative_transactions",
     "plot_expected_purchases_heatmap",
@@ -205,6 +217,14 @@ def plot_calibration_vs_holdout(
     The points are exactly ``evaluation.by_frequency`` (or ``by_recency``) ``mean_actual`` and
     ``mean_predicted``; tick labels show the number of customers in each bin. Empty bins are gaps.
 
+    Each actual mean has an error bar: the 95% interval ``mean_actual ± 1.96 se`` of the bin's
+    mean holdout purchases per customer (purchase days), with the standard error
+    ``se = sd_actual / sqrt(n_customers)`` from the bin's sample standard deviation (a normal
+    approximation, which is good for bins of a few dozen customers or more). A bin of 19
+    customers thus shows a long bar and one of 1,411 a short one. A bin of one customer has no
+    standard deviation to estimate and gets no bar; the legend says so when there is one. The
+    y-axis starts at 0, so a bar reaching below 0 (few customers buying rarely) is cut there.
+
     Parameters
     ----------
     evaluation : HoldoutEvaluation
@@ -241,13 +261,8 @@ def plot_calibration_vs_holdout(
     unit = _unit_name(evaluation.time_unit)
     ax = _axes(ax)
     positions = np.arange(len(table))
-    ax.plot(
-        positions,
-        table["mean_actual"].to_numpy(),
-        marker="o",
-        color=_ACTUAL,
-        label="actual",
-    )
+    mean_actual = table["mean_actual"].to_numpy(dtype=float)
+    ax.plot(positions, mean_actual, marker="o", color=_ACTUAL, label="actual (mean per customer)")
     ax.plot(
         positions,
         table["mean_predicted"].to_numpy(),
@@ -256,6 +271,23 @@ def plot_calibration_vs_holdout(
         color=_MODEL,
         label=f"{evaluation.model} (conditional expectation)",
     )
+    half = _mean_interval_half_width(table)
+    barred = np.isfinite(half)
+    if barred.any():
+        label = "95% interval of the actual mean (± 1.96 standard errors)"
+        lone = int(np.sum(table["n_customers"].to_numpy() == 1))
+        if lone:
+            label += f";\nno bar for {lone} bin{'s' if lone > 1 else ''} of one customer"
+        ax.errorbar(
+            positions[barred],
+            mean_actual[barred],
+            yerr=half[barred],
+            fmt="none",
+            ecolor=_ACTUAL,
+            elinewidth=1.2,
+            capsize=4,
+            label=label,
+        )
     ax.set_xticks(
         positions,
         [
@@ -279,6 +311,18 @@ def plot_calibration_vs_holdout(
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left")
     return ax
+
+
+def _mean_interval_half_width(table: pd.DataFrame) -> np.ndarray:
+    """Half-width of the 95% normal interval of each bin's mean actual purchases:
+    ``1.96 sd_actual / sqrt(n_customers)`` (purchase days per customer), NaN for a bin of fewer
+    than two customers."""
+    counts = table["n_customers"].to_numpy(dtype=float)
+    spread = table["sd_actual"].to_numpy(dtype=float)
+    half = np.full(len(table), np.nan)
+    known = (counts > 1) & np.isfinite(spread)
+    half[known] = 1.96 * spread[known] / np.sqrt(counts[known])
+    return half
 
 
 # ------------------------------------------------------------------------------------------
@@ -797,45 +841,327 @@ def plot_probability_alive_history(
 # ------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ComparisonExtent:
+    """What :func:`plot_clv_comparison` states of all customers: the frame, the counts under
+    the floor and the rank correlation; from :func:`comparison_extent`.
+
+    Attributes
+    ----------
+    n_customers : int
+        Customers with both CLVs finite (those the plot describes).
+    scale : float or None
+        Factor the simple CLV is multiplied by to cover the predictive CLV's horizon
+        (``horizon_months / 12 / lifetime_years``); ``None`` when it is drawn unscaled.
+    floor : float
+        Smallest CLV drawn to scale (currency units).
+    top : float
+        Largest CLV of either kind, the simple one scaled (currency units; at least ``floor``).
+    below : tuple of int
+        Customers whose (scaled) simple CLV, and whose predictive CLV, is below ``floor``,
+        0 included.
+    zeros : tuple of int
+        Of those, the customers whose simple CLV, and whose predictive CLV, is 0 (or less).
+    spearman : float or None
+        Spearman rank correlation of the two CLVs over all the customers (ties share their
+        mean rank; NaN when either CLV is constant); ``None`` when it was not computed (a table
+        of another engine, whose ranks would need a sort of every customer).
+    """
+
+    n_customers: int
+    scale: float | None
+    floor: float
+    top: float
+    below: tuple[int, int]
+    zeros: tuple[int, int]
+    spearman: float | None = None
+
+
+def _decade(value: float) -> float:
+    """The power of 10 at or below ``value`` > 0."""
+    return 10.0 ** math.floor(math.log10(value) + 1e-12)
+
+
+def _check_floor(floor: Any) -> float | None:
+    if floor is None:
+        return None
+    if (
+        isinstance(floor, bool)
+        or not isinstance(floor, (int, float, np.number))
+        or not np.isfinite(floor)
+        or floor <= 0
+    ):
+        raise ClvDataError(f"floor={floor!r} must be a number > 0 (currency units), or None.")
+    return float(floor)
+
+
+def _extent_frame(
+    smallest: float | None, largest: float | None, floor: float | None, decades: int = 4
+) -> tuple[float, float]:
+    """The floor and top of the plot from the smallest positive and the largest CLV (``None``
+    when no CLV is positive): by default ``decades`` decades under the largest CLV's decade,
+    or the smallest positive CLV's decade when that is higher."""
+    if floor is None:
+        if smallest is None or largest is None or largest <= 0:
+            floor = 1.0
+        else:
+            floor = max(_decade(largest) / 10.0**decades, _decade(smallest))
+    top = max(float(largest) if largest is not None else 0.0, floor)
+    return floor, top
+
+
+def _simple_scale(lifetime_years: Any, horizon_months: Any) -> float | None:
+    """Factor putting the simple CLV on the predictive CLV's horizon, ``horizon_months / 12 /
+    lifetime_years``; ``None`` when the lifetime or the horizon is not known."""
+    if lifetime_years is None or horizon_months is None:
+        return None
+    if isinstance(lifetime_years, bool) or np.ndim(lifetime_years) != 0:
+        raise ClvDataError(
+            "lifetime_years must be the one lifetime (years) the simple CLV was computed with. "
+            "For a lifetime per customer, rescale simple_clv yourself (x horizon_months / 12 / "
+            "lifetime) and pass lifetime_years=horizon_months / 12."
+        )
+    lifetime = float(lifetime_years)
+    if not np.isfinite(lifetime) or lifetime <= 0:
+        raise ClvDataError(
+            f"lifetime_years={lifetime_years!r} must be > 0: the simple CLV is put on the "
+            "predictive CLV's horizon by dividing by it."
+        )
+    return float(horizon_months) / 12.0 / lifetime
+
+
+def comparison_extent(
+    table: Any,
+    *,
+    lifetime_years: float | None = None,
+    horizon_months: int | None = None,
+    floor: float | None = None,
+) -> ComparisonExtent:
+    """The numbers of all customers that :func:`plot_clv_comparison` states (frame, counts under
+    the floor, rank correlation), computed where the table lives: for a plot of a sample.
+
+    Parameters
+    ----------
+    table : DataFrame or engine frame
+        A :func:`~clvpredict.clv_table`: pandas, or a frame of another engine (a Spark
+        DataFrame) with ``simple_clv`` and ``predictive_clv``, whose numbers are two
+        aggregates of one row computed by the engine.
+    lifetime_years : float, optional
+        As in :func:`plot_clv_comparison` (default: a pandas table's
+        ``attrs["lifetime_years"]``).
+    horizon_months : int, optional
+        The predictive CLV's horizon (default: a pandas table's ``attrs["horizon_months"]``;
+        an engine's table has no attrs).
+    floor : float, optional
+        As in :func:`plot_clv_comparison`.
+
+    Returns
+    -------
+    ComparisonExtent
+        With the rank correlation for a pandas table only (an engine would have to sort every
+        customer for it).
+    """
+    floor = _check_floor(floor)
+    if isinstance(table, pd.DataFrame):
+        if lifetime_years is None:
+            lifetime_years = table.attrs.get("lifetime_years")
+        if horizon_months is None:
+            horizon_months = table.attrs.get("horizon_months")
+    scale = _simple_scale(lifetime_years, horizon_months)
+    if isinstance(table, pd.DataFrame):
+        _check_clv_columns(table.columns)
+        x = table["simple_clv"].to_numpy(dtype=float) * (1.0 if scale is None else scale)
+        y = table["predictive_clv"].to_numpy(dtype=float)
+        keep = np.isfinite(x) & np.isfinite(y)
+        return _extent_of(x[keep], y[keep], scale, floor)
+    if not is_engine_frame(table):
+        raise ClvDataError(
+            "table must come from clv_table(...), with simple_clv and predictive_clv."
+        )
+    frame = as_lazy(table)
+    _check_clv_columns(frame.collect_schema().names())
+    x = nw.col("simple_clv") * (1.0 if scale is None else scale)
+    y = nw.col("predictive_clv")
+    finite = x.is_finite() & y.is_finite()
+    row = scalars(
+        frame,
+        count_true(finite).alias("n"),
+        nw.when(finite & (x > 0)).then(x).min().alias("low_x"),
+        nw.when(finite & (y > 0)).then(y).min().alias("low_y"),
+        nw.when(finite).then(x).max().alias("top_x"),
+        nw.when(finite).then(y).max().alias("top_y"),
+        count_true(finite & (x <= 0)).alias("zero_x"),
+        count_true(finite & (y <= 0)).alias("zero_y"),
+    )
+    n, low_x, low_y, top_x, top_y, zero_x, zero_y = row
+    lows = [float(v) for v in (low_x, low_y) if v is not None]
+    tops = [float(v) for v in (top_x, top_y) if v is not None]
+    floor, top = _extent_frame(min(lows, default=None), max(tops, default=None), floor)
+    below_x, below_y = scalars(
+        frame,
+        count_true(finite & (x < floor)).alias("below_x"),
+        count_true(finite & (y < floor)).alias("below_y"),
+    )
+    return ComparisonExtent(
+        n_customers=int(n or 0),
+        scale=scale,
+        floor=floor,
+        top=top,
+        below=(int(below_x or 0), int(below_y or 0)),
+        zeros=(int(zero_x or 0), int(zero_y or 0)),
+    )
+
+
+def _check_clv_columns(names: Any) -> None:
+    if any(c not in list(names) for c in ("simple_clv", "predictive_clv")):
+        raise ClvDataError(
+            "table must come from clv_table(...), with simple_clv and predictive_clv."
+        )
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation (ties share their mean rank); NaN when a side is constant or
+    there are fewer than two pairs."""
+    if len(x) < 2:
+        return float("nan")
+    return _pearson(rankdata(x), rankdata(y))
+
+
+def _extent_of(
+    x: np.ndarray, y: np.ndarray, scale: float | None, floor: float | None
+) -> ComparisonExtent:
+    """:class:`ComparisonExtent` of finite CLVs in this process: ``x`` simple (scaled), ``y``
+    predictive."""
+    both = np.concatenate([x, y])
+    positive = both[both > 0]
+    floor, top = _extent_frame(
+        float(positive.min()) if len(positive) else None,
+        float(both.max()) if len(both) else None,
+        floor,
+    )
+    return ComparisonExtent(
+        n_customers=len(x),
+        scale=scale,
+        floor=floor,
+        top=top,
+        below=(int(np.sum(x < floor)), int(np.sum(y < floor))),
+        zeros=(int(np.sum(x <= 0)), int(np.sum(y <= 0))),
+        spearman=_spearman(x, y),
+    )
+
+
+def _money_tick(value: float) -> str:
+    """A money tick label: 0.1, 1, 10, 1,000, 1,000,000."""
+    return f"{value:,.0f}" if value >= 1 else f"{value:.10g}"
+
+
+def _money_ticks(low: float, high: float) -> tuple[list[float], list[float]]:
+    """Major and minor ticks of a log money axis from ``low`` to ``high``: powers of 10 (and
+    2 and 5 of each decade when fewer than three fit), and the other multiples unlabelled."""
+    first = math.floor(math.log10(low) + 1e-12)
+    decades = [10.0**k for k in range(first, math.floor(math.log10(high) + 1e-12) + 1)]
+    majors = [v for v in decades if low <= v <= high]
+    minors = [m * v for v in decades for m in range(2, 10) if low < m * v <= high]
+    if len(majors) < 3:
+        majors = sorted(majors + [v for v in minors if round(v / _decade(v)) in (2, 5)])
+        minors = [v for v in minors if v not in majors]
+    return majors, minors
+
+
+def _set_money_ticks(
+    axis: Any, majors: list[float], minors: list[float], labels: dict[float, str]
+) -> None:
+    """Fixed ticks on a log ``axis`` (after its scale is set, which resets them), the majors
+    written as money (or as ``labels`` says)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    axis.set_major_locator(FixedLocator(majors))
+    axis.set_minor_locator(FixedLocator(minors))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: labels.get(v) or _money_tick(v)))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _money_log_axes(ax: Axes, floor: float, top: float, strips: tuple[str, str] | None) -> float:
+    """Log scales on both axes from ``floor`` to above ``top`` with money ticks; with
+    ``strips`` (the x and y labels), a grey strip under the floor on each axis, its label at
+    its middle. Returns where the strips' points go (``floor`` without strips)."""
+    high = top * 10**0.15
+    majors, minors = _money_ticks(floor, high)
+    middle, low = floor, floor / 10**0.05
+    if strips is not None:
+        middle, low = floor / 10**0.5, floor / 10**0.8
+        majors = [middle, *majors]
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for position, (axis, span) in enumerate(((ax.xaxis, ax.axvspan), (ax.yaxis, ax.axhspan))):
+        labels = {middle: strips[position]} if strips is not None else {}
+        _set_money_ticks(axis, majors, minors, labels)
+        if strips is not None:
+            span(low, floor / 10**0.2, color="grey", alpha=0.15, linewidth=0)
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    return middle
+
+
 def plot_clv_comparison(
     table: pd.DataFrame,
     *,
-    linthresh: float = 1.0,
+    lifetime_years: float | None = None,
+    floor: float | None = None,
     max_points: int | None = MAX_POINTS,
     random_state: Any = 0,
-    n_customers: int | None = None,
-    extent: tuple[float, float] | None = None,
+    extent: ComparisonExtent | None = None,
     currency: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """Predictive vs simple CLV per customer, on symmetric-log axes, with the line y = x.
+    """Predictive vs simple-formula CLV per customer, over the same horizon, on log-log axes.
 
-    Both axes use matplotlib's ``symlog`` scale: logarithmic above ``linthresh`` and linear
-    between 0 and ``linthresh``, so customers with a CLV of exactly 0 are drawn (at 0) instead of
-    being dropped as they would be on a log scale, and the order of magnitude of the rest stays
-    readable.
+    The two CLVs of :func:`~clvpredict.clv_table` cover different spans of time: the predictive
+    CLV the next ``horizon_months``, the simple formula (average order value x purchases per
+    year x margin x lifetime) the customer's whole expected lifetime of ``lifetime_years``.
+    The simple formula is linear in the lifetime, so this plot puts it on the predictive CLV's
+    horizon: its x-axis is ``simple_clv x (horizon_months / 12) / lifetime_years``, e.g. the
+    simple CLV x 1 / 1.03 for 12 months and a lifetime of 1.03 years. On the line y = x a
+    customer is worth the same over those months by either method; above it the model expects
+    more. The predictive CLV is discounted (``annual_discount_rate``) and the simple formula is
+    not, which puts the predictive CLV about 5% lower over 12 months at 10% a year. Without a
+    known lifetime (neither ``lifetime_years`` nor the table's ``attrs["lifetime_years"]``) the
+    simple CLV is drawn as it is, and the labels say that the horizons differ.
+
+    Both axes are logarithmic, with plain money ticks (1, 10, 100, 1,000). A CLV below
+    ``floor`` (0 included) cannot be drawn to scale: such customers are drawn in a grey strip
+    under the floor on their axis and counted in the legend (how many, and how many are 0).
+    The corner note gives the Spearman rank correlation of the two CLVs (1: both methods rank
+    the customers alike), for the question of which customers matter most.
 
     More than ``max_points`` customers are drawn as a uniform random sample of ``max_points``
     of them (without replacement, seeded by ``random_state``, so the same table gives the same
-    figure), and the legend says so ("a random 5,000 of 1,000,000 customers"): a million dots
-    cost seconds to draw and show no more than a sample. The axis limits are those of all
-    customers.
+    figure), and the legend says so ("a random 5,000 of 1,000,000 customers"). The frame, the
+    counts and the rank correlation are those of all customers.
 
     Parameters
     ----------
     table : DataFrame
-        From :func:`~clvpredict.clv_table`, with ``simple_clv`` and ``predictive_clv``.
-    linthresh : float
-        Width of the linear region around 0, in currency units.
+        From :func:`~clvpredict.clv_table`, with ``simple_clv`` and ``predictive_clv``
+        (currency units); its ``attrs["horizon_months"]`` is the predictive CLV's horizon.
+    lifetime_years : float, optional
+        The lifetime (years) the simple CLV was computed with (default: the table's
+        ``attrs["lifetime_years"]``). For a lifetime per customer, rescale ``simple_clv``
+        yourself and pass ``horizon_months / 12``.
+    floor : float, optional
+        Smallest CLV drawn to scale (currency units, > 0). Default: four decades under the
+        decade of the largest CLV (0.1 for a largest CLV of 5,000), or the decade of the
+        smallest positive CLV when that is higher.
     max_points : int or None
         Most customers drawn; ``None`` draws them all.
     random_state : int or numpy Generator
         Seed of the sample, as :func:`numpy.random.default_rng` accepts.
-    n_customers, extent : optional
-        Given together when ``table`` is a sample drawn already (as the report draws one from a
-        Spark table): the number of customers it was drawn from, with both CLVs finite, and the
-        smallest and largest CLV among them (currency units). Then ``table`` is drawn whole and
-        the legend and frame are those of all ``n_customers``.
+    extent : ComparisonExtent, optional
+        Given when ``table`` is a sample drawn already (as the report draws one from a Spark
+        table): the numbers of all the customers, from :func:`comparison_extent` with the same
+        lifetime and horizon. Then ``table`` is drawn whole, the frame, counts and legend are
+        those of all customers, and the rank correlation is the extent's (or the sample's when
+        the extent has none, said so).
     currency : str, optional
         The amounts' currency for the axis labels (default: the table's ``attrs["currency"]``,
         which :func:`~clvpredict.clv_table` records; "currency units" without one).
@@ -844,8 +1170,10 @@ def plot_clv_comparison(
     Returns
     -------
     matplotlib Axes
-        ``ax.collections[0]`` holds one point per customer drawn (x = simple, y = predictive),
-        in the table's order; customers whose CLVs are not finite are left out.
+        ``ax.collections[0]`` holds one point per customer drawn, in the table's order: x the
+        simple CLV on the predictive CLV's horizon, y the predictive CLV (currency units), a
+        value under the floor at the middle of its strip; customers whose CLVs are not finite
+        are left out. ``ax.lines[0]`` is the line y = x.
 
     Examples
     --------
@@ -856,65 +1184,118 @@ def plot_clv_comparison(
     ...                    time_unit="W", after_end="drop")
     >>> table = cp.clv_table(cp.BetaGeoModel().fit(s), cp.GammaGammaModel().fit(s), s,
     ...                      lifetime_years=2.0)
-    >>> ax = plot_clv_comparison(table)
+    >>> ax = plot_clv_comparison(table, lifetime_years=2.0)
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(ax.figure)  # the next plot draws on axes of its own, not these log ones
     """
-    needed = ("simple_clv", "predictive_clv")
-    if not isinstance(table, pd.DataFrame) or any(c not in table.columns for c in needed):
+    if not isinstance(table, pd.DataFrame):
         raise ClvDataError(
             "table must come from clv_table(...), with simple_clv and predictive_clv."
         )
-    if not np.isfinite(linthresh) or linthresh <= 0:
-        raise ClvDataError(f"linthresh={linthresh!r} must be > 0 (currency units).")
+    _check_clv_columns(table.columns)
     max_points = _check_max_points(max_points)
-    x = table["simple_clv"].to_numpy(dtype=float)
+    horizon = table.attrs.get("horizon_months")
+    if lifetime_years is None:
+        lifetime_years = table.attrs.get("lifetime_years")
+    scale = _simple_scale(lifetime_years, horizon)
+    x = table["simple_clv"].to_numpy(dtype=float) * (1.0 if scale is None else scale)
     y = table["predictive_clv"].to_numpy(dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
     if not keep.all():
         x, y = x[keep], y[keep]
-    n = len(x)
-    if (n_customers is None) != (extent is None):
-        raise ClvDataError("Give n_customers= and extent= together, for a table drawn already.")
-    if n_customers is not None:
-        shown = None
-        label = f"customers (n = {n:,})" if n >= n_customers else _sample_note(n_customers, n)
-        low_all, top_all = (float(v) for v in extent)
-    else:
-        shown = _sample_positions(n, max_points, random_state)
+    rho_of = "all customers"
+    if extent is None:
+        extent = _extent_of(x, y, scale, _check_floor(floor))
+        shown = _sample_positions(len(x), max_points, random_state)
         if shown is None:
-            label = f"customers (n = {n:,})"
+            label = f"customers (n = {len(x):,})"
         else:
-            label = _sample_note(n, max_points)
-        low_all = float(min(np.min(x, initial=0.0), np.min(y, initial=0.0)))
-        top_all = float(max(np.max(x, initial=0.0), np.max(y, initial=0.0)))
+            label = _sample_note(len(x), max_points)
+            x, y = x[shown], y[shown]
+    else:
+        if not isinstance(extent, ComparisonExtent):
+            raise ClvDataError("extent must come from plotting.comparison_extent(...).")
+        if (extent.scale is None) != (scale is None) or (
+            scale is not None and not math.isclose(scale, extent.scale, rel_tol=1e-12)
+        ):
+            raise ClvDataError(
+                "extent was computed with another lifetime or horizon than the plot's: give "
+                "comparison_extent and the plot the same lifetime_years and horizon."
+            )
+        if floor is not None and _check_floor(floor) != extent.floor:
+            raise ClvDataError(f"floor={floor!r} is not the extent's floor {extent.floor:g}.")
+        n = extent.n_customers
+        label = f"customers (n = {n:,})" if len(x) >= n else _sample_note(n, len(x))
+        if extent.spearman is None and len(x) < n:
+            rho_of = f"the {len(x):,} drawn"
+    rho = extent.spearman if extent.spearman is not None else _spearman(x, y)
+    low = extent.floor
+    strips = None
+    if any(extent.below):
+        # A strip of zeros only says 0; one holding small CLVs too says below what.
+        strips = tuple(
+            "0" if below == zeros else f"< {_money_tick(low)}"
+            for below, zeros in zip(extent.below, extent.zeros, strict=True)
+        )
     ax = _axes(ax, (7.0, 6.5))
+    middle = _money_log_axes(ax, low, extent.top, strips)
     ax.scatter(
-        x if shown is None else x[shown],
-        y if shown is None else y[shown],
+        np.where(x < low, middle, x),
+        np.where(y < low, middle, y),
         s=10,
         alpha=0.35,
         color=_ACTUAL,
         edgecolors="none",
         label=label,
     )
-    # The frame holds every customer, drawn or not.
-    top = max(top_all, linthresh)
-    low = min(low_all, 0.0)
-    line = np.array([low, top * 1.2])
-    ax.plot(line, line, color=_MODEL, linestyle="--", label="y = x (both agree)")
-    ax.set_xscale("symlog", linthresh=linthresh)
-    ax.set_yscale("symlog", linthresh=linthresh)
-    # A little room below 0 keeps customers with a CLV of exactly 0 off the frame.
-    ax.set_xlim(low - 0.5 * linthresh, top * 1.5)
-    ax.set_ylim(low - 0.5 * linthresh, top * 1.5)
-    horizon = table.attrs.get("horizon_months")
-    span = f"next {horizon} months" if horizon else "forecast horizon"
-    scale = f"symlog scale, linear below {linthresh:g}"
+    span = duration_phrase(horizon, "M") if horizon else None
+    line = np.array([low, extent.top * 10**0.15])
+    if scale is not None:
+        meaning = f"y = x: the same value over the {span} by both methods"
+    else:
+        meaning = "y = x: equal amounts (over different horizons)"
+    ax.plot(line, line, color=_MODEL, linestyle="--", label=meaning, zorder=3)
+    handles, labels = ax.get_legend_handles_labels()
+    if strips is not None:
+        from matplotlib.patches import Patch
+
+        parts = []
+        for name, below, zeros in (
+            ("simple", extent.below[0], extent.zeros[0]),
+            ("predictive", extent.below[1], extent.zeros[1]),
+        ):
+            if below == zeros:
+                parts.append(f"{name} CLV of 0: {below:,}")
+            else:
+                of_them = f"{zeros:,} of them 0" if zeros else "none 0"
+                parts.append(f"{name} CLV < {_money_tick(low)}: {below:,} ({of_them})")
+        handles.append(Patch(color="grey", alpha=0.15))
+        labels.append("grey strips, not to scale:\n" + "\n".join(parts))
     money = money_unit(check_currency(currency or table.attrs.get("currency")))
-    ax.set_xlabel(f"Simple CLV ({money}; {scale})")
-    ax.set_ylabel(f"Predictive CLV, {span} ({money}; {scale})")
-    ax.set_title("Predictive vs simple CLV per customer")
+    if scale is not None:
+        life = f"{float(lifetime_years):.3g}"
+        ax.set_xlabel(
+            f"Simple-formula CLV over the same {span} ({money}; log scale)\n"
+            f"= simple CLV over a {life}-year lifetime × {float(horizon) / 12:g} / {life}"
+        )
+    else:
+        ax.set_xlabel(
+            f"Simple-formula CLV over the customer's lifetime ({money}; log scale)\n"
+            "(a horizon other than the predictive CLV's: give lifetime_years to match them)"
+        )
+    ahead = f"over the next {span}" if span else "over the forecast horizon"
+    ax.set_ylabel(f"Predictive CLV {ahead} ({money}; log scale)")
+    ax.set_title("Predictive vs simple-formula CLV per customer")
     ax.grid(alpha=0.3, which="major")
-    ax.legend(loc="upper left")
+    # The rank correlation heads the legend, in the corner the customers leave empty.
+    ax.legend(
+        handles,
+        labels,
+        loc="upper left",
+        fontsize="small",
+        title=f"Spearman rank correlation {rho:.2f}\n({rho_of}; 1 = the same ranking)",
+        title_fontsize="small",
+    )
     return ax
 
 
@@ -1328,3 +1709,295 @@ def spend_histogram(
     counts = np.zeros(int(bins), dtype=np.int64)
     counts[table["_bin"].to_numpy(dtype=np.int64)] = table["n"].to_numpy(dtype=np.int64)
     return n, edges, counts
+
+
+# ------------------------------------------------------------------------------------------
+# 8. Distribution of CLV across customers
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClvHistogram:
+    """A histogram of one CLV column across customers, on logarithmic bins; from
+    :func:`clv_histogram`, drawn by :func:`plot_clv_distribution`.
+
+    Attributes
+    ----------
+    column : str
+        The CLV column (``"predictive_clv"`` or ``"simple_clv"``).
+    n_customers : int
+        Customers with a finite value.
+    edges : ndarray
+        ``bins + 1`` increasing bin edges (currency units), evenly spaced in ``log10``, from
+        the floor (a power of 10) to the power of 10 at or above the largest value.
+    counts : ndarray
+        Customers per bin, as :func:`numpy.histogram` counts them on ``edges`` (each bin holds
+        its left edge, the last its right one too).
+    n_zero : int
+        Customers with a value of 0 (or less), not drawn on the log axis.
+    n_below : int
+        Customers with a positive value under the floor, not drawn either.
+    mean, median : float
+        Over the ``n_customers`` (currency units; NaN without any).
+    total : float
+        Sum over them (currency units).
+    horizon_months : int or None
+        The predictive CLV's horizon, for the labels.
+    """
+
+    column: str
+    n_customers: int
+    edges: np.ndarray
+    counts: np.ndarray
+    n_zero: int
+    n_below: int
+    mean: float
+    median: float
+    total: float
+    horizon_months: int | None = None
+
+
+def _log_edges(smallest: float | None, largest: float | None, bins: int, floor: float | None):
+    """Edges of ``bins`` log-spaced bins from the floor (three decades under the largest
+    value's decade, or ``floor``) to the power of 10 at or above ``largest``."""
+    floor, top = _extent_frame(smallest, largest, floor, decades=3)
+    high = max(10.0 ** math.ceil(math.log10(top) - 1e-12), floor * 10.0)
+    return np.geomspace(floor, high, int(bins) + 1)
+
+
+def _check_bins(bins: Any) -> int:
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ClvDataError(f"bins={bins!r} must be a whole number >= 1.")
+    return int(bins)
+
+
+def clv_histogram(
+    table: Any,
+    column: str = "predictive_clv",
+    *,
+    bins: int = 40,
+    floor: float | None = None,
+    horizon_months: int | None = None,
+    customer_id_col: str | None = None,
+) -> ClvHistogram:
+    """Histogram of a CLV column across customers, computed where the table lives.
+
+    Parameters
+    ----------
+    table : DataFrame or engine frame
+        A :func:`~clvpredict.clv_table`: pandas, or a frame of another engine (polars, DuckDB,
+        pyarrow, Spark) with the customer id in a column. An engine computes the counts in one
+        group-by on the bin index, the extremes, sum and zeros in one aggregate, and the
+        median from the two customers around it (:func:`~clvpredict.data.ranks.rank_keys`):
+        no row per customer leaves it.
+    column : str
+        The CLV column, in currency units.
+    bins : int
+        Number of bins, evenly spaced in ``log10`` between the floor and the power of 10 at or
+        above the largest value.
+    floor : float, optional
+        The first edge (currency units, > 0). Default: three decades under the decade of the
+        largest value (0.1 for a largest value of 942), or the decade of the smallest positive
+        value when that is higher.
+    horizon_months : int, optional
+        The predictive CLV's horizon for the labels (default: a pandas table's
+        ``attrs["horizon_months"]``).
+    customer_id_col : str, optional
+        The id column of an engine's table, when it cannot be told.
+
+    Returns
+    -------
+    ClvHistogram
+    """
+    bins = _check_bins(bins)
+    floor = _check_floor(floor)
+    if isinstance(table, pd.DataFrame):
+        if column not in table.columns:
+            raise ClvDataError(
+                f"column={column!r} is not in the table (columns: {list(map(str, table.columns))})."
+            )
+        if horizon_months is None:
+            horizon_months = table.attrs.get("horizon_months")
+        values = table[column].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        positive = values[values > 0]
+        edges = _log_edges(
+            float(positive.min()) if len(positive) else None,
+            float(values.max()) if len(values) else None,
+            bins,
+            floor,
+        )
+        counts, _ = np.histogram(values, bins=edges)
+        return ClvHistogram(
+            column=column,
+            n_customers=len(values),
+            edges=edges,
+            counts=counts.astype(np.int64),
+            n_zero=int(np.sum(values <= 0)),
+            n_below=int(np.sum((values > 0) & (values < edges[0]))),
+            mean=float(values.mean()) if len(values) else float("nan"),
+            median=float(np.median(values)) if len(values) else float("nan"),
+            total=float(values.sum()),
+            horizon_months=horizon_months,
+        )
+    if not is_engine_frame(table):
+        raise ClvDataError(f"table must come from clv_table(...), got {type(table).__name__}.")
+    names = as_lazy(table).collect_schema().names()
+    if column not in names:
+        raise ClvDataError(f"column={column!r} is not in the table (columns: {names}).")
+    ident = table_id_column(table, customer_id_col)
+    value = nw.col(column)
+    rows = as_lazy(table).filter(value.is_finite())
+    n, smallest, largest, total, n_zero = scalars(
+        rows,
+        nw.len().alias("n"),
+        nw.when(value > 0).then(value).min().alias("smallest"),
+        value.max().alias("largest"),
+        value.sum().alias("total"),
+        count_true(value <= 0).alias("zero"),
+    )
+    n = int(n or 0)
+    edges = _log_edges(
+        None if smallest is None else float(smallest),
+        None if largest is None else float(largest),
+        bins,
+        floor,
+    )
+    # The bin of a value: how many inner edges it reaches, as numpy's histogram compares them.
+    index = nw.lit(0)
+    for edge in edges[1:-1]:
+        index = index + (value >= float(edge)).cast(nw.Int64)
+    inside = rows.filter((value >= float(edges[0])) & (value <= float(edges[-1])))
+    grouped = inside.with_columns(index.alias("_bin")).group_by("_bin").agg(nw.len().alias("n"))
+    found = to_caller(grouped, "pandas")
+    counts = np.zeros(bins, dtype=np.int64)
+    counts[found["_bin"].to_numpy(dtype=np.int64)] = found["n"].to_numpy(dtype=np.int64)
+    median = float("nan")
+    if n:
+        # Ascending position j of n values is rank n - 1 - j (ranks run from the largest).
+        low, high = quantile_positions(n, 0.5)
+        keys = rank_keys(rows, column, ident, sorted({n - 1 - low, n - 1 - high}))
+        median = linear_quantile(keys[n - 1 - low].value, keys[n - 1 - high].value, n, 0.5)
+    n_zero = int(n_zero or 0)
+    return ClvHistogram(
+        column=column,
+        n_customers=n,
+        edges=edges,
+        counts=counts,
+        n_zero=n_zero,
+        n_below=n - n_zero - int(counts.sum()),
+        mean=float(total) / n if n else float("nan"),
+        median=median,
+        total=float(total or 0.0),
+        horizon_months=horizon_months,
+    )
+
+
+def plot_clv_distribution(
+    table: Any,
+    column: str = "predictive_clv",
+    *,
+    bins: int = 40,
+    floor: float | None = None,
+    currency: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """How CLV is spread across customers: a histogram on a logarithmic money axis.
+
+    CLV is heavy-tailed (on CDNOW the largest 12-month predictive CLV is over 100 times
+    the median), so the bins are evenly spaced in ``log10``: each spans the same ratio of values,
+    and the bars show how many customers are worth about 1, 10, 100 or 1,000. The median and
+    the mean are marked; their gap tells how much a few large customers lift the mean. A CLV
+    of 0, or one under the floor, has no place on a log axis: those customers are counted in
+    the title instead.
+
+    Parameters
+    ----------
+    table : DataFrame, engine frame or ClvHistogram
+        A :func:`~clvpredict.clv_table` (pandas, or another engine's, which computes the
+        histogram: :func:`clv_histogram`), or its histogram computed already (as the report
+        passes one).
+    column : str
+        The CLV column (currency units), ``"predictive_clv"`` by default.
+    bins, floor
+        As in :func:`clv_histogram` (unused for a histogram given).
+    currency : str, optional
+        The amounts' currency for the axis label (default: a pandas table's
+        ``attrs["currency"]``; "currency units" without one).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax.containers[0]`` holds one bar per bin (left edge, width and height = customers).
+
+    Examples
+    --------
+    >>> import clvpredict as cp
+    >>> from clvpredict.plotting import plot_clv_distribution
+    >>> s = cp.rfm_summary(cp.datasets.load_cdnow(), "customer_id", "date", "amount",
+    ...                    time_unit="W")
+    >>> table = cp.clv_table(cp.BetaGeoModel().fit(s), cp.GammaGammaModel().fit(s), s,
+    ...                      lifetime_years=1.0, currency="USD")
+    >>> ax = plot_clv_distribution(table)
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(ax.figure)  # the next plot draws on axes of its own, not these log ones
+    """
+    if isinstance(table, ClvHistogram):
+        histogram = table
+    else:
+        histogram = clv_histogram(table, column, bins=bins, floor=floor)
+    if currency is None and isinstance(table, pd.DataFrame):
+        currency = table.attrs.get("currency")
+    currency = check_currency(currency)
+    money = money_unit(currency)
+    edges, counts = histogram.edges, histogram.counts
+    ax = _axes(ax)
+    ax.bar(
+        edges[:-1],
+        counts,
+        width=np.diff(edges),
+        align="edge",
+        color=_ACTUAL,
+        alpha=0.6,
+        edgecolor="white",
+        linewidth=0.5,
+        label=f"customers per bin (n = {int(counts.sum()):,} drawn)",
+    )
+    ax.set_xscale("log")
+    _set_money_ticks(ax.xaxis, *_money_ticks(edges[0], edges[-1]), {})
+    ax.set_xlim(edges[0], edges[-1])
+    for name, value, style in (
+        ("median", histogram.median, "-"),
+        ("mean", histogram.mean, "--"),
+    ):
+        if np.isfinite(value) and edges[0] <= value <= edges[-1]:
+            ax.axvline(
+                value,
+                color=_MODEL,
+                linestyle=style,
+                linewidth=2,
+                label=f"{name} {value:,.2f} {money}",
+            )
+        else:
+            ax.plot([], [], " ", label=f"{name} {value:,.2f} {money} (off the axis)")
+    name = histogram.column.replace("_", " ").replace("clv", "CLV")
+    what = name[:1].upper() + name[1:]
+    if histogram.column == "simple_clv":
+        what = "Simple-formula CLV over the customer's lifetime"
+    elif histogram.horizon_months:
+        what += f" over the next {duration_phrase(histogram.horizon_months, 'M')}"
+    ax.set_xlabel(f"{what} ({money}; log scale)")
+    ax.set_ylabel("Customers (count per bin)")
+    left_out = []
+    if histogram.n_zero:
+        left_out.append(f"{histogram.n_zero:,} at 0")
+    if histogram.n_below:
+        left_out.append(f"{histogram.n_below:,} below {_money_tick(float(edges[0]))}")
+    title = f"{what.split(' over ')[0]} across {histogram.n_customers:,} customers"
+    if left_out:
+        title += f"\n(not drawn on the log axis: {', '.join(left_out)})"
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+    return ax

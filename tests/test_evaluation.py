@@ -168,6 +168,33 @@ def test_recency_bins_by_hand(result, hand):
     )
 
 
+def test_spread_of_actual_purchases_per_bin_by_hand(result, hand, bg, ch):
+    actual = hand["holdout_days"].to_numpy(dtype=float)
+    bins = np.minimum(hand["cal_days"].to_numpy() - 1, 7)
+    sd = [np.std(actual[bins == k], ddof=1) for k in range(8)]
+    np.testing.assert_allclose(result.by_frequency["sd_actual"].to_numpy(), sd, rtol=1e-12)
+    rec = hand["recency_weeks"].to_numpy()
+    edges = [0, 5, 10, 15, 20, 25, 30, 35, 40]
+    masks = [rec == 0] + [(rec > lo) & (rec <= hi) for lo, hi in pairwise(edges)]
+    np.testing.assert_allclose(
+        result.by_recency["sd_actual"].to_numpy(),
+        [np.std(actual[m], ddof=1) for m in masks],
+        rtol=1e-12,
+    )
+    # A bin of one customer has no spread (NaN, without a warning), an empty bin neither.
+    top = np.sort(ch["recency"].to_numpy())[-2:]
+    assert top[0] < top[1]  # the customer with the longest recency is alone past the other
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lone = evaluate_holdout(bg, ch, recency_bins=[0, top[0], top[1], top[1] + 1])
+    table = lone.by_recency
+    assert table["n_customers"].tolist()[2:] == [1, 0]
+    assert np.isnan(table["sd_actual"].iloc[2]) and np.isnan(table["sd_actual"].iloc[3])
+    assert (
+        table["mean_actual"].iloc[2] == ch["frequency_holdout"].loc[ch["recency"] == top[1]].iloc[0]
+    )
+
+
 def test_custom_recency_bins_and_empty_bins(bg, ch):
     res = evaluate_holdout(bg, ch, recency_bins=[0, 10, 39, 60], max_frequency=3)
     assert res.by_recency.index.tolist() == ["0 (no repeat)", "(0, 10]", "(10, 39]", "(39, 60]"]

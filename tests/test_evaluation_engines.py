@@ -4,6 +4,8 @@ another order). The Spark case is in test_spark_evaluation.py."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,6 +49,29 @@ def test_engine_summary_gives_the_pandas_tables(engine, cdnow, reference):
     assert_same_predictions(want.predictions, got.predictions)
     assert int(got.totals["actual"].iloc[0]) == 1882
     assert "HoldoutEvaluation(BG/NBD, holdout 39 weeks, 2,357 customers)" in repr(got)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_spread_per_bin_by_hand(engine, cdnow, reference):
+    """Each bin's standard deviation of holdout purchases, from numpy on the customers' rows,
+    with a bin of one customer (no spread: NaN) and an empty one."""
+    ch, bg, _, _ = reference
+    top = np.sort(ch["recency"].to_numpy())[-2:]
+    bins = [0, 10, top[0], top[1], top[1] + 1]
+    summary = cp.calibration_holdout_summary(
+        on_engine(cdnow, engine), "customer_id", "date", CAL_END, OBS_END, **OPTIONS
+    )
+    got = evaluate_holdout(bg, summary, max_frequency=3, recency_bins=bins)
+    actual = ch["frequency_holdout"].to_numpy(dtype=float)
+    frequency, recency = ch["frequency"].to_numpy(), ch["recency"].to_numpy()
+    by_frequency = [np.minimum(frequency, 3) == k for k in range(4)]
+    by_recency = [recency == 0] + [(recency > lo) & (recency <= hi) for lo, hi in pairwise(bins)]
+    for table, masks in ((got.by_frequency, by_frequency), (got.by_recency, by_recency)):
+        sizes = [int(m.sum()) for m in masks]
+        assert table["n_customers"].tolist() == sizes
+        want = [np.std(actual[m], ddof=1) if m.sum() > 1 else np.nan for m in masks]
+        np.testing.assert_allclose(table["sd_actual"].to_numpy(), want, rtol=1e-12)
+    assert got.by_recency["n_customers"].tolist()[-2:] == [1, 0]
 
 
 def test_custom_bins_and_several_holdout_durations(cdnow, reference):

@@ -5,6 +5,7 @@ Each plot is saved to ``tmp_path`` and also to ``/tmp/clv_plots`` for a visual c
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -137,6 +138,19 @@ def test_calibration_plot_points_are_the_evaluation_table(evaluation, by, tmp_pa
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     assert len(ticks) == len(table)
     assert ticks[0].endswith(f"n={table['n_customers'].iloc[0]:,}")
+    # Error bars: mean +- 1.96 standard errors of the bin's mean, se = sd / sqrt(n), one per bin
+    # (every bin of the sample has customers).
+    mean, sd, n = (
+        table[c].to_numpy(dtype=float) for c in ("mean_actual", "sd_actual", "n_customers")
+    )
+    assert (n > 1).all()
+    segments = np.array(ax.collections[0].get_segments())
+    np.testing.assert_array_equal(segments[:, 0, 0], np.arange(len(table)))
+    np.testing.assert_array_equal(segments[:, 1, 0], np.arange(len(table)))
+    np.testing.assert_allclose(segments[:, 0, 1], mean - 1.96 * sd / np.sqrt(n), rtol=1e-12)
+    np.testing.assert_allclose(segments[:, 1, 1], mean + 1.96 * sd / np.sqrt(n), rtol=1e-12)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "95% interval of the actual mean (± 1.96 standard errors)" in labels
     assert "weeks" in ax.get_ylabel()
     render(ax, f"calibration_vs_holdout_{by}", tmp_path)
 
@@ -273,16 +287,95 @@ def test_probability_alive_history_by_days_since_the_first_purchase(bg, ch, tx):
         plot_probability_alive_history(bg, tx, "customer_id", "date", 1, days=0)
 
 
-def test_clv_comparison_scatter(clv, tmp_path):
-    ax = plot_clv_comparison(clv)
-    offsets = ax.collections[0].get_offsets()
-    np.testing.assert_allclose(offsets[:, 0], clv["simple_clv"].to_numpy())
-    np.testing.assert_allclose(offsets[:, 1], clv["predictive_clv"].to_numpy())
-    assert ax.get_xscale() == ax.get_yscale() == "symlog"
+def test_clv_comparison_puts_simple_clv_on_the_same_horizon(clv, tmp_path):
+    # The simple CLV over a lifetime of 1.03 years, drawn over the predictive CLV's 12 months.
+    ax = plot_clv_comparison(clv, lifetime_years=1.03)
+    offsets = np.asarray(ax.collections[0].get_offsets())
+    simple = clv["simple_clv"].to_numpy()
+    predictive = clv["predictive_clv"].to_numpy()
+    for row in (0, 1, 7, 100):
+        assert simple[row] > 1 and predictive[row] > 1  # drawn to scale
+        assert offsets[row, 0] == pytest.approx(simple[row] * 1 / 1.03, rel=1e-12)
+        assert offsets[row, 1] == predictive[row]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
     line = ax.lines[0]
     np.testing.assert_array_equal(line.get_xdata(), line.get_ydata())
-    assert "12 months" in ax.get_ylabel()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "y = x: the same value over the 12 months by both methods" in labels
+    assert "Simple-formula CLV over the same 12 months" in ax.get_xlabel()
+    assert "1.03-year lifetime × 1 / 1.03" in ax.get_xlabel()
+    assert "next 12 months" in ax.get_ylabel()
+    # The rank correlation of all customers, by hand: Pearson's of the ranks, ties (customers
+    # of the same history) sharing their mean rank.
+    ranks = [pd.Series(v).rank(method="average").to_numpy() for v in (simple, predictive)]
+    rho = np.corrcoef(*ranks)[0, 1]
+    title = ax.get_legend().get_title().get_text()
+    assert title.startswith(f"Spearman rank correlation {rho:.2f}\n(all customers")
+    # Money ticks: powers of 10 written as plain amounts.
+    ax.figure.canvas.draw()
+    ticks = {t.get_text() for t in ax.get_xticklabels() if t.get_text()}
+    assert {"1", "10", "100"} <= ticks
     render(ax, "clv_comparison", tmp_path)
+    # Without a lifetime the simple CLV is drawn as it is, and the labels say so.
+    plt.figure()
+    plain = plot_clv_comparison(clv)
+    drawn = np.asarray(plain.collections[0].get_offsets())[:, 0]
+    zero = simple == 0
+    np.testing.assert_array_equal(drawn[~zero], simple[~zero])
+    # Eight customers with only purchases of 0 in the strip (the largest CLV of 23,349 puts
+    # the floor at 1, the strip's middle at 10 ** -0.5).
+    assert zero.sum() == 8 and np.all(drawn[zero] == 10**-0.5)
+    labels = [t.get_text() for t in plain.get_legend().get_texts()]
+    assert "y = x: equal amounts (over different horizons)" in labels
+    assert "lifetime_years" in plain.get_xlabel()
+    # A table recording its lifetime is put on the horizon by itself.
+    plt.figure()
+    recorded = clv.copy()
+    recorded.attrs["lifetime_years"] = 2.0
+    halved = np.asarray(plot_clv_comparison(recorded).collections[0].get_offsets())[:, 0]
+    np.testing.assert_allclose(halved[~zero], simple[~zero] / 2.0, rtol=1e-12)
+    for bad in (0, -1.0, np.nan, [1.0, 2.0]):
+        with pytest.raises(ClvDataError, match="lifetime_years"):
+            plot_clv_comparison(clv, lifetime_years=bad)
+
+
+def test_clv_comparison_counts_the_customers_under_the_floor(tmp_path):
+    table = pd.DataFrame(
+        {
+            "simple_clv": [0.0, 0.0, 24.0, 240.0, 2_400.0, 36.0, 0.0, np.nan],
+            "predictive_clv": [5.0, 0.0, 0.0, 1e-9, 800.0, 30.0, 50.0, 1.0],
+        }
+    )
+    table.attrs.update(horizon_months=6, currency="EUR")
+    ax = plot_clv_comparison(table, lifetime_years=2.0)
+    # Over 6 months of a 2-year lifetime: a quarter of the simple CLV.
+    x = table["simple_clv"].to_numpy()[:-1] / 4
+    y = table["predictive_clv"].to_numpy()[:-1]
+    # Largest 800 (decade 100): the floor is four decades under, 0.01; the strip's middle is
+    # half a decade under the floor.
+    middle = 0.01 / 10**0.5
+    offsets = np.asarray(ax.collections[0].get_offsets())
+    np.testing.assert_allclose(offsets[:, 0], np.where(x < 0.01, middle, x), rtol=1e-12)
+    np.testing.assert_allclose(offsets[:, 1], np.where(y < 0.01, middle, y), rtol=1e-12)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "customers (n = 7)"  # the one without a finite CLV is left out
+    assert labels[2] == (
+        "grey strips, not to scale:\nsimple CLV of 0: 3\npredictive CLV < 0.01: 3 (2 of them 0)"
+    )
+    ax.figure.canvas.draw()
+    assert ax.get_xticklabels()[0].get_text() == "0"
+    assert ax.get_yticklabels()[0].get_text() == "< 0.01"
+    assert "(EUR; log scale)" in ax.get_xlabel() and "6 months" in ax.get_ylabel()
+    render(ax, "clv_comparison_zeros", tmp_path)
+    # A floor of one's own.
+    plt.figure()
+    high = plot_clv_comparison(table, lifetime_years=2.0, floor=10)
+    labels = [t.get_text() for t in high.get_legend().get_texts()]
+    assert labels[2].endswith(
+        "simple CLV < 10: 5 (3 of them 0)\npredictive CLV < 10: 4 (2 of them 0)"
+    )
+    with pytest.raises(ClvDataError, match="floor"):
+        plot_clv_comparison(table, floor=0)
 
 
 def test_value_concentration_curve(clv, tmp_path):
@@ -295,10 +388,11 @@ def test_value_concentration_curve(clv, tmp_path):
 
 
 def _many_customers(n: int, seed: int = 7) -> pd.DataFrame:
-    """A CLV-like table of ``n`` customers whose (simple, predictive) pairs are all distinct."""
+    """A CLV-like table of ``n`` customers whose (simple, predictive) pairs are all distinct,
+    every CLV drawn to scale (above the plot's floor)."""
     rng = np.random.default_rng(seed)
-    simple = rng.permutation(n).astype(float) * 0.5
-    predictive = rng.gamma(0.6, 80.0, n)
+    simple = (rng.permutation(n) + 1.0) * 0.5
+    predictive = 1.0 + rng.gamma(0.6, 80.0, n)
     table = pd.DataFrame({"simple_clv": simple, "predictive_clv": predictive})
     table.attrs["horizon_months"] = 12
     return table
@@ -323,8 +417,8 @@ def test_clv_comparison_draws_a_seeded_sample_of_large_tables(tmp_path):
         assert label == "a random 3,000 of 11,998 customers"
         # The frame holds every customer, drawn or not: the largest CLVs set the limits.
         top = max(finite["simple_clv"].max(), finite["predictive_clv"].max())
-        assert ax.get_xlim()[1] == pytest.approx(1.5 * top)
-        assert ax.get_ylim()[1] == pytest.approx(1.5 * top)
+        assert ax.get_xlim()[1] == pytest.approx(top * 10**0.15)
+        assert ax.get_ylim()[1] == pytest.approx(top * 10**0.15)
         # The same seed draws the same customers; another seed others.
         again = np.asarray(
             plot_clv_comparison(table, max_points=3_000, random_state=42)
@@ -405,6 +499,28 @@ def test_spend_distribution(gg, ch, tmp_path):
     render(ax, "spend_distribution", tmp_path)
 
 
+def test_calibration_plot_has_no_bar_for_a_bin_of_one_customer(bg, ch, tmp_path):
+    top = np.sort(ch["recency"].to_numpy())[-2:]
+    assert top[0] < top[1]  # the customer with the longest recency is alone in the last bin
+    evaluation = evaluate_holdout(bg, ch, recency_bins=[0, 10, 20, top[0], top[1]])
+    table = evaluation.by_recency
+    assert table["n_customers"].iloc[-1] == 1 and (table["n_customers"].iloc[:-1] > 1).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NaN warnings
+        ax = plot_calibration_vs_holdout(evaluation, by="recency")
+        ax.figure.canvas.draw()
+    segments = np.array(ax.collections[0].get_segments())
+    np.testing.assert_array_equal(segments[:, 0, 0], np.arange(len(table) - 1))
+    n = table["n_customers"].to_numpy(dtype=float)[:-1]
+    half = 1.96 * table["sd_actual"].to_numpy()[:-1] / np.sqrt(n)
+    np.testing.assert_allclose(segments[:, 1, 1] - segments[:, 0, 1], 2 * half, rtol=1e-12)
+    # The lone customer's mean is drawn, without a bar, and the legend says why.
+    assert ax.lines[0].get_ydata()[-1] == table["mean_actual"].iloc[-1]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(label.endswith("no bar for 1 bin of one customer") for label in labels)
+    render(ax, "calibration_vs_holdout_lone_bin", tmp_path)
+
+
 def test_plots_draw_on_a_given_axes(evaluation, tracking):
     fig, axes = plt.subplots(1, 2)
     try:
@@ -412,3 +528,131 @@ def test_plots_draw_on_a_given_axes(evaluation, tracking):
         assert plot_cumulative_transactions(tracking, ax=axes[1]) is axes[1]
     finally:
         plt.close(fig)
+
+
+@pytest.mark.parametrize("engine", ["polars", "polars-lazy", "pyarrow", "duckdb"])
+def test_comparison_extent_of_an_engine_table_is_the_pandas_one(engine, clv):
+    from engine_frames import on_engine
+
+    from clvpredict.plotting import comparison_extent
+
+    table = clv[["simple_clv", "predictive_clv"]].copy()
+    table.iloc[:3, 1] = [0.0, 1e-12, np.nan]  # a zero, one under the floor, one left out
+    table.attrs.update(clv.attrs)
+    want = comparison_extent(table, lifetime_years=1.03)
+    got = comparison_extent(
+        on_engine(table.reset_index(), engine), lifetime_years=1.03, horizon_months=12
+    )
+    # By hand: the simple CLV over 12 months of a 1.03-year lifetime.
+    x = table["simple_clv"].to_numpy() / 1.03
+    y = table["predictive_clv"].to_numpy()
+    keep = np.isfinite(y)
+    assert want.n_customers == got.n_customers == len(table) - 1
+    assert want.scale == got.scale == pytest.approx(1 / 1.03, rel=1e-15)
+    top = max(x[keep].max(), y[keep].max())
+    assert want.top == pytest.approx(top, rel=1e-12) and got.top == pytest.approx(top, rel=1e-12)
+    assert want.floor == got.floor == 10.0 ** np.floor(np.log10(top)) / 1e4
+    below = (int(np.sum(x[keep] < want.floor)), int(np.sum(y[keep] < want.floor)))
+    zeros = (int(np.sum(x[keep] == 0)), int(np.sum(y[keep] == 0)))
+    assert want.below == got.below == below and want.zeros == got.zeros == zeros
+    assert zeros[1] == 1 and below[1] >= 2
+    # The rank correlation needs every customer's rank: in this process only.
+    assert got.spearman is None
+    assert want.spearman == pytest.approx(
+        np.corrcoef(pd.Series(x[keep]).rank(), pd.Series(y[keep]).rank())[0, 1], rel=1e-12
+    )
+
+
+def _clv_with_zeros(clv: pd.DataFrame) -> pd.DataFrame:
+    """The CLV table with a zero, a value under the floor and a missing value."""
+    table = clv[["simple_clv", "predictive_clv"]].copy()
+    table.iloc[:3, 1] = [0.0, 1e-9, np.nan]
+    table.attrs.update(clv.attrs, currency="USD")
+    return table
+
+
+def test_clv_distribution_counts_are_numpys(clv, tmp_path):
+    from clvpredict.plotting import clv_histogram, plot_clv_distribution
+
+    table = _clv_with_zeros(clv)
+    values = table["predictive_clv"].dropna().to_numpy()
+    histogram = clv_histogram(table, bins=30)
+    # Three decades under the largest value's decade, up to the decade above it.
+    top = values.max()
+    low, high = 10 ** (np.floor(np.log10(top)) - 3), 10 ** np.ceil(np.log10(top))
+    np.testing.assert_allclose(histogram.edges, np.geomspace(low, high, 31), rtol=1e-12)
+    want, _ = np.histogram(values, bins=histogram.edges)
+    np.testing.assert_array_equal(histogram.counts, want)
+    assert histogram.n_customers == len(table) - 1 == len(values)
+    assert histogram.n_zero == 1
+    assert histogram.n_below == np.sum((values > 0) & (values < low)) >= 1
+    assert histogram.n_zero + histogram.n_below + want.sum() == len(values)
+    assert histogram.median == np.median(values)
+    assert histogram.mean == pytest.approx(values.mean(), rel=1e-12)
+    assert histogram.horizon_months == 12
+
+    ax = plot_clv_distribution(table, bins=30)
+    bars = ax.containers[0]
+    np.testing.assert_array_equal([b.get_height() for b in bars], want)
+    np.testing.assert_allclose([b.get_x() for b in bars], histogram.edges[:-1], rtol=1e-12)
+    assert ax.get_xscale() == "log"
+    marks = {line.get_label(): line.get_xdata()[0] for line in ax.lines}
+    assert marks[f"median {np.median(values):,.2f} USD"] == np.median(values)
+    assert marks[f"mean {values.mean():,.2f} USD"] == pytest.approx(values.mean(), rel=1e-12)
+    assert "(USD; log scale)" in ax.get_xlabel() and "next 12 months" in ax.get_xlabel()
+    assert ax.get_title() == (
+        f"Predictive CLV across {len(values):,} customers\n(not drawn on the log axis: 1 at 0, "
+        f"{histogram.n_below} below {low:g})"
+    )
+    render(ax, "clv_distribution", tmp_path)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ClvDataError, match="bins"):
+            clv_histogram(table, bins=bad)
+
+
+@pytest.mark.parametrize("engine", ["polars", "polars-lazy", "pyarrow", "duckdb"])
+def test_clv_histogram_of_an_engine_table_is_numpys(engine, clv):
+    from engine_frames import on_engine
+
+    from clvpredict.plotting import clv_histogram
+
+    table = _clv_with_zeros(clv)
+    want = clv_histogram(table)
+    got = clv_histogram(on_engine(table.reset_index(), engine))
+    values = table["predictive_clv"].dropna().to_numpy()
+    np.testing.assert_array_equal(got.edges, want.edges)
+    np.testing.assert_array_equal(got.counts, np.histogram(values, bins=want.edges)[0])
+    assert (got.n_customers, got.n_zero, got.n_below) == (want.n_customers, 1, want.n_below)
+    assert got.median == np.median(values)
+    assert got.mean == pytest.approx(values.mean(), rel=1e-12)
+    assert got.total == pytest.approx(values.sum(), rel=1e-12)
+
+
+def test_clv_comparison_of_a_sample_states_all_customers(clv):
+    # As the report draws an engine's table: a sample, with the numbers of all customers.
+    import polars as pl
+
+    from clvpredict.plotting import comparison_extent
+
+    table = clv[["simple_clv", "predictive_clv"]].copy()
+    table.attrs.update(clv.attrs)
+    native = pl.from_pandas(table.reset_index())
+    extent = comparison_extent(native, lifetime_years=1.03, horizon_months=12)
+    sample = table.iloc[::10].copy()
+    sample.attrs["horizon_months"] = 12
+    ax = plot_clv_comparison(sample, lifetime_years=1.03, extent=extent)
+    assert len(ax.collections[0].get_offsets()) == len(sample)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == f"a random {len(sample):,} of {len(table):,} customers"
+    # The frame is all customers'; the rank correlation the sample's, said so.
+    assert ax.get_xlim()[1] == pytest.approx(extent.top * 10**0.15)
+    x, y = sample["simple_clv"] / 1.03, sample["predictive_clv"]
+    rho = np.corrcoef(x.rank(), y.rank())[0, 1]
+    assert ax.get_legend().get_title().get_text() == (
+        f"Spearman rank correlation {rho:.2f}\n(the {len(sample):,} drawn; 1 = the same ranking)"
+    )
+    # The extent must be of the plot's lifetime and horizon.
+    with pytest.raises(ClvDataError, match="another lifetime or horizon"):
+        plot_clv_comparison(sample, lifetime_years=2.0, extent=extent)
+    with pytest.raises(ClvDataError, match="another lifetime or horizon"):
+        plot_clv_comparison(sample, extent=extent)

@@ -424,6 +424,7 @@ def render_report(
         table,
         lookback=lookback,
         horizon_months=horizon_months,
+        lifetime_years=lifetime_years,
         spend_model=gg,
         annual_discount_rate=annual_discount_rate,
         margin=margin,
@@ -462,6 +463,10 @@ def render_report(
         ]
         value_figures = [
             (
+                plotting.plot_clv_distribution(values.distribution, currency=currency),
+                "Predictive CLV across customers",
+            ),
+            (
                 plotting.plot_expected_purchases_heatmap(
                     bg, months_to_units(horizon_months, time_unit), rfm
                 ),
@@ -482,7 +487,7 @@ def render_report(
             (
                 plotting.plot_clv_comparison(
                     scatter,
-                    n_customers=values.n_scatter,
+                    lifetime_years=lifetime_years,
                     extent=values.scatter_extent,
                     currency=currency,
                 ),

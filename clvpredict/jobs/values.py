@@ -1,7 +1,7 @@
 """What the report shows of the customers' CLV table, computed where the table lives.
 
 The report's value part reads one row per customer: tiers, the customers at risk, the top
-customers, totals, a scatter plot and a concentration curve (the heatmaps read the summary's
+customers, totals, a scatter plot, a histogram and a concentration curve (the heatmaps read the summary's
 frequency quantiles, :mod:`clvpredict.plotting`). Here all
 of it is computed once into a :class:`CustomerValues` whose size does not depend on the number of
 customers. A pandas table is read in this process, with the numbers the report always printed; a
@@ -26,9 +26,16 @@ import pandas as pd
 
 from .. import plotting
 from ..clv import ClvTotal, _total_interval
-from ..data.engines import as_lazy, count_true, scalars, summary_unit
+from ..data.engines import as_lazy, scalars, summary_unit
 from ..data.ranks import hashed_sample, missing
-from ..plotting import _sample_positions, concentration_points
+from ..plotting import (
+    ClvHistogram,
+    ComparisonExtent,
+    _sample_positions,
+    clv_histogram,
+    comparison_extent,
+    concentration_points,
+)
 from ..segments import (
     at_risk_customers,
     rfm_segment_table,
@@ -70,8 +77,9 @@ class CustomerValues:
         ``simple_clv`` and ``predictive_clv`` of the customers drawn in the scatter plot.
     n_scatter : int
         Customers with both CLVs finite, of whom ``scatter`` is all or a random sample.
-    scatter_extent : tuple of float
-        Smallest and largest CLV (either kind) among those customers, or (0, 0).
+    scatter_extent : ComparisonExtent
+        What the scatter plot states of all those customers
+        (:func:`~clvpredict.plotting.comparison_extent`, with the table's lifetime and horizon).
     concentration : DataFrame
         Points of the predictive CLV concentration curve
         (:func:`~clvpredict.plotting.concentration_points`).
@@ -90,7 +98,7 @@ class CustomerValues:
     top: pd.DataFrame
     scatter: pd.DataFrame
     n_scatter: int
-    scatter_extent: tuple[float, float]
+    scatter_extent: ComparisonExtent
     concentration: pd.DataFrame
     concentration_marks: dict[float, float] = field(default_factory=dict)
     horizon_months: int | None = None
@@ -104,6 +112,9 @@ class CustomerValues:
     total_interval: ClvTotal | None = None
     #: Customers and predictive CLV by RFM segment (:func:`~clvpredict.rfm_segment_table`).
     rfm_table: pd.DataFrame | None = None
+    #: Histogram of the predictive CLV across the customers, on log bins
+    #: (:func:`~clvpredict.plotting.clv_histogram`), for the distribution plot.
+    distribution: ClvHistogram | None = None
 
     @property
     def best(self) -> Any:
@@ -117,6 +128,7 @@ def customer_values(
     *,
     lookback: float,
     horizon_months: int | None = None,
+    lifetime_years: float | None = None,
     customer_id_col: str | None = None,
     max_points: int | None = None,
     seed: int = 0,
@@ -141,6 +153,10 @@ def customer_values(
         The at-risk comparison's lookback, in the model's time unit.
     horizon_months : int, optional
         The table's CLV horizon (read from a pandas table's ``attrs`` when omitted).
+    lifetime_years : float, optional
+        The lifetime the table's simple CLV was computed with, to put it on the predictive
+        CLV's horizon in the scatter plot (read from a pandas table's ``attrs`` when omitted;
+        without it the plot draws the simple CLV as it is and says so).
     customer_id_col : str, optional
         The id column of an engine's table, when it cannot be told.
     max_points : int, optional
@@ -164,11 +180,20 @@ def customer_values(
     if max_points is None:
         max_points = plotting.MAX_POINTS
     if isinstance(table, pd.DataFrame):
-        values = _pandas_values(purchase_model, table, lookback, horizon_months, max_points, seed)
+        values = _pandas_values(
+            purchase_model, table, lookback, horizon_months, lifetime_years, max_points, seed
+        )
         ident = None
     else:
         values = _engine_values(
-            purchase_model, table, lookback, horizon_months, max_points, seed, customer_id_col
+            purchase_model,
+            table,
+            lookback,
+            horizon_months,
+            lifetime_years,
+            max_points,
+            seed,
+            customer_id_col,
         )
         ident = table_id_column(table, customer_id_col)
     if values.horizon_months is not None and spend_model is not None:
@@ -200,6 +225,7 @@ def _engine_values(
     table: Any,
     lookback: float,
     horizon_months: int | None,
+    lifetime_years: float | None,
     max_points: int,
     seed: int,
     customer_id_col: str | None,
@@ -213,10 +239,6 @@ def _engine_values(
     def present_sum(column: str) -> nw.Expr:
         return nw.when(~missing(column)).then(nw.col(column)).otherwise(0.0).sum()
 
-    def finite_extreme(expr: nw.Expr, name: str) -> nw.Expr:
-        kept = nw.when(finite).then(expr)
-        return (kept.min() if name.startswith("low") else kept.max()).alias(name)
-
     purchases, spend = nw.col("expected_purchases"), nw.col("expected_avg_value")
     revenue = nw.when(~missing("expected_purchases") & ~missing("expected_avg_value"))
     row = scalars(
@@ -225,17 +247,9 @@ def _engine_values(
         revenue.then(purchases * spend).otherwise(0.0).sum().alias("revenue"),
         present_sum("predictive_clv").alias("total_predictive"),
         present_sum("simple_clv").alias("total_simple"),
-        count_true(finite).alias("n_finite"),
-        finite_extreme(simple, "low_simple"),
-        finite_extreme(predictive, "low_predictive"),
-        finite_extreme(simple, "top_simple"),
-        finite_extreme(predictive, "top_predictive"),
     )
-    n, revenue_total, total_predictive, total_simple, n_finite = row[:5]
-    n_finite = int(n_finite or 0)
-    extent = (0.0, 0.0)
-    if n_finite:
-        extent = (float(min(row[5], row[6])), float(max(row[7], row[8])))
+    n, revenue_total, total_predictive, total_simple = row
+    extent = comparison_extent(table, lifetime_years=lifetime_years, horizon_months=horizon_months)
     at_risk = at_risk_customers(purchase_model, table, lookback=lookback, customer_id_col=ident)
     n_at_risk, at_risk_value = scalars(
         as_lazy(at_risk), nw.len().alias("n"), present_sum("predictive_clv").alias("value")
@@ -244,6 +258,7 @@ def _engine_values(
         frame.filter(finite), max_points, ident, ["simple_clv", "predictive_clv"], seed=seed
     )
     curve, marks, _ = concentration_points(table, customer_id_col=ident)
+    distribution = clv_histogram(table, horizon_months=horizon_months, customer_id_col=ident)
     return CustomerValues(
         n_customers=int(n),
         total_predictive_clv=float(total_predictive or 0.0),
@@ -253,13 +268,14 @@ def _engine_values(
         n_at_risk=int(n_at_risk),
         top=top_customers(table, TOP_ROWS, customer_id_col=ident),
         scatter=scatter,
-        n_scatter=n_finite,
+        n_scatter=extent.n_customers,
         scatter_extent=extent,
         concentration=curve,
         concentration_marks=marks,
         horizon_months=horizon_months,
         expected_revenue=float(revenue_total or 0.0),
         at_risk_value=float(at_risk_value or 0.0),
+        distribution=distribution,
     )
 
 
@@ -268,6 +284,7 @@ def _pandas_values(
     table: pd.DataFrame,
     lookback: float,
     horizon_months: int | None,
+    lifetime_years: float | None,
     max_points: int,
     seed: int,
 ) -> CustomerValues:
@@ -277,13 +294,10 @@ def _pandas_values(
     finite = np.isfinite(both.to_numpy(dtype=float)).all(axis=1)
     kept = both[finite]
     shown = _sample_positions(len(kept), max_points, seed)
-    extent = (0.0, 0.0)
-    if len(kept):
-        values = kept.to_numpy(dtype=float)
-        extent = (float(values.min()), float(values.max()))
     curve, marks, _ = concentration_points(table["predictive_clv"])
     if horizon_months is None:
         horizon_months = table.attrs.get("horizon_months")
+    extent = comparison_extent(table, lifetime_years=lifetime_years, horizon_months=horizon_months)
     return CustomerValues(
         n_customers=len(table),
         total_predictive_clv=float(table["predictive_clv"].sum()),
@@ -300,4 +314,5 @@ def _pandas_values(
         horizon_months=horizon_months,
         expected_revenue=float((table["expected_purchases"] * table["expected_avg_value"]).sum()),
         at_risk_value=float(at_risk["predictive_clv"].sum()),
+        distribution=clv_histogram(table, horizon_months=horizon_months),
     )

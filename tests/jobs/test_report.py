@@ -101,7 +101,7 @@ def test_report_is_self_contained(report_html):
     assert "<script" not in report_html
     # No external resource of any kind: every src is an embedded image.
     sources = re.findall(r'src="([^"]+)"', report_html)
-    assert len(sources) == 11
+    assert len(sources) == 12  # six trust figures, six value figures
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert "http://" not in report_html and "https://" not in report_html
 
