@@ -965,6 +965,8 @@ def clv_table(
         next ``horizon_months``), ``expected_avg_value, predictive_clv, simple_clv``; with holdout
         data also ``frequency_holdout, monetary_value_holdout, duration_holdout`` and
         ``expected_purchases_holdout`` (the model's forecast over ``duration_holdout``).
+        ``attrs`` record the settings (``horizon_months``, ``annual_discount_rate``,
+        ``margin``, ``currency``, ``time_unit``, and ``lifetime_years`` when it is one number).
     """
     currency = check_currency(currency)
     if lifetime_years is None:
@@ -1051,6 +1053,9 @@ def clv_table(
         margin=margin,
         currency=currency,
     )
+    if np.ndim(lifetime_years) == 0:
+        # One lifetime for everyone: the comparison plot puts the simple CLV on the horizon.
+        out.attrs["lifetime_years"] = float(lifetime_years)
     return out
 
 

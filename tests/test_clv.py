@@ -171,6 +171,12 @@ def test_clv_table_side_by_side(cdnow_cal_holdout):
     ]
     assert {"frequency_holdout", "monetary_value_holdout", "duration_holdout"} <= set(table)
     assert table.index.equals(cdnow_cal_holdout.index)
+    assert table.attrs["lifetime_years"] == 1.5 and table.attrs["margin"] == 0.3
+    # A lifetime per customer is not one setting: none is recorded.
+    each = pd.Series(1.5, index=cdnow_cal_holdout.index)
+    assert (
+        "lifetime_years" not in cp.clv_table(bg, gg, cdnow_cal_holdout, lifetime_years=each).attrs
+    )
     pd.testing.assert_series_equal(
         table["predictive_clv"], cp.predictive_clv(bg, gg, cdnow_cal_holdout, margin=0.3)
     )

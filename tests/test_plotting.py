@@ -316,9 +316,12 @@ def test_clv_comparison_puts_simple_clv_on_the_same_horizon(clv, tmp_path):
     ticks = {t.get_text() for t in ax.get_xticklabels() if t.get_text()}
     assert {"1", "10", "100"} <= ticks
     render(ax, "clv_comparison", tmp_path)
-    # Without a lifetime the simple CLV is drawn as it is, and the labels say so.
+    # Without a lifetime (a table given a lifetime per customer records none) the simple CLV
+    # is drawn as it is, and the labels say so.
+    unknown = clv.copy()
+    del unknown.attrs["lifetime_years"]
     plt.figure()
-    plain = plot_clv_comparison(clv)
+    plain = plot_clv_comparison(unknown)
     drawn = np.asarray(plain.collections[0].get_offsets())[:, 0]
     zero = simple == 0
     np.testing.assert_array_equal(drawn[~zero], simple[~zero])
@@ -328,11 +331,10 @@ def test_clv_comparison_puts_simple_clv_on_the_same_horizon(clv, tmp_path):
     labels = [t.get_text() for t in plain.get_legend().get_texts()]
     assert "y = x: equal amounts (over different horizons)" in labels
     assert "lifetime_years" in plain.get_xlabel()
-    # A table recording its lifetime is put on the horizon by itself.
+    # clv_table records its one lifetime, and the plot puts the table on the horizon by itself.
+    assert clv.attrs["lifetime_years"] == 2.0
     plt.figure()
-    recorded = clv.copy()
-    recorded.attrs["lifetime_years"] = 2.0
-    halved = np.asarray(plot_clv_comparison(recorded).collections[0].get_offsets())[:, 0]
+    halved = np.asarray(plot_clv_comparison(clv).collections[0].get_offsets())[:, 0]
     np.testing.assert_allclose(halved[~zero], simple[~zero] / 2.0, rtol=1e-12)
     for bad in (0, -1.0, np.nan, [1.0, 2.0]):
         with pytest.raises(ClvDataError, match="lifetime_years"):
