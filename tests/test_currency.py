@@ -81,7 +81,15 @@ def test_the_report_names_the_currency_on_every_money_column(tmp_path):
     ):
         assert words in headers, column
         assert column not in headers, column  # never without its currency
-    assert "mean_predicted (EUR)" in headers  # the spend check
+    # The spend check's money, and every holdout table's header in words (no snake_case).
+    assert "Mean forecast spend per purchase (EUR)" in headers
+    assert "Mean absolute error (money per purchase, EUR)" in headers
+    assert "Mean absolute error (purchases per customer)" in headers
+    assert "Actual repeat purchases in the 39 weeks" in headers
+    assert "Recency in calibration (weeks)" in headers
+    # (The customer id column keeps the log's own name.)
+    snake = [h for h in headers if re.fullmatch(r"[a-z]+(_[a-z]+)+", h) and h != "customer_id"]
+    assert not snake, snake
 
 
 def test_the_command_line_takes_currency_from_flags_and_config(tmp_path, capsys):

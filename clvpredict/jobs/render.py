@@ -78,8 +78,6 @@ MONEY_COLUMNS = frozenset(
         "mean_simple_clv",
     }
 )
-#: The spend check's columns, all money but the count and the correlation.
-_SPEND_MONEY = frozenset({"mean_predicted", "mean_actual", "mae", "rmse"})
 
 
 #: Columns of the report's tables that are shares (fractions), shown as percentages.
@@ -152,6 +150,49 @@ def column_labels(
         "mean_p_alive": "Mean P(alive) (probability)",
         "tier": "Tier",
         "rfm_segment": "RFM segment",
+    }
+
+
+def holdout_labels(
+    time_unit: str, duration_holdout: float, *, spend: bool = False, currency: str | None = None
+) -> dict[str, str]:
+    """The holdout tables' column headers in words with their units: purchases (repeat
+    purchase days) over the holdout of ``duration_holdout`` ``time_unit``, or with ``spend``
+    the spend check's money per purchase in ``currency``."""
+    unit = UNIT_NAMES.get(time_unit, "periods")
+    per = f"money per purchase, {money_unit(currency)}" if spend else "purchases per customer"
+    labels = {
+        "model": "Model",
+        "group": "Customers",
+        "n_customers": "Customers",
+        "mae": f"Mean absolute error ({per})",
+        "rmse": f"Root mean squared error ({per})",
+        "correlation": "Correlation, actual vs forecast",
+        "pct_error": "Error of the total (%)",
+        "frequency_bin": "Repeat purchases in calibration",
+        "recency_bin": f"Recency in calibration ({unit})",
+        "recency_low": f"From ({unit})",
+        "recency_high": f"To ({unit})",
+        "log_likelihood": "Log-likelihood (calibration)",
+        "n_params": "Parameters",
+        "aic": "AIC",
+        "bic": "BIC",
+        "converged": "Converged",
+        "best": "Best on the holdout",
+    }
+    if spend:
+        return labels | {
+            "mean_predicted": f"Mean forecast spend per purchase ({money_unit(currency)})",
+            "mean_actual": f"Mean actual spend per purchase ({money_unit(currency)})",
+        }
+    holdout = f"{duration_holdout:g} {unit}"
+    return labels | {
+        "actual": f"Actual repeat purchases in the {holdout}",
+        "predicted": f"Forecast repeat purchases in the {holdout}",
+        "difference": "Forecast minus actual (purchases)",
+        "mean_actual": "Mean actual purchases per customer",
+        "mean_predicted": "Mean forecast purchases per customer",
+        "sd_actual": "Standard deviation of actual purchases per customer",
     }
 
 
@@ -300,10 +341,20 @@ def _model_block(model: Any) -> str:
     return model.overview().as_html()
 
 
-def _rfm_html(values: CustomerValues, labels: dict[str, str]) -> list[str]:
+def _rfm_html(values: CustomerValues, labels: dict[str, str], model: Any) -> list[str]:
     """The customers by RFM segment, with how the segments are named."""
     if values.rfm_table is None:
         return []
+    ones = values.rfm_table.get("mean_p_alive", pd.Series(dtype=float)) > 0.99
+    note = []
+    if model_label(model) == "BG/NBD" and ones.any():
+        # Reads like a bug to a manager ("Lost" customers all alive) but is the model.
+        note = [
+            "<p class='note'>Segments of customers who never bought again show a mean P(alive) "
+            "near 1: the BG/NBD lets a customer leave only just after a purchase, so one who "
+            "has made none since the first is counted as active. Their predictive CLV is low "
+            "all the same, because their purchase rate is low.</p>"
+        ]
     return [
         "<h3>RFM segments</h3>",
         "<p class='note'>Each customer is scored 1 to 5 on recency (time since the last "
@@ -313,6 +364,7 @@ def _rfm_html(values: CustomerValues, labels: dict[str, str]) -> list[str]:
         "recently, often and much (all three scores 4-5); Can't lose them bought often and "
         "much but not lately (recency 1-2); Lost bought rarely (frequency 1-2) and long ago (recency 1).</p>",
         _table_html(values.rfm_table, 2, labels=labels),
+        *note,
     ]
 
 
@@ -505,6 +557,7 @@ def render_report(
         ]
 
     totals = evaluation.totals
+    held = holdout_labels(evaluation.time_unit, evaluation.duration_holdout)
     pct = float(totals["pct_error"].iloc[0])
     parts = [
         "<!DOCTYPE html>",
@@ -545,16 +598,19 @@ def render_report(
         )
         + " Their parameters and the comparison of the purchase models are in the appendix.</p>",
         "<h3>Holdout metrics</h3>",
-        _table_html(evaluation.metrics, 3),
-        _table_html(totals, 1),
+        _table_html(evaluation.metrics, 3, labels=held),
+        _table_html(totals, 1, labels=held),
         "<h3>By calibration frequency</h3>",
-        _table_html(evaluation.by_frequency, 3),
+        _table_html(evaluation.by_frequency, 3, labels=held),
         "<h3>By calibration recency</h3>",
-        _table_html(evaluation.by_recency, 3),
+        _table_html(evaluation.by_recency, 3, labels=held),
     ]
     if evaluation.spend is not None:
         parts += ["<h3>Spend check (customers who bought in the holdout)</h3>"]
-        parts += [_table_html(evaluation.spend, 2, currency, _SPEND_MONEY)]
+        spend_labels = holdout_labels(
+            evaluation.time_unit, evaluation.duration_holdout, spend=True, currency=currency
+        )
+        parts += [_table_html(evaluation.spend, 2, labels=spend_labels)]
     parts.append("<div class='grid'>")
     parts += [_figure_html(ax, caption) for ax, caption in trust_figures]
     parts.append("</div>")
@@ -565,7 +621,7 @@ def render_report(
         "purchases per year x margin x lifetime.</p>",
         "<h3>Value tiers (by predictive CLV)</h3>",
         _table_html(values.tiers, 2, labels=labels),
-        *_rfm_html(values, labels),
+        *_rfm_html(values, labels, bg),
         f"<h3>At-risk high-value customers ({values.n_at_risk})</h3>",
         "<p class='note'>Top 20% by predictive CLV whose P(alive) fell by at least 0.10 over the "
         + (
@@ -587,7 +643,7 @@ def render_report(
         "<p class='note'>Each model fitted on the calibration period; <em>best</em> has the "
         "lowest per-customer holdout RMSE. This report uses "
         f"{html.escape(model_label(bg_cal))}.</p>",
-        _table_html(comparison, 3),
+        _table_html(comparison, 3, labels=held),
         "<h3>Fitted on the calibration period</h3>",
         _model_block(bg_cal),
         _model_block(gg_cal),

@@ -15,6 +15,8 @@ import pandas as pd
 
 __all__ = ["ModelSummary"]
 
+#: Headers of the parameter table's four columns, in both forms.
+_LABELS = ("estimate", "std err", "95% lower", "95% upper")
 #: Column widths of the text table: parameter name, estimate, std err, lower, upper.
 _WIDTHS = (10, 12, 12, 14, 14)
 
@@ -46,7 +48,7 @@ class ModelSummary:
         lines += [f"{k:<16}{v}" for k, v in self.header]
         lines.append("-" * width)
         name_w, *number_w = _WIDTHS
-        labels = ("estimate", "std err", "95% lower", "95% upper")
+        labels = _LABELS
         lines.append(
             f"{'':<{name_w}}" + "".join(f"{s:>{w}}" for s, w in zip(labels, number_w, strict=True))
         )
@@ -63,7 +65,9 @@ class ModelSummary:
             f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
             for k, v in self.header
         )
-        table = self.parameters.to_html(float_format=lambda v: f"{v:.4f}", border=0)
+        # The same headers as the text form: the DataFrame keeps its snake_case names.
+        shown = self.parameters.set_axis(list(_LABELS), axis=1)
+        table = shown.to_html(float_format=lambda v: f"{v:.4f}", border=0)
         return (
             f"<div><strong>{html.escape(self.class_name)}</strong>: "
             f"{html.escape(self.title)}<table>{head}</table>{table}</div>"

@@ -293,6 +293,9 @@ def test_the_total_interval_and_rfm_segments_are_the_librarys(report_html, cdnow
     assert by_segment["n_customers"].sum() == 2357
     labels = column_labels(None, 12, "W", 1.5)
     assert _table_html(by_segment, 2, labels=labels) in report_html
+    # Segments of one-time buyers all "alive" under the BG/NBD: said to be the model, not a bug.
+    assert (by_segment["mean_p_alive"] > 0.99).any()
+    assert "the BG/NBD lets a customer leave only just after a purchase" in report_html
     for header in (
         "Predictive CLV, next 12 months (currency units)",
         "Expected purchases, next 12 months",

@@ -105,7 +105,12 @@ def test_repr_and_html_show_the_fit(bg_cdnow):
     for piece in ("BG/NBD", "-9582.4256", "AIC", "BIC", "converged       yes", "weeks", "alpha"):
         assert piece in text
     html = bg_cdnow._repr_html_()
-    assert html.startswith("<div>") and "<table" in html and "std_error" in html
+    assert (
+        html.startswith("<div>")
+        and "<table" in html
+        and "std err" in html
+        and "std_error" not in html
+    )
     assert repr(cp.GammaGammaModel()) == "GammaGammaModel(on_nonconvergence='warn')"
 
 
