@@ -1,10 +1,20 @@
 """Runs lifetimes' own test suite (stored unmodified beside this file) against clvpredict.lifetimes.
 
-The upstream files say ``import lifetimes`` and ``from lifetimes... import ...``. While a module
-of this folder is imported (collection) and while one of its tests runs, the name ``lifetimes``
-and every ``lifetimes.*`` name resolve to ``clvpredict.lifetimes`` and its submodules; outside
-those moments ``sys.modules`` holds whatever it held before, so the rest of the suite, which
-uses the real lifetimes package as a test oracle, is not affected.
+The stored files (see README.md for where they come from) import the package under the name
+``lifetimes_custom``, the name of the fork they were taken from, and read two data files by the
+relative path ``lifetimes/datasets/...``. While a module of this folder is imported (collection)
+and while one of its tests runs:
+
+- ``lifetimes_custom`` and ``lifetimes`` (and their submodules) resolve to ``clvpredict.lifetimes``
+  (with ``CLVPREDICT_LIFETIMES_TARGET=lifetimes``: ``lifetimes_custom`` resolves to the real
+  lifetimes package);
+- ``pandas.util.testing``, which pandas 2 removed, resolves to ``pandas.testing``, where the one
+  function the files take from it (``assert_frame_equal``) lives now;
+- the working directory is a temporary folder whose ``lifetimes/datasets`` holds the target's
+  data files, so that the relative paths resolve and files the tests write land there.
+
+Outside those moments ``sys.modules`` and the working directory are what they were before, so the
+rest of the suite, which uses the real lifetimes package as a test oracle, is not affected.
 
 Environment
 -----------
@@ -83,54 +93,78 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         )
 
 
+#: Module names the stored files import -> the modules they get, per target. A name covers its
+#: submodules too (``lifetimes_custom.utils`` -> ``clvpredict.lifetimes.utils``).
+ALIASES: dict[str, str] = {
+    "lifetimes_custom": "clvpredict.lifetimes" if TARGET == "clvpredict" else "lifetimes",
+    "pandas.util.testing": "pandas.testing",
+}
+if TARGET == "clvpredict":
+    ALIASES["lifetimes"] = "clvpredict.lifetimes"
+
+
+def _alias_of(fullname: str) -> str | None:
+    for name, real in ALIASES.items():
+        if fullname == name or fullname.startswith(name + "."):
+            return real + fullname[len(name) :]
+    return None
+
+
 class _AliasLoader(importlib.abc.Loader):
-    """Hands out an already imported clvpredict module under the lifetimes name."""
+    """Hands out an already importable module under the name the upstream files use."""
 
     def __init__(self, real_name: str) -> None:
         self.real_name = real_name
 
     def create_module(self, spec) -> ModuleType:
-        return importlib.import_module(self.real_name)
+        module = importlib.import_module(self.real_name)
+        self.real_spec = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """Nothing to run: the module was executed when clvpredict imported it."""
+        """Nothing to run (the module ran when it was imported under its own name); the import
+        system has just replaced the module's ``__spec__`` with the alias's: put its own back."""
+        module.__spec__ = self.real_spec
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder):
-    """``lifetimes`` -> ``clvpredict.lifetimes``, ``lifetimes.x`` -> ``clvpredict.lifetimes.x``."""
+    """Resolves the names of :data:`ALIASES` to their targets."""
 
     def find_spec(self, fullname: str, path=None, target=None):
-        if fullname != "lifetimes" and not fullname.startswith("lifetimes."):
-            return None
-        real_name = f"clvpredict.{fullname}"
-        if importlib.util.find_spec(real_name) is None:
+        real_name = _alias_of(fullname)
+        if real_name is None or importlib.util.find_spec(real_name) is None:
             return None
         return importlib.util.spec_from_loader(fullname, _AliasLoader(real_name))
 
 
-def _lifetimes_entries() -> dict[str, ModuleType]:
-    return {
-        name: module
-        for name, module in sys.modules.items()
-        if name == "lifetimes" or name.startswith("lifetimes.")
-    }
+def _aliased_entries() -> dict[str, ModuleType]:
+    return {name: module for name, module in sys.modules.items() if _alias_of(name) is not None}
 
 
 @contextmanager
 def _aliased() -> Iterator[None]:
-    """Within the block, ``lifetimes`` imports resolve to clvpredict.lifetimes."""
-    saved = _lifetimes_entries()
+    """Within the block, the names of :data:`ALIASES` resolve to their targets."""
+    saved = _aliased_entries()
     for name in saved:
         del sys.modules[name]
+    # Importing ``a.b`` sets attribute ``b`` on module ``a``: note which parents lack it now.
+    parents = {}
+    for name in ALIASES:
+        parent, _, child = name.rpartition(".")
+        if parent and parent in sys.modules and not hasattr(sys.modules[parent], child):
+            parents[parent] = child
     finder = _AliasFinder()
     sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
         sys.meta_path.remove(finder)
-        for name in _lifetimes_entries():
+        for name in _aliased_entries():
             del sys.modules[name]
         sys.modules.update(saved)
+        for parent, child in parents.items():
+            if hasattr(sys.modules[parent], child):
+                delattr(sys.modules[parent], child)
 
 
 def _inside(path: Path | None) -> bool:
@@ -139,8 +173,8 @@ def _inside(path: Path | None) -> bool:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector):
-    """Import the folder's modules with the alias in place."""
-    if TARGET != "clvpredict" or not _inside(getattr(collector, "path", None)):
+    """Import the folder's modules with the aliases in place."""
+    if not _inside(getattr(collector, "path", None)):
         return (yield)
     with _aliased():
         return (yield)
@@ -148,15 +182,54 @@ def pytest_make_collect_report(collector: pytest.Collector):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
-    """Run the folder's tests (setup, call, teardown) with the alias in place."""
-    if TARGET != "clvpredict" or not _inside(item.path):
+    """Run the folder's tests (setup, call, teardown) with the aliases in place."""
+    if not _inside(item.path):
         return (yield)
     with _aliased():
         return (yield)
 
 
+def _target_datasets() -> Path:
+    """The folder of the target's bundled data files (CDNOW_sample.txt, example_transactions.csv)."""
+    if TARGET == "clvpredict":
+        from clvpredict.data.datasets import data_path
+
+        return Path(data_path("CDNOW_sample.txt")).parent
+    spec = importlib.util.find_spec("lifetimes")
+    return Path(spec.origin).parent / "datasets"
+
+
+@pytest.fixture(scope="session")
+def _upstream_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A working directory in which ``lifetimes/datasets/<file>`` names the target's data."""
+    workdir = tmp_path_factory.mktemp("lifetimes_upstream")
+    (workdir / "lifetimes").mkdir()
+    (workdir / "lifetimes" / "datasets").symlink_to(_target_datasets(), target_is_directory=True)
+    return workdir
+
+
+@pytest.fixture(autouse=True)
+def _in_upstream_workdir(_upstream_workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upstream tests read ``lifetimes/datasets/...`` and write model files in the cwd."""
+    monkeypatch.chdir(_upstream_workdir)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "plottest: lifetimes' plotting tests (upstream marker)")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark :data:`EXPECTED_FAILURES` (drop-in runs only) and report entries that match nothing."""
+    """Mark :data:`EXPECTED_FAILURES` (drop-in runs only) and report entries that match nothing.
+
+    The folder's docstrings are not doctests (one shows a Python 2 session): under the suite's
+    ``--doctest-modules`` their doctest items are deselected.
+    """
+    doctests = [
+        item for item in items if _inside(item.path) and type(item).__name__ == "DoctestItem"
+    ]
+    if doctests:
+        config.hook.pytest_deselected(items=doctests)
+        items[:] = [item for item in items if item not in doctests]
     if TARGET != "clvpredict":
         return
     seen = set()
