@@ -23,6 +23,7 @@ from .fitters import check_inputs
 __all__ = [
     "calculate_alive_path",
     "calibration_and_holdout_data",
+    "expected_cumulative_transactions",
     "summary_data_from_transaction_data",
 ]
 
@@ -170,6 +171,12 @@ def calibration_and_holdout_data(
         observation_period_end = dates.max()
     calibration_end = pd.to_datetime(calibration_period_end, format=datetime_format)
     cal_mask = (dates <= calibration_end).to_numpy()
+    if not cal_mask.any():
+        raise ValueError(
+            "There is no data available: no transaction falls on or before "
+            f"calibration_period_end ({calibration_period_end!r}). Check calibration_period_end "
+            "and observation_period_end against the dates in the transactions."
+        )
     calibration = summary_data_from_transaction_data(
         transactions[cal_mask],
         customer_id_col,
@@ -204,6 +211,131 @@ def calibration_and_holdout_data(
         )
     combined["duration_holdout"] = float(end_period - cal_period) / freq_multiplier
     return combined
+
+
+def _find_first_transactions(
+    transactions: pd.DataFrame,
+    customer_id_col: str,
+    datetime_col: str,
+    monetary_value_col: str | None = None,
+    datetime_format: str | None = None,
+    observation_period_end: Any = None,
+    freq: str = "D",
+) -> pd.DataFrame:
+    """The transaction log reduced to one row per customer and period, first purchases marked.
+
+    Rows are sorted by customer, then period; purchases in one period of ``freq`` are one row
+    (their ``monetary_value_col`` summed); periods that start after ``observation_period_end``
+    (default: the last purchase) are dropped. Columns: the customer, the period (a pandas
+    Period of ``freq``), the value if given, and ``first`` (True on each customer's first
+    period). lifetimes kept this private; it is here because code and tests call it.
+    """
+    columns = [customer_id_col, datetime_col]
+    if monetary_value_col:
+        columns.append(monetary_value_col)
+    frame = transactions[columns].copy()
+    frame[datetime_col] = pd.to_datetime(frame[datetime_col], format=datetime_format)
+    if observation_period_end is None:
+        end = frame[datetime_col].max()
+    elif isinstance(observation_period_end, pd.Period):
+        end = observation_period_end.to_timestamp()
+    else:
+        end = pd.to_datetime(observation_period_end, format=datetime_format)
+    frame = frame.sort_values(columns)
+    periods = frame[datetime_col].dt.to_period(_pandas_freq(freq))
+    frame[datetime_col] = periods
+    frame = frame[(periods.dt.start_time <= end).to_numpy()].reset_index(drop=True)
+    if monetary_value_col:
+        frame = frame.groupby([customer_id_col, datetime_col], sort=False, as_index=False)[
+            monetary_value_col
+        ].sum()
+    else:
+        frame = frame[~frame.duplicated([customer_id_col, datetime_col])]
+    frame["first"] = ~frame.duplicated(customer_id_col)
+    return frame[[*columns, "first"]]
+
+
+def expected_cumulative_transactions(
+    model: Any,
+    transactions: pd.DataFrame,
+    datetime_col: str,
+    customer_id_col: str,
+    t: int,
+    datetime_format: str | None = None,
+    freq: str = "D",
+    freq_multiplier: int = 1,
+    set_index_date: bool = False,
+) -> pd.DataFrame:
+    """Actual and expected cumulative repeat purchases of the whole log, period by period.
+
+    Following Fader, Hardie & Lee's note on the Pareto/NBD in MATLAB (BTYD's
+    ``cum.tracking``): the customers whose first purchase was ``k`` periods before a date are
+    expected to have made ``model.expected_number_of_purchases_up_to_time(k /
+    freq_multiplier)`` repeat purchases by then; the sum over all customers acquired before it
+    is the expected cumulative count. The actual count is that of the repeat periods (several
+    purchases of a customer in one period count once).
+
+    Parameters
+    ----------
+    model : fitted fitter
+        Any fitter with ``expected_number_of_purchases_up_to_time``, fitted in the unit
+        ``freq`` / ``freq_multiplier``.
+    transactions : DataFrame
+        The log (customer and date columns).
+    datetime_col, customer_id_col : str
+        Its date and customer columns.
+    t : int
+        Number of periods of ``freq`` from the first purchase in the log.
+    datetime_format : str, optional
+        ``strptime`` format of the dates.
+    freq : str
+        Period of the tracking (``"D"``, ``"W"``, ...).
+    freq_multiplier : int
+        Periods of ``freq`` per unit of the model (e.g. 7 for a model in weeks tracked by
+        day); one row per ``freq_multiplier`` periods.
+    set_index_date : bool
+        Index the rows by period instead of ``0 .. t // freq_multiplier - 1``.
+
+    Returns
+    -------
+    DataFrame
+        ``actual`` and ``predicted``, one row per ``freq_multiplier`` periods. As in lifetimes,
+        row ``j`` holds the actual purchases of the first ``(j + 1) * freq_multiplier`` periods
+        and the prediction at the end of that span.
+    """
+    pandas_freq = _pandas_freq(freq)
+    start = pd.to_datetime(transactions[datetime_col], format=datetime_format).min()
+    start_period = start.to_period(pandas_freq)
+    log = _find_first_transactions(
+        transactions,
+        customer_id_col,
+        datetime_col,
+        datetime_format=datetime_format,
+        observation_period_end=start_period + t,
+        freq=freq,
+    )
+    offsets = (log[datetime_col].array.asi8 - start_period.ordinal).astype(int)
+    first = log["first"].to_numpy()
+    # New customers per period offset, and repeat periods per period offset.
+    acquired = np.bincount(offsets[first], minlength=t + 1)[: t + 1]
+    repeats = np.bincount(offsets[~first], minlength=t + 1)[: t + 1]
+
+    lags = np.arange(1, t + 1, dtype=float) / freq_multiplier
+    expected_by_lag = np.concatenate(
+        [[0.0], np.asarray(model.expected_number_of_purchases_up_to_time(lags), dtype=float)]
+    )
+    rows = t // freq_multiplier
+    ends = freq_multiplier * np.arange(1, rows + 1)
+    predicted = np.array(
+        [np.sum(acquired[:end] * expected_by_lag[end - np.arange(end)]) for end in ends]
+    )
+    actual = np.array([repeats[:end].sum() for end in ends])
+    if set_index_date:
+        periods = pd.period_range(start_period, periods=t + 1, freq=pandas_freq)
+        index = periods[freq_multiplier - 1 : -1 : freq_multiplier]
+    else:
+        index = range(rows)
+    return pd.DataFrame({"actual": actual, "predicted": predicted}, index=index)
 
 
 def calculate_alive_path(

@@ -53,10 +53,22 @@ if TARGET not in ("clvpredict", "lifetimes"):
 
 #: The upstream tests that fail against the drop-in on purpose, by node id below this folder,
 #: each with its reason. The only such list: keep every entry to one of the three kinds (a
-#: lifetimes bug that clvpredict fixes, a pickle format it refuses, an image baseline). Marked
+#: lifetimes bug that clvpredict fixes, a pickle format it refuses, an image baseline), or to
+#: a test whose own code no longer runs on today's numpy / pandas (said so in its reason). Marked
 #: ``xfail(strict=True)``: a listed test that starts passing fails the run, so the list cannot
 #: go stale.
-EXPECTED_FAILURES: dict[str, str] = {}
+EXPECTED_FAILURES: dict[str, str] = {
+    # Not one of the three kinds: the test's own code uses what today's numpy / pandas removed,
+    # and fails the same way against lifetimes itself. Only editing the test would fix it.
+    "test_estimation.py::TestBetaGeoBetaBinomFitter::test_prob_alive_is_close_to_Hardie_paper_table_6": (
+        "the test assigns a one-row Series to one element of a numpy array, which numpy 2 "
+        "refuses (ValueError); lifetimes 0.11.3 fails it the same way"
+    ),
+    "test_estimation.py::TestBetaGeoBetaBinomFitter::test_fit_with_and_without_weights": (
+        "the test calls DataFrame.append, which pandas 2 removed; lifetimes 0.11.3 fails it the "
+        "same way"
+    ),
+}
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

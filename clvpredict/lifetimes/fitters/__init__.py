@@ -246,14 +246,22 @@ class BaseFitter:
         save_data : bool
             Also write ``data`` (the fitted rows), so that a loaded fitter has them.
         save_generate_data_method : bool
-            Accepted for lifetimes' signature: ``generate_new_data`` is rebuilt from the
-            parameters on loading, so nothing needs saving.
-        values_to_save : ignored
-            lifetimes' placeholders for attributes left out of the pickle; JSON has no use
-            for them.
+            With False, the loaded fitter's ``generate_new_data`` is a placeholder (see
+            ``values_to_save``) rather than the simulator, which is otherwise rebuilt from the
+            parameters and the saved ages.
+        values_to_save : list, optional
+            lifetimes' placeholders for the attributes left out: paired in order with
+            ``data`` (when ``save_data`` is False) and ``generate_new_data`` (when
+            ``save_generate_data_method`` is False), as lifetimes paired them (``None`` each by
+            default). They must be JSON values (``None``, text, numbers).
         """
         params = getattr(self, "params_", None)
         data = getattr(self, "data", None)
+        # lifetimes' pairing: position 0 is data, position 1 generate_new_data, an empty name
+        # where the attribute is kept; zip stops at the shorter list.
+        left_out = ["data" * (not save_data), "generate_new_data" * (not save_generate_data_method)]
+        given = [None] * len(left_out) if values_to_save is None else list(values_to_save)
+        placeholders = {name: value for name, value in zip(left_out, given, strict=False) if name}
         content: dict[str, Any] = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -261,14 +269,25 @@ class BaseFitter:
             "penalizer_coef": float(self.penalizer_coef),
             "params": None if params is None else {k: float(v) for k, v in params.items()},
             "data": None,
+            "placeholders": placeholders,
         }
+        for name in ("_scale", "_negative_log_likelihood_"):
+            value = getattr(self, name, None)
+            if value is not None:
+                content[name] = float(value)
         for name in ("variance_matrix_",):
             value = getattr(self, name, None)
             if value is not None:
                 content[name] = value.to_numpy().tolist()
-        if save_data and data is not None:
-            content["data"] = json.loads(data.to_json(orient="split"))
-        Path(path).write_text(json.dumps(content))
+        if "data" not in placeholders and isinstance(data, pd.DataFrame):
+            content["data"] = _frame_content(data)
+        try:
+            text = json.dumps(content)
+        except TypeError as error:
+            raise TypeError(
+                f"values_to_save must hold JSON values (None, text, numbers): {error}"
+            ) from None
+        Path(path).write_text(text)
 
     def load_model(self, path: str | os.PathLike[str]) -> None:
         """Read a fitter written by :meth:`save_model` into this object.
@@ -297,6 +316,9 @@ class BaseFitter:
         self.penalizer_coef = content["penalizer_coef"]
         if content["params"] is not None:
             self.params_ = pd.Series(content["params"])
+        for name in ("_scale", "_negative_log_likelihood_"):
+            if content.get(name) is not None:
+                setattr(self, name, content[name])
         if content.get("variance_matrix_") is not None and content["params"] is not None:
             names = list(content["params"])
             self.variance_matrix_ = pd.DataFrame(
@@ -305,15 +327,44 @@ class BaseFitter:
             self.standard_errors_ = pd.Series(
                 np.sqrt(np.diag(self.variance_matrix_.to_numpy())), index=names
             )
-        if content["data"] is not None:
-            split = content["data"]
-            self.data = pd.DataFrame(split["data"], index=split["index"], columns=split["columns"])
+        placeholders = content.get("placeholders", {})
+        if "data" in placeholders:
+            self.data = placeholders["data"]
+        elif content["data"] is not None:
+            self.data = _frame_from_content(content["data"])
         else:
             self.data = None
         self._after_load()
+        if "generate_new_data" in placeholders:
+            self.generate_new_data = placeholders["generate_new_data"]
 
     def _after_load(self) -> None:
         """Rebuild what a fitted object derives from its parameters (``predict``, ...)."""
+
+
+def _frame_content(frame: pd.DataFrame) -> dict[str, Any]:
+    """``frame`` as JSON values that read back to the same numbers (floats are written in full)."""
+    content = {
+        "index": frame.index.tolist(),
+        "index_name": frame.index.name,
+        "columns": [str(column) for column in frame.columns],
+        "values": [frame[column].tolist() for column in frame.columns],
+        "dtypes": [str(dtype) for dtype in frame.dtypes],
+    }
+    try:
+        json.dumps(content)
+    except TypeError:
+        # An index of dates or other objects: written as pandas writes it.
+        content["index"] = json.loads(frame.index.to_series().to_json(orient="values"))
+    return content
+
+
+def _frame_from_content(content: dict[str, Any]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        dict(zip(content["columns"], content["values"], strict=True)),
+        index=pd.Index(content["index"], name=content["index_name"]),
+    )
+    return frame.astype(dict(zip(content["columns"], content["dtypes"], strict=True)))
 
 
 def _numerical_hessian(gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:

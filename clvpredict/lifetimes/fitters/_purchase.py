@@ -75,6 +75,33 @@ class PurchaseFitter(BaseFitter):
         self._after_load()
         return self
 
+    #: lifetimes' BG/NBD and MBG/NBD objectives took the logarithms of the parameters, its
+    #: Pareto/NBD objective the parameters themselves.
+    _objective_takes_logs: ClassVar[bool] = True
+
+    @classmethod
+    def _negative_log_likelihood(
+        cls, params: Any, freq: Any, rec: Any, T: Any, weights: Any, penalizer_coef: float
+    ) -> float:
+        """lifetimes' fitting objective at ``params``: the weighted negative log-likelihood
+        divided by the sum of the weights (their mean for the Pareto/NBD), plus
+        ``penalizer_coef * sum(params**2)``.
+
+        ``params`` are ``(r, alpha, a, b)`` (``(r, alpha, s, beta)``) as lifetimes' method of
+        the same name took them: their logarithms for the BG/NBD and MBG/NBD, the values
+        themselves for the Pareto/NBD (``inf`` when one is not positive). The likelihood is
+        the clvpredict model's. Kept for code that called this private method.
+        """
+        values = np.asarray(params, dtype=float)
+        theta = np.exp(values) if cls._objective_takes_logs else values
+        if np.any(theta <= 0):
+            return np.inf
+        x, t_x, age = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (freq, rec, T))
+        w = np.broadcast_to(np.atleast_1d(np.asarray(weights, dtype=float)), x.shape)
+        value, _ = cls._model._negll(theta, x, t_x, age, np.ascontiguousarray(w))
+        divisor = w.sum() if cls._objective_divisor == "sum" else w.mean()
+        return value / divisor + penalizer_coef * float(np.sum(theta**2))
+
     def _after_load(self) -> None:
         self.predict = self.conditional_expected_number_of_purchases_up_to_time
         if getattr(self, "data", None) is not None and "T" in self.data:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ...models import ParetoNBDModel
+from ...models.pareto_nbd import _log_power_integral
 from .. import generate_data
 from . import _column, _shaped_like
 from ._purchase import PurchaseFitter
@@ -32,6 +33,51 @@ class ParetoNBDFitter(PurchaseFitter):
     _time_params: ClassVar[tuple[str, ...]] = ("alpha", "beta")
     _objective_divisor: ClassVar[str] = "mean"
     _generator = staticmethod(generate_data.pareto_nbd_model)
+    _objective_takes_logs: ClassVar[bool] = False
+
+    @staticmethod
+    def _log_A_0(params: Any, freq: Any, recency: Any, age: Any) -> Any:
+        """ln A_0 of the Pareto/NBD likelihood (Fader & Hardie's note on implementing it).
+
+        ``A_0 = (r + s + x) * integral from t_x to T of (alpha + u)^-(r + x) (beta + u)^-(s + 1)
+        du``, the term of the customers who dropped out between their last purchase and ``T``.
+        ``params`` are ``(r, alpha, s, beta)``. lifetimes computed it from Gauss
+        hypergeometric functions; here the integral is clvpredict's, finite for any number of
+        purchases. Kept for code that called this private method.
+        """
+        r, alpha, s, beta = (float(v) for v in params)
+        x = np.asarray(freq, dtype=float)
+        log_integral = _log_power_integral(
+            np.asarray(recency, dtype=float),
+            np.asarray(age, dtype=float),
+            0.0,
+            r + x,
+            s + 1.0,
+            alpha,
+            beta,
+        )
+        return np.log(r + s + x) + log_integral
+
+    def conditional_probability_alive_matrix(
+        self, max_frequency: int | None = None, max_recency: int | None = None
+    ) -> np.ndarray:
+        """P(alive) on the grid, as :meth:`PurchaseFitter.conditional_probability_alive_matrix`.
+
+        Each cell is computed as a call of :meth:`conditional_probability_alive` for that one
+        history computes it, so the two agree to the last bit (vectorised numpy functions may
+        round differently for arrays of different lengths).
+        """
+        max_frequency = max_frequency or int(self.data["frequency"].max())
+        max_recency = max_recency or int(self.data["T"].max())
+        theta = self._theta()
+        age = np.array([float(max_recency)])
+        matrix = np.empty((max_recency + 1, max_frequency + 1))
+        for recency in range(max_recency + 1):
+            for frequency in range(max_frequency + 1):
+                matrix[recency, frequency] = self._model._alive(
+                    *theta, np.array([float(frequency)]), np.array([float(recency)]), age
+                )[0]
+        return matrix
 
     def conditional_probability_of_n_purchases_up_to_time(
         self, n: Any, t: float, frequency: Any, recency: Any, T: Any
