@@ -59,11 +59,23 @@ def _period_numbers(dates: pd.Series, freq: str) -> np.ndarray:
 
 
 def _dates(values: Any, datetime_format: str | None) -> pd.Series:
-    return pd.to_datetime(pd.Series(values), format=datetime_format)
+    """Dates parsed with ``datetime_format``. Numbers such as CDNOW's ``19970101`` are read as
+    text in that format (pandas will read numbers given a format as epochs)."""
+    values = pd.Series(values)
+    if datetime_format is not None and pd.api.types.is_numeric_dtype(values.dtype):
+        values = values.astype(str)
+    return pd.to_datetime(values, format=datetime_format)
+
+
+def _moment(value: Any, datetime_format: str | None) -> pd.Timestamp:
+    """One date parsed as :func:`_dates` parses a column."""
+    if datetime_format is not None and isinstance(value, int | float | np.number):
+        value = str(value)
+    return pd.to_datetime(value, format=datetime_format)
 
 
 def _end_period(end: Any, datetime_format: str | None, freq: str) -> int:
-    moment = pd.to_datetime(end, format=datetime_format)
+    moment = _moment(end, datetime_format)
     return int(pd.Series([moment]).dt.to_period(_pandas_freq(freq)).array.asi8[0])
 
 
@@ -169,7 +181,7 @@ def calibration_and_holdout_data(
     dates = _dates(transactions[datetime_col].to_numpy(), datetime_format)
     if observation_period_end is None:
         observation_period_end = dates.max()
-    calibration_end = pd.to_datetime(calibration_period_end, format=datetime_format)
+    calibration_end = _moment(calibration_period_end, datetime_format)
     cal_mask = (dates <= calibration_end).to_numpy()
     if not cal_mask.any():
         raise ValueError(
@@ -234,13 +246,13 @@ def _find_first_transactions(
     if monetary_value_col:
         columns.append(monetary_value_col)
     frame = transactions[columns].copy()
-    frame[datetime_col] = pd.to_datetime(frame[datetime_col], format=datetime_format)
+    frame[datetime_col] = _dates(frame[datetime_col], datetime_format).to_numpy()
     if observation_period_end is None:
         end = frame[datetime_col].max()
     elif isinstance(observation_period_end, pd.Period):
         end = observation_period_end.to_timestamp()
     else:
-        end = pd.to_datetime(observation_period_end, format=datetime_format)
+        end = _moment(observation_period_end, datetime_format)
     frame = frame.sort_values(columns)
     periods = frame[datetime_col].dt.to_period(_pandas_freq(freq))
     frame[datetime_col] = periods
@@ -304,7 +316,7 @@ def expected_cumulative_transactions(
         and the prediction at the end of that span.
     """
     pandas_freq = _pandas_freq(freq)
-    start = pd.to_datetime(transactions[datetime_col], format=datetime_format).min()
+    start = _dates(transactions[datetime_col].to_numpy(), datetime_format).min()
     start_period = start.to_period(pandas_freq)
     log = _find_first_transactions(
         transactions,
