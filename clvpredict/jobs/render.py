@@ -27,7 +27,7 @@ from ..evaluation import model_label
 from ..exceptions import ClvDataError
 from .assessment import Assessment
 from .persistence import write_text_atomic
-from .values import TOP_ROWS, CustomerValues, customer_values
+from .values import AT_RISK_ROWS, TOP_ROWS, CustomerValues, customer_values
 
 __all__ = ["render_report"]
 
@@ -43,7 +43,8 @@ th { background: #f3f6f9; }
 td:first-child, th:first-child { text-align: left; }
 .note { color: #555; font-size: 0.92em; }
 .grid { display: flex; flex-wrap: wrap; gap: 1em; }
-.grid figure { margin: 0; flex: 1 1 480px; }
+.grid figure { margin: 0; flex: 1 1 760px; }
+.scroll { overflow-x: auto; max-width: 100%; }
 figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.85em; color: #555; }
 .warn { color: #a40000; font-weight: bold; }
@@ -80,6 +81,12 @@ MONEY_COLUMNS = frozenset(
 )
 
 
+#: Columns of the report's tables that count customers or purchases: shown as whole numbers
+#: when they hold whole numbers (a forecast count keeps its decimals).
+COUNT_COLUMNS = frozenset(
+    {"n_customers", "frequency", "n_params", "actual", "predicted", "difference"}
+)
+
 #: Columns of the report's tables that are shares (fractions), shown as percentages.
 SHARE_COLUMNS = frozenset({"share_of_customers", "share_of_predictive_clv", "share_of_simple_clv"})
 
@@ -97,16 +104,34 @@ def _table_html(
     if labels is not None:
         frame = frame.copy()
         for column in frame.columns:
+            values = frame[column]
             if column in SHARE_COLUMNS:
-                frame[column] = [f"{v:.1%}" if np.isfinite(v) else "" for v in frame[column]]
+                frame[column] = [f"{v:.1%}" if np.isfinite(v) else "" for v in values]
+            elif pd.api.types.is_bool_dtype(values):
+                frame[column] = values.map({True: "yes", False: "no"})
+            elif column in COUNT_COLUMNS and _whole(values):
+                frame[column] = [f"{v:,.0f}" if np.isfinite(v) else "" for v in values]
+            elif column in money:
+                # Money in cents whatever the table's other digits (probabilities take three).
+                frame[column] = [f"{v:,.2f}" if np.isfinite(v) else "" for v in values]
         frame = frame.rename(columns=labels)
-        if frame.index.name in labels:
-            frame.index.name = labels[frame.index.name]
+        # The index's name in the corner cell, not on a header row of its own.
+        name = frame.index.name
+        frame.columns.name = labels.get(name, name) if isinstance(name, str) else None
+        frame.index.name = None
     elif currency:
         frame = frame.rename(columns={c: f"{c} ({currency})" for c in frame.columns if c in money})
-    return frame.to_html(
+    table = frame.to_html(
         border=0, float_format=lambda v: f"{v:,.{digits}f}", na_rep="", escape=True
     )
+    return f"<div class='scroll'>{table}</div>"
+
+
+def _whole(values: pd.Series) -> bool:
+    """Whether a column holds counts: whole numbers (missing ones aside)."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    finite = numbers[np.isfinite(numbers)]
+    return bool(np.all(finite == np.round(finite)))
 
 
 def _horizon_words(months: int) -> str:
@@ -163,7 +188,7 @@ def holdout_labels(
     per = f"money per purchase, {money_unit(currency)}" if spend else "purchases per customer"
     labels = {
         "model": "Model",
-        "group": "Customers",
+        "group": "Group",
         "n_customers": "Customers",
         "mae": f"Mean absolute error ({per})",
         "rmse": f"Root mean squared error ({per})",
@@ -213,8 +238,12 @@ def _verdict(pct_error: float) -> str:
     side = "over" if pct_error > 0 else "under"
     if size <= CLOSE_ERROR:
         return f"close ({side}-forecast by {size:.0%}): the totals can be relied on"
+    lean = "low" if side == "under" else "high"
     if size <= USABLE_ERROR:
-        return f"usable with care ({side}-forecast by {size:.0%}): read totals as approximate"
+        return (
+            f"usable with care ({side}-forecast by {size:.0%}): read totals as approximate, "
+            f"more likely too {lean} than too {'high' if lean == 'low' else 'low'}"
+        )
     return f"poor ({side}-forecast by {size:.0%}): do not rely on the totals before finding out why"
 
 
@@ -239,7 +268,12 @@ def _glance_html(
         (
             f"Predictive CLV, next {months}",
             f"{_money(values.total_predictive_clv, currency)}{_interval_words(values, currency)}"
-            f" (margin {margin:.0%}, discounted at {annual_discount_rate:.0%} a year)",
+            + (
+                " (margin 100%: this is discounted revenue, not profit; set the margin to "
+                f"value profit; discounted at {annual_discount_rate:.0%} a year)"
+                if margin == 1
+                else f" (margin {margin:.0%}, discounted at {annual_discount_rate:.0%} a year)"
+            ),
         ),
         (
             f"Expected revenue, next {months}",
@@ -264,19 +298,30 @@ def _glance_html(
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
     label = html.escape(model_label(model))
     best = comparison.index[comparison["best"]] if "best" in comparison else []
-    chosen = (
-        f"<p class='note'>The values come from the {label} model."
-        + (
-            f" On the holdout, {html.escape(str(best[0]))} forecast customers best; this "
-            f"report uses {label} because it was the model asked for (purchase_model), and "
-            "the comparison in the appendix says by how much they differ."
-            if len(best) and str(best[0]) != model_label(model)
-            else " It was also the best of the purchase models compared on the holdout."
-            if len(best)
-            else ""
+    chosen = f"<p class='note'>The values come from the {label} model."
+    if len(best) and str(best[0]) != model_label(model):
+        other = html.escape(str(best[0]))
+        chosen += (
+            f" On the holdout {other} forecast customers best; this report uses {label} "
+            "because it is the purchase model set for this run (BG/NBD unless another is "
+            'chosen; the setting purchase_model = "auto", or --purchase-model auto, uses '
+            "the best on the holdout)."
         )
-        + "</p>"
-    )
+        rmse = comparison["rmse"] if "rmse" in comparison else None
+        if rmse is not None and model_label(model) in rmse.index:
+            ours, theirs = float(rmse[model_label(model)]), float(rmse[str(best[0])])
+            chosen += (
+                f" Their per-customer errors differ by {abs(ours / theirs - 1):.1%} (root mean "
+                f"squared error {ours:.3f} against {theirs:.3f} purchases)"
+                + (
+                    ", too little to matter."
+                    if abs(ours / theirs - 1) < 0.02
+                    else "; the comparison is in the appendix."
+                )
+            )
+    elif len(best):
+        chosen += " It was also the best of the purchase models compared on the holdout."
+    chosen += "</p>"
     ratio = (
         values.total_simple_clv / values.total_predictive_clv
         if values.total_predictive_clv
@@ -296,7 +341,7 @@ def _glance_html(
     )
     return [
         "<h2>At a glance</h2>",
-        f"<table class='glance'>{body}</table>",
+        f"<div class='scroll'><table class='glance'>{body}</table></div>",
         _interval_note(values),
         chosen,
         why,
@@ -350,10 +395,10 @@ def _rfm_html(values: CustomerValues, labels: dict[str, str], model: Any) -> lis
     if model_label(model) == "BG/NBD" and ones.any():
         # Reads like a bug to a manager ("Lost" customers all alive) but is the model.
         note = [
-            "<p class='note'>Segments of customers who never bought again show a mean P(alive) "
-            "near 1: the BG/NBD lets a customer leave only just after a purchase, so one who "
-            "has made none since the first is counted as active. Their predictive CLV is low "
-            "all the same, because their purchase rate is low.</p>"
+            "<p class='note'>Segments (and tiers above) made mostly of customers who never bought "
+            "again show a mean P(alive) near 1: the BG/NBD lets a customer leave only just "
+            "after a purchase, so one who has made none since the first is counted as active. "
+            "Their predictive CLV is low all the same, because their purchase rate is low.</p>"
         ]
     return [
         "<h3>RFM segments</h3>",
@@ -496,35 +541,52 @@ def render_report(
         trust_figures = [
             (
                 plotting.plot_calibration_vs_holdout(evaluation, by="frequency"),
-                "By calibration frequency",
+                "By calibration frequency. The model's line should stay within the bars where "
+                "the bins hold many customers.",
             ),
             (
                 plotting.plot_calibration_vs_holdout(evaluation, by="recency"),
-                "By calibration recency",
+                "By calibration recency. The same check for customers grouped by when they last "
+                "bought.",
             ),
-            (plotting.plot_cumulative_transactions(tracking), "Cumulative repeat transactions"),
+            (
+                plotting.plot_cumulative_transactions(tracking),
+                "Cumulative repeat transactions. The model should follow the actual line in "
+                "calibration and stay close after its end (the dotted line), which it never saw.",
+            ),
             (
                 plotting.plot_incremental_transactions(tracking),
-                f"Repeat transactions per {plotting.period_name(tracking.attrs['period_days'])}",
+                f"Repeat transactions per {plotting.period_name(tracking.attrs['period_days'])}. "
+                "The model gives the level and trend, not the ups and downs of single periods.",
             ),
-            (plotting.plot_period_transactions(bg_cal, cal), "Repeat purchases in calibration"),
+            (
+                plotting.plot_period_transactions(bg_cal, cal),
+                "Repeat purchases in calibration. How many customers made 0, 1, 2, ... repeat "
+                "purchases, against the model's count.",
+            ),
             (
                 plotting.plot_spend_distribution(gg_cal, cal, currency=currency),
-                "Mean repeat spend",
+                "Mean repeat spend. The spend model's curve should follow the histogram.",
             ),
         ]
         value_figures = [
             (
                 plotting.plot_clv_distribution(values.distribution, currency=currency),
-                "Predictive CLV across customers",
+                "Predictive CLV across customers, on a log scale: where the values lie, with the "
+                "median and the mean marked.",
             ),
             (
                 plotting.plot_expected_purchases_heatmap(
                     bg, months_to_units(horizon_months, time_unit), rfm
                 ),
-                f"Expected purchases in the next {horizon_months} months",
+                f"Expected purchases in the next {horizon_months} months, by history: most come "
+                "from customers who bought often and lately.",
             ),
-            (plotting.plot_probability_alive_heatmap(bg, rfm), "P(alive)"),
+            (
+                plotting.plot_probability_alive_heatmap(bg, rfm),
+                "P(alive) by history: customers who bought often but not lately are the likeliest "
+                "to have left.",
+            ),
             (
                 plotting.plot_probability_alive_history(
                     bg,
@@ -544,7 +606,8 @@ def render_report(
                     currency=currency,
                 ),
                 "Predictive vs simple CLV "
-                f"({plotting._sample_note(values.n_scatter, max(len(scatter), 1))})",
+                f"({plotting._sample_note(values.n_scatter, max(len(scatter), 1))}). Points "
+                "below the line are customers the simple formula values above the model.",
             ),
             (
                 plotting.plot_concentration_curve(
@@ -552,7 +615,8 @@ def render_report(
                     values.concentration_marks,
                     n_customers=values.n_customers,
                 ),
-                "Value concentration",
+                "Value concentration: the share of the predictive total held by the most valuable "
+                "customers.",
             ),
         ]
 
@@ -603,7 +667,11 @@ def render_report(
         "<h3>By calibration frequency</h3>",
         _table_html(evaluation.by_frequency, 3, labels=held),
         "<h3>By calibration recency</h3>",
-        _table_html(evaluation.by_recency, 3, labels=held),
+        _table_html(
+            evaluation.by_recency.drop(columns=["recency_low", "recency_high"], errors="ignore"),
+            3,
+            labels=held,
+        ),
     ]
     if evaluation.spend is not None:
         parts += ["<h3>Spend check (customers who bought in the holdout)</h3>"]
@@ -629,7 +697,14 @@ def render_report(
             if discrete
             else f"last {at_risk_lookback_months:g} months"
         )
-        + " without a purchase.</p>",
+        + " without a purchase: worth a retention contact before they lapse."
+        + (
+            f" The first {AT_RISK_ROWS} by predictive CLV are listed; "
+            "clvpredict.at_risk_customers gives them all."
+            if values.n_at_risk > AT_RISK_ROWS
+            else ""
+        )
+        + "</p>",
         _table_html(values.at_risk, 3, labels=labels) if values.n_at_risk else "<p>None.</p>",
         f"<h3>Top {TOP_ROWS} customers</h3>",
         _table_html(values.top, 2, labels=labels),

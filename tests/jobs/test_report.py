@@ -110,7 +110,8 @@ def test_report_numbers_match_the_library(report_html, cdnow_cal_holdout):
     bg_cal = cp.BetaGeoModel().fit(cdnow_cal_holdout)
     evaluation = cp.evaluate_holdout(bg_cal, cdnow_cal_holdout)
     totals = evaluation.totals.iloc[0]
-    assert f"{totals['actual']:,.1f}" in report_html  # 1,882.0 repeat purchase days
+    # 1,882 repeat purchase days: a count, written as one.
+    assert totals["actual"] == 1882 and "<td>1,882</td>" in report_html
     assert f"{totals['predicted']:,.1f}" in report_html
     assert f"{evaluation.metrics['mae'].iloc[0]:,.3f}" in report_html
     for heading in ("Value tiers", "At-risk high-value customers", "Holdout metrics"):
@@ -219,17 +220,19 @@ def test_report_states_the_sample_of_the_scatter_plot(tmp_path, cdnow_tx, monkey
         lifetime_years=1.5,
     )
     whole = render_report(tmp_path / "all.html", assessment, log, rfm, bg, gg, **settings)
-    assert "Predictive vs simple CLV (all 2,357 customers)</figcaption>" in whole.read_text()
+    assert "<figcaption>Predictive vs simple CLV (all 2,357 customers). Points" in whole.read_text()
     monkeypatch.setattr(plotting, "MAX_POINTS", 1_000)
     sampled = render_report(tmp_path / "sample.html", assessment, log, rfm, bg, gg, **settings)
-    caption = "Predictive vs simple CLV (a random 1,000 of 2,357 customers)</figcaption>"
+    caption = "<figcaption>Predictive vs simple CLV (a random 1,000 of 2,357 customers). Points"
     assert caption in sampled.read_text()
 
 
 def _value_tables(report: str) -> list[str]:
     """The value part's tables (tiers, customers at risk, top customers) and their headings."""
     part = report[report.index("<h3>Value tiers") :]
-    return re.findall(r"<h3>.*?</h3>|<table.*?</table>", part[: part.index("<div")], re.S)
+    return re.findall(
+        r"<h3>.*?</h3>|<table.*?</table>", part[: part.index("<div class='grid'>")], re.S
+    )
 
 
 def test_a_summary_of_another_engine_is_queried_where_it_lies(
@@ -263,7 +266,7 @@ def test_a_summary_of_another_engine_is_queried_where_it_lies(
     interval = re.search(r"90% interval [0-9,]+ to [0-9,]+", report_html).group(0)
     assert interval in report
     # 2,357 customers: every one of them in the scatter plot, as from pandas.
-    assert "Predictive vs simple CLV (all 2,357 customers)</figcaption>" in report
+    assert "<figcaption>Predictive vs simple CLV (all 2,357 customers). Points" in report
     best = re.search(r"most valuable customer \(\w+\)", report_html).group(0)
     assert best in report
     weekly = cp.rfm_summary(
