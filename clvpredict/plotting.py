@@ -512,9 +512,10 @@ def plot_period_transactions(
 
 def _heatmap_limits(
     purchase_model: Any, data: pd.DataFrame | None, T: float | None, max_frequency: int | None
-) -> tuple[float, int, dict[str, float]]:
-    """``T``, the highest frequency shown and the frequency quantiles of the customers: from
-    ``data`` when given, else from the data the model was fitted on (its ``training_data_``).
+) -> tuple[float, int, dict[str, float], float | None]:
+    """``T``, the highest frequency shown, the frequency quantiles of the customers and the
+    share of them with frequency 0 (None when unknown): from ``data`` when given, else from the
+    data the model was fitted on (its ``training_data_``).
 
     The frequencies shown by default reach the 99th percentile of the customers (at least 2):
     one customer with 43 purchase days would otherwise squeeze the 92% with at most 3 into the
@@ -526,17 +527,21 @@ def _heatmap_limits(
         counts = to_caller(
             frame.group_by("frequency").agg(nw.len().alias("n")), "pandas", sort_by="frequency"
         )
-        quantiles = frequency_quantiles(
-            counts["frequency"].to_numpy(dtype=float), counts["n"].to_numpy(dtype=float)
-        )
+        frequency, n = (counts[name].to_numpy(dtype=float) for name in ("frequency", "n"))
+        quantiles = frequency_quantiles(frequency, n)
+        zero_share = float(n[frequency == 0].sum() / n.sum()) if n.sum() > 0 else None
         (longest,) = scalars(frame, nw.col("T").max().alias("T"))
         longest = float(longest)
     elif data is not None:
-        quantiles = frequency_quantiles(data["frequency"].to_numpy(dtype=float))
+        frequency = data["frequency"].to_numpy(dtype=float)
+        quantiles = frequency_quantiles(frequency)
+        zero_share = float(np.mean(frequency == 0)) if len(frequency) else None
         longest = float(data["T"].max())
     else:
         training = getattr(purchase_model, "training_data_", None) or {}
         quantiles = training.get("frequency_quantiles") or {}
+        repeat = training.get("share_repeat_buyers")
+        zero_share = None if repeat is None else 1.0 - float(repeat)
         longest = (training.get("columns", {}).get("T") or {}).get("max")
     if (T is None and longest is None) or (max_frequency is None and "0.99" not in quantiles):
         raise ClvDataError(
@@ -548,7 +553,7 @@ def _heatmap_limits(
         T = float(longest)
     if max_frequency is None:
         max_frequency = max(int(quantiles["0.99"]), 2)
-    return T, max_frequency, quantiles
+    return T, max_frequency, quantiles, zero_share
 
 
 def _heatmap(
@@ -563,12 +568,15 @@ def _heatmap(
     import matplotlib as mpl
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     # An engine's summary states its unit in a column, not in attrs: the model's unit is used.
     time_unit = model_time_unit(purchase_model, data if isinstance(data, pd.DataFrame) else None)
     unit = _unit_name(time_unit)
     limit = "up to their 99th percentile" if max_frequency is None else f"up to {max_frequency}"
-    T, max_frequency, quantiles = _heatmap_limits(purchase_model, data, T, max_frequency)
+    T, max_frequency, quantiles, zero_share = _heatmap_limits(
+        purchase_model, data, T, max_frequency
+    )
     grid = frequency_recency_matrix(purchase_model, T, max_frequency, quantity=quantity, t=t)
     ax = _axes(ax, (8.0, 6.0))
     cmap = mpl.colormaps["viridis"].with_extremes(bad="#d9d9d9")
@@ -590,16 +598,23 @@ def _heatmap(
         bar_label = f"Expected purchases in {horizon}"
         title = f"{model}: expected purchases in {horizon}"
     ax.figure.colorbar(mesh, ax=ax, label=bar_label)
-    # Where the customers are: the frequency below which half and nine in ten of them lie.
+    # Where the customers are: the lowest frequency at or below which at least half, and at
+    # least nine in ten, of them lie. The quantiles say "at least"; the share at frequency 0 is
+    # known exactly (on CDNOW 60%, not half).
     marked = []
     for share, label in (("0.5", "half"), ("0.9", "90%")):
         frequency = quantiles.get(share)
         if frequency is not None and frequency < max_frequency and frequency not in marked:
             marked.append(frequency)
             ax.axhline(frequency + 0.5, color="white", linestyle="--", linewidth=1.2)
+            if frequency == 0 and zero_share is not None:
+                text = f"{zero_share:.0%} of customers: frequency 0"
+            else:
+                text = f"at least {label} of customers: frequency " + (
+                    "0" if frequency == 0 else f"<= {frequency:g}"
+                )
             ax.annotate(
-                f"{label} of customers: frequency "
-                + ("0" if frequency == 0 else f"<= {frequency:g}"),
+                text,
                 xy=(0.99, frequency + 0.5),
                 xycoords=("axes fraction", "data"),
                 ha="right",
@@ -607,7 +622,10 @@ def _heatmap(
                 color="white",
                 fontsize="small",
             )
+    # Frequencies (and the recency of a discrete model) are whole numbers: so are their ticks.
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if _discrete(purchase_model):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(f"Recency: period of the last transaction (periods of 1 {unit[:-1]})")
         ax.set_ylabel("Frequency (repeat periods with a purchase)")
         impossible = "impossible: frequency 0 means recency 0; frequency <= recency"
@@ -830,7 +848,8 @@ def plot_probability_alive_history(
     step = "period" if discrete else "day"
     ax.set_xlabel(f"Date (P(alive) given the history up to the end of each {step})")
     ax.set_ylabel("P(alive) (probability)")
-    ax.set_title(f"P(alive) over time for customer {customer_id} ({model_label(purchase_model)})")
+    # "customer 1981" on a date axis would read as a year.
+    ax.set_title(f"P(alive) over time of customer ID {customer_id} ({model_label(purchase_model)})")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left")
     return ax

@@ -46,6 +46,11 @@ def test_duplicate_rows_keep_drop_error(doubled, caplog):
     with caplog.at_level(logging.WARNING):
         kept = cp.rfm_summary(doubled, "c", "d", "m")
     assert "1 rows repeat an earlier row" in caplog.text
+    # Kept, as the warning says, in the customer's one purchase of that day: 10 + 10 on day 1.
+    assert "kept, and their amounts are added to that customer's purchase of that day" in (
+        caplog.text
+    )
+    assert kept.loc["a", "frequency"] == 1
     assert kept.loc["a", "avg_order_value"] == pytest.approx((20 + 30) / 2)
     dropped = cp.rfm_summary(doubled, "c", "d", "m", duplicates="drop")
     assert dropped.loc["a", "avg_order_value"] == pytest.approx((10 + 30) / 2)

@@ -299,6 +299,68 @@ def test_the_ranking_verdict_quotes_the_printed_numbers(executed):
     assert "almost a tie" in verdict
 
 
+def _shown_table(cell: nbformat.NotebookNode) -> tuple[list[str], dict[str, list[str]]]:
+    """The column names and the rows (label: cells as text) of the DataFrame a cell shows whole
+    (one block of columns, one header line and one index-name line)."""
+    (result,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+    header, _, *lines = result.data["text/plain"].splitlines()
+    rows = {}
+    for line in lines:
+        label, *cells = line.split()
+        rows[label] = cells
+    return header.split(), rows
+
+
+def test_the_calibration_reading_says_what_the_table_shows(executed):
+    columns, rows = _shown_table(_tagged(executed, "by-frequency"))
+    table = {
+        label: dict(zip(columns, map(float, cells), strict=True)) for label, cells in rows.items()
+    }
+    # The bins whose model mean lies outside the 95% interval of the actual mean, as plotted.
+    outside = [
+        label
+        for label, row in table.items()
+        if abs(row["mean_predicted"] - row["mean_actual"])
+        > 1.96 * row["sd_actual"] / row["n_customers"] ** 0.5
+    ]
+    assert outside == ["1", "2"]
+    text = _tagged(executed, "calibration-reading").source.replace("\n", " ")
+    assert "under-forecasts the light repeat buyers" in text
+    for label in outside:
+        row = table[label]
+        assert row["mean_predicted"] < row["mean_actual"]
+        assert f"{row['n_customers']:.0f} " in text
+        assert f"{row['mean_actual']:.2f}" in text and f"{row['mean_predicted']:.2f}" in text
+    short = sum(
+        table[label]["n_customers"] * (table[label]["mean_actual"] - table[label]["mean_predicted"])
+        for label in outside
+    )
+    totals = _result_value(_tagged(executed, "holdout-totals"))
+    missing = totals["actual_holdout_transactions"] - totals["predicted_holdout_transactions"]
+    assert f"about {short:.0f} of the {missing:.0f} purchases" in text
+
+
+def test_the_model_choice_quotes_the_comparison(executed):
+    columns, rows = _shown_table(_tagged(executed, "model-comparison"))
+    assert columns[-1] == "best"
+    table = {
+        label: dict(zip(columns[:-1], map(float, cells[:-1]), strict=True))
+        for label, cells in rows.items()
+    }
+    (best,) = [label for label, cells in rows.items() if cells[-1] == "True"]
+    # The text explains why the notebook keeps the BG/NBD although another model ranks first.
+    assert best == "Pareto/NBD"
+    text = _tagged(executed, "model-choice").source.replace("\n", " ")
+    for model in ("BG/NBD", best):
+        for column in ("rmse", "mae"):
+            assert f"{table[model][column]:.4f}" in text, (model, column)
+        assert f"{table[model]['pct_error']:.1f}%".replace("-", "\N{MINUS SIGN}") in text
+        assert f"{table[model]['log_likelihood']:,.1f}".replace("-", "\N{MINUS SIGN}") in text
+    lower = 1 - table[best]["rmse"] / table["BG/NBD"]["rmse"]
+    assert f"({lower:.1%} lower)" in text
+    assert "published reference" in text
+
+
 # ------------------------------------------------------------------------------------------
 # Plots in a notebook with Jupyter's own inline display
 # ------------------------------------------------------------------------------------------

@@ -220,7 +220,15 @@ def test_heatmaps_show_the_frequency_recency_matrix(bg, ch, quantity, tmp_path):
     half, most = (int(frequency[int(np.ceil(q * len(frequency))) - 1]) for q in (0.5, 0.9))
     marks = [f for f in dict.fromkeys((half, most)) if f < top]
     assert [line.get_ydata()[0] - 0.5 for line in ax.lines] == marks
-    assert f"90% of customers: frequency <= {most}" in [t.get_text() for t in ax.texts]
+    texts = [t.get_text() for t in ax.texts]
+    assert f"at least 90% of customers: frequency <= {most}" in texts
+    # Half is a quantile; the share at frequency 0 itself is counted and said as it is.
+    assert half == 0
+    assert f"{np.mean(frequency == 0):.0%} of customers: frequency 0" in texts
+    # Frequencies are counts: whole-number ticks only.
+    ticks = ax.get_yticks()
+    assert len(ticks) > 1
+    np.testing.assert_array_equal(ticks, np.round(ticks))
     render(ax, f"heatmap_{quantity}", tmp_path)
 
 
@@ -240,6 +248,9 @@ def test_heatmaps_default_to_the_fitted_data_and_say_horizons_in_words(bg, ch):
     assert "in the next 12 months" in ax.get_title()
     alive = plot_probability_alive_heatmap(bg)
     assert alive.collections[0].get_array().size == (top + 1) * len(grid.columns)
+    # The share of one-time buyers comes from what the model recorded of its data.
+    none_repeat = np.mean(ch["frequency"] == 0)
+    assert f"{none_repeat:.0%} of customers: frequency 0" in [t.get_text() for t in alive.texts]
 
 
 def test_heatmap_needs_ranges_without_data(bg):
@@ -259,6 +270,8 @@ def test_probability_alive_history_plot(bg, tx, tmp_path):
     np.testing.assert_array_equal(
         markers.get_ydata(), history.loc[history["purchase"], "p_alive"].to_numpy()
     )
+    # An ID, not a year, on a date axis.
+    assert ax.get_title() == "P(alive) over time of customer ID 1 (BG/NBD)"
     render(ax, "probability_alive_history", tmp_path)
 
 

@@ -314,15 +314,17 @@ def parse_engine_log(
                     f"{repeated} rows repeat an earlier row exactly in {needed} (e.g. "
                     f"{_examples(distinct, nw.col('rows') > 1, needed)}). Pass "
                     "duplicates='drop' if they are double-ingested, or duplicates='keep' if "
-                    "they are real separate purchases."
+                    "they are real orders (their amounts are then added to that customer's "
+                    "purchase of that day)."
                 )
             if duplicates == "drop":
                 logger.warning("duplicates='drop': discarded %d exactly repeated rows.", repeated)
                 distinct = distinct.with_columns(rows=nw.lit(1, nw.Int64))
             else:
                 logger.warning(
-                    "%d rows repeat an earlier row exactly in %s; they are kept as separate "
-                    "purchases (pass duplicates='drop' if they are double-ingested).",
+                    "%d rows repeat an earlier row exactly in %s; they are kept, and their "
+                    "amounts are added to that customer's purchase of that day (pass "
+                    "duplicates='drop' if they are double-ingested).",
                     repeated,
                     needed,
                 )

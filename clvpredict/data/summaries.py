@@ -392,9 +392,10 @@ def rfm_summary(
         zone) follow it too: a mistyped year would otherwise become the end of observation.
         An ``observation_end`` after today is refused.
     duplicates : {"keep", "drop", "error"}
-        Rows identical in the id, date and amount columns: keep them as separate purchases
-        (default, with a logged warning: real logs have two identical orders on one day), drop
-        the repeats (logged), or refuse.
+        Rows identical in the id, date and amount columns: keep them (default, with a logged
+        warning: real logs have two identical orders on one day; like every row, their amounts
+        are added to the customer's one purchase of that day), drop the repeats (logged), or
+        refuse.
     discrete : bool
         Count transaction *opportunities* of one ``time_unit`` each, for the discrete-time
         BG/BB (:class:`~clvpredict.BetaGeoBetaBinomModel`): periods of one ``time_unit`` are

@@ -594,16 +594,19 @@ def _parse_log(
             raise ClvDataError(
                 f"{n_rep} rows repeat an earlier row exactly in {needed} (e.g. "
                 f"{_rows(repeated, transactions, customer_id_col)}). Pass duplicates='drop' if "
-                "they are double-ingested, or duplicates='keep' if they are real separate purchases."
+                "they are double-ingested, or duplicates='keep' if they are real orders (their "
+                "amounts are then added to that customer's purchase of that day)."
             )
         if duplicates == "drop":
             logger.warning("duplicates='drop': discarded %d exactly repeated rows.", n_rep)
             transactions = transactions[~repeated]
         else:
-            # Real data has them (two identical orders on one day): kept, but said.
+            # Real data has them (two identical orders on one day): kept, but said. Like every
+            # row, they merge into the customer's one purchase of that day (amounts summed).
             logger.warning(
-                "%d rows repeat an earlier row exactly in %s; they are kept as separate purchases "
-                "(pass duplicates='drop' if they are double-ingested).",
+                "%d rows repeat an earlier row exactly in %s; they are kept, and their amounts are "
+                "added to that customer's purchase of that day (pass duplicates='drop' if they are "
+                "double-ingested).",
                 n_rep,
                 needed,
             )

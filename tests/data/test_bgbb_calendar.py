@@ -315,6 +315,16 @@ def test_plots_label_periods(split, donation_log_with_holdout, annual):
     assert ax.get_ylabel() == "Repeat transactions per year\n(periods with a purchase)"
     ax = plotting.plot_probability_alive_heatmap(annual, T=6, max_frequency=6)
     assert ax.get_xlabel() == "Recency: period of the last transaction (periods of 1 year)"
+    # Periods and repeat periods are counts: whole-number ticks on both axes, even on a small
+    # grid where matplotlib would put ticks at halves.
+    from matplotlib.figure import Figure
+
+    small = plotting.plot_probability_alive_heatmap(
+        annual, T=2, max_frequency=1, ax=Figure().add_subplot()
+    )
+    for ticks in (small.get_xticks(), small.get_yticks()):
+        assert len(ticks) > 1
+        np.testing.assert_array_equal(ticks, np.round(ticks))
     ax = plotting.plot_period_transactions(model, ch)
     assert ax.get_ylabel()
 

@@ -245,6 +245,7 @@ def test_the_same_warnings_are_logged(engine, caplog):
         )
     text = caplog.text
     assert "1 rows repeat an earlier row exactly" in text
+    assert "kept, and their amounts are added to that customer's purchase of that day" in text
     assert "has 1 zero amounts" in text
     assert "returns='drop': discarded 1 transactions" in text
 
