@@ -67,6 +67,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .. import _lifetimes_habits as habits
 from .._fitting import (
     FitResult,
     compress,
@@ -159,6 +160,28 @@ def in_callers_kind(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def lifetimes_call_hints(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn lifetimes-style calls of a model's ``__init__`` or ``fit`` into errors that help.
+
+    lifetimes' fitters took ``penalizer_coef`` (also positionally) and ``fit(frequency,
+    recency, T)``; ours take keyword settings and ``fit(summary)``. Such a call raises a
+    ``TypeError`` naming the habit, the native way and the drop-in (see
+    :mod:`clvpredict._lifetimes_habits`); every other call goes through unchanged.
+    """
+    constructor = method.__name__ == "__init__"
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        model = type(self).__name__
+        if constructor and (args or "penalizer_coef" in kwargs):
+            raise TypeError(habits.constructor_message(model, penalizer=not args))
+        if not constructor and (len(args) > 1 or (args and isinstance(args[0], pd.Series))):
+            raise TypeError(habits.positional_fit_message(model, type(self)._columns))
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def _fill_shared_docs(doc: str | None) -> str | None:
     if not doc:
         return doc
@@ -203,8 +226,18 @@ class BaseModel:
         if "kind" in vars(cls):
             cls._model_name = register(cls, cls._role).title
 
+    @lifetimes_call_hints
     def __init__(self, *, on_nonconvergence: str = "warn") -> None:
         self.on_nonconvergence = on_nonconvergence
+
+    def __getattr__(self, name: str) -> Any:
+        """Called only for names the model lacks: lifetimes' fitter names get a hint."""
+        habit = habits.FITTER_NAMES.get(name)
+        if habit is not None and (habit.needs is None or hasattr(type(self), habit.needs)):
+            raise AttributeError(habits.attribute_message(type(self).__name__, name), name=name)
+        # Anything else fails as it would without this method (a property's own
+        # AttributeError, such as NotFittedError, is raised again as it was).
+        return object.__getattribute__(self, name)
 
     # ---------------------------------------------------------------- hooks for subclasses
     @staticmethod
@@ -583,6 +616,9 @@ class BaseModel:
     def summary(self, alpha: float = 0.05, method: str = "wald") -> pd.DataFrame:
         """Parameter table: estimate, standard error and confidence interval.
 
+        A method, to be called (``model.summary()``): lifetimes' fitters had ``summary`` as a
+        DataFrame attribute.
+
         Parameters
         ----------
         alpha : float
@@ -838,10 +874,12 @@ class PurchaseModel(BaseModel):
     #: customers that :func:`~clvpredict.simulate_transactions` turns into a log (None: none).
     _simulation_core: ClassVar[Callable[..., tuple] | None] = None
 
+    @lifetimes_call_hints
     def __init__(self, *, time_unit: str | None = None, on_nonconvergence: str = "warn") -> None:
         self.time_unit = time_unit
         self.on_nonconvergence = on_nonconvergence
 
+    @lifetimes_call_hints
     def fit(
         self,
         data: pd.DataFrame | None = None,

@@ -18,7 +18,7 @@ from scipy import special
 from .._fitting import FitResult, distinct_values
 from ..data.summaries import rfm_arrays
 from ..exceptions import ClvDataError
-from ._base import BaseModel, in_callers_kind
+from ._base import BaseModel, in_callers_kind, lifetimes_call_hints
 from ._simulators import simulate_gamma_gamma
 
 __all__ = [
@@ -192,6 +192,7 @@ class GammaGammaModel(BaseModel):
     def _prepare_likelihood(self, columns, weights):
         return gamma_gamma_negll_grouped, [GroupedSpend(*columns, weights)]
 
+    @lifetimes_call_hints
     def fit(
         self,
         data: pd.DataFrame | None = None,
