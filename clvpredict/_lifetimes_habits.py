@@ -1,7 +1,8 @@
 """What code written for lifetimes tries on clvpredict's native API, and what to say back.
 
 People moving from the archived ``lifetimes`` package call our models the way they called its
-fitters: ``fit(frequency, recency, T)``, ``penalizer_coef=``, ``model.predict(...)``,
+fitters: ``fit(frequency, recency, T)``, a positional ``penalizer_coef`` (``BetaGeoModel(0.01)``),
+``model.predict(...)``,
 ``plotting.plot_probability_alive_matrix(model)``. Python's own errors for these say nothing
 useful (``takes 2 positional arguments but 4 were given``, ``no attribute 'predict'``). The
 tables here map each lifetimes name to the native way, and the functions build messages that
@@ -168,18 +169,12 @@ def positional_fit_message(model: str, columns: tuple[str, ...]) -> str:
     )
 
 
-def constructor_message(model: str, penalizer: bool) -> str:
-    """A lifetimes-style constructor call: ``penalizer_coef=`` or a positional setting."""
-    if penalizer:
-        habit = "lifetimes' penalizer_coef= (its L2 penalty on the parameters)"
-        native = (
-            "clvpredict's models fit by plain maximum likelihood and have no penalty setting: "
-            f"use {model}() without it"
-        )
-    else:
-        habit = "a positional setting (lifetimes' first argument was penalizer_coef)"
-        native = f"settings are keywords only, e.g. {model}(time_unit='W')"
-    return f"{model} does not take {habit}; {native}. {DROPIN}"
+def constructor_message(model: str) -> str:
+    """A lifetimes-style constructor call with a positional setting."""
+    return (
+        f"{model} takes its settings as keywords only, e.g. {model}(penalizer_coef=0.001) "
+        f"(lifetimes' first positional argument was penalizer_coef). {DROPIN}"
+    )
 
 
 def attribute_message(model: str, name: str) -> str:

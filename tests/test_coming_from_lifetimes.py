@@ -236,3 +236,16 @@ def test_bgbb_whole_periods():
     assert round(at[2][0], 4) == round(at[2][1], 4) == 1.6324
     assert round(at[2.5][0], 4) == 2.0099
     assert round(at[2.5][1], 4) == 1.6324
+
+
+def test_the_same_penalizer_is_another_penalty(weekly_fits):
+    summary, _, _, native, _, _ = weekly_fits
+    theirs = oracle.BetaGeoFitter(penalizer_coef=0.1).fit(
+        summary["frequency"], summary["recency"], summary["T"]
+    )
+    ours = cp.BetaGeoModel(penalizer_coef=0.1).fit(native)
+    assert f"{native['T'].max():.2f}" == "38.86"
+    assert f"`alpha` {ours.params_['alpha']:.3f}" == "`alpha` 0.571"
+    assert f"gives {theirs.params_['alpha']:.3f}" == "gives 4.219"
+    for quoted in ("38.86", "`alpha` 0.571", "gives 4.219"):
+        assert quoted in " ".join(TEXT.split()), quoted

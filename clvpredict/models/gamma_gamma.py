@@ -160,6 +160,7 @@ class GammaGammaModel(BaseModel):
     Parameters
     ----------
     <<on_nonconvergence>>
+    <<penalizer_coef>>
 
     Attributes
     ----------
@@ -275,7 +276,7 @@ class GammaGammaModel(BaseModel):
                 log_likelihood=result.log_likelihood - n * np.log(scale),
             )
 
-        return [x, zbar / scale], undo
+        return [x, zbar / scale], undo, np.array([1.0, 1.0, scale])
 
     def _starting_values(self, columns, weights):
         _, zbar = columns

@@ -55,12 +55,14 @@ def test_positional_gamma_gamma_fit_and_a_lone_series(cdnow):
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.kind for s in SPECS])
 def test_lifetimes_constructor_arguments(spec):
-    with pytest.raises(TypeError) as caught:
-        spec.cls(penalizer_coef=0.1)
-    assert "penalizer_coef" in str(caught.value) and DROPIN in str(caught.value)
+    # penalizer_coef is a native setting too; lifetimes passed it positionally as well.
+    assert spec.cls(penalizer_coef=0.1).penalizer_coef == 0.1
     with pytest.raises(TypeError) as caught:
         spec.cls(0.1)
-    assert "keywords only" in str(caught.value) and DROPIN in str(caught.value)
+    message = str(caught.value)
+    assert "keywords only" in message and f"{spec.cls.__name__}(penalizer_coef=" in message
+    assert "lifetimes' first positional argument was penalizer_coef" in message
+    assert DROPIN in message
     # Other wrong keywords keep Python's own message.
     with pytest.raises(TypeError, match="unexpected keyword argument 'tol'"):
         spec.cls(tol=1e-6)
@@ -143,6 +145,7 @@ def test_fitted_models_pickle_copy_and_keep_their_signatures(bg, cdnow):
     assert list(inspect.signature(cp.BetaGeoModel).parameters) == [
         "time_unit",
         "on_nonconvergence",
+        "penalizer_coef",
     ]
 
 
