@@ -112,7 +112,7 @@ def evaluation_times(model: Any, columns: list[np.ndarray], repeats: int = 5) ->
     the fitted parameters, on the rows the fit saw: minimum over ``repeats`` calls. BLAS runs
     single-threaded, as inside a fit."""
     rows, weights = compress(columns)
-    rows, _ = model._standardise(rows, weights)
+    rows, _, _ = model._standardise(rows, weights)
     negll, likelihood_columns = model._prepare_likelihood(rows, weights)
     theta = model.params_.to_numpy(dtype=float)
     if isinstance(model, cp.GammaGammaModel):

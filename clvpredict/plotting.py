@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from . import _lifetimes_habits
 from ._units import (
     DAYS_PER_UNIT,
     UNIT_NAMES,
@@ -96,6 +97,13 @@ MAX_POINTS = 5_000
 #: Most points of a curve with one step per customer; longer curves are read at this many
 #: evenly spaced shares of customers (a figure has far fewer pixels).
 MAX_CURVE_POINTS = 10_000
+
+
+def __getattr__(name: str) -> Any:
+    """Module attributes not found: lifetimes' plotting functions get a pointer to ours."""
+    if name in _lifetimes_habits.PLOTTING_NAMES:
+        raise AttributeError(_lifetimes_habits.plotting_message(name), name=name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}", name=name)
 
 
 #: Set by :func:`standalone_figures`: plots without ``ax`` get a Figure of their own.

@@ -27,6 +27,7 @@ LAYERS: dict[str, set[str]] = {
         "_fitting",
         "_progress",
         "publishing",
+        "_lifetimes_habits",
     },
     "data": {"data"},
     "models": {"models"},

@@ -4,10 +4,13 @@ Each returns lifetimes' columns: ``frequency``, ``recency``, ``T`` and the laten
 ``p`` (or ``mu``) / ``alive``, indexed by ``customer_id``. The draws come from numpy's global
 random state (lifetimes' habit: ``np.random.seed`` makes them repeatable).
 
-Difference from lifetimes: lifetimes counted ``frequency`` as the number of distinct *whole
-time units* holding a repeat purchase (it truncated purchase times to integers), so the same
-parameters gave fewer purchases in weeks than in days. Here ``frequency`` counts the repeat
-purchases, which is what the models' likelihoods assume.
+``frequency`` follows lifetimes' convention, which is the one of its summaries of transaction
+logs: it counts the distinct whole time units (purchase periods) that hold at least one repeat
+purchase, counting from the first purchase at time 0, so two repeat purchases in one period
+count once and the same parameters give fewer purchases in weeks than in days. ``recency`` is
+the exact time of the last repeat purchase, not rounded. The native simulators
+(:func:`clvpredict.simulate_transactions`, ``model.simulate``) count every repeat purchase
+instead, which is what the models' likelihoods describe when time is continuous.
 """
 
 from __future__ import annotations
@@ -52,13 +55,79 @@ def _lifetimes_frame(simulated: pd.DataFrame, renames: dict[str, str]) -> pd.Dat
     return out
 
 
+def _repeat_purchase_times(
+    purchases: np.ndarray, last: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The times of every customer's repeat purchases, given how many and when the last one.
+
+    Given that the last of ``n`` purchases of a Poisson process falls at ``t``, the other
+    ``n - 1`` are uniform on ``(0, t)``: they are drawn so (from a generator seeded off numpy's
+    global state). Returns the customer's row number and the time of each repeat purchase.
+    """
+    rng = np.random.default_rng(_seed())
+    purchases = purchases.astype(np.int64)
+    earlier = np.maximum(purchases - 1, 0)
+    rows = np.arange(len(purchases))
+    earlier_rows = np.repeat(rows, earlier)
+    earlier_times = rng.uniform(size=int(earlier.sum())) * last[earlier_rows]
+    buyers = purchases > 0
+    return (
+        np.concatenate([earlier_rows, rows[buyers]]),
+        np.concatenate([earlier_times, last[buyers]]),
+    )
+
+
+def _distinct_periods(rows: np.ndarray, times: np.ndarray, size: int) -> np.ndarray:
+    """Per customer, the number of distinct whole time units holding a repeat purchase."""
+    pairs = np.unique(np.stack([rows, np.floor(times)]), axis=1)
+    return np.bincount(pairs[0].astype(np.int64), minlength=size).astype(float)
+
+
+def _customers(
+    simulate: Any, params: tuple[float, ...], T: Any, size: int, renames: dict[str, str]
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Customers drawn by a native simulator, their repeat purchase times and lifetimes' frame.
+
+    The frame's ``frequency`` counts distinct periods (see the module docstring); the rows and
+    times are those of every repeat purchase, for the transaction log.
+    """
+    ages = _ages(T, size)
+    simulated = simulate(*params, ages, random_state=_seed(), latent=True)
+    out = _lifetimes_frame(simulated, renames)
+    rows, times = _repeat_purchase_times(
+        simulated["frequency"].to_numpy(), simulated["recency"].to_numpy(dtype=float)
+    )
+    out["frequency"] = _distinct_periods(rows, times, len(out))
+    return out, rows, times
+
+
+_BG_NAMES = {"purchase_rate": "lambda", "dropout_probability": "p"}
+
+
 def beta_geometric_nbd_model(
     T: Any, r: float, alpha: float, a: float, b: float, size: int = 1
 ) -> pd.DataFrame:
-    """Customers drawn from the BG/NBD, observed for ``T`` (a number or one per customer)."""
-    ages = _ages(T, size)
-    simulated = simulate_bgnbd(r, alpha, a, b, ages, random_state=_seed(), latent=True)
-    return _lifetimes_frame(simulated, {"purchase_rate": "lambda", "dropout_probability": "p"})
+    """Customers drawn from the BG/NBD, observed for ``T`` time units.
+
+    Parameters
+    ----------
+    T : float or array-like
+        Time from each customer's first purchase to the end of observation, one value for all
+        or one per customer.
+    r, alpha, a, b : float
+        BG/NBD parameters (``alpha`` in the time unit of ``T``).
+    size : int
+        Number of customers.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``customer_id``: ``frequency`` (distinct whole time units with a repeat
+        purchase, as summaries of transactions count them), ``recency`` (exact time of the last
+        repeat purchase), ``T``, and the latent ``lambda``, ``p`` and ``alive``.
+    """
+    out, _, _ = _customers(simulate_bgnbd, (r, alpha, a, b), T, size, _BG_NAMES)
+    return out
 
 
 def beta_geometric_nbd_model_transactional_data(
@@ -73,37 +142,25 @@ def beta_geometric_nbd_model_transactional_data(
 ) -> pd.DataFrame:
     """A transaction log (``customer_id``, ``date``) of BG/NBD customers observed for ``T``.
 
-    The customers are those :func:`beta_geometric_nbd_model` draws from the same random state
-    (so ``np.random.seed`` makes both give the same customers). Each one's first purchase is
-    ``T`` units of ``freq`` before ``observation_period_end``; the last repeat purchase comes
-    ``1 + recency`` units after it and the other repeat purchases at uniformly drawn times
-    before that, which is how a Poisson process places them given their number and the last
-    one. As in lifetimes, summarising the log by ``freq`` gives ``T``, the drawn ``frequency``
-    and ``ceil(recency)``; customers with two repeat purchases in one period show one fewer
-    there (the summary counts periods with a purchase).
+    The customers and their purchases are those :func:`beta_geometric_nbd_model` draws from the
+    same random state (so after the same ``np.random.seed`` both give the same customers). Each
+    one's first purchase is ``T`` units of ``freq`` before ``observation_period_end`` and a
+    repeat purchase at time ``t`` after it is dated ``1 + t`` units after it, as lifetimes
+    placed them. Summarising the log by ``freq`` therefore gives ``T``, the drawn ``frequency``
+    (distinct periods with a repeat purchase) and ``ceil(recency)``.
     """
     end = pd.Timestamp(observation_period_end)
-    customers = beta_geometric_nbd_model(T, r, alpha, a, b, size=size)
-    rng = np.random.default_rng(_seed())
+    customers, rows, times = _customers(simulate_bgnbd, (r, alpha, a, b), T, size, _BG_NAMES)
     unit = pd.Timedelta(1, unit=_timedelta_unit(freq))
-    ids: list[np.ndarray] = []
-    offsets: list[np.ndarray] = []
-    for customer, (x, t_x, age) in enumerate(
-        customers[["frequency", "recency", "T"]].to_numpy(dtype=float)
-    ):
-        repeats = int(x)
-        times = np.sort(rng.uniform(0.0, t_x, size=max(repeats - 1, 0)))
-        if repeats > 0:
-            times = np.concatenate([1.0 + times, [1.0 + t_x]])
-        first = -age
-        ids.append(np.full(repeats + 1, customer))
-        offsets.append(first + np.concatenate([[0.0], times]))
-    offset_values = np.concatenate(offsets) if offsets else np.empty(0)
+    first = -customers["T"].to_numpy(dtype=float)
+    all_rows = np.concatenate([np.arange(len(customers)), rows])
+    offsets = np.concatenate([first, first[rows] + 1.0 + times])
+    order = np.lexsort((offsets, all_rows))
     return pd.DataFrame(
         {
-            "customer_id": np.concatenate(ids) if ids else np.empty(0, dtype=int),
+            "customer_id": all_rows[order],
             "date": end
-            + pd.to_timedelta(offset_values * (unit / pd.Timedelta(1, unit="ns")), unit="ns"),
+            + pd.to_timedelta(offsets[order] * (unit / pd.Timedelta(1, unit="ns")), unit="ns"),
         }
     )
 
@@ -119,19 +176,27 @@ def _timedelta_unit(freq: str) -> str:
 def modified_beta_geometric_nbd_model(
     T: Any, r: float, alpha: float, a: float, b: float, size: int = 1
 ) -> pd.DataFrame:
-    """Customers drawn from the MBG/NBD, observed for ``T``."""
-    ages = _ages(T, size)
-    simulated = simulate_mbgnbd(r, alpha, a, b, ages, random_state=_seed(), latent=True)
-    return _lifetimes_frame(simulated, {"purchase_rate": "lambda", "dropout_probability": "p"})
+    """Customers drawn from the MBG/NBD, observed for ``T``.
+
+    As :func:`beta_geometric_nbd_model` (``frequency`` counts distinct whole time units with a
+    repeat purchase), with the MBG/NBD's dropout chance right after the first purchase.
+    """
+    out, _, _ = _customers(simulate_mbgnbd, (r, alpha, a, b), T, size, _BG_NAMES)
+    return out
 
 
 def pareto_nbd_model(
     T: Any, r: float, alpha: float, s: float, beta: float, size: int = 1
 ) -> pd.DataFrame:
-    """Customers drawn from the Pareto/NBD, observed for ``T``."""
-    ages = _ages(T, size)
-    simulated = simulate_pareto_nbd(r, alpha, s, beta, ages, random_state=_seed(), latent=True)
-    return _lifetimes_frame(simulated, {"purchase_rate": "lambda", "dropout_rate": "mu"})
+    """Customers drawn from the Pareto/NBD, observed for ``T``.
+
+    Columns ``frequency`` (distinct whole time units with a repeat purchase, as in
+    :func:`beta_geometric_nbd_model`), ``recency``, ``T`` and the latent ``lambda``, ``mu`` and
+    ``alive``, indexed by ``customer_id``.
+    """
+    names = {"purchase_rate": "lambda", "dropout_rate": "mu"}
+    out, _, _ = _customers(simulate_pareto_nbd, (r, alpha, s, beta), T, size, names)
+    return out
 
 
 def beta_geometric_beta_binom_model(

@@ -54,6 +54,7 @@ The mathematical hooks each purchase model supplies (``_conditional_expectation`
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import html
@@ -67,6 +68,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .. import _lifetimes_habits as habits
 from .._fitting import (
     FitResult,
     compress,
@@ -106,6 +108,22 @@ _SHARED_DOCS = {
     "on_nonconvergence": """on_nonconvergence : {"warn", "raise"}
     Whether a fit that did not converge emits a :class:`~clvpredict.ConvergenceWarning` or
     raises :class:`~clvpredict.ConvergenceError`. Either way ``converged_`` is ``False``.""",
+    "penalizer_coef": """penalizer_coef : float, default 0
+    L2 penalty on the parameters, as lifetimes' fitters had it: ``fit`` maximises the mean
+    log-likelihood per customer minus ``penalizer_coef * sum(params_ ** 2)``. 0 (the
+    default) is plain maximum likelihood. A small value pulls the estimates towards 0 and
+    keeps a fit on few or extreme customers finite.
+    Its effect depends on the parameters' scale: the continuous-time models' time
+    parameters (``alpha``; the Pareto/NBD's ``beta`` too) are in the model's time unit, so
+    the same coefficient penalises ``alpha`` 49 times as hard in days as in weeks, and
+    Gamma-Gamma's ``gamma`` is in currency units (cents differ from dollars); the BG/BB's
+    parameters have no unit. A coefficient is only comparable between fits in the same
+    units.
+    lifetimes measured time in units of the largest ``T`` of the data, so its coefficient
+    means something else: ``clvpredict.lifetimes`` reproduces lifetimes' penalty. With a
+    penalty, ``log_likelihood_`` (and AIC, BIC) is the log-likelihood at the penalised
+    estimates, the standard errors come from the curvature of the penalised objective, and
+    profile intervals are refused.""",
     "fit_attributes": """standard_errors_, covariance_ : Series, DataFrame
     From the inverse observed information (Hessian of the log-likelihood).
 log_likelihood_, aic_, bic_ : float
@@ -159,6 +177,28 @@ def in_callers_kind(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def lifetimes_call_hints(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn lifetimes-style calls of a model's ``__init__`` or ``fit`` into errors that help.
+
+    lifetimes' fitters took ``penalizer_coef`` positionally and ``fit(frequency, recency,
+    T)``; ours take keyword settings and ``fit(summary)``. Such a call raises a
+    ``TypeError`` naming the habit, the native way and the drop-in (see
+    :mod:`clvpredict._lifetimes_habits`); every other call goes through unchanged.
+    """
+    constructor = method.__name__ == "__init__"
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        model = type(self).__name__
+        if constructor and args:
+            raise TypeError(habits.constructor_message(model))
+        if not constructor and (len(args) > 1 or (args and isinstance(args[0], pd.Series))):
+            raise TypeError(habits.positional_fit_message(model, type(self)._columns))
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def _fill_shared_docs(doc: str | None) -> str | None:
     if not doc:
         return doc
@@ -203,8 +243,19 @@ class BaseModel:
         if "kind" in vars(cls):
             cls._model_name = register(cls, cls._role).title
 
-    def __init__(self, *, on_nonconvergence: str = "warn") -> None:
+    @lifetimes_call_hints
+    def __init__(self, *, on_nonconvergence: str = "warn", penalizer_coef: float = 0.0) -> None:
         self.on_nonconvergence = on_nonconvergence
+        self.penalizer_coef = penalizer_coef
+
+    def __getattr__(self, name: str) -> Any:
+        """Called only for names the model lacks: lifetimes' fitter names get a hint."""
+        habit = habits.FITTER_NAMES.get(name)
+        if habit is not None and (habit.needs is None or hasattr(type(self), habit.needs)):
+            raise AttributeError(habits.attribute_message(type(self).__name__, name), name=name)
+        # Anything else fails as it would without this method (a property's own
+        # AttributeError, such as NotFittedError, is raised again as it was).
+        return object.__getattribute__(self, name)
 
     # ---------------------------------------------------------------- hooks for subclasses
     @staticmethod
@@ -308,13 +359,15 @@ class BaseModel:
 
     def _standardise(
         self, columns: list[np.ndarray], weights: np.ndarray
-    ) -> tuple[list[np.ndarray], Callable[[FitResult], FitResult]]:
+    ) -> tuple[list[np.ndarray], Callable[[FitResult], FitResult], np.ndarray]:
         """Optionally rescale the data before optimising, and how to map the result back.
 
         The default does nothing. Models whose data have a unit of scale (money) override it so
-        that the optimiser always sees values of order one, whatever the currency.
+        that the optimiser always sees values of order one, whatever the currency. The third
+        item is, per parameter, the factor from the optimised parameter to the reported one
+        (the penalty of ``penalizer_coef`` is on the reported parameters).
         """
-        return columns, lambda result: result
+        return columns, lambda result: result, np.ones(len(self._param_names))
 
     def _select_fit_rows(
         self, arrays: dict[str, np.ndarray], weights: np.ndarray, index: pd.Index
@@ -356,30 +409,36 @@ class BaseModel:
             )
         columns, uw = compress([arrays[c] for c in self._columns], w)
         fit_data = (tuple(columns), uw)
-        columns, undo = self._standardise(columns, uw)
+        penalizer = _checked_penalizer(getattr(self, "penalizer_coef", 0.0))
+        columns, undo, factors = self._standardise(columns, uw)
         starts = self._starting_values(columns, uw)
         negll, likelihood_columns = self._prepare_likelihood(columns, uw)
+        objective = _penalised(negll, penalizer, factors)
         screen = None
         if self._screening_rows and len(uw) >= 4 * self._screening_rows:
             # Every k-th distinct row: stratified by whatever order the rows come in.
             sample = np.arange(0, len(uw), len(uw) // self._screening_rows)
             sample_w = uw[sample]
-            screen = (
-                *self._prepare_likelihood([c[sample] for c in columns], sample_w),
-                sample_w,
+            sample_negll, sample_columns = self._prepare_likelihood(
+                [c[sample] for c in columns], sample_w
             )
-        result = undo(
-            maximise_likelihood(
-                negll,
-                likelihood_columns,
-                uw,
-                starts,
-                self._param_names,
-                restarts=self._restarts,
-                hessian=self._analytic_hessian,
-                screen=screen,
-            )
+            screen = (_penalised(sample_negll, penalizer, factors), sample_columns, sample_w)
+        result = maximise_likelihood(
+            objective,
+            likelihood_columns,
+            uw,
+            starts,
+            self._param_names,
+            restarts=self._restarts,
+            hessian=self._analytic_hessian,
+            screen=screen,
         )
+        if penalizer:
+            # Report the log-likelihood at the estimates, not the penalised objective.
+            with np.errstate(all="ignore"):
+                value = negll(result.params, *likelihood_columns, uw)[0]
+            result = dataclasses.replace(result, log_likelihood=-float(value))
+        result = undo(result)
         self._store(result, data)
         self.training_data_ = training
         # The distinct rows and their weights, on the data's own scale, so that
@@ -583,6 +642,9 @@ class BaseModel:
     def summary(self, alpha: float = 0.05, method: str = "wald") -> pd.DataFrame:
         """Parameter table: estimate, standard error and confidence interval.
 
+        A method, to be called (``model.summary()``): lifetimes' fitters had ``summary`` as a
+        DataFrame attribute.
+
         Parameters
         ----------
         alpha : float
@@ -644,6 +706,12 @@ class BaseModel:
         if method not in ("wald", "profile"):
             raise ClvDataError(f"method={method!r} is not one of 'wald', 'profile'.")
         check_is_fitted(self)
+        if method == "profile" and getattr(self, "penalizer_coef", 0.0):
+            raise ClvDataError(
+                f"Profile-likelihood intervals describe a maximum-likelihood fit, and this one "
+                f"is penalised (penalizer_coef={self.penalizer_coef!r}). Use method='wald', or "
+                "refit with penalizer_coef=0."
+            )
         est = self.params_.to_numpy()
         se = self.standard_errors_.to_numpy()
         if method == "profile":
@@ -708,6 +776,42 @@ class BaseModel:
         if not self.is_fitted:
             return f"<pre>{html.escape(repr(self))}</pre>"
         return self.overview().as_html()
+
+
+def _checked_penalizer(value: Any) -> float:
+    """``penalizer_coef`` as a float, refused unless a finite number >= 0."""
+    try:
+        coef = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ClvDataError(f"penalizer_coef={value!r} must be a number >= 0.") from exc
+    if not np.isfinite(coef) or coef < 0:
+        raise ClvDataError(f"penalizer_coef={value!r} must be a finite number >= 0.")
+    return coef
+
+
+def _penalised(negll: Callable[..., Any], coef: float, factors: np.ndarray) -> Callable[..., Any]:
+    """``negll`` plus ``coef * W * sum((factors * theta) ** 2)``, W the sum of the weights.
+
+    The optimiser divides the objective by W (the number of customers), so the penalty is
+    ``coef * sum(params ** 2)`` on the mean negative log-likelihood, with the parameters as
+    reported (``factors`` maps the optimised ones to those). Gradient and Hessian get the
+    penalty's too. ``coef == 0`` returns ``negll`` itself.
+    """
+    if coef == 0.0:
+        return negll
+    squared = np.asarray(factors, dtype=float) ** 2
+
+    def objective(theta: np.ndarray, *args: Any, hessian: bool = False) -> tuple:
+        # The weights are the last positional argument (see maximise_likelihood).
+        strength = coef * float(np.sum(args[-1]))
+        out = negll(theta, *args, hessian=True) if hessian else negll(theta, *args)
+        value = out[0] + strength * float(squared @ theta**2)
+        gradient = out[1] + 2.0 * strength * squared * theta
+        if not hessian:
+            return value, gradient
+        return value, gradient, out[2] + np.diag(2.0 * strength * squared)
+
+    return objective
 
 
 def training_data_summary(arrays: dict[str, np.ndarray], weights: np.ndarray) -> dict[str, Any]:
@@ -838,10 +942,19 @@ class PurchaseModel(BaseModel):
     #: customers that :func:`~clvpredict.simulate_transactions` turns into a log (None: none).
     _simulation_core: ClassVar[Callable[..., tuple] | None] = None
 
-    def __init__(self, *, time_unit: str | None = None, on_nonconvergence: str = "warn") -> None:
+    @lifetimes_call_hints
+    def __init__(
+        self,
+        *,
+        time_unit: str | None = None,
+        on_nonconvergence: str = "warn",
+        penalizer_coef: float = 0.0,
+    ) -> None:
         self.time_unit = time_unit
         self.on_nonconvergence = on_nonconvergence
+        self.penalizer_coef = penalizer_coef
 
+    @lifetimes_call_hints
     def fit(
         self,
         data: pd.DataFrame | None = None,

@@ -843,6 +843,7 @@ class BetaGeoModel(PurchaseModel):
     ----------
     <<time_unit>>
     <<on_nonconvergence>>
+    <<penalizer_coef>>
 
     Attributes
     ----------

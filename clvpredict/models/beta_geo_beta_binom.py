@@ -467,6 +467,7 @@ class BetaGeoBetaBinomModel(PurchaseModel):
         period length are refused, and so are data recording none given to a model that has
         one (state it with ``data.attrs["time_unit"] = ...``).
     <<on_nonconvergence>>
+    <<penalizer_coef>>
 
     Attributes
     ----------

@@ -18,7 +18,7 @@ from scipy import special
 from .._fitting import FitResult, distinct_values
 from ..data.summaries import rfm_arrays
 from ..exceptions import ClvDataError
-from ._base import BaseModel, in_callers_kind
+from ._base import BaseModel, in_callers_kind, lifetimes_call_hints
 from ._simulators import simulate_gamma_gamma
 
 __all__ = [
@@ -160,6 +160,7 @@ class GammaGammaModel(BaseModel):
     Parameters
     ----------
     <<on_nonconvergence>>
+    <<penalizer_coef>>
 
     Attributes
     ----------
@@ -192,6 +193,7 @@ class GammaGammaModel(BaseModel):
     def _prepare_likelihood(self, columns, weights):
         return gamma_gamma_negll_grouped, [GroupedSpend(*columns, weights)]
 
+    @lifetimes_call_hints
     def fit(
         self,
         data: pd.DataFrame | None = None,
@@ -274,7 +276,7 @@ class GammaGammaModel(BaseModel):
                 log_likelihood=result.log_likelihood - n * np.log(scale),
             )
 
-        return [x, zbar / scale], undo
+        return [x, zbar / scale], undo, np.array([1.0, 1.0, scale])
 
     def _starting_values(self, columns, weights):
         _, zbar = columns

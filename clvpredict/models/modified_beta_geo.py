@@ -383,6 +383,7 @@ class ModifiedBetaGeoModel(BetaGeoModel):
     ----------
     <<time_unit>>
     <<on_nonconvergence>>
+    <<penalizer_coef>>
 
     Attributes
     ----------

@@ -560,6 +560,7 @@ class ParetoNBDModel(PurchaseModel):
     ----------
     <<time_unit>>
     <<on_nonconvergence>>
+    <<penalizer_coef>>
 
     Attributes
     ----------

@@ -57,19 +57,7 @@ if TARGET not in ("clvpredict", "lifetimes"):
 #: a test whose own code no longer runs on today's numpy / pandas (said so in its reason). Marked
 #: ``xfail(strict=True)``: a listed test that starts passing fails the run, so the list cannot
 #: go stale.
-_SAME_PERIOD = (
-    "lifetimes bug that clvpredict fixes: lifetimes' beta_geometric_nbd_model counted a "
-    "customer's repeat purchases in distinct whole time units (two in one day counted once), "
-    "clvpredict's counts every repeat purchase, as the BG/NBD does (see generate_data); the "
-    "transaction log's daily or hourly summary then shows fewer for the 35 of these 500 "
-    "customers who bought twice in one period (recency and T agree)"
-)
-
 EXPECTED_FAILURES: dict[str, str] = {
-    "test_generate_data.py::test_beta_geometric_nbd_model_transactional_data"
-    "[100-0.24-4.41-0.79-2.43-2019-1-1-D-500]": _SAME_PERIOD,
-    "test_generate_data.py::test_beta_geometric_nbd_model_transactional_data"
-    "[100-0.24-4.41-0.79-2.43-2019-1-1-h-500]": _SAME_PERIOD,
     # Not one of the three kinds: the test's own code uses what today's numpy / pandas removed,
     # and fails the same way against lifetimes itself. Only editing the test would fix it.
     "test_estimation.py::TestBetaGeoBetaBinomFitter::test_prob_alive_is_close_to_Hardie_paper_table_6": (

@@ -229,7 +229,7 @@ def test_summary_and_repr(bgbb):
     annual = BetaGeoBetaBinomModel.from_params(bgbb.params_, time_unit="Y")
     assert "period length   1 year (Y)" in repr(annual)
     assert repr(BetaGeoBetaBinomModel()) == (
-        "BetaGeoBetaBinomModel(time_unit=None, on_nonconvergence='warn')"
+        "BetaGeoBetaBinomModel(time_unit=None, on_nonconvergence='warn', penalizer_coef=0.0)"
     )
 
 

@@ -25,6 +25,7 @@ def test_fit_returns_self_and_sets_learned_state(cdnow_summary):
     assert vars(cp.BetaGeoModel(time_unit="W")) == {
         "time_unit": "W",
         "on_nonconvergence": "warn",
+        "penalizer_coef": 0.0,
     }
 
 
@@ -111,7 +112,9 @@ def test_repr_and_html_show_the_fit(bg_cdnow):
         and "std err" in html
         and "std_error" not in html
     )
-    assert repr(cp.GammaGammaModel()) == "GammaGammaModel(on_nonconvergence='warn')"
+    assert repr(cp.GammaGammaModel()) == (
+        "GammaGammaModel(on_nonconvergence='warn', penalizer_coef=0.0)"
+    )
 
 
 def test_not_fitted():

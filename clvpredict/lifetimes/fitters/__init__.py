@@ -127,11 +127,32 @@ class BaseFitter:
         """Weighted negative log-likelihood (a sum) and its gradient in natural parameters."""
         return self._model._negll(theta, *columns, weights)
 
-    def _native_fit(self, columns: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
-        """The unpenalised maximum-likelihood estimate from the clvpredict model."""
-        model = self._model()
-        model.fit(**dict(zip(self._data_columns, columns, strict=True)), weights=weights)
-        return model.params_.to_numpy(dtype=float)
+    def _native_fit(
+        self,
+        columns: list[np.ndarray],
+        weights: np.ndarray,
+        penalizer_coef: float = 0.0,
+        time_scale: float = 1.0,
+    ) -> np.ndarray:
+        """The clvpredict model's estimate, with lifetimes' penalty given in the model's terms.
+
+        The model penalises its own parameters; lifetimes penalised the rate parameters on its
+        rescaled time axis (time times ``time_scale``). With a penalty the model is therefore
+        fitted with time in lifetimes' rescaled units, where its parameters are the ones
+        lifetimes penalised, and the rates are converted back.
+        """
+        data = dict(zip(self._data_columns, columns, strict=True))
+        if penalizer_coef == 0.0:
+            time_scale = 1.0  # the maximum-likelihood estimate does not depend on the axis
+        scales = self._penalty_scales(time_scale)
+        if time_scale != 1.0:
+            data = {
+                name: values * time_scale if name in ("recency", "T") else values
+                for name, values in data.items()
+            }
+        model = self._model(penalizer_coef=penalizer_coef)
+        model.fit(**data, weights=weights)
+        return model.params_.to_numpy(dtype=float) / scales
 
     def _penalty_scales(self, time_scale: float) -> np.ndarray:
         """Per-parameter factors to the axis lifetimes penalised (rescaled time for rates)."""
@@ -153,8 +174,9 @@ class BaseFitter:
         lifetimes minimises ``negll / d + penalizer_coef * sum(params_scaled**2)`` over the log
         parameters, with ``d`` the sum of the weights (the mean of them for the Pareto/NBD) and
         ``params_scaled`` the parameters on its rescaled time axis (rates per ``1 / max(T)``).
-        Without a penalty that is the maximum-likelihood estimate, which the clvpredict model
-        finds; with one, the penalised objective is minimised from there.
+        The clvpredict model minimises it (its ``penalizer_coef`` is the same penalty, on
+        the parameters in the data's time axis: see :meth:`_native_fit`); given
+        ``initial_params``, lifetimes' search from there is run instead.
         """
         divisor = weights.sum() if self._objective_divisor == "sum" else weights.mean()
         scales = self._penalty_scales(time_scale)
@@ -170,14 +192,17 @@ class BaseFitter:
             gradient = gradient / divisor + 2.0 * coef * scaled * scales
             return float(value), gradient * theta
 
-        if coef == 0.0 and initial_params is None:
-            theta = self._native_fit(columns, weights)
-        else:
-            start = (
-                np.asarray(initial_params, dtype=float)
-                if initial_params is not None
-                else np.log(self._native_fit(columns, weights))
-            )
+        start = None if initial_params is None else np.asarray(initial_params, dtype=float)
+        if start is None:
+            # The model's penalty is coef * sum(params ** 2) on the negative log-likelihood
+            # divided by the sum of the weights: lifetimes' divisor may be another one.
+            native_coef = coef * divisor / float(weights.sum())
+            theta = self._native_fit(columns, weights, native_coef, time_scale)
+            if coef > 0.0 and constraint is not None and not constraint(theta):
+                # The model knows no constraint: search within it from the unpenalised fit,
+                # as before the penalty moved into the model (unpenalised, it is not applied).
+                start = np.log(self._native_fit(columns, weights))
+        if start is not None:
             result = optimize.minimize(
                 objective,
                 start,

@@ -42,8 +42,9 @@ class PurchaseFitter(BaseFitter):
         weights : array-like, optional
             Number of customers each row stands for (default 1 each).
         initial_params : array-like, optional
-            Starting point, as lifetimes took it: the *logarithms* of the parameters. Only the
-            penalised search uses it; the likelihood's maximum does not depend on it.
+            Starting point, as lifetimes took it: the *logarithms* of the parameters. Given,
+            lifetimes' search (L-BFGS from there) replaces the model's own fit; the optimum
+            does not depend on it.
         verbose, tol, **kwargs
             Accepted for lifetimes' signature (scipy options); the models' own optimiser
             decides convergence.
