@@ -86,6 +86,9 @@ def model_to_dict(model: Any) -> dict[str, Any]:
     check_is_fitted(model)
     result: FitResult | None = getattr(model, "fit_result_", None)
     settings = {k: v for k, v in vars(model).items() if not k.endswith("_")}
+    if settings.get("penalizer_coef") == 0:
+        # An unpenalised fit's file stays as it was, readable by clvpredict before the setting.
+        del settings["penalizer_coef"]
     document: dict[str, Any] = {
         "format": _FORMAT,
         "schema_version": SCHEMA_VERSION,

@@ -8,6 +8,8 @@ Fitting a native model on CDNOW measured on that axis must give lifetimes' penal
 
 from __future__ import annotations
 
+import json
+
 import lifetimes as oracle
 import lifetimes.datasets
 import numpy as np
@@ -155,6 +157,11 @@ def test_penalised_fit_reports_its_likelihood_and_keeps_its_setting(cdnow, tmp_p
     )
     path = penalised.save(tmp_path / "bg.json")
     assert cp.load_model(path).penalizer_coef == 0.001
+    # An unpenalised fit's file has no such setting (older clvpredict refuses unknown
+    # settings), and loads with the default.
+    plain_file = json.loads(plain.save(tmp_path / "plain.json").read_text())
+    assert set(plain_file["settings"]) == {"time_unit", "on_nonconvergence"}
+    assert cp.load_model(tmp_path / "plain.json").penalizer_coef == 0.0
     with pytest.raises(cp.ClvDataError, match="penalised"):
         penalised.summary(method="profile")
     for bad in (-0.1, float("nan"), "a lot"):
