@@ -74,6 +74,26 @@ def _moment(value: Any, datetime_format: str | None) -> pd.Timestamp:
     return pd.to_datetime(value, format=datetime_format)
 
 
+def _purchase_periods(
+    transactions: pd.DataFrame,
+    customer_id_col: str,
+    dates: pd.Series,
+    freq: str,
+    monetary_value_col: str | None,
+) -> pd.DataFrame:
+    """One row per transaction: ``customer``, the whole ``period`` of ``freq`` it falls in and,
+    with a money column, its ``value``."""
+    periods = pd.DataFrame(
+        {
+            "customer": transactions[customer_id_col].to_numpy(),
+            "period": _period_numbers(dates, freq),
+        }
+    )
+    if monetary_value_col is not None:
+        periods["value"] = transactions[monetary_value_col].to_numpy(dtype=float)
+    return periods
+
+
 def _end_period(end: Any, datetime_format: str | None, freq: str) -> int:
     moment = _moment(end, datetime_format)
     return int(pd.Series([moment]).dt.to_period(_pandas_freq(freq)).array.asi8[0])
@@ -122,14 +142,7 @@ def summary_data_from_transaction_data(
         end = _period_numbers(dates.iloc[[dates.argmax()]], freq)[0]
     else:
         end = _end_period(observation_period_end, datetime_format, freq)
-    periods = pd.DataFrame(
-        {
-            "customer": transactions[customer_id_col].to_numpy(),
-            "period": _period_numbers(dates, freq),
-        }
-    )
-    if monetary_value_col is not None:
-        periods["value"] = transactions[monetary_value_col].to_numpy(dtype=float)
+    periods = _purchase_periods(transactions, customer_id_col, dates, freq, monetary_value_col)
     periods = periods[periods["period"] <= end]
     per_period = periods.groupby(["customer", "period"], sort=True).sum().reset_index()
     grouped = per_period.groupby("customer", sort=True)
@@ -203,14 +216,7 @@ def calibration_and_holdout_data(
     calibration.columns = [f"{name}_cal" for name in calibration.columns]
     end_period = _end_period(observation_period_end, datetime_format, freq)
     cal_period = _end_period(calibration_end, None, freq)
-    holdout = pd.DataFrame(
-        {
-            "customer": transactions[customer_id_col].to_numpy(),
-            "period": _period_numbers(dates, freq),
-        }
-    )
-    if monetary_value_col is not None:
-        holdout["value"] = transactions[monetary_value_col].to_numpy(dtype=float)
+    holdout = _purchase_periods(transactions, customer_id_col, dates, freq, monetary_value_col)
     holdout = holdout[(~cal_mask) & (holdout["period"].to_numpy() <= end_period)]
     per_period = holdout.groupby(["customer", "period"]).sum().reset_index()
     counts = per_period.groupby("customer").size()
