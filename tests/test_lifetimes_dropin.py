@@ -139,3 +139,20 @@ def test_transaction_log_summary_gives_the_simulated_customers():
     np.testing.assert_array_equal(summary["frequency"], customers["frequency"])
     np.testing.assert_array_equal(summary["recency"], np.ceil(customers["recency"]))
     np.testing.assert_array_equal(summary["T"], customers["T"])
+
+
+def test_period_transactions_opens_its_own_figure_as_lifetimes_did(cdnow):
+    import matplotlib.pyplot as plt
+
+    bgf = lt.BetaGeoFitter().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    plt.figure()
+    other = plt.gca()
+    other.plot([0, 1], [0, 1])
+    from clvpredict.lifetimes.plotting import plot_period_transactions
+
+    ax = plot_period_transactions(bgf)
+    # Its own axes: the 7 actual and 7 expected bars only, the other plot left alone.
+    assert ax is not other and len(ax.patches) == 14 and len(other.lines) == 1
+    counts = [p.get_height() for p in ax.patches[:7]]
+    assert counts == [1411, 439, 214, 100, 62, 38, 29]
+    plt.close("all")

@@ -89,7 +89,12 @@ def plot_period_transactions(
         ``ax.patches``: the actual bars, then the model's.
     """
     labels = kwargs.pop("label", ["Actual", "Model"])
-    ax = _axes(kwargs.pop("ax", None))
+    ax = kwargs.pop("ax", None)
+    if ax is None:
+        # lifetimes drew these bars with DataFrame.plot, which opens a figure of its own.
+        import matplotlib.pyplot as plt
+
+        ax = plt.figure().add_subplot()
     data = model.data
     weights = data["weights"] if "weights" in data else pd.Series(1.0, index=data.index)
     actual = weights.groupby(data["frequency"].to_numpy()).sum().sort_index()
