@@ -37,7 +37,7 @@ from ._units import (
 )
 from ._validation import check_horizon, model_time_unit
 from .data.engines import (
-    SUMMARY_COLUMNS,
+    TABLE_COLUMNS,
     UNIT_COLUMN,
     as_lazy,
     backend,
@@ -628,7 +628,7 @@ def _engine_histories(
     seeded hash of the customer id; at most ``max_customers`` rows come to this process."""
     frame = as_lazy(data)
     names = frame.collect_schema().names()
-    ident = id_column(names, customer_id_col, SUMMARY_COLUMNS | _TABLE_COLUMNS, "data")
+    ident = id_column(names, customer_id_col, TABLE_COLUMNS, "data")
     (n,) = scalars(frame, nw.len())
     n = int(n)
     unit = summary_unit(data) or time_unit
@@ -643,21 +643,6 @@ def _engine_histories(
     if unit is not None:
         out.attrs["time_unit"] = unit
     return out, n
-
-
-#: The prediction columns of a clv_table, which do not name customers.
-_TABLE_COLUMNS = frozenset(
-    {
-        "p_alive",
-        "expected_purchases",
-        "expected_purchases_holdout",
-        "expected_avg_value",
-        "predictive_clv",
-        "predictive_clv_lower",
-        "predictive_clv_upper",
-        "simple_clv",
-    }
-)
 
 
 def _weighted_totals(

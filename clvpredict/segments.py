@@ -27,7 +27,7 @@ import pandas as pd
 
 from ._units import unit_in_days
 from .data.engines import (
-    SUMMARY_COLUMNS,
+    TABLE_COLUMNS,
     UNIT_COLUMN,
     as_lazy,
     count_true,
@@ -61,22 +61,6 @@ DEFAULT_TIERS: tuple[tuple[str, float], ...] = (
     ("next 20%", 0.20),
     ("middle 30%", 0.30),
     ("bottom 40%", 0.40),
-)
-
-#: The columns of a clv_table and of the customers at risk (a summary's, and the predictions');
-#: any other column of an engine's table names the customers.
-TABLE_COLUMNS = SUMMARY_COLUMNS | frozenset(
-    {
-        "p_alive",
-        "expected_purchases",
-        "expected_purchases_holdout",
-        "expected_avg_value",
-        "predictive_clv",
-        "simple_clv",
-        "p_alive_before",
-        "p_alive_change",
-        "time_since_last_purchase",
-    }
 )
 
 

@@ -25,6 +25,7 @@ from ..exceptions import ClvDataError
 __all__ = [
     "SPARK_BACKENDS",
     "SUMMARY_COLUMNS",
+    "TABLE_COLUMNS",
     "UNIT_COLUMN",
     "backend",
     "checkpoint",
@@ -184,6 +185,25 @@ SUMMARY_COLUMNS = frozenset(
         "monetary_value_holdout",
         "duration_holdout",
         UNIT_COLUMN,
+    }
+)
+
+
+#: The columns of a clv_table and of the customers at risk (a summary's, and the predictions');
+#: any other column of an engine's table names the customers.
+TABLE_COLUMNS = SUMMARY_COLUMNS | frozenset(
+    {
+        "p_alive",
+        "expected_purchases",
+        "expected_purchases_holdout",
+        "expected_avg_value",
+        "predictive_clv",
+        "predictive_clv_lower",
+        "predictive_clv_upper",
+        "simple_clv",
+        "p_alive_before",
+        "p_alive_change",
+        "time_since_last_purchase",
     }
 )
 
