@@ -542,9 +542,8 @@ def _total_interval(
     level = check_level(level)
     if max_customers is None:
         max_customers = TOTAL_INTERVAL_CUSTOMERS
-    if isinstance(max_customers, bool) or not isinstance(max_customers, int | np.integer):
-        raise ClvDataError(f"max_customers={max_customers!r} must be a whole number >= 1.")
-    if max_customers < 1:
+    whole = isinstance(max_customers, int | np.integer) and not isinstance(max_customers, bool)
+    if not whole or max_customers < 1:
         raise ClvDataError(f"max_customers={max_customers!r} must be a whole number >= 1.")
     rng = np.random.default_rng(random_state)
     draws = _joint_draws(purchase_model, spend_model, n_draws, rng)
@@ -608,12 +607,18 @@ def _pandas_histories(
     rows = data[_HISTORY_COLUMNS]
     if n > max_customers:
         rows = rows.iloc[np.sort(rng.choice(n, size=max_customers, replace=False))]
-    stacked = rows.to_numpy(dtype=float)
-    unique, counts = np.unique(stacked, axis=0, return_counts=True)
-    out = pd.DataFrame(unique, columns=_HISTORY_COLUMNS)
-    out["weight"] = counts.astype(float)
+    out = _counted_histories(rows.to_numpy(dtype=float))
     out.attrs.update(data.attrs)
     return out, n
+
+
+def _counted_histories(rows: np.ndarray) -> pd.DataFrame:
+    """The distinct rows of ``_HISTORY_COLUMNS`` values, with a ``weight`` column counting
+    each."""
+    unique, counts = np.unique(rows, axis=0, return_counts=True)
+    out = pd.DataFrame(unique, columns=_HISTORY_COLUMNS)
+    out["weight"] = counts.astype(float)
+    return out
 
 
 def _engine_histories(
@@ -637,9 +642,7 @@ def _engine_histories(
     else:
         seed = int(rng.integers(2**31))
         sample = hashed_sample(frame, max_customers, ident, _HISTORY_COLUMNS, seed=seed)
-        unique, counts = np.unique(sample.to_numpy(dtype=float), axis=0, return_counts=True)
-        out = pd.DataFrame(unique, columns=_HISTORY_COLUMNS)
-        out["weight"] = counts.astype(float)
+        out = _counted_histories(sample.to_numpy(dtype=float))
     if unit is not None:
         out.attrs["time_unit"] = unit
     return out, n
