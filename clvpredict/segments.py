@@ -677,17 +677,15 @@ def _engine_rfm(
     if any(int(g or 0) for g in gaps):
         raise ClvDataError("rfm_segments needs frequency, recency, T and spend for everyone.")
     n = int(n)
+    # The ascending positions of the four edges; position p is rank n - 1 - p in rank_keys'
+    # order (largest first).
+    positions = [math.ceil(k * n / 5) - 1 for k in range(1, 5)] if n else []
     scores = []
     for column in values:
-        # Ascending position p is rank n - 1 - p in rank_keys' order (largest first).
-        positions = sorted({math.ceil(k * n / 5) - 1 for k in range(1, 5)}) if n else []
-        keys = rank_keys(keyed, f"_{column}", ident, [n - 1 - p for p in positions])
-        edges = {p: keys[n - 1 - p].value for p in positions}
+        keys = rank_keys(keyed, f"_{column}", ident, [n - 1 - p for p in sorted(set(positions))])
         score = nw.lit(1, nw.Int64)
-        for k in range(1, 5):
-            if n:
-                edge = edges[math.ceil(k * n / 5) - 1]
-                score = score + (nw.col(f"_{column}") > edge).cast(nw.Int64)
+        for p in positions:
+            score = score + (nw.col(f"_{column}") > keys[n - 1 - p].value).cast(nw.Int64)
         scores.append(score.alias(column))
     scored = keyed.select(ident, *scores)
     return scored.with_columns(_segment_expr(rules).alias("rfm_segment"))
