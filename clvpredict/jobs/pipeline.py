@@ -255,13 +255,8 @@ class JobProgress:
 
     def skip(self, name: str, reason: str) -> None:
         """A planned step that the run does not need; it counts as done."""
-        self.position += 1
-        progress_logger.info(
-            "step %d of %d: %s skipped: %s", self.position, self.total, name, reason
-        )
-        if self._bar is not None:
-            self._bar.start(f"{name} (skipped)")
-            self._bar.advance()
+        self.start(f"{name} skipped: {reason}")
+        self.done()
 
     def close(self) -> None:
         if self._bar is not None:
