@@ -91,36 +91,28 @@ COUNT_COLUMNS = frozenset(
 SHARE_COLUMNS = frozenset({"share_of_customers", "share_of_predictive_clv", "share_of_simple_clv"})
 
 
-def _table_html(
-    frame: pd.DataFrame,
-    digits: int = 2,
-    currency: str | None = None,
-    money: frozenset[str] = MONEY_COLUMNS,
-    labels: dict[str, str] | None = None,
-) -> str:
-    """A table as HTML; with ``currency``, its ``money`` columns' headers name it. With
-    ``labels``, the headers (columns and index name) found in it are replaced by its words
-    and the shares are shown as percentages; the frame itself is not changed."""
-    if labels is not None:
-        frame = frame.copy()
-        for column in frame.columns:
-            values = frame[column]
-            if column in SHARE_COLUMNS:
-                frame[column] = [f"{v:.1%}" if np.isfinite(v) else "" for v in values]
-            elif pd.api.types.is_bool_dtype(values):
-                frame[column] = values.map({True: "yes", False: "no"})
-            elif column in COUNT_COLUMNS and _whole(values):
-                frame[column] = [f"{v:,.0f}" if np.isfinite(v) else "" for v in values]
-            elif column in money:
-                # Money in cents whatever the table's other digits (probabilities take three).
-                frame[column] = [f"{v:,.2f}" if np.isfinite(v) else "" for v in values]
-        frame = frame.rename(columns=labels)
-        # The index's name in the corner cell, not on a header row of its own.
-        name = frame.index.name
-        frame.columns.name = labels.get(name, name) if isinstance(name, str) else None
-        frame.index.name = None
-    elif currency:
-        frame = frame.rename(columns={c: f"{c} ({currency})" for c in frame.columns if c in money})
+def _table_html(frame: pd.DataFrame, digits: int = 2, *, labels: dict[str, str]) -> str:
+    """A table as HTML, its headers (columns and index name) in the words of ``labels``:
+    shares as percentages, counts as whole numbers, booleans as yes/no and money
+    (:data:`MONEY_COLUMNS`) in cents, other numbers to ``digits`` decimals. The frame itself
+    is not changed."""
+    frame = frame.copy()
+    for column in frame.columns:
+        values = frame[column]
+        if column in SHARE_COLUMNS:
+            frame[column] = [f"{v:.1%}" if np.isfinite(v) else "" for v in values]
+        elif pd.api.types.is_bool_dtype(values):
+            frame[column] = values.map({True: "yes", False: "no"})
+        elif column in COUNT_COLUMNS and _whole(values):
+            frame[column] = [f"{v:,.0f}" if np.isfinite(v) else "" for v in values]
+        elif column in MONEY_COLUMNS:
+            # Money in cents whatever the table's other digits (probabilities take three).
+            frame[column] = [f"{v:,.2f}" if np.isfinite(v) else "" for v in values]
+    frame = frame.rename(columns=labels)
+    # The index's name in the corner cell, not on a header row of its own.
+    name = frame.index.name
+    frame.columns.name = labels.get(name, name) if isinstance(name, str) else None
+    frame.index.name = None
     table = frame.to_html(
         border=0, float_format=lambda v: f"{v:,.{digits}f}", na_rep="", escape=True
     )
@@ -196,8 +188,6 @@ def holdout_labels(
         "pct_error": "Error of the total (%)",
         "frequency_bin": "Repeat purchases in calibration",
         "recency_bin": f"Recency in calibration ({unit})",
-        "recency_low": f"From ({unit})",
-        "recency_high": f"To ({unit})",
         "log_likelihood": "Log-likelihood (calibration)",
         "n_params": "Parameters",
         "aic": "AIC",
