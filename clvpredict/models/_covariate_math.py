@@ -1,0 +1,76 @@
+"""How time-invariant customer covariates enter the purchase models' parameters.
+
+Each customer ``i`` has a row ``z_i`` of covariates for the purchase process and a row
+``w_i`` for the dropout process (dummies and numbers, from :mod:`clvpredict.data.covariates`).
+The population parameters become individual ones:
+
+* purchase process, every model: ``alpha_i = alpha * exp(-gamma_purchase . z_i)``. The purchase
+  rate is ``lambda ~ Gamma(r, alpha_i)``, so its mean ``r / alpha_i`` grows by the factor
+  ``exp(gamma_purchase . z_i)``: a positive coefficient means more purchases.
+* dropout process, Pareto/NBD: ``beta_i = beta * exp(-gamma_dropout . w_i)``. The dropout rate is
+  ``mu ~ Gamma(s, beta_i)``, so a positive coefficient means a higher dropout rate, a shorter
+  expected lifetime (Fader & Hardie 2007, "Incorporating time-invariant covariates into the
+  Pareto/NBD and BG/NBD models", brucehardie.com note 019).
+* dropout process, BG/NBD and MBG/NBD: ``a_i = a * exp(gamma_dropout . w_i)`` and
+  ``b_i = b * exp(gamma_dropout . w_i)``, as CLVTools' static-covariate BG/NBD has it. The dropout
+  probability is ``p ~ Beta(a_i, b_i)``, whose mean ``a / (a + b)`` the covariate leaves alone; it
+  moves the concentration ``a_i + b_i`` of customers around that mean, and so the share of
+  customers who drop out early (a positive coefficient means a tighter spread, fewer customers
+  with a dropout probability near 0 or near 1).
+
+A customer whose covariates are all 0 has the parameters of the model without covariates. A
+covariate "shared" between the processes has one coefficient that enters both formulas (with
+each formula's own sign), as CLVTools' constrained covariates do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Per model kind: the position, in the parameter tuple, of the parameter each process's
+#: covariates scale, and the sign of the exponent (``param_i = param * exp(sign * gamma . z)``).
+PURCHASE_SCALED = {"bgnbd": (1,), "mbgnbd": (1,), "pareto_nbd": (1,)}
+DROPOUT_SCALED = {"bgnbd": (2, 3), "mbgnbd": (2, 3), "pareto_nbd": (3,)}
+PURCHASE_SIGN = {"bgnbd": -1.0, "mbgnbd": -1.0, "pareto_nbd": -1.0}
+DROPOUT_SIGN = {"bgnbd": 1.0, "mbgnbd": 1.0, "pareto_nbd": -1.0}
+
+
+def individual_parameters(
+    kind: str,
+    base: tuple[float, ...] | np.ndarray,
+    gamma_purchase: np.ndarray,
+    gamma_dropout: np.ndarray,
+    z_purchase: np.ndarray,
+    z_dropout: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Each customer's model parameters, in the model's parameter order.
+
+    Parameters
+    ----------
+    kind : {"bgnbd", "mbgnbd", "pareto_nbd"}
+        The model (its registry name).
+    base : tuple of 4 floats
+        The population parameters ``(r, alpha, a, b)`` or ``(r, alpha, s, beta)``: those of a
+        customer whose covariates are all 0 (``alpha``, ``beta`` in the model's time unit).
+    gamma_purchase, gamma_dropout : arrays of shape (k_p,), (k_d,)
+        Coefficients of the purchase and the dropout covariates (no unit: per unit of the
+        covariate).
+    z_purchase, z_dropout : arrays of shape (n, k_p), (n, k_d)
+        The customers' covariates for each process (k may be 0).
+
+    Returns
+    -------
+    tuple of 4 arrays of shape (n,)
+        The parameters of each customer; the unscaled ones repeated.
+    """
+    z_purchase = np.asarray(z_purchase, dtype=float)
+    z_dropout = np.asarray(z_dropout, dtype=float)
+    n = z_purchase.shape[0]
+    params = [np.full(n, float(v)) for v in base]
+    purchase = z_purchase @ np.asarray(gamma_purchase, dtype=float)
+    dropout = z_dropout @ np.asarray(gamma_dropout, dtype=float)
+    for position in PURCHASE_SCALED[kind]:
+        params[position] = params[position] * np.exp(PURCHASE_SIGN[kind] * purchase)
+    for position in DROPOUT_SCALED[kind]:
+        params[position] = params[position] * np.exp(DROPOUT_SIGN[kind] * dropout)
+    return tuple(params)
