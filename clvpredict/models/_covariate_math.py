@@ -29,10 +29,10 @@ import numpy as np
 
 #: Per model kind: the position, in the parameter tuple, of the parameter each process's
 #: covariates scale, and the sign of the exponent (``param_i = param * exp(sign * gamma . z)``).
-PURCHASE_SCALED = {"bgnbd": (1,), "mbgnbd": (1,), "pareto_nbd": (1,)}
-DROPOUT_SCALED = {"bgnbd": (2, 3), "mbgnbd": (2, 3), "pareto_nbd": (3,)}
-PURCHASE_SIGN = {"bgnbd": -1.0, "mbgnbd": -1.0, "pareto_nbd": -1.0}
-DROPOUT_SIGN = {"bgnbd": 1.0, "mbgnbd": 1.0, "pareto_nbd": -1.0}
+PURCHASE_SCALED = {"bgnbd": (1,), "mbgnbd": (1,), "paretonbd": (1,)}
+DROPOUT_SCALED = {"bgnbd": (2, 3), "mbgnbd": (2, 3), "paretonbd": (3,)}
+PURCHASE_SIGN = {"bgnbd": -1.0, "mbgnbd": -1.0, "paretonbd": -1.0}
+DROPOUT_SIGN = {"bgnbd": 1.0, "mbgnbd": 1.0, "paretonbd": -1.0}
 
 
 def individual_parameters(
@@ -47,7 +47,7 @@ def individual_parameters(
 
     Parameters
     ----------
-    kind : {"bgnbd", "mbgnbd", "pareto_nbd"}
+    kind : {"bgnbd", "mbgnbd", "paretonbd"}
         The model (its registry name).
     base : tuple of 4 floats
         The population parameters ``(r, alpha, a, b)`` or ``(r, alpha, s, beta)``: those of a
