@@ -195,20 +195,39 @@ def _row_hash(bits: Sequence[np.ndarray]) -> np.ndarray:
     return key
 
 
+def _natural(phi: np.ndarray, positive: np.ndarray | None) -> np.ndarray:
+    """Parameters from optimiser coordinates: ``exp`` of the positive ones, the rest as they are."""
+    if positive is None:
+        return np.exp(phi)
+    return np.where(positive, np.exp(np.where(positive, phi, 0.0)), phi)
+
+
+def _coordinates(theta: np.ndarray, positive: np.ndarray | None) -> np.ndarray:
+    """Optimiser coordinates of ``theta``: logs of the positive parameters (clipped into the
+    box), the others (regression coefficients) as they are."""
+    logs = np.log(np.clip(np.asarray(theta, dtype=float), 1e-12, 1e12))
+    return logs if positive is None else np.where(positive, logs, theta)
+
+
 def _log_objective(
-    negll: NegLogLik, columns: Sequence[np.ndarray], weights: np.ndarray
+    negll: NegLogLik,
+    columns: Sequence[np.ndarray],
+    weights: np.ndarray,
+    positive: np.ndarray | None = None,
 ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-    """Mean negative log-likelihood and its gradient as functions of log-parameters."""
+    """Mean negative log-likelihood and its gradient as functions of log-parameters (of the
+    positive parameters; coefficients that may take any sign enter as they are)."""
     total = float(weights.sum())
 
     def objective(phi: np.ndarray) -> tuple[float, np.ndarray]:
-        theta = np.exp(phi)
+        theta = _natural(phi, positive)
         with np.errstate(all="ignore"):
             f, g = negll(theta, *columns, weights)
         if not np.isfinite(f) or not np.all(np.isfinite(g)):
             # Steer the line search away from a region where the likelihood underflows.
             return 1e300, np.zeros_like(phi)
-        return f / total, g * theta / total
+        jacobian = theta if positive is None else np.where(positive, theta, 1.0)
+        return f / total, g * jacobian / total
 
     return objective
 
@@ -326,6 +345,7 @@ def maximise_likelihood(
     restarts: Callable[[np.ndarray], Sequence[np.ndarray]] | None = None,
     hessian: bool = False,
     screen: tuple[NegLogLik, Sequence[Any], np.ndarray] | None = None,
+    positive: Sequence[bool] | None = None,
 ) -> FitResult:
     """Maximise a weighted log-likelihood over positive parameters.
 
@@ -353,13 +373,20 @@ def maximise_likelihood(
         With ``hessian``: the objective on a sample of the rows, which screens the ``restarts``
         (see :func:`_screen_restarts`) so that those falling back to the first optimum cost
         only evaluations on the sample.
+    positive : sequence of bool, optional
+        Which parameters are positive (optimised on the log scale; the default: all). The
+        others, such as covariate coefficients, take any real value and are optimised as they
+        are, within +-30. Only for fits without ``hessian`` and ``restarts``.
 
     Returns
     -------
     FitResult
         The best optimum found; ``converged`` says whether its gradient vanished.
     """
-    counted = _log_objective(negll, columns, weights)
+    mask = None if positive is None else np.asarray(positive, dtype=bool)
+    if mask is not None and (hessian or restarts is not None):
+        raise ValueError("positive= is for fits without an analytic Hessian or restarts")
+    counted = _log_objective(negll, columns, weights, mask)
     evaluations = 0
 
     def objective(phi: np.ndarray) -> tuple[float, np.ndarray]:
@@ -381,7 +408,7 @@ def maximise_likelihood(
         converged to an interior point."""
         nonlocal best, best_hessian, best_gradient, tried, evaluations
         tried += 1
-        phi0 = np.log(np.clip(np.asarray(start, dtype=float), 1e-12, 1e12))
+        phi0 = _coordinates(start, mask)
         if with_hessian is not None:
             phi, f, g, h, nit, n_eval = _newton(with_hessian, phi0)
             evaluations += n_eval
@@ -435,7 +462,7 @@ def maximise_likelihood(
 
     assert best is not None
     f, phi, nit, message = best
-    theta = np.exp(phi)
+    theta = _natural(phi, mask)
     total = float(weights.sum())
     gnorm = float(np.max(np.abs(grad_only(phi) if best_gradient is None else best_gradient)))
     notes: list[str] = []
@@ -476,15 +503,18 @@ def maximise_likelihood(
         )
     else:
         # Delta method back to the natural scale; exact at an optimum (zero gradient).
-        cov = cov_phi * np.outer(theta, theta)
+        jacobian = theta if mask is None else np.where(mask, theta, 1.0)
+        cov = cov_phi * np.outer(jacobian, jacobian)
         log_se = np.sqrt(np.diag(cov_phi))
         loose = log_se > MAX_LOG_STANDARD_ERROR
         if loose.any():
+            # A coefficient's standard error of 5 is a factor of e^5 on the rate it scales,
+            # each way: as loose as a positive parameter's log standard error of 5.
             names = [n for n, b in zip(param_names, loose, strict=True) if b]
             notes.append(
                 f"parameter(s) {names} are not identified by the data (standard error of their "
-                f"logarithm {', '.join(f'{v:.3g}' for v in log_se[loose])}: a 95% interval "
-                "spanning many orders of magnitude)"
+                f"logarithm, or of the coefficient, {', '.join(f'{v:.3g}' for v in log_se[loose])}"
+                ": a 95% interval spanning many orders of magnitude)"
             )
 
     converged = not notes

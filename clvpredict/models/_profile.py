@@ -42,7 +42,14 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .._fitting import POLISH_BELOW, _log_objective, _newton_polish, serial_blas
+from .._fitting import (
+    POLISH_BELOW,
+    _coordinates,
+    _log_objective,
+    _natural,
+    _newton_polish,
+    serial_blas,
+)
 from .._progress import progress
 from .._validation import check_is_fitted
 from ..exceptions import ClvDataError, ConvergenceError, NotFittedError
@@ -136,10 +143,14 @@ def profile_likelihood_intervals(
     for j, side, out in searches:
         profile = fitted.profile(j, side)
         distance = _find_crossing(profile, threshold, fitted.slope[j, j], max_log_distance)
+        positive = bool(fitted.positive[j])
         if distance is None:
-            out[j] = 0.0 if side < 0 else np.inf
-        else:
+            out[j] = (0.0 if positive else -np.inf) if side < 0 else np.inf
+        elif positive:
             out[j] = float(np.exp(fitted.centre[j] + side * distance))
+        else:
+            # A covariate's coefficient is profiled as it is, not on a log scale.
+            out[j] = float(fitted.centre[j] + side * distance)
     return pd.DataFrame(
         {"lower": lower, "upper": upper}, index=pd.Index(fitted.names, name="parameter")
     )
@@ -185,12 +196,18 @@ def profile_likelihood_ratio(model: Any, values: Mapping[str, float] | pd.Series
         raise ClvDataError(
             f"{type(model).__name__} has parameters {fitted.names}; unknown {unknown}."
         )
-    if not (np.all(np.isfinite(given.to_numpy())) and np.all(given.to_numpy() > 0)):
-        raise ClvDataError(f"Parameter values must be finite and > 0, got {given.to_dict()}.")
+    positive = np.array([fitted.positive[fitted.names.index(n)] for n in given.index], dtype=bool)
+    values_ok = np.isfinite(given.to_numpy()) & ((given.to_numpy() > 0) | ~positive)
+    if not np.all(values_ok):
+        raise ClvDataError(
+            "Parameter values must be finite, and > 0 except covariate coefficients; got "
+            f"{given.to_dict()}."
+        )
     out = []
     for name, value in given.items():
         j = fitted.names.index(name)
-        offset = float(np.log(value) - fitted.centre[j])
+        coordinate = np.log(value) if fitted.positive[j] else value
+        offset = float(coordinate - fitted.centre[j])
         out.append(fitted.profile(j, 1.0 if offset >= 0 else -1.0).statistic(abs(offset)))
     return pd.Series(out, index=given.index, name="lr_statistic", dtype=float)
 
@@ -213,15 +230,18 @@ class _FittedLikelihood:
     f_max: float
     centre: np.ndarray  # log-parameters at the maximum
     slope: np.ndarray
+    #: Which parameters are positive (log scale); covariate coefficients are not.
+    positive: np.ndarray
 
     @classmethod
     def of(cls, model: Any) -> _FittedLikelihood:
         columns, weights = _fit_data(model)
         negll, likelihood_columns = model._prepare_likelihood(list(columns), weights)
-        log_objective = _log_objective(negll, likelihood_columns, weights)
+        positive = np.asarray(model._positive_parameters(), dtype=bool)
+        log_objective = _log_objective(negll, likelihood_columns, weights, positive)
         total = float(weights.sum())
         result = model.fit_result_
-        phi_hat = np.log(np.asarray(result.params, dtype=float))
+        phi_hat = _coordinates(np.asarray(result.params, dtype=float), positive)
 
         def objective(u: np.ndarray) -> tuple[float, np.ndarray]:
             return log_objective(phi_hat + u)
@@ -242,7 +262,8 @@ class _FittedLikelihood:
             u_max=u_max,
             f_max=f_max,
             centre=phi_hat + u_max,
-            slope=_conditional_slopes(result.covariance, result.params),
+            slope=_conditional_slopes(result.covariance, result.params, positive),
+            positive=positive,
         )
         if total * (f_fit - f_max) > _LL_SLACK:
             raise fitted.not_at_maximum(total * (f_fit - f_max), u_max)
@@ -254,7 +275,8 @@ class _FittedLikelihood:
     def not_at_maximum(self, gain: float, u: np.ndarray) -> ConvergenceError:
         """The error for a point ``u`` whose log-likelihood beats the fit's by ``gain``."""
         better = ", ".join(
-            f"{n}={v:.6g}" for n, v in zip(self.names, np.exp(self.origin + u), strict=True)
+            f"{n}={v:.6g}"
+            for n, v in zip(self.names, _natural(self.origin + u, self.positive), strict=True)
         )
         return ConvergenceError(
             f"The {self.model_name}'s fit is not at the maximum of its likelihood: {better} has "
@@ -335,7 +357,9 @@ def _constrained_minimum(
     return f, out
 
 
-def _conditional_slopes(covariance: np.ndarray, params: np.ndarray) -> np.ndarray:
+def _conditional_slopes(
+    covariance: np.ndarray, params: np.ndarray, positive: np.ndarray | None = None
+) -> np.ndarray:
     """Row j: how the other log-parameters move per unit of log theta_j along the profile.
 
     Near the estimate the likelihood is quadratic and the profile path is straight, with slope
@@ -343,8 +367,9 @@ def _conditional_slopes(covariance: np.ndarray, params: np.ndarray) -> np.ndarra
     without a covariance (singular Hessian) the others start where they are.
     """
     theta = np.asarray(params, dtype=float)
+    scale = theta if positive is None else np.where(positive, theta, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cov_phi = np.asarray(covariance, dtype=float) / np.outer(theta, theta)
+        cov_phi = np.asarray(covariance, dtype=float) / np.outer(scale, scale)
         slopes = cov_phi / np.diag(cov_phi)[:, None]
     # Keep the diagonal (the log-variance), used for the first step of the search.
     diag = np.diag(cov_phi).copy()
