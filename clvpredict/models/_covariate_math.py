@@ -25,6 +25,9 @@ each formula's own sign), as CLVTools' constrained covariates do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 #: Per model kind: the position, in the parameter tuple, of the parameter each process's
@@ -74,3 +77,80 @@ def individual_parameters(
     for position in DROPOUT_SCALED[kind]:
         params[position] = params[position] * np.exp(DROPOUT_SIGN[kind] * dropout)
     return tuple(params)
+
+
+def covariate_negll_and_gradient(
+    theta: np.ndarray,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
+    z_purchase: np.ndarray,
+    z_dropout: np.ndarray,
+    z_shared: np.ndarray,
+    weights: np.ndarray,
+    *,
+    kind: str,
+    derivatives: Callable[..., tuple[np.ndarray, tuple[np.ndarray, ...]]],
+) -> tuple[float, np.ndarray]:
+    """Weighted negative log-likelihood of a model with covariates, and its analytic gradient.
+
+    Parameters
+    ----------
+    theta : array
+        The 4 population parameters, then the coefficients of the purchase covariates, of the
+        dropout covariates and of the shared covariates (in the columns' order).
+    x, t_x, T : arrays of shape (n,)
+        Repeat purchases, recency and age of each row, in the model's time unit.
+    z_purchase, z_dropout, z_shared : arrays of shape (n, k)
+        The rows' covariates of each kind (k may be 0).
+    weights : array of shape (n,)
+        Customers per row.
+    kind : str
+        The model (see :data:`PURCHASE_SCALED`).
+    derivatives : callable
+        ``(r, alpha, p3, p4, x, t_x, T) -> (ll, (d_r, d_alpha, d_p3, d_p4))``: the model's
+        individual log-likelihoods and their derivatives wrt its 4 parameters, which may be
+        arrays of one value per row.
+
+    Returns
+    -------
+    float, ndarray
+        The negative log-likelihood and its gradient wrt ``theta``.
+
+    Notes
+    -----
+    With ``param_i = param * exp(sign * e_i)`` and ``e_i`` the covariate index of the row,
+    ``d ll_i / d param = d_i * param_i / param`` and ``d ll_i / d e_i = sign * d_i * param_i``;
+    a coefficient's derivative is the weighted sum of the latter times its column.
+    """
+    k_p, k_d = z_purchase.shape[1], z_dropout.shape[1]
+    base = theta[:4]
+    g_p, g_d, g_s = theta[4 : 4 + k_p], theta[4 + k_p : 4 + k_p + k_d], theta[4 + k_p + k_d :]
+    index_p = z_purchase @ g_p + z_shared @ g_s
+    index_d = z_dropout @ g_d + z_shared @ g_s
+    params: list[Any] = [float(v) for v in base]
+    for position in PURCHASE_SCALED[kind]:
+        params[position] = base[position] * np.exp(PURCHASE_SIGN[kind] * index_p)
+    for position in DROPOUT_SCALED[kind]:
+        params[position] = base[position] * np.exp(DROPOUT_SIGN[kind] * index_d)
+    ll, d = derivatives(*params, x, t_x, T)
+    grad_base = np.array([weights @ np.broadcast_to(d_k, ll.shape) for d_k in d])
+    slope_p = np.zeros_like(ll)
+    slope_d = np.zeros_like(ll)
+    for position in PURCHASE_SCALED[kind]:
+        scaled = d[position] * params[position]
+        grad_base[position] = (weights @ scaled) / base[position]
+        slope_p += PURCHASE_SIGN[kind] * scaled
+    for position in DROPOUT_SCALED[kind]:
+        scaled = d[position] * params[position]
+        grad_base[position] = (weights @ scaled) / base[position]
+        slope_d += DROPOUT_SIGN[kind] * scaled
+    grad = np.concatenate(
+        [
+            grad_base,
+            z_purchase.T @ (weights * slope_p),
+            z_dropout.T @ (weights * slope_d),
+            z_shared.T @ (weights * (slope_p + slope_d)),
+        ]
+    )
+    return -float(weights @ ll), -grad

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import integrate, sparse, special, stats
 
 from .._fitting import distinct_values, group_rows, serial_blas
-from ._base import PurchaseModel
+from ._covariate_model import CovariatePurchaseModel
 from ._simulators import _bgnbd_core, simulate_bgnbd
 
 __all__ = [
@@ -78,13 +78,25 @@ def bgnbd_log_likelihood(r, alpha, a, b, x, t_x, T) -> np.ndarray:
 
 
 def bgnbd_negll_and_gradient(theta, x, t_x, T, weights) -> tuple[float, np.ndarray]:
-    """Weighted negative log-likelihood and its analytic gradient wrt (r, alpha, a, b).
+    """Weighted negative log-likelihood and its analytic gradient wrt (r, alpha, a, b)."""
+    ll, derivatives = bgnbd_log_likelihood_and_derivatives(*theta, x, t_x, T)
+    grad = np.array([weights @ d for d in derivatives])
+    return -float(weights @ ll), -grad
 
-    The gradient follows from differentiating eq. 6 term by term; ``w2`` is the share of the
+
+def bgnbd_log_likelihood_and_derivatives(r, alpha, a, b, x, t_x, T):
+    """Individual log-likelihoods and their derivatives wrt (r, alpha, a, b), per row.
+
+    The parameters may be arrays of one value per row (customers with covariates). The
+    gradient follows from differentiating eq. 6 term by term; ``w2`` is the share of the
     second (``x > 0``) summand in the likelihood, so each derivative is a mixture of the two
     summands' derivatives.
+
+    Returns
+    -------
+    ll : ndarray, shape (n,)
+    derivatives : tuple of 4 ndarrays of shape (n,)
     """
-    r, alpha, a, b = theta
     common, term1, term2 = _ll_terms(r, alpha, a, b, x, t_x, T)
     total = np.logaddexp(term1, term2)
     ll = common + total
@@ -110,8 +122,7 @@ def bgnbd_negll_and_gradient(theta, x, t_x, T, weights) -> tuple[float, np.ndarr
         + w1 * special.digamma(b + x)
         + w2 * np.where(repeat, special.digamma(bx1), 0.0)
     )
-    grad = np.array([weights @ d_r, weights @ d_alpha, weights @ d_a, weights @ d_b])
-    return -float(weights @ ll), -grad
+    return ll, (d_r, d_alpha, d_a, d_b)
 
 
 class GroupedRFM:
@@ -836,7 +847,7 @@ def bgnbd_conditional_probability_of_purchases(n, t, r, alpha, a, b, x, t_x, T) 
 # ------------------------------------------------------------------------------------------
 
 
-class BetaGeoModel(PurchaseModel):
+class BetaGeoModel(CovariatePurchaseModel):
     """BG/NBD model of repeat purchasing and dropout (Fader, Hardie & Lee 2005).
 
     Parameters
@@ -871,6 +882,7 @@ class BetaGeoModel(PurchaseModel):
     label = "BG/NBD"
     citation = "Fader, Hardie & Lee 2005"
 
+    _derivatives = staticmethod(bgnbd_log_likelihood_and_derivatives)
     _negll = staticmethod(bgnbd_negll_and_gradient)
     _conditional_expectation = staticmethod(bgnbd_conditional_expected_purchases)
     _alive = staticmethod(bgnbd_probability_alive)

@@ -85,12 +85,24 @@ def mbgnbd_log_likelihood(r, alpha, a, b, x, t_x, T) -> np.ndarray:
 
 
 def mbgnbd_negll_and_gradient(theta, x, t_x, T, weights) -> tuple[float, np.ndarray]:
-    """Weighted negative log-likelihood and its analytic gradient wrt (r, alpha, a, b).
+    """Weighted negative log-likelihood and its analytic gradient wrt (r, alpha, a, b)."""
+    ll, derivatives = mbgnbd_log_likelihood_and_derivatives(*theta, x, t_x, T)
+    grad = np.array([weights @ d for d in derivatives])
+    return -float(weights @ ll), -grad
 
-    ``w2`` is the share of the 'dropped out at the last purchase' summand, so each derivative is
-    the mixture of the two summands' derivatives (d ln B(u, v)/du = psi(u) - psi(u+v)).
+
+def mbgnbd_log_likelihood_and_derivatives(r, alpha, a, b, x, t_x, T):
+    """Individual log-likelihoods and their derivatives wrt (r, alpha, a, b), per row.
+
+    The parameters may be arrays of one value per row (customers with covariates). ``w2`` is
+    the share of the 'dropped out at the last purchase' summand, so each derivative is the
+    mixture of the two summands' derivatives (d ln B(u, v)/du = psi(u) - psi(u+v)).
+
+    Returns
+    -------
+    ll : ndarray, shape (n,)
+    derivatives : tuple of 4 ndarrays of shape (n,)
     """
-    r, alpha, a, b = theta
     common, alive, dropped = _ll_terms(r, alpha, a, b, x, t_x, T)
     total = np.logaddexp(alive, dropped)
     ll = common + total
@@ -120,8 +132,7 @@ def mbgnbd_negll_and_gradient(theta, x, t_x, T, weights) -> tuple[float, np.ndar
         + w1 * special.digamma(b + x + 1)
         + w2 * special.digamma(b + x)
     )
-    grad = np.array([weights @ d_r, weights @ d_alpha, weights @ d_a, weights @ d_b])
-    return -float(weights @ ll), -grad
+    return ll, (d_r, d_alpha, d_a, d_b)
 
 
 class GroupedMBG(GroupedRFM):
@@ -410,6 +421,7 @@ class ModifiedBetaGeoModel(BetaGeoModel):
     label = "MBG/NBD"
     citation = "Batislam, Denizel & Filiztekin 2007"
 
+    _derivatives = staticmethod(mbgnbd_log_likelihood_and_derivatives)
     _negll = staticmethod(mbgnbd_negll_and_gradient)
     _conditional_expectation = staticmethod(mbgnbd_conditional_expected_purchases)
     _alive = staticmethod(mbgnbd_probability_alive)

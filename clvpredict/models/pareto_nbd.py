@@ -53,7 +53,8 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from ..exceptions import ClvDataError
-from ._base import PurchaseModel, in_callers_kind
+from ._base import in_callers_kind
+from ._covariate_model import CovariatePurchaseModel
 from ._pareto_grouped import ParetoHistories, pareto_nbd_negll_grouped
 from ._simulators import _pareto_core, simulate_pareto_nbd
 
@@ -287,12 +288,25 @@ def pareto_nbd_log_likelihood(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
 
 
 def pareto_nbd_negll_and_gradient(theta, x, t_x, T, weights) -> tuple[float, np.ndarray]:
-    """Weighted negative log-likelihood and its analytic gradient wrt (r, alpha, s, beta).
+    """Weighted negative log-likelihood and its analytic gradient wrt (r, alpha, s, beta)."""
+    ll, derivatives = pareto_nbd_log_likelihood_and_derivatives(*theta, x, t_x, T)
+    grad = np.array([weights @ d for d in derivatives])
+    return -float(weights @ ll), -grad
 
-    ``w2`` is the share of the 'died in (t_x, T]' summand in each likelihood; its derivatives are
-    the quadrature means returned by the integral (differentiation under the integral sign).
+
+def pareto_nbd_log_likelihood_and_derivatives(r, alpha, s, beta, x, t_x, T):
+    """Individual log-likelihoods and their derivatives wrt (r, alpha, s, beta), per row.
+
+    ``alpha`` and ``beta`` may be arrays of one value per row (customers with covariates);
+    ``r`` and ``s`` are shared. ``w2`` is the share of the 'died in (t_x, T]' summand in each
+    likelihood; its derivatives are the quadrature means returned by the integral
+    (differentiation under the integral sign).
+
+    Returns
+    -------
+    ll : ndarray, shape (n,)
+    derivatives : tuple of 4 ndarrays of shape (n,)
     """
-    r, alpha, s, beta = theta
     common, alive, died, mom = _ll_parts(r, alpha, s, beta, x, t_x, T, moments=True)
     total = np.logaddexp(alive, died)
     ll = common + total
@@ -310,8 +324,7 @@ def pareto_nbd_negll_and_gradient(theta, x, t_x, T, weights) -> tuple[float, np.
     d_alpha = r / alpha - rx * (w1 / (alpha + T) + w2 * mean_inv_a)
     d_s = np.log(beta) - w1 * np.log(beta + T) + w2 * (1.0 / s - mean_ln_b)
     d_beta = s / beta - w1 * s / (beta + T) - w2 * (s + 1.0) * mean_inv_b
-    grad = np.array([weights @ d_r, weights @ d_alpha, weights @ d_s, weights @ d_beta])
-    return -float(weights @ ll), -grad
+    return ll, (d_r, d_alpha, d_s, d_beta)
 
 
 def pareto_nbd_probability_alive(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
@@ -553,7 +566,7 @@ def pareto_nbd_expected_discounted_residual_transactions(
 # ------------------------------------------------------------------------------------------
 
 
-class ParetoNBDModel(PurchaseModel):
+class ParetoNBDModel(CovariatePurchaseModel):
     """Pareto/NBD: repeat purchases and dropout in continuous time (Schmittlein et al. 1987).
 
     Parameters
@@ -600,6 +613,7 @@ class ParetoNBDModel(PurchaseModel):
     label = "Pareto/NBD"
     citation = "Schmittlein, Morrison & Colombo 1987"
 
+    _derivatives = staticmethod(pareto_nbd_log_likelihood_and_derivatives)
     _negll = staticmethod(pareto_nbd_negll_and_gradient)
     _conditional_expectation = staticmethod(pareto_nbd_conditional_expected_purchases)
     _alive = staticmethod(pareto_nbd_probability_alive)
