@@ -448,8 +448,18 @@ class BaseModel:
         report_convergence(result, type(self).__name__, self.on_nonconvergence)
         return self
 
+    def _parameter_names(self) -> list[str]:
+        """Names of the fitted parameters, in ``params_`` order: the class's ``_param_names``
+        (a model with covariates adds its coefficients)."""
+        return list(self._param_names)
+
+    def _positive_parameters(self) -> np.ndarray:
+        """Which parameters of ``params_`` are positive (the rest are regression coefficients,
+        of any sign): Wald intervals are taken on the log scale of the positive ones."""
+        return np.ones(len(self._parameter_names()), dtype=bool)
+
     def _store(self, result: FitResult, data: pd.DataFrame | None) -> None:
-        names = list(self._param_names)
+        names = self._parameter_names()
         self.params_ = pd.Series(result.params, index=names, name="estimate")
         self.covariance_ = pd.DataFrame(result.covariance, index=names, columns=names)
         self.standard_errors_ = pd.Series(
@@ -719,9 +729,12 @@ class BaseModel:
             lower, upper = bounds["lower"].to_numpy(), bounds["upper"].to_numpy()
         else:
             z = stats.norm.ppf(1 - alpha / 2)
-            with np.errstate(invalid="ignore", over="ignore"):
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                 spread = np.exp(z * se / est)
-            lower, upper = est / spread, est * spread
+            positive = self._positive_parameters()
+            # Coefficients of covariates take any sign: their interval is est +- z se.
+            lower = np.where(positive, est / spread, est - z * se)
+            upper = np.where(positive, est * spread, est + z * se)
         level = round(100 * (1 - alpha))
         return pd.DataFrame(
             {
@@ -768,7 +781,18 @@ class BaseModel:
 
     def __repr__(self) -> str:
         if not self.is_fitted:
-            settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
+            # Only the settings changed from their defaults, as scikit-learn prints estimators:
+            # a model with eight settings at their defaults reads as one.
+            defaults = {
+                name: parameter.default
+                for name, parameter in inspect.signature(type(self)).parameters.items()
+            }
+            settings = ", ".join(
+                f"{k}={v!r}"
+                for k, v in vars(self).items()
+                if not k.endswith("_")
+                and not _is_default(v, defaults.get(k, inspect.Parameter.empty))
+            )
             return f"{type(self).__name__}({settings})"
         return self.overview().as_text()
 
@@ -776,6 +800,15 @@ class BaseModel:
         if not self.is_fitted:
             return f"<pre>{html.escape(repr(self))}</pre>"
         return self.overview().as_html()
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    """Whether a setting holds its default (an empty list counts as the default ``()``)."""
+    if default is inspect.Parameter.empty:
+        return False
+    if isinstance(value, list | tuple) and isinstance(default, list | tuple):
+        return tuple(value) == tuple(default)
+    return (type(value) is type(default) and value == default) or value is default
 
 
 def _checked_penalizer(value: Any) -> float:

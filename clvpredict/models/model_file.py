@@ -51,6 +51,18 @@ _FORMAT = "clvpredict-model"
 _BUNDLE_FORMAT = "clvpredict-bundle"
 
 
+#: Settings added after the first model files, with their defaults: left out of the file when
+#: at the default.
+_LATER_SETTINGS: dict[str, Any] = {
+    "penalizer_coef": 0,
+    "purchase_covariates": (),
+    "dropout_covariates": (),
+    "shared_covariates": (),
+    "reference_levels": None,
+    "covariate_penalty": 0,
+}
+
+
 class ModelFileError(ClvDataError):
     """A model file is missing, corrupted, or of an unknown schema version."""
 
@@ -86,9 +98,12 @@ def model_to_dict(model: Any) -> dict[str, Any]:
     check_is_fitted(model)
     result: FitResult | None = getattr(model, "fit_result_", None)
     settings = {k: v for k, v in vars(model).items() if not k.endswith("_")}
-    if settings.get("penalizer_coef") == 0:
-        # An unpenalised fit's file stays as it was, readable by clvpredict before the setting.
-        del settings["penalizer_coef"]
+    for name, default in _LATER_SETTINGS.items():
+        value = settings.get(name, default)
+        if value is None or value == default or (isinstance(value, list | tuple) and not value):
+            # A model that does not use a later setting keeps the file it had before the
+            # setting existed, which older clvpredict reads.
+            settings.pop(name, None)
     document: dict[str, Any] = {
         "format": _FORMAT,
         "schema_version": SCHEMA_VERSION,

@@ -137,6 +137,7 @@ def test_fitted_models_pickle_copy_and_keep_their_signatures(bg, cdnow):
     assert list(inspect.signature(cp.BetaGeoModel.fit).parameters) == [
         "self",
         "data",
+        "covariates",
         "frequency",
         "recency",
         "T",
@@ -144,6 +145,11 @@ def test_fitted_models_pickle_copy_and_keep_their_signatures(bg, cdnow):
     ]
     assert list(inspect.signature(cp.BetaGeoModel).parameters) == [
         "time_unit",
+        "purchase_covariates",
+        "dropout_covariates",
+        "shared_covariates",
+        "reference_levels",
+        "covariate_penalty",
         "on_nonconvergence",
         "penalizer_coef",
     ]

@@ -1,0 +1,593 @@
+"""Purchase models with time-invariant customer covariates: the shared estimator plumbing.
+
+The BG/NBD, MBG/NBD and Pareto/NBD take three settings that name covariate columns:
+``purchase_covariates`` shift the purchase rate, ``dropout_covariates`` the dropout process, and
+``shared_covariates`` both, with one coefficient (see :mod:`clvpredict.models._covariate_math`
+for the formulas). Without them the model is the plain one, fitted and predicted exactly as
+before.
+
+How a model with covariates is fitted
+-------------------------------------
+1. The covariate columns (of the summary, or of a per-customer table joined on the customer id)
+   become numeric design columns (:class:`clvpredict.data.covariates.CovariateDesign`: dummies
+   for categories, numbers as given), kept as ``covariate_design_`` for predictions.
+2. The model without covariates is fitted first. Its estimates, with every coefficient at 0,
+   are the starting point, and its log-likelihood is the null model of the likelihood-ratio
+   test (:meth:`CovariatePurchaseModel.likelihood_ratio_test`).
+3. Identical rows (history and covariates) are merged into weights, and the log-likelihood is
+   maximised over the population parameters (on the log scale) and the coefficients (as they
+   are), with the analytic gradient (:func:`~clvpredict.models._covariate_math.covariate_negll_and_gradient`).
+   The standard errors come from the curvature at the maximum (a finite-difference Hessian of
+   the analytic gradient).
+
+How it predicts
+---------------
+Customers with the same covariates share their individual parameters, so every per-customer
+prediction is made group by group: each group is predicted by a model without covariates at
+that group's parameters, with the covariance those parameters inherit from the fit (the delta
+method, exact on the log scale where the draws are taken). Every prediction method of the plain
+model, its intervals included, is therefore available unchanged; a continuous covariate with
+many distinct values makes many groups and is slower.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._fitting import compress, maximise_likelihood, report_convergence, serial_blas
+from .._validation import check_is_fitted
+from ..data.engines import collect_summary, is_engine_frame
+from ..exceptions import ClvDataError, ConvergenceWarning
+from ._base import (
+    PurchaseModel,
+    _checked_penalizer,
+    _weights,
+    in_callers_kind,
+    lifetimes_call_hints,
+    training_data_summary,
+)
+from ._covariate_math import (
+    DROPOUT_SCALED,
+    DROPOUT_SIGN,
+    PURCHASE_SCALED,
+    PURCHASE_SIGN,
+    covariate_negll_and_gradient,
+)
+
+__all__ = ["CovariatePurchaseModel"]
+
+
+def _design_class():
+    # Imported late: the data layer's covariate module is optional at import time of the models.
+    from ..data.covariates import CovariateDesign
+
+    return CovariateDesign
+
+
+def _names(values: Any, setting: str) -> tuple[str, ...]:
+    """A setting naming covariate columns as a tuple of strings (one string is one column)."""
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        return (values,)
+    try:
+        names = tuple(values)
+    except TypeError as exc:
+        raise ClvDataError(f"{setting}={values!r} must be a list of column names.") from exc
+    bad = [v for v in names if not isinstance(v, str)]
+    if bad:
+        raise ClvDataError(f"{setting} must name columns as text; got {bad!r}.")
+    return names
+
+
+def _by_covariate_group(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Make a per-customer prediction method of :class:`PurchaseModel` work group by group
+    for a model fitted with covariates (see the module docstring); unchanged without them."""
+    import inspect
+
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "covariate_design_", None) is None:
+            return function(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)
+        arrays = [c for c in ("frequency", "recency", "T") if bound.arguments.get(c) is not None]
+        data = bound.arguments.get("data")
+        if data is None or arrays:
+            raise ClvDataError(
+                f"This {type(self).__name__} was fitted with covariates: give the customers as "
+                "a summary (frequency, recency, T) with the covariate columns "
+                f"{self.covariate_design_.columns!r}, not as keyword arrays. "
+                "clvpredict.data.covariates.attach_covariates joins a covariate table on the "
+                "customer id."
+            )
+        parts, positions = [], []
+        for rows, plain in self.covariate_groups(data):
+            bound.arguments["self"] = plain
+            bound.arguments["data"] = data.iloc[rows]
+            parts.append(function(*bound.args, **bound.kwargs))
+            positions.append(rows)
+        result = pd.concat(parts)
+        return result.iloc[np.argsort(np.concatenate(positions), kind="stable")]
+
+    return wrapper
+
+
+def _group_method(name: str) -> Callable[..., Any]:
+    """:class:`PurchaseModel`'s method ``name``, predicting group by group with covariates."""
+    public = getattr(PurchaseModel, name)
+    return in_callers_kind(_by_covariate_group(public.__wrapped__))
+
+
+class CovariatePurchaseModel(PurchaseModel):
+    """A purchase model whose population parameters can depend on customer covariates.
+
+    Not used directly: :class:`~clvpredict.BetaGeoModel`, :class:`~clvpredict.ModifiedBetaGeoModel`
+    and :class:`~clvpredict.ParetoNBDModel` derive from it.
+    """
+
+    #: ``(r, alpha, p3, p4, x, t_x, T) -> (ll, derivatives)``: individual log-likelihoods and
+    #: their derivatives wrt the 4 parameters, which may be arrays of one value per row.
+    _derivatives: ClassVar[Callable[..., tuple[np.ndarray, tuple[np.ndarray, ...]]]]
+
+    @lifetimes_call_hints
+    def __init__(
+        self,
+        *,
+        time_unit: str | None = None,
+        purchase_covariates: Sequence[str] = (),
+        dropout_covariates: Sequence[str] = (),
+        shared_covariates: Sequence[str] = (),
+        reference_levels: Mapping[str, Any] | None = None,
+        covariate_penalty: float = 0.0,
+        on_nonconvergence: str = "warn",
+        penalizer_coef: float = 0.0,
+    ) -> None:
+        self.time_unit = time_unit
+        self.purchase_covariates = purchase_covariates
+        self.dropout_covariates = dropout_covariates
+        self.shared_covariates = shared_covariates
+        self.reference_levels = reference_levels
+        self.covariate_penalty = covariate_penalty
+        self.on_nonconvergence = on_nonconvergence
+        self.penalizer_coef = penalizer_coef
+
+    # ---------------------------------------------------------------- settings and names
+    @property
+    def has_covariates(self) -> bool:
+        """Whether the settings name any covariate (the model is then fitted with them)."""
+        return bool(
+            _names(self.purchase_covariates, "purchase_covariates")
+            or _names(self.dropout_covariates, "dropout_covariates")
+            or _names(self.shared_covariates, "shared_covariates")
+        )
+
+    def _coefficient_names(self) -> list[str]:
+        design = getattr(self, "covariate_design_", None)
+        if design is None:
+            return []
+        return (
+            [f"purchase.{c}" for c in design.purchase_names]
+            + [f"dropout.{c}" for c in design.dropout_names]
+            + [f"shared.{c}" for c in design.shared_names]
+        )
+
+    def _parameter_names(self) -> list[str]:
+        return list(self._param_names) + self._coefficient_names()
+
+    def _positive_parameters(self) -> np.ndarray:
+        k = len(self._coefficient_names())
+        return np.array([True] * len(self._param_names) + [False] * k)
+
+    # ---------------------------------------------------------------- fitting
+    @lifetimes_call_hints
+    def fit(
+        self,
+        data: pd.DataFrame | None = None,
+        *,
+        covariates: Any = None,
+        frequency: Any = None,
+        recency: Any = None,
+        T: Any = None,
+        weights: Any = None,
+    ):
+        """Estimate the parameters by maximum likelihood.
+
+        Parameters
+        ----------
+        data : DataFrame, optional
+            With columns ``frequency``, ``recency`` and ``T`` (e.g. from
+            :func:`~clvpredict.rfm_summary`, which also records the time unit), indexed by
+            customer id; with covariates, also the covariate columns unless ``covariates`` is
+            given.
+        covariates : DataFrame, optional
+            One row per customer with the covariate columns the settings name, joined on the
+            customer id (the index of ``data``); see
+            :func:`~clvpredict.data.covariates.attach_covariates`.
+        frequency, recency, T : array-like, optional
+            The same as arrays; they override columns of ``data`` (models without covariates
+            only).
+        weights : array-like or str, optional
+            Number of customers each row stands for (or the name of such a column).
+
+        Returns
+        -------
+        self
+            Fitted: ``params_`` (the population parameters, then one coefficient per design
+            column: ``purchase.<column>``, ``dropout.<column>``, ``shared.<column>``),
+            ``standard_errors_``, ``covariance_``, ``log_likelihood_``, ``aic_``, ``bic_``,
+            ``converged_``, ``time_unit_``; with covariates also ``covariate_design_`` and
+            ``null_log_likelihood_`` (the fit without covariates).
+        """
+        overrides = {"frequency": frequency, "recency": recency, "T": T}
+        for stale in ("covariate_design_", "null_log_likelihood_", "null_params_"):
+            self.__dict__.pop(stale, None)
+        if not self.has_covariates:
+            if covariates is not None:
+                raise ClvDataError(
+                    f"covariates= was given, but the {type(self).__name__} names no covariate "
+                    "column to use: set purchase_covariates=, dropout_covariates= or "
+                    "shared_covariates= (e.g. purchase_covariates=['channel'])."
+                )
+            return self._fit(data, overrides, weights)
+        if any(v is not None for v in overrides.values()):
+            raise ClvDataError(
+                f"A {type(self).__name__} with covariates is fitted on a summary (with "
+                "frequency, recency and T columns, indexed by customer id), not on keyword "
+                "arrays: the covariates are joined on the customer id."
+            )
+        return self._fit_with_covariates(data, covariates, weights)
+
+    @serial_blas
+    def _fit_with_covariates(self, data: Any, covariates: Any, weights: Any):
+        from ..data.covariates import attach_covariates
+
+        name = type(self).__name__
+        if self.on_nonconvergence not in ("warn", "raise"):
+            raise ClvDataError(
+                f"on_nonconvergence={self.on_nonconvergence!r} is not one of 'warn', 'raise'."
+            )
+        if data is None:
+            raise ClvDataError(f"{name}.fit needs the summary (data=) to fit covariates on.")
+        if is_engine_frame(data):
+            data = collect_summary(data)[0]
+        if covariates is not None:
+            data = attach_covariates(data, covariates)
+        design = _design_class().from_frame(
+            data,
+            purchase=_names(self.purchase_covariates, "purchase_covariates"),
+            dropout=_names(self.dropout_covariates, "dropout_covariates"),
+            shared=_names(self.shared_covariates, "shared_covariates"),
+            reference_levels=self.reference_levels,
+        )
+        arrays, index = self._arrays(data, {}, fitting=True)
+        if len(index) == 0:
+            raise ClvDataError(f"The data given to {name}.fit have no rows: nothing to fit on.")
+        w = _weights(weights, data, len(index))
+        z_p, z_d, z_s = (np.asarray(m, dtype=float) for m in design.matrices(data))
+        penalizer = _checked_penalizer(self.penalizer_coef)
+        coefficient_penalty = _checked_penalty(self.covariate_penalty)
+
+        # The model without covariates: the starting point and the likelihood-ratio test's null.
+        plain = type(self)(
+            time_unit=self.time_unit,
+            on_nonconvergence="warn",
+            penalizer_coef=self.penalizer_coef,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            plain._fit(data, {}, w)
+
+        k_p, k_d = z_p.shape[1], z_d.shape[1]
+        history = [arrays[c] for c in self._columns]
+        design_columns = [*z_p.T, *z_d.T, *z_s.T]
+        columns, uw = compress(history + design_columns, w)
+        n_rows = len(uw)
+
+        def block(start: int, stop: int) -> np.ndarray:
+            return np.column_stack(columns[start:stop]) if stop > start else np.empty((n_rows, 0))
+
+        likelihood_columns = [
+            *columns[:3],
+            block(3, 3 + k_p),
+            block(3 + k_p, 3 + k_p + k_d),
+            block(3 + k_p + k_d, len(columns)),
+        ]
+        negll = functools.partial(
+            covariate_negll_and_gradient, kind=self.kind, derivatives=type(self)._derivatives
+        )
+        n_base = len(self._param_names)
+        self.covariate_design_ = design
+        names = self._parameter_names()
+        objective = _penalised_split(negll, penalizer, coefficient_penalty, n_base)
+        start = np.concatenate([plain.params_.to_numpy(), np.zeros(len(names) - n_base)])
+        result = maximise_likelihood(
+            objective,
+            likelihood_columns,
+            uw,
+            [start],
+            names,
+            positive=self._positive_parameters(),
+        )
+        if penalizer or coefficient_penalty:
+            with np.errstate(all="ignore"):
+                value = negll(result.params, *likelihood_columns, uw)[0]
+            result = dataclasses.replace(result, log_likelihood=-float(value))
+        self._store(result, data)
+        self.null_log_likelihood_ = float(plain.log_likelihood_)
+        self.null_params_ = plain.params_.copy()
+        training_arrays = dict(arrays)
+        for label, column in zip(self._coefficient_names(), design_columns, strict=True):
+            training_arrays[label.split(".", 1)[1]] = column
+        self.training_data_ = training_data_summary(training_arrays, w)
+        self._fit_data_ = (tuple(likelihood_columns), uw)
+        report_convergence(result, name, self.on_nonconvergence)
+        return self
+
+    # ---------------------------------------------------------------- tests
+    def likelihood_ratio_test(self) -> pd.Series:
+        """Likelihood-ratio test of the covariates against the same model without them.
+
+        The statistic ``2 (LL - LL_0)`` is chi-square with as many degrees of freedom as
+        coefficients when the covariates have no effect (Wilks); both fits are maximum-likelihood
+        fits on the same customers.
+
+        Returns
+        -------
+        Series
+            ``statistic``, ``df``, ``p_value``, ``log_likelihood`` (with covariates) and
+            ``null_log_likelihood`` (without).
+
+        Raises
+        ------
+        NotFittedError
+            The model was not fitted with covariates in this session.
+        ClvDataError
+            The fit is penalised: its estimates are not maximum-likelihood ones.
+        """
+        check_is_fitted(self)
+        if getattr(self, "null_log_likelihood_", None) is None:
+            raise ClvDataError(
+                f"This {type(self).__name__} was not fitted with covariates in this session: "
+                "there is no fit without them to test against."
+            )
+        if self.penalizer_coef or self.covariate_penalty:
+            raise ClvDataError(
+                "The likelihood-ratio test compares maximum-likelihood fits, and this one is "
+                f"penalised (penalizer_coef={self.penalizer_coef!r}, covariate_penalty="
+                f"{self.covariate_penalty!r}). Refit without penalties to test the covariates."
+            )
+        df = len(self._coefficient_names())
+        statistic = max(2.0 * (self.log_likelihood_ - self.null_log_likelihood_), 0.0)
+        return pd.Series(
+            {
+                "statistic": statistic,
+                "df": float(df),
+                "p_value": float(stats.chi2.sf(statistic, df)),
+                "log_likelihood": self.log_likelihood_,
+                "null_log_likelihood": self.null_log_likelihood_,
+            },
+            name="likelihood_ratio_test",
+        )
+
+    # ---------------------------------------------------------------- predictions by group
+    expected_purchases = _group_method("expected_purchases")
+    probability_alive = _group_method("probability_alive")
+    probability_alive_at = _group_method("probability_alive_at")
+    conditional_probability_of_purchases = _group_method("conditional_probability_of_purchases")
+    purchases_predictive_interval = _group_method("purchases_predictive_interval")
+
+    def expected_purchases_new_customer(
+        self, t: float | np.ndarray, covariates: Mapping[str, Any] | None = None
+    ) -> float | pd.Series:
+        """E[X(t)]: expected repeat purchases of a newly acquired customer within ``t``.
+
+        Parameters
+        ----------
+        t : float or array
+            Time since acquisition, in the model's time unit.
+        covariates : mapping, optional
+            With covariates (required then): the new customer's value of each covariate
+            column, e.g. ``{"channel": "web", "age_decades": 0.5}``.
+
+        Returns
+        -------
+        float, or Series indexed by ``t`` when ``t`` is an array.
+        """
+        return self._for_profile(covariates, "expected_purchases_new_customer")(t)
+
+    def probability_of_purchases(
+        self, n: int | np.ndarray, t: float, covariates: Mapping[str, Any] | None = None
+    ) -> float | pd.Series:
+        """P(X(t) = n): probability that a new customer makes exactly ``n`` repeat purchases in
+        ``t`` (with covariates: a new customer with the values ``covariates``).
+
+        Parameters
+        ----------
+        n : int or array of int
+            Number of purchases.
+        t : float
+            Time since acquisition, in the model's time unit.
+        covariates : mapping, optional
+            As in :meth:`expected_purchases_new_customer`.
+
+        Returns
+        -------
+        float, or Series indexed by ``n`` when ``n`` is an array.
+        """
+        return self._for_profile(covariates, "probability_of_purchases")(n, t)
+
+    def _for_profile(self, covariates: Mapping[str, Any] | None, method: str):
+        check_is_fitted(self)
+        design = getattr(self, "covariate_design_", None)
+        if design is None:
+            if covariates is not None:
+                raise ClvDataError(
+                    f"This {type(self).__name__} has no covariates; drop covariates=."
+                )
+            return functools.partial(getattr(PurchaseModel, method), self)
+        if covariates is None:
+            raise ClvDataError(
+                f"This {type(self).__name__} was fitted with covariates, so a new customer's "
+                f"purchases depend on theirs: give covariates= with a value for each of "
+                f"{design.columns!r}, e.g. covariates={{{design.columns[0]!r}: ...}}."
+            )
+        return getattr(self.profile_model(covariates), method)
+
+    def simulate(self, T: Any = None, **kwargs: Any) -> pd.DataFrame:
+        """Draw new customers from the model (see :meth:`PurchaseModel.simulate`); with
+        covariates, draw each profile from :meth:`profile_model`."""
+        if getattr(self, "covariate_design_", None) is not None:
+            raise ClvDataError(
+                f"This {type(self).__name__} was fitted with covariates: simulate customers "
+                "of one profile with model.profile_model({...}).simulate(...)."
+            )
+        return super().simulate(T, **kwargs)
+
+    def _split_theta(self, theta: np.ndarray) -> tuple[np.ndarray, ...]:
+        design = self.covariate_design_
+        n_base = len(self._param_names)
+        k_p, k_d = len(design.purchase_names), len(design.dropout_names)
+        theta = np.asarray(theta, dtype=float)
+        return (
+            theta[:n_base],
+            theta[n_base : n_base + k_p],
+            theta[n_base + k_p : n_base + k_p + k_d],
+            theta[n_base + k_p + k_d :],
+        )
+
+    def _group_parameters(self, z_p: np.ndarray, z_d: np.ndarray, z_s: np.ndarray):
+        """The population parameters of customers with covariates ``z`` (one row), and their
+        Jacobian wrt ``params_`` (for the covariance the group inherits)."""
+        base, g_p, g_d, g_s = self._split_theta(self.params_.to_numpy())
+        kind = self.kind
+        index_p = float(z_p @ g_p + z_s @ g_s)
+        index_d = float(z_d @ g_d + z_s @ g_s)
+        n_base = len(base)
+        k_p, k_d, k_s = len(g_p), len(g_d), len(g_s)
+        values = base.astype(float).copy()
+        jacobian = np.zeros((n_base, n_base + k_p + k_d + k_s))
+        jacobian[np.arange(n_base), np.arange(n_base)] = 1.0
+        # param_i = param * exp(sign * index): d/dparam = exp(sign * index) and
+        # d/dgamma = sign * param_i * z, for the process's own columns and the shared ones.
+        for positions, sign, index, first, k, z in (
+            (PURCHASE_SCALED[kind], PURCHASE_SIGN[kind], index_p, n_base, k_p, z_p),
+            (DROPOUT_SCALED[kind], DROPOUT_SIGN[kind], index_d, n_base + k_p, k_d, z_d),
+        ):
+            for position in positions:
+                factor = np.exp(sign * index)
+                values[position] = base[position] * factor
+                jacobian[position, position] = factor
+                jacobian[position, first : first + k] = sign * values[position] * z
+                jacobian[position, n_base + k_p + k_d :] = sign * values[position] * z_s
+        return values, jacobian
+
+    def _plain_model(self, values: np.ndarray, jacobian: np.ndarray | None = None):
+        """A model without covariates at the group parameters ``values``."""
+        names = list(self._param_names)
+        plain = type(self).from_params(dict(zip(names, values, strict=True)))
+        plain.time_unit = self.time_unit
+        plain.time_unit_ = self.time_unit_
+        plain.converged_ = self.converged_
+        if jacobian is not None:
+            cov = jacobian @ self.covariance_.to_numpy() @ jacobian.T
+            plain.covariance_ = pd.DataFrame(cov, index=names, columns=names)
+            plain.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error")
+        return plain
+
+    def covariate_groups(self, data: Any) -> list[tuple[np.ndarray, Any]]:
+        """Customers of ``data`` with the same covariates, each with its model.
+
+        Parameters
+        ----------
+        data : DataFrame
+            Customers with the covariate columns the model was fitted with.
+
+        Returns
+        -------
+        list of (positions, model)
+            Row positions in ``data`` and a model without covariates at the group's
+            parameters (with the covariance they inherit from the fit).
+        """
+        check_is_fitted(self)
+        design = self.covariate_design_
+        z_p, z_d, z_s = (np.asarray(m, dtype=float) for m in design.matrices(data))
+        k_p, k_d = z_p.shape[1], z_d.shape[1]
+        stacked = np.column_stack([z_p, z_d, z_s]) if z_p.size + z_d.size + z_s.size else None
+        if stacked is None or stacked.shape[1] == 0:
+            return [(np.arange(len(data)), self._plain_model(self.params_.to_numpy()[:4]))]
+        unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(unique) + 1))
+        groups = []
+        for j, row in enumerate(unique):
+            values, jacobian = self._group_parameters(
+                row[:k_p], row[k_p : k_p + k_d], row[k_p + k_d :]
+            )
+            positions = order[bounds[j] : bounds[j + 1]]
+            groups.append((positions, self._plain_model(values, jacobian)))
+        return groups
+
+    def profile_model(self, covariates: Mapping[str, Any]):
+        """The model without covariates for a customer with the covariate values ``covariates``.
+
+        E.g. ``model.profile_model({"channel": "web"}).expected_purchases_new_customer(52)``
+        is what a new customer from the web is expected to buy in the first 52 time units.
+
+        Parameters
+        ----------
+        covariates : mapping
+            A value for every covariate column of the fit.
+
+        Returns
+        -------
+        model
+            The plain model at that customer's parameters, with the covariance they inherit.
+        """
+        check_is_fitted(self)
+        if getattr(self, "covariate_design_", None) is None:
+            raise ClvDataError(f"This {type(self).__name__} has no covariates.")
+        z_p, z_d, z_s = (
+            np.asarray(m, dtype=float).reshape(-1)
+            for m in self.covariate_design_.profile_matrices(covariates)
+        )
+        values, jacobian = self._group_parameters(z_p, z_d, z_s)
+        return self._plain_model(values, jacobian)
+
+
+def _checked_penalty(value: Any) -> float:
+    try:
+        coef = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ClvDataError(f"covariate_penalty={value!r} must be a number >= 0.") from exc
+    if not np.isfinite(coef) or coef < 0:
+        raise ClvDataError(f"covariate_penalty={value!r} must be a finite number >= 0.")
+    return coef
+
+
+def _penalised_split(
+    negll: Callable[..., tuple[float, np.ndarray]], base: float, coefficients: float, n_base: int
+) -> Callable[..., tuple[float, np.ndarray]]:
+    """``negll`` plus ``W (base * sum(params**2) + coefficients * sum(gammas**2))``, W the sum
+    of the weights: L2 penalties on the mean negative log-likelihood, the population
+    parameters' as ``penalizer_coef`` defines it, the coefficients' as ``covariate_penalty``."""
+    if base == 0.0 and coefficients == 0.0:
+        return negll
+
+    def objective(theta: np.ndarray, *args: Any) -> tuple[float, np.ndarray]:
+        total = float(np.sum(args[-1]))
+        strength = np.where(np.arange(len(theta)) < n_base, base, coefficients) * total
+        value, gradient = negll(theta, *args)
+        return value + float(strength @ theta**2), gradient + 2.0 * strength * theta
+
+    return objective
