@@ -450,6 +450,15 @@ def test_attach_refuses_missing_customers_naming_them(summary):
         attach_covariates(summary, table)
 
 
+def test_attach_says_when_missing_ids_lost_their_leading_zeros(summary):
+    table = covariate_table().assign(customer_id=["100", "7", "555", "012"])
+    with pytest.raises(ClvDataError) as error:
+        attach_covariates(summary, table)
+    message = str(error.value)
+    assert "1 customer(s) of the summary are not in the covariates table: '007'" in message
+    assert "other leading zeros ('007')" in message
+
+
 def test_attach_refuses_duplicate_ids_naming_them(summary):
     table = pd.concat([covariate_table(), covariate_table().iloc[[1]]])
     with pytest.raises(ClvDataError, match=r"1 customer id\(s\) on more than one row: '007'"):

@@ -31,7 +31,10 @@ A **categorical** column (text, a pandas ``category``, or booleans) is dummy cod
 as text sorted as text, minus one *reference level*, each become a 0/1 design column named
 ``channel[B]``. A customer of the reference level has 0 in every dummy of that column, so the
 models' population parameters describe the reference level, and the coefficient of
-``channel[B]`` is the difference B makes against it. Booleans are categorical with levels
+``channel[B]`` is the difference B makes against it. The reference level is the user's choice
+(``reference_levels``); by default it is the level with the most customers, ties going to the
+first in text order, so that the base parameters describe the largest group and the dummies'
+coefficients are the best determined. Booleans are categorical with levels
 ``"False"`` and ``"True"`` and reference ``"False"`` (the column is ``member[True]``, the effect
 of being one), unless ``reference_levels`` says otherwise. Levels are compared as text, so ids
 and levels such as ``"007"`` keep their leading zeros; integers in a ``category`` column become
@@ -46,15 +49,17 @@ Time-varying covariates (the plan)
 Covariates that change over time, such as the season or the marketing contacts a customer gets
 each week, are the next step (CLVTools' extended Pareto/NBD, Bachmann, Meierer & Näf 2021, "The
 role of time-varying contextual factors in latent attrition models for customer base
-analysis", Marketing Science 40(4)). In that model the purchase and dropout rates are constant
+analysis", Marketing Science 40(4), 783-809). In that model the purchase and dropout rates are constant
 within periods of one time unit and scaled in each period by ``exp(gamma . z_i(t))``. The plan,
 which leaves the static API as it is:
 
 * **Input.** A long table with one row per customer and period: the customer id, the start of
   the period (a date, on a grid of periods of the summary's time unit laid back from the end of
   observation, as :func:`~clvpredict.data.period_bounds` lays them), and the covariate values in
-  that period. It covers each customer from their first purchase to the end of observation, and
-  for predictions up to the end of the horizon (planned contacts, a known seasonal pattern).
+  that period. It covers every period of each customer from their first purchase to the end of
+  observation, and for predictions to the end of the horizon (planned contacts, a known seasonal
+  pattern), as CLVTools' ``SetDynamicCovariates`` asks for every period up to the end of the
+  holdout; a gap is refused naming the customers and periods, like a missing static value.
   Covariates that are the same for every customer (the season) may be given once per period,
   without the customer id. Static covariates stay in the per-customer table.
 * **Design.** :class:`CovariateDesign` gains an optional ``time_varying`` part (``None`` for
@@ -650,7 +655,7 @@ def attach_covariates(
         raise ClvDataError(
             f"{len(missing)} customer(s) of the summary are not in the covariates table: "
             f"{describe_values(missing)}. Every customer needs covariates: add them, or leave "
-            "those customers out of the summary."
+            f"those customers out of the summary.{_zeros_hint(missing, ids)}"
         )
     extra = int((~ids.isin(summary.index)).sum())
     if extra:
@@ -740,6 +745,21 @@ def _matching_ids(ids: pd.Index, summary_ids: pd.Index, key: str | None) -> pd.I
         )
     # Numbers match numbers by value (7.0 is customer 7), text matches text.
     return ids
+
+
+def _zeros_hint(missing: pd.Index, ids: pd.Index) -> str:
+    """A hint when text ids missing from the table are there with other leading zeros
+    ("007" against "7": a file once opened in a spreadsheet)."""
+    if _id_kind(missing) != "text" or _id_kind(ids) != "text":
+        return ""
+    stripped = set(pd.Index(ids).astype(str).str.lstrip("0"))
+    found = [i for i in missing[:1000] if str(i).lstrip("0") in stripped]
+    if not found:
+        return ""
+    return (
+        f" Some are in the table with other leading zeros ({describe_values(found, 3)}): the "
+        "ids must be written the same way on both sides."
+    )
 
 
 def _value_type_of(series: pd.Series) -> str | None:
