@@ -80,7 +80,6 @@ which leaves the static API as it is:
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -151,9 +150,10 @@ class CovariateColumn:
         numeric column.
     reference : str or None
         A categorical's reference level (no dummy); ``None`` for a numeric column.
-    mean, std : float
+    mean, std : float or None
         A numeric column's mean and standard deviation (``ddof=1``) in the fitting data, in the
-        column's own unit; NaN for a categorical.
+        column's own unit; ``None`` for a categorical (``None``, unlike NaN, equals itself, so
+        designs compare equal after a round trip).
     """
 
     name: str
@@ -161,8 +161,8 @@ class CovariateColumn:
     value_type: ValueType
     levels: tuple[str, ...] = ()
     reference: str | None = None
-    mean: float = math.nan
-    std: float = math.nan
+    mean: float | None = None
+    std: float | None = None
 
     @property
     def design_names(self) -> tuple[str, ...]:
@@ -179,8 +179,8 @@ class CovariateColumn:
             "value_type": self.value_type,
             "levels": list(self.levels),
             "reference": self.reference,
-            "mean": None if math.isnan(self.mean) else self.mean,
-            "std": None if math.isnan(self.std) else self.std,
+            "mean": self.mean,
+            "std": self.std,
         }
 
     @classmethod
@@ -194,8 +194,8 @@ class CovariateColumn:
                 value_type=value_type,
                 levels=tuple(str(level) for level in data["levels"]),
                 reference=None if data["reference"] is None else str(data["reference"]),
-                mean=math.nan if data["mean"] is None else float(data["mean"]),
-                std=math.nan if data["std"] is None else float(data["std"]),
+                mean=None if data["mean"] is None else float(data["mean"]),
+                std=None if data["std"] is None else float(data["std"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ClvDataError(f"Not a covariate column written by to_dict: {data!r}.") from exc
@@ -948,7 +948,7 @@ def _check_scale(column: CovariateColumn, series: pd.Series) -> None:
     # A 0/1 indicator is on its natural scale, however rare its ones.
     if np.isin(values, (0.0, 1.0)).all():
         return
-    mean, std = column.mean, column.std
+    mean, std = float(column.mean), float(column.std)  # type: ignore[arg-type]
     if not MIN_STD <= std <= MAX_STD or abs(mean) > min(MAX_MEAN, MEAN_SPREADS * std):
         warnings.warn(
             f"Covariate {column.name!r} has mean {mean:.4g} and standard deviation {std:.4g}: "
