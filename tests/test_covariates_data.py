@@ -159,6 +159,37 @@ def test_integer_categories_are_levels_as_text():
     np.testing.assert_array_equal(design.profile({"region": 12}).purchase, [[1, 0]])
 
 
+def test_weighted_distinct_rows_give_the_design_of_the_customers(five):
+    five["age"] = [2.0, 3.0, 3.0, 2.0, 3.0]
+    full = quiet(CovariateDesign.from_frame, five, purchase=["channel", "age"])
+    # What an engine hands back: the distinct rows and how many customers share each.
+    distinct = five.groupby(["channel", "age"]).size().rename("weight").reset_index()
+    assert distinct.to_dict("list") == {
+        "channel": ["A", "A", "B", "C"],
+        "age": [2.0, 3.0, 3.0, 2.0],
+        "weight": [1, 1, 2, 1],
+    }
+    grouped = quiet(
+        CovariateDesign.from_frame, distinct, purchase=["channel", "age"], weights="weight"
+    )
+    assert grouped.column("channel").reference == full.column("channel").reference == "A"
+    assert grouped.column("age").mean == pytest.approx(full.column("age").mean, abs=1e-15)
+    assert grouped.column("age").std == pytest.approx(full.column("age").std, rel=1e-14)
+    assert grouped == full
+    # The weights count: five customers of B outnumber two of A, though A has more rows.
+    heavy = distinct.assign(weight=[1, 1, 5, 1])
+    design = quiet(CovariateDesign.from_frame, heavy, purchase="channel", weights="weight")
+    assert design.column("channel").reference == "B"
+    assert (
+        quiet(CovariateDesign.from_frame, heavy, purchase="channel").column("channel").reference
+        == "A"
+    )
+    with pytest.raises(ClvDataError, match=r"weights='weight' must be positive numbers"):
+        CovariateDesign.from_frame(distinct.assign(weight=0), purchase="age", weights="weight")
+    with pytest.raises(ClvDataError, match=r"weights='n' must be a column"):
+        CovariateDesign.from_frame(distinct, purchase="age", weights="n")
+
+
 def test_no_covariates_gives_empty_matrices(five):
     design = CovariateDesign.from_frame(five)
     assert design.is_empty
@@ -230,7 +261,7 @@ def test_collinearity_is_checked_per_process(five):
 
 def test_too_few_customers_for_the_columns(five):
     five["other"] = [1.0, 0.0, 0.0, 0.0, 0.5]
-    with pytest.raises(ClvDataError, match=r"5 covariate columns .* only 5 customers"):
+    with pytest.raises(ClvDataError, match=r"5 covariate columns .* only 5 rows"):
         CovariateDesign.from_frame(five, purchase=["channel", "age", "member", "other"])
 
 

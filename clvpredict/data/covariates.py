@@ -302,6 +302,7 @@ class CovariateDesign:
         dropout: Sequence[str] | str = (),
         shared: Sequence[str] | str = (),
         reference_levels: Mapping[str, Any] | None = None,
+        weights: str | None = None,
     ) -> CovariateDesign:
         """Learn the coding of the named columns from one row per customer, and check them.
 
@@ -323,6 +324,12 @@ class CovariateDesign:
             the level with the most customers, ties broken by the levels' text order, so that
             the base parameters describe the largest group and the dummies' coefficients are the
             best determined; booleans default to ``"False"``.
+        weights : str, optional
+            A column of ``frame`` giving how many customers each row stands for, when the rows
+            are distinct combinations rather than customers (the ``weight`` column of a summary
+            grouped by its engine): the default reference levels and the means and standard
+            deviations (for the scale warning) then count customers, not rows. The collinearity
+            and constancy checks need only the distinct rows.
 
         Returns
         -------
@@ -372,8 +379,9 @@ class CovariateDesign:
             )
         if used and len(frame) == 0:
             raise ClvDataError("The covariates table has no customers.")
+        counts = _row_weights(frame, weights, used)
         columns = tuple(
-            _learn_column(frame[name], name, frame.index, references.get(name, _DEFAULT))
+            _learn_column(frame[name], name, frame.index, references.get(name, _DEFAULT), counts)
             for name in used
         )
         design = cls(
@@ -533,7 +541,7 @@ class CovariateDesign:
             if n <= k:
                 raise ClvDataError(
                     f"The {process} process has {k} covariate columns {labels} and the constant, "
-                    f"but only {n} customers: too few to estimate them. Use fewer covariates."
+                    f"but only {n} rows of data: too few to estimate them. Use fewer covariates."
                 )
             named = [CONSTANT if j == 0 else labels[j - 1] for j in involved]
             raise ClvDataError(
@@ -792,8 +800,30 @@ def _describe_dtype(series: pd.Series) -> str:
     return f"dtype {series.dtype}"
 
 
-def _learn_column(series: pd.Series, name: str, ids: pd.Index, reference: Any) -> CovariateColumn:
-    """The coding of one column, checked: a known type, no missing value, not constant."""
+def _row_weights(frame: pd.DataFrame, weights: str | None, used: list[str]) -> np.ndarray:
+    """How many customers each row of ``frame`` stands for: 1, or the ``weights`` column."""
+    if weights is None:
+        return np.ones(len(frame))
+    if weights not in frame.columns or weights in used:
+        raise ClvDataError(
+            f"weights={weights!r} must be a column of the data that is not a covariate; the "
+            f"data has columns {[str(c) for c in frame.columns]}."
+        )
+    counts = pd.to_numeric(frame[weights], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~(np.isfinite(counts) & (counts > 0))
+    if bad.any():
+        raise ClvDataError(
+            f"weights={weights!r} must be positive numbers; rows "
+            f"{describe_values(frame.index[bad])} have {describe_values(frame[weights][bad])}."
+        )
+    return counts
+
+
+def _learn_column(
+    series: pd.Series, name: str, ids: pd.Index, reference: Any, counts: np.ndarray
+) -> CovariateColumn:
+    """The coding of one column, checked: a known type, no missing value, not constant.
+    ``counts`` are the customers each row stands for (ones for one row per customer)."""
     value_type = _value_type_of(series)
     if value_type is None:
         raise ClvDataError(
@@ -818,16 +848,19 @@ def _learn_column(series: pd.Series, name: str, ids: pd.Index, reference: Any) -
                 f"Covariate {name!r} is constant ({describe_values(values[:1])} for every "
                 "customer): it cannot be told apart from the base parameters. Drop it."
             )
+        # Moments over customers (rows weighted by the customers they stand for), ddof=1.
+        total = counts.sum()
+        mean = np.sum(counts * values) / total
         return CovariateColumn(
             name=name,
             kind="numeric",
             value_type=value_type,  # type: ignore[arg-type]
-            mean=float(values.mean()),
-            std=float(values.std(ddof=1)),
+            mean=float(mean),
+            std=float(np.sqrt(np.sum(counts * (values - mean) ** 2) / (total - 1.0))),
         )
     text = _as_text(series, name)
-    counts = pd.Series(text).value_counts()
-    levels = tuple(sorted(counts.index))
+    per_level = pd.Series(counts).groupby(text).sum()
+    levels = tuple(sorted(per_level.index))
     if len(levels) == 1:
         raise ClvDataError(
             f"Covariate {name!r} has one level ({levels[0]!r}) for every customer: it cannot "
@@ -838,8 +871,8 @@ def _learn_column(series: pd.Series, name: str, ids: pd.Index, reference: Any) -
             reference = "False"
         else:
             # The most frequent level; among equally frequent ones the first in text order.
-            top = counts.max()
-            reference = min(level for level, count in counts.items() if count == top)
+            top = per_level.max()
+            reference = min(level for level, count in per_level.items() if count == top)
     else:
         reference = _level_text(reference)
         if reference not in levels:
