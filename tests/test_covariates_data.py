@@ -190,6 +190,25 @@ def test_weighted_distinct_rows_give_the_design_of_the_customers(five):
         CovariateDesign.from_frame(distinct, purchase="age", weights="n")
 
 
+def test_reference_level_given_as_a_number_and_matrices_of_a_polars_frame():
+    frame = pd.DataFrame({"region": pd.Categorical([7, 12, 7, 3, 7])}, index=list("abcde"))
+    design = quiet(
+        CovariateDesign.from_frame, frame, purchase="region", reference_levels={"region": 3}
+    )
+    assert design.purchase_names == ("region[12]", "region[7]")
+    new = pl.DataFrame({"region": [3, 12, 7]})
+    np.testing.assert_array_equal(design.matrices(new).purchase, [[0, 0], [1, 0], [0, 1]])
+
+
+def test_many_missing_values_show_the_first_five(five):
+    frame = pd.DataFrame({"age": [np.nan] * 7 + [1.0, 2.0]}, index=[f"id{i}" for i in range(9)])
+    with pytest.raises(
+        ClvDataError,
+        match=r"missing for 7 customer\(s\): 'id0', 'id1', 'id2', 'id3', 'id4', \.\.\. \(2 more\)",
+    ):
+        CovariateDesign.from_frame(frame, purchase="age")
+
+
 def test_no_covariates_gives_empty_matrices(five):
     design = CovariateDesign.from_frame(five)
     assert design.is_empty
