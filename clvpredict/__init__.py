@@ -28,7 +28,14 @@ from .clv import (
     simple_clv,
     total_clv_interval,
 )
-from .data import TransactionLog, calibration_holdout_summary, datasets, rfm_summary
+from .data import (
+    CovariateDesign,
+    TransactionLog,
+    attach_covariates,
+    calibration_holdout_summary,
+    datasets,
+    rfm_summary,
+)
 from .evaluation import (
     HoldoutEvaluation,
     compare_models,
@@ -106,6 +113,7 @@ __all__ = [
     "ClvTotal",
     "ConvergenceError",
     "ConvergenceWarning",
+    "CovariateDesign",
     "GammaGammaModel",
     "HoldoutEvaluation",
     "ModelBundle",
@@ -116,6 +124,7 @@ __all__ = [
     "TransactionLog",
     "__version__",
     "at_risk_customers",
+    "attach_covariates",
     "calibration_holdout_summary",
     "clv_table",
     "compare_models",

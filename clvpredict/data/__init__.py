@@ -5,11 +5,14 @@ pyarrow, DuckDB or Spark frames: the checks and summaries run in the log's own e
 back in its kind (:mod:`clvpredict.data.engines`). :class:`TransactionLog` holds one parsed, validated log with its
 policies (returns, rows after the end, duplicates, date format); :func:`rfm_summary` and
 :func:`calibration_holdout_summary` turn a log into one row per customer, times in a stated unit.
+Customer covariates join onto a summary with :func:`attach_covariates` and are coded for the
+models by a :class:`CovariateDesign` (:mod:`clvpredict.data.covariates`).
 """
 
 from __future__ import annotations
 
 from . import datasets
+from .covariates import CovariateColumn, CovariateDesign, CovariateMatrices, attach_covariates
 from .summaries import (
     calibration_holdout_summary,
     daily_with_holdout,
@@ -22,10 +25,14 @@ from .transactions import AfterEndPolicy, DuplicatesPolicy, ReturnsPolicy, Trans
 
 __all__ = [
     "AfterEndPolicy",
+    "CovariateColumn",
+    "CovariateDesign",
+    "CovariateMatrices",
     "DuplicatesPolicy",
     "ReturnsPolicy",
     "TransactionLog",
     "as_log",
+    "attach_covariates",
     "calibration_holdout_summary",
     "daily_with_holdout",
     "datasets",
