@@ -276,6 +276,13 @@ class BaseModel:
         """The objective and its data, arranged once per fit (default: ``_negll`` as is)."""
         return self._negll, columns
 
+    def _fitted_likelihood(
+        self, columns: list[np.ndarray], weights: np.ndarray
+    ) -> tuple[Callable[..., tuple[float, np.ndarray]], list[Any]]:
+        """The objective of this fit on its stored rows ``_fit_data_`` (for the profile
+        intervals): :meth:`_prepare_likelihood`'s, unless the fit had another (covariates)."""
+        return self._prepare_likelihood(columns, weights)
+
     def _read_arrays(
         self, data: pd.DataFrame | None, overrides: dict[str, Any]
     ) -> tuple[dict[str, np.ndarray], pd.Index]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -44,6 +45,7 @@ from scipy import stats
 
 from .._fitting import compress, maximise_likelihood, report_convergence, serial_blas
 from .._validation import check_is_fitted
+from ..data.covariates import CovariateDesign, attach_covariates
 from ..data.engines import collect_summary, is_engine_frame
 from ..exceptions import ClvDataError, ConvergenceWarning
 from ._base import (
@@ -65,13 +67,6 @@ from ._covariate_math import (
 __all__ = ["CovariatePurchaseModel"]
 
 
-def _design_class():
-    # Imported late: the data layer's covariate module is optional at import time of the models.
-    from ..data.covariates import CovariateDesign
-
-    return CovariateDesign
-
-
 def _names(values: Any, setting: str) -> tuple[str, ...]:
     """A setting naming covariate columns as a tuple of strings (one string is one column)."""
     if values is None:
@@ -91,8 +86,6 @@ def _names(values: Any, setting: str) -> tuple[str, ...]:
 def _by_covariate_group(function: Callable[..., Any]) -> Callable[..., Any]:
     """Make a per-customer prediction method of :class:`PurchaseModel` work group by group
     for a model fitted with covariates (see the module docstring); unchanged without them."""
-    import inspect
-
     signature = inspect.signature(function)
 
     @functools.wraps(function)
@@ -249,8 +242,6 @@ class CovariatePurchaseModel(PurchaseModel):
 
     @serial_blas
     def _fit_with_covariates(self, data: Any, covariates: Any, weights: Any):
-        from ..data.covariates import attach_covariates
-
         name = type(self).__name__
         if self.on_nonconvergence not in ("warn", "raise"):
             raise ClvDataError(
@@ -262,7 +253,7 @@ class CovariatePurchaseModel(PurchaseModel):
             data = collect_summary(data)[0]
         if covariates is not None:
             data = attach_covariates(data, covariates)
-        design = _design_class().from_frame(
+        design = CovariateDesign.from_frame(
             data,
             purchase=_names(self.purchase_covariates, "purchase_covariates"),
             dropout=_names(self.dropout_covariates, "dropout_covariates"),
@@ -302,11 +293,9 @@ class CovariatePurchaseModel(PurchaseModel):
             block(3 + k_p, 3 + k_p + k_d),
             block(3 + k_p + k_d, len(columns)),
         ]
-        negll = functools.partial(
-            covariate_negll_and_gradient, kind=self.kind, derivatives=type(self)._derivatives
-        )
-        n_base = len(self._param_names)
         self.covariate_design_ = design
+        negll, _ = self._fitted_likelihood(likelihood_columns, uw)
+        n_base = len(self._param_names)
         names = self._parameter_names()
         objective = _penalised_split(negll, penalizer, coefficient_penalty, n_base)
         start = np.concatenate([plain.params_.to_numpy(), np.zeros(len(names) - n_base)])
@@ -332,6 +321,14 @@ class CovariatePurchaseModel(PurchaseModel):
         self._fit_data_ = (tuple(likelihood_columns), uw)
         report_convergence(result, name, self.on_nonconvergence)
         return self
+
+    def _fitted_likelihood(self, columns, weights):
+        if getattr(self, "covariate_design_", None) is None:
+            return super()._fitted_likelihood(columns, weights)
+        negll = functools.partial(
+            covariate_negll_and_gradient, kind=self.kind, derivatives=type(self)._derivatives
+        )
+        return negll, list(columns)
 
     # ---------------------------------------------------------------- tests
     def likelihood_ratio_test(self) -> pd.Series:
@@ -559,7 +556,7 @@ class CovariatePurchaseModel(PurchaseModel):
             raise ClvDataError(f"This {type(self).__name__} has no covariates.")
         z_p, z_d, z_s = (
             np.asarray(m, dtype=float).reshape(-1)
-            for m in self.covariate_design_.profile_matrices(covariates)
+            for m in self.covariate_design_.profile(covariates)
         )
         values, jacobian = self._group_parameters(z_p, z_d, z_s)
         return self._plain_model(values, jacobian)

@@ -236,7 +236,7 @@ class _FittedLikelihood:
     @classmethod
     def of(cls, model: Any) -> _FittedLikelihood:
         columns, weights = _fit_data(model)
-        negll, likelihood_columns = model._prepare_likelihood(list(columns), weights)
+        negll, likelihood_columns = model._fitted_likelihood(list(columns), weights)
         positive = np.asarray(model._positive_parameters(), dtype=bool)
         log_objective = _log_objective(negll, likelihood_columns, weights, positive)
         total = float(weights.sum())
