@@ -17,6 +17,10 @@ result should give the parameters back (see ``tests/test_simulation.py`` and
 timestamp, amount) from a purchase model and the Gamma-Gamma spend model, for testing a whole
 pipeline from :func:`~clvpredict.rfm_summary` on.
 
+:func:`simulate_with_covariates` draws customers of the BG/NBD, MBG/NBD or Pareto/NBD whose
+parameters depend on their covariates (:func:`customer_parameters` gives each customer's), the
+simulators above taking one parameter value per customer.
+
 How the continuous-time models are drawn
 ----------------------------------------
 No customer is simulated purchase by purchase. For the BG/NBD, MBG/NBD and Pareto/NBD the
@@ -52,14 +56,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._registry import all_models, model_spec
+from ._registry import ModelSpec, all_models, model_spec
 from ._units import check_time_unit, unit_in_days
 from .data.transactions import _day_number, _to_timestamp
 from .exceptions import ClvDataError
+from .models._covariate_math import individual_parameters
 from .models._simulators import (
     _SECONDS_PER_DAY,
     RandomState,
+    _aligned,
     _check_params,
+    _customer_params,
     simulate_bgbb,
     simulate_bgnbd,
     simulate_gamma_gamma,
@@ -69,12 +76,14 @@ from .models._simulators import (
 
 __all__ = [
     "SimulatedTransactions",
+    "customer_parameters",
     "simulate_bgbb",
     "simulate_bgnbd",
     "simulate_gamma_gamma",
     "simulate_mbgnbd",
     "simulate_pareto_nbd",
     "simulate_transactions",
+    "simulate_with_covariates",
 ]
 
 
@@ -139,6 +148,36 @@ def _acquisition_days(dates: Any) -> tuple[np.ndarray, pd.Index]:
     return days, index
 
 
+def _calendar_model(kind: Any, setting: str) -> ModelSpec:
+    """The registered purchase model in calendar time of this kind (e.g. ``"bgnbd"``)."""
+    specs = {spec.kind: spec for spec in all_models("purchase", discrete_time=False)}
+    if kind not in specs:
+        discrete = [spec.kind for spec in all_models("purchase", discrete_time=True)]
+        key = str(kind).lower()
+        hint = (
+            f" The {model_spec(key).label} counts discrete periods, not calendar time; use "
+            f"its simulate method (e.g. simulate_bgbb)."
+            if key in discrete
+            else ""
+        )
+        raise ClvDataError(f"{setting}={kind!r} is not one of {sorted(specs)}.{hint}")
+    return specs[kind]
+
+
+def _parameters_by_name(label: str, names: tuple[str, ...], params: Any) -> dict[str, Any]:
+    """The model's parameters from a mapping (or Series, or DataFrame), in the model's order."""
+    try:
+        given = dict(params)
+    except (TypeError, ValueError) as exc:
+        raise ClvDataError(
+            f"{label} parameters must be given by name, e.g. "
+            f"{dict.fromkeys(names, 1.0)}; got {params!r:.80}."
+        ) from exc
+    if set(given) != set(names):
+        raise ClvDataError(f"{label} takes parameters {list(names)}; got {list(given)}.")
+    return {name: given[name] for name in names}
+
+
 def _spend_parameters(spend_params: Mapping[str, float] | pd.Series | None):
     if spend_params is None:
         return None
@@ -167,8 +206,11 @@ def simulate_transactions(
     ----------
     purchase_model : {"bgnbd", "mbgnbd", "paretonbd"}
         The purchase model (the BG/BB has no calendar time and is not offered).
-    params : mapping or Series
-        Its parameters by name (e.g. a fitted model's ``params_``), in ``time_unit``.
+    params : mapping, Series or DataFrame
+        Its parameters by name (e.g. a fitted model's ``params_``), in ``time_unit``. Each is
+        one value for all customers or one per customer (an array in the order of
+        ``acquisition_dates``, or a Series indexed by the customer ids), so the columns of
+        :func:`customer_parameters` give a log of customers with covariates.
     acquisition_dates : array-like or Series of dates
         Day of each customer's first purchase. A Series's index gives the customer ids;
         otherwise customers are numbered 0 .. n - 1.
@@ -235,30 +277,19 @@ def simulate_transactions(
     >>> bool(again[["frequency", "recency", "T"]].equals(sim.rfm[["frequency", "recency", "T"]]))
     True
     """
-    # The purchase models in calendar time, each with the core that draws its customers.
-    cores = {spec.kind: spec for spec in all_models("purchase", discrete_time=False)}
-    if purchase_model not in cores:
-        discrete = [spec.kind for spec in all_models("purchase", discrete_time=True)]
-        key = str(purchase_model).lower()
-        hint = (
-            f" The {model_spec(key).label} counts discrete periods, not calendar time; use "
-            f"its simulate method (e.g. simulate_bgbb)."
-            if key in discrete
-            else ""
-        )
-        raise ClvDataError(
-            f"purchase_model={purchase_model!r} is not one of {sorted(cores)}.{hint}"
-        )
-    spec = cores[purchase_model]
+    spec = _calendar_model(purchase_model, "purchase_model")
     names, core, label = spec.cls._param_names, spec.cls._simulation_core, spec.label
-    given = dict(params)
-    if set(given) != set(names):
-        raise ClvDataError(f"{label} takes parameters {list(names)}; got {list(given)}.")
-    theta = _check_params(label, **{k: given[k] for k in names})
+    given = _parameters_by_name(label, names, params)
     spend = _spend_parameters(spend_params)
     unit = check_time_unit(time_unit)
     seconds_per_unit = unit_in_days(unit) * _SECONDS_PER_DAY
     acquired, ids = _acquisition_days(acquisition_dates)
+    theta, n_params, _ = _customer_params(label, given, ids)
+    if n_params is not None and n_params != len(acquired):
+        raise ClvDataError(
+            f"The {label} parameters given per customer have {n_params} values for "
+            f"{len(acquired)} acquisition dates; give one per customer."
+        )
     # Named like the log's column, as rfm_summary(log, "customer_id", ...) names its index.
     ids = ids.rename("customer_id")
     end_day = _day_number(_to_timestamp(observation_end, "observation_end"))
@@ -375,4 +406,278 @@ def _daily_summary(
                 frequency > 0, (total - first_amount) / frequency, np.nan
             )
         out["avg_order_value"] = total / n_days
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Customers with covariates
+# ------------------------------------------------------------------------------------------
+
+#: The processes a coefficient can belong to, as the prefix of its name.
+_PROCESSES = ("purchase", "dropout", "shared")
+
+
+def _covariate_table(covariates: Any) -> pd.DataFrame:
+    """The design columns as floats, refused unless numeric, finite and one row per customer."""
+    if not isinstance(covariates, pd.DataFrame):
+        raise ClvDataError(
+            "covariates must be a pandas DataFrame with one row per customer (indexed by the "
+            f"customer id) and one numeric column per design column; got {type(covariates)}."
+        )
+    repeated = covariates.index[covariates.index.duplicated()].unique()
+    if len(repeated):
+        raise ClvDataError(
+            f"covariates has several rows for the customers {repeated[:5].tolist()}; give one "
+            "row per customer."
+        )
+    text = [
+        str(column)
+        for column, dtype in covariates.dtypes.items()
+        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+    ]
+    if text:
+        raise ClvDataError(
+            f"covariates columns {text} are not numeric. The simulator takes design columns: "
+            "numbers as they are and one 0/1 dummy per level of a category besides its "
+            "reference level, named like 'channel[web]'."
+        )
+    table = covariates.astype(float)
+    values = table.to_numpy()
+    bad = ~np.isfinite(values)
+    if bad.any():
+        columns = table.columns[bad.any(axis=0)].tolist()
+        customers = table.index[bad.any(axis=1)][:5].tolist()
+        raise ClvDataError(
+            f"covariates has missing or infinite values in columns {columns} (customers "
+            f"{customers}, first five); every customer needs a finite value."
+        )
+    return table
+
+
+def _coefficients(coefficients: Any, columns: pd.Index) -> dict[str, dict[str, float]]:
+    """The coefficients by process and design column, every name and column accounted for."""
+    try:
+        given = dict(coefficients)
+    except (TypeError, ValueError) as exc:
+        raise ClvDataError(
+            "coefficients must be a mapping (or Series) from names like 'purchase.age', "
+            f"'dropout.channel[web]' or 'shared.age' to numbers; got {coefficients!r:.80}."
+        ) from exc
+    by_process: dict[str, dict[str, float]] = {process: {} for process in _PROCESSES}
+    unknown: list[str] = []
+    not_finite: list[str] = []
+    for name, value in given.items():
+        process, dot, column = str(name).partition(".")
+        if not dot or process not in by_process or column not in columns:
+            unknown.append(str(name))
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = np.nan
+        if not np.isfinite(number):
+            not_finite.append(f"{name}={value!r}")
+            continue
+        by_process[process][column] = number
+    if unknown:
+        raise ClvDataError(
+            f"Unknown coefficients {unknown}: a coefficient is named '<process>.<column>', the "
+            f"process one of {list(_PROCESSES)} (shared: one coefficient in both processes) and "
+            f"the column one of the covariates' columns {columns.tolist()}."
+        )
+    if not_finite:
+        raise ClvDataError(f"Coefficients must be finite numbers; got {not_finite}.")
+    both = sorted(
+        set(by_process["shared"]) & (set(by_process["purchase"]) | set(by_process["dropout"]))
+    )
+    if both:
+        raise ClvDataError(
+            f"The columns {both} have a shared coefficient and a coefficient of their own in a "
+            "process; a shared coefficient already enters both processes, give one or the other."
+        )
+    used = set().union(*(set(v) for v in by_process.values()))
+    unused = [str(column) for column in columns if column not in used]
+    if unused:
+        raise ClvDataError(
+            f"The covariates columns {unused} have no coefficient; give each a coefficient "
+            "(e.g. 'purchase.<column>', 0 for no effect) or leave the column out."
+        )
+    return by_process
+
+
+def customer_parameters(
+    kind: str,
+    params: Mapping[str, float] | pd.Series,
+    coefficients: Mapping[str, float] | pd.Series,
+    covariates: pd.DataFrame,
+) -> pd.DataFrame:
+    """Each customer's model parameters, from the population's, the coefficients and covariates.
+
+    Parameters
+    ----------
+    kind : {"bgnbd", "mbgnbd", "paretonbd"}
+        The purchase model.
+    params : mapping or Series
+        The population parameters by name: ``r``, ``alpha``, ``a``, ``b`` (BG/NBD, MBG/NBD) or
+        ``r``, ``alpha``, ``s``, ``beta`` (Pareto/NBD), all > 0 and in one time unit. They are
+        the parameters of a customer whose covariates are all 0.
+    coefficients : mapping or Series
+        One number per design column and process, by name: ``purchase.<column>`` scales the
+        purchase rate, ``dropout.<column>`` the dropout, ``shared.<column>`` is one coefficient
+        entering both. A column may have a purchase and a dropout coefficient, or a shared one.
+    covariates : DataFrame
+        One row per customer, indexed by the customer id, one numeric column per design column:
+        numbers as they are (better centred, e.g. ``age_decades = (age - 40) / 10``) and 0/1
+        dummies for the levels of a category besides its reference level (``channel[web]``).
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``covariates``, one column per model parameter in the model's order.
+
+    Notes
+    -----
+    With ``z`` a customer's row, ``g_p . z`` the sum of the purchase and shared coefficients
+    times their columns and ``g_d . z`` that of the dropout and shared ones:
+
+    * every model: ``alpha_i = alpha * exp(-g_p . z)`` (a positive coefficient, more purchases:
+      the mean purchase rate ``r / alpha_i`` grows by ``exp(g_p . z)``);
+    * Pareto/NBD: ``beta_i = beta * exp(-g_d . z)`` (a positive coefficient, a higher dropout
+      rate ``s / beta_i``, shorter lifetimes);
+    * BG/NBD and MBG/NBD: ``a_i = a * exp(g_d . z)`` and ``b_i = b * exp(g_d . z)``: the mean
+      dropout probability ``a / (a + b)`` stays, and a positive coefficient concentrates the
+      customers' dropout probabilities around it (fewer customers who almost never drop out,
+      so fewer purchases and fewer customers alive in the long run).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from clvpredict.simulation import customer_parameters
+    >>> z = pd.DataFrame({"channel[web]": [0, 1]}, index=["C1", "C2"])
+    >>> customer_parameters("paretonbd", {"r": 0.5, "alpha": 10.0, "s": 0.6, "beta": 12.0},
+    ...                     {"purchase.channel[web]": 0.5, "dropout.channel[web]": -0.2}, z).round(3)
+          r  alpha    s    beta
+    C1  0.5  10.000  0.6  12.000
+    C2  0.5   6.065  0.6  14.657
+    """
+    return _individual(kind, params, coefficients, _covariate_table(covariates))
+
+
+def _individual(kind: str, params: Any, coefficients: Any, table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`customer_parameters` of a checked covariate table."""
+    spec = _calendar_model(kind, "kind")
+    names, label = spec.cls._param_names, spec.label
+    base = _check_params(label, **_parameters_by_name(label, names, params))
+    by_process = _coefficients(coefficients, table.columns)
+    purchase = {**by_process["purchase"], **by_process["shared"]}
+    dropout = {**by_process["dropout"], **by_process["shared"]}
+    with np.errstate(over="ignore", under="ignore"):
+        individual = individual_parameters(
+            spec.kind,
+            base,
+            np.fromiter(purchase.values(), float, len(purchase)),
+            np.fromiter(dropout.values(), float, len(dropout)),
+            table[list(purchase)].to_numpy(),
+            table[list(dropout)].to_numpy(),
+        )
+    out = pd.DataFrame(dict(zip(names, individual, strict=True)), index=table.index)
+    bad = ~(np.isfinite(out.to_numpy()) & (out.to_numpy() > 0)).all(axis=1)
+    if bad.any():
+        raise ClvDataError(
+            f"The coefficients give {int(bad.sum())} customers parameters that overflow to "
+            f"infinity or underflow to 0 (customers {out.index[bad][:5].tolist()}, first five); "
+            "the covariates or coefficients are far too large (centre and scale the numbers)."
+        )
+    return out
+
+
+def simulate_with_covariates(
+    kind: str,
+    params: Mapping[str, float] | pd.Series,
+    coefficients: Mapping[str, float] | pd.Series,
+    covariates: pd.DataFrame,
+    T: Any,
+    *,
+    time_unit: str | None = None,
+    random_state: RandomState = None,
+    latent: bool = False,
+) -> pd.DataFrame:
+    """Draw customers whose purchase and dropout processes depend on their covariates.
+
+    Each customer gets their own parameters (:func:`customer_parameters`) and is drawn from
+    the model with them: the purchase rate from the customer's own Gamma, the dropout from the
+    customer's own Beta (BG/NBD, MBG/NBD) or Gamma (Pareto/NBD), exactly as the model says.
+
+    Parameters
+    ----------
+    kind : {"bgnbd", "mbgnbd", "paretonbd"}
+        The purchase model.
+    params : mapping or Series
+        The population parameters by name, those of a customer whose covariates are all 0
+        (``alpha`` and ``beta`` in the time unit of ``T``).
+    coefficients : mapping or Series
+        By name: ``purchase.<column>``, ``dropout.<column>``, ``shared.<column>`` (one
+        coefficient entering both processes). Every column of ``covariates`` needs one.
+    covariates : DataFrame
+        One row per customer, indexed by the customer id; numeric design columns (numbers and
+        0/1 dummies such as ``channel[web]``). See :func:`customer_parameters`.
+    T : float, array or Series
+        Observation length of each customer since the first purchase (one value for all, an
+        array in the order of ``covariates``' rows, or a Series indexed by the customer ids).
+    time_unit : {"D", "W", "M", "Y"}, optional
+        The time unit of ``T`` and the parameters, stored in ``attrs["time_unit"]``.
+    random_state : int, Generator, SeedSequence or None
+        Source of randomness.
+    latent : bool
+        Also return each customer's hidden state (as the model's simulator does) and parameters.
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``covariates``: ``frequency``, ``recency``, ``T``, then (with ``latent``)
+        the hidden state and the customer's parameters (``r``, ``alpha``, ...), then the
+        covariates' columns.
+
+    Notes
+    -----
+    The draws are those of the model's own simulator (e.g. :func:`simulate_bgnbd`) given
+    per-customer parameters, so customers whose covariates are all 0 are drawn as the model
+    without covariates would draw them with the same seed. For a transaction log of such
+    customers, pass ``customer_parameters(...)`` as the parameters of
+    :func:`simulate_transactions`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from clvpredict.simulation import simulate_with_covariates
+    >>> z = pd.DataFrame({"channel[web]": [0, 1] * 2_000}, index=range(4_000))
+    >>> sim = simulate_with_covariates(
+    ...     "bgnbd", {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+    ...     {"purchase.channel[web]": 1.0}, z, 39.0, time_unit="W", random_state=1)
+    >>> list(sim.columns), sim.attrs
+    (['frequency', 'recency', 'T', 'channel[web]'], {'time_unit': 'W'})
+    >>> means = sim.groupby("channel[web]")["frequency"].mean()
+    >>> bool(means[1.0] > 1.5 * means[0.0])
+    True
+    """
+    unit = None if time_unit is None else check_time_unit(time_unit)
+    table = _covariate_table(covariates)
+    individual = _individual(kind, params, coefficients, table)
+    spec = _calendar_model(kind, "kind")
+    names = list(individual.columns)
+    if isinstance(T, pd.Series):
+        T = _aligned(T, individual.index, "T")
+    out = spec.cls._simulator(
+        *(individual[name] for name in names), T, random_state=random_state, latent=latent
+    )
+    if latent:
+        out = out.join(individual)
+    clash = sorted(set(map(str, table.columns)) & set(map(str, out.columns)))
+    if clash:
+        raise ClvDataError(
+            f"The covariates columns {clash} have the names of simulated columns; rename them."
+        )
+    out = out.join(table)
+    if unit is not None:
+        out.attrs["time_unit"] = unit
     return out

@@ -96,13 +96,91 @@ def _per_customer(
     return array, index
 
 
+#: A model parameter: one value for every customer, or one per customer.
+Parameter = float | np.ndarray
+
+
+def _customer_params(
+    model: str, params: dict[str, Any], index: pd.Index | None = None
+) -> tuple[tuple[Parameter, ...], int | None, pd.Index | None]:
+    """Parameters that may differ per customer: floats, or 1-D arrays of one common length.
+
+    Returns the parameters (a float where one value was given, a float array otherwise), the
+    number of customers the arrays imply (``None`` when all are single values) and the
+    customers' index: ``index`` when given (the observation lengths'), else that of the first
+    Series among the parameters, else ``None``. A Series is put in the order of that index
+    (the same customer ids, possibly reordered; others are refused).
+    With single values only, this is :func:`_check_params`, so the draws stay those of a
+    population with one set of parameters.
+    """
+    if all(np.ndim(v) == 0 and not isinstance(v, pd.Series) for v in params.values()):
+        return _check_params(model, **params), None, None
+    values: list[Parameter] = []
+    n: int | None = None
+    for name, given in params.items():
+        if isinstance(given, pd.Series):
+            if index is None:
+                index = given.index
+            given = _aligned(given, index, f"{model} parameter {name}")
+        try:
+            array = np.asarray(given, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ClvDataError(
+                f"{model} parameter {name} must be numeric; got {given!r:.80}."
+            ) from exc
+        if array.ndim > 1:
+            raise ClvDataError(
+                f"{model} parameter {name} must be one value or one per customer (1-D), got "
+                f"shape {array.shape}."
+            )
+        bad = ~(np.isfinite(array) & (array > 0))
+        if bad.any():
+            shown = np.atleast_1d(array)[np.atleast_1d(bad)][:5].tolist()
+            raise ClvDataError(
+                f"{model} parameter {name} must be finite and > 0 for every customer; "
+                f"offending values: {shown}."
+            )
+        if array.ndim == 1:
+            if n is not None and len(array) != n:
+                raise ClvDataError(
+                    f"{model} parameters per customer must have one length; {name} has "
+                    f"{len(array)} values where another has {n}."
+                )
+            n = len(array)
+            values.append(array)
+        else:
+            values.append(float(array))
+    return tuple(values), n, index
+
+
+def _aligned(values: pd.Series, index: pd.Index, name: str) -> pd.Series:
+    """``values`` in the order of ``index``: the same customer ids, possibly reordered."""
+    if values.index.equals(index):
+        return values
+    if values.index.has_duplicates or index.has_duplicates:
+        raise ClvDataError(f"{name} is a Series whose customer ids repeat; give one per customer.")
+    missing = index.difference(values.index)
+    extra = values.index.difference(index)
+    if len(missing) or len(extra):
+        raise ClvDataError(
+            f"{name} is a Series whose customer ids differ from the customers': missing "
+            f"{missing[:5].tolist()}, unknown {extra[:5].tolist()} (first five of each)."
+        )
+    return values.reindex(index)
+
+
 # ------------------------------------------------------------------------------------------
 # Draws shared by the continuous-time models
 # ------------------------------------------------------------------------------------------
 
 
-def _purchase_rates(rng: np.random.Generator, r: float, alpha: float, n: int) -> np.ndarray:
-    """``lambda ~ Gamma(shape r, rate alpha)`` per time unit (numpy's gamma takes the scale)."""
+def _purchase_rates(rng: np.random.Generator, r: Parameter, alpha: Parameter, n: int) -> np.ndarray:
+    """``lambda ~ Gamma(shape r, rate alpha)`` per time unit (numpy's gamma takes the scale).
+
+    ``r`` and ``alpha`` are single values or one per customer: numpy draws element by element
+    with the same algorithm either way, so an array repeating one value gives the same draws
+    as that value (and each customer's rate comes from the customer's own Gamma).
+    """
     return rng.gamma(r, 1.0 / alpha, size=n)
 
 
@@ -139,14 +217,19 @@ def _poisson_events(rng: np.random.Generator, rate: np.ndarray, window: np.ndarr
 
 
 # Each core takes (rng, parameters, T) and returns frequency, recency and the latent columns.
+# A parameter is a float or an array of one value per customer (the length of T).
 _Core = Callable[
-    [np.random.Generator, tuple[float, ...], np.ndarray],
+    [np.random.Generator, tuple[Parameter, ...], np.ndarray],
     tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]],
 ]
 
 
 def _bg_family(
-    rng: np.random.Generator, params: tuple[float, ...], big_t: np.ndarray, *, toss_at_zero: bool
+    rng: np.random.Generator,
+    params: tuple[Parameter, ...],
+    big_t: np.ndarray,
+    *,
+    toss_at_zero: bool,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     r, alpha, a, b = params
     n = len(big_t)
@@ -220,14 +303,32 @@ def _rfm_frame(
 def _continuous_time(
     core: _Core,
     model: str,
-    params: dict[str, float],
+    params: dict[str, Any],
     T: Any,
     n_customers: int | None,
     random_state: RandomState,
     latent: bool,
 ) -> pd.DataFrame:
-    theta = _check_params(model, **params)
+    reference = T.index if isinstance(T, pd.Series) else None
+    theta, n_params, param_index = _customer_params(model, params, reference)
+    if n_params is not None:
+        if n_customers is not None and n_customers != n_params:
+            raise ClvDataError(
+                f"n_customers={n_customers} disagrees with the {n_params} customers of the "
+                f"{model} parameters given per customer."
+            )
+        if not isinstance(T, pd.Series) and np.ndim(T) == 0 and T is not None:
+            # One observation length for the customers the parameters count.
+            n_customers = n_params
     big_t, index = _per_customer(T, n_customers, "T")
+    if n_params is not None:
+        if len(big_t) != n_params:
+            raise ClvDataError(
+                f"T has {len(big_t)} values but the {model} parameters given per customer have "
+                f"{n_params}; give both one value per customer."
+            )
+        if param_index is not None and not isinstance(T, pd.Series):
+            index = param_index
     rng = np.random.default_rng(random_state)
     frequency, recency, hidden = core(rng, theta, big_t)
     return _rfm_frame(frequency, recency, big_t, hidden, index, latent)
@@ -257,12 +358,16 @@ def simulate_bgnbd(
 
     Parameters
     ----------
-    r, alpha, a, b : float
+    r, alpha, a, b : float or array
         BG/NBD parameters, all > 0; ``alpha`` is in the time unit of ``T``.
+        One value for all customers, or one per customer (an array or Series as long as
+        ``T``; a Series is matched to the customers by its index): each customer then draws
+        from their own mixing distributions (see :func:`~clvpredict.simulation.simulate_with_covariates`).
     T : float, array or Series
         Observation length of each customer, from the first purchase to the end of observation,
         in the time unit of the parameters (e.g. weeks). One value for all needs
-        ``n_customers``; a Series lends its index to the result.
+        ``n_customers`` or parameters given per customer; a Series lends its index to the
+        result.
     n_customers : int, optional
         Number of customers when ``T`` is a single value.
     random_state : int, Generator, SeedSequence or None
@@ -316,8 +421,11 @@ def simulate_mbgnbd(
 
     Parameters
     ----------
-    r, alpha, a, b : float
+    r, alpha, a, b : float or array
         MBG/NBD parameters, all > 0; ``alpha`` is in the time unit of ``T``.
+        One value for all customers, or one per customer (an array or Series as long as
+        ``T``; a Series is matched to the customers by its index): each customer then draws
+        from their own mixing distributions (see :func:`~clvpredict.simulation.simulate_with_covariates`).
     T : float, array or Series
         Observation length of each customer since the first purchase, in the parameters' time
         unit (one value for all needs ``n_customers``).
@@ -370,8 +478,11 @@ def simulate_pareto_nbd(
 
     Parameters
     ----------
-    r, alpha, s, beta : float
+    r, alpha, s, beta : float or array
         Pareto/NBD parameters, all > 0; ``alpha`` and ``beta`` are in the time unit of ``T``.
+        One value for all customers, or one per customer (an array or Series as long as
+        ``T``; a Series is matched to the customers by its index): each customer then draws
+        from their own mixing distributions (see :func:`~clvpredict.simulation.simulate_with_covariates`).
     T : float, array or Series
         Observation length of each customer since the first purchase, in the parameters' time
         unit (one value for all needs ``n_customers``).

@@ -72,7 +72,15 @@ def test_wheel_ships_the_data_and_loads_from_elsewhere(tmp_path):
     )
     (wheel,) = wheel_dir.glob("clvpredict-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for data_file in ("CDNOW_sample.txt", "CDNOW_master.txt", "donations.csv"):
+    for data_file in (
+        "CDNOW_sample.txt",
+        "CDNOW_master.txt",
+        "donations.csv",
+        "covariates_customers.csv",
+        "covariates_summary.csv",
+        "covariates_transactions.csv",
+        "covariates_truth.json",
+    ):
         assert f"clvpredict/_data/{data_file}" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
@@ -82,7 +90,9 @@ def test_wheel_ships_the_data_and_loads_from_elsewhere(tmp_path):
         "import clvpredict, clvpredict.datasets as d; "
         "assert 'site' in clvpredict.__file__, clvpredict.__file__; "
         "print(d.load_cdnow().shape, d.load_cdnow('master').shape, "
-        "d.load_cdnow_summary().shape, d.load_donations().shape)"
+        "d.load_cdnow_summary().shape, d.load_donations().shape, "
+        "d.load_covariates_customers().shape, d.load_covariates_summary().shape, "
+        "d.load_covariates_transactions().shape, d.load_covariates_truth()['n_customers'])"
     )
     # The unpacked wheel comes first on sys.path, ahead of any editable install.
     out = subprocess.run(
@@ -92,4 +102,6 @@ def test_wheel_ships_the_data_and_loads_from_elsewhere(tmp_path):
         text=True,
         check=True,
     )
-    assert out.stdout.strip() == "(6919, 4) (69659, 4) (2357, 4) (22, 4)"
+    assert out.stdout.strip() == (
+        "(6919, 4) (69659, 4) (2357, 4) (22, 4) (5000, 3) (5000, 4) (12789, 3) 5000"
+    )
