@@ -366,20 +366,31 @@ def _clv_bounds(
     """
     draws = _joint_draws(purchase_model, spend_model, n_draws, np.random.default_rng(random_state))
     columns = _model_columns(purchase_model, spend_model, data)
-    names = list(columns)
-    stacked = np.column_stack([columns[c] for c in names])
-    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    unique_columns, n_unique, inverse = _distinct_rows(columns)
     evaluate = _clv_at_draws(
-        purchase_model,
-        spend_model,
-        {c: unique[:, j] for j, c in enumerate(names)},
-        horizon,
-        annual_discount_rate,
-        margin,
+        purchase_model, spend_model, unique_columns, horizon, annual_discount_rate, margin
     )
-    lower, upper = simulate_quantiles(len(unique), evaluate, draws, interval)
-    inverse = inverse.ravel()
+    lower, upper = simulate_quantiles(n_unique, evaluate, draws, interval)
     return lower[inverse], upper[inverse]
+
+
+def _distinct_rows(
+    columns: dict[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], int, np.ndarray]:
+    """The distinct rows of ``columns`` (each a column, or a matrix of columns such as a
+    covariate model's design), as columns of the same shapes, their number, and the row of
+    each original row among them."""
+    names = list(columns)
+    blocks = [np.asarray(columns[c], dtype=float) for c in names]
+    widths = [1 if b.ndim == 1 else b.shape[1] for b in blocks]
+    stacked = np.column_stack([b.reshape(len(b), -1) for b in blocks])
+    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    edges = np.cumsum([0, *widths])
+    out = {
+        c: unique[:, edges[i]] if blocks[i].ndim == 1 else unique[:, edges[i] : edges[i + 1]]
+        for i, c in enumerate(names)
+    }
+    return out, len(unique), inverse.ravel()
 
 
 #: Most customers whose CLV :func:`total_clv_interval` recomputes at every parameter draw; a
@@ -553,11 +564,12 @@ def _total_interval(
         # for predictive_clv.
         data, customer_id_col = collect_summary(data)
         kind = "pandas"
+    history_columns = _HISTORY_COLUMNS + _covariate_columns(purchase_model)
     if kind in (None, "pandas"):
-        histories_, n_customers = _pandas_histories(data, max_customers, rng)
+        histories_, n_customers = _pandas_histories(data, max_customers, rng, history_columns)
     else:
         histories_, n_customers = _engine_histories(
-            data, max_customers, rng, customer_id_col, time_unit
+            data, max_customers, rng, customer_id_col, time_unit, history_columns
         )
     if n_customers == 0:
         raise ClvDataError("There are no customers: the total has no interval.")
@@ -591,23 +603,45 @@ def _total_interval(
     )
 
 
+def _covariate_columns(purchase_model: Any) -> list[str]:
+    """The covariate columns a purchase model fitted with covariates reads (else none)."""
+    design = getattr(purchase_model, "covariate_design_", None)
+    return [] if design is None else list(design.columns)
+
+
 def _pandas_histories(
-    data: pd.DataFrame, max_customers: int, rng: np.random.Generator
+    data: pd.DataFrame,
+    max_customers: int,
+    rng: np.random.Generator,
+    columns: list[str] = _HISTORY_COLUMNS,
 ) -> tuple[pd.DataFrame, int]:
     """The distinct histories of a pandas summary (or of a uniform random sample of
     ``max_customers`` of its customers) with a ``weight`` column counting them, and the
-    number of customers."""
-    missing_columns = [c for c in _HISTORY_COLUMNS if c not in data.columns]
+    number of customers. ``columns``: the history columns and a covariate model's
+    covariates."""
+    missing_columns = [c for c in columns if c not in data.columns]
     if missing_columns:
         raise ClvDataError(
             f"The total CLV needs column(s) {missing_columns}: pass an RFM summary with "
-            "monetary_value (rfm_summary(..., monetary_value_col=...)) or its clv_table."
+            "monetary_value (rfm_summary(..., monetary_value_col=...)) or its clv_table"
+            + (", with the covariate columns" if len(columns) > len(_HISTORY_COLUMNS) else "")
+            + "."
         )
     n = len(data)
-    rows = data[_HISTORY_COLUMNS]
+    rows = data[columns]
     if n > max_customers:
         rows = rows.iloc[np.sort(rng.choice(n, size=max_customers, replace=False))]
-    out = _counted_histories(rows.to_numpy(dtype=float))
+    if len(columns) == len(_HISTORY_COLUMNS):
+        out = _counted_histories(rows.to_numpy(dtype=float))
+    else:
+        # Covariates may be text (categories): counted by a group-by, not as numbers.
+        out = (
+            rows.groupby(columns, dropna=False, observed=True, sort=False)
+            .size()
+            .rename("weight")
+            .astype(float)
+            .reset_index()
+        )
     out.attrs.update(data.attrs)
     return out, n
 
@@ -627,6 +661,7 @@ def _engine_histories(
     rng: np.random.Generator,
     customer_id_col: str | None,
     time_unit: str | None,
+    columns: list[str] = _HISTORY_COLUMNS,
 ) -> tuple[pd.DataFrame, int]:
     """:func:`_pandas_histories` of a Spark or polars frame, computed by its engine: the
     distinct histories of all the customers (their group-by), or of the rows with the smallest
@@ -638,11 +673,20 @@ def _engine_histories(
     n = int(n)
     unit = summary_unit(data) or time_unit
     if n <= max_customers:
-        out = histories(frame.select(*_HISTORY_COLUMNS), _HISTORY_COLUMNS)
+        out = histories(frame.select(*columns), columns)
     else:
         seed = int(rng.integers(2**31))
-        sample = hashed_sample(frame, max_customers, ident, _HISTORY_COLUMNS, seed=seed)
-        out = _counted_histories(sample.to_numpy(dtype=float))
+        sample = hashed_sample(frame, max_customers, ident, columns, seed=seed)
+        if len(columns) == len(_HISTORY_COLUMNS):
+            out = _counted_histories(sample.to_numpy(dtype=float))
+        else:
+            out = (
+                sample.groupby(columns, dropna=False, observed=True, sort=False)
+                .size()
+                .rename("weight")
+                .astype(float)
+                .reset_index()
+            )
     if unit is not None:
         out.attrs["time_unit"] = unit
     return out, n
@@ -999,8 +1043,7 @@ def clv_table(
         columns[col] = data[col].array
     # The purchase model reads the customers once for P(alive) and the expected purchases.
     arrays, _ = purchase_model._arrays(data, {})
-    history = [arrays[c] for c in purchase_model._columns]
-    alive = type(purchase_model)._alive(*purchase_model._theta(), *history)
+    alive = purchase_model._alive_rows(purchase_model._theta(), arrays)
     columns["p_alive"] = alive
     expected, discounted = _purchase_totals(
         purchase_model, arrays, horizon, annual_discount_rate, alive

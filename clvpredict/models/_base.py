@@ -1028,6 +1028,17 @@ class PurchaseModel(BaseModel):
         arrays, index = self._arrays(data, {"frequency": frequency, "recency": recency, "T": T})
         return arrays["frequency"], arrays["recency"], arrays["T"], index
 
+    def _history(self, data, frequency, recency, T):
+        """``(theta, x, t_x, T, index)``: the customers' histories and the parameters they are
+        predicted with, the model's own (a model with covariates gives each row its own)."""
+        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
+        return self._theta(), x, t_x, big_t, index
+
+    def _alive_rows(self, theta: Sequence[float], arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """P(alive) of the rows of ``arrays`` (from :meth:`_arrays`) at the parameters
+        ``theta`` (a model with covariates gives each row its own)."""
+        return type(self)._alive(*theta, *(arrays[c] for c in self._columns))
+
     @in_callers_kind
     def expected_purchases(
         self,
@@ -1162,8 +1173,8 @@ class PurchaseModel(BaseModel):
             ``p_alive``, indexed like ``data``.
         """
         check_horizon(t_future, "t_future")
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
-        values = type(self)._alive_at(t_future, *self._theta(), x, t_x, big_t)
+        theta, x, t_x, big_t, index = self._history(data, frequency, recency, T)
+        values = type(self)._alive_at(t_future, *theta, x, t_x, big_t)
         return pd.Series(values, index=index, name="p_alive")
 
     @in_callers_kind
@@ -1200,8 +1211,8 @@ class PurchaseModel(BaseModel):
         """
         check_counts(n)
         check_horizon(t, "t")
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
-        values = self._conditional_pmf(n, t, self._theta(), x, t_x, big_t)
+        theta, x, t_x, big_t, index = self._history(data, frequency, recency, T)
+        values = self._conditional_pmf(n, t, theta, x, t_x, big_t)
         return pd.Series(values, index=index, name="probability")
 
     def _conditional_pmf(self, n, t, theta, x, t_x, big_t):
@@ -1236,8 +1247,7 @@ class PurchaseModel(BaseModel):
 
         level = check_level(level)
         check_horizon(t, "t")
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
-        theta = self._theta()
+        theta, x, t_x, big_t, index = self._history(data, frequency, recency, T)
         tail = (1 - level) / 2
         lower = np.full(len(x), -1.0)
         upper = np.full(len(x), -1.0)
