@@ -45,7 +45,7 @@ from scipy import stats
 from .._fitting import compress, maximise_likelihood, report_convergence, serial_blas
 from .._validation import check_is_fitted
 from ..data.covariates import CovariateDesign, attach_covariates
-from ..data.engines import collect_summary, is_engine_frame
+from ..data.engines import frame_kind, histories, is_engine_frame
 from ..exceptions import ClvDataError, ConvergenceWarning
 from ._base import (
     PurchaseModel,
@@ -216,16 +216,29 @@ class CovariatePurchaseModel(PurchaseModel):
             )
         if data is None:
             raise ClvDataError(f"{name}.fit needs the summary (data=) to fit covariates on.")
+        purchase = _names(self.purchase_covariates, "purchase_covariates")
+        dropout = _names(self.dropout_covariates, "dropout_covariates")
+        shared = _names(self.shared_covariates, "shared_covariates")
         if is_engine_frame(data):
-            data = collect_summary(data)[0]
+            if covariates is not None:
+                raise ClvDataError(
+                    f"This summary is held by {frame_kind(data)}: join the covariate table to "
+                    "it there (one row per customer), and fit on the joined summary without "
+                    "covariates=."
+                )
+            # The engine groups the customers by history and covariates: only the distinct
+            # rows, with their counts, come to this process.
+            wanted = [*self._columns, *dict.fromkeys([*purchase, *dropout, *shared])]
+            data, weights = histories(data, wanted, weights), "weight"
         if covariates is not None:
             data = attach_covariates(data, covariates)
         design = CovariateDesign.from_frame(
             data,
-            purchase=_names(self.purchase_covariates, "purchase_covariates"),
-            dropout=_names(self.dropout_covariates, "dropout_covariates"),
-            shared=_names(self.shared_covariates, "shared_covariates"),
+            purchase=purchase,
+            dropout=dropout,
+            shared=shared,
             reference_levels=self.reference_levels,
+            weights=weights if isinstance(weights, str) else None,
         )
         arrays, index = self._arrays(data, {}, fitting=True)
         if len(index) == 0:
@@ -296,6 +309,23 @@ class CovariatePurchaseModel(PurchaseModel):
             covariate_negll_and_gradient, kind=self.kind, derivatives=type(self)._derivatives
         )
         return negll, list(columns)
+
+    def _header_lines(self) -> list[tuple[str, str]]:
+        rows = super()._header_lines()
+        design = getattr(self, "covariate_design_", None)
+        if design is None:
+            return rows
+        rows.append(("covariates", ", ".join(design.columns)))
+        null = getattr(self, "null_log_likelihood_", None)
+        if null is not None and not (self.penalizer_coef or self.covariate_penalty):
+            test = self.likelihood_ratio_test()
+            rows.append(
+                (
+                    "vs none",
+                    f"LR {test['statistic']:.2f} on {test['df']:.0f} df, p = {test['p_value']:.3g}",
+                )
+            )
+        return rows
 
     # ---------------------------------------------------------------- tests
     def likelihood_ratio_test(self) -> pd.Series:
