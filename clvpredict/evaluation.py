@@ -83,8 +83,30 @@ __all__ = [
 
 
 def model_label(model: Any) -> str:
-    """Short human name of a model, e.g. ``"BG/NBD"``, for legends and titles."""
-    return getattr(model, "label", "") or type(model).__name__
+    """Short human name of a model, e.g. ``"BG/NBD"`` (``"BG/NBD + covariates"`` for one
+    fitted with covariates), for legends and titles."""
+    label = getattr(model, "label", "") or type(model).__name__
+    if getattr(model, "covariate_design_", None) is not None:
+        label += " + covariates"
+    return label
+
+
+def _covariate_test(model: Any) -> dict[str, float]:
+    """The likelihood-ratio test of a model's covariates against the same model without them
+    (``lr_statistic``, ``lr_df``, ``lr_p_value``); NaN for a model without covariates, or
+    one whose test is not available (penalised, or loaded without its null fit)."""
+    out = {"lr_statistic": np.nan, "lr_df": np.nan, "lr_p_value": np.nan}
+    if getattr(model, "covariate_design_", None) is None:
+        return out
+    try:
+        test = model.likelihood_ratio_test()
+    except ClvDataError:
+        return out
+    return {
+        "lr_statistic": float(test["statistic"]),
+        "lr_df": float(test["df"]),
+        "lr_p_value": float(test["p_value"]),
+    }
 
 
 def _discrete(model: Any) -> bool:
@@ -1776,7 +1798,9 @@ def compare_models(
     DataFrame
         One row per model (indexed by its name): ``log_likelihood``, ``n_params``, ``aic``,
         ``bic`` (calibration fit), ``mae``, ``rmse``, ``correlation`` (per customer, holdout
-        purchases), ``pct_error`` (aggregate holdout, %), ``converged`` and ``best`` (True
+        purchases), ``pct_error`` (aggregate holdout, %), ``converged``, the likelihood-ratio
+        test of a model's covariates against the same model without them (``lr_statistic``,
+        ``lr_df``, ``lr_p_value``; NaN for models without covariates) and ``best`` (True
         for the best converged model by ``criterion``). ``attrs["models"]`` holds the fitted
         models by name.
 
@@ -1829,6 +1853,7 @@ def compare_models(
                 "correlation": float(metrics["correlation"]),
                 "pct_error": float(totals["pct_error"]),
                 "converged": bool(model.converged_),
+                **_covariate_test(model),
             }
         )
     table = pd.DataFrame(rows).set_index("model")
