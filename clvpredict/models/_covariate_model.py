@@ -89,6 +89,8 @@ class CovariatePurchaseModel(PurchaseModel):
     and :class:`~clvpredict.ParetoNBDModel` derive from it.
     """
 
+    #: Registry entry: these models take customer covariates.
+    takes_covariates: ClassVar[bool] = True
     #: ``(r, alpha, p3, p4, x, t_x, T) -> (ll, derivatives)``: individual log-likelihoods and
     #: their derivatives wrt the 4 parameters, which may be arrays of one value per row.
     _derivatives: ClassVar[Callable[..., tuple[np.ndarray, tuple[np.ndarray, ...]]]]
