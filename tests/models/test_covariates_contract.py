@@ -54,7 +54,8 @@ def test_fit_returns_self_and_names_the_coefficients(spec, customers):
         model.probability_alive(customers)
     assert model.fit(customers) is model
     base = list(spec.cls._param_names)
-    assert list(model.params_.index) == base + [
+    assert list(model.params_.index) == [
+        *base,
         "purchase.channel[partner]",
         "purchase.channel[web]",
         "purchase.age_decades",
