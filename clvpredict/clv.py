@@ -795,7 +795,8 @@ def _engine_histories(
     seeded hash of the customer id; at most ``max_customers`` rows come to this process."""
     frame = as_lazy(data)
     names = frame.collect_schema().names()
-    ident = id_column(names, customer_id_col, TABLE_COLUMNS, "data")
+    # A covariate model's covariate columns are known columns too, not candidate ids.
+    ident = id_column(names, customer_id_col, TABLE_COLUMNS | set(columns), "data")
     (n,) = scalars(frame, nw.len())
     n = int(n)
     unit = summary_unit(data) or time_unit
