@@ -128,7 +128,7 @@ def main() -> None:
                 covariate_negll_and_gradient, kind=kind, derivatives=cls._derivatives
             )
             theta = model.params_.to_numpy()
-            one_wall, one_cpu, _ = timed(
+            _, one_cpu, _ = timed(
                 functools.partial(negll, theta, *columns, weights), args.repeats
             )
             # The fit's evaluations, plus the Hessian's two per parameter.
