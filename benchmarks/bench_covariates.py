@@ -128,9 +128,7 @@ def main() -> None:
                 covariate_negll_and_gradient, kind=kind, derivatives=cls._derivatives
             )
             theta = model.params_.to_numpy()
-            _, one_cpu, _ = timed(
-                functools.partial(negll, theta, *columns, weights), args.repeats
-            )
+            _, one_cpu, _ = timed(functools.partial(negll, theta, *columns, weights), args.repeats)
             # The fit's evaluations, plus the Hessian's two per parameter.
             evaluations = model.fit_result_.n_evaluations + 2 * len(theta)
             limit = one_cpu * evaluations
