@@ -723,11 +723,16 @@ class BaseModel:
         if method not in ("wald", "profile"):
             raise ClvDataError(f"method={method!r} is not one of 'wald', 'profile'.")
         check_is_fitted(self)
-        if method == "profile" and getattr(self, "penalizer_coef", 0.0):
+        penalties = {
+            name: getattr(self, name)
+            for name in ("penalizer_coef", "covariate_penalty")
+            if getattr(self, name, 0.0)
+        }
+        if method == "profile" and penalties:
+            settings = ", ".join(f"{k}={v!r}" for k, v in penalties.items())
             raise ClvDataError(
                 f"Profile-likelihood intervals describe a maximum-likelihood fit, and this one "
-                f"is penalised (penalizer_coef={self.penalizer_coef!r}). Use method='wald', or "
-                "refit with penalizer_coef=0."
+                f"is penalised ({settings}). Use method='wald', or refit without the penalty."
             )
         est = self.params_.to_numpy()
         se = self.standard_errors_.to_numpy()
