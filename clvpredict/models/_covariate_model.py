@@ -89,6 +89,8 @@ class CovariatePurchaseModel(PurchaseModel):
     and :class:`~clvpredict.ParetoNBDModel` derive from it.
     """
 
+    #: Registry entry: these models take customer covariates.
+    takes_covariates: ClassVar[bool] = True
     #: ``(r, alpha, p3, p4, x, t_x, T) -> (ll, derivatives)``: individual log-likelihoods and
     #: their derivatives wrt the 4 parameters, which may be arrays of one value per row.
     _derivatives: ClassVar[Callable[..., tuple[np.ndarray, tuple[np.ndarray, ...]]]]
@@ -463,7 +465,27 @@ class CovariatePurchaseModel(PurchaseModel):
         index_d = float(z_d @ g_d + z_s @ g_s)
         return np.array(scaled_parameters(self.kind, base, index_p, index_d), dtype=float)
 
+    def _many_groups(self, arrays: Mapping[str, np.ndarray]) -> bool:
+        """Whether the rows have so many distinct covariate rows (a continuous covariate)
+        that one plain model per group costs more than evaluating every row at its own
+        parameters."""
+        design_rows = np.hstack([arrays[key] for key in _DESIGN_KEYS])
+        if design_rows.shape[1] == 0:
+            return False
+        limit = max(_MAX_GROUPS, len(design_rows) // 50)
+        return len(np.unique(design_rows, axis=0)) > limit
+
+    def _rowwise_cumulative(self, ts, theta, arrays):
+        """Conditional expected purchases at each horizon of ``ts``, every row at its own
+        parameters (rows x horizons)."""
+        row_theta = self._row_parameters(theta, arrays)
+        history = [arrays[c] for c in self._columns]
+        function = type(self)._conditional_expectation
+        return np.column_stack([function(t, *row_theta, *history) for t in ts])
+
     def _grouped_sums(self, plain, ts, weights, theta, arrays, alive=None):
+        if self._many_groups(arrays):
+            return self._rowwise_cumulative(ts, theta, arrays) @ np.asarray(weights, dtype=float)
         out = None
         for rows, _, values, model, rows_arrays in self._groups(theta, arrays):
             part = plain(
@@ -475,6 +497,8 @@ class CovariatePurchaseModel(PurchaseModel):
         return out
 
     def _grouped_cumulative(self, plain, ts, theta, arrays):
+        if self._many_groups(arrays):
+            return self._rowwise_cumulative(ts, theta, arrays)
         out = None
         for rows, _, values, model, rows_arrays in self._groups(theta, arrays):
             part = plain(model, ts, values, rows_arrays)
@@ -484,6 +508,8 @@ class CovariatePurchaseModel(PurchaseModel):
         return out
 
     def _grouped_planner(self, plain, ts, arrays):
+        if self._many_groups(arrays):
+            return lambda theta: self._rowwise_cumulative(ts, theta, arrays)
         # Each group's evaluator is planned once, at the estimates; a draw of the full
         # parameters gives every group its own parameters.
         planned = [
@@ -649,6 +675,11 @@ class CovariatePurchaseModel(PurchaseModel):
         values = self._profile_parameters(self.params_.to_numpy(), row)
         return self._plain_model(values, self._profile_jacobian(row))
 
+
+#: Up to this many groups of customers with equal covariates (or one per 50 rows, if more),
+#: CLV sums run one plain model per group, with the models' fast evaluators; beyond it (a
+#: continuous covariate), every row at its own parameters.
+_MAX_GROUPS = 64
 
 #: The design matrices of a covariate model among the arrays of :meth:`_arrays`.
 _DESIGN_KEYS = ("z_purchase", "z_dropout", "z_shared")
