@@ -444,29 +444,35 @@ def test_the_coefficients_read_as_rate_ratios(executed, covariate_fit):
 
 def test_the_new_customer_readings_quote_the_tables(executed):
     mix = _rows(executed, "channel-mix", ("customers", "share_members", "mean_age"), CHANNELS)
-    columns = ("repeat_purchases", "value", "value_discounted")
+    columns = ("expected_purchases", "clv", "clv_lower", "clv_upper", "undiscounted")
     alike = _rows(executed, "new-customer-value", columns, CHANNELS)
-    typical = _rows(executed, "new-customer-mix", columns, CHANNELS)
+    typical = _rows(executed, "new-customer-mix", ("expected_purchases", "clv"), CHANNELS)
     printed = _stdout(_tagged(executed, "new-customer-value"))
-    spend = re.search(r"new customer: (\S+) dollars", printed).group(1)
+    first = re.search(r"the first purchase: (\S+)\n", printed).group(1)
     ratio = re.search(r"same loyalty and age: (\S+) times", printed).group(1)
     web, store = alike["web"], alike["store"]
     assert float(ratio) == pytest.approx(
-        web["repeat_purchases"] / store["repeat_purchases"], abs=0.01
+        web["expected_purchases"] / store["expected_purchases"], abs=0.01
     )
     rate_ratio = _rows(
         executed, "rate-ratios", ("rate_ratio", "lower_95", "upper_95"), COEFFICIENTS
     )["purchase.channel[web]"]["rate_ratio"]
     # Fewer extra purchases than the extra rate: faster buyers also use up their chances to stay.
     assert float(ratio) < rate_ratio
+    for row in alike.values():
+        assert row["clv_lower"] < row["clv"] < min(row["clv_upper"], row["undiscounted"])
     text = _text(executed, "new-customer-reading")
     assert (
-        f"make {web['repeat_purchases']:.2f} repeat purchases in 3 years, a new store customer "
-        f"{store['repeat_purchases']:.2f}: {ratio} times as many, not {rate_ratio:.2f}." in text
+        f"make {web['expected_purchases']:.2f} repeat purchases in 3 years, a new store customer "
+        f"{store['expected_purchases']:.2f}: {ratio} times as many, not {rate_ratio:.2f}." in text
     )
-    assert f"at {spend} dollars per purchase" in text
-    assert f"worth {web['value']:.2f} dollars over 3 years against {store['value']:.2f}" in text
-    assert f"({web['value_discounted']:.2f} and {store['value_discounted']:.2f} discounted)" in text
+    assert (
+        f"worth {web['clv']:.2f} dollars (90% interval {web['clv_lower']:.2f} to "
+        f"{web['clv_upper']:.2f}) against {store['clv']:.2f} for the store customer "
+        f"({store['clv_lower']:.2f} to {store['clv_upper']:.2f}), or {web['undiscounted']:.2f} "
+        f"and {store['undiscounted']:.2f} undiscounted; the first purchase adds {first} to each."
+        in text
+    )
     # The channels' mixes of customers, as the text describes them.
     assert mix["web"]["mean_age"] < mix["store"]["mean_age"]
     assert mix["web"]["share_members"] < mix["store"]["share_members"]
@@ -480,14 +486,11 @@ def test_the_new_customer_readings_quote_the_tables(executed):
     # Valued with the customers each channel brings, web and store come out about equal.
     text = _text(executed, "mix-reading")
     web, store, partner = (typical[c] for c in ("web", "store", "partner"))
-    assert abs(web["value_discounted"] / store["value_discounted"] - 1) < 0.02
-    assert partner["value_discounted"] == min(row["value_discounted"] for row in typical.values())
-    assert (
-        f"({web['repeat_purchases']:.2f} repeat purchases, {web['value_discounted']:.2f} dollars"
-        in text
-    )
-    assert f"({store['repeat_purchases']:.2f}, {store['value_discounted']:.2f} dollars)" in text
-    assert f"({partner['value_discounted']:.2f} dollars)" in text
+    assert abs(web["clv"] / store["clv"] - 1) < 0.02
+    assert partner["clv"] == min(row["clv"] for row in typical.values())
+    assert f"({web['expected_purchases']:.2f} repeat purchases, {web['clv']:.2f} dollars)" in text
+    assert f"({store['expected_purchases']:.2f}, {store['clv']:.2f} dollars)" in text
+    assert f"({partner['clv']:.2f} dollars)" in text
 
 
 def test_the_existing_customers_reading_quotes_the_table(executed):
