@@ -505,6 +505,10 @@ def test_the_existing_customers_reading_quotes_the_table(executed):
     assert f"a little less ({web['mean_clv']:.2f})" in text
     assert f"about half as much ({partner['mean_clv']:.2f})" in text
     assert f"most of the total ({store['total_clv']:,.2f} dollars)" in text
+    # "worth less on average than the typical new customer of the channel"
+    typical = _rows(executed, "new-customer-mix", ("expected_purchases", "clv"), CHANNELS)
+    assert all(table[c]["mean_clv"] < typical[c]["clv"] for c in CHANNELS)
+    assert "worth less on average than the typical new customer of the channel" in text
 
 
 def test_the_dropout_caution_quotes_the_table(executed, covariate_fit):
