@@ -71,6 +71,10 @@ def customers(kind: str, n: int, seed: int) -> pd.DataFrame:
     return summary.drop(columns=["channel[web]", "channel[partner]"])
 
 
+def _fit(cls: type, settings: dict, data: pd.DataFrame):
+    return cls(**settings).fit(data)
+
+
 def timed(function, repeats: int) -> tuple[float, float, object]:
     walls, cpus, out = [], [], None
     for _ in range(repeats):
@@ -95,7 +99,9 @@ def main() -> None:
     parser.add_argument("--models", default="bgnbd,mbgnbd,paretonbd")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"clvpredict {cp.__version__}, numpy {np.__version__}, Python {platform.python_version()}")
+    print(
+        f"clvpredict {cp.__version__}, numpy {np.__version__}, Python {platform.python_version()}"
+    )
     settings = {
         "purchase_covariates": ["channel", "loyalty", "age_decades"],
         "dropout_covariates": ["loyalty"],
@@ -112,15 +118,17 @@ def main() -> None:
             data = customers(kind, n, seed=n)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                _, plain_cpu, _ = timed(lambda: cls().fit(data), args.repeats)
-                _, cov_cpu, model = timed(lambda: cls(**settings).fit(data), args.repeats)
-                memory = peak_memory(lambda: cls(**settings).fit(data))
+                plain = functools.partial(_fit, cls, {}, data)
+                covariate = functools.partial(_fit, cls, settings, data)
+                _, plain_cpu, _ = timed(plain, args.repeats)
+                _, cov_cpu, model = timed(covariate, args.repeats)
+                memory = peak_memory(covariate)
             columns, weights = model._fit_data_
             negll = functools.partial(
                 covariate_negll_and_gradient, kind=kind, derivatives=cls._derivatives
             )
             theta = model.params_.to_numpy()
-            one_wall, one_cpu, _ = timed(lambda: negll(theta, *columns, weights), args.repeats)
+            _, one_cpu, _ = timed(functools.partial(negll, theta, *columns, weights), args.repeats)
             # The fit's evaluations, plus the Hessian's two per parameter.
             evaluations = model.fit_result_.n_evaluations + 2 * len(theta)
             limit = one_cpu * evaluations
