@@ -82,6 +82,15 @@ def test_the_page_runs_and_fits_what_it_says(page_run):
     assert bg.likelihood_ratio_test()["p_value"] < 1e-10
 
 
+@pytest.mark.parametrize("text", [PAGE, _section(README, "Covariates")], ids=["page", "readme"])
+def test_every_name_it_uses_exists(text):
+    for dotted in set(re.findall(r"`cp\.([\w.]+)", text)):
+        obj = cp
+        for part in dotted.split("."):
+            assert hasattr(obj, part), dotted
+            obj = getattr(obj, part)
+
+
 def test_the_settings_table_is_the_models_signature():
     rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \|$", _section(PAGE, "Settings"), re.M)
     defaults = {"none": (), "0": 0.0, "the most frequent level": None}
