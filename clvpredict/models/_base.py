@@ -667,10 +667,11 @@ class BaseModel:
         alpha : float
             1 - confidence level (0.05 gives 95% intervals).
         method : {"wald", "profile"}
-            How the interval is computed; both keep every bound > 0.
+            How the interval is computed; both keep every bound of a positive parameter > 0.
 
             * ``"wald"`` (default, instant): ``estimate * exp(+-z * se / estimate)``, the normal
-              approximation on the log scale, from the standard errors of ``fit``.
+              approximation on the log scale, from the standard errors of ``fit``; for a
+              covariate's coefficient, which may take any sign, ``estimate +- z * se``.
             * ``"profile"``: profile-likelihood interval, the parameter values whose
               likelihood-ratio statistic against the fit stays below the chi-square(1) quantile
               (3.841 at 95%), re-maximising over the other parameters at each trial value (see
@@ -678,7 +679,9 @@ class BaseModel:
               the likelihood, so it is asymmetric where the likelihood is skewed and covers
               better there (the MBG/NBD on CDNOW-sized data); it needs the data, so only a model
               fitted in this session has it. About 0.05 to 0.3 s on CDNOW-sized data (one
-              BLAS thread); a bound the data do not limit is reported as 0 or ``inf``.
+              BLAS thread), seconds for a model with covariates (each bound re-maximises
+              every parameter); a bound the data do not limit is reported as 0 (a
+              coefficient's as ``-inf``) or ``inf``.
 
         Returns
         -------

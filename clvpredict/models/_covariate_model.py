@@ -22,12 +22,15 @@ How a model with covariates is fitted
 
 How it predicts
 ---------------
-Customers with the same covariates share their individual parameters, so every per-customer
-prediction is made group by group: each group is predicted by a model without covariates at
-that group's parameters, with the covariance those parameters inherit from the fit (the delta
-method, exact on the log scale where the draws are taken). Every prediction method of the plain
-model, its intervals included, is therefore available unchanged; a continuous covariate with
-many distinct values makes many groups and is slower.
+Every per-customer prediction (P(alive), expected purchases, the purchase-count distribution)
+evaluates the model's formulas with each row's own parameters, all rows at once; its
+parameter-uncertainty interval draws all parameters jointly, coefficients included, so it
+carries the coefficients' uncertainty. The CLV sums run one plain model per group of customers
+with equal covariates, with the plain models' fast evaluators, when there are few such groups
+(categorical covariates), and every row at its own parameters when there are many (a
+continuous covariate). :meth:`CovariatePurchaseModel.profile_model` gives the plain model of
+one covariate profile, with the covariance its parameters inherit from the fit (the delta
+method), for new-customer questions.
 """
 
 from __future__ import annotations
