@@ -1244,4 +1244,6 @@ def _clv_table_on_spark(
     def score(rfm: pd.DataFrame) -> pd.DataFrame:
         return clv_table(purchase_model, spend_model, rfm, **settings)
 
-    return map_summary_batches(summary, score, customer_id_col)
+    return map_summary_batches(
+        summary, score, customer_id_col, other_columns=_covariate_columns(purchase_model)
+    )

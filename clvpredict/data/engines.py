@@ -341,7 +341,10 @@ def _spark_type(dtype: Any) -> str:
 
 
 def map_summary_batches(
-    summary: Any, score: Callable[[pd.DataFrame], pd.DataFrame], customer_id_col: str | None = None
+    summary: Any,
+    score: Callable[[pd.DataFrame], pd.DataFrame],
+    customer_id_col: str | None = None,
+    other_columns: Collection[str] = (),
 ) -> Any:
     """Score a Spark summary on the executors, batch by batch (``mapInPandas``).
 
@@ -350,10 +353,11 @@ def map_summary_batches(
     with what it refers to (the fitted models). Every column of its result must depend only on
     the customer's own row, so that batches give what one process would. Returns a Spark
     DataFrame: the id column, then the result's columns; nothing is computed until it is
-    written or collected.
+    written or collected. ``other_columns``: columns the score reads besides the summary's own
+    (a covariate model's covariates), which are not candidates for the id column.
     """
     columns = list(summary.columns)
-    id_col = id_column(columns, customer_id_col, SUMMARY_COLUMNS)
+    id_col = id_column(columns, customer_id_col, SUMMARY_COLUMNS | set(other_columns))
     if UNIT_COLUMN not in columns:
         raise ClvDataError(
             f"The summary has no {UNIT_COLUMN!r} column stating the unit of recency and T; "

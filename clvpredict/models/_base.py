@@ -167,7 +167,9 @@ def in_callers_kind(function: Callable[..., Any]) -> Callable[..., Any]:
                 result = function(*rebound.args, **rebound.kwargs)
                 return result.to_frame() if isinstance(result, pd.Series) else result
 
-            return map_summary_batches(data, score)
+            design = getattr(bound.arguments.get("self"), "covariate_design_", None)
+            covariates = () if design is None else design.columns
+            return map_summary_batches(data, score, other_columns=covariates)
         summary, ident = collect_summary(data)
         bound.arguments["data"] = summary
         result = function(*bound.args, **bound.kwargs)
