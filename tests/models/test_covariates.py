@@ -388,6 +388,11 @@ def test_the_fit_is_the_direct_maximum(case):
     assert set(model.params_.index) == set(names)
     ours = natural(theta)
     theirs = model.params_[names].to_numpy()
+    # summary(): a coefficient's Wald interval is estimate +- z se.
+    table = model.summary(alpha=0.1).loc[names[4:]]
+    z = stats.norm.ppf(0.95)
+    np.testing.assert_allclose(table["lower_90"], theirs[4:] - z * table["std_error"], rtol=1e-14)
+    np.testing.assert_allclose(table["upper_90"], theirs[4:] + z * table["std_error"], rtol=1e-14)
     np.testing.assert_allclose(theirs[:4], ours[:4], rtol=1e-6, atol=0)
     np.testing.assert_allclose(theirs[4:], ours[4:], rtol=0, atol=1e-6)
     assert model.log_likelihood_ == pytest.approx(direct.log_likelihood(theta), abs=1e-6)
@@ -506,6 +511,30 @@ def test_the_same_fit_however_the_covariates_arrive(case):
     assert by_weights.log_likelihood_ == pytest.approx(2 * once.log_likelihood_, rel=1e-10)
     np.testing.assert_allclose(
         by_weights.standard_errors_ * np.sqrt(2), once.standard_errors_, rtol=1e-4
+    )
+
+
+def test_days_and_weeks_give_the_same_coefficients(case):
+    """The same customers in days: alpha (and beta) 7 times larger, r, a|s, b and every
+    coefficient the same; ln L lower by sum(x) ln 7; predictions at 7t equal."""
+    days = case.summary.assign(recency=case.summary["recency"] * 7, T=case.summary["T"] * 7)
+    days.attrs["time_unit"] = "D"
+    model = MODELS[case.kind](
+        purchase_covariates=["channel", "score"],
+        dropout_covariates=["score"],
+        reference_levels={"channel": "store"},
+    ).fit(days, covariates=case.raw)
+    assert model.time_unit_ == "D"
+    ratio = (model.params_ / case.model.params_)[case.names]
+    scaled = {"alpha", "beta"}
+    expected = [7.0 if name in scaled else 1.0 for name in case.names]
+    np.testing.assert_allclose(ratio, expected, rtol=1e-6)
+    shift = case.summary["frequency"].sum() * np.log(7)
+    assert case.model.log_likelihood_ - model.log_likelihood_ == pytest.approx(shift, rel=1e-9)
+    some = cp.attach_covariates(days, case.raw).iloc[:50]
+    weekly = cp.attach_covariates(case.summary, case.raw).iloc[:50]
+    np.testing.assert_allclose(
+        model.expected_purchases(70.0, some), case.model.expected_purchases(10.0, weekly), rtol=1e-6
     )
 
 
