@@ -69,6 +69,7 @@ __all__ = [
     "clv_table",
     "discount_factors",
     "estimate_lifetime_years",
+    "new_customer_clv",
     "predictive_clv",
     "simple_clv",
     "total_clv_interval",
@@ -294,6 +295,132 @@ def predictive_clv(
     return interval_columns("predictive_clv", value, lower, upper, data.index)
 
 
+def new_customer_clv(
+    purchase_model: Any,
+    spend_model: Any,
+    horizon_months: int = 36,
+    annual_discount_rate: float = 0.10,
+    margin: float = 1.0,
+    *,
+    covariates: Any = None,
+    interval: float | None = None,
+    n_draws: int = 200,
+    random_state: Any = None,
+    allow_unconverged: bool = False,
+) -> pd.Series | pd.DataFrame:
+    """What a customer acquired today is worth over the next ``horizon_months`` months.
+
+    The predictive CLV of a customer who has just made their first purchase:
+    ``sum_m margin * E[spend] * (E[X(t_m)] - E[X(t_{m-1})]) / (1 + d)^(m/12)``, with ``E[X(t)]``
+    the purchase model's expected repeat purchases of a new customer by ``t`` and ``E[spend]``
+    the spend model's population mean spend per purchase (a new customer has no purchases of
+    their own to learn from). The first purchase, which made them a customer, is not counted:
+    add ``E[spend] * margin`` for the value of the whole relationship.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model
+        With covariates, ``covariates`` says which new customer.
+    spend_model : fitted GammaGammaModel
+        Gives ``population_mean()`` in currency units.
+    horizon_months, annual_discount_rate, margin
+        As in :func:`predictive_clv` (the default horizon here: 36 months).
+    covariates : mapping or DataFrame, optional
+        For a purchase model with covariates (required then): one profile (``{"channel":
+        "web", ...}``), or a DataFrame of profiles, one per row, for a table of them ("what is
+        a new customer from each channel worth over 3 years?").
+    interval : float, optional
+        E.g. 0.9: also the bounds of a 90% interval over joint draws of both models'
+        parameters (the profile's parameters inherit the covariance of the fit).
+    n_draws, random_state, allow_unconverged
+        As in :func:`predictive_clv`.
+
+    Returns
+    -------
+    Series or DataFrame
+        Without profiles or with one: a Series with ``expected_purchases`` (repeat purchases
+        over the horizon), ``expected_avg_value`` (currency per purchase) and
+        ``new_customer_clv`` (currency), plus ``new_customer_clv_lower`` / ``_upper`` with
+        ``interval``. With a DataFrame of profiles: those columns, one row per profile, indexed
+        like it.
+    """
+    horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
+    _check_converged(
+        {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
+    )
+    takes = getattr(purchase_model, "covariate_design_", None) is not None
+    if takes and covariates is None:
+        raise ClvDataError(
+            f"The {type(purchase_model).__name__} was fitted with covariates: say which new "
+            "customer with covariates={...} (a value for each of "
+            f"{list(purchase_model.covariate_design_.columns)}), or a DataFrame of profiles."
+        )
+    if not takes and covariates is not None:
+        raise ClvDataError(
+            f"The {type(purchase_model).__name__} has no covariates; drop covariates=."
+        )
+    if isinstance(covariates, pd.DataFrame):
+        rows = [
+            _one_new_customer(
+                purchase_model.profile_model(dict(profile)),
+                spend_model,
+                horizon,
+                annual_discount_rate,
+                margin,
+                interval,
+                n_draws,
+                random_state,
+            )
+            for _, profile in covariates.iterrows()
+        ]
+        return pd.DataFrame(rows, index=covariates.index)
+    model = purchase_model.profile_model(covariates) if takes else purchase_model
+    return _one_new_customer(
+        model, spend_model, horizon, annual_discount_rate, margin, interval, n_draws, random_state
+    )
+
+
+def _one_new_customer(
+    purchase_model: Any,
+    spend_model: Any,
+    horizon: int,
+    annual_discount_rate: float,
+    margin: float,
+    interval: float | None,
+    n_draws: int,
+    random_state: Any,
+) -> pd.Series:
+    """:func:`new_customer_clv` of a purchase model without covariates."""
+    unit = model_time_unit(purchase_model)
+    ts = np.array([months_to_units(m, unit) for m in range(1, horizon + 1)])
+    factors = discount_factors(horizon, annual_discount_rate)
+
+    def value(purchase_theta: np.ndarray, spend_theta: np.ndarray) -> tuple[float, float, float]:
+        cumulative = np.asarray(
+            type(purchase_model)._new_customer_expectation(ts, *purchase_theta), dtype=float
+        )
+        monthly = np.diff(cumulative, prepend=0.0)
+        p, q, gamma = spend_theta
+        spend = p * gamma / (q - 1) if q > 1 else np.inf
+        return float(cumulative[-1]), float(spend), float(margin * spend * (monthly @ factors))
+
+    purchases, spend, clv = value(
+        purchase_model.params_.to_numpy(float), spend_model.params_.to_numpy(float)
+    )
+    out = {"expected_purchases": purchases, "expected_avg_value": spend, "new_customer_clv": clv}
+    if interval is not None:
+        level = check_level(interval)
+        draws = _joint_draws(
+            purchase_model, spend_model, n_draws, np.random.default_rng(random_state)
+        )
+        k = len(purchase_model.params_)
+        values = [value(d[:k], d[k:])[2] for d in draws]
+        out["new_customer_clv_lower"], out["new_customer_clv_upper"] = np.quantile(
+            values, [(1 - level) / 2, (1 + level) / 2]
+        )
+    return pd.Series(out, name="new_customer")
+
+
 def _clv_at_draws(
     purchase_model: Any,
     spend_model: Any,
@@ -366,20 +493,31 @@ def _clv_bounds(
     """
     draws = _joint_draws(purchase_model, spend_model, n_draws, np.random.default_rng(random_state))
     columns = _model_columns(purchase_model, spend_model, data)
-    names = list(columns)
-    stacked = np.column_stack([columns[c] for c in names])
-    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    unique_columns, n_unique, inverse = _distinct_rows(columns)
     evaluate = _clv_at_draws(
-        purchase_model,
-        spend_model,
-        {c: unique[:, j] for j, c in enumerate(names)},
-        horizon,
-        annual_discount_rate,
-        margin,
+        purchase_model, spend_model, unique_columns, horizon, annual_discount_rate, margin
     )
-    lower, upper = simulate_quantiles(len(unique), evaluate, draws, interval)
-    inverse = inverse.ravel()
+    lower, upper = simulate_quantiles(n_unique, evaluate, draws, interval)
     return lower[inverse], upper[inverse]
+
+
+def _distinct_rows(
+    columns: dict[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], int, np.ndarray]:
+    """The distinct rows of ``columns`` (each a column, or a matrix of columns such as a
+    covariate model's design), as columns of the same shapes, their number, and the row of
+    each original row among them."""
+    names = list(columns)
+    blocks = [np.asarray(columns[c], dtype=float) for c in names]
+    widths = [1 if b.ndim == 1 else b.shape[1] for b in blocks]
+    stacked = np.column_stack([b.reshape(len(b), -1) for b in blocks])
+    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    edges = np.cumsum([0, *widths])
+    out = {
+        c: unique[:, edges[i]] if blocks[i].ndim == 1 else unique[:, edges[i] : edges[i + 1]]
+        for i, c in enumerate(names)
+    }
+    return out, len(unique), inverse.ravel()
 
 
 #: Most customers whose CLV :func:`total_clv_interval` recomputes at every parameter draw; a
@@ -553,11 +691,12 @@ def _total_interval(
         # for predictive_clv.
         data, customer_id_col = collect_summary(data)
         kind = "pandas"
+    history_columns = _HISTORY_COLUMNS + _covariate_columns(purchase_model)
     if kind in (None, "pandas"):
-        histories_, n_customers = _pandas_histories(data, max_customers, rng)
+        histories_, n_customers = _pandas_histories(data, max_customers, rng, history_columns)
     else:
         histories_, n_customers = _engine_histories(
-            data, max_customers, rng, customer_id_col, time_unit
+            data, max_customers, rng, customer_id_col, time_unit, history_columns
         )
     if n_customers == 0:
         raise ClvDataError("There are no customers: the total has no interval.")
@@ -591,23 +730,45 @@ def _total_interval(
     )
 
 
+def _covariate_columns(purchase_model: Any) -> list[str]:
+    """The covariate columns a purchase model fitted with covariates reads (else none)."""
+    design = getattr(purchase_model, "covariate_design_", None)
+    return [] if design is None else list(design.columns)
+
+
 def _pandas_histories(
-    data: pd.DataFrame, max_customers: int, rng: np.random.Generator
+    data: pd.DataFrame,
+    max_customers: int,
+    rng: np.random.Generator,
+    columns: list[str] = _HISTORY_COLUMNS,
 ) -> tuple[pd.DataFrame, int]:
     """The distinct histories of a pandas summary (or of a uniform random sample of
     ``max_customers`` of its customers) with a ``weight`` column counting them, and the
-    number of customers."""
-    missing_columns = [c for c in _HISTORY_COLUMNS if c not in data.columns]
+    number of customers. ``columns``: the history columns and a covariate model's
+    covariates."""
+    missing_columns = [c for c in columns if c not in data.columns]
     if missing_columns:
         raise ClvDataError(
             f"The total CLV needs column(s) {missing_columns}: pass an RFM summary with "
-            "monetary_value (rfm_summary(..., monetary_value_col=...)) or its clv_table."
+            "monetary_value (rfm_summary(..., monetary_value_col=...)) or its clv_table"
+            + (", with the covariate columns" if len(columns) > len(_HISTORY_COLUMNS) else "")
+            + "."
         )
     n = len(data)
-    rows = data[_HISTORY_COLUMNS]
+    rows = data[columns]
     if n > max_customers:
         rows = rows.iloc[np.sort(rng.choice(n, size=max_customers, replace=False))]
-    out = _counted_histories(rows.to_numpy(dtype=float))
+    if len(columns) == len(_HISTORY_COLUMNS):
+        out = _counted_histories(rows.to_numpy(dtype=float))
+    else:
+        # Covariates may be text (categories): counted by a group-by, not as numbers.
+        out = (
+            rows.groupby(columns, dropna=False, observed=True, sort=False)
+            .size()
+            .rename("weight")
+            .astype(float)
+            .reset_index()
+        )
     out.attrs.update(data.attrs)
     return out, n
 
@@ -627,22 +788,33 @@ def _engine_histories(
     rng: np.random.Generator,
     customer_id_col: str | None,
     time_unit: str | None,
+    columns: list[str] = _HISTORY_COLUMNS,
 ) -> tuple[pd.DataFrame, int]:
     """:func:`_pandas_histories` of a Spark or polars frame, computed by its engine: the
     distinct histories of all the customers (their group-by), or of the rows with the smallest
     seeded hash of the customer id; at most ``max_customers`` rows come to this process."""
     frame = as_lazy(data)
     names = frame.collect_schema().names()
-    ident = id_column(names, customer_id_col, TABLE_COLUMNS, "data")
+    # A covariate model's covariate columns are known columns too, not candidate ids.
+    ident = id_column(names, customer_id_col, TABLE_COLUMNS | set(columns), "data")
     (n,) = scalars(frame, nw.len())
     n = int(n)
     unit = summary_unit(data) or time_unit
     if n <= max_customers:
-        out = histories(frame.select(*_HISTORY_COLUMNS), _HISTORY_COLUMNS)
+        out = histories(frame.select(*columns), columns)
     else:
         seed = int(rng.integers(2**31))
-        sample = hashed_sample(frame, max_customers, ident, _HISTORY_COLUMNS, seed=seed)
-        out = _counted_histories(sample.to_numpy(dtype=float))
+        sample = hashed_sample(frame, max_customers, ident, columns, seed=seed)
+        if len(columns) == len(_HISTORY_COLUMNS):
+            out = _counted_histories(sample.to_numpy(dtype=float))
+        else:
+            out = (
+                sample.groupby(columns, dropna=False, observed=True, sort=False)
+                .size()
+                .rename("weight")
+                .astype(float)
+                .reset_index()
+            )
     if unit is not None:
         out.attrs["time_unit"] = unit
     return out, n
@@ -999,8 +1171,7 @@ def clv_table(
         columns[col] = data[col].array
     # The purchase model reads the customers once for P(alive) and the expected purchases.
     arrays, _ = purchase_model._arrays(data, {})
-    history = [arrays[c] for c in purchase_model._columns]
-    alive = type(purchase_model)._alive(*purchase_model._theta(), *history)
+    alive = purchase_model._alive_rows(purchase_model._theta(), arrays)
     columns["p_alive"] = alive
     expected, discounted = _purchase_totals(
         purchase_model, arrays, horizon, annual_discount_rate, alive

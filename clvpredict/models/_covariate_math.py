@@ -69,14 +69,23 @@ def individual_parameters(
     z_purchase = np.asarray(z_purchase, dtype=float)
     z_dropout = np.asarray(z_dropout, dtype=float)
     n = z_purchase.shape[0]
-    params = [np.full(n, float(v)) for v in base]
     purchase = z_purchase @ np.asarray(gamma_purchase, dtype=float)
     dropout = z_dropout @ np.asarray(gamma_dropout, dtype=float)
+    params = scaled_parameters(kind, base, purchase, dropout)
+    return tuple(np.broadcast_to(p, (n,)).astype(float) for p in params)
+
+
+def scaled_parameters(kind: str, base: Any, purchase_index: Any, dropout_index: Any) -> list[Any]:
+    """The model's 4 parameters with the scaled ones multiplied by
+    ``exp(sign * index)``: ``purchase_index = gamma_purchase . z`` and ``dropout_index =
+    gamma_dropout . w`` (arrays of one value per row, or numbers). The parameters no covariate
+    scales stay the numbers of ``base``."""
+    params: list[Any] = [float(v) for v in base]
     for position in PURCHASE_SCALED[kind]:
-        params[position] = params[position] * np.exp(PURCHASE_SIGN[kind] * purchase)
+        params[position] = params[position] * np.exp(PURCHASE_SIGN[kind] * purchase_index)
     for position in DROPOUT_SCALED[kind]:
-        params[position] = params[position] * np.exp(DROPOUT_SIGN[kind] * dropout)
-    return tuple(params)
+        params[position] = params[position] * np.exp(DROPOUT_SIGN[kind] * dropout_index)
+    return params
 
 
 def covariate_negll_and_gradient(
@@ -128,11 +137,7 @@ def covariate_negll_and_gradient(
     g_p, g_d, g_s = theta[4 : 4 + k_p], theta[4 + k_p : 4 + k_p + k_d], theta[4 + k_p + k_d :]
     index_p = z_purchase @ g_p + z_shared @ g_s
     index_d = z_dropout @ g_d + z_shared @ g_s
-    params: list[Any] = [float(v) for v in base]
-    for position in PURCHASE_SCALED[kind]:
-        params[position] = base[position] * np.exp(PURCHASE_SIGN[kind] * index_p)
-    for position in DROPOUT_SCALED[kind]:
-        params[position] = base[position] * np.exp(DROPOUT_SIGN[kind] * index_d)
+    params = scaled_parameters(kind, base, index_p, index_d)
     ll, d = derivatives(*params, x, t_x, T)
     grad_base = np.array([weights @ np.broadcast_to(d_k, ll.shape) for d_k in d])
     slope_p = np.zeros_like(ll)

@@ -22,19 +22,21 @@ How a model with covariates is fitted
 
 How it predicts
 ---------------
-Customers with the same covariates share their individual parameters, so every per-customer
-prediction is made group by group: each group is predicted by a model without covariates at
-that group's parameters, with the covariance those parameters inherit from the fit (the delta
-method, exact on the log scale where the draws are taken). Every prediction method of the plain
-model, its intervals included, is therefore available unchanged; a continuous covariate with
-many distinct values makes many groups and is slower.
+Every per-customer prediction (P(alive), expected purchases, the purchase-count distribution)
+evaluates the model's formulas with each row's own parameters, all rows at once; its
+parameter-uncertainty interval draws all parameters jointly, coefficients included, so it
+carries the coefficients' uncertainty. The CLV sums run one plain model per group of customers
+with equal covariates, with the plain models' fast evaluators, when there are few such groups
+(categorical covariates), and every row at its own parameters when there are many (a
+continuous covariate). :meth:`CovariatePurchaseModel.profile_model` gives the plain model of
+one covariate profile, with the covariance its parameters inherit from the fit (the delta
+method), for new-customer questions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -46,13 +48,12 @@ from scipy import stats
 from .._fitting import compress, maximise_likelihood, report_convergence, serial_blas
 from .._validation import check_is_fitted
 from ..data.covariates import CovariateDesign, attach_covariates
-from ..data.engines import collect_summary, is_engine_frame
+from ..data.engines import frame_kind, histories, is_engine_frame
 from ..exceptions import ClvDataError, ConvergenceWarning
 from ._base import (
     PurchaseModel,
     _checked_penalizer,
     _weights,
-    in_callers_kind,
     lifetimes_call_hints,
     training_data_summary,
 )
@@ -62,6 +63,7 @@ from ._covariate_math import (
     PURCHASE_SCALED,
     PURCHASE_SIGN,
     covariate_negll_and_gradient,
+    scaled_parameters,
 )
 
 __all__ = ["CovariatePurchaseModel"]
@@ -83,44 +85,6 @@ def _names(values: Any, setting: str) -> tuple[str, ...]:
     return names
 
 
-def _by_covariate_group(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Make a per-customer prediction method of :class:`PurchaseModel` work group by group
-    for a model fitted with covariates (see the module docstring); unchanged without them."""
-    signature = inspect.signature(function)
-
-    @functools.wraps(function)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(self, "covariate_design_", None) is None:
-            return function(self, *args, **kwargs)
-        bound = signature.bind(self, *args, **kwargs)
-        arrays = [c for c in ("frequency", "recency", "T") if bound.arguments.get(c) is not None]
-        data = bound.arguments.get("data")
-        if data is None or arrays:
-            raise ClvDataError(
-                f"This {type(self).__name__} was fitted with covariates: give the customers as "
-                "a summary (frequency, recency, T) with the covariate columns "
-                f"{self.covariate_design_.columns!r}, not as keyword arrays. "
-                "clvpredict.data.covariates.attach_covariates joins a covariate table on the "
-                "customer id."
-            )
-        parts, positions = [], []
-        for rows, plain in self.covariate_groups(data):
-            bound.arguments["self"] = plain
-            bound.arguments["data"] = data.iloc[rows]
-            parts.append(function(*bound.args, **bound.kwargs))
-            positions.append(rows)
-        result = pd.concat(parts)
-        return result.iloc[np.argsort(np.concatenate(positions), kind="stable")]
-
-    return wrapper
-
-
-def _group_method(name: str) -> Callable[..., Any]:
-    """:class:`PurchaseModel`'s method ``name``, predicting group by group with covariates."""
-    public = getattr(PurchaseModel, name)
-    return in_callers_kind(_by_covariate_group(public.__wrapped__))
-
-
 class CovariatePurchaseModel(PurchaseModel):
     """A purchase model whose population parameters can depend on customer covariates.
 
@@ -128,9 +92,17 @@ class CovariatePurchaseModel(PurchaseModel):
     and :class:`~clvpredict.ParetoNBDModel` derive from it.
     """
 
+    #: Registry entry: these models take customer covariates.
+    takes_covariates: ClassVar[bool] = True
     #: ``(r, alpha, p3, p4, x, t_x, T) -> (ll, derivatives)``: individual log-likelihoods and
     #: their derivatives wrt the 4 parameters, which may be arrays of one value per row.
     _derivatives: ClassVar[Callable[..., tuple[np.ndarray, tuple[np.ndarray, ...]]]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A model's fast CLV evaluators assume one set of parameters for all rows: with
+        # covariates they run once per set of customers with the same covariates.
+        _wrap_evaluators(cls)
 
     @lifetimes_call_hints
     def __init__(
@@ -249,16 +221,29 @@ class CovariatePurchaseModel(PurchaseModel):
             )
         if data is None:
             raise ClvDataError(f"{name}.fit needs the summary (data=) to fit covariates on.")
+        purchase = _names(self.purchase_covariates, "purchase_covariates")
+        dropout = _names(self.dropout_covariates, "dropout_covariates")
+        shared = _names(self.shared_covariates, "shared_covariates")
         if is_engine_frame(data):
-            data = collect_summary(data)[0]
+            if covariates is not None:
+                raise ClvDataError(
+                    f"This summary is held by {frame_kind(data)}: join the covariate table to "
+                    "it there (one row per customer), and fit on the joined summary without "
+                    "covariates=."
+                )
+            # The engine groups the customers by history and covariates: only the distinct
+            # rows, with their counts, come to this process.
+            wanted = [*self._columns, *dict.fromkeys([*purchase, *dropout, *shared])]
+            data, weights = histories(data, wanted, weights), "weight"
         if covariates is not None:
             data = attach_covariates(data, covariates)
         design = CovariateDesign.from_frame(
             data,
-            purchase=_names(self.purchase_covariates, "purchase_covariates"),
-            dropout=_names(self.dropout_covariates, "dropout_covariates"),
-            shared=_names(self.shared_covariates, "shared_covariates"),
+            purchase=purchase,
+            dropout=dropout,
+            shared=shared,
             reference_levels=self.reference_levels,
+            weights=weights if isinstance(weights, str) else None,
         )
         arrays, index = self._arrays(data, {}, fitting=True)
         if len(index) == 0:
@@ -330,6 +315,23 @@ class CovariatePurchaseModel(PurchaseModel):
         )
         return negll, list(columns)
 
+    def _header_lines(self) -> list[tuple[str, str]]:
+        rows = super()._header_lines()
+        design = getattr(self, "covariate_design_", None)
+        if design is None:
+            return rows
+        rows.append(("covariates", ", ".join(design.columns)))
+        null = getattr(self, "null_log_likelihood_", None)
+        if null is not None and not (self.penalizer_coef or self.covariate_penalty):
+            test = self.likelihood_ratio_test()
+            rows.append(
+                (
+                    "vs none",
+                    f"LR {test['statistic']:.2f} on {test['df']:.0f} df, p = {test['p_value']:.3g}",
+                )
+            )
+        return rows
+
     # ---------------------------------------------------------------- tests
     def likelihood_ratio_test(self) -> pd.Series:
         """Likelihood-ratio test of the covariates against the same model without them.
@@ -376,13 +378,161 @@ class CovariatePurchaseModel(PurchaseModel):
             name="likelihood_ratio_test",
         )
 
-    # ---------------------------------------------------------------- predictions by group
-    expected_purchases = _group_method("expected_purchases")
-    probability_alive = _group_method("probability_alive")
-    probability_alive_at = _group_method("probability_alive_at")
-    conditional_probability_of_purchases = _group_method("conditional_probability_of_purchases")
-    purchases_predictive_interval = _group_method("purchases_predictive_interval")
+    # ---------------------------------------------------------------- per-row parameters
+    def _read_arrays(self, data, overrides):
+        arrays, index = super()._read_arrays(data, overrides)
+        design = getattr(self, "covariate_design_", None)
+        if design is not None:
+            if data is None or any(v is not None for v in overrides.values()):
+                raise ClvDataError(
+                    f"This {type(self).__name__} was fitted with covariates: give the customers "
+                    "as a summary (frequency, recency, T) with the covariate columns "
+                    f"{list(design.columns)!r}, not as keyword arrays; "
+                    "clvpredict.attach_covariates joins a covariate table on the customer id."
+                )
+            matrices = design.matrices(data)
+            for key, matrix in zip(_DESIGN_KEYS, matrices, strict=True):
+                arrays[key] = np.asarray(matrix, dtype=float)
+        return arrays, index
 
+    def _row_parameters(self, theta: Any, arrays: Mapping[str, np.ndarray]) -> tuple[Any, ...]:
+        """The 4 parameters of each row of ``arrays`` at the full parameters ``theta``: arrays
+        for the ones covariates scale, numbers for the others."""
+        base, g_p, g_d, g_s = self._split_theta(theta)
+        z_p, z_d, z_s = (arrays[key] for key in _DESIGN_KEYS)
+        index_p = z_p @ g_p + z_s @ g_s
+        index_d = z_d @ g_d + z_s @ g_s
+        return tuple(scaled_parameters(self.kind, base, index_p, index_d))
+
+    def _history(self, data, frequency, recency, T):
+        if getattr(self, "covariate_design_", None) is None:
+            return super()._history(data, frequency, recency, T)
+        arrays, index = self._arrays(data, {"frequency": frequency, "recency": recency, "T": T})
+        theta = self._row_parameters(self.params_.to_numpy(), arrays)
+        return theta, arrays["frequency"], arrays["recency"], arrays["T"], index
+
+    def _alive_rows(self, theta, arrays):
+        if getattr(self, "covariate_design_", None) is None:
+            return super()._alive_rows(theta, arrays)
+        history = (arrays[c] for c in self._columns)
+        return type(self)._alive(*self._row_parameters(theta, arrays), *history)
+
+    def _history_prediction(self, name, evaluate, rfm, interval, n_draws, random_state):
+        if getattr(self, "covariate_design_", None) is None:
+            return super()._history_prediction(name, evaluate, rfm, interval, n_draws, random_state)
+        data, frequency, recency, T = rfm
+        arrays, index = self._arrays(data, {"frequency": frequency, "recency": recency, "T": T})
+        history = [arrays[c] for c in self._columns]
+        values = evaluate(self._row_parameters(self.params_.to_numpy(), arrays), *history)
+        if interval is None:
+            return pd.Series(values, index=index, name=name)
+        widths = np.cumsum([0] + [arrays[key].shape[1] for key in _DESIGN_KEYS])
+
+        def at_draw(theta, x, t_x, big_t, *design_columns):
+            block = np.column_stack(design_columns) if design_columns else np.empty((len(x), 0))
+            rows = {key: block[:, widths[i] : widths[i + 1]] for i, key in enumerate(_DESIGN_KEYS)}
+            return evaluate(self._row_parameters(theta, rows), x, t_x, big_t)
+
+        columns = [*history, *np.hstack([arrays[key] for key in _DESIGN_KEYS]).T]
+        return self._interval_frame(
+            name, values, index, columns, at_draw, interval, n_draws, random_state
+        )
+
+    # ---------------------------------------------------------------- CLV sums, group by group
+    def _groups(self, theta: Any, arrays: Mapping[str, np.ndarray]):
+        """``(rows, parameters, plain model, arrays of the rows)`` for each set of customers of
+        ``arrays`` with the same covariates, at the full parameters ``theta``."""
+        design_rows = np.hstack([arrays[key] for key in _DESIGN_KEYS])
+        n = len(arrays["frequency"])
+        plain_arrays = {k: v for k, v in arrays.items() if k not in _DESIGN_KEYS}
+        if design_rows.shape[1] == 0:
+            groups = [(np.arange(n), np.zeros(0))]
+        else:
+            unique, inverse = np.unique(design_rows, axis=0, return_inverse=True)
+            inverse = inverse.ravel()
+            order = np.argsort(inverse, kind="stable")
+            bounds = np.searchsorted(inverse[order], np.arange(len(unique) + 1))
+            groups = [(order[bounds[j] : bounds[j + 1]], unique[j]) for j in range(len(unique))]
+        for rows, row in groups:
+            values = self._profile_parameters(theta, row)
+            rows_arrays = {k: v[rows] for k, v in plain_arrays.items()}
+            yield rows, row, values, self._plain_model(values), rows_arrays
+
+    def _profile_parameters(self, theta: Any, design_row: np.ndarray) -> np.ndarray:
+        """The 4 parameters of a customer whose design columns (purchase, dropout, shared in
+        order) are ``design_row``, at the full parameters ``theta``."""
+        base, g_p, g_d, g_s = self._split_theta(theta)
+        k_p, k_d = len(g_p), len(g_d)
+        z_p, z_d, z_s = design_row[:k_p], design_row[k_p : k_p + k_d], design_row[k_p + k_d :]
+        index_p = float(z_p @ g_p + z_s @ g_s)
+        index_d = float(z_d @ g_d + z_s @ g_s)
+        return np.array(scaled_parameters(self.kind, base, index_p, index_d), dtype=float)
+
+    def _many_groups(self, arrays: Mapping[str, np.ndarray]) -> bool:
+        """Whether the rows have so many distinct covariate rows (a continuous covariate)
+        that one plain model per group costs more than evaluating every row at its own
+        parameters."""
+        design_rows = np.hstack([arrays[key] for key in _DESIGN_KEYS])
+        if design_rows.shape[1] == 0:
+            return False
+        limit = max(_MAX_GROUPS, len(design_rows) // 50)
+        return len(np.unique(design_rows, axis=0)) > limit
+
+    def _rowwise_cumulative(self, ts, theta, arrays):
+        """Conditional expected purchases at each horizon of ``ts``, every row at its own
+        parameters (rows x horizons)."""
+        row_theta = self._row_parameters(theta, arrays)
+        history = [arrays[c] for c in self._columns]
+        function = type(self)._conditional_expectation
+        return np.column_stack([function(t, *row_theta, *history) for t in ts])
+
+    def _grouped_sums(self, plain, ts, weights, theta, arrays, alive=None):
+        if self._many_groups(arrays):
+            return self._rowwise_cumulative(ts, theta, arrays) @ np.asarray(weights, dtype=float)
+        out = None
+        for rows, _, values, model, rows_arrays in self._groups(theta, arrays):
+            part = plain(
+                model, ts, weights, values, rows_arrays, None if alive is None else alive[rows]
+            )
+            if out is None:
+                out = np.empty((len(arrays["frequency"]), *np.shape(part)[1:]))
+            out[rows] = part
+        return out
+
+    def _grouped_cumulative(self, plain, ts, theta, arrays):
+        if self._many_groups(arrays):
+            return self._rowwise_cumulative(ts, theta, arrays)
+        out = None
+        for rows, _, values, model, rows_arrays in self._groups(theta, arrays):
+            part = plain(model, ts, values, rows_arrays)
+            if out is None:
+                out = np.empty((len(arrays["frequency"]), *np.shape(part)[1:]))
+            out[rows] = part
+        return out
+
+    def _grouped_planner(self, plain, ts, arrays):
+        if self._many_groups(arrays):
+            return lambda theta: self._rowwise_cumulative(ts, theta, arrays)
+        # Each group's evaluator is planned once, at the estimates; a draw of the full
+        # parameters gives every group its own parameters.
+        planned = [
+            (rows, row, plain(model, ts, rows_arrays))
+            for rows, row, _, model, rows_arrays in self._groups(self.params_.to_numpy(), arrays)
+        ]
+        n = len(arrays["frequency"])
+
+        def evaluate(theta: np.ndarray) -> np.ndarray:
+            out = None
+            for rows, row, planner in planned:
+                part = planner(self._profile_parameters(theta, row))
+                if out is None:
+                    out = np.empty((n, *np.shape(part)[1:]))
+                out[rows] = part
+            return out
+
+        return evaluate
+
+    # ---------------------------------------------------------------- new customers
     def expected_purchases_new_customer(
         self, t: float | np.ndarray, covariates: Mapping[str, Any] | None = None
     ) -> float | pd.Series:
@@ -436,21 +586,24 @@ class CovariatePurchaseModel(PurchaseModel):
             raise ClvDataError(
                 f"This {type(self).__name__} was fitted with covariates, so a new customer's "
                 f"purchases depend on theirs: give covariates= with a value for each of "
-                f"{design.columns!r}, e.g. covariates={{{design.columns[0]!r}: ...}}."
+                f"{list(design.columns)!r}."
             )
         return getattr(self.profile_model(covariates), method)
 
     def simulate(self, T: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """Draw new customers from the model (see :meth:`PurchaseModel.simulate`); with
-        covariates, draw each profile from :meth:`profile_model`."""
+        """Draw new customers from the model (see :meth:`PurchaseModel.simulate`). A model
+        fitted with covariates draws one profile at a time:
+        ``model.profile_model({...}).simulate(...)``."""
         if getattr(self, "covariate_design_", None) is not None:
             raise ClvDataError(
                 f"This {type(self).__name__} was fitted with covariates: simulate customers "
-                "of one profile with model.profile_model({...}).simulate(...)."
+                "of one profile with model.profile_model({...}).simulate(...), or many profiles "
+                "with clvpredict.simulation.simulate_with_covariates."
             )
         return super().simulate(T, **kwargs)
 
-    def _split_theta(self, theta: np.ndarray) -> tuple[np.ndarray, ...]:
+    # ---------------------------------------------------------------- profiles
+    def _split_theta(self, theta: Any) -> tuple[np.ndarray, ...]:
         design = self.covariate_design_
         n_base = len(self._param_names)
         k_p, k_d = len(design.purchase_names), len(design.dropout_names)
@@ -462,34 +615,30 @@ class CovariatePurchaseModel(PurchaseModel):
             theta[n_base + k_p + k_d :],
         )
 
-    def _group_parameters(self, z_p: np.ndarray, z_d: np.ndarray, z_s: np.ndarray):
-        """The population parameters of customers with covariates ``z`` (one row), and their
-        Jacobian wrt ``params_`` (for the covariance the group inherits)."""
-        base, g_p, g_d, g_s = self._split_theta(self.params_.to_numpy())
+    def _profile_jacobian(self, design_row: np.ndarray) -> np.ndarray:
+        """d (profile's 4 parameters) / d params_, at the estimates."""
+        theta = self.params_.to_numpy()
+        values = self._profile_parameters(theta, design_row)
+        n_base = len(self._param_names)
+        _, g_p, g_d, _ = self._split_theta(theta)
+        k_p, k_d = len(g_p), len(g_d)
+        z_p, z_d, z_s = design_row[:k_p], design_row[k_p : k_p + k_d], design_row[k_p + k_d :]
         kind = self.kind
-        index_p = float(z_p @ g_p + z_s @ g_s)
-        index_d = float(z_d @ g_d + z_s @ g_s)
-        n_base = len(base)
-        k_p, k_d, k_s = len(g_p), len(g_d), len(g_s)
-        values = base.astype(float).copy()
-        jacobian = np.zeros((n_base, n_base + k_p + k_d + k_s))
-        jacobian[np.arange(n_base), np.arange(n_base)] = 1.0
-        # param_i = param * exp(sign * index): d/dparam = exp(sign * index) and
-        # d/dgamma = sign * param_i * z, for the process's own columns and the shared ones.
-        for positions, sign, index, first, k, z in (
-            (PURCHASE_SCALED[kind], PURCHASE_SIGN[kind], index_p, n_base, k_p, z_p),
-            (DROPOUT_SCALED[kind], DROPOUT_SIGN[kind], index_d, n_base + k_p, k_d, z_d),
+        jacobian = np.zeros((n_base, len(theta)))
+        jacobian[np.arange(n_base), np.arange(n_base)] = values / theta[:n_base]
+        # param_i = param * exp(sign * index): d/dgamma = sign * param_i * z, for the process's
+        # own columns and the shared ones.
+        for positions, sign, first, k, z in (
+            (PURCHASE_SCALED[kind], PURCHASE_SIGN[kind], n_base, k_p, z_p),
+            (DROPOUT_SCALED[kind], DROPOUT_SIGN[kind], n_base + k_p, k_d, z_d),
         ):
             for position in positions:
-                factor = np.exp(sign * index)
-                values[position] = base[position] * factor
-                jacobian[position, position] = factor
                 jacobian[position, first : first + k] = sign * values[position] * z
                 jacobian[position, n_base + k_p + k_d :] = sign * values[position] * z_s
-        return values, jacobian
+        return jacobian
 
     def _plain_model(self, values: np.ndarray, jacobian: np.ndarray | None = None):
-        """A model without covariates at the group parameters ``values``."""
+        """A model without covariates at the 4 parameters ``values``."""
         names = list(self._param_names)
         plain = type(self).from_params(dict(zip(names, values, strict=True)))
         plain.time_unit = self.time_unit
@@ -501,42 +650,8 @@ class CovariatePurchaseModel(PurchaseModel):
             plain.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error")
         return plain
 
-    def covariate_groups(self, data: Any) -> list[tuple[np.ndarray, Any]]:
-        """Customers of ``data`` with the same covariates, each with its model.
-
-        Parameters
-        ----------
-        data : DataFrame
-            Customers with the covariate columns the model was fitted with.
-
-        Returns
-        -------
-        list of (positions, model)
-            Row positions in ``data`` and a model without covariates at the group's
-            parameters (with the covariance they inherit from the fit).
-        """
-        check_is_fitted(self)
-        design = self.covariate_design_
-        z_p, z_d, z_s = (np.asarray(m, dtype=float) for m in design.matrices(data))
-        k_p, k_d = z_p.shape[1], z_d.shape[1]
-        stacked = np.column_stack([z_p, z_d, z_s]) if z_p.size + z_d.size + z_s.size else None
-        if stacked is None or stacked.shape[1] == 0:
-            return [(np.arange(len(data)), self._plain_model(self.params_.to_numpy()[:4]))]
-        unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        order = np.argsort(inverse, kind="stable")
-        bounds = np.searchsorted(inverse[order], np.arange(len(unique) + 1))
-        groups = []
-        for j, row in enumerate(unique):
-            values, jacobian = self._group_parameters(
-                row[:k_p], row[k_p : k_p + k_d], row[k_p + k_d :]
-            )
-            positions = order[bounds[j] : bounds[j + 1]]
-            groups.append((positions, self._plain_model(values, jacobian)))
-        return groups
-
     def profile_model(self, covariates: Mapping[str, Any]):
-        """The model without covariates for a customer with the covariate values ``covariates``.
+        """The model without covariates of a customer with the covariate values ``covariates``.
 
         E.g. ``model.profile_model({"channel": "web"}).expected_purchases_new_customer(52)``
         is what a new customer from the web is expected to buy in the first 52 time units.
@@ -549,17 +664,57 @@ class CovariatePurchaseModel(PurchaseModel):
         Returns
         -------
         model
-            The plain model at that customer's parameters, with the covariance they inherit.
+            The plain model at that customer's parameters, with the covariance they inherit
+            from the fit (the delta method), so its intervals carry the coefficients'
+            uncertainty.
         """
         check_is_fitted(self)
-        if getattr(self, "covariate_design_", None) is None:
+        design = getattr(self, "covariate_design_", None)
+        if design is None:
             raise ClvDataError(f"This {type(self).__name__} has no covariates.")
-        z_p, z_d, z_s = (
-            np.asarray(m, dtype=float).reshape(-1)
-            for m in self.covariate_design_.profile(covariates)
+        row = np.concatenate(
+            [np.asarray(m, dtype=float).reshape(-1) for m in design.profile(covariates)]
         )
-        values, jacobian = self._group_parameters(z_p, z_d, z_s)
-        return self._plain_model(values, jacobian)
+        values = self._profile_parameters(self.params_.to_numpy(), row)
+        return self._plain_model(values, self._profile_jacobian(row))
+
+
+#: Up to this many groups of customers with equal covariates (or one per 50 rows, if more),
+#: CLV sums run one plain model per group, with the models' fast evaluators; beyond it (a
+#: continuous covariate), every row at its own parameters.
+_MAX_GROUPS = 64
+
+#: The design matrices of a covariate model among the arrays of :meth:`_arrays`.
+_DESIGN_KEYS = ("z_purchase", "z_dropout", "z_shared")
+
+
+def _in_groups(name: str, plain: Callable[..., Any]) -> Callable[..., Any]:
+    """The CLV evaluator ``name`` of a model class, made to run group by group (one plain
+    model per set of covariates) when the model was fitted with covariates."""
+    grouped = {
+        "_purchase_sums": "_grouped_sums",
+        "_cumulative_purchases": "_grouped_cumulative",
+        "_cumulative_purchases_planner": "_grouped_planner",
+    }[name]
+
+    @functools.wraps(plain)
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "covariate_design_", None) is None:
+            return plain(self, *args, **kwargs)
+        return getattr(self, grouped)(plain, *args, **kwargs)
+
+    method._plain = plain  # type: ignore[attr-defined]
+    return method
+
+
+_GROUPED = ("_purchase_sums", "_cumulative_purchases", "_cumulative_purchases_planner")
+
+
+def _wrap_evaluators(cls: type) -> None:
+    for name in _GROUPED:
+        own = vars(cls).get(name)
+        if own is not None and not hasattr(own, "_plain"):
+            setattr(cls, name, _in_groups(name, own))
 
 
 def _checked_penalty(value: Any) -> float:
@@ -588,3 +743,7 @@ def _penalised_split(
         return value + float(strength @ theta**2), gradient + 2.0 * strength * theta
 
     return objective
+
+
+for _name in _GROUPED:
+    setattr(CovariatePurchaseModel, _name, _in_groups(_name, getattr(PurchaseModel, _name)))

@@ -33,6 +33,7 @@ from .._registry import all_models, model_class_named
 from .._units import check_time_unit
 from .._validation import check_is_fitted
 from .._version import __version__
+from ..data.covariates import CovariateDesign
 from ..exceptions import ClvDataError
 from ..publishing import write_bytes_atomic
 
@@ -128,6 +129,11 @@ def model_to_dict(model: Any) -> dict[str, Any]:
         },
         "training_data": getattr(model, "training_data_", None),
     }
+    design = getattr(model, "covariate_design_", None)
+    if design is not None:
+        # Written only for a model with covariates: other files stay as they were.
+        document["covariate_design"] = design.to_dict()
+        document["fit"]["null_log_likelihood"] = getattr(model, "null_log_likelihood_", None)
     document = _plain(document)
     document["checksum"] = _checksum(document)
     return document
@@ -146,8 +152,10 @@ def model_from_dict(document: dict[str, Any], source: str = "the document") -> A
     try:
         settings = dict(document["settings"])
         model = cls(**settings)
-        names = list(cls._param_names)
-        params = _checked_file_params(cls, document["params"], source)
+        if document.get("covariate_design") is not None:
+            model.covariate_design_ = _checked_design(document["covariate_design"], source)
+        names = model._parameter_names()
+        params = _checked_file_params(cls, document["params"], source, names)
         model.params_ = pd.Series(params, index=names, name="estimate")
         cov = _checked_covariance(document["covariance"], names, source)
         model.covariance_ = pd.DataFrame(cov, index=names, columns=names)
@@ -164,6 +172,8 @@ def model_from_dict(document: dict[str, Any], source: str = "the document") -> A
                 "null. The file was edited or corrupted: re-fit the model."
             )
         model.time_unit_ = _checked_file_unit(cls, document["time_unit"], settings, source)
+        if fit.get("null_log_likelihood") is not None:
+            model.null_log_likelihood_ = float(fit["null_log_likelihood"])
         model.training_data_ = document.get("training_data")
         if fit.get("n_iterations") is not None:
             model.fit_result_ = FitResult(
@@ -186,16 +196,47 @@ def model_from_dict(document: dict[str, Any], source: str = "the document") -> A
     return model
 
 
-def _checked_file_params(cls: type, params: Any, source: str) -> np.ndarray:
-    """The parameters of a model file, held to the standard of ``from_params``."""
+def _checked_file_params(
+    cls: type, params: Any, source: str, names: list[str] | None = None
+) -> np.ndarray:
+    """The parameters of a model file, held to the standard of ``from_params``; a model with
+    covariates also has its coefficients (``names`` after the class's own), finite numbers of
+    any sign."""
     if not isinstance(params, dict):
         raise ModelFileError(f"{source} has params = {params!r}; expected an object of numbers.")
+    own = list(cls._param_names)
+    names = own if names is None else names
+    coefficients = [n for n in names if n not in own]
     try:
-        return cls._checked_params(params)
+        values = cls._checked_params({k: v for k, v in params.items() if k not in coefficients})
+        missing = [n for n in coefficients if n not in params]
+        if missing:
+            raise ClvDataError(f"{cls.__name__} with covariates needs coefficients {missing}.")
+        bad = [
+            f"{n}={params[n]!r}"
+            for n in coefficients
+            if isinstance(params[n], bool)
+            or not isinstance(params[n], int | float)
+            or not math.isfinite(params[n])
+        ]
+        if bad:
+            raise ClvDataError(f"Covariate coefficients must be finite numbers; got {bad}.")
     except ClvDataError as exc:
         raise ModelFileError(
             f"{source}: {exc} A fitted model cannot have them: the file was edited or "
             "corrupted. Re-fit the model or restore the file from a backup."
+        ) from exc
+    return np.concatenate([values, [float(params[n]) for n in coefficients]])
+
+
+def _checked_design(document: Any, source: str) -> CovariateDesign:
+    """The covariate design of a model file, or a :class:`ModelFileError` saying why not."""
+    try:
+        return CovariateDesign.from_dict(document)
+    except (ClvDataError, KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{source} has a covariate design that cannot be read ({exc}); the file was edited "
+            "or corrupted: re-fit the model."
         ) from exc
 
 

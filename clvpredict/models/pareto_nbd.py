@@ -711,10 +711,8 @@ class ParetoNBDModel(CovariatePurchaseModel):
                 "time unit (without discounting the expected number of future purchases is "
                 "infinite for s <= 1)."
             )
-        x, t_x, big_t, index = self._rfm(data, frequency, recency, T)
-        values = pareto_nbd_expected_discounted_residual_transactions(
-            delta, *self._theta(), x, t_x, big_t
-        )
+        theta, x, t_x, big_t, index = self._history(data, frequency, recency, T)
+        values = pareto_nbd_expected_discounted_residual_transactions(delta, *theta, x, t_x, big_t)
         return pd.Series(values, index=index, name="dert")
 
     # ---------------------------------------------------------------- simulation

@@ -63,9 +63,14 @@ def parameter_draws(
             "did not converge, or the parameters were given rather than estimated), so parameter "
             "uncertainty cannot be propagated. Fit the model on data first."
         )
-    cov_log = cov / np.outer(theta, theta)
+    positive_of = getattr(model, "_positive_parameters", None)
+    positive = np.ones(len(theta), dtype=bool) if positive_of is None else positive_of()
+    # Positive parameters are drawn on the log scale; covariate coefficients as they are.
+    scale = np.where(positive, theta, 1.0)
+    centre = np.where(positive, np.log(np.where(positive, theta, 1.0)), theta)
     generator = np.random.default_rng(rng)
-    return np.exp(generator.multivariate_normal(np.log(theta), cov_log, size=n_draws))
+    draws = generator.multivariate_normal(centre, cov / np.outer(scale, scale), size=n_draws)
+    return np.where(positive, np.exp(np.where(positive, draws, 0.0)), draws)
 
 
 def check_level(level: float) -> float:
