@@ -237,6 +237,10 @@ class CovariatePurchaseModel(PurchaseModel):
             data, weights = histories(data, wanted, weights), "weight"
         if covariates is not None:
             data = attach_covariates(data, covariates)
+        if weights is not None and not isinstance(weights, str):
+            # The default reference levels and the scale checks count customers, not rows.
+            data = data.assign(**{_WEIGHT_COLUMN: _weights(weights, data, len(data))})
+            weights = _WEIGHT_COLUMN
         design = CovariateDesign.from_frame(
             data,
             purchase=purchase,
@@ -678,6 +682,9 @@ class CovariatePurchaseModel(PurchaseModel):
         values = self._profile_parameters(self.params_.to_numpy(), row)
         return self._plain_model(values, self._profile_jacobian(row))
 
+
+#: The column that carries array weights into the design (a name no summary uses).
+_WEIGHT_COLUMN = "__clvpredict_weight__"
 
 #: Up to this many groups of customers with equal covariates (or one per 50 rows, if more),
 #: CLV sums run one plain model per group, with the models' fast evaluators; beyond it (a

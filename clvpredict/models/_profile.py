@@ -236,6 +236,18 @@ class _FittedLikelihood:
     @classmethod
     def of(cls, model: Any) -> _FittedLikelihood:
         columns, weights = _fit_data(model)
+        penalties = {
+            name: getattr(model, name)
+            for name in ("penalizer_coef", "covariate_penalty")
+            if getattr(model, name, 0.0)
+        }
+        if penalties:
+            # The stored likelihood is the unpenalised one: its maximum is not the fit's.
+            settings = ", ".join(f"{k}={v!r}" for k, v in penalties.items())
+            raise ClvDataError(
+                f"Profile likelihoods describe a maximum-likelihood fit, and this "
+                f"{type(model).__name__} is penalised ({settings}). Refit without the penalty."
+            )
         negll, likelihood_columns = model._fitted_likelihood(list(columns), weights)
         positive = np.asarray(model._positive_parameters(), dtype=bool)
         log_objective = _log_objective(negll, likelihood_columns, weights, positive)
