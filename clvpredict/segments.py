@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ._units import unit_in_days
+from ._validation import model_time_unit
 from .data.engines import (
     TABLE_COLUMNS,
     UNIT_COLUMN,
@@ -315,14 +316,12 @@ def quantile_positions(n: int, q: float) -> tuple[int, int]:
 def _at_risk_rows(purchase_model: Any, candidates: pd.DataFrame, lookback: float) -> pd.DataFrame:
     """The at-risk columns of candidate customers (not yet filtered by the fall of P(alive))."""
     if len(candidates):
-        before = np.asarray(
-            purchase_model.probability_alive(
-                frequency=candidates["frequency"],
-                recency=candidates["recency"],
-                T=candidates["T"] - lookback,
-            ),
-            dtype=float,
-        )
+        # The candidates' rows as they were ``lookback`` ago, with every other column (a model
+        # with covariates reads each customer's own).
+        earlier = candidates.assign(T=candidates["T"] - lookback)
+        # The table's durations are in the model's unit (it scored them).
+        earlier.attrs = {**candidates.attrs, "time_unit": model_time_unit(purchase_model)}
+        before = np.asarray(purchase_model.probability_alive(earlier), dtype=float)
     else:
         before = np.array([], dtype=float)
     out = candidates[["predictive_clv", "simple_clv", "p_alive"]].copy()

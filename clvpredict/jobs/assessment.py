@@ -7,11 +7,14 @@ and the report renders what it is given without fitting anything.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from .._units import unit_in_days
 from ..data.engines import frame_kind, is_engine_frame
 from ..data.transactions import AfterEndPolicy, TransactionLog
 from ..evaluation import (
@@ -77,16 +80,20 @@ class Assessment:
             self.calibration.unpersist()
 
 
-def candidate_models(purchase_class: type | None) -> list[Any]:
+def candidate_models(
+    purchase_class: type | None, covariate_options: Mapping[str, Any] | None = None
+) -> list[Any]:
     """Unfitted purchase models to compare: ``purchase_class`` first, then the other
     continuous-time models; a discrete-time class alone (likelihoods of the two kinds are not
-    comparable); with ``None`` (``"auto"``) every continuous-time model."""
+    comparable); with ``None`` (``"auto"``) every continuous-time model. With
+    ``covariate_options`` (the covariate settings of the models) every candidate has them."""
+    options = dict(covariate_options or {})
     if getattr(purchase_class, "discrete_time", False):
-        return [purchase_class()]
-    candidates = default_purchase_models()
+        return [purchase_class(**options)]
+    candidates = [type(m)(**options) for m in default_purchase_models()]
     if purchase_class is None:
         return candidates
-    return [purchase_class(), *(m for m in candidates if type(m) is not purchase_class)]
+    return [purchase_class(**options), *(m for m in candidates if type(m) is not purchase_class)]
 
 
 def assess(
@@ -99,6 +106,7 @@ def assess(
     strict: bool = False,
     calibration_end: str | None = None,
     observation_end: str | None = None,
+    covariate_options: Mapping[str, Any] | None = None,
 ) -> Assessment:
     """Fit, compare and check the models on a calibration/holdout split, each model once.
 
@@ -123,6 +131,10 @@ def assess(
     calibration_end, observation_end : str, optional
         The summary's last calibration and holdout days, ``YYYY-MM-DD``; read from a pandas
         summary's ``attrs`` when not given, required for a summary held by an engine.
+    covariate_options : mapping, optional
+        The purchase models' covariate settings (``purchase_covariates``, ...); the
+        calibration summary then holds the covariate columns, and the tracking's expected
+        side adds up each customer's own expectation (:func:`tracking_with_covariates`).
     """
     attrs = getattr(calibration, "attrs", None) if not is_engine_frame(calibration) else None
     if calibration_end is None and attrs:
@@ -135,9 +147,9 @@ def assess(
             "summary was built with) for a summary that does not record them in attrs."
         )
     if purchase_class is None or compare:
-        candidates = candidate_models(purchase_class)
+        candidates = candidate_models(purchase_class, covariate_options)
     else:
-        candidates = [purchase_class()]
+        candidates = [purchase_class(**dict(covariate_options or {}))]
     comparison = compare_models(calibration, candidates)
     if purchase_class is None:
         best = comparison.index[comparison["best"]]
@@ -154,13 +166,23 @@ def assess(
             + ". The holdout check cannot be made with it."
         )
     evaluation = evaluate_holdout(purchase, calibration, spend_model=spend)
-    tracking = expected_repeat_transactions_over_time(
-        purchase,
-        log,
-        calibration_end=calibration_end,
-        observation_end=observation_end,
-        after_end=after_end,
-    )
+    if getattr(purchase, "covariate_design_", None) is not None:
+        tracking = tracking_with_covariates(
+            purchase,
+            log,
+            calibration,
+            calibration_end=calibration_end,
+            observation_end=observation_end,
+            after_end=after_end,
+        )
+    else:
+        tracking = expected_repeat_transactions_over_time(
+            purchase,
+            log,
+            calibration_end=calibration_end,
+            observation_end=observation_end,
+            after_end=after_end,
+        )
     return Assessment(
         calibration,
         comparison,
@@ -173,6 +195,66 @@ def assess(
     )
 
 
+def profiles(model: Any, summary: pd.DataFrame) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """The distinct covariate profiles of the customers of ``summary`` (which holds the
+    covariate columns of ``model``'s design): each as ``({column: value}, positions of its
+    customers)``."""
+    columns = list(model.covariate_design_.columns)
+    frame = summary[columns].reset_index(drop=True)
+    out = []
+    for key, rows in frame.groupby(columns, sort=True, observed=True).indices.items():
+        values = key if isinstance(key, tuple) else (key,)
+        profile = {}
+        for column, value in zip(columns, values, strict=True):
+            profile[column] = value.item() if isinstance(value, np.generic) else value
+        out.append((profile, np.asarray(rows)))
+    return out
+
+
+def tracking_with_covariates(
+    purchase: Any,
+    log: TransactionLog,
+    calibration: pd.DataFrame,
+    *,
+    calibration_end: str,
+    observation_end: str,
+    after_end: AfterEndPolicy = "error",
+) -> pd.DataFrame:
+    """:func:`~clvpredict.evaluation.expected_repeat_transactions_over_time` of a purchase
+    model with covariates: the actual side is the log's, and the expected side is
+    ``sum_i E_i[X(t - first_i)]``, each customer's unconditional expectation with their own
+    covariates (one profile model per distinct set of covariates, :meth:`profile_model`),
+    from their first purchase day, read off the calibration summary (``T`` is the time from
+    it to ``calibration_end``)."""
+    if not isinstance(calibration, pd.DataFrame):
+        raise ClvDataError("The tracking of a model with covariates needs a pandas summary.")
+    groups = profiles(purchase, calibration)
+    tracking = expected_repeat_transactions_over_time(
+        purchase.profile_model(groups[0][0]),
+        log,
+        calibration_end=calibration_end,
+        observation_end=observation_end,
+        after_end=after_end,
+    )
+    days = unit_in_days(purchase.time_unit_)
+    cal_end = pd.Timestamp(tracking.attrs["calibration_end"])
+    ends = ((tracking.index - cal_end) / pd.Timedelta(days=1)).to_numpy(dtype=float)
+    # Days from each customer's first purchase to the calibration end (whole days).
+    first = -np.round(calibration["T"].to_numpy(dtype=float) * days)
+    cumulative = np.zeros(len(ends))
+    for profile, rows in groups:
+        lags = np.clip(ends[None, :] - first[rows, None], 0.0, None)
+        unique, inverse = np.unique(lags, return_inverse=True)
+        model = purchase.profile_model(profile)
+        per_lag = np.asarray(model.expected_purchases_new_customer(unique / days), dtype=float)
+        cumulative += per_lag[inverse.reshape(lags.shape)].sum(axis=0)
+    tracking = tracking.copy()
+    tracking["expected_cumulative"] = cumulative
+    tracking["expected"] = np.diff(cumulative, prepend=0.0)
+    tracking.attrs["model"] = model_label(purchase)
+    return tracking
+
+
 def fit_whole_history(
     rfm: pd.DataFrame,
     purchase_class: type,
@@ -180,9 +262,13 @@ def fit_whole_history(
     spend_model: Any = None,
     *,
     strict: bool = False,
+    covariate_options: Mapping[str, Any] | None = None,
 ) -> tuple[Any, Any]:
-    """The purchase and spend models on the whole history: the given ones, or fitted here."""
+    """The purchase and spend models on the whole history: the given ones, or fitted here
+    (the purchase model with ``covariate_options``, its covariate settings, if any)."""
     option = {"on_nonconvergence": "raise" if strict else "warn"}
-    purchase = purchase_model if purchase_model is not None else purchase_class(**option).fit(rfm)
+    if purchase_model is None:
+        purchase_model = purchase_class(**option, **dict(covariate_options or {})).fit(rfm)
+    purchase = purchase_model
     spend = spend_model if spend_model is not None else GammaGammaModel(**option).fit(rfm)
     return purchase, spend
