@@ -215,28 +215,16 @@ def read_covariates(
     absent = [c for c in columns if c not in table.columns]
     if absent:
         if named_by is None:
-            settings_of = {
-                c: [n for n, names in settings.covariate_lists.items() if c in names]
-                for c in absent
-            }
+            lists = ("covariate_cols", *settings.covariate_lists)
             named_by = "; ".join(
-                f"{c!r} by {' and '.join(_covariate_setting(settings, n) for n in names)}"
-                for c, names in settings_of.items()
+                f"{c!r} by " + " and ".join(n for n in lists if c in (getattr(settings, n) or []))
+                for c in absent
             )
         raise ClvDataError(
             f"Covariate column(s) {absent} are not in the covariates file {path!r} (named "
             f"{named_by}); its columns are {[str(c) for c in table.columns if c != id_col]}."
         )
     return table[[id_col, *columns]]
-
-
-def _covariate_setting(settings: Settings, listed: str) -> str:
-    """The setting(s) a column came from: ``covariate_lists`` joins covariate_cols into the
-    purchase and dropout lists."""
-    if listed != "shared_covariates" and settings.covariate_cols:
-        own = getattr(settings, listed) or []
-        return "covariate_cols" if not own else f"covariate_cols/{listed}"
-    return listed
 
 
 def with_covariates(

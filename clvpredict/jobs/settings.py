@@ -74,7 +74,12 @@ COVARIATE_TABLE_KEYS = {
 
 
 def _shown(value: Any) -> str:
-    """A flag's value as the user typed it (argparse has made 30 into 30.0)."""
+    """A flag's value as the user typed it (argparse has made 30 into 30.0; a list of columns
+    was typed ``a,b``, reference levels ``channel=store``)."""
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, Mapping):
+        return " ".join(f"{k}={v}" for k, v in value.items())
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
