@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import narwhals.stable.v2 as nw
+import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -919,12 +920,36 @@ def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
                 f"{bundle.purchase_model.time_unit_!r}: parameters are not comparable"
             ),
         )
-    worst, where = 0.0, ""
+    worst, where, changed = 0.0, "", []
     for role in ("purchase_model", "spend_model"):
         old = getattr(previous, role).params_
         new = getattr(bundle, role).params_
-        change = (new / old - 1.0).abs()
-        if change.max() > worst:
+        common = new.index.intersection(old.index, sort=False)
+        added = [str(n) for n in new.index if n not in old.index]
+        dropped = [str(n) for n in old.index if n not in new.index]
+        if added or dropped:
+            changed.append(
+                f"{role} parameters "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"added {added}" if added else "",
+                        f"dropped {dropped}" if dropped else "",
+                    )
+                    if part
+                )
+                + " (not compared)"
+            )
+        # A covariate coefficient (a name with a dot) takes any sign and may be near 0: its
+        # change is that of the factor e^coef it multiplies by, |e^(new - old) - 1|.
+        coefficient = np.array(["." in str(n) for n in common], dtype=bool)
+        ratio = np.where(
+            coefficient,
+            np.exp(new[common].to_numpy() - old[common].to_numpy()),
+            new[common].to_numpy() / old[common].to_numpy(),
+        )
+        change = pd.Series(np.abs(ratio - 1.0), index=common)
+        if len(change) and change.max() > worst:
             worst, where = float(change.max()), f"{role}.{change.idxmax()}"
     return Gate(
         "parameter_drift",
@@ -932,7 +957,7 @@ def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
         worst,
         settings.max_param_drift,
         f"largest relative parameter change {worst:.2%} ({where}), limit "
-        f"{settings.max_param_drift:.2%}",
+        f"{settings.max_param_drift:.2%}" + "".join(f"; {c}" for c in changed),
     )
 
 
@@ -1056,6 +1081,14 @@ def _refresh(
         "timings_seconds": record.seconds,
         "peak_memory_bytes": record.peak_memory_bytes,
     }
+    if by_covariate is not None:
+        lr = by_covariate.likelihood_ratio
+        outcome.metrics["covariates"] = {
+            "columns": list(bundle.purchase_model.covariate_design_.columns),
+            "likelihood_ratio_test": None
+            if lr is None
+            else {k: float(lr[k]) for k in ("statistic", "df", "p_value")},
+        }
     failed = [g for g in outcome.gates if g.passed is False]
     if failed:
         # The rejected night's metrics go to a file of their own; the published ones stay.
