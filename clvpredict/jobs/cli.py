@@ -145,7 +145,11 @@ _EXAMPLES = {
         "  # nightly.toml holds flat settings, e.g.:\n"
         '  #   customer_col = "client"\n'
         "  #   margin = 0.3\n"
-        "  #   max_holdout_error = 0.2"
+        "  #   max_holdout_error = 0.2\n"
+        "  #   [covariates]              # optional; after the flat settings\n"
+        '  #   file = "customers.parquet"\n'
+        '  #   columns = ["channel"]     # both processes; also purchase, dropout, shared\n'
+        '  #   reference_levels = {channel = "store"}'
     ),
     "report": (
         "clvpredict report --transactions sales.csv --calibration-end 2024-06-30 --out ./report"
@@ -519,6 +523,12 @@ def _run_refresh(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _Day().check("calibration_end", args.calibration_end, _Origin("flag"))
+    if settings.covariate_columns:
+        logger.warning(
+            "the report command fits its models without the covariates %s of the settings; "
+            "the report that refresh publishes shows them (its section 'Value by covariate').",
+            settings.covariate_columns,
+        )
     tx = read_table(
         settings.transactions,
         customer_col=settings.customer_col,

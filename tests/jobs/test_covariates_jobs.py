@@ -491,3 +491,93 @@ def test_drift_of_a_coefficient_is_the_change_of_its_factor(refreshed, direct, t
     gate = _drift_gate(settings, tonight, tmp_path / "model.json")
     assert "added ['purchase.channel[partner]', 'purchase.channel[web]'" in gate.detail
     assert "(not compared)" in gate.detail
+
+
+def test_a_parquet_covariates_file_and_the_penalty(files, tmp_path):
+    customers = pd.read_csv(files["customers"], dtype={"customer_id": str})
+    customers.to_parquet(tmp_path / "customers.parquet", index=False)
+    out = tmp_path / "out"
+    code = run(
+        "fit",
+        "--transactions",
+        files["tx"],
+        "--covariates",
+        tmp_path / "customers.parquet",
+        "--shared-covariates",
+        "channel",
+        "--covariate-penalty",
+        "0.5",
+        "--out",
+        out,
+    )
+    assert code == 0
+    model = cp.load_model(out / "model.json").purchase_model
+    tx = datasets.load_covariates_transactions()
+    summary = cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
+    expected = cp.BetaGeoModel(shared_covariates=["channel"], covariate_penalty=0.5).fit(
+        summary, covariates=datasets.load_covariates_customers()
+    )
+    assert list(model.params_.index) == list(expected.params_.index)
+    np.testing.assert_allclose(model.params_.to_numpy(), expected.params_.to_numpy(), rtol=1e-10)
+    assert model.covariate_penalty == 0.5
+
+
+# --------------------------------------------------------------------------------------------
+# The holdout check's plots with each customer's own covariates
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def calibration() -> dict:
+    from clvpredict.data.transactions import as_log
+
+    tx = datasets.load_covariates_transactions()
+    customers = datasets.load_covariates_customers()
+    log = as_log(tx, "customer_id", "date", "amount")
+    cal = cp.calibration_holdout_summary(log, calibration_end="2024-12-31", time_unit="W")
+    cal = cp.attach_covariates(cal, customers[["channel", "loyalty"]])
+    model = cp.BetaGeoModel(purchase_covariates=["channel"], dropout_covariates=["loyalty"])
+    return {"log": log, "tx": tx, "cal": cal, "model": model.fit(cal)}
+
+
+def test_tracking_adds_up_the_groups_tracked_on_their_own(calibration):
+    """Tracked per profile on its customers' transactions alone, the groups add up to the
+    tracking of the whole cohort with its covariates."""
+    from clvpredict.evaluation import expected_repeat_transactions_over_time
+    from clvpredict.jobs.assessment import tracking_with_covariates
+
+    model, cal, tx = calibration["model"], calibration["cal"], calibration["tx"]
+    end = cal.attrs["observation_end"]
+    got = tracking_with_covariates(
+        model, calibration["log"], cal, calibration_end="2024-12-31", observation_end=end
+    )
+    total = pd.Series(0.0, index=got.index)
+    for (channel, loyalty), rows in cal.groupby(["channel", "loyalty"], observed=True):
+        profile = model.profile_model({"channel": channel, "loyalty": loyalty})
+        part = expected_repeat_transactions_over_time(
+            profile,
+            tx[tx["customer_id"].isin(rows.index)],
+            "customer_id",
+            "date",
+            "2024-12-31",
+            end,
+        )
+        total = total.add(part["expected"], fill_value=0.0)
+    np.testing.assert_allclose(got["expected"].to_numpy(), total.to_numpy(), rtol=1e-9)
+    assert got["actual"].sum() == int((cal["frequency"] + cal["frequency_holdout"]).sum())
+
+
+def test_period_counts_add_up_each_customers_probabilities(calibration):
+    from clvpredict.evaluation import period_transactions
+    from clvpredict.jobs.values import ProfileMix
+
+    model, cal = calibration["model"], calibration["cal"]
+    got = period_transactions(ProfileMix(model, cal), cal)
+    expected = 0.0
+    for (channel, loyalty), rows in cal.groupby(["channel", "loyalty"], observed=True):
+        profile = model.profile_model({"channel": channel, "loyalty": loyalty})
+        for t, count in rows["T"].value_counts().items():
+            pmf = profile.probability_of_purchases(np.arange(7), float(t)).to_numpy()
+            expected = expected + count * np.append(pmf, 1.0 - pmf.sum())
+    np.testing.assert_allclose(got["expected"].to_numpy(), expected, rtol=1e-9)
+    assert got["expected"].sum() == pytest.approx(len(cal))
