@@ -32,6 +32,8 @@ class ModelSpec:
     role: Role
     discrete_time: bool
     cls: type
+    #: Whether the model takes customer covariates (``purchase_covariates=`` ...).
+    covariates: bool = False
 
     @property
     def title(self) -> str:
@@ -55,19 +57,34 @@ def register(cls: type, role: Role) -> ModelSpec:
         cls.__qualname__,
     ):
         raise TypeError(f"kind {kind!r} is taken by {known.cls.__qualname__}.")
-    spec = ModelSpec(kind, label, citation, role, bool(getattr(cls, "discrete_time", False)), cls)
+    spec = ModelSpec(
+        kind,
+        label,
+        citation,
+        role,
+        bool(getattr(cls, "discrete_time", False)),
+        cls,
+        bool(getattr(cls, "takes_covariates", False)),
+    )
     _MODELS[kind] = spec
     return spec
 
 
-def all_models(role: Role | None = None, *, discrete_time: bool | None = None) -> list[ModelSpec]:
-    """Registered models, optionally of one role and time kind: purchase models in continuous
-    time, then in discrete time, then spend models; within each, in the order defined."""
+def all_models(
+    role: Role | None = None,
+    *,
+    discrete_time: bool | None = None,
+    covariates: bool | None = None,
+) -> list[ModelSpec]:
+    """Registered models, optionally of one role, time kind and ability to take covariates:
+    purchase models in continuous time, then in discrete time, then spend models; within each,
+    in the order defined."""
     chosen = [
         spec
         for spec in _MODELS.values()
         if (role is None or spec.role == role)
         and (discrete_time is None or spec.discrete_time == discrete_time)
+        and (covariates is None or spec.covariates == covariates)
     ]
     # sorted() is stable: ties keep the order of definition.
     return sorted(chosen, key=lambda spec: (spec.role != "purchase", spec.discrete_time))

@@ -69,6 +69,7 @@ __all__ = [
     "clv_table",
     "discount_factors",
     "estimate_lifetime_years",
+    "new_customer_clv",
     "predictive_clv",
     "simple_clv",
     "total_clv_interval",
@@ -292,6 +293,132 @@ def predictive_clv(
         random_state,
     )
     return interval_columns("predictive_clv", value, lower, upper, data.index)
+
+
+def new_customer_clv(
+    purchase_model: Any,
+    spend_model: Any,
+    horizon_months: int = 36,
+    annual_discount_rate: float = 0.10,
+    margin: float = 1.0,
+    *,
+    covariates: Any = None,
+    interval: float | None = None,
+    n_draws: int = 200,
+    random_state: Any = None,
+    allow_unconverged: bool = False,
+) -> pd.Series | pd.DataFrame:
+    """What a customer acquired today is worth over the next ``horizon_months`` months.
+
+    The predictive CLV of a customer who has just made their first purchase:
+    ``sum_m margin * E[spend] * (E[X(t_m)] - E[X(t_{m-1})]) / (1 + d)^(m/12)``, with ``E[X(t)]``
+    the purchase model's expected repeat purchases of a new customer by ``t`` and ``E[spend]``
+    the spend model's population mean spend per purchase (a new customer has no purchases of
+    their own to learn from). The first purchase, which made them a customer, is not counted:
+    add ``E[spend] * margin`` for the value of the whole relationship.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model
+        With covariates, ``covariates`` says which new customer.
+    spend_model : fitted GammaGammaModel
+        Gives ``population_mean()`` in currency units.
+    horizon_months, annual_discount_rate, margin
+        As in :func:`predictive_clv` (the default horizon here: 36 months).
+    covariates : mapping or DataFrame, optional
+        For a purchase model with covariates (required then): one profile (``{"channel":
+        "web", ...}``), or a DataFrame of profiles, one per row, for a table of them ("what is
+        a new customer from each channel worth over 3 years?").
+    interval : float, optional
+        E.g. 0.9: also the bounds of a 90% interval over joint draws of both models'
+        parameters (the profile's parameters inherit the covariance of the fit).
+    n_draws, random_state, allow_unconverged
+        As in :func:`predictive_clv`.
+
+    Returns
+    -------
+    Series or DataFrame
+        Without profiles or with one: a Series with ``expected_purchases`` (repeat purchases
+        over the horizon), ``expected_avg_value`` (currency per purchase) and
+        ``new_customer_clv`` (currency), plus ``new_customer_clv_lower`` / ``_upper`` with
+        ``interval``. With a DataFrame of profiles: those columns, one row per profile, indexed
+        like it.
+    """
+    horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
+    _check_converged(
+        {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
+    )
+    takes = getattr(purchase_model, "covariate_design_", None) is not None
+    if takes and covariates is None:
+        raise ClvDataError(
+            f"The {type(purchase_model).__name__} was fitted with covariates: say which new "
+            "customer with covariates={...} (a value for each of "
+            f"{list(purchase_model.covariate_design_.columns)}), or a DataFrame of profiles."
+        )
+    if not takes and covariates is not None:
+        raise ClvDataError(
+            f"The {type(purchase_model).__name__} has no covariates; drop covariates=."
+        )
+    if isinstance(covariates, pd.DataFrame):
+        rows = [
+            _one_new_customer(
+                purchase_model.profile_model(dict(profile)),
+                spend_model,
+                horizon,
+                annual_discount_rate,
+                margin,
+                interval,
+                n_draws,
+                random_state,
+            )
+            for _, profile in covariates.iterrows()
+        ]
+        return pd.DataFrame(rows, index=covariates.index)
+    model = purchase_model.profile_model(covariates) if takes else purchase_model
+    return _one_new_customer(
+        model, spend_model, horizon, annual_discount_rate, margin, interval, n_draws, random_state
+    )
+
+
+def _one_new_customer(
+    purchase_model: Any,
+    spend_model: Any,
+    horizon: int,
+    annual_discount_rate: float,
+    margin: float,
+    interval: float | None,
+    n_draws: int,
+    random_state: Any,
+) -> pd.Series:
+    """:func:`new_customer_clv` of a purchase model without covariates."""
+    unit = model_time_unit(purchase_model)
+    ts = np.array([months_to_units(m, unit) for m in range(1, horizon + 1)])
+    factors = discount_factors(horizon, annual_discount_rate)
+
+    def value(purchase_theta: np.ndarray, spend_theta: np.ndarray) -> tuple[float, float, float]:
+        cumulative = np.asarray(
+            type(purchase_model)._new_customer_expectation(ts, *purchase_theta), dtype=float
+        )
+        monthly = np.diff(cumulative, prepend=0.0)
+        p, q, gamma = spend_theta
+        spend = p * gamma / (q - 1) if q > 1 else np.inf
+        return float(cumulative[-1]), float(spend), float(margin * spend * (monthly @ factors))
+
+    purchases, spend, clv = value(
+        purchase_model.params_.to_numpy(float), spend_model.params_.to_numpy(float)
+    )
+    out = {"expected_purchases": purchases, "expected_avg_value": spend, "new_customer_clv": clv}
+    if interval is not None:
+        level = check_level(interval)
+        draws = _joint_draws(
+            purchase_model, spend_model, n_draws, np.random.default_rng(random_state)
+        )
+        k = len(purchase_model.params_)
+        values = [value(d[:k], d[k:])[2] for d in draws]
+        out["new_customer_clv_lower"], out["new_customer_clv_upper"] = np.quantile(
+            values, [(1 - level) / 2, (1 + level) / 2]
+        )
+    return pd.Series(out, name="new_customer")
 
 
 def _clv_at_draws(
@@ -668,7 +795,8 @@ def _engine_histories(
     seeded hash of the customer id; at most ``max_customers`` rows come to this process."""
     frame = as_lazy(data)
     names = frame.collect_schema().names()
-    ident = id_column(names, customer_id_col, TABLE_COLUMNS, "data")
+    # A covariate model's covariate columns are known columns too, not candidate ids.
+    ident = id_column(names, customer_id_col, TABLE_COLUMNS | set(columns), "data")
     (n,) = scalars(frame, nw.len())
     n = int(n)
     unit = summary_unit(data) or time_unit

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -33,9 +33,11 @@ from ._progress import progress
 from ._registry import all_models
 from ._units import UNIT_NAMES, unit_in_days
 from ._validation import check_is_fitted, model_time_unit
+from .data.covariates import attach_covariates
 from .data.engines import (
     UNIT_COLUMN,
     as_lazy,
+    backend,
     count_true,
     frame_kind,
     head_rows,
@@ -83,8 +85,30 @@ __all__ = [
 
 
 def model_label(model: Any) -> str:
-    """Short human name of a model, e.g. ``"BG/NBD"``, for legends and titles."""
-    return getattr(model, "label", "") or type(model).__name__
+    """Short human name of a model, e.g. ``"BG/NBD"`` (``"BG/NBD + covariates"`` for one
+    fitted with covariates), for legends and titles."""
+    label = getattr(model, "label", "") or type(model).__name__
+    if getattr(model, "covariate_design_", None) is not None:
+        label += " + covariates"
+    return label
+
+
+def _covariate_test(model: Any) -> dict[str, float]:
+    """The likelihood-ratio test of a model's covariates against the same model without them
+    (``lr_statistic``, ``lr_df``, ``lr_p_value``); NaN for a model without covariates, or
+    one whose test is not available (penalised, or loaded without its null fit)."""
+    out = {"lr_statistic": np.nan, "lr_df": np.nan, "lr_p_value": np.nan}
+    if getattr(model, "covariate_design_", None) is None:
+        return out
+    try:
+        test = model.likelihood_ratio_test()
+    except ClvDataError:
+        return out
+    return {
+        "lr_statistic": float(test["statistic"]),
+        "lr_df": float(test["df"]),
+        "lr_p_value": float(test["p_value"]),
+    }
 
 
 def _discrete(model: Any) -> bool:
@@ -100,6 +124,68 @@ def _require_columns(data: Any, columns: Sequence[str], what: str, fix: str) -> 
         raise ClvDataError(
             f"{what} lacks column(s) {missing}; it has {list(map(str, data.columns))}. {fix}"
         )
+
+
+def _design(model: Any) -> Any:
+    """The covariate design of a model fitted with covariates; ``None`` for any other model."""
+    return getattr(model, "covariate_design_", None)
+
+
+def _check_covariates_argument(model: Any, covariates: Any, needed: bool, how: str) -> Any:
+    """The model's covariate design, after refusing ``covariates=`` for a model without
+    covariates, and (with ``needed``) its absence for a model with them (``how`` says what to
+    give)."""
+    design = _design(model)
+    if design is None:
+        if covariates is not None:
+            raise ClvDataError(
+                f"covariates= was given, but this {model_label(model)} model was fitted without "
+                "covariates; drop covariates=."
+            )
+        return None
+    if needed and covariates is None:
+        raise ClvDataError(
+            f"This {model_label(model)} model was fitted with the covariates "
+            f"{list(design.columns)!r}, so its answer depends on each customer's values: {how}"
+        )
+    return design
+
+
+def _profile_models(model: Any, frame: pd.DataFrame) -> tuple[list[Any], np.ndarray]:
+    """The distinct covariate profiles among the rows of ``frame`` (pandas, with the model's
+    covariate columns): the model without covariates at each profile's parameters, and each
+    row's profile number (positions in that list)."""
+    design = _design(model)
+    rows = np.hstack([np.asarray(m, dtype=float) for m in design.matrices(frame)])
+    unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+    theta = model.params_.to_numpy()
+    plain = [model._plain_model(model._profile_parameters(theta, row)) for row in unique]
+    return plain, np.asarray(inverse).ravel()
+
+
+def _with_covariates(data: pd.DataFrame, covariates: Any, columns: list[str], what: str):
+    """A pandas summary with the covariate ``columns``: its own, or joined from
+    ``covariates`` (a per-customer table); refused, naming them, when it has neither."""
+    if covariates is not None:
+        return attach_covariates(data, covariates, columns=columns)
+    absent = [c for c in columns if c not in data.columns]
+    if absent:
+        raise ClvDataError(
+            f"{what} lacks the covariate column(s) {absent} of the model; it has "
+            f"{list(map(str, data.columns))}. Pass covariates= (one row per customer, indexed by "
+            "customer id) or join them with clvpredict.attach_covariates."
+        )
+    return data
+
+
+def _plain_value(value: Any) -> Any:
+    """A numpy scalar as the Python value (for profiles shown in titles and attrs)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _profile_text(profile: Any) -> str:
+    """A covariate profile for titles: ``channel=web, loyalty=1``."""
+    return ", ".join(f"{name}={value}" for name, value in profile.items())
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -1009,6 +1095,7 @@ def expected_repeat_transactions_over_time(
     datetime_format: str | None = None,
     returns: ReturnsPolicy = "error",
     after_end: AfterEndPolicy = "error",
+    covariates: Any = None,
 ) -> pd.DataFrame:
     """Actual and model-expected repeat transactions per period, over calibration and holdout.
 
@@ -1018,7 +1105,10 @@ def expected_repeat_transactions_over_time(
     one day count once). The model side is exact, not simulated: by the end of calendar day
     ``d`` the cohort is expected to have made ``sum_i E[X((d - first_i) days)]`` repeat
     purchases, with ``E[X(t)]`` the model's unconditional expectation
-    (``expected_purchases_new_customer``) and ``t`` converted to the model's time unit.
+    (``expected_purchases_new_customer``) and ``t`` converted to the model's time unit. A model
+    fitted with covariates gives each customer the expectation of their own covariates: the
+    cohort is counted by acquisition day and covariate profile, and each profile's customers
+    get that profile's ``E[X(t)]``.
 
     Parameters
     ----------
@@ -1049,6 +1139,16 @@ def expected_repeat_transactions_over_time(
         were netted or dropped there, so that the same purchase days are counted.
     datetime_format, after_end
         As in :func:`~clvpredict.calibration_holdout_summary`.
+    covariates : DataFrame or engine frame, optional
+        Required for a model fitted with covariates (refused for one without): one row per
+        customer with the model's covariate columns, joined on the customer id like
+        :func:`~clvpredict.attach_covariates`: a pandas frame indexed by customer id (a
+        summary with the covariate columns will do) or with the id in a column named like
+        ``customer_id_col``, or a frame of another engine with that column. Every cohort
+        customer needs a row. When it is a frame of the log's own engine, the join and the
+        count of customers per acquisition day and covariate profile are made there (only
+        those counts come back); otherwise each cohort customer's id and first purchase day
+        come to this process, one row per customer, to be joined with the table here.
 
     Returns
     -------
@@ -1077,6 +1177,13 @@ def expected_repeat_transactions_over_time(
     (78, 4339)
     """
     unit = model_time_unit(purchase_model)
+    design = _check_covariates_argument(
+        purchase_model,
+        covariates,
+        True,
+        "pass covariates= (a table of one row per customer with those columns, indexed by "
+        "customer id; the summary with its covariate columns will do).",
+    )
     discrete = _discrete(purchase_model)
     if discrete and freq is not None:
         raise ClvDataError(
@@ -1093,7 +1200,7 @@ def expected_repeat_transactions_over_time(
     )
     daily, cal_end, obs_end = daily_with_holdout(log, calibration_end, observation_end, after_end)
     n_holdout = int(period_index([obs_end + 1], cal_end, unit)[0]) if discrete else 0
-    acquired, acquired_counts, repeat_days, repeat_counts = _cohort_days(
+    acquired, acquired_counts, repeat_days, repeat_counts, cohort = _cohort_days(
         daily, cal_end, unit if discrete else None, n_holdout
     )
     if not len(acquired):
@@ -1123,10 +1230,28 @@ def expected_repeat_transactions_over_time(
 
     lags = np.clip(grid[None, :] - acquired[:, None], 0, None)
     unique_lags, inverse = np.unique(lags, return_inverse=True)
-    per_customer = np.asarray(
-        purchase_model.expected_purchases_new_customer(unique_lags / per_unit), dtype=float
-    )
-    expected_cumulative = acquired_counts @ per_customer[inverse.reshape(lags.shape)]
+    lag_index = inverse.reshape(lags.shape)
+    if design is None:
+        per_customer = np.asarray(
+            purchase_model.expected_purchases_new_customer(unique_lags / per_unit), dtype=float
+        )
+        expected_cumulative = acquired_counts @ per_customer[lag_index]
+    else:
+        groups = _cohort_profiles(log, cohort, covariates, list(design.columns))
+        models, profile_of = _profile_models(purchase_model, groups[list(design.columns)])
+        day_of = np.searchsorted(acquired, groups["_first"].to_numpy(dtype=np.int64))
+        group_counts = groups["_n"].to_numpy(dtype=float)
+        expected_cumulative = np.zeros(len(grid))
+        for number, plain in enumerate(models):
+            # The profile's customers by acquisition day, each with the profile's E[X(t)].
+            counts = np.zeros(len(acquired))
+            mine = profile_of == number
+            np.add.at(counts, day_of[mine], group_counts[mine])
+            days = np.flatnonzero(counts)
+            per_customer = np.asarray(
+                plain.expected_purchases_new_customer(unique_lags / per_unit), dtype=float
+            )
+            expected_cumulative += counts[days] @ per_customer[lag_index[days]]
 
     # Cohort customers acquired by the end of each period.
     acquired_by = np.concatenate([[0], np.cumsum(acquired_counts)])
@@ -1157,7 +1282,7 @@ def expected_repeat_transactions_over_time(
 
 def _cohort_days(
     daily: Any, cal_end: int, discrete_unit: str | None, n_holdout: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, nw.LazyFrame]:
     """The days (or periods) the cohort's customers were acquired on and made repeat purchases
     on, with how many of each, counted by the log's engine: one row per day comes back, never
     one per customer.
@@ -1165,7 +1290,8 @@ def _cohort_days(
     The cohort is the customers whose first purchase day is on or before ``cal_end``. With
     ``discrete_unit``, days become periods of that unit (period -1 ends on ``cal_end``), a
     period with any purchase is one transaction, and only periods before ``n_holdout`` count.
-    Returns the acquisition days and counts, and the repeat days and counts, sorted by day.
+    Returns the acquisition days and counts, and the repeat days and counts, sorted by day,
+    and the cohort as a query of the log's engine (``customer_id``, first day ``_first``).
     """
     table = _nw(daily).select("customer_id", "day")
     if discrete_unit is not None:
@@ -1189,7 +1315,104 @@ def _cohort_days(
         acquired[acquired > 0],
         days[repeats > 0],
         repeats[repeats > 0],
+        cohort,
     )
+
+
+def _cohort_profiles(
+    log: TransactionLog, cohort: Any, covariates: Any, columns: list[str]
+) -> pd.DataFrame:
+    """The cohort's customers counted by first day and covariate values: columns ``_first``,
+    the covariate ``columns`` and ``_n`` (customers).
+
+    A covariates table of the log's engine is joined there and only the counts come back;
+    any other table is joined here, with each cohort customer's id and first day.
+    """
+    kind = frame_kind(covariates)
+    if kind is None:
+        raise ClvDataError(
+            "covariates= must be a table of one row per customer (pandas indexed by customer id, "
+            f"or a frame with a customer id column); got {type(covariates).__name__}."
+        )
+    cohort = _nw(cohort)
+    if not isinstance(cohort, nw.LazyFrame):
+        cohort = cohort.lazy()
+    if kind != "pandas" and log.kind != "pandas":
+        table = as_lazy(covariates)
+        if backend(table) == backend(cohort):
+            try:
+                return _engine_cohort_profiles(cohort, table, columns, log.customer_id_col)
+            except ClvDataError:
+                raise
+            except Exception as exc:
+                # DuckDB joins relations of one connection only: a table of another is read
+                # here, as a pandas one would be.
+                if type(exc).__module__.lstrip("_").split(".")[0] != "duckdb":
+                    raise
+                covariates = to_caller(table, "pandas")
+    # One row per cohort customer comes here, to be joined with a table held here.
+    firsts = to_caller(cohort.select("customer_id", "_first"), "pandas", sort_by="customer_id")
+    firsts = firsts.set_index("customer_id")
+    firsts.index.name = log.customer_id_col
+    joined = attach_covariates(firsts, covariates, columns=columns)
+    joined["_n"] = 1
+    return joined
+
+
+def _engine_cohort_profiles(
+    cohort: nw.LazyFrame, table: nw.LazyFrame, columns: list[str], id_col: str
+) -> pd.DataFrame:
+    """:func:`_cohort_profiles` with the covariates table in the log's engine: the join, the
+    checks (customers without covariates, ids on several rows, missing values) and the count
+    per first day and covariate values are engine queries."""
+    names = table.collect_schema().names()
+    if id_col not in names:
+        raise ClvDataError(
+            f"The covariates table has no customer id column {id_col!r}; it has {names}."
+        )
+    absent = [c for c in columns if c not in names]
+    if absent:
+        raise ClvDataError(
+            f"Covariate column(s) {absent} of the model are not in the covariates table; it has "
+            f"{names}."
+        )
+    ours, theirs = cohort.collect_schema()["customer_id"], table.collect_schema()[id_col]
+    if (ours == nw.String) != (theirs == nw.String):
+        raise ClvDataError(
+            f"Customer ids are {ours} in the transactions and {theirs} in the covariates table: "
+            'matching them would lose leading zeros ("007" is not 7). Read the ids as text on '
+            "both sides."
+        )
+    right = table.select(nw.col(id_col).alias("customer_id"), *columns).with_columns(
+        nw.lit(1).alias("_matched")
+    )
+    joined = cohort.select("customer_id", "_first").join(right, on="customer_id", how="left")
+    unmatched = nw.col("_matched").is_null()
+    missing = nw.any_horizontal(*(nw.col(c).is_null() for c in columns), ignore_nulls=False)
+    n_cohort, n_joined, n_unmatched, n_missing = scalars(
+        joined,
+        nw.col("customer_id").n_unique().alias("customers"),
+        nw.len().alias("rows"),
+        count_true(unmatched).alias("unmatched"),
+        count_true(missing & ~unmatched).alias("missing"),
+    )
+    for count, condition, problem in (
+        (n_unmatched, unmatched, "are not in the covariates table"),
+        (n_missing, missing & ~unmatched, "have missing covariate values"),
+    ):
+        if count:
+            ids = [row[0] for row in head_rows(joined.filter(condition).select("customer_id"))]
+            raise ClvDataError(
+                f"{count} cohort customer(s) {problem}: {describe_values(np.array(ids))}. Every "
+                "customer needs all covariates."
+            )
+    if n_joined != n_cohort:
+        raise ClvDataError(
+            f"The covariates table has customer ids on more than one row ({n_joined} rows for "
+            f"{n_cohort} cohort customers). Give one row per customer."
+        )
+    counts = joined.group_by("_first", *columns).agg(nw.len().alias("_n"))
+    return to_caller(counts, "pandas", sort_by=["_first", *columns])
 
 
 # ------------------------------------------------------------------------------------------
@@ -1218,14 +1441,29 @@ def _require_engine_columns(lazy: nw.LazyFrame, columns: Sequence[str], fix: str
 
 
 def _period_counts(
-    purchase_model: Any, data: Any, max_frequency: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    purchase_model: Any, data: Any, max_frequency: Any, columns: Sequence[str] = ()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
     """What :func:`period_transactions` needs of an engine summary, from one group-by:
-    customers per frequency bin ``0 .. k`` and the distinct ``T`` (increasing, model's unit)
-    with their customers."""
+    customers per frequency bin ``0 .. k``, the distinct ``T`` (increasing, model's unit)
+    with their customers, and the customers per ``T`` and values of the covariate ``columns``
+    (columns ``T``, the covariates, ``_n``)."""
     lazy = as_lazy(data)
-    _require_engine_columns(lazy, ("frequency", "T"), "Build it with rfm_summary(...).")
+    _require_engine_columns(
+        lazy,
+        ("frequency", "T", *columns),
+        "Build it with rfm_summary(...)"
+        + (", and join the covariates to it in its engine." if columns else "."),
+    )
     _engine_unit(purchase_model, lazy)
+    if columns:
+        missing = nw.any_horizontal(*(nw.col(c).is_null() for c in columns), ignore_nulls=False)
+        (n_missing,) = scalars(lazy, count_true(missing).alias("missing"))
+        if n_missing:
+            shown = head_rows(lazy.filter(missing).select(*columns), 5)
+            raise ClvDataError(
+                f"{n_missing} customer(s) of data have missing covariate values (of {list(columns)}"
+                f"): {shown}. Every customer needs all covariates."
+            )
     k = _check_max_frequency(max_frequency)
     big_t = nw.col("T").cast(nw.Float64)
     frequency = nw.col("frequency").cast(nw.Int64)
@@ -1241,28 +1479,35 @@ def _period_counts(
         lazy.select(
             nw.when(frequency >= k).then(nw.lit(k)).otherwise(frequency).alias("code"),
             big_t.alias("T"),
+            *columns,
         )
-        .group_by("code", "T")
+        .group_by("code", "T", *columns)
         .agg(nw.len().alias("n"))
         .collect()
         .to_pandas()
     )
     actual = counts.groupby("code")["n"].sum().reindex(range(k + 1), fill_value=0)
     per_t = counts.groupby("T")["n"].sum().sort_index()
+    profiles = counts[["T", *columns]].assign(_n=counts["n"].to_numpy(dtype=np.int64))
     return (
         actual.to_numpy(dtype=np.int64),
         per_t.index.to_numpy(dtype=float),
         per_t.to_numpy(dtype=np.int64),
+        profiles,
     )
 
 
-def period_transactions(purchase_model: Any, data: Any, max_frequency: int = 7) -> pd.DataFrame:
+def period_transactions(
+    purchase_model: Any, data: Any, max_frequency: int = 7, *, covariates: Any = None
+) -> pd.DataFrame:
     """Customers with 0, 1, ..., k+ repeat purchases in calibration: actual vs the model.
 
     The model's count for ``n < k`` is ``sum_i P(X(T_i) = n)``, the exact probability that a
     customer observed for ``T_i`` makes ``n`` repeat purchases (``probability_of_purchases``),
     summed over customers; the ``k+`` bin gets ``sum_i (1 - sum_{n<k} P(X(T_i) = n))``, so the
-    model column sums to the number of customers.
+    model column sums to the number of customers. With a model fitted with covariates, each
+    customer's probabilities are those of their own covariates (the model's column is the
+    mixture over the customers' profiles).
 
     Parameters
     ----------
@@ -1271,9 +1516,15 @@ def period_transactions(purchase_model: Any, data: Any, max_frequency: int = 7) 
     data : DataFrame or engine frame
         RFM summary with ``frequency`` and ``T`` (model's time unit). A summary held by an
         engine (polars, DuckDB, pyarrow, Spark) stays there: what is used of it is the number
-        of customers per frequency bin and per distinct ``T``, one engine group-by.
+        of customers per frequency bin and per distinct ``T``, one engine group-by. For a
+        model fitted with covariates it needs the covariate columns (an engine's summary:
+        joined there) and the customers are counted per ``T`` and covariate values too.
     max_frequency : int
         ``k``: the last bin holds ``k`` or more repeat purchases.
+    covariates : DataFrame, optional
+        For a model fitted with covariates and a pandas ``data`` without the covariate
+        columns: one row per customer with them, joined on the customer id as
+        :func:`~clvpredict.attach_covariates` does.
 
     Returns
     -------
@@ -1290,9 +1541,21 @@ def period_transactions(purchase_model: Any, data: Any, max_frequency: int = 7) 
     >>> int(table["actual"].sum()), round(float(table["expected"].sum()))
     (2357, 2357)
     """
+    design = _check_covariates_argument(purchase_model, covariates, False, "")
+    columns = list(design.columns) if design is not None else []
+    profiles = None
     if is_engine_frame(data):
-        actual, unique_t, counts = _period_counts(purchase_model, data, max_frequency)
+        if covariates is not None:
+            raise ClvDataError(
+                f"data is held by {frame_kind(data)}: join the covariates to it there (one row "
+                "per customer) and pass it without covariates=."
+            )
+        actual, unique_t, counts, profiles = _period_counts(
+            purchase_model, data, max_frequency, columns
+        )
         k = len(actual) - 1
+        if design is None:
+            profiles = None
     else:
         _require_columns(data, ("frequency", "T"), "data", "Build it with rfm_summary(...).")
         model_time_unit(purchase_model, data)
@@ -1306,13 +1569,30 @@ def period_transactions(purchase_model: Any, data: Any, max_frequency: int = 7) 
             )
         actual = np.bincount(_frequency_bins(frequency, k), minlength=k + 1)
         unique_t, counts = np.unique(big_t, return_counts=True)
+        if design is not None:
+            frame = _with_covariates(data, covariates, columns, "data")
+            profiles = frame[columns].assign(T=big_t, _n=1)
     expected = np.zeros(k + 1)
     n = np.arange(k)
-    # Customers observed for the same T share one PMF, so group them (CDNOW: 84 distinct T).
-    for t, count in zip(unique_t, counts, strict=True):
-        pmf = np.asarray(purchase_model.probability_of_purchases(n, float(t)), dtype=float)
-        expected[:k] += count * pmf
-        expected[k] += count * (1.0 - pmf.sum())
+    if profiles is None:
+        # Customers observed for the same T share one PMF, so group them (CDNOW: 84 distinct T).
+        for t, count in zip(unique_t, counts, strict=True):
+            pmf = np.asarray(purchase_model.probability_of_purchases(n, float(t)), dtype=float)
+            expected[:k] += count * pmf
+            expected[k] += count * (1.0 - pmf.sum())
+    else:
+        models, profile_of = _profile_models(purchase_model, profiles[columns])
+        all_t = profiles["T"].to_numpy(dtype=float)
+        weights = profiles["_n"].to_numpy(dtype=float)
+        for number, plain in enumerate(models):
+            # The profile's customers with the same T share one PMF: all of its T at once.
+            mine = profile_of == number
+            ts, where = np.unique(all_t[mine], return_inverse=True)
+            count = np.bincount(np.asarray(where).ravel(), weights=weights[mine])
+            pmf = type(plain)._new_customer_pmf(n[:, None], ts[None, :], *plain._theta())
+            pmf = np.asarray(pmf, dtype=float).reshape(k, len(ts))
+            expected[:k] += pmf @ count
+            expected[k] += float(count.sum() - pmf.sum(axis=0) @ count)
     out = pd.DataFrame(
         {"actual": actual.astype(np.int64), "expected": expected},
         index=pd.Index(frequency_bin_labels(k), name="frequency_bin"),
@@ -1329,6 +1609,7 @@ def frequency_recency_matrix(
     quantity: str = "expected_purchases",
     t: float | None = None,
     n_recency: int = 60,
+    covariates: Any = None,
 ) -> pd.DataFrame:
     """A model quantity over a grid of histories (frequency x recency) observed for ``T``.
 
@@ -1347,12 +1628,18 @@ def frequency_recency_matrix(
     n_recency : int
         Number of recency values, evenly spaced from 0 to ``T`` inclusive (a discrete-time
         model takes every whole period 0..T instead, and frequency <= recency).
+    covariates : mapping, optional
+        Required for a model fitted with covariates: the covariate profile of the
+        hypothetical customers, one value per covariate column (e.g.
+        ``{"channel": "web", "loyalty": 1}``); the grid is that of
+        ``purchase_model.profile_model(covariates)``.
 
     Returns
     -------
     DataFrame
         Rows indexed by ``frequency``, columns by ``recency`` (model time unit). Impossible
-        histories (frequency 0 with recency > 0) are NaN.
+        histories (frequency 0 with recency > 0) are NaN. ``attrs["covariates"]`` holds the
+        profile (``None`` without covariates).
 
     Examples
     --------
@@ -1365,6 +1652,24 @@ def frequency_recency_matrix(
     (11, 40)
     """
     model_time_unit(purchase_model)
+    design = _check_covariates_argument(
+        purchase_model,
+        covariates,
+        True,
+        "pass covariates= with the profile of the customers of the grid, one value for each "
+        "(e.g. covariates={"
+        + ", ".join(f"{c!r}: ..." for c in getattr(_design(purchase_model), "columns", ()))
+        + "}).",
+    )
+    if design is not None and not isinstance(covariates, Mapping):
+        raise ClvDataError(
+            "covariates= is one profile for the whole grid: a mapping of each covariate column "
+            f"{list(design.columns)!r} to a value, not {type(covariates).__name__}."
+        )
+    label = model_label(purchase_model)
+    profile = None if design is None else dict(covariates)
+    if profile is not None:
+        purchase_model = purchase_model.profile_model(profile)
     if quantity not in ("expected_purchases", "probability_alive"):
         raise ClvDataError(
             f"quantity={quantity!r} is not one of 'expected_purchases', 'probability_alive'."
@@ -1406,7 +1711,7 @@ def frequency_recency_matrix(
         index=pd.Index(frequency, name="frequency"),
         columns=pd.Index(recency, name="recency"),
     )
-    out.attrs.update(quantity=quantity, t=t, T=float(T), model=model_label(purchase_model))
+    out.attrs.update(quantity=quantity, t=t, T=float(T), model=label, covariates=profile)
     return out
 
 
@@ -1419,6 +1724,7 @@ def probability_alive_history(
     *,
     end: Any = None,
     datetime_format: str | None = None,
+    covariates: Any = None,
 ) -> pd.DataFrame:
     """One customer's P(alive) day by day, from its first purchase to ``end``.
 
@@ -1448,12 +1754,20 @@ def probability_alive_history(
         ignored.
     datetime_format : str, optional
         As in :func:`~clvpredict.rfm_summary`.
+    covariates : mapping or DataFrame, optional
+        For a model fitted with covariates, the customer's covariates: a mapping of each
+        covariate column to the customer's value, or a table of one row per customer (indexed
+        by customer id, or with a column named ``customer_id_col``; a summary with the
+        covariate columns will do) where the customer's row is read. Without it they are
+        read from the covariate columns of ``transactions`` (pandas or another engine's
+        frame, not a parsed log), which must hold one value per column for the customer.
 
     Returns
     -------
     DataFrame
         Indexed by ``date`` (one row per calendar day), columns ``frequency``, ``recency``, ``T``
         (model time unit), ``p_alive`` and ``purchase`` (bool: a purchase day).
+        ``attrs["covariates"]`` holds the customer's covariates (``None`` without them).
 
     Examples
     --------
@@ -1466,6 +1780,9 @@ def probability_alive_history(
     0.727
     """
     unit = model_time_unit(purchase_model)
+    label = model_label(purchase_model)
+    design = _check_covariates_argument(purchase_model, covariates, False, "")
+    given = transactions
     if is_engine_frame(transactions):
         # A log held by another engine is parsed there; the customer's days come back.
         transactions = as_log(
@@ -1502,6 +1819,12 @@ def probability_alive_history(
     frequency = last_index.astype(float)
     recency = (days[last_index] - first) / per_unit
     big_t = (grid - first) / per_unit
+    profile = None
+    if design is not None:
+        profile = _customer_covariates(
+            design, given, customer_id_col, customer_id, covariates, label
+        )
+        purchase_model = purchase_model.profile_model(profile)
     p_alive = purchase_model.probability_alive(frequency=frequency, recency=recency, T=big_t)
     out = pd.DataFrame(
         {
@@ -1513,8 +1836,44 @@ def probability_alive_history(
         },
         index=pd.DatetimeIndex(pd.to_datetime(dates, unit="D"), name="date"),
     )
-    out.attrs.update(time_unit=unit, customer_id=customer_id, model=model_label(purchase_model))
+    out.attrs.update(time_unit=unit, customer_id=customer_id, model=label, covariates=profile)
     return out
+
+
+def _customer_covariates(
+    design: Any,
+    transactions: Any,
+    customer_id_col: str,
+    customer_id: Any,
+    covariates: Any,
+    label: str,
+) -> dict[str, Any]:
+    """One customer's covariates, as a profile: from ``covariates`` (a mapping, or a table of
+    one row per customer) or else from the covariate columns of ``transactions``."""
+    columns = list(design.columns)
+    if isinstance(covariates, Mapping):
+        return dict(covariates)
+    if covariates is not None:
+        one = pd.DataFrame(index=pd.Index([customer_id], name=customer_id_col))
+        row = attach_covariates(one, covariates, columns=columns).iloc[0]
+        return {c: _plain_value(row[c]) for c in columns}
+    kind = frame_kind(transactions)
+    names = list(as_lazy(transactions).collect_schema().names()) if kind is not None else []
+    if kind is None or any(c not in names for c in columns):
+        raise ClvDataError(
+            f"This {label} model was fitted with the covariates {columns!r}: give the "
+            f"customer's values as covariates= (a mapping, or a table of one row per customer), "
+            "or pass transactions with those columns."
+        )
+    own = as_lazy(transactions).filter(nw.col(customer_id_col) == customer_id)
+    values = to_caller(own.select(*columns).unique(), "pandas")
+    if len(values) > 1:
+        raise ClvDataError(
+            f"Customer {customer_id!r} has {len(values)} different sets of covariate values in "
+            f"the rows of transactions ({columns}); covariates are one value per customer. "
+            "Pass covariates= instead."
+        )
+    return {c: _plain_value(values[c].iloc[0]) for c in columns}
 
 
 _HISTORY_FIX = "pass an end of today or earlier (later purchases are ignored)"
@@ -1776,7 +2135,9 @@ def compare_models(
     DataFrame
         One row per model (indexed by its name): ``log_likelihood``, ``n_params``, ``aic``,
         ``bic`` (calibration fit), ``mae``, ``rmse``, ``correlation`` (per customer, holdout
-        purchases), ``pct_error`` (aggregate holdout, %), ``converged`` and ``best`` (True
+        purchases), ``pct_error`` (aggregate holdout, %), ``converged``, the likelihood-ratio
+        test of a model's covariates against the same model without them (``lr_statistic``,
+        ``lr_df``, ``lr_p_value``; NaN for models without covariates) and ``best`` (True
         for the best converged model by ``criterion``). ``attrs["models"]`` holds the fitted
         models by name.
 
@@ -1829,6 +2190,7 @@ def compare_models(
                 "correlation": float(metrics["correlation"]),
                 "pct_error": float(totals["pct_error"]),
                 "converged": bool(model.converged_),
+                **_covariate_test(model),
             }
         )
     table = pd.DataFrame(rows).set_index("model")

@@ -50,6 +50,7 @@ from .evaluation import (
     HoldoutEvaluation,
     _discrete,
     _pearson,
+    _profile_text,
     frequency_recency_matrix,
     mean_spend_density,
     model_label,
@@ -460,6 +461,7 @@ def plot_period_transactions(
     data: pd.DataFrame,
     max_frequency: int = 7,
     *,
+    covariates: Any = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Customers with 0, 1, ..., k+ repeat purchases in calibration: actual vs model bars.
@@ -475,6 +477,10 @@ def plot_period_transactions(
         RFM summary with ``frequency`` and ``T``.
     max_frequency : int
         ``k``, the first frequency pooled into the last bar.
+    covariates : DataFrame, optional
+        For a model fitted with covariates, when ``data`` lacks the covariate columns: one
+        row per customer with them (see :func:`~clvpredict.evaluation.period_transactions`;
+        each customer's bars are those of their own covariates).
     ax : matplotlib Axes, optional
 
     Returns
@@ -489,7 +495,7 @@ def plot_period_transactions(
     >>> s = cp.datasets.load_cdnow_summary()
     >>> ax = plot_period_transactions(cp.BetaGeoModel().fit(s), s)
     """
-    table = period_transactions(purchase_model, data, max_frequency)
+    table = period_transactions(purchase_model, data, max_frequency, covariates=covariates)
     ax = _axes(ax)
     positions = np.arange(len(table))
     width = 0.4
@@ -572,6 +578,7 @@ def _heatmap(
     T: float | None,
     max_frequency: int | None,
     ax: Axes | None,
+    covariates: Any = None,
 ) -> Axes:
     import matplotlib as mpl
     from matplotlib.lines import Line2D
@@ -585,7 +592,9 @@ def _heatmap(
     T, max_frequency, quantiles, zero_share = _heatmap_limits(
         purchase_model, data, T, max_frequency
     )
-    grid = frequency_recency_matrix(purchase_model, T, max_frequency, quantity=quantity, t=t)
+    grid = frequency_recency_matrix(
+        purchase_model, T, max_frequency, quantity=quantity, t=t, covariates=covariates
+    )
     ax = _axes(ax, (8.0, 6.0))
     cmap = mpl.colormaps["viridis"].with_extremes(bad="#d9d9d9")
     mesh = ax.pcolormesh(
@@ -642,7 +651,9 @@ def _heatmap(
         ax.set_ylabel("Frequency (repeat purchase days)")
         impossible = "impossible: frequency 0 means recency 0"
     observed = duration_phrase(T, time_unit) if time_unit else f"{T:.3g} {unit}"
-    ax.set_title(f"{title}\n(customers observed for T = {observed})")
+    profile = grid.attrs.get("covariates")
+    who = f"; {_profile_text(profile)}" if profile else ""
+    ax.set_title(f"{title}\n(customers observed for T = {observed}{who})")
     source = "these customers" if data is not None else "the customers the model was fitted on"
     ax.legend(
         handles=[
@@ -670,6 +681,7 @@ def plot_expected_purchases_heatmap(
     *,
     T: float | None = None,
     max_frequency: int | None = None,
+    covariates: Any = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Heatmap of expected purchases in the next ``t`` time units by frequency and recency.
@@ -688,6 +700,10 @@ def plot_expected_purchases_heatmap(
         Length of observation of the hypothetical customers (model time unit).
     max_frequency : int, optional
         Highest frequency shown.
+    covariates : mapping, optional
+        Required for a model fitted with covariates: the profile of the customers of the
+        grid, one value per covariate column (e.g. ``{"channel": "web", "loyalty": 1}``),
+        named in the title.
     ax : matplotlib Axes, optional
 
     Returns
@@ -705,7 +721,7 @@ def plot_expected_purchases_heatmap(
     'BG/NBD: expected purchases in the next week'
     >>> ax = plot_expected_purchases_heatmap(cp.BetaGeoModel().fit(s), t=52, data=s)
     """
-    return _heatmap(purchase_model, data, "expected_purchases", t, T, max_frequency, ax)
+    return _heatmap(purchase_model, data, "expected_purchases", t, T, max_frequency, ax, covariates)
 
 
 def plot_probability_alive_heatmap(
@@ -714,6 +730,7 @@ def plot_probability_alive_heatmap(
     *,
     T: float | None = None,
     max_frequency: int | None = None,
+    covariates: Any = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Heatmap of P(alive) by frequency and recency, for customers observed for ``T``.
@@ -729,6 +746,10 @@ def plot_probability_alive_heatmap(
         Length of observation (model time unit).
     max_frequency : int, optional
         Highest frequency shown.
+    covariates : mapping, optional
+        Required for a model fitted with covariates: the profile of the customers of the
+        grid, one value per covariate column (e.g. ``{"channel": "web", "loyalty": 1}``),
+        named in the title.
     ax : matplotlib Axes, optional
 
     Returns
@@ -742,7 +763,9 @@ def plot_probability_alive_heatmap(
     >>> s = cp.datasets.load_cdnow_summary()
     >>> ax = plot_probability_alive_heatmap(cp.BetaGeoModel().fit(s), s)
     """
-    return _heatmap(purchase_model, data, "probability_alive", None, T, max_frequency, ax)
+    return _heatmap(
+        purchase_model, data, "probability_alive", None, T, max_frequency, ax, covariates
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -760,6 +783,7 @@ def plot_probability_alive_history(
     end: Any = None,
     days: int | None = None,
     calibration_end: Any = None,
+    covariates: Any = None,
     ax: Axes | None = None,
 ) -> Axes:
     """One customer's P(alive) day by day, with its purchase days marked.
@@ -786,6 +810,10 @@ def plot_probability_alive_history(
         the first purchase day).
     calibration_end : date-like, optional
         Draw a vertical line there (e.g. the end of the period the model was fitted on).
+    covariates : mapping or DataFrame, optional
+        For a model fitted with covariates, the customer's covariates (a mapping, or a table
+        of one row per customer); without it, read from the covariate columns of
+        ``transactions``. See :func:`~clvpredict.evaluation.probability_alive_history`.
     ax : matplotlib Axes, optional
 
     Returns
@@ -812,14 +840,26 @@ def plot_probability_alive_history(
         if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 1:
             raise ClvDataError(f"days={days!r} must be a whole number of days >= 1.")
     history = probability_alive_history(
-        purchase_model, transactions, customer_id_col, datetime_col, customer_id, end=end
+        purchase_model,
+        transactions,
+        customer_id_col,
+        datetime_col,
+        customer_id,
+        end=end,
+        covariates=covariates,
     )
     if days is not None:
         first = pd.Timestamp(history.index[0])
         end = first + pd.Timedelta(days=int(days) - 1)
         if end != pd.Timestamp(history.index[-1]):
             history = probability_alive_history(
-                purchase_model, transactions, customer_id_col, datetime_col, customer_id, end=end
+                purchase_model,
+                transactions,
+                customer_id_col,
+                datetime_col,
+                customer_id,
+                end=end,
+                covariates=covariates,
             )
     discrete = _discrete(purchase_model)
     ax = _axes(ax, (9.0, 4.5))
@@ -857,7 +897,11 @@ def plot_probability_alive_history(
     ax.set_xlabel(f"Date (P(alive) given the history up to the end of each {step})")
     ax.set_ylabel("P(alive) (probability)")
     # "customer 1981" on a date axis would read as a year.
-    ax.set_title(f"P(alive) over time of customer ID {customer_id} ({model_label(purchase_model)})")
+    profile = history.attrs.get("covariates")
+    who = f"; {_profile_text(profile)}" if profile else ""
+    ax.set_title(
+        f"P(alive) over time of customer ID {customer_id} ({model_label(purchase_model)}{who})"
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left")
     return ax

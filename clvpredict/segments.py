@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ._units import unit_in_days
-from ._validation import model_time_unit
+from .data.covariates import attach_covariates
 from .data.engines import (
     TABLE_COLUMNS,
     UNIT_COLUMN,
@@ -313,15 +313,57 @@ def quantile_positions(n: int, q: float) -> tuple[int, int]:
     return position, min(position + 1, n - 1)
 
 
+def _covariate_columns(purchase_model: Any) -> list[str]:
+    """The covariate columns of a model fitted with covariates (``[]`` for any other)."""
+    design = getattr(purchase_model, "covariate_design_", None)
+    return [] if design is None else list(design.columns)
+
+
+def _with_covariates(purchase_model: Any, table: pd.DataFrame, covariates: Any) -> pd.DataFrame:
+    """``table`` with the covariate columns of the model: its own, or joined from the
+    per-customer table ``covariates``; refused, naming them, when it has neither."""
+    columns = _covariate_columns(purchase_model)
+    if not columns:
+        if covariates is not None:
+            raise ClvDataError(
+                "covariates= was given, but the purchase model was fitted without covariates; "
+                "drop covariates=."
+            )
+        return table
+    if covariates is not None:
+        return attach_covariates(table, covariates, columns=columns)
+    absent = [c for c in columns if c not in table.columns]
+    if absent:
+        raise ClvDataError(
+            f"The purchase model was fitted with the covariates {columns!r}: P(alive) before "
+            f"needs each customer's, and the table lacks {absent}. Pass covariates= (one row "
+            "per customer, indexed by customer id) or join them with "
+            "clvpredict.attach_covariates."
+        )
+    return table
+
+
 def _at_risk_rows(purchase_model: Any, candidates: pd.DataFrame, lookback: float) -> pd.DataFrame:
-    """The at-risk columns of candidate customers (not yet filtered by the fall of P(alive))."""
-    if len(candidates):
-        # The candidates' rows as they were ``lookback`` ago, with every other column (a model
-        # with covariates reads each customer's own).
-        earlier = candidates.assign(T=candidates["T"] - lookback)
-        # The table's durations are in the model's unit (it scored them).
-        earlier.attrs = {**candidates.attrs, "time_unit": model_time_unit(purchase_model)}
+    """The at-risk columns of candidate customers (not yet filtered by the fall of P(alive));
+    for a model fitted with covariates, ``candidates`` has the covariate columns."""
+    columns = _covariate_columns(purchase_model)
+    if len(candidates) and columns:
+        earlier = candidates[["frequency", "recency", *columns]].assign(
+            T=candidates["T"] - lookback
+        )
+        # The table's times are in the model's unit, as the arrays of a model without
+        # covariates are read.
+        earlier.attrs = {"time_unit": purchase_model.time_unit_}
         before = np.asarray(purchase_model.probability_alive(earlier), dtype=float)
+    elif len(candidates):
+        before = np.asarray(
+            purchase_model.probability_alive(
+                frequency=candidates["frequency"],
+                recency=candidates["recency"],
+                T=candidates["T"] - lookback,
+            ),
+            dtype=float,
+        )
     else:
         before = np.array([], dtype=float)
     out = candidates[["predictive_clv", "simple_clv", "p_alive"]].copy()
@@ -342,6 +384,7 @@ def at_risk_customers(
     top_share: float = 0.2,
     min_drop: float = 0.1,
     customer_id_col: str | None = None,
+    covariates: Any = None,
 ) -> Any:
     """High-value customers whose P(alive) is falling: candidates for a retention action.
 
@@ -368,6 +411,11 @@ def at_risk_customers(
         Minimal fall of P(alive) (probability points) to be listed.
     customer_id_col : str, optional
         As in :func:`segment_table`.
+    covariates : DataFrame, optional
+        For a purchase model fitted with covariates, when ``table`` lacks the covariate
+        columns: one row per customer with them, joined on the customer id as
+        :func:`~clvpredict.attach_covariates` does (pandas ``table`` or one of another engine of
+        this process). A Spark ``table`` must carry the covariate columns itself.
 
     Returns
     -------
@@ -388,6 +436,19 @@ def at_risk_customers(
     kind = frame_kind(table)
     if kind == "spark":
         ident = table_id_column(table, customer_id_col)
+        columns = _covariate_columns(purchase_model)
+        if covariates is not None:
+            raise ClvDataError(
+                "table is a Spark DataFrame: join the covariates to it in Spark, on the customer "
+                "id column, and pass it without covariates=."
+            )
+        absent = [c for c in columns if c not in as_lazy(table).collect_schema().names()]
+        if absent:
+            raise ClvDataError(
+                f"The purchase model was fitted with the covariates {columns!r}: P(alive) "
+                f"before needs each customer's, and the table lacks {absent}. Join them to it "
+                "in Spark, on the customer id column."
+            )
         return _engine_at_risk(purchase_model, table, ident, lookback, top_share, min_drop)
     if kind != "pandas":
         # An engine of this process: its table is scored here, and the list handed back in
@@ -395,7 +456,12 @@ def at_risk_customers(
         ident = table_id_column(table, customer_id_col)
         rows = to_caller(as_lazy(table), "pandas").set_index(ident)
         listed = at_risk_customers(
-            purchase_model, rows, lookback=lookback, top_share=top_share, min_drop=min_drop
+            purchase_model,
+            rows,
+            lookback=lookback,
+            top_share=top_share,
+            min_drop=min_drop,
+            covariates=covariates,
         )
         return table_to_kind(listed, kind, ident)
     values = table["predictive_clv"].to_numpy(dtype=float)
@@ -408,6 +474,7 @@ def at_risk_customers(
     candidates = table[
         (table["predictive_clv"] >= threshold) & (table["recency"] <= table["T"] - lookback)
     ]
+    candidates = _with_covariates(purchase_model, candidates, covariates)
     out = _at_risk_rows(purchase_model, candidates, lookback)
     out = out[out["p_alive_change"] <= -min_drop]
     return out.iloc[_pandas_order(out)]
@@ -455,6 +522,7 @@ def _engine_at_risk(
             return _at_risk_rows(purchase_model, batch, lookback)[columns]
 
         needed = ["frequency", "recency", "T", "p_alive", "predictive_clv", "simple_clv"]
+        needed += _covariate_columns(purchase_model)
         summary = candidates.select(ident, *needed).with_columns(nw.lit(unit).alias(UNIT_COLUMN))
         scored = nw.from_native(map_summary_batches(summary.to_native(), score, ident))
     else:

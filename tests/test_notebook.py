@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -359,6 +360,181 @@ def test_the_model_choice_quotes_the_comparison(executed):
     lower = 1 - table[best]["rmse"] / table["BG/NBD"]["rmse"]
     assert f"({lower:.1%} lower)" in text
     assert "published reference" in text
+
+
+# ------------------------------------------------------------------------------------------
+# Section 10: covariates, on the simulated data set whose truth is recorded
+# ------------------------------------------------------------------------------------------
+
+
+def _text(nb: nbformat.NotebookNode, tag: str) -> str:
+    return _tagged(nb, tag).source.replace("\n", " ")
+
+
+def _signed(value: float, spec: str) -> str:
+    """A number as the prose writes it: a typographic minus sign."""
+    return format(value, spec).replace("-", "\N{MINUS SIGN}")
+
+
+def _rows(nb: nbformat.NotebookNode, tag: str, columns: tuple[str, ...], labels: tuple[str, ...]):
+    """The rows of the table a tagged cell shows, as {label: {column: number}}."""
+    rows = _table_rows(_tagged(nb, tag), labels)
+    for label, values in rows.items():
+        assert len(values) == len(columns), (tag, label, values)
+    return {label: dict(zip(columns, values, strict=True)) for label, values in rows.items()}
+
+
+COEFFICIENTS = (
+    "purchase.channel[partner]",
+    "purchase.channel[web]",
+    "purchase.loyalty",
+    "purchase.age_decades",
+)
+CHANNELS = ("store", "web", "partner")
+
+
+@pytest.fixture(scope="module")
+def covariate_fit(executed):
+    """The estimates against the truth, as the notebook shows them."""
+    labels = ("r", "alpha", "a", "b", *COEFFICIENTS, "dropout.loyalty")
+    return _rows(executed, "covariate-truth", ("estimate", "std_error", "truth", "z"), labels)
+
+
+def test_the_covariate_fit_recovers_the_truth(executed, covariate_fit):
+    z = {label: row["z"] for label, row in covariate_fit.items()}
+    farthest = max(z, key=lambda label: abs(z[label]))
+    assert farthest == "purchase.age_decades"
+    assert all(abs(value) < 1.5 for value in z.values()), z
+    text = _text(executed, "truth-reading")
+    assert "within 1.5 standard errors" in text
+    assert f"`{farthest}`, at {abs(z[farthest]):.2f}" in text
+    web = covariate_fit["purchase.channel[web]"]
+    assert f"truth is {web['truth']:g}, its estimate {web['estimate']:.4f}" in text
+
+
+def test_the_likelihood_ratio_reading_quotes_the_test(executed):
+    printed = _stdout(_tagged(executed, "covariate-lr"))
+    found = re.search(r"LR statistic (\S+) on (\d+) degrees of freedom, p = (\S+)", printed)
+    statistic, df, p_value = found.groups()
+    assert int(df) == 5  # one per coefficient
+    assert float(p_value) < 1e-20
+    text = _text(executed, "covariate-lr-reading")
+    assert f"in log-likelihood, {statistic}, would" in text
+    assert f"with {df} degrees of freedom" in text
+    assert f"p-value of {p_value}." in text
+
+
+def test_the_coefficients_read_as_rate_ratios(executed, covariate_fit):
+    ratios = _rows(executed, "rate-ratios", ("rate_ratio", "lower_95", "upper_95"), COEFFICIENTS)
+    web = ratios["purchase.channel[web]"]
+    estimate = covariate_fit["purchase.channel[web]"]["estimate"]
+    assert web["rate_ratio"] == pytest.approx(math.exp(estimate), abs=1e-3)
+    text = _text(executed, "rate-reading")
+    assert f"is {estimate:.4f}, and e^{estimate:.4f} = {web['rate_ratio']:.2f}" in text
+    assert f"buy {web['rate_ratio'] - 1:.0%} more often than store customers" in text
+    assert f"between {web['lower_95']:.2f} and {web['upper_95']:.2f} times" in text
+    partner, loyalty, age = (
+        ratios[label]["rate_ratio"] for label in COEFFICIENTS if label != "purchase.channel[web]"
+    )
+    assert partner < 1 < min(loyalty, age)
+    assert f"Partner customers buy {partner:.2f} times as often" in text
+    assert f"loyalty members {loyalty:.2f} times as often" in text
+    assert f"multiplies the rate by {age:.2f}" in text
+
+
+def test_the_new_customer_readings_quote_the_tables(executed):
+    mix = _rows(executed, "channel-mix", ("customers", "share_members", "mean_age"), CHANNELS)
+    columns = ("expected_purchases", "clv", "clv_lower", "clv_upper", "undiscounted")
+    alike = _rows(executed, "new-customer-value", columns, CHANNELS)
+    typical = _rows(executed, "new-customer-mix", ("expected_purchases", "clv"), CHANNELS)
+    printed = _stdout(_tagged(executed, "new-customer-value"))
+    first = re.search(r"the first purchase: (\S+)\n", printed).group(1)
+    ratio = re.search(r"same loyalty and age: (\S+) times", printed).group(1)
+    web, store = alike["web"], alike["store"]
+    assert float(ratio) == pytest.approx(
+        web["expected_purchases"] / store["expected_purchases"], abs=0.01
+    )
+    rate_ratio = _rows(
+        executed, "rate-ratios", ("rate_ratio", "lower_95", "upper_95"), COEFFICIENTS
+    )["purchase.channel[web]"]["rate_ratio"]
+    # Fewer extra purchases than the extra rate: faster buyers also use up their chances to stay.
+    assert float(ratio) < rate_ratio
+    for row in alike.values():
+        assert row["clv_lower"] < row["clv"] < min(row["clv_upper"], row["undiscounted"])
+    text = _text(executed, "new-customer-reading")
+    assert (
+        f"make {web['expected_purchases']:.2f} repeat purchases in 3 years, a new store customer "
+        f"{store['expected_purchases']:.2f}: {ratio} times as many, not {rate_ratio:.2f}." in text
+    )
+    assert (
+        f"worth {web['clv']:.2f} dollars (90% interval {web['clv_lower']:.2f} to "
+        f"{web['clv_upper']:.2f}) against {store['clv']:.2f} for the store customer "
+        f"({store['clv_lower']:.2f} to {store['clv_upper']:.2f}), or {web['undiscounted']:.2f} "
+        f"and {store['undiscounted']:.2f} undiscounted; the first purchase adds {first} to each."
+        in text
+    )
+    # The channels' mixes of customers, as the text describes them.
+    assert mix["web"]["mean_age"] < mix["store"]["mean_age"]
+    assert mix["web"]["share_members"] < mix["store"]["share_members"]
+    assert (
+        f"({mix['web']['mean_age']:.1f} years on average against {mix['store']['mean_age']:.1f}"
+        in text
+    )
+    assert (
+        f"({mix['web']['share_members']:.0%} against {mix['store']['share_members']:.0%})" in text
+    )
+    # Valued with the customers each channel brings, web and store come out about equal.
+    text = _text(executed, "mix-reading")
+    web, store, partner = (typical[c] for c in ("web", "store", "partner"))
+    assert abs(web["clv"] / store["clv"] - 1) < 0.02
+    assert partner["clv"] == min(row["clv"] for row in typical.values())
+    assert f"({web['expected_purchases']:.2f} repeat purchases, {web['clv']:.2f} dollars)" in text
+    assert f"({store['expected_purchases']:.2f}, {store['clv']:.2f} dollars)" in text
+    assert f"({partner['clv']:.2f} dollars)" in text
+
+
+def test_the_existing_customers_reading_quotes_the_table(executed):
+    columns = ("customers", "mean_p_alive", "mean_purchases", "mean_clv", "total_clv")
+    table = _rows(executed, "existing-by-channel", columns, CHANNELS)
+    store, web, partner = (table[c] for c in CHANNELS)
+    assert store["mean_clv"] > web["mean_clv"] > partner["mean_clv"]
+    assert 0.4 < partner["mean_clv"] / store["mean_clv"] < 0.6  # "about half as much"
+    assert store["total_clv"] > 0.5 * sum(row["total_clv"] for row in table.values())
+    text = _text(executed, "existing-reading")
+    assert f"({store['mean_clv']:.2f} dollars on average)" in text
+    assert f"a little less ({web['mean_clv']:.2f})" in text
+    assert f"about half as much ({partner['mean_clv']:.2f})" in text
+    assert f"most of the total ({store['total_clv']:,.2f} dollars)" in text
+    # "worth less on average than the typical new customer of the channel"
+    typical = _rows(executed, "new-customer-mix", ("expected_purchases", "clv"), CHANNELS)
+    assert all(table[c]["mean_clv"] < typical[c]["clv"] for c in CHANNELS)
+    assert "worth less on average than the typical new customer of the channel" in text
+
+
+def test_the_dropout_caution_quotes_the_table(executed, covariate_fit):
+    columns = ("a_i", "b_i", "mean_p", "below_5pct", "above_50pct", "repeat_purchases")
+    table = _rows(executed, "dropout-spread", columns, ("non_member", "member"))
+    member, other = table["member"], table["non_member"]
+    # The BG/NBD's dropout covariate moves the spread of p, not its mean.
+    assert member["mean_p"] == other["mean_p"]
+    assert member["a_i"] + member["b_i"] < other["a_i"] + other["b_i"]
+    assert (
+        member["below_5pct"] > other["below_5pct"] and member["above_50pct"] > other["above_50pct"]
+    )
+    estimate = covariate_fit["dropout.loyalty"]["estimate"]
+    assert estimate < 0
+    assert f"`dropout.loyalty` is {_signed(estimate, '.4f')}," in _text(executed, "dropout-caution")
+    text = _text(executed, "dropout-reading")
+    assert f"after a purchase, {member['mean_p']:.4f}." in text
+    assert (
+        f"But {member['below_5pct']:.0%} of members have a dropout probability below 5%, against "
+        f"{other['below_5pct']:.0%} of non-members, and {member['above_50pct']:.0%} of members are "
+        f"above 50%, against {other['above_50pct']:.0%}." in text
+    )
+    assert (
+        f"members make {member['repeat_purchases']:.2f} repeat purchases in 3 years against "
+        f"{other['repeat_purchases']:.2f}" in text
+    )
 
 
 # ------------------------------------------------------------------------------------------

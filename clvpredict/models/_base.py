@@ -667,10 +667,11 @@ class BaseModel:
         alpha : float
             1 - confidence level (0.05 gives 95% intervals).
         method : {"wald", "profile"}
-            How the interval is computed; both keep every bound > 0.
+            How the interval is computed; both keep every bound of a positive parameter > 0.
 
             * ``"wald"`` (default, instant): ``estimate * exp(+-z * se / estimate)``, the normal
-              approximation on the log scale, from the standard errors of ``fit``.
+              approximation on the log scale, from the standard errors of ``fit``; for a
+              covariate's coefficient, which may take any sign, ``estimate +- z * se``.
             * ``"profile"``: profile-likelihood interval, the parameter values whose
               likelihood-ratio statistic against the fit stays below the chi-square(1) quantile
               (3.841 at 95%), re-maximising over the other parameters at each trial value (see
@@ -678,7 +679,9 @@ class BaseModel:
               the likelihood, so it is asymmetric where the likelihood is skewed and covers
               better there (the MBG/NBD on CDNOW-sized data); it needs the data, so only a model
               fitted in this session has it. About 0.05 to 0.3 s on CDNOW-sized data (one
-              BLAS thread); a bound the data do not limit is reported as 0 or ``inf``.
+              BLAS thread), seconds for a model with covariates (each bound re-maximises
+              every parameter); a bound the data do not limit is reported as 0 (a
+              coefficient's as ``-inf``) or ``inf``.
 
         Returns
         -------
@@ -723,11 +726,16 @@ class BaseModel:
         if method not in ("wald", "profile"):
             raise ClvDataError(f"method={method!r} is not one of 'wald', 'profile'.")
         check_is_fitted(self)
-        if method == "profile" and getattr(self, "penalizer_coef", 0.0):
+        penalties = {
+            name: getattr(self, name)
+            for name in ("penalizer_coef", "covariate_penalty")
+            if getattr(self, name, 0.0)
+        }
+        if method == "profile" and penalties:
+            settings = ", ".join(f"{k}={v!r}" for k, v in penalties.items())
             raise ClvDataError(
                 f"Profile-likelihood intervals describe a maximum-likelihood fit, and this one "
-                f"is penalised (penalizer_coef={self.penalizer_coef!r}). Use method='wald', or "
-                "refit with penalizer_coef=0."
+                f"is penalised ({settings}). Use method='wald', or refit without the penalty."
             )
         est = self.params_.to_numpy()
         se = self.standard_errors_.to_numpy()

@@ -22,12 +22,15 @@ How a model with covariates is fitted
 
 How it predicts
 ---------------
-Customers with the same covariates share their individual parameters, so every per-customer
-prediction is made group by group: each group is predicted by a model without covariates at
-that group's parameters, with the covariance those parameters inherit from the fit (the delta
-method, exact on the log scale where the draws are taken). Every prediction method of the plain
-model, its intervals included, is therefore available unchanged; a continuous covariate with
-many distinct values makes many groups and is slower.
+Every per-customer prediction (P(alive), expected purchases, the purchase-count distribution)
+evaluates the model's formulas with each row's own parameters, all rows at once; its
+parameter-uncertainty interval draws all parameters jointly, coefficients included, so it
+carries the coefficients' uncertainty. The CLV sums run one plain model per group of customers
+with equal covariates, with the plain models' fast evaluators, when there are few such groups
+(categorical covariates), and every row at its own parameters when there are many (a
+continuous covariate). :meth:`CovariatePurchaseModel.profile_model` gives the plain model of
+one covariate profile, with the covariance its parameters inherit from the fit (the delta
+method), for new-customer questions.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from scipy import stats
 from .._fitting import compress, maximise_likelihood, report_convergence, serial_blas
 from .._validation import check_is_fitted
 from ..data.covariates import CovariateDesign, attach_covariates
-from ..data.engines import collect_summary, is_engine_frame
+from ..data.engines import frame_kind, histories, is_engine_frame
 from ..exceptions import ClvDataError, ConvergenceWarning
 from ._base import (
     PurchaseModel,
@@ -89,6 +92,8 @@ class CovariatePurchaseModel(PurchaseModel):
     and :class:`~clvpredict.ParetoNBDModel` derive from it.
     """
 
+    #: Registry entry: these models take customer covariates.
+    takes_covariates: ClassVar[bool] = True
     #: ``(r, alpha, p3, p4, x, t_x, T) -> (ll, derivatives)``: individual log-likelihoods and
     #: their derivatives wrt the 4 parameters, which may be arrays of one value per row.
     _derivatives: ClassVar[Callable[..., tuple[np.ndarray, tuple[np.ndarray, ...]]]]
@@ -216,16 +221,29 @@ class CovariatePurchaseModel(PurchaseModel):
             )
         if data is None:
             raise ClvDataError(f"{name}.fit needs the summary (data=) to fit covariates on.")
+        purchase = _names(self.purchase_covariates, "purchase_covariates")
+        dropout = _names(self.dropout_covariates, "dropout_covariates")
+        shared = _names(self.shared_covariates, "shared_covariates")
         if is_engine_frame(data):
-            data = collect_summary(data)[0]
+            if covariates is not None:
+                raise ClvDataError(
+                    f"This summary is held by {frame_kind(data)}: join the covariate table to "
+                    "it there (one row per customer), and fit on the joined summary without "
+                    "covariates=."
+                )
+            # The engine groups the customers by history and covariates: only the distinct
+            # rows, with their counts, come to this process.
+            wanted = [*self._columns, *dict.fromkeys([*purchase, *dropout, *shared])]
+            data, weights = histories(data, wanted, weights), "weight"
         if covariates is not None:
             data = attach_covariates(data, covariates)
         design = CovariateDesign.from_frame(
             data,
-            purchase=_names(self.purchase_covariates, "purchase_covariates"),
-            dropout=_names(self.dropout_covariates, "dropout_covariates"),
-            shared=_names(self.shared_covariates, "shared_covariates"),
+            purchase=purchase,
+            dropout=dropout,
+            shared=shared,
             reference_levels=self.reference_levels,
+            weights=weights if isinstance(weights, str) else None,
         )
         arrays, index = self._arrays(data, {}, fitting=True)
         if len(index) == 0:
@@ -296,6 +314,23 @@ class CovariatePurchaseModel(PurchaseModel):
             covariate_negll_and_gradient, kind=self.kind, derivatives=type(self)._derivatives
         )
         return negll, list(columns)
+
+    def _header_lines(self) -> list[tuple[str, str]]:
+        rows = super()._header_lines()
+        design = getattr(self, "covariate_design_", None)
+        if design is None:
+            return rows
+        rows.append(("covariates", ", ".join(design.columns)))
+        null = getattr(self, "null_log_likelihood_", None)
+        if null is not None and not (self.penalizer_coef or self.covariate_penalty):
+            test = self.likelihood_ratio_test()
+            rows.append(
+                (
+                    "vs none",
+                    f"LR {test['statistic']:.2f} on {test['df']:.0f} df, p = {test['p_value']:.3g}",
+                )
+            )
+        return rows
 
     # ---------------------------------------------------------------- tests
     def likelihood_ratio_test(self) -> pd.Series:
@@ -433,7 +468,27 @@ class CovariatePurchaseModel(PurchaseModel):
         index_d = float(z_d @ g_d + z_s @ g_s)
         return np.array(scaled_parameters(self.kind, base, index_p, index_d), dtype=float)
 
+    def _many_groups(self, arrays: Mapping[str, np.ndarray]) -> bool:
+        """Whether the rows have so many distinct covariate rows (a continuous covariate)
+        that one plain model per group costs more than evaluating every row at its own
+        parameters."""
+        design_rows = np.hstack([arrays[key] for key in _DESIGN_KEYS])
+        if design_rows.shape[1] == 0:
+            return False
+        limit = max(_MAX_GROUPS, len(design_rows) // 50)
+        return len(np.unique(design_rows, axis=0)) > limit
+
+    def _rowwise_cumulative(self, ts, theta, arrays):
+        """Conditional expected purchases at each horizon of ``ts``, every row at its own
+        parameters (rows x horizons)."""
+        row_theta = self._row_parameters(theta, arrays)
+        history = [arrays[c] for c in self._columns]
+        function = type(self)._conditional_expectation
+        return np.column_stack([function(t, *row_theta, *history) for t in ts])
+
     def _grouped_sums(self, plain, ts, weights, theta, arrays, alive=None):
+        if self._many_groups(arrays):
+            return self._rowwise_cumulative(ts, theta, arrays) @ np.asarray(weights, dtype=float)
         out = None
         for rows, _, values, model, rows_arrays in self._groups(theta, arrays):
             part = plain(
@@ -445,6 +500,8 @@ class CovariatePurchaseModel(PurchaseModel):
         return out
 
     def _grouped_cumulative(self, plain, ts, theta, arrays):
+        if self._many_groups(arrays):
+            return self._rowwise_cumulative(ts, theta, arrays)
         out = None
         for rows, _, values, model, rows_arrays in self._groups(theta, arrays):
             part = plain(model, ts, values, rows_arrays)
@@ -454,6 +511,8 @@ class CovariatePurchaseModel(PurchaseModel):
         return out
 
     def _grouped_planner(self, plain, ts, arrays):
+        if self._many_groups(arrays):
+            return lambda theta: self._rowwise_cumulative(ts, theta, arrays)
         # Each group's evaluator is planned once, at the estimates; a draw of the full
         # parameters gives every group its own parameters.
         planned = [
@@ -619,6 +678,11 @@ class CovariatePurchaseModel(PurchaseModel):
         values = self._profile_parameters(self.params_.to_numpy(), row)
         return self._plain_model(values, self._profile_jacobian(row))
 
+
+#: Up to this many groups of customers with equal covariates (or one per 50 rows, if more),
+#: CLV sums run one plain model per group, with the models' fast evaluators; beyond it (a
+#: continuous covariate), every row at its own parameters.
+_MAX_GROUPS = 64
 
 #: The design matrices of a covariate model among the arrays of :meth:`_arrays`.
 _DESIGN_KEYS = ("z_purchase", "z_dropout", "z_shared")

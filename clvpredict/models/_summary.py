@@ -44,10 +44,14 @@ class ModelSummary:
 
     def as_text(self, width: int = 64) -> str:
         """The console form (``repr(model)``)."""
+        name_w, *number_w = _WIDTHS
+        # Covariate coefficients have long names ("purchase.channel[partner]"): the name
+        # column widens to the longest, and the rules with it.
+        name_w = max(name_w, *(len(str(n)) + 2 for n in self.parameters.index))
+        width = max(width, name_w + sum(number_w))
         lines = [f"<{self.class_name}: {self.title}>", "=" * width]
         lines += [f"{k:<16}{v}" for k, v in self.header]
         lines.append("-" * width)
-        name_w, *number_w = _WIDTHS
         labels = _LABELS
         lines.append(
             f"{'':<{name_w}}" + "".join(f"{s:>{w}}" for s, w in zip(labels, number_w, strict=True))
