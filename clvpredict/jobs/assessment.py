@@ -11,10 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from .._units import unit_in_days
 from ..data.engines import frame_kind, is_engine_frame
 from ..data.transactions import AfterEndPolicy, TransactionLog
 from ..evaluation import (
@@ -133,8 +131,8 @@ def assess(
         summary's ``attrs`` when not given, required for a summary held by an engine.
     covariate_options : mapping, optional
         The purchase models' covariate settings (``purchase_covariates``, ...); the
-        calibration summary then holds the covariate columns, and the tracking's expected
-        side adds up each customer's own expectation (:func:`tracking_with_covariates`).
+        calibration summary then holds the covariate columns, with which every customer is
+        predicted and tracked.
     """
     attrs = getattr(calibration, "attrs", None) if not is_engine_frame(calibration) else None
     if calibration_end is None and attrs:
@@ -166,23 +164,17 @@ def assess(
             + ". The holdout check cannot be made with it."
         )
     evaluation = evaluate_holdout(purchase, calibration, spend_model=spend)
-    if getattr(purchase, "covariate_design_", None) is not None:
-        tracking = tracking_with_covariates(
-            purchase,
-            log,
-            calibration,
-            calibration_end=calibration_end,
-            observation_end=observation_end,
-            after_end=after_end,
-        )
-    else:
-        tracking = expected_repeat_transactions_over_time(
-            purchase,
-            log,
-            calibration_end=calibration_end,
-            observation_end=observation_end,
-            after_end=after_end,
-        )
+    # A model with covariates tracks each customer with their own: the calibration summary
+    # holds them.
+    with_covariates = getattr(purchase, "covariate_design_", None) is not None
+    tracking = expected_repeat_transactions_over_time(
+        purchase,
+        log,
+        calibration_end=calibration_end,
+        observation_end=observation_end,
+        after_end=after_end,
+        covariates=calibration if with_covariates else None,
+    )
     return Assessment(
         calibration,
         comparison,
@@ -193,66 +185,6 @@ def assess(
         calibration_end=str(calibration_end),
         observation_end=str(observation_end),
     )
-
-
-def profiles(model: Any, summary: pd.DataFrame) -> list[tuple[dict[str, Any], np.ndarray]]:
-    """The distinct covariate profiles of the customers of ``summary`` (which holds the
-    covariate columns of ``model``'s design): each as ``({column: value}, positions of its
-    customers)``."""
-    columns = list(model.covariate_design_.columns)
-    frame = summary[columns].reset_index(drop=True)
-    out = []
-    for key, rows in frame.groupby(columns, sort=True, observed=True).indices.items():
-        values = key if isinstance(key, tuple) else (key,)
-        profile = {}
-        for column, value in zip(columns, values, strict=True):
-            profile[column] = value.item() if isinstance(value, np.generic) else value
-        out.append((profile, np.asarray(rows)))
-    return out
-
-
-def tracking_with_covariates(
-    purchase: Any,
-    log: TransactionLog,
-    calibration: pd.DataFrame,
-    *,
-    calibration_end: str,
-    observation_end: str,
-    after_end: AfterEndPolicy = "error",
-) -> pd.DataFrame:
-    """:func:`~clvpredict.evaluation.expected_repeat_transactions_over_time` of a purchase
-    model with covariates: the actual side is the log's, and the expected side is
-    ``sum_i E_i[X(t - first_i)]``, each customer's unconditional expectation with their own
-    covariates (one profile model per distinct set of covariates, :meth:`profile_model`),
-    from their first purchase day, read off the calibration summary (``T`` is the time from
-    it to ``calibration_end``)."""
-    if not isinstance(calibration, pd.DataFrame):
-        raise ClvDataError("The tracking of a model with covariates needs a pandas summary.")
-    groups = profiles(purchase, calibration)
-    tracking = expected_repeat_transactions_over_time(
-        purchase.profile_model(groups[0][0]),
-        log,
-        calibration_end=calibration_end,
-        observation_end=observation_end,
-        after_end=after_end,
-    )
-    days = unit_in_days(purchase.time_unit_)
-    cal_end = pd.Timestamp(tracking.attrs["calibration_end"])
-    ends = ((tracking.index - cal_end) / pd.Timedelta(days=1)).to_numpy(dtype=float)
-    # Days from each customer's first purchase to the calibration end (whole days).
-    first = -np.round(calibration["T"].to_numpy(dtype=float) * days)
-    cumulative = np.zeros(len(ends))
-    for profile, rows in groups:
-        lags = np.clip(ends[None, :] - first[rows, None], 0.0, None)
-        unique, inverse = np.unique(lags, return_inverse=True)
-        model = purchase.profile_model(profile)
-        per_lag = np.asarray(model.expected_purchases_new_customer(unique / days), dtype=float)
-        cumulative += per_lag[inverse.reshape(lags.shape)].sum(axis=0)
-    tracking = tracking.copy()
-    tracking["expected_cumulative"] = cumulative
-    tracking["expected"] = np.diff(cumulative, prepend=0.0)
-    tracking.attrs["model"] = model_label(purchase)
-    return tracking
 
 
 def fit_whole_history(

@@ -32,7 +32,6 @@ from .values import (
     TOP_ROWS,
     CovariateValues,
     CustomerValues,
-    ProfileMix,
     covariate_values,
     customer_values,
 )
@@ -633,20 +632,16 @@ def render_report(
     scatter = values.scatter.copy()
     scatter.attrs["horizon_months"] = values.horizon_months
     unit_name = UNIT_NAMES[time_unit]
-    # What the plots of one population model draw for a model with covariates: the period
-    # counts add up each customer's own probabilities, the heatmaps are those of a customer
-    # with the baseline covariates, the P(alive) history the customer's own.
-    period_model, map_model, best_model, map_note = bg_cal, bg, bg, ""
-    if getattr(bg_cal, "covariate_design_", None) is not None:
-        period_model = ProfileMix(bg_cal, cal)
+    # A model with covariates: the heatmaps are those of a customer with the baseline
+    # covariates; the period counts and the P(alive) history read each customer's own.
+    map_covariates, map_note = None, ""
     if design is not None:
-        map_model = bg.profile_model(covariates.baseline)
-        best_model = bg.profile_model({c: rfm.loc[best, c] for c in design.columns})
+        map_covariates = dict(covariates.baseline)
         map_note = (
             " For a customer with "
             + ", ".join(
                 f"{c} = {v}" if isinstance(v, str) else f"{c} = {v:.4g}"
-                for c, v in covariates.baseline.items()
+                for c, v in map_covariates.items()
             )
             + " (the model has covariates)."
         )
@@ -675,7 +670,7 @@ def render_report(
                 "The model gives the level and trend, not the ups and downs of single periods.",
             ),
             (
-                plotting.plot_period_transactions(period_model, cal),
+                plotting.plot_period_transactions(bg_cal, cal),
                 "Repeat purchases in calibration. How many customers made 0, 1, 2, ... repeat "
                 "purchases, against the model's count.",
             ),
@@ -692,24 +687,25 @@ def render_report(
             ),
             (
                 plotting.plot_expected_purchases_heatmap(
-                    map_model, months_to_units(horizon_months, time_unit), rfm
+                    bg, months_to_units(horizon_months, time_unit), rfm, covariates=map_covariates
                 ),
                 f"Expected purchases in the next {horizon_months} months, by history: most come "
                 "from customers who bought often and lately." + map_note,
             ),
             (
-                plotting.plot_probability_alive_heatmap(map_model, rfm),
+                plotting.plot_probability_alive_heatmap(bg, rfm, covariates=map_covariates),
                 "P(alive) by history: customers who bought often but not lately are the likeliest "
                 "to have left." + map_note,
             ),
             (
                 plotting.plot_probability_alive_history(
-                    best_model,
+                    bg,
                     log,
                     log.customer_id_col,
                     log.datetime_col,
                     best,
                     end=end,
+                    covariates=None if design is None else rfm,
                 ),
                 f"P(alive) history of the most valuable customer ({best})",
             ),

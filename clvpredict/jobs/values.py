@@ -25,12 +25,10 @@ import numpy as np
 import pandas as pd
 
 from .. import plotting
-from .._units import months_to_units
-from ..clv import ClvTotal, _total_interval, discount_factors
+from ..clv import ClvTotal, _total_interval, new_customer_clv
 from ..data.covariates import _as_text
 from ..data.engines import as_lazy, scalars, summary_unit
 from ..data.ranks import hashed_sample, missing
-from ..evaluation import model_label
 from ..plotting import (
     ClvHistogram,
     ComparisonExtent,
@@ -47,14 +45,12 @@ from ..segments import (
     table_id_column,
     top_customers,
 )
-from .assessment import profiles
 
 __all__ = [
     "AT_RISK_ROWS",
     "TOP_ROWS",
     "CovariateValues",
     "CustomerValues",
-    "ProfileMix",
     "covariate_values",
     "customer_values",
 ]
@@ -420,16 +416,18 @@ def covariate_values(
     columns = list(design.columns)
     if not table.index.equals(summary.index):
         raise ValueError("table and summary must hold the same customers in the same order")
-    unit = purchase_model.time_unit_
-    ts = np.array([months_to_units(m, unit) for m in range(1, horizon_months + 1)])
-    factors = discount_factors(horizon_months, annual_discount_rate)
-    spend = spend_model.population_mean()
 
     def new_customer(profile: dict[str, Any]) -> tuple[float, float]:
-        model = purchase_model.profile_model(profile)
-        cumulative = np.asarray(model.expected_purchases_new_customer(ts), dtype=float)
-        per_month = np.diff(cumulative, prepend=0.0)
-        return float(cumulative[-1]), float(margin * spend * (factors @ per_month))
+        value = new_customer_clv(
+            purchase_model,
+            spend_model,
+            horizon_months,
+            annual_discount_rate,
+            margin,
+            covariates=profile,
+            allow_unconverged=True,
+        )
+        return float(value["expected_purchases"]), float(value["new_customer_clv"])
 
     baseline: dict[str, Any] = {}
     for name in columns:
@@ -515,28 +513,3 @@ def covariate_values(
     coefficients["acts_on"] = [_acts_on(purchase_model.kind, str(n)) for n in names]
     coefficients.attrs["interval_columns"] = (lower, upper)
     return CovariateValues(tables, notes, baseline, lr, coefficients, lr_note)
-
-
-class ProfileMix:
-    """The customers of a summary, each with their own covariates, as the one purchase model
-    :func:`~clvpredict.evaluation.period_transactions` asks for: its
-    ``probability_of_purchases(n, t)`` is the mean of the customers observed for ``t`` (which
-    the function multiplies by their number), so the bars are exactly
-    ``sum_i P_i(X(T_i) = n)``."""
-
-    def __init__(self, model: Any, summary: pd.DataFrame) -> None:
-        self.label = model_label(model)
-        self.time_unit_ = model.time_unit_
-        self.params_ = model.params_
-        self.discrete_time = False
-        big_t = summary["T"].to_numpy(dtype=float)
-        self._by_t: dict[float, list[tuple[Any, int]]] = {}
-        for profile, rows in profiles(model, summary):
-            plain = model.profile_model(profile)
-            for t, count in zip(*np.unique(big_t[rows], return_counts=True), strict=True):
-                self._by_t.setdefault(float(t), []).append((plain, int(count)))
-
-    def probability_of_purchases(self, n: Any, t: float) -> np.ndarray:
-        models = self._by_t[float(t)]
-        total = sum(count * np.asarray(m.probability_of_purchases(n, t)) for m, count in models)
-        return total / sum(count for _, count in models)
