@@ -597,7 +597,7 @@ def render_report(
     if design is not None:
         # The customers' own covariates travel with their rows: the at-risk list and the
         # total's interval predict with them.
-        scored = table.join(rfm[list(design.columns)])
+        scored = table.join(rfm[[c for c in design.columns if c not in table.columns]])
         scored.attrs = {**table.attrs, "time_unit": time_unit}
         if covariates is None:
             covariates = covariate_values(

@@ -29,6 +29,7 @@ from ..clv import ClvTotal, _total_interval, new_customer_clv
 from ..data.covariates import _as_text
 from ..data.engines import as_lazy, scalars, summary_unit
 from ..data.ranks import hashed_sample, missing
+from ..exceptions import ClvDataError
 from ..plotting import (
     ClvHistogram,
     ComparisonExtent,
@@ -501,7 +502,7 @@ def covariate_values(
     lr, lr_note = None, ""
     try:
         lr = purchase_model.likelihood_ratio_test()
-    except Exception as exc:  # penalised, or loaded from a file without the null fit
+    except ClvDataError as exc:  # a penalised fit: not maximum likelihood
         lr_note = str(exc)
     summary_table = purchase_model.summary()
     names = [n for n in summary_table.index if "." in str(n)]
