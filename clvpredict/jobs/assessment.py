@@ -7,6 +7,7 @@ and the report renders what it is given without fitting anything.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,16 +78,20 @@ class Assessment:
             self.calibration.unpersist()
 
 
-def candidate_models(purchase_class: type | None) -> list[Any]:
+def candidate_models(
+    purchase_class: type | None, covariate_options: Mapping[str, Any] | None = None
+) -> list[Any]:
     """Unfitted purchase models to compare: ``purchase_class`` first, then the other
     continuous-time models; a discrete-time class alone (likelihoods of the two kinds are not
-    comparable); with ``None`` (``"auto"``) every continuous-time model."""
+    comparable); with ``None`` (``"auto"``) every continuous-time model. With
+    ``covariate_options`` (the covariate settings of the models) every candidate has them."""
+    options = dict(covariate_options or {})
     if getattr(purchase_class, "discrete_time", False):
-        return [purchase_class()]
-    candidates = default_purchase_models()
+        return [purchase_class(**options)]
+    candidates = [type(m)(**options) for m in default_purchase_models()]
     if purchase_class is None:
         return candidates
-    return [purchase_class(), *(m for m in candidates if type(m) is not purchase_class)]
+    return [purchase_class(**options), *(m for m in candidates if type(m) is not purchase_class)]
 
 
 def assess(
@@ -99,6 +104,7 @@ def assess(
     strict: bool = False,
     calibration_end: str | None = None,
     observation_end: str | None = None,
+    covariate_options: Mapping[str, Any] | None = None,
 ) -> Assessment:
     """Fit, compare and check the models on a calibration/holdout split, each model once.
 
@@ -123,6 +129,10 @@ def assess(
     calibration_end, observation_end : str, optional
         The summary's last calibration and holdout days, ``YYYY-MM-DD``; read from a pandas
         summary's ``attrs`` when not given, required for a summary held by an engine.
+    covariate_options : mapping, optional
+        The purchase models' covariate settings (``purchase_covariates``, ...); the
+        calibration summary then holds the covariate columns, with which every customer is
+        predicted and tracked.
     """
     attrs = getattr(calibration, "attrs", None) if not is_engine_frame(calibration) else None
     if calibration_end is None and attrs:
@@ -135,9 +145,9 @@ def assess(
             "summary was built with) for a summary that does not record them in attrs."
         )
     if purchase_class is None or compare:
-        candidates = candidate_models(purchase_class)
+        candidates = candidate_models(purchase_class, covariate_options)
     else:
-        candidates = [purchase_class()]
+        candidates = [purchase_class(**dict(covariate_options or {}))]
     comparison = compare_models(calibration, candidates)
     if purchase_class is None:
         best = comparison.index[comparison["best"]]
@@ -154,12 +164,16 @@ def assess(
             + ". The holdout check cannot be made with it."
         )
     evaluation = evaluate_holdout(purchase, calibration, spend_model=spend)
+    # A model with covariates tracks each customer with their own: the calibration summary
+    # holds them.
+    with_covariates = getattr(purchase, "covariate_design_", None) is not None
     tracking = expected_repeat_transactions_over_time(
         purchase,
         log,
         calibration_end=calibration_end,
         observation_end=observation_end,
         after_end=after_end,
+        covariates=calibration if with_covariates else None,
     )
     return Assessment(
         calibration,
@@ -180,9 +194,13 @@ def fit_whole_history(
     spend_model: Any = None,
     *,
     strict: bool = False,
+    covariate_options: Mapping[str, Any] | None = None,
 ) -> tuple[Any, Any]:
-    """The purchase and spend models on the whole history: the given ones, or fitted here."""
+    """The purchase and spend models on the whole history: the given ones, or fitted here
+    (the purchase model with ``covariate_options``, its covariate settings, if any)."""
     option = {"on_nonconvergence": "raise" if strict else "warn"}
-    purchase = purchase_model if purchase_model is not None else purchase_class(**option).fit(rfm)
+    if purchase_model is None:
+        purchase_model = purchase_class(**option, **dict(covariate_options or {})).fit(rfm)
+    purchase = purchase_model
     spend = spend_model if spend_model is not None else GammaGammaModel(**option).fit(rfm)
     return purchase, spend

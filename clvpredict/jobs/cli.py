@@ -130,7 +130,11 @@ _EXAMPLES = {
     "demo": "clvpredict demo --out ./clv-demo --margin 0.3 --horizon-months 24",
     "fit": (
         "clvpredict fit --transactions sales.parquet --customer-col client --date-col ordered_at \\\n"
-        "      --amount-col revenue --time-unit W --margin 0.3 --out ./models"
+        "      --amount-col revenue --time-unit W --margin 0.3 --out ./models\n"
+        "  # with customer covariates (one row per customer, joined on the customer id):\n"
+        "  clvpredict fit --transactions sales.parquet --covariates customers.csv \\\n"
+        "      --covariate-cols channel --purchase-covariates loyalty \\\n"
+        "      --reference-level channel=store --out ./models"
     ),
     "score": (
         "clvpredict score --model ./models/model.json --transactions sales.parquet "
@@ -141,7 +145,11 @@ _EXAMPLES = {
         "  # nightly.toml holds flat settings, e.g.:\n"
         '  #   customer_col = "client"\n'
         "  #   margin = 0.3\n"
-        "  #   max_holdout_error = 0.2"
+        "  #   max_holdout_error = 0.2\n"
+        "  #   [covariates]              # optional; after the flat settings\n"
+        '  #   file = "customers.parquet"\n'
+        '  #   columns = ["channel"]     # both processes; also purchase, dropout, shared\n'
+        '  #   reference_levels = {channel = "store"}'
     ),
     "report": (
         "clvpredict report --transactions sales.csv --calibration-end 2024-06-30 --out ./report"
@@ -267,13 +275,92 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         help="window for the churn-based lifetime estimate (default 6)",
     )
 
+    covariate_input = argparse.ArgumentParser(add_help=False)
+    group = covariate_input.add_argument_group(
+        "customer covariates",
+        "Static covariates of the purchase model (BG/NBD, MBG/NBD, Pareto/NBD; not the BG/BB, "
+        "nor --engine spark): one row per customer in a file joined on the customer id. Text "
+        "columns are categories (dummy coded against a reference level), number columns are "
+        "used as numbers. A config file may hold them as covariates = FILE, covariate_cols = "
+        '["channel"], ... or in a [covariates] table (file, id_col, columns, purchase, dropout, '
+        "shared, reference_levels, penalty).",
+    )
+    group.add_argument(
+        "--covariates",
+        metavar="FILE",
+        help=(
+            "per-customer table (.csv or .parquet) with the covariate columns; every customer "
+            "scored or fitted must be in it (ids are read as text from a CSV, so leading zeros "
+            "stay). score needs it when the model has covariates"
+        ),
+    )
+    group.add_argument(
+        "--covariate-id-col",
+        dest="covariate_id_col",
+        metavar="COLUMN",
+        help="customer id column of the covariates file (default: --customer-col)",
+    )
+    covariate_model = argparse.ArgumentParser(add_help=False)
+    group = covariate_model.add_argument_group("which covariates enter which process")
+    group.add_argument(
+        "--covariate-cols",
+        dest="covariate_cols",
+        metavar="COLS",
+        help=(
+            "comma-separated columns that shift both the purchase rate and the dropout, one "
+            "coefficient in each, e.g. channel,loyalty"
+        ),
+    )
+    group.add_argument(
+        "--purchase-covariates",
+        dest="purchase_covariates",
+        metavar="COLS",
+        help="comma-separated columns that shift the purchase rate only",
+    )
+    group.add_argument(
+        "--dropout-covariates",
+        dest="dropout_covariates",
+        metavar="COLS",
+        help="comma-separated columns that shift the dropout only",
+    )
+    group.add_argument(
+        "--shared-covariates",
+        dest="shared_covariates",
+        metavar="COLS",
+        help="comma-separated columns that shift both processes with one shared coefficient",
+    )
+    group.add_argument(
+        "--reference-level",
+        dest="reference_levels",
+        action="append",
+        metavar="COLUMN=LEVEL",
+        help=(
+            "reference level of a category column (repeatable), e.g. channel=store; default: "
+            "its most frequent level"
+        ),
+    )
+    group.add_argument(
+        "--covariate-penalty",
+        dest="covariate_penalty",
+        type=float,
+        metavar="X",
+        help="L2 penalty on the covariate coefficients, >= 0 (default 0: none)",
+    )
+
     output = argparse.ArgumentParser(add_help=False)
     group = output.add_argument_group("output")
     group.add_argument("--out", help="output folder")
     group.add_argument(
         "--format", dest="output_format", choices=["csv", "parquet"], help="predictions file"
     )
-    return {"common": common, "data": data, "clv": clv, "output": output}
+    return {
+        "common": common,
+        "data": data,
+        "covariate_input": covariate_input,
+        "covariate_model": covariate_model,
+        "clv": clv,
+        "output": output,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,14 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
     command(
         "fit",
         "fit BG/NBD and Gamma-Gamma on a transaction log and write the model bundle OUT/model.json",
-        ["data", "clv", "output"],
+        ["data", "covariate_input", "covariate_model", "clv", "output"],
         _run_fit,
     )
     score = command(
         "score",
         "score customers with a saved model bundle: write OUT/predictions.csv (or .parquet) with "
         "p_alive, expected_purchases, expected_avg_value, predictive_clv, simple_clv",
-        ["data", "output"],
+        ["data", "covariate_input", "output"],
         _run_score,
     )
     score.add_argument("--model", help="model bundle written by fit or refresh")
@@ -351,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
         "publish model.json, predictions, metrics.json and report.html to OUT, all at once: a "
         "new folder OUT/releases/<UTC time>/ made current by one switch of the link OUT/current "
         "(OUT/model.json etc. are links through it); one refresh per OUT at a time",
-        ["data", "clv", "output"],
+        ["data", "covariate_input", "covariate_model", "clv", "output"],
         _run_refresh,
     )
     gates = refresh.add_argument_group("quality gates")
@@ -436,6 +523,12 @@ def _run_refresh(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _Day().check("calibration_end", args.calibration_end, _Origin("flag"))
+    if settings.covariate_columns:
+        logger.warning(
+            "the report command fits its models without the covariates %s of the settings; "
+            "the report that refresh publishes shows them (its section 'Value by covariate').",
+            settings.covariate_columns,
+        )
     tx = read_table(
         settings.transactions,
         customer_col=settings.customer_col,

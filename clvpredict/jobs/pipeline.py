@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import narwhals.stable.v2 as nw
+import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -48,6 +49,7 @@ except ImportError:  # Windows
 from .._progress import StepBar
 from .._units import DAYS_PER_MONTH, unit_in_days
 from ..clv import estimate_lifetime_years
+from ..data.covariates import attach_covariates
 from ..data.engines import scalars
 from ..data.summaries import calibration_holdout_summary, rfm_summary
 from ..data.transactions import TransactionLog
@@ -73,6 +75,7 @@ from .settings import (
     purchase_model_class,
     purchase_model_kinds,
 )
+from .values import covariate_values
 
 logger = logging.getLogger("clvpredict.pipeline")
 #: "step 3 of 13: ..." lines; the command line shows them unless --quiet (the steps' timings
@@ -184,6 +187,58 @@ def _scan_with_polars(path: str, parquet: bool, customer_col: str | None) -> pl.
         return pl.scan_csv(path, schema_overrides=ids)
     # polars streams plain CSV only: a compressed one is read whole, then summarised lazily.
     return pl.read_csv(path, schema_overrides=ids).lazy()
+
+
+def read_covariates(
+    settings: Settings, columns: list[str] | None = None, *, named_by: str | None = None
+) -> pd.DataFrame:
+    """The covariates file of ``settings``: one row per customer, the id column (read as text
+    from a CSV, so that "007" stays "007") and the covariate ``columns`` (default: the
+    settings' covariate columns), checked to be there.
+
+    ``named_by`` says what named the columns, for the message when one is missing (default:
+    the settings that name each).
+    """
+    path = settings.covariates
+    id_col = settings.covariate_id_col or settings.customer_col
+    columns = settings.covariate_columns if columns is None else columns
+    table = read_table(path, "--covariates", customer_col=id_col)
+    if id_col not in table.columns:
+        flag = (
+            "--covariate-id-col"
+            if settings.covariate_id_col
+            else "--covariate-id-col (default: --customer-col)"
+        )
+        raise ClvDataError(
+            f"The covariates file {path!r} has no customer id column {id_col!r}; its columns are "
+            f"{list(map(str, table.columns))}. Name its id column with {flag}."
+        )
+    absent = [c for c in columns if c not in table.columns]
+    if absent:
+        if named_by is None:
+            lists = ("covariate_cols", *settings.covariate_lists)
+            named_by = "; ".join(
+                f"{c!r} by " + " and ".join(n for n in lists if c in (getattr(settings, n) or []))
+                for c in absent
+            )
+        raise ClvDataError(
+            f"Covariate column(s) {absent} are not in the covariates file {path!r} (named "
+            f"{named_by}); its columns are {[str(c) for c in table.columns if c != id_col]}."
+        )
+    return table[[id_col, *columns]]
+
+
+def with_covariates(
+    settings: Settings, summary: pd.DataFrame, table: pd.DataFrame, columns: list[str]
+) -> pd.DataFrame:
+    """``summary`` with each customer's covariate ``columns`` of ``table`` (from
+    :func:`read_covariates`); a customer missing from the table is refused by name."""
+    return attach_covariates(
+        summary,
+        table,
+        columns=columns,
+        id_col=settings.covariate_id_col or settings.customer_col,
+    )
 
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -385,6 +440,7 @@ def choose_purchase_model(
     compare: bool,
     calibration_end: pd.Timestamp | None = None,
     observation_end: str | None = None,
+    covariate_options: dict[str, Any] | None = None,
 ) -> tuple[str, Assessment | None]:
     """The purchase model to use and, when there is a holdout, the assessment made on it.
 
@@ -419,6 +475,7 @@ def choose_purchase_model(
             strict=True,
             calibration_end=None if calibration_end is None else str(calibration_end.date()),
             observation_end=observation_end,
+            covariate_options=covariate_options,
         )
     if auto:
         logger.info(
@@ -502,9 +559,23 @@ def run_fit(
             )
     else:
         tx = transactions
+    columns = settings.covariate_columns
+    if settings.covariates is not None and not columns:
+        raise ClvDataError(
+            f"--covariates {settings.covariates} is given, but no covariate column is named: "
+            "say which columns enter the purchase model with --covariate-cols (both "
+            "processes), --purchase-covariates, --dropout-covariates or --shared-covariates "
+            "(settings covariate_cols, ...)."
+        )
+    covariates = None
+    if columns:
+        with step("read covariates", record):
+            covariates = read_covariates(settings)
     with step("validate and summarise", record):
         log = parse_log(settings, tx)
         rfm, facts = _summarise(settings, log)
+        if covariates is not None:
+            rfm = with_covariates(settings, rfm, covariates, columns)
     context: dict[str, Any] = {
         "log": log,
         "assessment": None,
@@ -518,6 +589,10 @@ def run_fit(
             context["calibration"], context["calibration_end"] = calibration_split(
                 settings, log, facts
             )
+            if covariates is not None and context["calibration"] is not None:
+                context["calibration"] = with_covariates(
+                    settings, context["calibration"], covariates, columns
+                )
     with step("assess the models on the holdout", record):
         kind, context["assessment"] = choose_purchase_model(
             settings,
@@ -526,6 +601,7 @@ def run_fit(
             compare=evaluate_holdout_too and settings.report,
             calibration_end=context["calibration_end"],
             observation_end=facts["observation_end"],
+            covariate_options=settings.covariate_options(),
         )
     if context["assessment"] is not None and not evaluate_holdout_too:
         # Only the choice of model was wanted: the calibration summary is done with.
@@ -533,8 +609,14 @@ def run_fit(
     if settings.purchase_model == "auto" and context["assessment"] is not None:
         context["comparison"] = context["assessment"].comparison
     context["purchase_model"] = kind
-    with step(f"fit {model_label(purchase_model_class(kind))} and Gamma-Gamma", record):
-        bg, gg = fit_whole_history(rfm, purchase_model_class(kind), strict=True)
+    label = model_label(purchase_model_class(kind)) + (" with covariates" if columns else "")
+    with step(f"fit {label} and Gamma-Gamma", record):
+        bg, gg = fit_whole_history(
+            rfm,
+            purchase_model_class(kind),
+            strict=True,
+            covariate_options=settings.covariate_options(),
+        )
     end = facts["observation_end"]
     with step("expected lifetime for the simple CLV", record):
         lifetime = _lifetime(settings, log, end)
@@ -553,6 +635,14 @@ def run_fit(
             "customer_col": settings.customer_col,
             "n_customers": facts["n_customers"],
             "n_transactions": log.n_rows,
+            **(
+                {
+                    "covariate_id_col": settings.covariate_id_col or settings.customer_col,
+                    "covariate_columns": columns,
+                }
+                if columns
+                else {}
+            ),
         },
     )
     return bundle, tx, rfm, context
@@ -626,6 +716,21 @@ def run_score(settings: Settings, record: StepRecord | None = None) -> Any:
             kwargs["time_unit"] = unit
             kwargs["discrete"] = discrete
             rfm = rfm_summary(tx, observation_end=settings.observation_end, **kwargs)
+    design = getattr(bundle.purchase_model, "covariate_design_", None)
+    if design is not None and settings.engine == "spark":
+        raise ClvDataError(
+            f"The model in {settings.model} has customer covariates "
+            f"{list(design.columns)}: the spark engine does not score covariate models yet. "
+            "Score with --engine polars (or pandas)."
+        )
+    if design is not None:
+        rfm = _scored_with_covariates(settings, bundle, design, rfm, record)
+    elif settings.covariates is not None:
+        logger.warning(
+            "--covariates %s is not read: the model in %s has no covariates.",
+            settings.covariates,
+            settings.model,
+        )
     if settings.engine == "spark":
         # A query: the executors score the customers when the caller writes it. The summary is
         # cached, since the scoring reads it twice (a sample for the types, then every batch).
@@ -638,6 +743,38 @@ def run_score(settings: Settings, record: StepRecord | None = None) -> Any:
     with step("score customers", record):
         table = bundle.score(rfm, allow_unconverged=settings.allow_unconverged)
     return table[spark_engine.PREDICTION_COLUMNS]
+
+
+def _scored_with_covariates(
+    settings: Settings, bundle: ModelBundle, design: Any, rfm: pd.DataFrame, record: Any
+) -> pd.DataFrame:
+    """The summary to score with a model fitted with covariates: with each customer's
+    covariates from ``--covariates`` (or those of an ``--rfm`` table that holds them)."""
+    columns = list(design.columns)
+    if settings.covariates is None:
+        if all(c in rfm.columns for c in columns):
+            return rfm
+        raise ClvDataError(
+            f"The model in {settings.model} was fitted with the customer covariates {columns}: "
+            "scoring needs each customer's, from the same kind of table. Pass --covariates FILE "
+            "(one row per customer with those columns"
+            + (
+                f"; id column {bundle.settings['covariate_id_col']!r} at fit time"
+                if bundle.settings.get("covariate_id_col")
+                else ""
+            )
+            + ")."
+        )
+    named = [c for c in settings.covariate_columns if c not in columns]
+    if named:
+        logger.warning(
+            "covariate columns %s of the settings are not the model's: the model's %s are read.",
+            named,
+            columns,
+        )
+    with step("read covariates", record):
+        table = read_covariates(settings, columns, named_by=f"by the model {settings.model}")
+    return with_covariates(settings, rfm, table, columns)
 
 
 def _durations_in(rfm: pd.DataFrame, given: str, wanted: str) -> pd.DataFrame:
@@ -783,12 +920,36 @@ def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
                 f"{bundle.purchase_model.time_unit_!r}: parameters are not comparable"
             ),
         )
-    worst, where = 0.0, ""
+    worst, where, changed = 0.0, "", []
     for role in ("purchase_model", "spend_model"):
         old = getattr(previous, role).params_
         new = getattr(bundle, role).params_
-        change = (new / old - 1.0).abs()
-        if change.max() > worst:
+        common = new.index.intersection(old.index, sort=False)
+        added = [str(n) for n in new.index if n not in old.index]
+        dropped = [str(n) for n in old.index if n not in new.index]
+        if added or dropped:
+            changed.append(
+                f"{role} parameters "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"added {added}" if added else "",
+                        f"dropped {dropped}" if dropped else "",
+                    )
+                    if part
+                )
+                + " (not compared)"
+            )
+        # A covariate coefficient (a name with a dot) takes any sign and may be near 0: its
+        # change is that of the factor e^coef it multiplies by, |e^(new - old) - 1|.
+        coefficient = np.array(["." in str(n) for n in common], dtype=bool)
+        ratio = np.where(
+            coefficient,
+            np.exp(new[common].to_numpy() - old[common].to_numpy()),
+            new[common].to_numpy() / old[common].to_numpy(),
+        )
+        change = pd.Series(np.abs(ratio - 1.0), index=common)
+        if len(change) and change.max() > worst:
             worst, where = float(change.max()), f"{role}.{change.idxmax()}"
     return Gate(
         "parameter_drift",
@@ -796,7 +957,7 @@ def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
         worst,
         settings.max_param_drift,
         f"largest relative parameter change {worst:.2%} ({where}), limit "
-        f"{settings.max_param_drift:.2%}",
+        f"{settings.max_param_drift:.2%}" + "".join(f"; {c}" for c in changed),
     )
 
 
@@ -805,8 +966,11 @@ def refresh_step_count(settings: Settings) -> int:
     read, validate and summarise, split, assess, fit, lifetime, the holdout and drift gates,
     score and publish; writing the predictions, except on Spark (whose executors write them
     while scoring); and the HTML report when it is asked for (announced as skipped when the
-    history has no room for a holdout window)."""
-    return 11 + (settings.engine != "spark") + bool(settings.report)
+    history has no room for a holdout window); and reading the covariates file when the
+    settings name covariates."""
+    return (
+        11 + (settings.engine != "spark") + bool(settings.report) + bool(settings.covariate_columns)
+    )
 
 
 def run_refresh(settings: Settings, *, progress_bar: bool = True) -> RefreshOutcome:
@@ -872,6 +1036,7 @@ def _refresh(
         outcome.gates.append(_drift_gate(settings, bundle, out / "model.json"))
     predictions = f"predictions.{settings.output_format}"
     folders: dict[str, Path] = {}
+    by_covariate = None
     with step("score customers", record):
         if scratch is None:
             table = bundle.score(rfm)
@@ -879,6 +1044,16 @@ def _refresh(
                 "predictive_clv": float(table["predictive_clv"].sum()),
                 "simple_clv": float(table["simple_clv"].sum()),
             }
+            if getattr(bundle.purchase_model, "covariate_design_", None) is not None:
+                by_covariate = covariate_values(
+                    bundle.purchase_model,
+                    bundle.spend_model,
+                    table,
+                    rfm,
+                    horizon_months=settings.horizon_months,
+                    annual_discount_rate=settings.annual_discount_rate,
+                    margin=settings.margin,
+                )
         else:
             # Scored and written by the executors; the totals are a Spark aggregate of the file.
             folders[predictions] = scratch / predictions
@@ -906,6 +1081,14 @@ def _refresh(
         "timings_seconds": record.seconds,
         "peak_memory_bytes": record.peak_memory_bytes,
     }
+    if by_covariate is not None:
+        lr = by_covariate.likelihood_ratio
+        outcome.metrics["covariates"] = {
+            "columns": list(bundle.purchase_model.covariate_design_.columns),
+            "likelihood_ratio_test": None
+            if lr is None
+            else {k: float(lr[k]) for k in ("statistic", "df", "p_value")},
+        }
     failed = [g for g in outcome.gates if g.passed is False]
     if failed:
         # The rejected night's metrics go to a file of their own; the published ones stay.
@@ -951,6 +1134,7 @@ def _refresh(
                 returns=settings.returns,
                 after_end=settings.after_end,
                 duplicates=settings.duplicates,
+                covariates=by_covariate,
             )
             files["report.html"] = report.read_bytes()
     elif settings.report and record.progress is not None:

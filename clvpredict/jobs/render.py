@@ -27,7 +27,14 @@ from ..evaluation import model_label
 from ..exceptions import ClvDataError
 from .assessment import Assessment
 from .persistence import write_text_atomic
-from .values import AT_RISK_ROWS, TOP_ROWS, CustomerValues, customer_values
+from .values import (
+    AT_RISK_ROWS,
+    TOP_ROWS,
+    CovariateValues,
+    CustomerValues,
+    covariate_values,
+    customer_values,
+)
 
 __all__ = ["render_report"]
 
@@ -77,6 +84,7 @@ MONEY_COLUMNS = frozenset(
         "mean_predictive_clv",
         "total_simple_clv",
         "mean_simple_clv",
+        "new_customer_clv",
     }
 )
 
@@ -167,6 +175,10 @@ def column_labels(
         "mean_p_alive": "Mean P(alive) (probability)",
         "tier": "Tier",
         "rfm_segment": "RFM segment",
+        "mean_expected_purchases": f"Mean expected purchases, next {horizon}",
+        "new_customer_purchases": f"New customer: expected repeat purchases, first {horizon}",
+        "new_customer_clv": f"New customer: CLV of the first {horizon} ({money})",
+        "level": "Level",
     }
 
 
@@ -403,6 +415,79 @@ def _rfm_html(values: CustomerValues, labels: dict[str, str], model: Any) -> lis
     ]
 
 
+def _covariate_html(
+    covariates: CovariateValues, labels: dict[str, str], model: Any, currency: str | None
+) -> list[str]:
+    """The section "Value by covariate": per covariate, the customers and their value by level
+    or bin and what a new customer of it is worth; the likelihood-ratio test; the
+    coefficients in plain words."""
+    money = money_unit(currency)
+    baseline = ", ".join(
+        f"{name} = {value!r}" if isinstance(value, str) else f"{name} = {value:.4g} (its mean)"
+        for name, value in covariates.baseline.items()
+    )
+    parts = [
+        "<h3>Value by covariate</h3>",
+        "<p class='note'>The purchase model gives each customer parameters of their own from "
+        "their covariates. For each covariate: its customers, their mean P(alive), expected "
+        "purchases and predictive CLV, and the total, by level (or by bin of a number); and "
+        "what a <em>new</em> customer of that level is expected to buy (repeat purchases "
+        "after the first) and be worth over the horizon, with the other covariates at "
+        f"{html.escape(baseline)}. A new customer's CLV is the margin times the spend model's "
+        f"population mean spend per purchase ({money}) times the expected purchases, each "
+        "month discounted like the predictive CLV.</p>",
+    ]
+    for name, frame in covariates.tables.items():
+        parts += [
+            f"<h4>{html.escape(name)}</h4>",
+            f"<p class='note'>{html.escape(covariates.notes[name])}.</p>",
+            _table_html(frame, 3, labels=labels),
+        ]
+    lr = covariates.likelihood_ratio
+    if lr is not None:
+        parts.append(
+            "<p>Likelihood-ratio test of the covariates against the same model without them: "
+            f"statistic {lr['statistic']:.2f} on {lr['df']:.0f} degrees of freedom, p-value "
+            f"{lr['p_value']:.3g}"
+            + (
+                " (the covariates improve the fit beyond chance)."
+                if lr["p_value"] < 0.05
+                else " (no evidence that the covariates matter)."
+            )
+            + "</p>"
+        )
+    else:
+        parts.append(
+            f"<p class='note'>No likelihood-ratio test: {html.escape(covariates.lr_note)}</p>"
+        )
+    coefficients = covariates.coefficients
+    lower, upper = coefficients.attrs.get("interval_columns", ("lower_95", "upper_95"))
+    level = lower.rsplit("_", 1)[-1]
+    shown = coefficients[
+        ["estimate", "std_error", lower, upper, "factor", "factor_lower", "factor_upper", "acts_on"]
+    ]
+    coefficient_labels = {
+        "estimate": "Estimate",
+        "std_error": "Standard error",
+        lower: f"Lower {level}%",
+        upper: f"Upper {level}%",
+        "factor": "Multiplies by e^coef",
+        "factor_lower": f"e^coef, lower {level}%",
+        "factor_upper": f"e^coef, upper {level}%",
+        "acts_on": "What it multiplies",
+        "parameter": "Coefficient",
+    }
+    parts += [
+        "<p class='note'>Coefficients: <em>purchase.x</em> acts on the purchase rate, "
+        "<em>dropout.x</em> on the dropout, <em>shared.x</em> on both with one value; "
+        "<em>x[B]</em> is level B against the reference level, a number is per unit of it. "
+        f"A coefficient multiplies what it acts on by e^coef for {html.escape(model_label(model))}"
+        " (e.g. a purchase coefficient of 0.2: purchase rate x 1.22).</p>",
+        _table_html(shown, 3, labels=coefficient_labels),
+    ]
+    return parts
+
+
 def _check_given_table(table: Any, rfm: pd.DataFrame, **settings: Any) -> None:
     """Refuse a CLV table that is not of ``rfm``'s customers or not made with these settings."""
     if not isinstance(table, pd.DataFrame) or "predictive_clv" not in table.columns:
@@ -439,6 +524,7 @@ def render_report(
     title: str = "Customer lifetime value report",
     table: Any = None,
     currency: str | None = None,
+    covariates: CovariateValues | None = None,
 ) -> Path:
     """Write the HTML report of what was computed: an :class:`Assessment` (trust) and models
     fitted on the whole history (value). Nothing is fitted here.
@@ -467,6 +553,10 @@ def render_report(
         predictions, which carries no settings to check): what the report shows of it is then
         computed by that engine (:func:`~clvpredict.jobs.values.customer_values`), and only
         aggregates, the first rows by rank and a bounded sample come to this process.
+    covariates : CovariateValues, optional
+        The value-by-covariate tables of a purchase model with covariates
+        (:func:`~clvpredict.jobs.values.covariate_values`), computed here if not given; such a
+        model needs ``rfm`` and ``table`` in pandas, ``rfm`` with the covariate columns.
     """
     currency = check_currency(currency)
     cal = assessment.calibration
@@ -502,13 +592,30 @@ def render_report(
             annual_discount_rate=annual_discount_rate,
             margin=margin,
         )
+    design = getattr(bg, "covariate_design_", None)
+    scored = table
+    if design is not None:
+        # The customers' own covariates travel with their rows: the at-risk list and the
+        # total's interval predict with them.
+        scored = table.join(rfm[[c for c in design.columns if c not in table.columns]])
+        scored.attrs = {**table.attrs, "time_unit": time_unit}
+        if covariates is None:
+            covariates = covariate_values(
+                bg,
+                gg,
+                table,
+                rfm,
+                horizon_months=horizon_months,
+                annual_discount_rate=annual_discount_rate,
+                margin=margin,
+            )
     lookback = months_to_units(at_risk_lookback_months, time_unit)
     if discrete:
         # Histories move a whole period at a time.
         lookback = max(1.0, float(np.round(lookback)))
     values = customer_values(
         bg,
-        table,
+        scored,
         lookback=lookback,
         horizon_months=horizon_months,
         lifetime_years=lifetime_years,
@@ -525,6 +632,19 @@ def render_report(
     scatter = values.scatter.copy()
     scatter.attrs["horizon_months"] = values.horizon_months
     unit_name = UNIT_NAMES[time_unit]
+    # A model with covariates: the heatmaps are those of a customer with the baseline
+    # covariates; the period counts and the P(alive) history read each customer's own.
+    map_covariates, map_note = None, ""
+    if design is not None:
+        map_covariates = dict(covariates.baseline)
+        map_note = (
+            " For a customer with "
+            + ", ".join(
+                f"{c} = {v}" if isinstance(v, str) else f"{c} = {v:.4g}"
+                for c, v in map_covariates.items()
+            )
+            + " (the model has covariates)."
+        )
 
     # The report saves its own figures: none may go to pyplot (a notebook would show them).
     with plotting.standalone_figures():
@@ -567,15 +687,15 @@ def render_report(
             ),
             (
                 plotting.plot_expected_purchases_heatmap(
-                    bg, months_to_units(horizon_months, time_unit), rfm
+                    bg, months_to_units(horizon_months, time_unit), rfm, covariates=map_covariates
                 ),
                 f"Expected purchases in the next {horizon_months} months, by history: most come "
-                "from customers who bought often and lately.",
+                "from customers who bought often and lately." + map_note,
             ),
             (
-                plotting.plot_probability_alive_heatmap(bg, rfm),
+                plotting.plot_probability_alive_heatmap(bg, rfm, covariates=map_covariates),
                 "P(alive) by history: customers who bought often but not lately are the likeliest "
-                "to have left.",
+                "to have left." + map_note,
             ),
             (
                 plotting.plot_probability_alive_history(
@@ -585,6 +705,7 @@ def render_report(
                     log.datetime_col,
                     best,
                     end=end,
+                    covariates=None if design is None else rfm,
                 ),
                 f"P(alive) history of the most valuable customer ({best})",
             ),
@@ -680,6 +801,7 @@ def render_report(
         "<h3>Value tiers (by predictive CLV)</h3>",
         _table_html(values.tiers, 2, labels=labels),
         *_rfm_html(values, labels, bg),
+        *([] if covariates is None else _covariate_html(covariates, labels, bg, currency)),
         f"<h3>At-risk high-value customers ({values.n_at_risk})</h3>",
         "<p class='note'>Top 20% by predictive CLV whose P(alive) fell by at least 0.10 over the "
         + (

@@ -80,6 +80,7 @@ def build_report(
     rfm: Any = None,
     assessment: Assessment | None = None,
     table: Any = None,
+    covariates: Any = None,
 ) -> Path:
     """Write a self-contained HTML report on the models and the customers' value.
 
@@ -143,6 +144,10 @@ def build_report(
         ``horizon_months``, ``annual_discount_rate`` and ``margin`` and its customers must match.
         A frame of another engine (the predictions of a Spark refresh, read back by Spark) is
         queried where it lies, never collected (:func:`~clvpredict.jobs.values.customer_values`).
+    covariates : CovariateValues, optional
+        With a ``purchase_model`` fitted with covariates (then ``rfm`` with the covariate
+        columns is required): the section "Value by covariate", as the caller computed it
+        (:func:`~clvpredict.jobs.values.covariate_values`); computed here if omitted.
 
     Returns
     -------
@@ -240,4 +245,5 @@ def build_report(
         title=title,
         table=table,
         currency=currency,
+        covariates=covariates,
     )

@@ -57,11 +57,29 @@ _FLAG_NAMES = {
     "annual_discount_rate": "--discount-rate",
     "output_format": "--format",
     "report": "--no-report",
+    "reference_levels": "--reference-level",
+}
+
+#: The keys of a ``[covariates]`` table in a config file, and the settings they stand for.
+COVARIATE_TABLE_KEYS = {
+    "file": "covariates",
+    "id_col": "covariate_id_col",
+    "columns": "covariate_cols",
+    "purchase": "purchase_covariates",
+    "dropout": "dropout_covariates",
+    "shared": "shared_covariates",
+    "reference_levels": "reference_levels",
+    "penalty": "covariate_penalty",
 }
 
 
 def _shown(value: Any) -> str:
-    """A flag's value as the user typed it (argparse has made 30 into 30.0)."""
+    """A flag's value as the user typed it (argparse has made 30 into 30.0; a list of columns
+    was typed ``a,b``, reference levels ``channel=store``)."""
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, Mapping):
+        return " ".join(f"{k}={v}" for k, v in value.items())
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -69,7 +87,7 @@ def _written(value: Any) -> str:
     """A value as a TOML or JSON file writes it: "0.3" (text), true, 30, nan."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
+    if isinstance(value, str | list | tuple):
         return json.dumps(value)
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else str(value)
@@ -82,6 +100,7 @@ class _Origin:
 
     kind: str  # "config", "flag", "bundle" or "python"
     where: str = ""  # the config or model file
+    key: str = ""  # how the config file names the setting, when not by its name
 
     def flag(self, setting: str) -> str:
         return _FLAG_NAMES.get(setting, "--" + setting.replace("_", "-"))
@@ -91,7 +110,7 @@ class _Origin:
             return f"{self.flag(setting)} {_shown(value)} (setting {setting})"
         if self.kind == "config":
             place = f"the config file {self.where}" if self.where else "the config"
-            return f"{setting} = {_written(value)} in {place}"
+            return f"{self.key or setting} = {_written(value)} in {place}"
         if self.kind == "bundle":
             return f"{self.where}: its setting {setting} = {_written(value)}"
         return f"{setting}={value!r}"
@@ -99,7 +118,7 @@ class _Origin:
     def fix(self, setting: str, text: str, note: str = "") -> str:
         """How to give the value ``text`` in this source (``note`` is for config files)."""
         if self.kind == "config":
-            return f"write {setting} = {text}{note}"
+            return f"write {self.key or setting} = {text}{note}"
         if self.kind == "flag":
             return f"pass {self.flag(setting)} {text}"
         if self.kind == "bundle":
@@ -147,6 +166,9 @@ class _Path(_Spec):
 
 
 class _Column(_Spec):
+    def __init__(self, optional: bool = False) -> None:
+        self.optional = optional
+
     def convert(self, setting: str, value: Any, origin: _Origin) -> str:
         if not isinstance(value, str):
             # A CSV header is text; a number here is most likely a name written unquoted.
@@ -340,6 +362,74 @@ class _SparkMaster(_Spec):
         return value
 
 
+class _Columns(_Spec):
+    """Column names: a list of text, or one text of names separated by commas (as the command
+    line takes them: ``channel,loyalty``). Canonical: a list, or None for none."""
+
+    optional = True
+    example = '["channel", "loyalty"]'
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> list[str] | None:
+        if isinstance(value, str):
+            names = [part.strip() for part in value.split(",")]
+        elif isinstance(value, list | tuple):
+            names = list(value)
+        else:
+            fix = origin.fix(setting, "channel,loyalty" if origin.kind == "flag" else self.example)
+            self.refuse(setting, value, origin, "must be a list of column names", fix)
+        for name in names:
+            if not isinstance(name, str):
+                shown = f'"{_shown(name)}"' if isinstance(name, int | float) else '"name"'
+                fix = origin.fix(setting, f"[{shown}]", " (names in quotes)")
+                self.refuse(setting, value, origin, "must name columns as text", fix)
+            if not name:
+                self.refuse(setting, value, origin, "has an empty column name", "drop it")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            self.refuse(setting, value, origin, f"names {repeated} more than once")
+        return names or None
+
+
+class _ReferenceLevels(_Spec):
+    """A categorical covariate's reference level, by column: ``{"channel": "store"}`` (a TOML
+    table), or ``COLUMN=LEVEL`` texts (the command line's repeated ``--reference-level``).
+    Levels are text, as the covariates compare them (``1`` is the level ``"1"``)."""
+
+    optional = True
+
+    def convert(self, setting: str, value: Any, origin: _Origin) -> dict[str, str] | None:
+        pairs: list[tuple[Any, Any]] = []
+        if isinstance(value, Mapping):
+            pairs = list(value.items())
+        elif isinstance(value, str | list | tuple):
+            for item in [value] if isinstance(value, str) else value:
+                if not isinstance(item, str) or "=" not in item or item.startswith("="):
+                    fix = (
+                        origin.fix(setting, "channel=store")
+                        if origin.kind == "flag"
+                        else origin.fix(setting, '{channel = "store"}', " (a table)")
+                    )
+                    self.refuse(setting, item, origin, "must be COLUMN=LEVEL", fix)
+                column, level = item.split("=", 1)
+                pairs.append((column.strip(), level.strip()))
+        else:
+            fix = origin.fix(setting, '{channel = "store"}', " (a table)")
+            self.refuse(setting, value, origin, "must map covariate columns to levels", fix)
+        levels: dict[str, str] = {}
+        for column, level in pairs:
+            if isinstance(level, bool):
+                level = str(level)
+            elif isinstance(level, int | float) and not isinstance(level, bool):
+                level = str(int(level)) if float(level).is_integer() else str(level)
+            if not isinstance(level, str) or not level or not column:
+                self.refuse(setting, value, origin, f"gives column {column!r} no usable level")
+            if column in levels and levels[column] != level:
+                problem = f"gives {column!r} two reference levels, {levels[column]!r} and {level!r}"
+                self.refuse(setting, value, origin, problem)
+            levels[column] = level
+        return levels or None
+
+
 _TIME_UNIT = _Choice("D", "W", "M", "Y", upper=True)
 
 #: Every setting's type and range. A Settings field without an entry here is a bug.
@@ -376,6 +466,14 @@ SETTING_SPECS: dict[str, _Spec] = {
     "rfm_time_unit": _Choice("D", "W", "M", "Y", upper=True, optional=True),
     "engine": _Engine("polars", "pandas", "spark"),
     "spark_master": _SparkMaster(),
+    "covariates": _Path(optional=True),
+    "covariate_id_col": _Column(optional=True),
+    "covariate_cols": _Columns(),
+    "purchase_covariates": _Columns(),
+    "dropout_covariates": _Columns(),
+    "shared_covariates": _Columns(),
+    "reference_levels": _ReferenceLevels(),
+    "covariate_penalty": _Number(0, example="0.1"),
 }
 
 
@@ -423,6 +521,23 @@ class Settings:
     # The Spark master for engine "spark"; None: the session this process already has (a
     # Databricks notebook or job, spark-submit), or else local[*].
     spark_master: str | None = None
+    # Customer covariates of the purchase model (BG/NBD, MBG/NBD, Pareto/NBD): a per-customer
+    # table file (CSV or Parquet; ids read as text from a CSV) joined on the customer id, its
+    # id column (default: customer_col), and which of its columns enter which process:
+    # covariate_cols both (one coefficient in each), purchase_covariates the purchase rate,
+    # dropout_covariates the dropout, shared_covariates both with one coefficient. Text columns
+    # are categories (dummy coded against reference_levels, default the largest level), number
+    # columns numbers. covariate_penalty is an L2 penalty on the coefficients. A config file may
+    # group them in a [covariates] table (file, id_col, columns, purchase, dropout, shared,
+    # reference_levels, penalty). `score` needs the file when the model has covariates.
+    covariates: str | None = None
+    covariate_id_col: str | None = None
+    covariate_cols: list[str] | None = None
+    purchase_covariates: list[str] | None = None
+    dropout_covariates: list[str] | None = None
+    shared_covariates: list[str] | None = None
+    reference_levels: dict[str, str] | None = None
+    covariate_penalty: float = 0.0
 
     @classmethod
     def from_sources(
@@ -440,12 +555,14 @@ class Settings:
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
         origins: dict[str, _Origin] = {}
+        config, keyed = _flat_config(config or {}, str(config_name or ""))
         sources = (
-            (_Origin("config", str(config_name or "")), config or {}),
+            (_Origin("config", str(config_name or "")), config),
             (_Origin("flag"), flags or {}),
         )
-        for origin, source in sources:
+        for source_origin, source in sources:
             for key, value in source.items():
+                origin = keyed.get(key, source_origin) if source is config else source_origin
                 name = key.replace("-", "_")
                 if name not in known:
                     if origin.kind == "config":
@@ -473,6 +590,33 @@ class Settings:
         settings.validate(origins)
         return settings
 
+    @property
+    def covariate_lists(self) -> dict[str, list[str]]:
+        """The columns of each process, as the purchase models take them:
+        ``purchase_covariates`` and ``dropout_covariates`` (each with ``covariate_cols``
+        added) and ``shared_covariates``."""
+        both = list(self.covariate_cols or [])
+        return {
+            "purchase_covariates": list(dict.fromkeys([*both, *(self.purchase_covariates or [])])),
+            "dropout_covariates": list(dict.fromkeys([*both, *(self.dropout_covariates or [])])),
+            "shared_covariates": list(self.shared_covariates or []),
+        }
+
+    @property
+    def covariate_columns(self) -> list[str]:
+        """Every covariate column named, each once."""
+        return list(dict.fromkeys(c for names in self.covariate_lists.values() for c in names))
+
+    def covariate_options(self) -> dict[str, Any]:
+        """The purchase model's covariate settings (empty without covariates)."""
+        if not self.covariate_columns:
+            return {}
+        return {
+            **self.covariate_lists,
+            "reference_levels": dict(self.reference_levels or {}),
+            "covariate_penalty": self.covariate_penalty,
+        }
+
     def validate(self, origins: Mapping[str, _Origin] | None = None) -> None:
         """Check every setting's type and range, make it canonical (``time_unit="w"`` becomes
         ``"W"``), then the combinations; a bad one raises :class:`ClvDataError` naming the
@@ -493,6 +637,7 @@ class Settings:
                 f"Both {named[0]} and {named[1]} are given: a job reads one input, the "
                 "transaction log or an RFM table. Give only the one to read."
             )
+        self._validate_covariates(origins)
         if self.engine == "spark" and self.output_format != "parquet":
             given = origins.get("output_format")
             if given is not None:
@@ -522,6 +667,87 @@ class Settings:
                 "check needs at least one whole period (e.g. holdout_months=12 for annual "
                 "periods)."
             )
+
+    def _validate_covariates(self, origins: Mapping[str, _Origin]) -> None:
+        """The covariate settings together: columns need the file, the BG/BB and the spark
+        engine take none, and a reference level is for a named column."""
+
+        def named(setting: str) -> str:
+            return origins.get(setting, _Origin("python")).name(setting, getattr(self, setting))
+
+        given = [n for n in _COVARIATE_LISTS if getattr(self, n)]
+        if given and self.covariates is None:
+            raise ClvDataError(
+                f"{named(given[0])} names covariate columns, but no covariates file is given: "
+                "pass --covariates FILE (setting covariates), a table with one row per "
+                "customer holding those columns."
+            )
+        if not given:
+            return
+        if is_discrete(self.purchase_model):
+            raise ClvDataError(
+                f"{named(given[0])}: the {self.purchase_model} purchase model (BG/BB) takes no "
+                "covariates; covariates enter the BG/NBD, MBG/NBD and Pareto/NBD (purchase_model "
+                "bgnbd, mbgnbd, paretonbd or auto). Choose one of them, or leave the covariates "
+                "out."
+            )
+        if self.engine == "spark":
+            raise ClvDataError(
+                f"{named(given[0])}: the spark engine does not fit covariates yet. Use --engine "
+                "polars (or pandas), or leave the covariates out."
+            )
+        shared = set(self.shared_covariates or [])
+        for setting in ("covariate_cols", "purchase_covariates", "dropout_covariates"):
+            both = [c for c in getattr(self, setting) or [] if c in shared]
+            if both:
+                raise ClvDataError(
+                    f"{named(setting)} and {named('shared_covariates')} both name {both}: a "
+                    "shared covariate enters both processes with one coefficient already. Name "
+                    "each column in one of them."
+                )
+        stray = [c for c in self.reference_levels or {} if c not in self.covariate_columns]
+        if stray:
+            raise ClvDataError(
+                f"{named('reference_levels')} gives a reference level to {stray}, which no "
+                f"covariate setting names (covariates: {self.covariate_columns})."
+            )
+
+
+#: The settings that name covariate columns.
+_COVARIATE_LISTS = (
+    "covariate_cols",
+    "purchase_covariates",
+    "dropout_covariates",
+    "shared_covariates",
+)
+
+
+def _flat_config(
+    config: Mapping[str, Any], where: str
+) -> tuple[dict[str, Any], dict[str, _Origin]]:
+    """A config's settings with its ``[covariates]`` table (if any) made flat settings, and
+    the origins that name those as the file does (``[covariates] file``)."""
+    table = config.get("covariates")
+    if not isinstance(table, Mapping):
+        return dict(config), {}
+    flat = {k: v for k, v in config.items() if k != "covariates"}
+    keyed: dict[str, _Origin] = {}
+    place = f"the config file {where}" if where else "the config"
+    for key, value in table.items():
+        setting = COVARIATE_TABLE_KEYS.get(key)
+        if setting is None:
+            raise ClvDataError(
+                f"Unknown key {key!r} in the [covariates] table of {place}; known keys: "
+                f"{sorted(COVARIATE_TABLE_KEYS)}."
+            )
+        if setting in flat:
+            raise ClvDataError(
+                f"{place} sets {setting} twice: as {setting} and as {key} in its [covariates] "
+                "table. Keep one."
+            )
+        flat[setting] = value
+        keyed[setting] = _Origin("config", where, key=f"[covariates] {key}")
+    return flat, keyed
 
 
 #: Bundle settings that scoring uses or reports, checked when a model file is loaded.

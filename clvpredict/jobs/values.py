@@ -25,9 +25,11 @@ import numpy as np
 import pandas as pd
 
 from .. import plotting
-from ..clv import ClvTotal, _total_interval
+from ..clv import ClvTotal, _total_interval, new_customer_clv
+from ..data.covariates import _as_text
 from ..data.engines import as_lazy, scalars, summary_unit
 from ..data.ranks import hashed_sample, missing
+from ..exceptions import ClvDataError
 from ..plotting import (
     ClvHistogram,
     ComparisonExtent,
@@ -45,7 +47,14 @@ from ..segments import (
     top_customers,
 )
 
-__all__ = ["AT_RISK_ROWS", "TOP_ROWS", "CustomerValues", "customer_values"]
+__all__ = [
+    "AT_RISK_ROWS",
+    "TOP_ROWS",
+    "CovariateValues",
+    "CustomerValues",
+    "covariate_values",
+    "customer_values",
+]
 
 #: Customers at risk listed in the report (all are counted).
 AT_RISK_ROWS = 50
@@ -316,3 +325,192 @@ def _pandas_values(
         at_risk_value=float(at_risk["predictive_clv"].sum()),
         distribution=clv_histogram(table, horizon_months=horizon_months),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Value by covariate (models with customer covariates)
+# --------------------------------------------------------------------------------------------
+
+#: Bins of a numeric covariate in the value-by-covariate table (quintiles); a numeric column
+#: with at most this many distinct values gets one row per value instead.
+COVARIATE_BINS = 5
+
+
+@dataclass
+class CovariateValues:
+    """What the report shows of a purchase model with customer covariates.
+
+    Attributes
+    ----------
+    tables : dict of str to DataFrame
+        One table per covariate column, one row per level (categorical) or per bin (numeric),
+        indexed by ``level``: ``n_customers``, ``mean_p_alive``, ``mean_expected_purchases``,
+        ``mean_predictive_clv``, ``total_predictive_clv`` of the customers in it, and
+        ``new_customer_purchases`` / ``new_customer_clv``: a new customer's expected repeat
+        purchases and CLV over the horizon with that value of the column and the other
+        covariates at ``baseline``.
+    notes : dict of str to str
+        Per column, how its rows were made (reference level; bins and their edges).
+    baseline : dict
+        The other covariates' values for the new customers: each categorical's reference level,
+        each numeric's mean in the fitting data.
+    likelihood_ratio : Series or None
+        The likelihood-ratio test against the model without covariates
+        (``likelihood_ratio_test()``), or None when the fit is penalised (``lr_note`` says so).
+    coefficients : DataFrame
+        Each covariate coefficient: ``estimate``, ``std_error``, the interval, and the factor
+        ``e^coef`` (with its interval) by which it multiplies what it acts on (``acts_on``).
+    lr_note : str
+        Why there is no likelihood-ratio test, if there is none.
+    """
+
+    tables: dict[str, pd.DataFrame]
+    notes: dict[str, str]
+    baseline: dict[str, Any]
+    likelihood_ratio: pd.Series | None
+    coefficients: pd.DataFrame
+    lr_note: str = ""
+
+
+def _acts_on(kind: str, name: str) -> str:
+    """What a coefficient multiplies by ``e^coef``, in plain words (see
+    :mod:`clvpredict.models._covariate_math` for the parameterisation)."""
+    process = name.split(".", 1)[0]
+    purchase = "purchase rate (its population mean)"
+    if kind == "paretonbd":
+        dropout = "dropout rate (its population mean)"
+    else:
+        # a and b of the Beta both scale: the mean dropout chance a/(a+b) stays, its spread
+        # across customers narrows (coef > 0) or widens.
+        dropout = "a and b of the dropout chance's Beta (mean unchanged; spread narrower if > 1)"
+    return {"purchase": purchase, "dropout": dropout, "shared": f"{purchase}; {dropout}"}[process]
+
+
+def covariate_values(
+    purchase_model: Any,
+    spend_model: Any,
+    table: pd.DataFrame,
+    summary: pd.DataFrame,
+    *,
+    horizon_months: int,
+    annual_discount_rate: float,
+    margin: float,
+) -> CovariateValues:
+    """The value-by-covariate tables, the likelihood-ratio test and the coefficients of a
+    purchase model fitted with covariates.
+
+    Parameters
+    ----------
+    purchase_model : fitted purchase model with covariates
+    spend_model : fitted GammaGammaModel
+        Its population mean spend per purchase prices the new customers' purchases.
+    table : DataFrame
+        The customers' :func:`~clvpredict.clv_table`, indexed by customer.
+    summary : DataFrame
+        Their summary with the covariate columns (the one ``table`` was scored from).
+    horizon_months, annual_discount_rate, margin
+        The CLV settings of ``table``: a new customer's CLV is ``margin x mean spend x`` their
+        expected repeat purchases month by month over the horizon, each month discounted as in
+        the predictive CLV (``(1 + rate)^(-m/12)`` at the end of month ``m``).
+    """
+    design = purchase_model.covariate_design_
+    columns = list(design.columns)
+    if not table.index.equals(summary.index):
+        raise ValueError("table and summary must hold the same customers in the same order")
+
+    def new_customer(profile: dict[str, Any]) -> tuple[float, float]:
+        value = new_customer_clv(
+            purchase_model,
+            spend_model,
+            horizon_months,
+            annual_discount_rate,
+            margin,
+            covariates=profile,
+            allow_unconverged=True,
+        )
+        return float(value["expected_purchases"]), float(value["new_customer_clv"])
+
+    baseline: dict[str, Any] = {}
+    for name in columns:
+        column = design.column(name)
+        baseline[name] = column.reference if column.kind == "categorical" else column.mean
+
+    tables, notes = {}, {}
+    for name in columns:
+        column = design.column(name)
+        values = summary[name]
+        if column.kind == "categorical":
+            groups = pd.Series(_as_text(values, name), index=summary.index)
+            order = list(column.levels)
+            representative = {level: level for level in order}
+            labels = {
+                level: f"{level} (reference)" if level == column.reference else level
+                for level in order
+            }
+            notes[name] = f"one row per level; the model's reference level is {column.reference!r}"
+        else:
+            numbers = values.to_numpy(dtype=float)
+            distinct = np.unique(numbers)
+            if len(distinct) <= COVARIATE_BINS:
+                groups = pd.Series(numbers, index=summary.index)
+                order = list(distinct)
+                representative = {v: float(v) for v in order}
+                labels = {v: f"{v:g}" for v in order}
+                notes[name] = "numeric: one row per value"
+            else:
+                bins = pd.qcut(numbers, COVARIATE_BINS, duplicates="drop")
+                edges = bins.categories
+                codes = np.asarray(bins.codes)
+                groups = pd.Series(codes, index=summary.index)
+                order = list(range(len(edges)))
+                means = pd.Series(numbers).groupby(codes).mean()
+                representative = {k: float(means[k]) for k in order}
+                labels = {
+                    k: f"Q{k + 1}: {edge.left:.4g} to {edge.right:.4g}"
+                    for k, edge in enumerate(edges)
+                }
+                shown = ", ".join(f"{e:.4g}" for e in [edges[0].left, *(e.right for e in edges)])
+                notes[name] = (
+                    f"numeric: {len(edges)} quantile bins of the customers (edges {shown}; each "
+                    "bin holds its upper edge); a bin's new customer has the bin's mean value"
+                )
+        grouped = table[["p_alive", "expected_purchases", "predictive_clv"]].groupby(
+            groups.to_numpy(), sort=False
+        )
+        stats = grouped.agg(["count", "mean", "sum"])
+        rows = []
+        for key in order:
+            if key not in stats.index:
+                continue
+            purchases, clv = new_customer({**baseline, name: representative[key]})
+            rows.append(
+                {
+                    "level": labels[key],
+                    "n_customers": int(stats.loc[key, ("p_alive", "count")]),
+                    "mean_p_alive": float(stats.loc[key, ("p_alive", "mean")]),
+                    "mean_expected_purchases": float(
+                        stats.loc[key, ("expected_purchases", "mean")]
+                    ),
+                    "mean_predictive_clv": float(stats.loc[key, ("predictive_clv", "mean")]),
+                    "total_predictive_clv": float(stats.loc[key, ("predictive_clv", "sum")]),
+                    "new_customer_purchases": purchases,
+                    "new_customer_clv": clv,
+                }
+            )
+        tables[name] = pd.DataFrame(rows).set_index("level")
+
+    lr, lr_note = None, ""
+    try:
+        lr = purchase_model.likelihood_ratio_test()
+    except ClvDataError as exc:  # a penalised fit: not maximum likelihood
+        lr_note = str(exc)
+    summary_table = purchase_model.summary()
+    names = [n for n in summary_table.index if "." in str(n)]
+    coefficients = summary_table.loc[names].copy()
+    lower, upper = coefficients.columns[2], coefficients.columns[3]
+    coefficients["factor"] = np.exp(coefficients["estimate"])
+    coefficients["factor_lower"] = np.exp(coefficients[lower])
+    coefficients["factor_upper"] = np.exp(coefficients[upper])
+    coefficients["acts_on"] = [_acts_on(purchase_model.kind, str(n)) for n in names]
+    coefficients.attrs["interval_columns"] = (lower, upper)
+    return CovariateValues(tables, notes, baseline, lr, coefficients, lr_note)

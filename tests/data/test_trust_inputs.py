@@ -370,6 +370,16 @@ BAD_CONFIG = [
     ('allow_unconverged = "yes"', "allow_unconverged", "must be true or false"),
     ('rfm_time_unit = "days"', "rfm_time_unit", "'D', 'W', 'M', 'Y'"),
     ("rfm_time_unit = 1", "rfm_time_unit", "'D', 'W', 'M', 'Y'"),
+    ("covariates = 5", "covariates", "must be a file path"),
+    ("covariate_id_col = 7", "covariate_id_col", 'write covariate_id_col = "7"'),
+    ("covariate_cols = 3", "covariate_cols", "must be a list of column names"),
+    ('covariate_cols = ["channel"]', "covariate_cols", "no covariates file is given"),
+    ("purchase_covariates = [1]", "purchase_covariates", "must name columns as text"),
+    ('dropout_covariates = ["a", "a"]', "dropout_covariates", "names ['a'] more than once"),
+    ('shared_covariates = ["a", ""]', "shared_covariates", "has an empty column name"),
+    ('reference_levels = "channel"', "reference_levels", "must be COLUMN=LEVEL"),
+    ("covariate_penalty = -1", "covariate_penalty", "must be a number >= 0"),
+    ('covariate_penalty = "0.1"', "covariate_penalty", "without quotes"),
 ]
 
 

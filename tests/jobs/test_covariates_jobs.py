@@ -1,0 +1,522 @@
+"""Customer covariates in the nightly jobs: `fit`, `refresh` and `score` with --covariates.
+
+The shipped simulated data set with covariates (5,000 customers, 78 weeks) is written as CSV
+files, as a nightly job finds them. A refresh with covariates must publish the model that the
+Python API fits on the same data, `score` must reproduce the refresh's predictions, the report
+must show the value by covariate as computed here independently, and every bad covariate input
+must stop the job with exit code 2 and a message naming the offending value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvpredict as cp
+from clvpredict.data import datasets
+from clvpredict.jobs.cli import main
+
+BAD_INPUT = 2
+HORIZON_MONTHS, DISCOUNT, MARGIN = 12, 0.10, 0.3
+SETTINGS = [
+    "--time-unit",
+    "W",
+    "--lifetime-years",
+    "2",
+    "--margin",
+    str(MARGIN),
+    "--currency",
+    "USD",
+]
+#: channel in both processes (a coefficient each), loyalty in the purchase process only.
+COVARIATES = [
+    "--covariate-cols",
+    "channel",
+    "--purchase-covariates",
+    "loyalty",
+    "--reference-level",
+    "channel=store",
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("covariate-data")
+    tx = datasets.load_covariates_transactions()
+    tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d")).to_csv(root / "tx.csv", index=False)
+    customers = datasets.load_covariates_customers().reset_index()
+    customers.to_csv(root / "customers.csv", index=False)
+    return {"root": root, "tx": root / "tx.csv", "customers": root / "customers.csv"}
+
+
+def run(*args: object) -> int:
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def refreshed(files, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("refresh")
+    code = run(
+        "refresh",
+        "--transactions",
+        files["tx"],
+        "--covariates",
+        files["customers"],
+        *COVARIATES,
+        *SETTINGS,
+        "--out",
+        out,
+    )
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def direct() -> dict:
+    """The same fit in Python on the shipped data, without the command line."""
+    tx = datasets.load_covariates_transactions()
+    customers = datasets.load_covariates_customers()
+    summary = cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
+    summary = cp.attach_covariates(summary, customers)
+    model = cp.BetaGeoModel(
+        purchase_covariates=["channel", "loyalty"],
+        dropout_covariates=["channel"],
+        reference_levels={"channel": "store"},
+    ).fit(summary)
+    spend = cp.GammaGammaModel().fit(summary)
+    return {"model": model, "spend": spend, "summary": summary, "customers": customers}
+
+
+def predictions(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"customer_id": str}).set_index("customer_id")
+
+
+def test_refresh_publishes_the_python_fit(refreshed, direct):
+    bundle = cp.load_model(refreshed / "model.json")
+    got, expected = bundle.purchase_model.params_, direct["model"].params_
+    assert list(got.index) == list(expected.index)
+    assert "dropout.channel[web]" in got.index and "dropout.loyalty" not in got.index
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-10, atol=0)
+    np.testing.assert_allclose(
+        bundle.spend_model.params_.to_numpy(), direct["spend"].params_.to_numpy(), rtol=1e-10
+    )
+    design = bundle.purchase_model.covariate_design_
+    assert design.column("channel").reference == "store"
+    assert bundle.settings["covariate_columns"] == ["channel", "loyalty"]
+    metrics = json.loads((refreshed / "metrics.json").read_text())
+    assert metrics["models"]["purchase"]["params"]["purchase.loyalty"] == pytest.approx(
+        expected["purchase.loyalty"], rel=1e-10
+    )
+
+
+def test_refresh_predictions_are_the_python_clv_table(refreshed, direct):
+    table = cp.clv_table(
+        direct["model"],
+        direct["spend"],
+        direct["summary"],
+        lifetime_years=2,
+        horizon_months=HORIZON_MONTHS,
+        annual_discount_rate=DISCOUNT,
+        margin=MARGIN,
+    )
+    got = predictions(refreshed / "predictions.csv").loc[table.index]
+    for column in ("p_alive", "expected_purchases", "predictive_clv"):
+        np.testing.assert_allclose(got[column], table[column], rtol=1e-9)
+
+
+def test_score_with_covariates_reproduces_the_refresh(refreshed, files, tmp_path):
+    code = run(
+        "score",
+        "--model",
+        refreshed / "model.json",
+        "--transactions",
+        files["tx"],
+        "--covariates",
+        files["customers"],
+        "--out",
+        tmp_path,
+    )
+    assert code == 0
+    scored = predictions(tmp_path / "predictions.csv")
+    published = predictions(refreshed / "predictions.csv")
+    pd.testing.assert_frame_equal(scored, published, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# The report's value by covariate
+# --------------------------------------------------------------------------------------------
+
+
+class _Tables(HTMLParser):
+    """The text of the report: headings, and the tables' rows as lists of cell texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[tuple[str, object]] = []
+        self._cell: list[str] | None = None
+        self._row: list[str] | None = None
+        self._rows: list[list[str]] | None = None
+        self._heading: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._rows = []
+        elif tag == "tr" and self._rows is not None:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+        elif tag in ("h2", "h3", "h4"):
+            self._heading = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self._rows.append(self._row)
+            self._row = None
+        elif tag == "table" and self._rows is not None:
+            self.items.append(("table", self._rows))
+            self._rows = None
+        elif tag in ("h2", "h3", "h4") and self._heading is not None:
+            self.items.append(("heading", self._heading.strip()))
+            self._heading = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+        elif self._heading is not None:
+            self._heading += data
+
+
+def covariate_table(report: str, column: str) -> dict[str, dict[str, str]]:
+    """The value-by-covariate table of ``column``: {level: {header: cell}}."""
+    parser = _Tables()
+    parser.feed(report)
+    items = parser.items
+    start = items.index(("heading", "Value by covariate"))
+    at = items.index(("heading", column), start)
+    _, rows = next(item for item in items[at + 1 :] if item[0] == "table")
+    header = rows[0]
+    return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in rows[1:]}
+
+
+def money(value: float) -> str:
+    return f"{value:,.2f}"
+
+
+def new_customer_clv(model, spend, profile: dict) -> tuple[float, float]:
+    """Repeat purchases and CLV of a new customer over the horizon, discounted month by month
+    at the months' ends (written here from the definition, not with the package's helpers)."""
+    weeks = np.arange(1, HORIZON_MONTHS + 1) * 365.2425 / 12 / 7
+    cumulative = np.array(
+        [model.profile_model(profile).expected_purchases_new_customer(float(t)) for t in weeks]
+    )
+    monthly = np.diff(np.concatenate([[0.0], cumulative]))
+    factors = (1 + DISCOUNT) ** (-np.arange(1, HORIZON_MONTHS + 1) / 12)
+    p, q, gamma = spend.params_[["p", "q", "gamma"]]
+    return cumulative[-1], MARGIN * p * gamma / (q - 1) * float(factors @ monthly)
+
+
+def test_report_shows_the_value_by_covariate(refreshed, direct):
+    report = (refreshed / "report.html").read_text()
+    table = covariate_table(report, "channel")
+    assert list(table) == ["partner", "store (reference)", "web"]
+    published = predictions(refreshed / "predictions.csv")
+    by_channel = published.join(direct["customers"]["channel"].astype(str)).groupby("channel")
+    loyalty_mean = float(direct["customers"]["loyalty"].mean())
+    for level, label in (("web", "web"), ("store", "store (reference)"), ("partner", "partner")):
+        row = {k.split(" (")[0]: v for k, v in table[label].items()}
+        group = by_channel.get_group(level)
+        assert row["Customers"] == f"{len(group):,}"
+        assert row["Mean predictive CLV"] == money(group["predictive_clv"].mean())
+        assert row["Total predictive CLV"] == money(group["predictive_clv"].sum())
+        assert row["Mean P(alive)"] == f"{group['p_alive'].mean():.3f}"
+        assert row["Mean expected purchases, next 12 months"] == (
+            f"{group['expected_purchases'].mean():.3f}"
+        )
+        purchases, clv = new_customer_clv(
+            direct["model"], direct["spend"], {"channel": level, "loyalty": loyalty_mean}
+        )
+        assert row["New customer: expected repeat purchases, first 12 months"] == f"{purchases:.3f}"
+        assert row["New customer: CLV of the first 12 months"] == money(clv)
+    # loyalty is a 0/1 number: one row per value, the new customers from the store.
+    loyalty = covariate_table(report, "loyalty")
+    assert list(loyalty) == ["0", "1"]
+    _, clv = new_customer_clv(direct["model"], direct["spend"], {"channel": "store", "loyalty": 1})
+    assert {k.split(" (")[0]: v for k, v in loyalty["1"].items()}[
+        "New customer: CLV of the first 12 months"
+    ] == money(clv)
+
+    test = direct["model"].likelihood_ratio_test()
+    text = re.sub(r"\s+", " ", report)
+    assert (
+        f"statistic {test['statistic']:.2f} on {test['df']:.0f} degrees of freedom, p-value "
+        f"{test['p_value']:.3g}"
+    ) in text
+    assert "purchase rate x 1.22" in text  # the coefficients' plain-words note
+    coefficients = direct["model"].summary()
+    factor = np.exp(coefficients.loc["purchase.channel[web]", "estimate"])
+    assert re.search(r"purchase\.channel\[web\]</th>\s*<td>[-0-9.]+</td>", report)
+    assert f"<td>{factor:.3f}</td>" in report
+    # The first screen is the one of a model without covariates.
+    assert report.index("At a glance") < report.index("Value by covariate")
+
+
+# --------------------------------------------------------------------------------------------
+# Refusals: exit code 2, one line naming the offending value
+# --------------------------------------------------------------------------------------------
+
+
+def refused(capsys, *args: object) -> str:
+    assert run(*args) == BAD_INPUT
+    err = capsys.readouterr().err
+    assert "bad input" in err
+    return err
+
+
+def test_a_column_not_in_the_file_is_named(files, tmp_path, capsys):
+    err = refused(
+        capsys,
+        "fit",
+        "--transactions",
+        files["tx"],
+        "--covariates",
+        files["customers"],
+        "--covariate-cols",
+        "chanel",
+        "--out",
+        tmp_path,
+    )
+    assert "'chanel'" in err and "covariate_cols" in err and "'channel'" in err
+    assert not (tmp_path / "model.json").exists()
+
+
+def test_a_file_without_the_id_column_is_refused(files, tmp_path, capsys):
+    customers = pd.read_csv(files["customers"], dtype={"customer_id": str})
+    renamed = tmp_path / "customers.csv"
+    customers.rename(columns={"customer_id": "client"}).to_csv(renamed, index=False)
+    common = ["--transactions", files["tx"], "--covariate-cols", "channel", "--out", tmp_path]
+    err = refused(capsys, "fit", "--covariates", renamed, *common)
+    assert "no customer id column 'customer_id'" in err and "--covariate-id-col" in err
+    err = refused(
+        capsys, "fit", "--covariates", files["customers"], "--covariate-id-col", "cid", *common
+    )
+    assert "'cid'" in err
+
+
+def test_customers_missing_from_the_file_are_named(files, tmp_path, capsys):
+    customers = pd.read_csv(files["customers"], dtype={"customer_id": str})
+    short = tmp_path / "customers.csv"
+    customers[customers["customer_id"] != "C00007"].to_csv(short, index=False)
+    err = refused(
+        capsys,
+        "fit",
+        "--transactions",
+        files["tx"],
+        "--covariates",
+        short,
+        "--covariate-cols",
+        "channel",
+        "--out",
+        tmp_path,
+    )
+    assert "C00007" in err and "not in the covariates table" in err
+
+
+def test_covariates_with_the_bgbb_are_refused(files, tmp_path, capsys):
+    err = refused(
+        capsys,
+        "fit",
+        "--transactions",
+        files["tx"],
+        "--purchase-model",
+        "bgbb",
+        "--time-unit",
+        "M",
+        "--covariates",
+        files["customers"],
+        "--covariate-cols",
+        "channel",
+        "--out",
+        tmp_path,
+    )
+    assert "bgbb" in err and "BG/BB" in err and "takes no covariates" in err
+
+
+def test_covariates_with_the_spark_engine_are_refused(files, tmp_path, capsys):
+    err = refused(
+        capsys,
+        "refresh",
+        "--engine",
+        "spark",
+        "--transactions",
+        files["tx"],
+        "--covariates",
+        files["customers"],
+        "--covariate-cols",
+        "channel",
+        "--out",
+        tmp_path / "out",
+    )
+    assert "spark" in err
+
+
+def test_column_settings_need_the_file_and_the_file_needs_columns(files, tmp_path, capsys):
+    err = refused(
+        capsys,
+        "fit",
+        "--transactions",
+        files["tx"],
+        "--covariate-cols",
+        "channel",
+        "--out",
+        tmp_path,
+    )
+    assert "--covariate-cols channel" in err and "no covariates file" in err
+    err = refused(
+        capsys,
+        "fit",
+        "--transactions",
+        files["tx"],
+        "--covariates",
+        files["customers"],
+        "--out",
+        tmp_path,
+    )
+    assert "no covariate column is named" in err
+
+
+def test_a_bad_reference_level_is_named(files, tmp_path, capsys):
+    common = ["--transactions", files["tx"], "--covariates", files["customers"], "--out", tmp_path]
+    err = refused(
+        capsys, "fit", *common, "--covariate-cols", "channel", "--reference-level", "channel=shop"
+    )
+    assert "'shop'" in err and "'store'" in err
+    err = refused(
+        capsys, "fit", *common, "--covariate-cols", "channel", "--reference-level", "store"
+    )
+    assert "--reference-level" in err and "COLUMN=LEVEL" in err
+    err = refused(
+        capsys, "fit", *common, "--covariate-cols", "channel", "--reference-level", "region=north"
+    )
+    assert "['region']" in err
+
+
+def test_score_of_a_covariate_model_needs_the_covariates(refreshed, files, tmp_path, capsys):
+    common = ["score", "--model", refreshed / "model.json", "--transactions", files["tx"]]
+    err = refused(capsys, *common, "--out", tmp_path)
+    assert "--covariates" in err and "['channel', 'loyalty']" in err
+    customers = pd.read_csv(files["customers"], dtype={"customer_id": str})
+    without = tmp_path / "customers.csv"
+    customers.drop(columns=["loyalty"]).to_csv(without, index=False)
+    err = refused(capsys, *common, "--covariates", without, "--out", tmp_path)
+    assert "['loyalty']" in err
+    # A level the model has not seen.
+    other = tmp_path / "other.csv"
+    customers.assign(channel=customers["channel"].replace({"web": "app"})).to_csv(
+        other, index=False
+    )
+    err = refused(capsys, *common, "--covariates", other, "--out", tmp_path)
+    assert "'app'" in err
+    assert not (tmp_path / "predictions.csv").exists()
+
+
+def test_ids_keep_their_leading_zeros(files, tmp_path):
+    """Ids such as "00017" are text in both files: read as numbers they would not match."""
+    tx = pd.read_csv(files["tx"], dtype={"customer_id": str})
+    customers = pd.read_csv(files["customers"], dtype={"customer_id": str})
+    tx["customer_id"] = tx["customer_id"].str.replace("C", "0")
+    customers["customer_id"] = customers["customer_id"].str.replace("C", "0")
+    tx.to_csv(tmp_path / "tx.csv", index=False)
+    customers.to_csv(tmp_path / "customers.csv", index=False)
+    args = ["--transactions", tmp_path / "tx.csv", "--covariates", tmp_path / "customers.csv"]
+    assert run("fit", *args, "--covariate-cols", "channel", "--out", tmp_path / "m") == 0
+    assert run("score", *args, "--model", tmp_path / "m" / "model.json", "--out", tmp_path) == 0
+    scored = predictions(tmp_path / "predictions.csv")
+    assert scored.index[0] == "000001" and len(scored) == 5000
+
+
+def test_a_covariates_table_in_the_config_file(files, tmp_path, direct):
+    config = tmp_path / "nightly.toml"
+    config.write_text(
+        'time_unit = "W"\n'
+        "[covariates]\n"
+        f'file = "{files["customers"].as_posix()}"\n'
+        'columns = ["channel"]\n'
+        'purchase = ["loyalty"]\n'
+        'reference_levels = {channel = "store"}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    assert run("fit", "--config", config, "--transactions", files["tx"], "--out", out) == 0
+    model = cp.load_model(out / "model.json").purchase_model
+    np.testing.assert_allclose(
+        model.params_.to_numpy(), direct["model"].params_.to_numpy(), rtol=1e-10
+    )
+
+
+def test_metrics_record_the_covariates(refreshed, direct):
+    metrics = json.loads((refreshed / "metrics.json").read_text())
+    test = direct["model"].likelihood_ratio_test()
+    assert metrics["covariates"]["columns"] == ["channel", "loyalty"]
+    recorded = metrics["covariates"]["likelihood_ratio_test"]
+    assert recorded["df"] == 5.0
+    assert recorded["statistic"] == pytest.approx(test["statistic"], rel=1e-8)
+
+
+def test_drift_of_a_coefficient_is_the_change_of_its_factor(refreshed, direct, tmp_path):
+    """A coefficient takes any sign and may be near 0: its drift is |e^(new - old) - 1|, not
+    the relative change of the coefficient; parameters only one night has are named."""
+    from clvpredict.jobs.pipeline import Settings, _drift_gate
+
+    settings = Settings(max_param_drift=0.5)
+    tonight = cp.load_model(refreshed / "model.json")
+    tonight.purchase_model.params_ = tonight.purchase_model.params_.copy()
+    tonight.purchase_model.params_["purchase.channel[web]"] += 0.1
+    gate = _drift_gate(settings, tonight, refreshed / "model.json")
+    assert gate.value == pytest.approx(np.expm1(0.1), rel=1e-12)
+    assert "purchase_model.purchase.channel[web]" in gate.detail and gate.passed
+
+    plain = cp.ModelBundle(
+        cp.BetaGeoModel().fit(direct["summary"]), direct["spend"], dict(tonight.settings)
+    )
+    plain.save(tmp_path / "model.json")
+    gate = _drift_gate(settings, tonight, tmp_path / "model.json")
+    assert "added ['purchase.channel[partner]', 'purchase.channel[web]'" in gate.detail
+    assert "(not compared)" in gate.detail
+
+
+def test_a_parquet_covariates_file_and_the_penalty(files, tmp_path):
+    customers = pd.read_csv(files["customers"], dtype={"customer_id": str})
+    customers.to_parquet(tmp_path / "customers.parquet", index=False)
+    out = tmp_path / "out"
+    code = run(
+        "fit",
+        "--transactions",
+        files["tx"],
+        "--covariates",
+        tmp_path / "customers.parquet",
+        "--shared-covariates",
+        "channel",
+        "--covariate-penalty",
+        "0.5",
+        "--out",
+        out,
+    )
+    assert code == 0
+    model = cp.load_model(out / "model.json").purchase_model
+    tx = datasets.load_covariates_transactions()
+    summary = cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
+    expected = cp.BetaGeoModel(shared_covariates=["channel"], covariate_penalty=0.5).fit(
+        summary, covariates=datasets.load_covariates_customers()
+    )
+    assert list(model.params_.index) == list(expected.params_.index)
+    np.testing.assert_allclose(model.params_.to_numpy(), expected.params_.to_numpy(), rtol=1e-10)
+    assert model.covariate_penalty == 0.5
