@@ -155,3 +155,21 @@ def test_the_new_customer_example_values_the_profile(page_run):
     )
     with pytest.raises(cp.ClvDataError, match="age_decades"):
         bg.expected_purchases_new_customer(52, covariates={"channel": "web", "loyalty": 0})
+
+
+def test_the_readme_command_lines_parse():
+    """The README's covariate command lines are ones the CLI accepts, flag for flag."""
+    import shlex
+
+    from clvpredict.jobs.cli import build_parser
+
+    section = _section(README, "Covariates")
+    (block,) = re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+    commands = [c for c in block.replace("\\\n", " ").splitlines() if c.strip()]
+    assert [shlex.split(c)[1] for c in commands] == ["refresh", "score"]
+    parser = build_parser()
+    for command in commands:
+        args = parser.parse_args(shlex.split(command)[1:])
+        assert args.covariates == "customers.csv"
+    refresh = parser.parse_args(shlex.split(commands[0])[1:])
+    assert refresh.purchase_covariates is not None and refresh.dropout_covariates is not None
