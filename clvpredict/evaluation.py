@@ -2137,7 +2137,8 @@ def compare_models(
         ``bic`` (calibration fit), ``mae``, ``rmse``, ``correlation`` (per customer, holdout
         purchases), ``pct_error`` (aggregate holdout, %), ``converged``, the likelihood-ratio
         test of a model's covariates against the same model without them (``lr_statistic``,
-        ``lr_df``, ``lr_p_value``; NaN for models without covariates) and ``best`` (True
+        ``lr_df``, ``lr_p_value``: only when some model has covariates, NaN for those without)
+        and ``best`` (True
         for the best converged model by ``criterion``). ``attrs["models"]`` holds the fitted
         models by name.
 
@@ -2194,6 +2195,9 @@ def compare_models(
             }
         )
     table = pd.DataFrame(rows).set_index("model")
+    if not any(getattr(m, "covariate_design_", None) is not None for m in fitted.values()):
+        # Without covariate models the table keeps the columns it always had.
+        table = table.drop(columns=["lr_statistic", "lr_df", "lr_p_value"])
     score = table["pct_error"].abs() if criterion == "abs_pct_error" else table[criterion]
     eligible = score.where(table["converged"])
     table["best"] = False

@@ -58,3 +58,26 @@ def test_default_models_rank_by_holdout_rmse(cdnow_cal_holdout):
 def test_bad_criterion(cdnow_cal_holdout):
     with pytest.raises(cp.ClvDataError, match="criterion"):
         cp.compare_models(cdnow_cal_holdout, [cp.BetaGeoModel()], criterion="vibes")
+
+
+def test_a_covariate_model_is_compared_with_its_likelihood_ratio_test():
+    from clvpredict.data import datasets
+
+    log = datasets.load_covariates_transactions()
+    ch = cp.calibration_holdout_summary(
+        log, "customer_id", "date", "2025-01-31", "2025-06-29", time_unit="W"
+    )
+    ch = cp.attach_covariates(ch, datasets.load_covariates_customers())
+    with_covariates = cp.BetaGeoModel(purchase_covariates=["channel"]).fit(ch)
+    plain = cp.BetaGeoModel().fit(ch)
+    table = cp.compare_models(ch, [plain, with_covariates])
+    assert list(table.index) == ["BG/NBD", "BG/NBD + covariates"]
+    row = table.loc["BG/NBD + covariates"]
+    assert row["lr_statistic"] == pytest.approx(
+        2 * (with_covariates.log_likelihood_ - plain.log_likelihood_), rel=1e-9
+    )
+    assert row["lr_df"] == 2
+    assert row["lr_p_value"] == pytest.approx(
+        with_covariates.likelihood_ratio_test()["p_value"], rel=1e-12
+    )
+    assert np.isnan(table.loc["BG/NBD", "lr_statistic"])
