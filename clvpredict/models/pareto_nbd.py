@@ -86,6 +86,9 @@ _CHUNK_SIZE = 1 << 14
 #: Pieces of 16 nodes over the window of a peaked integrand (see :func:`_peak_window`): each
 #: spans at most a fall of 5 in its logarithm, or 2.2 standard deviations of a peak.
 _PEAK_PIECES = 16
+#: Points (rows x split points) at which one pass of the peak window's multisection evaluates
+#: the integrand: 2**10, enough to leave numpy's per-call overhead behind for a single row.
+_MULTISECTION_POINTS = 1 << 10
 
 
 def _log_power_integral(lo, hi, m, p, q, alpha, beta, *, moments=False):
@@ -153,8 +156,8 @@ def _peak_window(span, m, p, q, a0, b0, scale, drop: float = 40.0, steps: int = 
 
     With ``lo == 0`` the log-integrand ``m ln tau - p ln(a0+tau) - q ln(b0+tau) + w``,
     ``tau = c (e^w - 1)``, is concave in ``w`` (``c <= a0`` and ``c <= b0``), so its maximum
-    and the two points ``drop`` below it are found by bisection; e^-40 of the integral is
-    left out.
+    and the two points ``drop`` below it are found by bisection (multisection for few rows);
+    e^-40 of the integral is left out.
     """
 
     def log_f(w):
@@ -166,13 +169,29 @@ def _peak_window(span, m, p, q, a0, b0, scale, drop: float = 40.0, steps: int = 
         offset = scale * np.expm1(w)
         return m * grow / offset - p * grow / (a0 + offset) - q * grow / (b0 + offset) + 1.0
 
+    # Few rows (one P(X(t) = n) at a time, as lifetimes' callers ask) would spend a bisection
+    # in numpy's per-call overhead. So each pass splits the interval into 2**bits equal parts
+    # (2 for many rows), with about _MULTISECTION_POINTS split points over all rows, and keeps
+    # the part the root is in: the same ``steps`` halvings in ``steps / bits`` passes.
+    bits = int(np.clip(np.log2(_MULTISECTION_POINTS / max(span.size, 1)), 1, 8))
+    parts = 1 << bits
+    inner = (np.arange(1, parts) / parts)[:, None]  # the split points, grid x rows
+
     def bisect(low, high, rising):
-        # rising(w) is True left of the root and False right of it.
-        for _ in range(steps):
-            mid = 0.5 * (low + high)
-            left = rising(mid)
-            low, high = np.where(left, mid, low), np.where(left, high, mid)
-        return low, high
+        # rising(w) is True left of the root and False right of it (the log-integrand is
+        # concave), so the number of split points where it holds is the part of the root.
+        if bits == 1:
+            for _ in range(steps):
+                mid = 0.5 * (low + high)
+                left = rising(mid)
+                low, high = np.where(left, mid, low), np.where(left, high, mid)
+            return low, high
+        length = high - low
+        for _ in range(-(-steps // bits)):
+            below = rising(low + inner * length).sum(axis=0)
+            low = low + length * (below / parts)
+            length = length / parts
+        return low, low + length
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         climbing = slope(span) >= 0
