@@ -758,19 +758,24 @@ def _pandas_histories(
     rows = data[columns]
     if n > max_customers:
         rows = rows.iloc[np.sort(rng.choice(n, size=max_customers, replace=False))]
-    if len(columns) == len(_HISTORY_COLUMNS):
-        out = _counted_histories(rows.to_numpy(dtype=float))
-    else:
-        # Covariates may be text (categories): counted by a group-by, not as numbers.
-        out = (
-            rows.groupby(columns, dropna=False, observed=True, sort=False)
-            .size()
-            .rename("weight")
-            .astype(float)
-            .reset_index()
-        )
+    out = _counted_rows(rows, columns)
     out.attrs.update(data.attrs)
     return out, n
+
+
+def _counted_rows(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The distinct rows of ``columns`` of a pandas frame, with a ``weight`` column counting
+    each: the history columns as numbers, or with a covariate model's covariates, which may be
+    text (categories), by a group-by."""
+    if len(columns) == len(_HISTORY_COLUMNS):
+        return _counted_histories(rows[columns].to_numpy(dtype=float))
+    return (
+        rows.groupby(columns, dropna=False, observed=True, sort=False)
+        .size()
+        .rename("weight")
+        .astype(float)
+        .reset_index()
+    )
 
 
 def _counted_histories(rows: np.ndarray) -> pd.DataFrame:
@@ -805,16 +810,7 @@ def _engine_histories(
     else:
         seed = int(rng.integers(2**31))
         sample = hashed_sample(frame, max_customers, ident, columns, seed=seed)
-        if len(columns) == len(_HISTORY_COLUMNS):
-            out = _counted_histories(sample.to_numpy(dtype=float))
-        else:
-            out = (
-                sample.groupby(columns, dropna=False, observed=True, sort=False)
-                .size()
-                .rename("weight")
-                .astype(float)
-                .reset_index()
-            )
+        out = _counted_rows(sample, columns)
     if unit is not None:
         out.attrs["time_unit"] = unit
     return out, n
