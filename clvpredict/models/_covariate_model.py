@@ -443,20 +443,26 @@ class CovariatePurchaseModel(PurchaseModel):
         )
 
     # ---------------------------------------------------------------- CLV sums, group by group
-    def _groups(self, theta: Any, arrays: Mapping[str, np.ndarray]):
-        """``(rows, parameters, plain model, arrays of the rows)`` for each set of customers of
-        ``arrays`` with the same covariates, at the full parameters ``theta``."""
+    def _design_groups(self, arrays: Mapping[str, np.ndarray]):
+        """``(rows, design row)`` of each set of customers of ``arrays`` with the same
+        covariates; ``None`` when there are so many (a continuous covariate) that one plain
+        model per set costs more than evaluating every row at its own parameters."""
         design_rows = np.hstack([arrays[key] for key in _DESIGN_KEYS])
-        n = len(arrays["frequency"])
-        plain_arrays = {k: v for k, v in arrays.items() if k not in _DESIGN_KEYS}
+        n = len(design_rows)
         if design_rows.shape[1] == 0:
-            groups = [(np.arange(n), np.zeros(0))]
-        else:
-            unique, inverse = np.unique(design_rows, axis=0, return_inverse=True)
-            inverse = inverse.ravel()
-            order = np.argsort(inverse, kind="stable")
-            bounds = np.searchsorted(inverse[order], np.arange(len(unique) + 1))
-            groups = [(order[bounds[j] : bounds[j + 1]], unique[j]) for j in range(len(unique))]
+            return [(np.arange(n), np.zeros(0))]
+        unique, inverse = np.unique(design_rows, axis=0, return_inverse=True)
+        if len(unique) > max(_MAX_GROUPS, n // 50):
+            return None
+        inverse = inverse.ravel()
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(unique) + 1))
+        return [(order[bounds[j] : bounds[j + 1]], unique[j]) for j in range(len(unique))]
+
+    def _group_models(self, theta: Any, arrays: Mapping[str, np.ndarray], groups):
+        """``(rows, design row, parameters, plain model, arrays of the rows)`` of each of
+        ``groups`` (from :meth:`_design_groups`), at the full parameters ``theta``."""
+        plain_arrays = {k: v for k, v in arrays.items() if k not in _DESIGN_KEYS}
         for rows, row in groups:
             values = self._profile_parameters(theta, row)
             rows_arrays = {k: v[rows] for k, v in plain_arrays.items()}
@@ -472,16 +478,6 @@ class CovariatePurchaseModel(PurchaseModel):
         index_d = float(z_d @ g_d + z_s @ g_s)
         return np.array(scaled_parameters(self.kind, base, index_p, index_d), dtype=float)
 
-    def _many_groups(self, arrays: Mapping[str, np.ndarray]) -> bool:
-        """Whether the rows have so many distinct covariate rows (a continuous covariate)
-        that one plain model per group costs more than evaluating every row at its own
-        parameters."""
-        design_rows = np.hstack([arrays[key] for key in _DESIGN_KEYS])
-        if design_rows.shape[1] == 0:
-            return False
-        limit = max(_MAX_GROUPS, len(design_rows) // 50)
-        return len(np.unique(design_rows, axis=0)) > limit
-
     def _rowwise_cumulative(self, ts, theta, arrays):
         """Conditional expected purchases at each horizon of ``ts``, every row at its own
         parameters (rows x horizons)."""
@@ -491,48 +487,51 @@ class CovariatePurchaseModel(PurchaseModel):
         return np.column_stack([function(t, *row_theta, *history) for t in ts])
 
     def _grouped_sums(self, plain, ts, weights, theta, arrays, alive=None):
-        if self._many_groups(arrays):
+        groups = self._design_groups(arrays)
+        if groups is None:
             return self._rowwise_cumulative(ts, theta, arrays) @ np.asarray(weights, dtype=float)
-        out = None
-        for rows, _, values, model, rows_arrays in self._groups(theta, arrays):
-            part = plain(
-                model, ts, weights, values, rows_arrays, None if alive is None else alive[rows]
-            )
-            if out is None:
-                out = np.empty((len(arrays["frequency"]), *np.shape(part)[1:]))
-            out[rows] = part
-        return out
+        return _assembled(
+            len(arrays["frequency"]),
+            (
+                (rows, plain(model, ts, weights, values, rows_arrays, _rows_of(alive, rows)))
+                for rows, _, values, model, rows_arrays in self._group_models(theta, arrays, groups)
+            ),
+        )
 
     def _grouped_cumulative(self, plain, ts, theta, arrays):
-        if self._many_groups(arrays):
+        groups = self._design_groups(arrays)
+        if groups is None:
             return self._rowwise_cumulative(ts, theta, arrays)
-        out = None
-        for rows, _, values, model, rows_arrays in self._groups(theta, arrays):
-            part = plain(model, ts, values, rows_arrays)
-            if out is None:
-                out = np.empty((len(arrays["frequency"]), *np.shape(part)[1:]))
-            out[rows] = part
-        return out
+        return _assembled(
+            len(arrays["frequency"]),
+            (
+                (rows, plain(model, ts, values, rows_arrays))
+                for rows, _, values, model, rows_arrays in self._group_models(theta, arrays, groups)
+            ),
+        )
 
     def _grouped_planner(self, plain, ts, arrays):
-        if self._many_groups(arrays):
+        groups = self._design_groups(arrays)
+        if groups is None:
             return lambda theta: self._rowwise_cumulative(ts, theta, arrays)
         # Each group's evaluator is planned once, at the estimates; a draw of the full
         # parameters gives every group its own parameters.
         planned = [
             (rows, row, plain(model, ts, rows_arrays))
-            for rows, row, _, model, rows_arrays in self._groups(self.params_.to_numpy(), arrays)
+            for rows, row, _, model, rows_arrays in self._group_models(
+                self.params_.to_numpy(), arrays, groups
+            )
         ]
         n = len(arrays["frequency"])
 
         def evaluate(theta: np.ndarray) -> np.ndarray:
-            out = None
-            for rows, row, planner in planned:
-                part = planner(self._profile_parameters(theta, row))
-                if out is None:
-                    out = np.empty((n, *np.shape(part)[1:]))
-                out[rows] = part
-            return out
+            return _assembled(
+                n,
+                (
+                    (rows, planner(self._profile_parameters(theta, row)))
+                    for rows, row, planner in planned
+                ),
+            )
 
         return evaluate
 
@@ -690,6 +689,21 @@ _WEIGHT_COLUMN = "__clvpredict_weight__"
 #: CLV sums run one plain model per group, with the models' fast evaluators; beyond it (a
 #: continuous covariate), every row at its own parameters.
 _MAX_GROUPS = 64
+
+
+def _assembled(n: int, parts) -> np.ndarray:
+    """One array of ``n`` rows from ``(rows, values)`` parts that cover them all."""
+    out = None
+    for rows, part in parts:
+        if out is None:
+            out = np.empty((n, *np.shape(part)[1:]))
+        out[rows] = part
+    return out
+
+
+def _rows_of(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[rows]
+
 
 #: The design matrices of a covariate model among the arrays of :meth:`_arrays`.
 _DESIGN_KEYS = ("z_purchase", "z_dropout", "z_shared")
