@@ -328,7 +328,8 @@ def new_customer_clv(
     covariates : mapping or DataFrame, optional
         For a purchase model with covariates (required then): one profile (``{"channel":
         "web", ...}``), or a DataFrame of profiles, one per row, for a table of them ("what is
-        a new customer from each channel worth over 3 years?").
+        a new customer from each channel worth over 3 years?"); other columns are ignored, and
+        rows with equal covariates are worked out once.
     interval : float, optional
         E.g. 0.9: also the bounds of a 90% interval over joint draws of both models'
         parameters (the profile's parameters inherit the covariance of the fit).
@@ -360,9 +361,11 @@ def new_customer_clv(
             f"The {type(purchase_model).__name__} has no covariates; drop covariates=."
         )
     if isinstance(covariates, pd.DataFrame):
+        # A table of many customers from a few segments: one answer per distinct profile.
+        models, profile_of = purchase_model.profile_models(covariates)
         rows = [
             _one_new_customer(
-                purchase_model.profile_model(dict(profile)),
+                model,
                 spend_model,
                 horizon,
                 annual_discount_rate,
@@ -371,9 +374,9 @@ def new_customer_clv(
                 n_draws,
                 random_state,
             )
-            for _, profile in covariates.iterrows()
+            for model in models
         ]
-        return pd.DataFrame(rows, index=covariates.index)
+        return pd.DataFrame(rows).iloc[profile_of].set_axis(covariates.index)
     model = purchase_model.profile_model(covariates) if takes else purchase_model
     return _one_new_customer(
         model, spend_model, horizon, annual_discount_rate, margin, interval, n_draws, random_state

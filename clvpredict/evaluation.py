@@ -151,18 +151,6 @@ def _check_covariates_argument(model: Any, covariates: Any, needed: bool, how: s
     return design
 
 
-def _profile_models(model: Any, frame: pd.DataFrame) -> tuple[list[Any], np.ndarray]:
-    """The distinct covariate profiles among the rows of ``frame`` (pandas, with the model's
-    covariate columns): the model without covariates at each profile's parameters, and each
-    row's profile number (positions in that list)."""
-    design = _design(model)
-    rows = np.hstack([np.asarray(m, dtype=float) for m in design.matrices(frame)])
-    unique, inverse = np.unique(rows, axis=0, return_inverse=True)
-    theta = model.params_.to_numpy()
-    plain = [model._plain_model(model._profile_parameters(theta, row)) for row in unique]
-    return plain, np.asarray(inverse).ravel()
-
-
 def _with_covariates(data: pd.DataFrame, covariates: Any, columns: list[str], what: str):
     """A pandas summary with the covariate ``columns``: its own, or joined from
     ``covariates`` (a per-customer table); refused, naming them, when it has neither."""
@@ -1238,7 +1226,7 @@ def expected_repeat_transactions_over_time(
         expected_cumulative = acquired_counts @ per_customer[lag_index]
     else:
         groups = _cohort_profiles(log, cohort, covariates, list(design.columns))
-        models, profile_of = _profile_models(purchase_model, groups[list(design.columns)])
+        models, profile_of = purchase_model.profile_models(groups[list(design.columns)])
         day_of = np.searchsorted(acquired, groups["_first"].to_numpy(dtype=np.int64))
         group_counts = groups["_n"].to_numpy(dtype=float)
         expected_cumulative = np.zeros(len(grid))
@@ -1581,7 +1569,7 @@ def period_transactions(
             expected[:k] += count * pmf
             expected[k] += count * (1.0 - pmf.sum())
     else:
-        models, profile_of = _profile_models(purchase_model, profiles[columns])
+        models, profile_of = purchase_model.profile_models(profiles[columns])
         all_t = profiles["T"].to_numpy(dtype=float)
         weights = profiles["_n"].to_numpy(dtype=float)
         for number, plain in enumerate(models):

@@ -76,3 +76,16 @@ def test_covariates_are_required_exactly_when_the_model_has_them(fitted):
         cp.new_customer_clv(plain, spend, covariates={"channel": "web"})
     with pytest.raises(ClvDataError, match="'mail'"):
         cp.new_customer_clv(purchase, spend, covariates={"channel": "mail", "loyalty": 0})
+
+
+def test_a_table_of_many_customers_repeats_the_answer_of_each_profile(fitted):
+    purchase, spend, _ = fitted
+    customers = datasets.load_covariates_customers().iloc[:400].assign(label="x")
+    table = cp.new_customer_clv(purchase, spend, covariates=customers, margin=0.3)
+    assert table.index.equals(customers.index)
+    for (channel, loyalty), rows in customers.groupby(["channel", "loyalty"]):
+        one = cp.new_customer_clv(
+            purchase.profile_model({"channel": channel, "loyalty": loyalty}), spend, margin=0.3
+        )
+        for column in one.index:
+            np.testing.assert_allclose(table.loc[rows.index, column], one[column], rtol=1e-13)

@@ -647,7 +647,7 @@ class CovariatePurchaseModel(PurchaseModel):
         plain.time_unit = self.time_unit
         plain.time_unit_ = self.time_unit_
         plain.converged_ = self.converged_
-        if jacobian is not None:
+        if jacobian is not None and getattr(self, "covariance_", None) is not None:
             cov = jacobian @ self.covariance_.to_numpy() @ jacobian.T
             plain.covariance_ = pd.DataFrame(cov, index=names, columns=names)
             plain.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error")
@@ -680,6 +680,37 @@ class CovariatePurchaseModel(PurchaseModel):
         )
         values = self._profile_parameters(self.params_.to_numpy(), row)
         return self._plain_model(values, self._profile_jacobian(row))
+
+    def profile_models(self, covariates: Any) -> tuple[list[Any], np.ndarray]:
+        """:meth:`profile_model` of every distinct covariate profile among many rows.
+
+        Parameters
+        ----------
+        covariates : DataFrame
+            One row per customer or profile with (at least) the covariate columns of the fit.
+
+        Returns
+        -------
+        models : list
+            One plain model per distinct profile (as :meth:`profile_model` gives it), in the
+            order of their design rows.
+        profile_of : ndarray of int
+            For each row of ``covariates``, the position of its model in ``models``; rows with
+            equal covariates share one model, so a table of many customers from a few segments
+            builds a few models.
+        """
+        check_is_fitted(self)
+        design = getattr(self, "covariate_design_", None)
+        if design is None:
+            raise ClvDataError(f"This {type(self).__name__} has no covariates.")
+        rows = np.hstack([np.asarray(m, dtype=float) for m in design.matrices(covariates)])
+        unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+        theta = self.params_.to_numpy()
+        models = [
+            self._plain_model(self._profile_parameters(theta, row), self._profile_jacobian(row))
+            for row in unique
+        ]
+        return models, np.asarray(inverse).ravel()
 
 
 #: The column that carries array weights into the design (a name no summary uses).

@@ -89,6 +89,22 @@ def test_each_customer_is_predicted_with_the_parameters_of_their_profile(spec, c
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.kind for s in SPECS])
+def test_profile_models_are_the_profile_model_of_each_distinct_row(spec, customers, fitted):
+    model = fitted[spec.kind]
+    rows = customers[["channel", "age_decades", "loyalty"]].iloc[:60]
+    # Repeat every row, so each profile appears (at least) twice.
+    rows = pd.concat([rows, rows.iloc[::-1]])
+    models, profile_of = model.profile_models(rows)
+    assert len(profile_of) == len(rows)
+    assert len(models) == len(rows.drop_duplicates())
+    for position, (_, values) in enumerate(rows.iterrows()):
+        one = model.profile_model(values.to_dict())
+        mine = models[profile_of[position]]
+        np.testing.assert_allclose(mine.params_, one.params_, rtol=1e-14)
+        np.testing.assert_allclose(mine.covariance_, one.covariance_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.kind for s in SPECS])
 def test_a_profile_of_zeros_is_the_population_model(spec, customers, fitted):
     model = fitted[spec.kind]
     zero = model.profile_model({"channel": "store", "age_decades": 0.0, "loyalty": 0})
