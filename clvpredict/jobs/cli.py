@@ -35,6 +35,7 @@ from .pipeline import (
     run_fit,
     run_refresh,
     run_score,
+    settings_covariates,
     step,
     table_bytes,
 )
@@ -152,7 +153,10 @@ _EXAMPLES = {
         '  #   reference_levels = {channel = "store"}'
     ),
     "report": (
-        "clvpredict report --transactions sales.csv --calibration-end 2024-06-30 --out ./report"
+        "clvpredict report --transactions sales.csv --calibration-end 2024-06-30 --out ./report\n"
+        "  # with customer covariates: the report adds the section 'Value by covariate'\n"
+        "  clvpredict report --transactions sales.csv --calibration-end 2024-06-30 \\\n"
+        "      --covariates customers.csv --covariate-cols channel --out ./report"
     ),
 }
 
@@ -464,9 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report = command(
         "report",
-        "write a self-contained HTML report (holdout checks, plots, value tiers) to "
-        "OUT/report.html",
-        ["data", "clv", "output"],
+        "write a self-contained HTML report (holdout checks, plots, value tiers; value by "
+        "covariate with --covariates) to OUT/report.html",
+        ["data", "covariate_input", "covariate_model", "clv", "output"],
         _run_report,
     )
     report.add_argument(
@@ -523,12 +527,9 @@ def _run_refresh(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _Day().check("calibration_end", args.calibration_end, _Origin("flag"))
-    if settings.covariate_columns:
-        logger.warning(
-            "the report command fits its models without the covariates %s of the settings; "
-            "the report that refresh publishes shows them (its section 'Value by covariate').",
-            settings.covariate_columns,
-        )
+    # Read as fit and refresh read it; build_report joins it onto its summaries, refusing a
+    # customer that is not in it by name.
+    covariates = settings_covariates(settings)
     tx = read_table(
         settings.transactions,
         customer_col=settings.customer_col,
@@ -551,6 +552,9 @@ def _run_report(args: argparse.Namespace) -> int:
         lifetime_window_months=settings.lifetime_window_months,
         purchase_model=settings.purchase_model,
         after_end=settings.after_end,
+        covariate_table=covariates,
+        covariate_id_col=settings.covariate_id_col or settings.customer_col,
+        covariate_options=settings.covariate_options(),
     )
     print(f"Wrote {path}")
     return EXIT_OK

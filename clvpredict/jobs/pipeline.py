@@ -228,6 +228,25 @@ def read_covariates(
     return table[[id_col, *columns]]
 
 
+def settings_covariates(
+    settings: Settings, record: StepRecord | None = None
+) -> pd.DataFrame | None:
+    """The covariates file of ``settings`` read as a step (:func:`read_covariates`), or None
+    when the settings name no covariate column; a file given without any column named is
+    refused."""
+    if settings.covariates is not None and not settings.covariate_columns:
+        raise ClvDataError(
+            f"--covariates {settings.covariates} is given, but no covariate column is named: "
+            "say which columns enter the purchase model with --covariate-cols (both "
+            "processes), --purchase-covariates, --dropout-covariates or --shared-covariates "
+            "(settings covariate_cols, ...)."
+        )
+    if not settings.covariate_columns:
+        return None
+    with step("read covariates", record):
+        return read_covariates(settings)
+
+
 def with_covariates(
     settings: Settings, summary: pd.DataFrame, table: pd.DataFrame, columns: list[str]
 ) -> pd.DataFrame:
@@ -560,17 +579,7 @@ def run_fit(
     else:
         tx = transactions
     columns = settings.covariate_columns
-    if settings.covariates is not None and not columns:
-        raise ClvDataError(
-            f"--covariates {settings.covariates} is given, but no covariate column is named: "
-            "say which columns enter the purchase model with --covariate-cols (both "
-            "processes), --purchase-covariates, --dropout-covariates or --shared-covariates "
-            "(settings covariate_cols, ...)."
-        )
-    covariates = None
-    if columns:
-        with step("read covariates", record):
-            covariates = read_covariates(settings)
+    covariates = settings_covariates(settings, record)
     with step("validate and summarise", record):
         log = parse_log(settings, tx)
         rfm, facts = _summarise(settings, log)

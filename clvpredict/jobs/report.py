@@ -11,6 +11,7 @@ only renders.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from .._registry import model_spec
 from ..clv import estimate_lifetime_years
+from ..data.covariates import attach_covariates
 from ..data.engines import is_engine_frame, summary_unit
 from ..data.summaries import calibration_holdout_summary, rfm_summary
 from ..data.transactions import TransactionLog, as_log
@@ -52,6 +54,12 @@ def _check_given_summary(name: str, summary: pd.DataFrame, **expected: Any) -> N
         )
 
 
+def _holdout_end(assessment: Assessment) -> str:
+    """The last day of an assessment's holdout (a pandas calibration summary records it)."""
+    end = getattr(assessment, "observation_end", None)
+    return end or assessment.calibration.attrs["observation_end"]
+
+
 def build_report(
     path: str | os.PathLike[str],
     transactions: pd.DataFrame | TransactionLog,
@@ -81,6 +89,9 @@ def build_report(
     assessment: Assessment | None = None,
     table: Any = None,
     covariates: Any = None,
+    covariate_table: Any = None,
+    covariate_id_col: str | None = None,
+    covariate_options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a self-contained HTML report on the models and the customers' value.
 
@@ -145,9 +156,25 @@ def build_report(
         A frame of another engine (the predictions of a Spark refresh, read back by Spark) is
         queried where it lies, never collected (:func:`~clvpredict.jobs.values.customer_values`).
     covariates : CovariateValues, optional
-        With a ``purchase_model`` fitted with covariates (then ``rfm`` with the covariate
-        columns is required): the section "Value by covariate", as the caller computed it
+        With a purchase model with covariates (fitted here with ``covariate_options``, or a
+        given ``purchase_model`` fitted with them, then with a given ``rfm`` that holds the
+        covariate columns): the section "Value by covariate", as the caller computed it
         (:func:`~clvpredict.jobs.values.covariate_values`); computed here if omitted.
+    covariate_table : DataFrame, optional
+        Each customer's covariates, one row per customer (pandas indexed by customer id or with
+        an id column, polars, pyarrow), as :func:`~clvpredict.attach_covariates` takes them:
+        its columns are joined onto the summaries computed here (not onto a given
+        ``calibration`` or ``rfm``, which must hold them already). Every customer of the log
+        must be in it.
+    covariate_id_col : str, optional
+        The customer id column of ``covariate_table`` when it is not named like the log's.
+    covariate_options : mapping, optional
+        The purchase models' covariate settings, as the models take them
+        (``purchase_covariates``, ``dropout_covariates``, ``shared_covariates``,
+        ``reference_levels``, ``covariate_penalty``): every purchase model fitted here, on the
+        calibration period and on the whole history, is fitted with them, and the report gains
+        the section "Value by covariate". ``clvpredict report`` passes the settings'
+        (``--covariates FILE`` and the column flags, or a ``[covariates]`` table).
 
     Returns
     -------
@@ -165,6 +192,20 @@ def build_report(
         duplicates=duplicates,
     )
     columns = {"customer_id_col": log.customer_id_col, "datetime_col": log.datetime_col}
+    covariate_options = dict(covariate_options or {})
+    if covariate_table is not None and not covariate_options:
+        raise ClvDataError(
+            "covariate_table= is given, but covariate_options= names no covariate: say which "
+            "columns enter the purchase model (purchase_covariates, dropout_covariates, "
+            "shared_covariates)."
+        )
+
+    def joined(summary: pd.DataFrame) -> pd.DataFrame:
+        """A summary computed here, with the customers' covariates (if given)."""
+        if covariate_table is None:
+            return summary
+        return attach_covariates(summary, covariate_table, id_col=covariate_id_col)
+
     # The purchase model: a fitted one, a name, or "auto" (chosen by the comparison).
     fitted = None if purchase_model is None or isinstance(purchase_model, str) else purchase_model
     if fitted is not None:
@@ -175,17 +216,37 @@ def build_report(
         purchase_class = model_spec(purchase_model or "bgnbd", "purchase", "purchase_model").cls
     # A discrete-time model (BG/BB) reads summaries counted in periods.
     discrete = bool(getattr(purchase_class, "discrete_time", False))
-    if assessment is None:
-        if calibration is None:
-            calibration = calibration_holdout_summary(
+    end = observation_end
+    if end is None and assessment is not None:
+        end = _holdout_end(assessment)
+    given_rfm = rfm is not None
+    if not given_rfm:
+        # The whole history first: every customer's covariates are looked up here, before any
+        # fit (a customer missing from the table is named, as refresh names them).
+        rfm = joined(
+            rfm_summary(
                 log,
-                calibration_end=calibration_end,
-                observation_end=observation_end,
+                observation_end=end,
                 time_unit=time_unit,
                 discrete=discrete,
                 after_end=after_end,
                 output="pandas",
                 **columns,
+            )
+        )
+    if assessment is None:
+        if calibration is None:
+            calibration = joined(
+                calibration_holdout_summary(
+                    log,
+                    calibration_end=calibration_end,
+                    observation_end=observation_end,
+                    time_unit=time_unit,
+                    discrete=discrete,
+                    after_end=after_end,
+                    output="pandas",
+                    **columns,
+                )
             )
         else:
             _check_given_summary(
@@ -196,22 +257,16 @@ def build_report(
                 calibration_end=calibration_end,
                 observation_end=observation_end,
             )
-        assessment = assess(log, calibration, purchase_class, after_end=after_end)
-    end = observation_end
-    if end is None:
-        end = getattr(assessment, "observation_end", None)
-        end = end or assessment.calibration.attrs["observation_end"]
-    if rfm is None:
-        rfm = rfm_summary(
+        assessment = assess(
             log,
-            observation_end=end,
-            time_unit=time_unit,
-            discrete=discrete,
+            calibration,
+            purchase_class,
             after_end=after_end,
-            output="pandas",
-            **columns,
+            covariate_options=covariate_options,
         )
-    elif is_engine_frame(rfm):
+    if end is None:
+        end = _holdout_end(assessment)
+    if given_rfm and is_engine_frame(rfm):
         # A summary held by another engine (Spark) carries its unit in a column, no attrs.
         unit = summary_unit(rfm)
         if unit != time_unit:
@@ -219,11 +274,17 @@ def build_report(
                 f"The given rfm summary is in time unit {unit!r}, the report uses "
                 f"{time_unit!r}. Leave rfm= out to have it computed here."
             )
-    else:
+    elif given_rfm:
         _check_given_summary(
             "rfm", rfm, time_unit=time_unit, discrete=discrete, observation_end=end
         )
-    bg, gg = fit_whole_history(rfm, type(assessment.purchase_model), fitted, spend_model)
+    bg, gg = fit_whole_history(
+        rfm,
+        type(assessment.purchase_model),
+        fitted,
+        spend_model,
+        covariate_options=covariate_options,
+    )
     if lifetime_years is None:
         lifetime_years = estimate_lifetime_years(
             log, window_months=lifetime_window_months, observation_end=end, **columns
