@@ -54,6 +54,16 @@ def _check_given_summary(name: str, summary: pd.DataFrame, **expected: Any) -> N
         )
 
 
+#: The covariate settings of a purchase model, as ``covariate_options`` gives them.
+_COVARIATE_OPTIONS = (
+    "purchase_covariates",
+    "dropout_covariates",
+    "shared_covariates",
+    "reference_levels",
+    "covariate_penalty",
+)
+
+
 def _holdout_end(assessment: Assessment) -> str:
     """The last day of an assessment's holdout (a pandas calibration summary records it)."""
     end = getattr(assessment, "observation_end", None)
@@ -174,7 +184,8 @@ def build_report(
         ``reference_levels``, ``covariate_penalty``): every purchase model fitted here, on the
         calibration period and on the whole history, is fitted with them, and the report gains
         the section "Value by covariate". ``clvpredict report`` passes the settings'
-        (``--covariates FILE`` and the column flags, or a ``[covariates]`` table).
+        (``--covariates FILE`` and the column flags, or a ``[covariates]`` table). Left out
+        with a given ``purchase_model`` fitted with covariates: that model's settings.
 
     Returns
     -------
@@ -193,12 +204,6 @@ def build_report(
     )
     columns = {"customer_id_col": log.customer_id_col, "datetime_col": log.datetime_col}
     covariate_options = dict(covariate_options or {})
-    if covariate_table is not None and not covariate_options:
-        raise ClvDataError(
-            "covariate_table= is given, but covariate_options= names no covariate: say which "
-            "columns enter the purchase model (purchase_covariates, dropout_covariates, "
-            "shared_covariates)."
-        )
 
     def joined(summary: pd.DataFrame) -> pd.DataFrame:
         """A summary computed here, with the customers' covariates (if given)."""
@@ -208,6 +213,15 @@ def build_report(
 
     # The purchase model: a fitted one, a name, or "auto" (chosen by the comparison).
     fitted = None if purchase_model is None or isinstance(purchase_model, str) else purchase_model
+    if not covariate_options and getattr(fitted, "covariate_design_", None) is not None:
+        # The holdout checks then test the calibration-period fit of the model that scores.
+        covariate_options = {name: getattr(fitted, name) for name in _COVARIATE_OPTIONS}
+    if covariate_table is not None and not covariate_options:
+        raise ClvDataError(
+            "covariate_table= is given, but covariate_options= names no covariate: say which "
+            "columns enter the purchase model (purchase_covariates, dropout_covariates, "
+            "shared_covariates)."
+        )
     if fitted is not None:
         purchase_class = type(fitted)
     elif purchase_model == "auto":
