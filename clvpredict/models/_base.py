@@ -746,12 +746,14 @@ class BaseModel:
             lower, upper = bounds["lower"].to_numpy(), bounds["upper"].to_numpy()
         else:
             z = stats.norm.ppf(1 - alpha / 2)
+            positive = self._positive_parameters()
+            # np.where computes both branches: a coefficient's (any sign, possibly a huge
+            # standard error at the edge of the parameter space) overflows the log-scale one.
             with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                 spread = np.exp(z * se / est)
-            positive = self._positive_parameters()
-            # Coefficients of covariates take any sign: their interval is est +- z se.
-            lower = np.where(positive, est / spread, est - z * se)
-            upper = np.where(positive, est * spread, est + z * se)
+                # Coefficients of covariates take any sign: their interval is est +- z se.
+                lower = np.where(positive, est / spread, est - z * se)
+                upper = np.where(positive, est * spread, est + z * se)
         level = round(100 * (1 - alpha))
         return pd.DataFrame(
             {

@@ -90,7 +90,9 @@ def profile_likelihood_intervals(
         likelihood-ratio statistic equals the chi-square(1) 95% point, 3.841.
     max_log_distance : float
         How far from the estimate to search, on the natural-log scale of the parameter (default
-        15, a factor of about 3.3 million each way).
+        15, a factor of about 3.3 million each way). A covariate's coefficient, already on a
+        log scale, is searched that far plus the estimate's own distance from 0, so that each
+        side reaches past 0.
 
     Returns
     -------
@@ -100,7 +102,7 @@ def profile_likelihood_intervals(
         unit, ``gamma`` of the Gamma-Gamma model in currency). A side on which the statistic
         stays below the threshold all the way to ``max_log_distance`` is *open*: the data do not
         bound the parameter there, and the bound is reported as ``0.0`` (lower) or ``inf``
-        (upper).
+        (upper), or ``-inf`` (lower) for a covariate's coefficient.
 
     Raises
     ------
@@ -142,8 +144,12 @@ def profile_likelihood_intervals(
     )
     for j, side, out in searches:
         profile = fitted.profile(j, side)
-        distance = _find_crossing(profile, threshold, fitted.slope[j, j], max_log_distance)
         positive = bool(fitted.positive[j])
+        # A coefficient's estimate can lie far from 0 when the data barely bound it (a rare
+        # level whose customers never bought again runs off to -30): its search must reach
+        # past 0, or a bound the likelihood does set would be reported open.
+        limit = max_log_distance + (0.0 if positive else abs(float(fitted.centre[j])))
+        distance = _find_crossing(profile, threshold, fitted.slope[j, j], limit)
         if distance is None:
             out[j] = (0.0 if positive else -np.inf) if side < 0 else np.inf
         elif positive:
@@ -418,9 +424,9 @@ class _Profile:
             path = nearest + self.slope * self.side * (d - known[0])
         candidates = []
         for guess in (path, nearest):
-            start = guess.copy()
+            # The box is for the others: the profiled coordinate may go beyond it.
+            start = np.clip(guess, -_NUISANCE_BOX, _NUISANCE_BOX)
             start[self.j] = self.points[0.0][self.j] + self.side * d
-            start = np.clip(start, -_NUISANCE_BOX, _NUISANCE_BOX)
             candidates.append((self.objective(start)[0], start))
         # Ties go to the extrapolated start; both are deterministic.
         return min(candidates, key=lambda c: c[0])[1]

@@ -25,6 +25,7 @@ benchmarks/covariate_recovery.py.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -889,3 +890,40 @@ def test_coverage_and_size_of_the_lr_test(kind):
     se = np.sqrt(0.95 * 0.05 / COVERAGE_REPETITIONS)
     assert (np.abs(coverage - 0.95) <= 4 * se).all(), coverage.to_dict()
     assert abs(np.mean(rejected) - 0.05) <= 4 * se, np.mean(rejected)
+
+
+def test_a_coefficient_run_off_to_the_edge_still_gets_the_bound_the_data_set():
+    """Eight customers of a rare level who never bought again: the estimate of their
+    coefficient runs off towards -30 (the data do not bound it from below), but the likelihood
+    does bound it from above. The check is independent of the profile search: refitting with
+    those customers moved to the reference level is the profile at coefficient 0."""
+    from clvpredict.data import datasets
+
+    summary = cp.attach_covariates(
+        datasets.load_covariates_summary(), datasets.load_covariates_customers()
+    )
+    summary["channel"] = summary["channel"].astype(str)
+    rare = summary.index[summary["frequency"] == 0][:8]
+    summary.loc[rare, "channel"] = "kiosk"
+    settings = {"purchase_covariates": ["channel"], "reference_levels": {"channel": "store"}}
+    with pytest.warns(cp.ConvergenceWarning):
+        model = cp.BetaGeoModel(**settings).fit(summary)
+    name = "purchase.channel[kiosk]"
+    assert model.params_[name] < -20
+    relabelled = summary.assign(channel=summary["channel"].replace("kiosk", "store"))
+    at_zero = cp.BetaGeoModel(**settings).fit(relabelled)
+    statistic = 2 * (model.log_likelihood_ - at_zero.log_likelihood_)
+    assert statistic > stats.chi2.ppf(0.95, 1)  # 0 is outside the 95% interval
+    assert profile_likelihood_ratio(model, {name: 0.0})[name] == pytest.approx(statistic, rel=1e-6)
+
+    with warnings.catch_warnings():
+        # Its Wald interval is honest (+-800,000) and computed without numpy's warnings.
+        warnings.simplefilter("error", RuntimeWarning)
+        wald = model.summary().loc[name]
+    assert wald["upper_95"] - wald["lower_95"] > 1e5
+    bounds = model.summary(method="profile").loc[name]
+    assert bounds["lower_95"] == -np.inf
+    assert -5 < bounds["upper_95"] < 0
+    assert profile_likelihood_ratio(model, {name: bounds["upper_95"]})[name] == pytest.approx(
+        stats.chi2.ppf(0.95, 1), rel=1e-6
+    )
