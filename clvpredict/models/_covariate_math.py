@@ -138,6 +138,11 @@ def covariate_negll_and_gradient(
     index_p = z_purchase @ g_p + z_shared @ g_s
     index_d = z_dropout @ g_d + z_shared @ g_s
     params = scaled_parameters(kind, base, index_p, index_d)
+    if not all(np.all(np.isfinite(v) & (np.asarray(v) > 0)) for v in params):
+        # A trial step put exp(index) beyond floating point for some row (a covariate on a
+        # large scale makes small steps of its coefficient huge): no likelihood there, and
+        # the line search steps back.
+        return np.inf, np.zeros_like(theta)
     ll, d = derivatives(*params, x, t_x, T)
     grad_base = np.array([weights @ np.broadcast_to(d_k, ll.shape) for d_k in d])
     slope_p = np.zeros_like(ll)

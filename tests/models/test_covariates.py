@@ -927,3 +927,24 @@ def test_a_coefficient_run_off_to_the_edge_still_gets_the_bound_the_data_set():
     assert profile_likelihood_ratio(model, {name: bounds["upper_95"]})[name] == pytest.approx(
         stats.chi2.ppf(0.95, 1), rel=1e-6
     )
+
+
+@pytest.mark.parametrize("process", ["purchase_covariates", "dropout_covariates"])
+def test_a_covariate_on_a_large_scale_is_the_same_fit_in_other_units(process):
+    """Age in tenths of a year instead of decades (x 100): the optimiser's trial steps of its
+    coefficient put some rows' parameters beyond floating point (the Pareto/NBD's integral then
+    failed inside numpy); the fit must be the one in the original units, coefficient / 100."""
+    from clvpredict.data import datasets
+
+    summary = cp.attach_covariates(
+        datasets.load_covariates_summary(), datasets.load_covariates_customers()
+    )
+    summary["age_centiyears"] = 100 * summary["age_decades"]
+    with pytest.warns(UserWarning, match="age_centiyears"):
+        scaled = cp.ParetoNBDModel(**{process: ["age_centiyears"]}).fit(summary)
+    plain = cp.ParetoNBDModel(**{process: ["age_decades"]}).fit(summary)
+    assert scaled.converged_
+    assert scaled.log_likelihood_ == pytest.approx(plain.log_likelihood_, abs=1e-6)
+    np.testing.assert_allclose(
+        scaled.params_.to_numpy() * [1, 1, 1, 1, 100], plain.params_.to_numpy(), rtol=1e-6
+    )
