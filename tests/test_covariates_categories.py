@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import clvpredict as cp
+from clvpredict import ClvDataError
 from clvpredict.data import datasets
 from clvpredict.jobs.values import covariate_values
 
@@ -164,3 +165,40 @@ def test_the_value_by_covariate_table_lists_the_levels_in_order(data, by_number)
     assert values.baseline["region"] == "1"
     mean_clv = table["predictive_clv"].groupby(summary["region"]).mean()
     np.testing.assert_allclose(shown["mean_predictive_clv"], mean_clv.loc[[1, 2, 10]], rtol=1e-12)
+
+
+# -- the time unit a pandas join loses -----------------------------------------------------------
+
+
+def test_a_pandas_join_gives_a_model_without_unit_as_a_plain_fit_does(data):
+    summary, table = data["summary"], data["table"][["region", "loyalty"]]
+    joined = summary.join(table)
+    assert joined.attrs == {} and summary.attrs["time_unit"] == "W"
+    settings = {"purchase_covariates": ["region"], "categorical_covariates": ["region"]}
+    blind = fit(cp.BetaGeoModel, joined, None, **settings)
+    attached = cp.attach_covariates(summary, table)
+    known = fit(cp.BetaGeoModel, attached, None, **settings)
+    # As the plain model fitted on a summary that records no unit: no time unit ...
+    assert blind.time_unit_ is None and known.time_unit_ == "W"
+    assert cp.BetaGeoModel().fit(joined).time_unit_ is None
+    # ... the same estimates, and the same predictions on the frame it was fitted on, in the
+    # frame's own unit.
+    pd.testing.assert_series_equal(blind.params_, known.params_)
+    pd.testing.assert_series_equal(
+        blind.expected_purchases(26.0, joined), known.expected_purchases(26.0, attached)
+    )
+    # What needs the unit is refused, naming attach_covariates as the fix.
+    with pytest.raises(ClvDataError, match=r"does not know its time unit.*attach_covariates"):
+        blind.expected_purchases(26.0, attached)
+    with pytest.raises(ClvDataError, match=r"do not record their time unit.*attach_covariates"):
+        known.expected_purchases(26.0, joined)
+    spend = cp.GammaGammaModel().fit(attached)
+    with pytest.raises(ClvDataError, match=r"does not know its time unit.*attach_covariates"):
+        cp.new_customer_clv(blind, spend, 12, covariates={"region": 2})
+    with pytest.raises(ClvDataError, match=r"does not know its time unit.*attach_covariates"):
+        cp.clv_table(blind, spend, joined, lifetime_years=2)
+    # A plain model's refusal says nothing of covariates.
+    plain = cp.BetaGeoModel().fit(joined)
+    with pytest.raises(ClvDataError) as refusal:
+        plain.expected_purchases(26.0, attached)
+    assert "attach_covariates" not in str(refusal.value)

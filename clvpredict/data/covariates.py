@@ -130,6 +130,15 @@ RANK_TOLERANCE = 1e-9
 #: The name given to the intercept column in messages about collinear columns.
 CONSTANT = "the constant"
 
+#: Told with every refusal for want of a time unit that meets a model with covariates: the unit
+#: is usually lost by joining the covariates with pandas, which drops ``attrs``.
+LOST_UNIT_HINT = (
+    "With covariates, the usual cause is a summary joined to its covariate table by pandas "
+    "(summary.join(table), merge or concat drop the attrs where rfm_summary records the time "
+    "unit): join them with clvpredict.attach_covariates(summary, table), which keeps the "
+    "attrs, or give the table to fit(summary, covariates=table)."
+)
+
 Kind = Literal["numeric", "categorical"]
 ValueType = Literal["integer", "float", "text", "boolean"]
 

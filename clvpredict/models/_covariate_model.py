@@ -49,7 +49,7 @@ from scipy import stats
 
 from .._fitting import compress, maximise_likelihood, report_convergence, serial_blas
 from .._validation import check_is_fitted
-from ..data.covariates import CovariateDesign, attach_covariates
+from ..data.covariates import LOST_UNIT_HINT, CovariateDesign, attach_covariates
 from ..data.engines import frame_kind, histories, is_engine_frame
 from ..exceptions import ClvDataError, ConvergenceWarning
 from ._base import (
@@ -388,6 +388,17 @@ class CovariatePurchaseModel(PurchaseModel):
         )
 
     # ---------------------------------------------------------------- per-row parameters
+    def _time_scale(self, data: Any, unit: str | None, fitting: bool) -> float:
+        """As the plain model's (data that record no time unit are read in the model's, and a
+        model fitted on such data has none); a refusal of a model with covariates says how the
+        unit is usually lost: a pandas join of the summary and its covariates."""
+        try:
+            return super()._time_scale(data, unit, fitting)
+        except ClvDataError as exc:
+            if not self.has_covariates:
+                raise
+            raise ClvDataError(f"{exc} {LOST_UNIT_HINT}") from None
+
     def _read_arrays(self, data, overrides):
         arrays, index = super()._read_arrays(data, overrides)
         design = getattr(self, "covariate_design_", None)
