@@ -115,10 +115,19 @@ def model_time_unit(purchase_model: Any, data: Any = None) -> str:
     unit = getattr(purchase_model, "time_unit_", None)
     data_unit = None if data is None else data.attrs.get("time_unit")
     if unit is None and data_unit is None:
+        hint = ""
+        if getattr(purchase_model, "covariate_design_", None) is not None:
+            # The covariates were most likely joined with pandas, which drops attrs.
+            hint = (
+                " It was fitted with covariates: a summary joined to its covariate table by "
+                "summary.join(table), merge or concat has lost the unit rfm_summary recorded. "
+                "Join them with clvpredict.attach_covariates(summary, table), which keeps it, "
+                "and fit again."
+            )
         raise ClvDataError(
             f"The {type(purchase_model).__name__} does not know its time unit. Fit it on a summary "
             "from rfm_summary / calibration_holdout_summary (which record the unit) or pass "
-            "time_unit='W' (or 'D', 'M', 'Y') when creating the model."
+            f"time_unit='W' (or 'D', 'M', 'Y') when creating the model.{hint}"
         )
     if unit is not None and data_unit is not None and check_time_unit(data_unit) != unit:
         raise ClvDataError(

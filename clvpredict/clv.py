@@ -349,6 +349,9 @@ def new_customer_clv(
     _check_converged(
         {"purchase model": purchase_model, "spend model": spend_model}, allow_unconverged
     )
+    # The unit of the model itself, not of a profile's plain model: the refusal of a model
+    # with covariates says how the unit is usually lost.
+    model_time_unit(purchase_model)
     takes = getattr(purchase_model, "covariate_design_", None) is not None
     if takes and covariates is None:
         raise ClvDataError(

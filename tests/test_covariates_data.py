@@ -145,18 +145,20 @@ def test_profile_refusals_name_the_columns(five):
         design.profile({"channel": ["A", "B"], "age": 3.0})
 
 
-def test_integer_categories_are_levels_as_text():
+def test_integer_categories_are_levels_as_text_in_their_declared_order():
     frame = pd.DataFrame({"region": pd.Categorical([7, 12, 7, 3, 7])}, index=list("abcde"))
+    assert list(frame["region"].cat.categories) == [3, 7, 12]
     design = quiet(CovariateDesign.from_frame, frame, purchase="region")
     column = design.column("region")
-    # Sorted as text: "12" < "3" < "7"; 7 is the most frequent, the reference.
-    assert column.levels == ("12", "3", "7")
+    # The categories' order (pandas sorted them as numbers), not text order ("12" < "3");
+    # 7 is the most frequent, the reference.
+    assert column.levels == ("3", "7", "12")
     assert (column.reference, column.value_type) == ("7", "integer")
-    assert design.purchase_names == ("region[12]", "region[3]")
+    assert design.purchase_names == ("region[3]", "region[12]")
     np.testing.assert_array_equal(
-        design.matrices(frame).purchase, [[0, 0], [1, 0], [0, 0], [0, 1], [0, 0]]
+        design.matrices(frame).purchase, [[0, 0], [0, 1], [0, 0], [1, 0], [0, 0]]
     )
-    np.testing.assert_array_equal(design.profile({"region": 12}).purchase, [[1, 0]])
+    np.testing.assert_array_equal(design.profile({"region": 12}).purchase, [[0, 1]])
 
 
 def test_weighted_distinct_rows_give_the_design_of_the_customers(five):
@@ -195,9 +197,9 @@ def test_reference_level_given_as_a_number_and_matrices_of_a_polars_frame():
     design = quiet(
         CovariateDesign.from_frame, frame, purchase="region", reference_levels={"region": 3}
     )
-    assert design.purchase_names == ("region[12]", "region[7]")
+    assert design.purchase_names == ("region[7]", "region[12]")
     new = pl.DataFrame({"region": [3, 12, 7]})
-    np.testing.assert_array_equal(design.matrices(new).purchase, [[0, 0], [1, 0], [0, 1]])
+    np.testing.assert_array_equal(design.matrices(new).purchase, [[0, 0], [0, 1], [1, 0]])
 
 
 def test_many_missing_values_show_the_first_five(five):
@@ -214,6 +216,222 @@ def test_no_covariates_gives_empty_matrices(five):
     assert design.is_empty
     z = design.matrices(five)
     assert [m.shape for m in z] == [(5, 0), (5, 0), (5, 0)]
+
+
+# -- the column's own order of levels ------------------------------------------------------------
+
+
+@pytest.fixture
+def sizes() -> pd.DataFrame:
+    """Seven customers: a size declared S < M < L < XL (no XL customer), M the most frequent;
+    a region code; a cohort year."""
+    return pd.DataFrame(
+        {
+            "size": pd.Categorical(
+                ["M", "S", "L", "M", "M", "S", "L"], categories=["S", "M", "L", "XL"]
+            ),
+            "region": [10, 2, 1, 2, 10, 10, 1],
+            "cohort": [2023, 2021, 2022, 2021, 2023, 2022, 2021],
+        },
+        index=pd.Index([f"c{i}" for i in range(1, 8)], name="customer_id"),
+    )
+
+
+def test_declared_categories_order_the_dummies(sizes):
+    used = sizes.assign(size=sizes["size"].cat.remove_unused_categories())
+    design = quiet(CovariateDesign.from_frame, used, purchase="size")
+    column = design.column("size")
+    # Declared order, not text order (L < M < S); M, with three customers, is the reference.
+    assert column.levels == ("S", "M", "L")
+    assert column.reference == "M"
+    assert design.purchase_names == ("size[S]", "size[L]")
+    np.testing.assert_array_equal(
+        design.matrices(used).purchase,
+        [[0, 0], [1, 0], [0, 1], [0, 0], [0, 0], [1, 0], [0, 1]],
+    )
+    # An ordered categorical is coded the same way.
+    ordered = used.assign(size=used["size"].cat.as_ordered())
+    assert quiet(CovariateDesign.from_frame, ordered, purchase="size") == design
+    # The same levels as plain text come in text order, with the same reference.
+    text = quiet(CovariateDesign.from_frame, used.astype({"size": str}), purchase="size")
+    assert text.purchase_names == ("size[L]", "size[S]")
+
+
+def test_ties_go_to_the_first_declared_level_and_the_first_is_not_the_default(sizes):
+    # S and L tie with two customers each; S is declared first.
+    tied = pd.DataFrame(
+        {"size": pd.Categorical(["L", "S", "L", "M", "S"], categories=["M", "S", "L"])},
+        index=list("abcde"),
+    )
+    design = quiet(CovariateDesign.from_frame, tied, purchase="size")
+    # M, the first declared category, has one customer: it is not the reference.
+    assert design.column("size").reference == "S"
+    assert design.purchase_names == ("size[M]", "size[L]")
+    # Text order would have broken the tie for L.
+    text = quiet(CovariateDesign.from_frame, tied.astype({"size": str}), purchase="size")
+    assert text.column("size").reference == "L"
+    # patsy's and R's coding: the first declared category as the reference, by name.
+    first = quiet(CovariateDesign.from_frame, tied, purchase="size", reference_levels={"size": "M"})
+    assert first.purchase_names == ("size[S]", "size[L]")
+    np.testing.assert_array_equal(
+        first.matrices(tied).purchase, [[0, 1], [1, 0], [0, 1], [0, 0], [1, 0]]
+    )
+
+
+def test_declared_levels_without_customers_get_no_dummy(sizes):
+    with pytest.warns(UserWarning, match=r"'size' declares level\(s\) 'XL' that no customer"):
+        design = CovariateDesign.from_frame(sizes, purchase="size")
+    assert design.column("size").levels == ("S", "M", "L")
+    assert design.purchase_names == ("size[S]", "size[L]")
+    # No column of zeros: every dummy has customers.
+    assert design.matrices(sizes).purchase.sum(axis=0).tolist() == [2.0, 2.0]
+    with pytest.raises(ClvDataError, match=r"'size' has level\(s\) 'XL' the model was not"):
+        design.profile({"size": "XL"})
+    with pytest.raises(
+        ClvDataError,
+        match=r"reference_levels\['size'\] = 'XL' is a declared category .* no customer",
+    ):
+        CovariateDesign.from_frame(sizes, purchase="size", reference_levels={"size": "XL"})
+    # Declared levels without customers do not count: this column has one level.
+    one = sizes.assign(size=pd.Categorical(["M"] * 7, categories=["S", "M"]))
+    with pytest.raises(ClvDataError, match=r"'size' has one level \('M'\)"):
+        CovariateDesign.from_frame(one, purchase="size")
+
+
+def test_numbers_named_categorical_are_levels_in_numeric_order(sizes):
+    design = quiet(CovariateDesign.from_frame, sizes, purchase=["region"], categorical=["region"])
+    column = design.column("region")
+    assert (column.kind, column.value_type) == ("categorical", "integer")
+    # 1 < 2 < 10 as numbers (as text, "10" would come first); 10 is the most frequent.
+    assert column.levels == ("1", "2", "10")
+    assert column.reference == "10"
+    assert design.purchase_names == ("region[1]", "region[2]")
+    np.testing.assert_array_equal(
+        design.matrices(sizes).purchase,
+        [[0, 0], [0, 1], [1, 0], [0, 1], [0, 0], [0, 0], [1, 0]],
+    )
+    # A new customer's region as a number, a float or text is the same level.
+    for value in (2, 2.0, "2", np.int32(2)):
+        np.testing.assert_array_equal(design.profile({"region": value}).purchase, [[0, 1]])
+    # Floats with whole values are the same levels.
+    floats = sizes.astype({"region": float})
+    assert (
+        quiet(CovariateDesign.from_frame, floats, purchase="region", categorical="region")
+        .column("region")
+        .levels
+        == column.levels
+    )
+    # Without the setting the column is a number.
+    assert quiet(CovariateDesign.from_frame, sizes, purchase="region").column("region").kind == (
+        "numeric"
+    )
+
+
+def test_a_numeric_reference_level_given_as_number_or_text(sizes):
+    designs = [
+        quiet(
+            CovariateDesign.from_frame,
+            sizes,
+            dropout=["region"],
+            categorical=["region"],
+            reference_levels={"region": level},
+        )
+        for level in (2, "2", 2.0)
+    ]
+    assert designs[0] == designs[1] == designs[2]
+    assert designs[0].dropout_names == ("region[1]", "region[10]")
+    with pytest.raises(ClvDataError, match=r"reference_levels\['region'\] = '3' is not a level"):
+        CovariateDesign.from_frame(
+            sizes, dropout="region", categorical="region", reference_levels={"region": 3}
+        )
+    # A reference level for a number not named categorical says how to make it one.
+    with pytest.raises(ClvDataError, match=r"numeric covariate .* name it in categorical="):
+        CovariateDesign.from_frame(sizes, dropout="region", reference_levels={"region": 2})
+    with pytest.raises(
+        ClvDataError, match=r"categorical names column\(s\) \['cohort'\] that are not covariates"
+    ):
+        CovariateDesign.from_frame(sizes, dropout="region", categorical=["region", "cohort"])
+
+
+def test_a_cohort_year_as_categories_is_not_a_badly_scaled_number(sizes):
+    with pytest.warns(UserWarning, match="'cohort' has mean 2022"):
+        CovariateDesign.from_frame(sizes, purchase="cohort")
+    design = quiet(CovariateDesign.from_frame, sizes, purchase="cohort", categorical="cohort")
+    assert design.purchase_names == ("cohort[2022]", "cohort[2023]")
+    np.testing.assert_array_equal(
+        design.matrices(sizes).purchase,
+        [[0, 1], [0, 0], [1, 0], [0, 0], [0, 1], [1, 0], [0, 0]],
+    )
+
+
+def test_numeric_levels_given_as_text_later_are_told_so(sizes):
+    design = quiet(CovariateDesign.from_frame, sizes, purchase="region", categorical="region")
+    later = sizes.assign(region=["10", "02", "1", "2", "10", "10", "1"])
+    with pytest.raises(ClvDataError) as error:
+        design.matrices(later)
+    message = str(error.value)
+    assert "'region' has level(s) '02'" in message
+    assert "held integer levels and these are text" in message
+
+
+def test_a_numeric_categorical_design_round_trips_through_json(sizes):
+    used = sizes.assign(size=sizes["size"].cat.remove_unused_categories())
+    design = quiet(
+        CovariateDesign.from_frame,
+        used,
+        purchase=["size"],
+        dropout=["region"],
+        shared=["cohort"],
+        categorical=["region", "cohort"],
+        reference_levels={"region": 1},
+    )
+    back = CovariateDesign.from_dict(json.loads(json.dumps(design.to_dict(), allow_nan=False)))
+    assert back == design
+    assert back.column("region").levels == ("1", "2", "10")
+    assert back.column("region").value_type == "integer"
+    assert back.purchase_names == ("size[S]", "size[L]")
+    assert back.dropout_names == ("region[2]", "region[10]")
+    assert back.shared_names == ("cohort[2022]", "cohort[2023]")
+    for ours, theirs in zip(design.matrices(used), back.matrices(used), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(
+        back.profile({"size": "S", "region": 10, "cohort": 2021}).dropout, [[0, 1]]
+    )
+
+
+def test_polars_enum_keeps_its_order_and_categorical_is_text(sizes):
+    table = pl.DataFrame(
+        {
+            "size": pl.Series(["M", "S", "L", "M", "M", "S", "L"], dtype=pl.Enum(["S", "M", "L"])),
+            "plain": pl.Series(["M", "S", "L", "M", "M", "S", "L"], dtype=pl.Categorical),
+        }
+    )
+    design = quiet(CovariateDesign.from_frame, table, purchase=["size"], dropout=["plain"])
+    assert design.purchase_names == ("size[S]", "size[L]")
+    # A polars Categorical declares no order (pandas would see the order of first appearance,
+    # M, S, L): its levels are text.
+    assert design.column("plain").levels == ("L", "M", "S")
+    assert design.dropout_names == ("plain[L]", "plain[S]")
+    # The same frame through attach_covariates, and a summary grouped by its engine.
+    summary = pd.DataFrame(
+        {"frequency": [1, 2, 0, 3, 1, 0, 2], "recency": 1.0, "T": 5.0},
+        index=pd.Index(list("abcdefg"), name="customer_id"),
+    )
+    joined = attach_covariates(summary, table.with_columns(customer_id=pl.Series(list("abcdefg"))))
+    assert joined["plain"].dtype != "category"
+    assert quiet(CovariateDesign.from_frame, joined, purchase="size", dropout="plain") == design
+    from clvpredict.data.engines import histories
+
+    grouped = histories(
+        pl.from_pandas(summary.reset_index()).with_columns(table).lazy(),
+        ["frequency", "size", "plain"],
+    )
+    assert list(grouped["size"].cat.categories) == ["S", "M", "L"]
+    assert grouped["plain"].dtype != "category"
+    weighted = quiet(
+        CovariateDesign.from_frame, grouped, purchase="size", dropout="plain", weights="weight"
+    )
+    assert weighted == design
 
 
 # -- refusals at design time ----------------------------------------------------------------------
@@ -401,7 +619,8 @@ def test_round_trip_keeps_integer_levels_and_numbers(five):
     back = CovariateDesign.from_dict(json.loads(json.dumps(design.to_dict())))
     assert back.column("region").value_type == "integer"
     assert back.column("age").mean == design.column("age").mean == pytest.approx(3.02)
-    np.testing.assert_array_equal(back.profile({"region": 3, "age": 1.5}).purchase, [[0, 1, 1.5]])
+    assert back.column("region").levels == ("3", "7", "12")
+    np.testing.assert_array_equal(back.profile({"region": 3, "age": 1.5}).purchase, [[1, 0, 1.5]])
 
 
 def test_from_dict_refuses_other_formats(five):

@@ -69,8 +69,9 @@ def test_the_page_runs_and_fits_what_it_says(page_run):
         "alpha",
         "a",
         "b",
-        "purchase.channel[partner]",
+        # In the order of the channel's declared categories: store, web, partner.
         "purchase.channel[web]",
+        "purchase.channel[partner]",
         "purchase.loyalty",
         "purchase.age_decades",
         "dropout.loyalty",
@@ -98,6 +99,7 @@ def test_the_settings_table_is_the_models_signature():
         "purchase_covariates",
         "dropout_covariates",
         "shared_covariates",
+        "categorical_covariates",
         "reference_levels",
         "covariate_penalty",
     ]

@@ -25,14 +25,13 @@ SETTINGS = {
 def both(spark):
     log = datasets.load_covariates_transactions()
     summary = cp.rfm_summary(log, "customer_id", "date", "amount", time_unit="W")
-    table = datasets.load_covariates_customers()
+    # The channel as text on both sides (Spark has no categories): levels in text order.
+    table = datasets.load_covariates_customers().astype({"channel": str})
     customers = cp.attach_covariates(summary, table)
     # On Spark: the summary of the log, and the covariate table joined to it there.
     spark_log = spark.createDataFrame(log.assign(date=log["date"].astype(str)))
     spark_summary = cp.rfm_summary(spark_log, "customer_id", "date", "amount", time_unit="W")
-    spark_table = spark.createDataFrame(
-        table.reset_index().assign(channel=lambda t: t["channel"].astype(str))
-    )
+    spark_table = spark.createDataFrame(table.reset_index())
     return customers, spark_summary.join(spark_table, on="customer_id")
 
 

@@ -27,18 +27,32 @@ other parameters; a mean far from 0 makes the base parameters (those of a custom
 an extrapolation that trades off against the coefficient, so the two are nearly confounded.
 Columns of only 0 and 1 are indicators, on their natural scale, and never warned about.
 
-A **categorical** column (text, a pandas ``category``, or booleans) is dummy coded: its levels,
-as text sorted as text, minus one *reference level*, each become a 0/1 design column named
-``channel[B]``. A customer of the reference level has 0 in every dummy of that column, so the
-models' population parameters describe the reference level, and the coefficient of
-``channel[B]`` is the difference B makes against it. The reference level is the user's choice
-(``reference_levels``); by default it is the level with the most customers, ties going to the
-first in text order, so that the base parameters describe the largest group and the dummies'
-coefficients are the best determined. Booleans are categorical with levels
-``"False"`` and ``"True"`` and reference ``"False"`` (the column is ``member[True]``, the effect
-of being one), unless ``reference_levels`` says otherwise. Levels are compared as text, so ids
-and levels such as ``"007"`` keep their leading zeros; integers in a ``category`` column become
-``"7"``.
+A **categorical** column (text, a pandas ``category``, a polars ``Enum``, booleans, or a numeric
+column named in ``categorical``) is dummy coded: its levels, as text, minus one *reference
+level*, each become a 0/1 design column named ``channel[B]``. A customer of the reference level
+has 0 in every dummy of that column, so the models' population parameters describe the
+reference level, and the coefficient of ``channel[B]`` is the difference B makes against it.
+
+The levels, and so the dummy columns, the coefficients and every table that lists them, come in
+the column's order: the declared order of a pandas ``category`` (its ``categories``) or a polars
+``Enum``; numeric order for numbers named in ``categorical`` (a region code 1, 2, 10; a cohort
+year); text order for text and booleans (``"False"`` before ``"True"``). A polars
+``Categorical`` (or an Arrow dictionary column) declares no order (polars sorts it as text) and
+is read as text. A declared category that no customer of the fitting data has gets no dummy (it
+would be a column of zeros, whose coefficient cannot be estimated): it is dropped with a
+:class:`UserWarning` naming it, and a later customer with it is refused like any unseen level.
+
+The reference level is the user's choice (``reference_levels``, given as the level appears: 2
+or ``"2"`` for a numeric level). By default it is the level with the most customers, ties going
+to the first in the column's order, so that the base parameters describe the largest group and
+the dummies' coefficients are the best determined. That holds for declared categories too,
+whose first category is *not* made the reference as patsy and R's treatment coding make it: a
+pandas ``category`` made by ``astype("category")`` or read from a file has an order nobody chose,
+and a rare first category would leave every coefficient poorly determined. Give
+``reference_levels`` the first category to get that coding. Booleans default to ``"False"``
+(the column is ``member[True]``, the effect of being one). Levels are compared as text, so ids
+and levels such as ``"007"`` keep their leading zeros; the integer 7, in a ``category`` or a
+numeric column named in ``categorical``, is the level ``"7"`` (so is 7.0).
 
 Each covariate enters the purchase process, the dropout process, both with a coefficient each
 (listed in both), or both with one coefficient (``shared``). A customer whose design row is all
@@ -116,6 +130,15 @@ RANK_TOLERANCE = 1e-9
 #: The name given to the intercept column in messages about collinear columns.
 CONSTANT = "the constant"
 
+#: Told with every refusal for want of a time unit that meets a model with covariates: the unit
+#: is usually lost by joining the covariates with pandas, which drops ``attrs``.
+LOST_UNIT_HINT = (
+    "With covariates, the usual cause is a summary joined to its covariate table by pandas "
+    "(summary.join(table), merge or concat drop the attrs where rfm_summary records the time "
+    "unit): join them with clvpredict.attach_covariates(summary, table), which keeps the "
+    "attrs, or give the table to fit(summary, covariates=table)."
+)
+
 Kind = Literal["numeric", "categorical"]
 ValueType = Literal["integer", "float", "text", "boolean"]
 
@@ -143,11 +166,14 @@ class CovariateColumn:
     kind : {"numeric", "categorical"}
         Used as a number, or dummy coded.
     value_type : {"integer", "float", "text", "boolean"}
-        The type of the values in the fitting data (of the levels, for a categorical). Kept so a
-        later table whose ids or levels lost their leading zeros (read as numbers) is told so.
+        The type of the values in the fitting data (of the levels, for a categorical: a numeric
+        column named in ``categorical`` is ``"categorical"`` of ``"integer"`` values). Kept so a
+        later table whose levels lost their leading zeros (read as numbers), or whose numbers
+        came as text, is told so.
     levels : tuple of str
-        A categorical's levels seen in the fitting data, as text, sorted as text; ``()`` for a
-        numeric column.
+        A categorical's levels seen in the fitting data, as text, in the column's order (the
+        declared order of a pandas ``category`` or polars ``Enum``, numeric order for numbers,
+        text order for text): the order of its dummy columns. ``()`` for a numeric column.
     reference : str or None
         A categorical's reference level (no dummy); ``None`` for a numeric column.
     mean, std : float or None
@@ -233,6 +259,11 @@ class CovariateColumn:
                     "column was read as numbers, leading zeros are lost; read it as text "
                     "(e.g. pd.read_csv(..., dtype={" + repr(self.name) + ": str}))."
                 )
+            elif self.value_type in ("integer", "float") and found_type == "text":
+                hint = (
+                    f" The fitting data held {self.value_type} levels and these are text: the "
+                    "level 7 is the text '7', not '07' or '7.0'; give the numbers as numbers."
+                )
             raise ClvDataError(
                 f"Covariate {self.name!r} has level(s) {describe_values(found)} the model was "
                 f"not fitted with (known levels: {list(self.levels)}). A model has no "
@@ -301,6 +332,7 @@ class CovariateDesign:
         purchase: Sequence[str] | str = (),
         dropout: Sequence[str] | str = (),
         shared: Sequence[str] | str = (),
+        categorical: Sequence[str] | str = (),
         reference_levels: Mapping[str, Any] | None = None,
         weights: str | None = None,
     ) -> CovariateDesign:
@@ -319,11 +351,19 @@ class CovariateDesign:
             coefficient in each.
         shared : sequence of str
             Columns entering both processes with one coefficient (``shared_covariates``).
+        categorical : sequence of str
+            Covariates to dummy code even though they hold numbers (``categorical_covariates``):
+            a region code 1, 2, 3 or a cohort year. Their levels keep their numeric order and
+            are written as text without a trailing ``.0`` (the level ``"2"``). Text, category
+            and boolean columns are categorical anyway; naming them here changes nothing.
         reference_levels : mapping of str to level, optional
-            The reference level of a categorical column (``{"channel": "A"}``). By default it is
-            the level with the most customers, ties broken by the levels' text order, so that
-            the base parameters describe the largest group and the dummies' coefficients are the
-            best determined; booleans default to ``"False"``.
+            The reference level of a categorical column, as it appears in the data or as text
+            (``{"channel": "A"}``, ``{"region": 2}`` or ``{"region": "2"}``). By default it is
+            the level with the most customers, ties going to the first in the column's order
+            (declared, numeric or text: see the module's "Coding"), so that the base parameters
+            describe the largest group and the dummies' coefficients are the best determined;
+            booleans default to ``"False"``. A declared category's first level is not the
+            default: name it here for the coding of patsy or R.
         weights : str, optional
             A column of ``frame`` giving how many customers each row stands for, when the rows
             are distinct combinations rather than customers (the ``weight`` column of a summary
@@ -341,13 +381,17 @@ class CovariateDesign:
             Naming the column(s): a column not in the frame, named twice in one list or both in
             ``shared`` and another list; values that are neither numbers nor text nor booleans
             (dates: convert them); a missing value (naming the customers); a constant numeric
-            column or a categorical with one level; a reference level not among the levels;
-            columns that are collinear with each other or the constant within one process.
+            column or a categorical with one level; a reference level not among the levels, or
+            a declared category no customer has; a reference level or ``categorical`` naming a
+            column that is not a covariate, or a reference level for a numeric column not named
+            in ``categorical``; columns that are collinear with each other or the constant
+            within one process.
 
         Warns
         -----
         UserWarning
-            A numeric column whose scale will hurt the optimiser (see the module's "Coding").
+            A numeric column whose scale will hurt the optimiser; categories declared by the
+            column's type that no customer has, which get no dummy (see the module's "Coding").
         """
         frame = _as_pandas(frame, "covariates")
         lists = {
@@ -371,17 +415,26 @@ class CovariateDesign:
                 f"{[str(c) for c in frame.columns]}."
             )
         references = dict(reference_levels or {})
-        stray = [n for n in references if n not in used]
-        if stray:
-            raise ClvDataError(
-                f"reference_levels names column(s) {stray} that are not covariates of this "
-                f"model (covariates: {used})."
-            )
+        as_categories = _names(categorical, "categorical")
+        for setting, names in (("reference_levels", references), ("categorical", as_categories)):
+            stray = [n for n in names if n not in used]
+            if stray:
+                raise ClvDataError(
+                    f"{setting} names column(s) {stray} that are not covariates of this "
+                    f"model (covariates: {used})."
+                )
         if used and len(frame) == 0:
             raise ClvDataError("The covariates table has no customers.")
         counts = _row_weights(frame, weights, used)
         columns = tuple(
-            _learn_column(frame[name], name, frame.index, references.get(name, _DEFAULT), counts)
+            _learn_column(
+                frame[name],
+                name,
+                frame.index,
+                references.get(name, _DEFAULT),
+                counts,
+                name in as_categories,
+            )
             for name in used
         )
         design = cls(
@@ -715,6 +768,12 @@ def _as_pandas(frame: Any, what: str) -> pd.DataFrame:
         )
     if isinstance(native, nw.LazyFrame):
         native = native.collect()
+    # A polars Categorical (an Arrow dictionary) declares no order of its levels (polars sorts
+    # them as text; pandas would get them in the order they were first seen): read as text.
+    # An Enum declares its order and arrives as a pandas category in it.
+    undeclared = [n for n, dtype in native.schema.items() if dtype == nw.Categorical]
+    if undeclared:
+        native = native.with_columns(nw.col(*undeclared).cast(nw.String))
     return native.to_pandas()
 
 
@@ -820,10 +879,16 @@ def _row_weights(frame: pd.DataFrame, weights: str | None, used: list[str]) -> n
 
 
 def _learn_column(
-    series: pd.Series, name: str, ids: pd.Index, reference: Any, counts: np.ndarray
+    series: pd.Series,
+    name: str,
+    ids: pd.Index,
+    reference: Any,
+    counts: np.ndarray,
+    categorical: bool = False,
 ) -> CovariateColumn:
     """The coding of one column, checked: a known type, no missing value, not constant.
-    ``counts`` are the customers each row stands for (ones for one row per customer)."""
+    ``counts`` are the customers each row stands for (ones for one row per customer);
+    ``categorical`` makes a numeric column categorical."""
     value_type = _value_type_of(series)
     if value_type is None:
         raise ClvDataError(
@@ -833,14 +898,17 @@ def _learn_column(
             "astype(float))."
         )
     _check_missing(series, name, ids)
-    is_categorical = value_type in ("text", "boolean") or isinstance(
-        series.dtype, pd.CategoricalDtype
+    is_categorical = (
+        categorical
+        or value_type in ("text", "boolean")
+        or isinstance(series.dtype, pd.CategoricalDtype)
     )
     if not is_categorical:
         if reference is not _DEFAULT:
             raise ClvDataError(
                 f"reference_levels gives {name!r} a reference level, but it is a numeric "
-                "covariate (used as it is). Make it text or a pandas category to dummy code it."
+                "covariate (used as it is). To dummy code it, name it in categorical= (the "
+                "models' setting categorical_covariates), or make it text or a pandas category."
             )
         values = _numeric_values(series, name)
         if np.all(values == values[0]):
@@ -860,7 +928,9 @@ def _learn_column(
         )
     text = _as_text(series, name)
     per_level = pd.Series(counts).groupby(text).sum()
-    levels = tuple(sorted(per_level.index))
+    order = _level_order(series, per_level.index)
+    levels = tuple(level for level in order if level in per_level.index)
+    absent = [level for level in order if level not in per_level.index]
     if len(levels) == 1:
         raise ClvDataError(
             f"Covariate {name!r} has one level ({levels[0]!r}) for every customer: it cannot "
@@ -870,16 +940,33 @@ def _learn_column(
         if value_type == "boolean":
             reference = "False"
         else:
-            # The most frequent level; among equally frequent ones the first in text order.
+            # The most frequent level; among equally frequent ones the first in the column's
+            # order (declared, numeric or text).
             top = per_level.max()
-            reference = min(level for level, count in per_level.items() if count == top)
+            reference = next(level for level in levels if per_level[level] == top)
     else:
         reference = _level_text(reference)
+        if reference in absent:
+            raise ClvDataError(
+                f"reference_levels[{name!r}] = {reference!r} is a declared category of {name!r} "
+                "that no customer of the fitting data has: the base parameters would describe "
+                f"nobody. Choose one of the levels the customers have: {list(levels)}."
+            )
         if reference not in levels:
             raise ClvDataError(
                 f"reference_levels[{name!r}] = {reference!r} is not a level of {name!r}; its "
                 f"levels are {list(levels)}."
             )
+    if absent:
+        warnings.warn(
+            f"Covariate {name!r} declares level(s) {describe_values(absent)} that no customer of "
+            "the fitting data has: they get no dummy column (it would be all zeros, and its "
+            f"coefficient could not be estimated), and a customer with them is refused later. "
+            f"The model's levels are {list(levels)}. Leave them out of the declared categories "
+            "(pandas: .cat.remove_unused_categories()) to say so.",
+            UserWarning,
+            stacklevel=4,
+        )
     return CovariateColumn(
         name=name,
         kind="categorical",
@@ -887,6 +974,20 @@ def _learn_column(
         levels=levels,
         reference=reference,
     )
+
+
+def _level_order(series: pd.Series, seen: pd.Index) -> list[str]:
+    """Every level of a categorical column as text, in the column's order: the declared
+    categories of a pandas ``category`` (a polars ``Enum`` arrives as one), present or not;
+    the values' numeric order for numbers; text order for the ``seen`` levels otherwise."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return list(dict.fromkeys(_level_text(c) for c in dtype.categories))
+    if not pd.api.types.is_bool_dtype(dtype) and pd.api.types.is_numeric_dtype(dtype):
+        # 2 before 10, as numbers; 2 and 2.0 are the one level "2".
+        kind = np.int64 if pd.api.types.is_integer_dtype(dtype) else np.float64
+        return list(dict.fromkeys(_level_text(v) for v in np.unique(series.to_numpy(kind))))
+    return sorted(seen)
 
 
 def _check_missing(series: pd.Series, name: str, ids: pd.Index) -> None:

@@ -219,10 +219,12 @@ def histories(data: Any, columns: list[str], weights: Any = None) -> pd.DataFram
     This is all a model needs to be fitted: the likelihood is a weighted sum over distinct
     histories, so a million customers come to this process as a few hundred thousand rows,
     never one row per customer. The result is pandas with a ``weight`` column and
-    ``attrs["time_unit"]`` from the summary.
+    ``attrs["time_unit"]`` from the summary; a ``Categorical`` column comes as text, an
+    ``Enum`` as a pandas category of its declared order.
     """
     lazy = as_lazy(data)
-    names = lazy.collect_schema().names()
+    schema = lazy.collect_schema()
+    names = schema.names()
     missing = [c for c in columns if c not in names]
     if missing:
         raise ClvDataError(
@@ -237,6 +239,11 @@ def histories(data: Any, columns: list[str], weights: Any = None) -> pd.DataFram
     if isinstance(weights, str) and weights not in names:
         raise ClvDataError(f"weights={weights!r} is not a column of the data ({names}).")
     weight = nw.col(weights).sum() if weights else nw.len()
+    # A Categorical (polars; an Arrow dictionary) declares no order of its levels, and pandas
+    # would get them in the order first seen: it comes back as text. An Enum keeps its order.
+    undeclared = [c for c in columns if schema[c] == nw.Categorical]
+    if undeclared:
+        lazy = lazy.with_columns(nw.col(*undeclared).cast(nw.String))
     out = (
         lazy.group_by(list(columns))
         .agg(weight.alias("weight"))

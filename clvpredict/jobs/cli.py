@@ -285,9 +285,10 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         "Static covariates of the purchase model (BG/NBD, MBG/NBD, Pareto/NBD; not the BG/BB, "
         "nor --engine spark): one row per customer in a file joined on the customer id. Text "
         "columns are categories (dummy coded against a reference level), number columns are "
-        "used as numbers. A config file may hold them as covariates = FILE, covariate_cols = "
-        '["channel"], ... or in a [covariates] table (file, id_col, columns, purchase, dropout, '
-        "shared, reference_levels, penalty).",
+        "used as numbers unless --categorical-covariates names them. A config file may hold "
+        'them as covariates = FILE, covariate_cols = ["channel"], ... or in a [covariates] '
+        "table (file, id_col, columns, purchase, dropout, shared, categorical, "
+        "reference_levels, penalty).",
     )
     group.add_argument(
         "--covariates",
@@ -332,6 +333,15 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         dest="shared_covariates",
         metavar="COLS",
         help="comma-separated columns that shift both processes with one shared coefficient",
+    )
+    group.add_argument(
+        "--categorical-covariates",
+        dest="categorical_covariates",
+        metavar="COLS",
+        help=(
+            "comma-separated covariate columns of numbers to code as categories, e.g. a region "
+            "code or a cohort year (levels in numeric order)"
+        ),
     )
     group.add_argument(
         "--reference-level",

@@ -68,6 +68,7 @@ COVARIATE_TABLE_KEYS = {
     "purchase": "purchase_covariates",
     "dropout": "dropout_covariates",
     "shared": "shared_covariates",
+    "categorical": "categorical_covariates",
     "reference_levels": "reference_levels",
     "penalty": "covariate_penalty",
 }
@@ -472,6 +473,7 @@ SETTING_SPECS: dict[str, _Spec] = {
     "purchase_covariates": _Columns(),
     "dropout_covariates": _Columns(),
     "shared_covariates": _Columns(),
+    "categorical_covariates": _Columns(),
     "reference_levels": _ReferenceLevels(),
     "covariate_penalty": _Number(0, example="0.1"),
 }
@@ -527,15 +529,18 @@ class Settings:
     # covariate_cols both (one coefficient in each), purchase_covariates the purchase rate,
     # dropout_covariates the dropout, shared_covariates both with one coefficient. Text columns
     # are categories (dummy coded against reference_levels, default the largest level), number
-    # columns numbers. covariate_penalty is an L2 penalty on the coefficients. A config file may
+    # columns numbers unless categorical_covariates names them (a region code: categories in
+    # numeric order). covariate_penalty is an L2 penalty on the coefficients. A config file may
     # group them in a [covariates] table (file, id_col, columns, purchase, dropout, shared,
-    # reference_levels, penalty). `score` needs the file when the model has covariates.
+    # categorical, reference_levels, penalty). `score` needs the file when the model has
+    # covariates.
     covariates: str | None = None
     covariate_id_col: str | None = None
     covariate_cols: list[str] | None = None
     purchase_covariates: list[str] | None = None
     dropout_covariates: list[str] | None = None
     shared_covariates: list[str] | None = None
+    categorical_covariates: list[str] | None = None
     reference_levels: dict[str, str] | None = None
     covariate_penalty: float = 0.0
 
@@ -613,6 +618,7 @@ class Settings:
             return {}
         return {
             **self.covariate_lists,
+            "categorical_covariates": list(self.categorical_covariates or []),
             "reference_levels": dict(self.reference_levels or {}),
             "covariate_penalty": self.covariate_penalty,
         }
@@ -670,11 +676,25 @@ class Settings:
 
     def _validate_covariates(self, origins: Mapping[str, _Origin]) -> None:
         """The covariate settings together: columns need the file, the BG/BB and the spark
-        engine take none, and a reference level is for a named column."""
+        engine take none, and a reference level or a categorical column is a named column."""
 
         def named(setting: str) -> str:
             return origins.get(setting, _Origin("python")).name(setting, getattr(self, setting))
 
+        stray = [c for c in self.reference_levels or {} if c not in self.covariate_columns]
+        if stray:
+            raise ClvDataError(
+                f"{named('reference_levels')} gives a reference level to {stray}, which no "
+                f"covariate setting names (covariates: {self.covariate_columns})."
+            )
+        stray = [c for c in self.categorical_covariates or [] if c not in self.covariate_columns]
+        if stray:
+            raise ClvDataError(
+                f"{named('categorical_covariates')} names {stray}, which no covariate setting "
+                f"names (covariates: {self.covariate_columns}): it only says how a covariate "
+                "column is coded. Name the column in covariate_cols, purchase_covariates, "
+                "dropout_covariates or shared_covariates too."
+            )
         given = [n for n in _COVARIATE_LISTS if getattr(self, n)]
         if given and self.covariates is None:
             raise ClvDataError(
@@ -705,12 +725,6 @@ class Settings:
                     "shared covariate enters both processes with one coefficient already. Name "
                     "each column in one of them."
                 )
-        stray = [c for c in self.reference_levels or {} if c not in self.covariate_columns]
-        if stray:
-            raise ClvDataError(
-                f"{named('reference_levels')} gives a reference level to {stray}, which no "
-                f"covariate setting names (covariates: {self.covariate_columns})."
-            )
 
 
 #: The settings that name covariate columns.

@@ -3,8 +3,10 @@
 The BG/NBD, MBG/NBD and Pareto/NBD take three settings that name covariate columns:
 ``purchase_covariates`` shift the purchase rate, ``dropout_covariates`` the dropout process, and
 ``shared_covariates`` both, with one coefficient (see :mod:`clvpredict.models._covariate_math`
-for the formulas). Without them the model is the plain one, fitted and predicted exactly as
-before.
+for the formulas). Two more settings say how columns are coded: ``categorical_covariates`` names
+numeric columns to dummy code as categories (a region code, a cohort year), and
+``reference_levels`` gives a categorical column's reference level. Without covariates the model
+is the plain one, fitted and predicted exactly as before.
 
 How a model with covariates is fitted
 -------------------------------------
@@ -47,7 +49,7 @@ from scipy import stats
 
 from .._fitting import compress, maximise_likelihood, report_convergence, serial_blas
 from .._validation import check_is_fitted
-from ..data.covariates import CovariateDesign, attach_covariates
+from ..data.covariates import LOST_UNIT_HINT, CovariateDesign, attach_covariates
 from ..data.engines import frame_kind, histories, is_engine_frame
 from ..exceptions import ClvDataError, ConvergenceWarning
 from ._base import (
@@ -112,6 +114,7 @@ class CovariatePurchaseModel(PurchaseModel):
         purchase_covariates: Sequence[str] = (),
         dropout_covariates: Sequence[str] = (),
         shared_covariates: Sequence[str] = (),
+        categorical_covariates: Sequence[str] = (),
         reference_levels: Mapping[str, Any] | None = None,
         covariate_penalty: float = 0.0,
         on_nonconvergence: str = "warn",
@@ -121,6 +124,7 @@ class CovariatePurchaseModel(PurchaseModel):
         self.purchase_covariates = purchase_covariates
         self.dropout_covariates = dropout_covariates
         self.shared_covariates = shared_covariates
+        self.categorical_covariates = categorical_covariates
         self.reference_levels = reference_levels
         self.covariate_penalty = covariate_penalty
         self.on_nonconvergence = on_nonconvergence
@@ -246,6 +250,7 @@ class CovariatePurchaseModel(PurchaseModel):
             purchase=purchase,
             dropout=dropout,
             shared=shared,
+            categorical=_names(self.categorical_covariates, "categorical_covariates"),
             reference_levels=self.reference_levels,
             weights=weights if isinstance(weights, str) else None,
         )
@@ -383,6 +388,17 @@ class CovariatePurchaseModel(PurchaseModel):
         )
 
     # ---------------------------------------------------------------- per-row parameters
+    def _time_scale(self, data: Any, unit: str | None, fitting: bool) -> float:
+        """As the plain model's (data that record no time unit are read in the model's, and a
+        model fitted on such data has none); a refusal of a model with covariates says how the
+        unit is usually lost: a pandas join of the summary and its covariates."""
+        try:
+            return super()._time_scale(data, unit, fitting)
+        except ClvDataError as exc:
+            if not self.has_covariates:
+                raise
+            raise ClvDataError(f"{exc} {LOST_UNIT_HINT}") from None
+
     def _read_arrays(self, data, overrides):
         arrays, index = super()._read_arrays(data, overrides)
         design = getattr(self, "covariate_design_", None)

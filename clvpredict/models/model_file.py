@@ -59,6 +59,7 @@ _LATER_SETTINGS: dict[str, Any] = {
     "purchase_covariates": (),
     "dropout_covariates": (),
     "shared_covariates": (),
+    "categorical_covariates": (),
     "reference_levels": None,
     "covariate_penalty": 0,
 }

@@ -377,6 +377,8 @@ BAD_CONFIG = [
     ("purchase_covariates = [1]", "purchase_covariates", "must name columns as text"),
     ('dropout_covariates = ["a", "a"]', "dropout_covariates", "names ['a'] more than once"),
     ('shared_covariates = ["a", ""]', "shared_covariates", "has an empty column name"),
+    ("categorical_covariates = 2", "categorical_covariates", "must be a list of column names"),
+    ('categorical_covariates = ["region"]', "categorical_covariates", "which no covariate"),
     ('reference_levels = "channel"', "reference_levels", "must be COLUMN=LEVEL"),
     ("covariate_penalty = -1", "covariate_penalty", "must be a number >= 0"),
     ('covariate_penalty = "0.1"', "covariate_penalty", "without quotes"),

@@ -84,7 +84,9 @@ def refreshed(files, tmp_path_factory) -> Path:
 def direct() -> dict:
     """The same fit in Python on the shipped data, without the command line."""
     tx = datasets.load_covariates_transactions()
-    customers = datasets.load_covariates_customers()
+    # The file the jobs read holds the channel as text, whose levels come in text order; the
+    # data set's category declares another order (store, web, partner).
+    customers = datasets.load_covariates_customers().astype({"channel": str})
     summary = cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
     summary = cp.attach_covariates(summary, customers)
     model = cp.BetaGeoModel(
@@ -683,8 +685,100 @@ def test_a_parquet_covariates_file_and_the_penalty(files, tmp_path):
     tx = datasets.load_covariates_transactions()
     summary = cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
     expected = cp.BetaGeoModel(shared_covariates=["channel"], covariate_penalty=0.5).fit(
-        summary, covariates=datasets.load_covariates_customers()
+        summary, covariates=datasets.load_covariates_customers().astype({"channel": str})
     )
     assert list(model.params_.index) == list(expected.params_.index)
     np.testing.assert_allclose(model.params_.to_numpy(), expected.params_.to_numpy(), rtol=1e-10)
     assert model.covariate_penalty == 0.5
+
+
+@pytest.fixture(scope="module")
+def region_files(tmp_path_factory) -> dict[str, Path]:
+    """The first 600 customers, their channel written as a region code (store 1, web 2,
+    partner 10): a CSV column of numbers."""
+    root = tmp_path_factory.mktemp("region-data")
+    customers = datasets.load_covariates_customers().iloc[:600]
+    tx = datasets.load_covariates_transactions()
+    tx = tx[tx["customer_id"].isin(customers.index)]
+    tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d")).to_csv(root / "tx.csv", index=False)
+    region = customers["channel"].astype(str).map({"store": 1, "web": 2, "partner": 10})
+    table = customers.assign(region=region.astype("int64"))[["region", "loyalty"]]
+    table.reset_index().to_csv(root / "customers.csv", index=False)
+    summary = cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
+    return {"tx": root / "tx.csv", "customers": root / "customers.csv", "summary": summary}
+
+
+def test_numbers_named_categorical_on_the_command_line_and_in_the_config(region_files, tmp_path):
+    args = ["--transactions", region_files["tx"], "--covariates", region_files["customers"]]
+    flags = [
+        "--purchase-covariates",
+        "region,loyalty",
+        "--categorical-covariates",
+        "region",
+        "--reference-level",
+        "region=2",
+    ]
+    assert run("fit", *args, *flags, "--time-unit", "W", "--out", tmp_path / "flags") == 0
+    model = cp.load_model(tmp_path / "flags" / "model.json").purchase_model
+    assert model.covariate_design_.purchase_names == ("region[1]", "region[10]", "loyalty")
+    table = pd.read_csv(region_files["customers"], dtype={"customer_id": str})
+    expected = cp.BetaGeoModel(
+        purchase_covariates=["region", "loyalty"],
+        categorical_covariates=["region"],
+        reference_levels={"region": 2},
+    ).fit(region_files["summary"], covariates=table.set_index("customer_id"))
+    assert list(model.params_.index) == list(expected.params_.index)
+    np.testing.assert_allclose(model.params_, expected.params_, rtol=1e-10, atol=0)
+    assert model.categorical_covariates == ["region"]
+    # The same in a config file's [covariates] table; a TOML number is a level too.
+    config = tmp_path / "nightly.toml"
+    config.write_text(
+        'time_unit = "W"\n'
+        "[covariates]\n"
+        f'file = "{region_files["customers"].as_posix()}"\n'
+        'purchase = ["region", "loyalty"]\n'
+        'categorical = ["region"]\n'
+        "reference_levels = {region = 2}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "config"
+    assert run("fit", "--config", config, "--transactions", region_files["tx"], "--out", out) == 0
+    from_config = cp.load_model(out / "model.json").purchase_model
+    np.testing.assert_allclose(from_config.params_, expected.params_, rtol=1e-10, atol=0)
+    # Scoring with the saved model reads the codes as numbers again.
+    scores = tmp_path / "scores"
+    assert run("score", *args, "--model", tmp_path / "flags" / "model.json", "--out", scores) == 0
+    scored = predictions(scores / "predictions.csv")
+    summary = cp.attach_covariates(region_files["summary"], table.set_index("customer_id"))
+    np.testing.assert_allclose(
+        scored.loc[summary.index, "p_alive"], expected.probability_alive(summary), rtol=1e-9
+    )
+
+
+def test_a_categorical_column_that_is_not_a_covariate_is_refused(region_files, tmp_path, capsys):
+    args = ["--transactions", region_files["tx"], "--covariates", region_files["customers"]]
+    err = refused(
+        capsys,
+        "fit",
+        *args,
+        "--purchase-covariates",
+        "loyalty",
+        "--categorical-covariates",
+        "region",
+        "--out",
+        tmp_path,
+    )
+    assert "--categorical-covariates region" in err and "['region']" in err
+    # Without it, a reference level for a number says how to make it a category.
+    err = refused(
+        capsys,
+        "fit",
+        *args,
+        "--purchase-covariates",
+        "region",
+        "--reference-level",
+        "region=2",
+        "--out",
+        tmp_path,
+    )
+    assert "categorical=" in err and "categorical_covariates" in err

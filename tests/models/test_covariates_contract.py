@@ -56,8 +56,9 @@ def test_fit_returns_self_and_names_the_coefficients(spec, customers):
     base = list(spec.cls._param_names)
     assert list(model.params_.index) == [
         *base,
-        "purchase.channel[partner]",
+        # The channel's declared categories are store (the reference), web, partner.
         "purchase.channel[web]",
+        "purchase.channel[partner]",
         "purchase.age_decades",
         "dropout.loyalty",
     ]

@@ -148,6 +148,7 @@ def test_fitted_models_pickle_copy_and_keep_their_signatures(bg, cdnow):
         "purchase_covariates",
         "dropout_covariates",
         "shared_covariates",
+        "categorical_covariates",
         "reference_levels",
         "covariate_penalty",
         "on_nonconvergence",

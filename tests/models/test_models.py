@@ -27,6 +27,7 @@ def test_fit_returns_self_and_sets_learned_state(cdnow_summary):
         "purchase_covariates": (),
         "dropout_covariates": (),
         "shared_covariates": (),
+        "categorical_covariates": (),
         "reference_levels": None,
         "covariate_penalty": 0.0,
         "on_nonconvergence": "warn",
