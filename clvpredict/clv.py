@@ -1153,7 +1153,7 @@ def clv_table(
         summary, ident = collect_summary(data)
         table = clv_table(purchase_model, spend_model, summary, **settings)
         table[UNIT_COLUMN] = table.attrs["time_unit"]
-        return table_to_kind(table, kind, ident)
+        return table_to_kind(table, kind, ident, data)
     horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
     unit = model_time_unit(purchase_model)
     _check_converged(

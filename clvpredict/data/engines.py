@@ -88,12 +88,10 @@ def checkpoint(frame: nw.LazyFrame) -> nw.LazyFrame:
     if name == "spark":
         return nw.from_native(frame.to_native().cache())
     if name == "duckdb":
-        import duckdb
-
         relation = frame.to_native()
         # to_arrow_table from DuckDB 1.4; the older name warns from then on.
         fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
-        return nw.from_native(duckdb.from_arrow(fetch()))
+        return nw.from_native(duckdb_relation(fetch(), relation))
     return frame.collect().lazy()
 
 
@@ -268,10 +266,11 @@ def collect_summary(data: Any) -> tuple[pd.DataFrame, str | None]:
     return frame, ident
 
 
-def table_to_kind(table: pd.DataFrame, kind: str, id_name: str | None) -> Any:
+def table_to_kind(table: pd.DataFrame, kind: str, id_name: str | None, source: Any = None) -> Any:
     """A per-customer pandas table (indexed by customer) as a frame of ``kind``, the id in a
     column, in the caller's engine. For a query engine (DuckDB), the table is handed to it from
-    Arrow without a copy."""
+    Arrow without a copy, on the connection of ``source`` (the caller's relation; DuckDB's
+    default connection without one)."""
     flat = table.reset_index() if id_name is not None else table.reset_index(drop=True)
     flat.attrs = {}
     if kind == "pandas":
@@ -283,13 +282,28 @@ def table_to_kind(table: pd.DataFrame, kind: str, id_name: str | None) -> Any:
         polars_frame = frame.to_polars()
         return polars_frame.lazy() if kind == "polars-lazy" else polars_frame
     if kind == "duckdb":
-        import duckdb
+        if source is None:
+            import duckdb
 
-        return duckdb.from_arrow(pa_table(flat))
+            return duckdb.from_arrow(pa_table(flat))
+        return duckdb_relation(pa_table(flat), source)
     raise ClvDataError(
         f"Per-customer tables of a {kind} summary are made on its executors "
         "(map_summary_batches), not collected."
     )
+
+
+def duckdb_relation(table: pa.Table, like: Any) -> Any:
+    """The Arrow ``table`` as a DuckDB relation on the connection of the relation ``like``.
+
+    DuckDB refuses to combine relations of two connections, so what clvpredict hands back from a
+    user's relation must be on that relation's connection (a file-backed warehouse, say), not on
+    DuckDB's default one, for the user to join it to their tables. DuckDB has no public way to
+    ask a relation for its connection; a query of ``like`` runs on it, and reads ``table`` by
+    its Python name (DuckDB's scan of Python objects). ``like`` is only bound, never run.
+    """
+    clvpredict_arrow_rows = table  # noqa: F841 (read by name in the query below)
+    return like.query("clvpredict_like", "FROM clvpredict_arrow_rows")
 
 
 def pa_table(frame: pd.DataFrame) -> pa.Table:

@@ -174,7 +174,7 @@ def in_callers_kind(function: Callable[..., Any]) -> Callable[..., Any]:
         bound.arguments["data"] = summary
         result = function(*bound.args, **bound.kwargs)
         frame = result.to_frame() if isinstance(result, pd.Series) else result
-        return table_to_kind(frame, kind, ident)
+        return table_to_kind(frame, kind, ident, data)
 
     return wrapper
 
