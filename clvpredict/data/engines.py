@@ -13,6 +13,7 @@ survives joins, filters and being written to a file.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ..exceptions import ClvDataError
+
+logger = logging.getLogger("clvpredict.data.engines")
 
 __all__ = [
     "SPARK_BACKENDS",
@@ -301,9 +304,22 @@ def duckdb_relation(table: pa.Table, like: Any) -> Any:
     DuckDB's default one, for the user to join it to their tables. DuckDB has no public way to
     ask a relation for its connection; a query of ``like`` runs on it, and reads ``table`` by
     its Python name (DuckDB's scan of Python objects). ``like`` is only bound, never run.
+    Where that scan is turned off (``SET python_enable_replacements = false``), the table goes
+    to DuckDB's default connection, as it did before, with a warning.
     """
+    import duckdb
+
     clvpredict_arrow_rows = table  # noqa: F841 (read by name in the query below)
-    return like.query("clvpredict_like", "FROM clvpredict_arrow_rows")
+    try:
+        return like.query("clvpredict_like", "FROM clvpredict_arrow_rows")
+    except duckdb.CatalogException:
+        logger.warning(
+            "This DuckDB connection does not read Python objects by name "
+            "(python_enable_replacements is off): clvpredict's result is on DuckDB's default "
+            "connection, and joins to this connection's tables are refused. Turn the setting "
+            "on to get results on this connection."
+        )
+        return duckdb.from_arrow(table)
 
 
 def pa_table(frame: pd.DataFrame) -> pa.Table:

@@ -175,3 +175,17 @@ def test_holdout_predictions_of_a_relation_join_its_connection(shop):
     np.testing.assert_array_equal(rows["actual"].to_numpy(float), want["actual"].to_numpy(float))
     np.testing.assert_allclose(rows["predicted"], want["predicted"], rtol=1e-12, atol=0)
     con.close()
+
+
+def test_without_python_scans_results_fall_back_to_the_default_connection(shop, caplog):
+    """A connection that does not read Python objects by name still gets the summary (on the
+    default connection, as before), with a warning that says why joins will be refused."""
+    log, customers = shop
+    con = connection("memory", log, customers, None)
+    con.execute("SET python_enable_replacements = false")
+    with caplog.at_level("WARNING", logger="clvpredict.data.engines"):
+        summary = cp.rfm_summary(con.table("log"), "customer_id", "date", "amount", time_unit="W")
+    assert "python_enable_replacements is off" in caplog.text
+    got = to_pandas(summary, "customer_id").drop(columns=[UNIT_COLUMN])
+    assert_equal_frames(got, cp.rfm_summary(log, "customer_id", "date", "amount", time_unit="W"))
+    con.close()
