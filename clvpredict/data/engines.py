@@ -41,6 +41,7 @@ __all__ = [
     "map_summary_batches",
     "scalars",
     "single_unit",
+    "summary_id_column",
     "summary_unit",
     "table_to_kind",
     "to_caller",
@@ -209,8 +210,11 @@ TABLE_COLUMNS = SUMMARY_COLUMNS | frozenset(
 )
 
 
-def _id_column(names: list[str]) -> str | None:
-    return next((n for n in names if n not in SUMMARY_COLUMNS), None)
+def summary_id_column(names: Sequence[str], others: Collection[str] = ()) -> str | None:
+    """The customer id column of an engine's summary with columns ``names``: its first column
+    that is neither a summary column nor one of ``others`` (covariate columns joined to it,
+    wherever the join put them); ``None`` when it has none."""
+    return next((n for n in names if n not in SUMMARY_COLUMNS and n not in others), None)
 
 
 def histories(data: Any, columns: list[str], weights: Any = None) -> pd.DataFrame:
@@ -250,14 +254,15 @@ def histories(data: Any, columns: list[str], weights: Any = None) -> pd.DataFram
     return frame
 
 
-def collect_summary(data: Any) -> tuple[pd.DataFrame, str | None]:
+def collect_summary(data: Any, others: Collection[str] = ()) -> tuple[pd.DataFrame, str | None]:
     """A summary of any engine as pandas indexed by its customer id column, with
-    ``attrs["time_unit"]``, and the name of that column (``None`` when it has none).
+    ``attrs["time_unit"]``, and the name of that column (``None`` when it has none); columns
+    ``others`` (a model's covariates) are never taken for the id.
 
     For predictions, which are one number per customer and so come to this process anyway.
     """
     lazy = as_lazy(data)
-    ident = _id_column(lazy.collect_schema().names())
+    ident = summary_id_column(lazy.collect_schema().names(), others)
     frame = to_caller(lazy, "pandas")
     # Read from the collected table: asking the engine too would run the summary once more.
     unit = summary_unit(frame)
