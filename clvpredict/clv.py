@@ -695,7 +695,7 @@ def _total_interval(
     if kind not in (None, "pandas") and backend(as_lazy(data)) not in ("spark", "polars"):
         # An engine without a seeded hash here: the summary comes to this process, as it does
         # for predictive_clv.
-        data, customer_id_col = collect_summary(data)
+        data, customer_id_col = collect_summary(data, _covariate_columns(purchase_model))
         kind = "pandas"
     history_columns = _HISTORY_COLUMNS + _covariate_columns(purchase_model)
     if kind in (None, "pandas"):
@@ -1153,10 +1153,10 @@ def clv_table(
             return _clv_table_on_spark(purchase_model, spend_model, data, None, **settings)
         # One row per customer comes back: the summary is collected, scored here, and handed
         # back to the caller's engine with its id column.
-        summary, ident = collect_summary(data)
+        summary, ident = collect_summary(data, _covariate_columns(purchase_model))
         table = clv_table(purchase_model, spend_model, summary, **settings)
         table[UNIT_COLUMN] = table.attrs["time_unit"]
-        return table_to_kind(table, kind, ident)
+        return table_to_kind(table, kind, ident, data)
     horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
     unit = model_time_unit(purchase_model)
     _check_converged(

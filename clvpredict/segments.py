@@ -463,7 +463,7 @@ def at_risk_customers(
             min_drop=min_drop,
             covariates=covariates,
         )
-        return table_to_kind(listed, kind, ident)
+        return table_to_kind(listed, kind, ident, table)
     values = table["predictive_clv"].to_numpy(dtype=float)
     present = np.sort(values[~np.isnan(values)])
     if len(present):

@@ -104,7 +104,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ClvDataError, describe_values
-from .engines import SPARK_BACKENDS
+from .engines import SPARK_BACKENDS, as_lazy, head_rows, scalars, summary_id_column
 
 __all__ = [
     "CovariateColumn",
@@ -126,6 +126,9 @@ MIN_STD, MAX_STD, MAX_MEAN, MEAN_SPREADS = 0.1, 10.0, 10.0, 10.0
 #: Relative size of a singular value of the column-normalised design below which the design is
 #: taken as rank deficient: far above rounding (1e-16), far below any real, estimable spread.
 RANK_TOLERANCE = 1e-9
+
+#: How many customer ids a message about an engine's summary shows (as describe_values does).
+_SHOWN_IDS = 5
 
 #: The name given to the intercept column in messages about collinear columns.
 CONSTANT = "the constant"
@@ -993,11 +996,18 @@ def _level_order(series: pd.Series, seen: pd.Index) -> list[str]:
 def _check_missing(series: pd.Series, name: str, ids: pd.Index) -> None:
     missing = series.isna().to_numpy()
     if missing.any():
-        raise ClvDataError(
-            f"Covariate {name!r} is missing for {int(missing.sum())} customer(s): "
-            f"{describe_values(ids[missing])}. Fill it in (a level such as 'unknown' for a "
-            "categorical), or leave those customers out."
-        )
+        raise _missing_error(name, int(missing.sum()), describe_values(ids[missing]))
+
+
+def _missing_error(name: str, count: int, shown: str) -> ClvDataError:
+    return ClvDataError(
+        f"Covariate {name!r} is missing for {count} customer(s): {shown}. Fill it in (a level "
+        "such as 'unknown' for a categorical), or leave those customers out."
+    )
+
+
+def _infinite_error(name: str, shown: str) -> ClvDataError:
+    return ClvDataError(f"Covariate {name!r} has infinite values for customer(s) {shown}.")
 
 
 def _numeric_values(series: pd.Series, name: str) -> np.ndarray:
@@ -1015,11 +1025,49 @@ def _numeric_values(series: pd.Series, name: str) -> np.ndarray:
     values = series.to_numpy(dtype=np.float64)
     infinite = ~np.isfinite(values)
     if infinite.any():
-        raise ClvDataError(
-            f"Covariate {name!r} has infinite values for customer(s) "
-            f"{describe_values(series.index[infinite])}."
-        )
+        raise _infinite_error(name, describe_values(series.index[infinite]))
     return values
+
+
+def check_engine_values(
+    data: Any, rows: pd.DataFrame, columns: Sequence[str], weights: str | None = None
+) -> None:
+    """Refuse missing and infinite covariate values of a summary held by an engine (polars,
+    pyarrow, DuckDB, Spark), naming the customers by their id: the summary's first column that
+    is not a summary column, a covariate column or the ``weights`` column.
+
+    A model is fitted on such a summary's distinct rows (``rows``, from
+    :func:`~clvpredict.data.engines.histories`), which carry no customer ids; a bad value
+    found among them is looked up in the engine, only then, for the number of customers who
+    have it and the first ids in order (a polars inner join would have dropped those customers
+    silently; a left join keeps them for this message).
+    """
+    schema = as_lazy(data).collect_schema()
+    id_col = summary_id_column(schema.names(), [*columns, *([weights] if weights else [])])
+    for name in columns:
+        values = rows[name]
+        column = nw.col(name)
+        if values.isna().any():
+            condition = column.is_null()
+            if schema[name].is_float():
+                condition = condition | column.is_nan()
+            count, shown = _engine_customers(data, condition, id_col)
+            raise _missing_error(name, count, shown)
+        if pd.api.types.is_float_dtype(values.dtype) and np.isinf(values.to_numpy()).any():
+            condition = column.abs() == float("inf")
+            raise _infinite_error(name, _engine_customers(data, condition, id_col)[1])
+
+
+def _engine_customers(data: Any, condition: Any, id_col: str | None) -> tuple[int, str]:
+    """How many customers of an engine's summary meet ``condition``, and the first few ids
+    (in id order) as a message shows them."""
+    lazy = as_lazy(data).filter(condition)
+    count = int(scalars(lazy, nw.len())[0])
+    if id_col is None:
+        return count, "(the summary has no customer id column to name them by)"
+    ids = [row[0] for row in head_rows(lazy.select(id_col).sort(id_col), _SHOWN_IDS)]
+    more = count - len(ids)
+    return count, describe_values(ids) + (f", ... ({more} more)" if more > 0 else "")
 
 
 def _level_text(value: Any) -> str:

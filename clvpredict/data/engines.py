@@ -13,6 +13,7 @@ survives joins, filters and being written to a file.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ..exceptions import ClvDataError
+
+logger = logging.getLogger("clvpredict.data.engines")
 
 __all__ = [
     "SPARK_BACKENDS",
@@ -38,6 +41,7 @@ __all__ = [
     "map_summary_batches",
     "scalars",
     "single_unit",
+    "summary_id_column",
     "summary_unit",
     "table_to_kind",
     "to_caller",
@@ -88,12 +92,10 @@ def checkpoint(frame: nw.LazyFrame) -> nw.LazyFrame:
     if name == "spark":
         return nw.from_native(frame.to_native().cache())
     if name == "duckdb":
-        import duckdb
-
         relation = frame.to_native()
         # to_arrow_table from DuckDB 1.4; the older name warns from then on.
         fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
-        return nw.from_native(duckdb.from_arrow(fetch()))
+        return nw.from_native(duckdb_relation(fetch(), relation))
     return frame.collect().lazy()
 
 
@@ -208,8 +210,11 @@ TABLE_COLUMNS = SUMMARY_COLUMNS | frozenset(
 )
 
 
-def _id_column(names: list[str]) -> str | None:
-    return next((n for n in names if n not in SUMMARY_COLUMNS), None)
+def summary_id_column(names: Sequence[str], others: Collection[str] = ()) -> str | None:
+    """The customer id column of an engine's summary with columns ``names``: its first column
+    that is neither a summary column nor one of ``others`` (covariate columns joined to it,
+    wherever the join put them); ``None`` when it has none."""
+    return next((n for n in names if n not in SUMMARY_COLUMNS and n not in others), None)
 
 
 def histories(data: Any, columns: list[str], weights: Any = None) -> pd.DataFrame:
@@ -256,14 +261,15 @@ def histories(data: Any, columns: list[str], weights: Any = None) -> pd.DataFram
     return frame
 
 
-def collect_summary(data: Any) -> tuple[pd.DataFrame, str | None]:
+def collect_summary(data: Any, others: Collection[str] = ()) -> tuple[pd.DataFrame, str | None]:
     """A summary of any engine as pandas indexed by its customer id column, with
-    ``attrs["time_unit"]``, and the name of that column (``None`` when it has none).
+    ``attrs["time_unit"]``, and the name of that column (``None`` when it has none); columns
+    ``others`` (a model's covariates) are never taken for the id.
 
     For predictions, which are one number per customer and so come to this process anyway.
     """
     lazy = as_lazy(data)
-    ident = _id_column(lazy.collect_schema().names())
+    ident = summary_id_column(lazy.collect_schema().names(), others)
     frame = to_caller(lazy, "pandas")
     # Read from the collected table: asking the engine too would run the summary once more.
     unit = summary_unit(frame)
@@ -275,10 +281,11 @@ def collect_summary(data: Any) -> tuple[pd.DataFrame, str | None]:
     return frame, ident
 
 
-def table_to_kind(table: pd.DataFrame, kind: str, id_name: str | None) -> Any:
+def table_to_kind(table: pd.DataFrame, kind: str, id_name: str | None, source: Any = None) -> Any:
     """A per-customer pandas table (indexed by customer) as a frame of ``kind``, the id in a
     column, in the caller's engine. For a query engine (DuckDB), the table is handed to it from
-    Arrow without a copy."""
+    Arrow without a copy, on the connection of ``source`` (the caller's relation; DuckDB's
+    default connection without one)."""
     flat = table.reset_index() if id_name is not None else table.reset_index(drop=True)
     flat.attrs = {}
     if kind == "pandas":
@@ -290,13 +297,41 @@ def table_to_kind(table: pd.DataFrame, kind: str, id_name: str | None) -> Any:
         polars_frame = frame.to_polars()
         return polars_frame.lazy() if kind == "polars-lazy" else polars_frame
     if kind == "duckdb":
-        import duckdb
+        if source is None:
+            import duckdb
 
-        return duckdb.from_arrow(pa_table(flat))
+            return duckdb.from_arrow(pa_table(flat))
+        return duckdb_relation(pa_table(flat), source)
     raise ClvDataError(
         f"Per-customer tables of a {kind} summary are made on its executors "
         "(map_summary_batches), not collected."
     )
+
+
+def duckdb_relation(table: pa.Table, like: Any) -> Any:
+    """The Arrow ``table`` as a DuckDB relation on the connection of the relation ``like``.
+
+    DuckDB refuses to combine relations of two connections, so what clvpredict hands back from a
+    user's relation must be on that relation's connection (a file-backed warehouse, say), not on
+    DuckDB's default one, for the user to join it to their tables. DuckDB has no public way to
+    ask a relation for its connection; a query of ``like`` runs on it, and reads ``table`` by
+    its Python name (DuckDB's scan of Python objects). ``like`` is only bound, never run.
+    Where that scan is turned off (``SET python_enable_replacements = false``), the table goes
+    to DuckDB's default connection, as it did before, with a warning.
+    """
+    import duckdb
+
+    clvpredict_arrow_rows = table  # noqa: F841 (read by name in the query below)
+    try:
+        return like.query("clvpredict_like", "FROM clvpredict_arrow_rows")
+    except duckdb.CatalogException:
+        logger.warning(
+            "This DuckDB connection does not read Python objects by name "
+            "(python_enable_replacements is off): clvpredict's result is on DuckDB's default "
+            "connection, and joins to this connection's tables are refused. Turn the setting "
+            "on to get results on this connection."
+        )
+        return duckdb.from_arrow(table)
 
 
 def pa_table(frame: pd.DataFrame) -> pa.Table:

@@ -155,6 +155,7 @@ def in_callers_kind(function: Callable[..., Any]) -> Callable[..., Any]:
         kind = frame_kind(data) if data is not None else None
         if kind in (None, "pandas"):
             return function(*args, **kwargs)
+        covariates = _covariate_columns(bound.arguments.get("self"))
         if kind == "spark":
             # Computed on the executors; the closure carries the other arguments (the model,
             # the horizon), never the Spark DataFrame itself.
@@ -167,16 +168,21 @@ def in_callers_kind(function: Callable[..., Any]) -> Callable[..., Any]:
                 result = function(*rebound.args, **rebound.kwargs)
                 return result.to_frame() if isinstance(result, pd.Series) else result
 
-            design = getattr(bound.arguments.get("self"), "covariate_design_", None)
-            covariates = () if design is None else design.columns
             return map_summary_batches(data, score, other_columns=covariates)
-        summary, ident = collect_summary(data)
+        summary, ident = collect_summary(data, covariates)
         bound.arguments["data"] = summary
         result = function(*bound.args, **bound.kwargs)
         frame = result.to_frame() if isinstance(result, pd.Series) else result
-        return table_to_kind(frame, kind, ident)
+        return table_to_kind(frame, kind, ident, data)
 
     return wrapper
+
+
+def _covariate_columns(model: Any) -> tuple[str, ...]:
+    """The covariate columns of a model fitted with covariates (none for any other): columns
+    of a summary that are not its customer id."""
+    design = getattr(model, "covariate_design_", None)
+    return () if design is None else tuple(design.columns)
 
 
 def lifetimes_call_hints(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -307,7 +313,7 @@ class BaseModel:
             check_is_fitted(self)
         if is_engine_frame(data):
             # One number per customer comes back anyway: the summary is collected here.
-            data = collect_summary(data)[0]
+            data = collect_summary(data, _covariate_columns(self))[0]
         arrays, index = self._read_arrays(data, overrides)
         from_data = [c for c in ("recency", "T") if c in arrays and overrides.get(c) is None]
         if self._uses_time and from_data:

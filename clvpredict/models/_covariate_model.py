@@ -49,7 +49,12 @@ from scipy import stats
 
 from .._fitting import compress, maximise_likelihood, report_convergence, serial_blas
 from .._validation import check_is_fitted
-from ..data.covariates import LOST_UNIT_HINT, CovariateDesign, attach_covariates
+from ..data.covariates import (
+    LOST_UNIT_HINT,
+    CovariateDesign,
+    attach_covariates,
+    check_engine_values,
+)
 from ..data.engines import frame_kind, histories, is_engine_frame
 from ..exceptions import ClvDataError, ConvergenceWarning
 from ._base import (
@@ -237,8 +242,10 @@ class CovariatePurchaseModel(PurchaseModel):
                 )
             # The engine groups the customers by history and covariates: only the distinct
             # rows, with their counts, come to this process.
-            wanted = [*self._columns, *dict.fromkeys([*purchase, *dropout, *shared])]
-            data, weights = histories(data, wanted, weights), "weight"
+            used = list(dict.fromkeys([*purchase, *dropout, *shared]))
+            rows = histories(data, [*self._columns, *used], weights)
+            check_engine_values(data, rows, used, weights if isinstance(weights, str) else None)
+            data, weights = rows, "weight"
         if covariates is not None:
             data = attach_covariates(data, covariates)
         if weights is not None and not isinstance(weights, str):
