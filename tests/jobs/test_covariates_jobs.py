@@ -218,8 +218,8 @@ def new_customer_clv(model, spend, profile: dict) -> tuple[float, float]:
     """Repeat purchases and CLV of a new customer over the horizon, discounted month by month
     at the months' ends (written here from the definition, not with the package's helpers)."""
     weeks = np.arange(1, HORIZON_MONTHS + 1) * 365.2425 / 12 / 7
-    cumulative = np.array(
-        [model.profile_model(profile).expected_purchases_new_customer(float(t)) for t in weeks]
+    cumulative = np.asarray(
+        model.profile_model(profile).expected_purchases_new_customer(weeks), dtype=float
     )
     monthly = np.diff(np.concatenate([[0.0], cumulative]))
     factors = (1 + DISCOUNT) ** (-np.arange(1, HORIZON_MONTHS + 1) / 12)
@@ -227,13 +227,30 @@ def new_customer_clv(model, spend, profile: dict) -> tuple[float, float]:
     return cumulative[-1], MARGIN * p * gamma / (q - 1) * float(factors @ monthly)
 
 
+def typical_new_customer(model, spend, customers: pd.DataFrame) -> tuple[float, float]:
+    """The mean, over ``customers`` (one row each, with the model's covariate columns), of the
+    repeat purchases and CLV of a new customer with each one's covariates: a plain loop over
+    the customers, each profile worked out once."""
+    columns = list(model.covariate_design_.columns)
+    seen: dict[tuple, tuple[float, float]] = {}
+    values = []
+    for row in customers[columns].itertuples(index=False):
+        profile = dict(zip(columns, row, strict=True))
+        key = tuple(str(v) for v in row)
+        if key not in seen:
+            seen[key] = new_customer_clv(model, spend, profile)
+        values.append(seen[key])
+    purchases, clv = np.mean(values, axis=0)
+    return float(purchases), float(clv)
+
+
 def test_report_shows_the_value_by_covariate(refreshed, direct):
     report = (refreshed / "report.html").read_text()
     table = covariate_table(report, "channel")
     assert list(table) == ["partner", "store (reference)", "web"]
     published = predictions(refreshed / "predictions.csv")
-    by_channel = published.join(direct["customers"]["channel"].astype(str)).groupby("channel")
-    loyalty_mean = float(direct["customers"]["loyalty"].mean())
+    customers = direct["customers"].assign(channel=direct["customers"]["channel"].astype(str))
+    by_channel = published.join(customers["channel"]).groupby("channel")
     for level, label in (("web", "web"), ("store", "store (reference)"), ("partner", "partner")):
         row = {k.split(" (")[0]: v for k, v in table[label].items()}
         group = by_channel.get_group(level)
@@ -244,21 +261,31 @@ def test_report_shows_the_value_by_covariate(refreshed, direct):
         assert row["Mean expected purchases, next 12 months"] == (
             f"{group['expected_purchases'].mean():.3f}"
         )
-        purchases, clv = new_customer_clv(
-            direct["model"], direct["spend"], {"channel": level, "loyalty": loyalty_mean}
+        # The level's typical new customer: its customers valued as new ones, with their own
+        # loyalty (not the mean loyalty of all customers, a customer who does not exist).
+        purchases, clv = typical_new_customer(
+            direct["model"], direct["spend"], customers[customers["channel"] == level]
         )
-        assert row["New customer: expected repeat purchases, first 12 months"] == f"{purchases:.3f}"
-        assert row["New customer: CLV of the first 12 months"] == money(clv)
-    # loyalty is a 0/1 number: one row per value, the new customers from the store.
+        assert row["Typical new customer: expected repeat purchases, first 12 months"] == (
+            f"{purchases:.3f}"
+        )
+        assert row["Typical new customer: CLV of the first 12 months"] == money(clv)
+    # loyalty is a 0/1 number: one row per value; members from every channel.
     loyalty = covariate_table(report, "loyalty")
     assert list(loyalty) == ["0", "1"]
-    _, clv = new_customer_clv(direct["model"], direct["spend"], {"channel": "store", "loyalty": 1})
+    members = customers[customers["loyalty"] == 1]
+    assert members["channel"].nunique() == 3
+    _, clv = typical_new_customer(direct["model"], direct["spend"], members)
     assert {k.split(" (")[0]: v for k, v in loyalty["1"].items()}[
-        "New customer: CLV of the first 12 months"
+        "Typical new customer: CLV of the first 12 months"
     ] == money(clv)
+    text = re.sub(r"\s+", " ", report)
+    assert "its mean" not in text
+    assert "each customer of the level is valued as if acquired today" in text
+    # The heatmaps' one customer: the reference channel and the median loyalty, 0.
+    assert "For a customer with channel = store, loyalty = 0 (the model has covariates" in text
 
     test = direct["model"].likelihood_ratio_test()
-    text = re.sub(r"\s+", " ", report)
     assert (
         f"statistic {test['statistic']:.2f} on {test['df']:.0f} degrees of freedom, p-value "
         f"{test['p_value']:.3g}"
@@ -270,6 +297,80 @@ def test_report_shows_the_value_by_covariate(refreshed, direct):
     assert f"<td>{factor:.3f}</td>" in report
     # The first screen is the one of a model without covariates.
     assert report.index("At a glance") < report.index("Value by covariate")
+
+
+@pytest.fixture(scope="module")
+def with_age(direct) -> dict:
+    """A BG/NBD with a continuous covariate (age, binned in the tables) on the first 300
+    customers, and its CLV table."""
+    summary = direct["summary"].iloc[:300]
+    model = cp.BetaGeoModel(purchase_covariates=["channel", "age_decades"]).fit(summary)
+    table = cp.clv_table(
+        model,
+        direct["spend"],
+        summary,
+        lifetime_years=2,
+        horizon_months=HORIZON_MONTHS,
+        annual_discount_rate=DISCOUNT,
+        margin=MARGIN,
+    )
+    return {"model": model, "summary": summary, "table": table}
+
+
+def values_of(case: dict, spend) -> object:
+    return covariate_values(
+        case["model"],
+        spend,
+        case["table"],
+        case["summary"],
+        horizon_months=HORIZON_MONTHS,
+        annual_discount_rate=DISCOUNT,
+        margin=MARGIN,
+    )
+
+
+def test_a_bins_typical_new_customer_has_its_customers_ages(with_age, direct):
+    """Each quintile of age: the mean over its customers of a new customer with their own age
+    and channel; the heatmaps' customer has the median age, an age some customer has."""
+    got = values_of(with_age, direct["spend"])
+    summary = with_age["summary"]
+    bins = pd.qcut(summary["age_decades"], 5)
+    assert list(got.tables["age_decades"].index) == [
+        f"Q{k + 1}: {b.left:.4g} to {b.right:.4g}" for k, b in enumerate(bins.cat.categories)
+    ]
+    for k, (_, members) in enumerate(summary.groupby(bins, observed=True)):
+        purchases, clv = typical_new_customer(with_age["model"], direct["spend"], members)
+        row = got.tables["age_decades"].iloc[k]
+        assert row["n_customers"] == len(members)
+        assert row["new_customer_purchases"] == pytest.approx(purchases, rel=1e-9)
+        assert row["new_customer_clv"] == pytest.approx(clv, rel=1e-9)
+    assert got.baseline["age_decades"] in set(summary["age_decades"])
+    assert got.baseline["age_decades"] == sorted(summary["age_decades"])[149]
+    assert "sample" not in got.notes["channel"]
+
+
+def test_many_profiles_value_an_evenly_spread_sample(with_age, direct, monkeypatch):
+    """Beyond NEW_CUSTOMER_PROFILES distinct profiles, a row's typical new customer averages
+    NEW_CUSTOMER_SAMPLE of its customers at evenly spaced positions, and the note says so."""
+    from clvpredict.jobs import values
+
+    monkeypatch.setattr(values, "NEW_CUSTOMER_PROFILES", 20)
+    monkeypatch.setattr(values, "NEW_CUSTOMER_SAMPLE", 7)
+    got = values_of(with_age, direct["spend"])
+    summary = with_age["summary"]
+    distinct = len(summary[["channel", "age_decades"]].drop_duplicates())
+    assert distinct > 20
+    assert f"{distinct:,} distinct covariate profiles" in got.notes["channel"]
+    channel = summary["channel"].astype(str)
+    for level in ("partner", "store", "web"):
+        members = summary[channel == level]
+        picked = members.iloc[np.round(np.linspace(0, len(members) - 1, 7)).astype(int)]
+        purchases, clv = typical_new_customer(with_age["model"], direct["spend"], picked)
+        label = level + (" (reference)" if level == "store" else "")
+        row = got.tables["channel"].loc[label]
+        assert row["n_customers"] == len(members) > 7
+        assert row["new_customer_purchases"] == pytest.approx(purchases, rel=1e-9)
+        assert row["new_customer_clv"] == pytest.approx(clv, rel=1e-9)
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,8 +457,7 @@ def test_the_report_commands_value_by_covariate_is_the_python_fits(reported, dir
     assert list(got.tables) == ["channel", "loyalty"]
     for name, frame in expected.tables.items():
         pd.testing.assert_frame_equal(got.tables[name], frame, rtol=1e-12, atol=0)
-    assert got.baseline["channel"] == "store"
-    assert got.baseline["loyalty"] == pytest.approx(expected.baseline["loyalty"], rel=1e-12)
+    assert got.baseline == expected.baseline == {"channel": "store", "loyalty": 0.0}
     pd.testing.assert_series_equal(
         got.likelihood_ratio, expected.likelihood_ratio, rtol=1e-12, atol=0
     )
