@@ -11,6 +11,7 @@ what the refresh's report shows, and every bad covariate input must stop the job
 from __future__ import annotations
 
 import json
+import logging
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -741,7 +742,8 @@ def test_metrics_record_the_covariates(refreshed, direct):
 
 def test_drift_of_a_coefficient_is_the_change_of_its_factor(refreshed, direct, tmp_path):
     """A coefficient takes any sign and may be near 0: its drift is |e^(new - old) - 1|, not
-    the relative change of the coefficient; parameters only one night has are named."""
+    the relative change of the coefficient. Parameters only one night has cannot be compared:
+    they are named and the gate fails, as it does for another purchase model."""
     from clvpredict.jobs.pipeline import Settings, _drift_gate
 
     settings = Settings(max_param_drift=0.5)
@@ -758,7 +760,151 @@ def test_drift_of_a_coefficient_is_the_change_of_its_factor(refreshed, direct, t
     plain.save(tmp_path / "model.json")
     gate = _drift_gate(settings, tonight, tmp_path / "model.json")
     assert "added ['purchase.channel[partner]', 'purchase.channel[web]'" in gate.detail
-    assert "(not compared)" in gate.detail
+    assert "(not comparable)" in gate.detail
+    assert gate.passed is False
+    # The shared parameters were still measured: r, alpha, a and b moved by less than 50%.
+    common = ["r", "alpha", "a", "b"]
+    change = tonight.purchase_model.params_[common] / plain.purchase_model.params_[common] - 1
+    assert gate.value == pytest.approx(float(change.abs().max()), rel=1e-12) and gate.value < 0.5
+
+    # Another purchase model: the BG/NBD's a and b are not the MBG/NBD's, whatever the names.
+    summary = direct["summary"].iloc[:300]
+    other = cp.ModelBundle(
+        cp.ModifiedBetaGeoModel(purchase_covariates=["channel", "loyalty"]).fit(summary),
+        direct["spend"],
+        dict(tonight.settings),
+    )
+    other.save(tmp_path / "model.json")
+    gate = _drift_gate(settings, tonight, tmp_path / "model.json")
+    assert gate.passed is False and gate.value is None
+    assert "purchase model changed from MBG/NBD" in gate.detail and "BG/NBD" in gate.detail
+
+
+# --------------------------------------------------------------------------------------------
+# A refresh keeps the previous model's reference levels
+# --------------------------------------------------------------------------------------------
+
+#: Two nights' customers of the shipped data, by channel: the store is the largest channel on
+#: the first night; on the second, new web customers make the web the largest.
+FIRST_NIGHT = {"store": 150, "web": 100, "partner": 50}
+SECOND_NIGHT_NEW_WEB = 120
+NIGHT = [
+    "--purchase-covariates",
+    "channel",
+    "--time-unit",
+    "W",
+    "--no-report",
+    "--holdout-months",  # longer than half the 78 weeks: no holdout check, no calibration fit
+    "12",
+]
+
+
+@pytest.fixture(scope="module")
+def two_nights(tmp_path_factory) -> dict:
+    """Two refreshes into one folder, the second on more customers, most of them from the web
+    (no reference level in the settings); each night's files and published model."""
+    root = tmp_path_factory.mktemp("two-nights")
+    tx = datasets.load_covariates_transactions()
+    customers = datasets.load_covariates_customers()
+    channel = customers["channel"].astype(str)
+    first = [customers.index[channel == c][:n] for c, n in FIRST_NIGHT.items()]
+    later = customers.index[channel == "web"][FIRST_NIGHT["web"] :][:SECOND_NIGHT_NEW_WEB]
+    nights = {"first": np.concatenate(first), "second": np.concatenate([*first, later])}
+    out, result = root / "out", {"out": root / "out"}
+    logged, pipeline_log = _Records(), logging.getLogger("clvpredict.pipeline")
+    pipeline_log.addHandler(logged)
+    try:
+        for night, ids in nights.items():
+            files = {"tx": root / f"{night}-tx.csv", "customers": root / f"{night}-customers.csv"}
+            chosen = tx[tx["customer_id"].isin(ids)]
+            dates = chosen["date"].dt.strftime("%Y-%m-%d")
+            chosen.assign(date=dates).to_csv(files["tx"], index=False)
+            customers.loc[ids].reset_index().to_csv(files["customers"], index=False)
+            args = ["--transactions", files["tx"], "--covariates", files["customers"], *NIGHT]
+            logged.messages.clear()
+            assert run("refresh", *args, "--verbose", "--out", out) == 0
+            result[night] = {
+                **files,
+                "log": list(logged.messages),
+                "model": cp.load_model(out / "model.json"),
+                "metrics": json.loads((out / "metrics.json").read_text()),
+            }
+    finally:
+        pipeline_log.removeHandler(logged)
+    return result
+
+
+class _Records(logging.Handler):
+    """The messages of the log records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_a_refresh_keeps_the_previous_reference_level(two_nights):
+    """The web outnumbers the store on the second night, whose default reference level would
+    be the web: the refresh keeps the store, so the coefficients keep their names, the fit is
+    the Python fit with the store as reference, and the drift gate compares every parameter."""
+    first, second = two_nights["first"], two_nights["second"]
+    counts = pd.read_csv(second["customers"])["channel"].value_counts()
+    assert counts["web"] > counts["store"] > counts["partner"]
+    names = ["r", "alpha", "a", "b", "purchase.channel[partner]", "purchase.channel[web]"]
+    assert list(first["model"].purchase_model.params_.index) == names
+    assert list(second["model"].purchase_model.params_.index) == names
+    assert second["model"].purchase_model.covariate_design_.column("channel").reference == "store"
+    covariates = second["metrics"]["covariates"]
+    assert covariates["reference_levels"] == {"channel": "store"}
+    assert covariates["reference_levels_kept_from_previous_model"] == {"channel": "store"}
+    assert first["metrics"]["covariates"]["reference_levels_kept_from_previous_model"] == {}
+    kept = "keeping the previous model's reference level(s) channel=store"
+    assert any(kept in m for m in second["log"]) and not any(kept in m for m in first["log"])
+
+    tx = pd.read_csv(second["tx"], dtype={"customer_id": str}, parse_dates=["date"])
+    summary = cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
+    table = pd.read_csv(second["customers"], dtype={"customer_id": str})
+    table = table.set_index("customer_id")
+    # Without the kept level the same data would have renamed the coefficients.
+    default = cp.BetaGeoModel(purchase_covariates=["channel"]).fit(summary, covariates=table)
+    assert "purchase.channel[store]" in default.params_.index
+    expected = cp.BetaGeoModel(
+        purchase_covariates=["channel"], reference_levels={"channel": "store"}
+    ).fit(summary, covariates=table)
+    np.testing.assert_allclose(
+        second["model"].purchase_model.params_.to_numpy(),
+        expected.params_.to_numpy(),
+        rtol=1e-9,
+    )
+
+    (drift,) = [g for g in second["metrics"]["gates"] if g["name"] == "parameter_drift"]
+    old, new = first["model"].purchase_model.params_, second["model"].purchase_model.params_
+    coefficient = np.array(["." in n for n in names])
+    ratio = np.where(coefficient, np.exp(new - old), new / old)
+    spend_old = first["model"].spend_model.params_
+    spend_new = second["model"].spend_model.params_
+    worst = max(np.abs(ratio - 1).max(), (spend_new / spend_old - 1).abs().max())
+    assert drift["passed"] is True and "not comparable" not in drift["detail"]
+    assert drift["value"] == pytest.approx(worst, rel=1e-12)
+
+
+def test_a_kept_reference_level_that_is_gone_is_named(two_nights, tmp_path, capsys):
+    """With no store customer left, the previous model's reference level cannot be kept: the
+    refresh stops (exit 2) naming the level, the column and the setting that chooses another."""
+    second = two_nights["second"]
+    customers = pd.read_csv(second["customers"], dtype={"customer_id": str})
+    no_store = tmp_path / "customers.csv"
+    customers.assign(channel=customers["channel"].replace({"store": "web"})).to_csv(
+        no_store, index=False
+    )
+    before = (two_nights["out"] / "model.json").read_bytes()
+    args = ["--transactions", second["tx"], "--covariates", no_store, *NIGHT]
+    err = refused(capsys, "refresh", *args, "--out", two_nights["out"])
+    assert "'store'" in err and "['channel']" in err and "previous model" in err
+    assert "--reference-level" in err
+    assert (two_nights["out"] / "model.json").read_bytes() == before
 
 
 def test_a_parquet_covariates_file_and_the_penalty(files, tmp_path):
