@@ -130,6 +130,14 @@ def test_the_grouping_limit_is_the_packages():
     assert f"more than {_covariate_model._MAX_GROUPS} groups, or more than one per 50" in text
 
 
+def test_the_report_section_quotes_the_packages_limits():
+    from clvpredict.jobs import values
+
+    text = _prose("On the command line")
+    assert f"more than {values.NEW_CUSTOMER_PROFILES:,} distinct profiles" in text
+    assert f"each row averages {values.NEW_CUSTOMER_SAMPLE:,} of its customers" in text
+
+
 def test_the_penalty_example_quotes_its_output(page_run):
     shrinkage, settings = page_run["shrinkage"], page_run["settings"]
     text = _prose("Fitting")

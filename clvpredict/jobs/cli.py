@@ -350,7 +350,8 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         metavar="COLUMN=LEVEL",
         help=(
             "reference level of a category column (repeatable), e.g. channel=store; default: "
-            "its most frequent level"
+            "its most frequent level, or refresh's previous model's (set it in production: "
+            "the most frequent level can change with the data)"
         ),
     )
     group.add_argument(

@@ -28,7 +28,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -902,22 +902,65 @@ def _holdout_gate(settings: Settings, context: dict[str, Any]) -> tuple[Gate, di
     return gate, metrics
 
 
-def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
-    """Largest relative parameter change against the last published model."""
-
+def _previous_bundle(previous_path: Path) -> Any:
+    """The model file of the last published night, or None if there is none."""
     if not previous_path.is_file():
-        return Gate("parameter_drift", None, detail="no previous model; skipped")
+        return None
     try:
-        previous = load_model(previous_path)
+        return load_model(previous_path)
     except BundleSettingsError as exc:
         # Written by an older version with a setting that cannot score (margin = "0.3"): its
         # parameters are still the last published ones, and tonight's bundle replaces it.
         logger.warning("parameter drift: comparing with the previous model anyway: %s", exc)
         document = json.loads(previous_path.read_text(encoding="utf-8"))
-        previous = ModelBundle(
+        return ModelBundle(
             model_from_dict(document["purchase_model"], str(previous_path)),
             model_from_dict(document["spend_model"], str(previous_path)),
         )
+
+
+def _keep_reference_levels(settings: Settings, previous_path: Path) -> tuple[Settings, dict]:
+    """``settings`` with the previous model's reference level for each categorical covariate
+    whose reference level they do not give, and those levels by column.
+
+    By default a categorical's reference level is its most frequent one, which can change
+    from one night to the next; the coefficients would then be renamed (``channel[web]``
+    becomes ``channel[store]``) and measure against another level. Kept, tonight's
+    coefficients have last night's names and meaning, and the drift gate compares them.
+    """
+    if not settings.covariate_columns:
+        return settings, {}
+    previous = _previous_bundle(previous_path)
+    design = getattr(getattr(previous, "purchase_model", None), "covariate_design_", None)
+    if design is None:
+        return settings, {}
+    given = dict(settings.reference_levels or {})
+    kept = {
+        name: design.column(name).reference
+        for name in design.columns
+        if name in settings.covariate_columns
+        and name not in given
+        and design.column(name).kind == "categorical"
+    }
+    if not kept:
+        return settings, {}
+    logger.info(
+        "covariates: keeping the previous model's reference level(s) %s (the settings give "
+        "none), so that the coefficients keep their names; --reference-level chooses them",
+        ", ".join(f"{name}={level}" for name, level in kept.items()),
+    )
+    return replace(settings, reference_levels={**given, **kept}), kept
+
+
+def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
+    """Largest relative parameter change against the last published model; it fails when the
+    two are not comparable: another time unit, another purchase model, or parameters that one
+    of them lacks (a covariate added or removed, a level new or gone, another reference
+    level)."""
+
+    previous = _previous_bundle(previous_path)
+    if previous is None:
+        return Gate("parameter_drift", None, detail="no previous model; skipped")
     if not isinstance(previous, ModelBundle):
         return Gate("parameter_drift", False, detail=f"{previous_path} is not a model bundle")
     if previous.purchase_model.time_unit_ != bundle.purchase_model.time_unit_:
@@ -927,6 +970,17 @@ def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
             detail=(
                 f"time unit changed from {previous.purchase_model.time_unit_!r} to "
                 f"{bundle.purchase_model.time_unit_!r}: parameters are not comparable"
+            ),
+        )
+    before, after = type(previous.purchase_model), type(bundle.purchase_model)
+    if before is not after:
+        # Equal names need not mean the same: a and b of the BG/NBD and of the MBG/NBD.
+        return Gate(
+            "parameter_drift",
+            False,
+            detail=(
+                f"purchase model changed from {model_label(before)} to {model_label(after)}: "
+                "parameters are not comparable"
             ),
         )
     worst, where, changed = 0.0, "", []
@@ -947,7 +1001,7 @@ def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
                     )
                     if part
                 )
-                + " (not compared)"
+                + " (not comparable)"
             )
         # A covariate coefficient (a name with a dot) takes any sign and may be near 0: its
         # change is that of the factor e^coef it multiplies by, |e^(new - old) - 1|.
@@ -960,9 +1014,11 @@ def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
         change = pd.Series(np.abs(ratio - 1.0), index=common)
         if len(change) and change.max() > worst:
             worst, where = float(change.max()), f"{role}.{change.idxmax()}"
+    # A parameter one model lacks has no change to measure: the two models are not comparable,
+    # as with another time unit, and the gate fails whatever the others' drift.
     return Gate(
         "parameter_drift",
-        worst <= settings.max_param_drift,
+        worst <= settings.max_param_drift and not changed,
         worst,
         settings.max_param_drift,
         f"largest relative parameter change {worst:.2%} ({where}), limit "
@@ -1029,7 +1085,26 @@ def _refresh(
     ``scratch`` is the folder of :func:`~clvpredict.publishing.release_scratch`. What
     ``cleanup`` is given runs when the refresh ends, however it ends."""
     outcome = RefreshOutcome()
-    bundle, _tx, rfm, context = run_fit(settings, record, evaluate_holdout_too=True)
+    settings, kept = _keep_reference_levels(settings, out / "model.json")
+    try:
+        bundle, _tx, rfm, context = run_fit(settings, record, evaluate_holdout_too=True)
+    except ClvDataError as exc:
+        lost = [
+            name
+            for name in kept
+            if f"reference_levels[{name!r}]" in str(exc)
+            or f"reference_levels gives {name!r}" in str(exc)
+        ]
+        if not lost:
+            raise
+        raise ClvDataError(
+            f"{exc} The reference level of {lost} is the previous model's ({out / 'model.json'}), "
+            "kept because the settings give none, and tonight's data do not have it as a level "
+            "of that column. Choose "
+            "one with --reference-level COLUMN=LEVEL (setting reference_levels); the "
+            "coefficients of that column then measure against another level than last "
+            "night's, and the drift gate fails as they cannot be compared."
+        ) from exc
     if context["assessment"] is not None:
         # A cached Spark calibration summary stays cached until the report has read it.
         cleanup.callback(context["assessment"].release)
@@ -1092,8 +1167,15 @@ def _refresh(
     }
     if by_covariate is not None:
         lr = by_covariate.likelihood_ratio
+        design = bundle.purchase_model.covariate_design_
         outcome.metrics["covariates"] = {
-            "columns": list(bundle.purchase_model.covariate_design_.columns),
+            "columns": list(design.columns),
+            "reference_levels": {
+                name: design.column(name).reference
+                for name in design.columns
+                if design.column(name).kind == "categorical"
+            },
+            "reference_levels_kept_from_previous_model": kept,
             "likelihood_ratio_test": None
             if lr is None
             else {k: float(lr[k]) for k in ("statistic", "df", "p_value")},

@@ -176,8 +176,10 @@ def column_labels(
         "tier": "Tier",
         "rfm_segment": "RFM segment",
         "mean_expected_purchases": f"Mean expected purchases, next {horizon}",
-        "new_customer_purchases": f"New customer: expected repeat purchases, first {horizon}",
-        "new_customer_clv": f"New customer: CLV of the first {horizon} ({money})",
+        "new_customer_purchases": (
+            f"Typical new customer: expected repeat purchases, first {horizon}"
+        ),
+        "new_customer_clv": f"Typical new customer: CLV of the first {horizon} ({money})",
         "level": "Level",
     }
 
@@ -422,20 +424,21 @@ def _covariate_html(
     or bin and what a new customer of it is worth; the likelihood-ratio test; the
     coefficients in plain words."""
     money = money_unit(currency)
-    baseline = ", ".join(
-        f"{name} = {value!r}" if isinstance(value, str) else f"{name} = {value:.4g} (its mean)"
-        for name, value in covariates.baseline.items()
-    )
     parts = [
         "<h3>Value by covariate</h3>",
         "<p class='note'>The purchase model gives each customer parameters of their own from "
         "their covariates. For each covariate: its customers, their mean P(alive), expected "
         "purchases and predictive CLV, and the total, by level (or by bin of a number); and "
-        "what a <em>new</em> customer of that level is expected to buy (repeat purchases "
-        "after the first) and be worth over the horizon, with the other covariates at "
-        f"{html.escape(baseline)}. A new customer's CLV is the margin times the spend model's "
-        f"population mean spend per purchase ({money}) times the expected purchases, each "
-        "month discounted like the predictive CLV.</p>",
+        "what the <em>typical new customer</em> of that level is expected to buy (repeat "
+        "purchases after the first) and be worth over the horizon: each customer of the "
+        "level is valued as if acquired today, with all their covariates as they are, and "
+        "the values are averaged. It is what the next customers of the level are worth if "
+        "they resemble its customers so far, so it includes how the level's customers differ "
+        "in their other covariates (a channel that brings younger customers); the "
+        "coefficients below give the level's own effect, the other covariates equal. A new "
+        "customer's CLV is the margin times the spend model's population mean spend per "
+        f"purchase ({money}) times the expected purchases, each month discounted like the "
+        "predictive CLV.</p>",
     ]
     for name, frame in covariates.tables.items():
         parts += [
@@ -633,7 +636,8 @@ def render_report(
     scatter.attrs["horizon_months"] = values.horizon_months
     unit_name = UNIT_NAMES[time_unit]
     # A model with covariates: the heatmaps are those of a customer with the baseline
-    # covariates; the period counts and the P(alive) history read each customer's own.
+    # covariates (reference levels, median values); the period counts and the P(alive)
+    # history read each customer's own.
     map_covariates, map_note = None, ""
     if design is not None:
         map_covariates = dict(covariates.baseline)
@@ -643,7 +647,8 @@ def render_report(
                 f"{c} = {v}" if isinstance(v, str) else f"{c} = {v:.4g}"
                 for c, v in map_covariates.items()
             )
-            + " (the model has covariates)."
+            + " (the model has covariates: each category at its reference level, each number "
+            "at its median)."
         )
 
     # The report saves its own figures: none may go to pyplot (a notebook would show them).

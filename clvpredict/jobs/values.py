@@ -335,6 +335,14 @@ def _pandas_values(
 #: with at most this many distinct values gets one row per value instead.
 COVARIATE_BINS = 5
 
+#: The value-by-covariate tables value every distinct covariate profile of the customers as a
+#: new customer when there are at most this many (each costs a few milliseconds); with more (a
+#: continuous covariate), each row's typical new customer averages :data:`NEW_CUSTOMER_SAMPLE`
+#: of its customers instead, spread evenly through the summary's order.
+NEW_CUSTOMER_PROFILES = 1_000
+#: Customers per row valued as new customers when the profiles are too many to value them all.
+NEW_CUSTOMER_SAMPLE = 200
+
 
 @dataclass
 class CovariateValues:
@@ -346,14 +354,19 @@ class CovariateValues:
         One table per covariate column, one row per level (categorical) or per bin (numeric),
         indexed by ``level``: ``n_customers``, ``mean_p_alive``, ``mean_expected_purchases``,
         ``mean_predictive_clv``, ``total_predictive_clv`` of the customers in it, and
-        ``new_customer_purchases`` / ``new_customer_clv``: a new customer's expected repeat
-        purchases and CLV over the horizon with that value of the column and the other
-        covariates at ``baseline``.
+        ``new_customer_purchases`` / ``new_customer_clv``: the row's *typical new customer*,
+        the mean over the row's customers of the expected repeat purchases and the CLV over
+        the horizon of a customer acquired today with that customer's covariates (all of them,
+        as they are; :func:`~clvpredict.new_customer_clv`). It is what the next customers of
+        the level are worth if they resemble the level's customers so far; the level's own
+        effect, the other covariates equal, is in ``coefficients``.
     notes : dict of str to str
-        Per column, how its rows were made (reference level; bins and their edges).
+        Per column, how its rows were made (reference level; bins and their edges; a sample
+        of the customers for the new-customer values, if one was taken).
     baseline : dict
-        The other covariates' values for the new customers: each categorical's reference level,
-        each numeric's mean in the fitting data.
+        One profile for the figures that need a single customer (the heatmaps): each
+        categorical's reference level, each numeric's median value among the customers (a
+        value some customer has: a 0/1 flag stays 0 or 1).
     likelihood_ratio : Series or None
         The likelihood-ratio test against the model without covariates
         (``likelihood_ratio_test()``), or None when the fit is penalised (``lr_note`` says so).
@@ -370,6 +383,70 @@ class CovariateValues:
     likelihood_ratio: pd.Series | None
     coefficients: pd.DataFrame
     lr_note: str = ""
+
+
+def _typical_new_customers(
+    purchase_model: Any,
+    spend_model: Any,
+    profiles: pd.DataFrame,
+    groups: dict[str, pd.Series],
+    *,
+    horizon_months: int,
+    annual_discount_rate: float,
+    margin: float,
+) -> tuple[dict[str, pd.DataFrame], int | None]:
+    """The typical new customer of each row of the value-by-covariate tables.
+
+    ``profiles`` holds the customers' covariates (one row per customer), ``groups`` each
+    table's row key of every customer. Each customer is valued as a new customer with their own
+    covariates (:func:`~clvpredict.new_customer_clv`, once per distinct profile), and the values
+    are averaged over the customers of each row. With more than :data:`NEW_CUSTOMER_PROFILES`
+    distinct profiles, each row averages :data:`NEW_CUSTOMER_SAMPLE` of its customers (all
+    of them in a smaller row): a systematic sample, the row's customers at evenly spaced
+    positions of the summary's order (the first and the last among them), so that the same
+    summary always gives the same values.
+
+    Returns
+    -------
+    (tables, sampled)
+        Per column, ``expected_purchases`` and ``new_customer_clv`` indexed by row key; and
+        the number of distinct profiles when a sample was taken, else None.
+    """
+    n = len(profiles)
+    distinct = len(profiles.drop_duplicates())
+    chosen: dict[str, np.ndarray] = {}
+    if distinct <= NEW_CUSTOMER_PROFILES:
+        chosen = {name: np.arange(n) for name in groups}
+        sampled = None
+    else:
+        for name, keys in groups.items():
+            parts = []
+            for positions in pd.Series(np.arange(n)).groupby(keys.to_numpy()).groups.values():
+                positions = np.sort(np.asarray(positions))
+                if len(positions) > NEW_CUSTOMER_SAMPLE:
+                    spaced = np.linspace(0, len(positions) - 1, NEW_CUSTOMER_SAMPLE)
+                    positions = positions[np.round(spaced).astype(np.int64)]
+                parts.append(positions)
+            chosen[name] = np.sort(np.concatenate(parts))
+        sampled = distinct
+    valued = np.unique(np.concatenate(list(chosen.values())))
+    new = new_customer_clv(
+        purchase_model,
+        spend_model,
+        horizon_months,
+        annual_discount_rate,
+        margin,
+        covariates=profiles.iloc[valued],
+        allow_unconverged=True,
+    )
+    per_customer = np.full((n, 2), np.nan)
+    per_customer[valued] = new[["expected_purchases", "new_customer_clv"]].to_numpy(dtype=float)
+    frame = pd.DataFrame(per_customer, columns=["expected_purchases", "new_customer_clv"])
+    tables = {
+        name: frame.iloc[chosen[name]].groupby(groups[name].to_numpy()[chosen[name]]).mean()
+        for name in groups
+    }
+    return tables, sampled
 
 
 def _acts_on(kind: str, name: str) -> str:
@@ -418,31 +495,23 @@ def covariate_values(
     if not table.index.equals(summary.index):
         raise ValueError("table and summary must hold the same customers in the same order")
 
-    def new_customer(profile: dict[str, Any]) -> tuple[float, float]:
-        value = new_customer_clv(
-            purchase_model,
-            spend_model,
-            horizon_months,
-            annual_discount_rate,
-            margin,
-            covariates=profile,
-            allow_unconverged=True,
-        )
-        return float(value["expected_purchases"]), float(value["new_customer_clv"])
-
     baseline: dict[str, Any] = {}
     for name in columns:
         column = design.column(name)
-        baseline[name] = column.reference if column.kind == "categorical" else column.mean
+        if column.kind == "categorical":
+            baseline[name] = column.reference
+        else:
+            numbers = summary[name].to_numpy(dtype=float)
+            baseline[name] = float(np.quantile(numbers, 0.5, method="lower"))
 
-    tables, notes = {}, {}
+    rows_of: dict[str, tuple[pd.Series, list, dict]] = {}
+    notes = {}
     for name in columns:
         column = design.column(name)
         values = summary[name]
         if column.kind == "categorical":
             groups = pd.Series(_as_text(values, name), index=summary.index)
             order = list(column.levels)
-            representative = {level: level for level in order}
             labels = {
                 level: f"{level} (reference)" if level == column.reference else level
                 for level in order
@@ -454,17 +523,13 @@ def covariate_values(
             if len(distinct) <= COVARIATE_BINS:
                 groups = pd.Series(numbers, index=summary.index)
                 order = list(distinct)
-                representative = {v: float(v) for v in order}
                 labels = {v: f"{v:g}" for v in order}
                 notes[name] = "numeric: one row per value"
             else:
                 bins = pd.qcut(numbers, COVARIATE_BINS, duplicates="drop")
                 edges = bins.categories
-                codes = np.asarray(bins.codes)
-                groups = pd.Series(codes, index=summary.index)
+                groups = pd.Series(np.asarray(bins.codes), index=summary.index)
                 order = list(range(len(edges)))
-                means = pd.Series(numbers).groupby(codes).mean()
-                representative = {k: float(means[k]) for k in order}
                 labels = {
                     k: f"Q{k + 1}: {edge.left:.4g} to {edge.right:.4g}"
                     for k, edge in enumerate(edges)
@@ -472,17 +537,36 @@ def covariate_values(
                 shown = ", ".join(f"{e:.4g}" for e in [edges[0].left, *(e.right for e in edges)])
                 notes[name] = (
                     f"numeric: {len(edges)} quantile bins of the customers (edges {shown}; each "
-                    "bin holds its upper edge); a bin's new customer has the bin's mean value"
+                    "bin holds its upper edge)"
                 )
+        rows_of[name] = (groups, order, labels)
+
+    typical, sampled = _typical_new_customers(
+        purchase_model,
+        spend_model,
+        summary[columns],
+        {name: groups for name, (groups, _, _) in rows_of.items()},
+        horizon_months=horizon_months,
+        annual_discount_rate=annual_discount_rate,
+        margin=margin,
+    )
+    tables = {}
+    for name, (groups, order, labels) in rows_of.items():
+        if sampled is not None:
+            notes[name] += (
+                f"; the customers have {sampled:,} distinct covariate profiles, so each row's "
+                f"typical new customer averages {NEW_CUSTOMER_SAMPLE:,} of its customers, spread "
+                "evenly through the customers' order (all of them in a smaller row)"
+            )
         grouped = table[["p_alive", "expected_purchases", "predictive_clv"]].groupby(
             groups.to_numpy(), sort=False
         )
         stats = grouped.agg(["count", "mean", "sum"])
+        new = typical[name]
         rows = []
         for key in order:
             if key not in stats.index:
                 continue
-            purchases, clv = new_customer({**baseline, name: representative[key]})
             rows.append(
                 {
                     "level": labels[key],
@@ -493,8 +577,8 @@ def covariate_values(
                     ),
                     "mean_predictive_clv": float(stats.loc[key, ("predictive_clv", "mean")]),
                     "total_predictive_clv": float(stats.loc[key, ("predictive_clv", "sum")]),
-                    "new_customer_purchases": purchases,
-                    "new_customer_clv": clv,
+                    "new_customer_purchases": float(new.loc[key, "expected_purchases"]),
+                    "new_customer_clv": float(new.loc[key, "new_customer_clv"]),
                 }
             )
         tables[name] = pd.DataFrame(rows).set_index("level")

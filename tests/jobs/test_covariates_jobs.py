@@ -11,6 +11,7 @@ what the refresh's report shows, and every bad covariate input must stop the job
 from __future__ import annotations
 
 import json
+import logging
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -220,8 +221,8 @@ def new_customer_clv(model, spend, profile: dict) -> tuple[float, float]:
     """Repeat purchases and CLV of a new customer over the horizon, discounted month by month
     at the months' ends (written here from the definition, not with the package's helpers)."""
     weeks = np.arange(1, HORIZON_MONTHS + 1) * 365.2425 / 12 / 7
-    cumulative = np.array(
-        [model.profile_model(profile).expected_purchases_new_customer(float(t)) for t in weeks]
+    cumulative = np.asarray(
+        model.profile_model(profile).expected_purchases_new_customer(weeks), dtype=float
     )
     monthly = np.diff(np.concatenate([[0.0], cumulative]))
     factors = (1 + DISCOUNT) ** (-np.arange(1, HORIZON_MONTHS + 1) / 12)
@@ -229,13 +230,30 @@ def new_customer_clv(model, spend, profile: dict) -> tuple[float, float]:
     return cumulative[-1], MARGIN * p * gamma / (q - 1) * float(factors @ monthly)
 
 
+def typical_new_customer(model, spend, customers: pd.DataFrame) -> tuple[float, float]:
+    """The mean, over ``customers`` (one row each, with the model's covariate columns), of the
+    repeat purchases and CLV of a new customer with each one's covariates: a plain loop over
+    the customers, each profile worked out once."""
+    columns = list(model.covariate_design_.columns)
+    seen: dict[tuple, tuple[float, float]] = {}
+    values = []
+    for row in customers[columns].itertuples(index=False):
+        profile = dict(zip(columns, row, strict=True))
+        key = tuple(str(v) for v in row)
+        if key not in seen:
+            seen[key] = new_customer_clv(model, spend, profile)
+        values.append(seen[key])
+    purchases, clv = np.mean(values, axis=0)
+    return float(purchases), float(clv)
+
+
 def test_report_shows_the_value_by_covariate(refreshed, direct):
     report = (refreshed / "report.html").read_text()
     table = covariate_table(report, "channel")
     assert list(table) == ["partner", "store (reference)", "web"]
     published = predictions(refreshed / "predictions.csv")
-    by_channel = published.join(direct["customers"]["channel"].astype(str)).groupby("channel")
-    loyalty_mean = float(direct["customers"]["loyalty"].mean())
+    customers = direct["customers"].assign(channel=direct["customers"]["channel"].astype(str))
+    by_channel = published.join(customers["channel"]).groupby("channel")
     for level, label in (("web", "web"), ("store", "store (reference)"), ("partner", "partner")):
         row = {k.split(" (")[0]: v for k, v in table[label].items()}
         group = by_channel.get_group(level)
@@ -246,21 +264,31 @@ def test_report_shows_the_value_by_covariate(refreshed, direct):
         assert row["Mean expected purchases, next 12 months"] == (
             f"{group['expected_purchases'].mean():.3f}"
         )
-        purchases, clv = new_customer_clv(
-            direct["model"], direct["spend"], {"channel": level, "loyalty": loyalty_mean}
+        # The level's typical new customer: its customers valued as new ones, with their own
+        # loyalty (not the mean loyalty of all customers, a customer who does not exist).
+        purchases, clv = typical_new_customer(
+            direct["model"], direct["spend"], customers[customers["channel"] == level]
         )
-        assert row["New customer: expected repeat purchases, first 12 months"] == f"{purchases:.3f}"
-        assert row["New customer: CLV of the first 12 months"] == money(clv)
-    # loyalty is a 0/1 number: one row per value, the new customers from the store.
+        assert row["Typical new customer: expected repeat purchases, first 12 months"] == (
+            f"{purchases:.3f}"
+        )
+        assert row["Typical new customer: CLV of the first 12 months"] == money(clv)
+    # loyalty is a 0/1 number: one row per value; members from every channel.
     loyalty = covariate_table(report, "loyalty")
     assert list(loyalty) == ["0", "1"]
-    _, clv = new_customer_clv(direct["model"], direct["spend"], {"channel": "store", "loyalty": 1})
+    members = customers[customers["loyalty"] == 1]
+    assert members["channel"].nunique() == 3
+    _, clv = typical_new_customer(direct["model"], direct["spend"], members)
     assert {k.split(" (")[0]: v for k, v in loyalty["1"].items()}[
-        "New customer: CLV of the first 12 months"
+        "Typical new customer: CLV of the first 12 months"
     ] == money(clv)
+    text = re.sub(r"\s+", " ", report)
+    assert "its mean" not in text
+    assert "each customer of the level is valued as if acquired today" in text
+    # The heatmaps' one customer: the reference channel and the median loyalty, 0.
+    assert "For a customer with channel = store, loyalty = 0 (the model has covariates" in text
 
     test = direct["model"].likelihood_ratio_test()
-    text = re.sub(r"\s+", " ", report)
     assert (
         f"statistic {test['statistic']:.2f} on {test['df']:.0f} degrees of freedom, p-value "
         f"{test['p_value']:.3g}"
@@ -272,6 +300,80 @@ def test_report_shows_the_value_by_covariate(refreshed, direct):
     assert f"<td>{factor:.3f}</td>" in report
     # The first screen is the one of a model without covariates.
     assert report.index("At a glance") < report.index("Value by covariate")
+
+
+@pytest.fixture(scope="module")
+def with_age(direct) -> dict:
+    """A BG/NBD with a continuous covariate (age, binned in the tables) on the first 300
+    customers, and its CLV table."""
+    summary = direct["summary"].iloc[:300]
+    model = cp.BetaGeoModel(purchase_covariates=["channel", "age_decades"]).fit(summary)
+    table = cp.clv_table(
+        model,
+        direct["spend"],
+        summary,
+        lifetime_years=2,
+        horizon_months=HORIZON_MONTHS,
+        annual_discount_rate=DISCOUNT,
+        margin=MARGIN,
+    )
+    return {"model": model, "summary": summary, "table": table}
+
+
+def values_of(case: dict, spend) -> object:
+    return covariate_values(
+        case["model"],
+        spend,
+        case["table"],
+        case["summary"],
+        horizon_months=HORIZON_MONTHS,
+        annual_discount_rate=DISCOUNT,
+        margin=MARGIN,
+    )
+
+
+def test_a_bins_typical_new_customer_has_its_customers_ages(with_age, direct):
+    """Each quintile of age: the mean over its customers of a new customer with their own age
+    and channel; the heatmaps' customer has the median age, an age some customer has."""
+    got = values_of(with_age, direct["spend"])
+    summary = with_age["summary"]
+    bins = pd.qcut(summary["age_decades"], 5)
+    assert list(got.tables["age_decades"].index) == [
+        f"Q{k + 1}: {b.left:.4g} to {b.right:.4g}" for k, b in enumerate(bins.cat.categories)
+    ]
+    for k, (_, members) in enumerate(summary.groupby(bins, observed=True)):
+        purchases, clv = typical_new_customer(with_age["model"], direct["spend"], members)
+        row = got.tables["age_decades"].iloc[k]
+        assert row["n_customers"] == len(members)
+        assert row["new_customer_purchases"] == pytest.approx(purchases, rel=1e-9)
+        assert row["new_customer_clv"] == pytest.approx(clv, rel=1e-9)
+    assert got.baseline["age_decades"] in set(summary["age_decades"])
+    assert got.baseline["age_decades"] == sorted(summary["age_decades"])[149]
+    assert "sample" not in got.notes["channel"]
+
+
+def test_many_profiles_value_an_evenly_spread_sample(with_age, direct, monkeypatch):
+    """Beyond NEW_CUSTOMER_PROFILES distinct profiles, a row's typical new customer averages
+    NEW_CUSTOMER_SAMPLE of its customers at evenly spaced positions, and the note says so."""
+    from clvpredict.jobs import values
+
+    monkeypatch.setattr(values, "NEW_CUSTOMER_PROFILES", 20)
+    monkeypatch.setattr(values, "NEW_CUSTOMER_SAMPLE", 7)
+    got = values_of(with_age, direct["spend"])
+    summary = with_age["summary"]
+    distinct = len(summary[["channel", "age_decades"]].drop_duplicates())
+    assert distinct > 20
+    assert f"{distinct:,} distinct covariate profiles" in got.notes["channel"]
+    channel = summary["channel"].astype(str)
+    for level in ("partner", "store", "web"):
+        members = summary[channel == level]
+        picked = members.iloc[np.round(np.linspace(0, len(members) - 1, 7)).astype(int)]
+        purchases, clv = typical_new_customer(with_age["model"], direct["spend"], picked)
+        label = level + (" (reference)" if level == "store" else "")
+        row = got.tables["channel"].loc[label]
+        assert row["n_customers"] == len(members) > 7
+        assert row["new_customer_purchases"] == pytest.approx(purchases, rel=1e-9)
+        assert row["new_customer_clv"] == pytest.approx(clv, rel=1e-9)
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,8 +460,7 @@ def test_the_report_commands_value_by_covariate_is_the_python_fits(reported, dir
     assert list(got.tables) == ["channel", "loyalty"]
     for name, frame in expected.tables.items():
         pd.testing.assert_frame_equal(got.tables[name], frame, rtol=1e-12, atol=0)
-    assert got.baseline["channel"] == "store"
-    assert got.baseline["loyalty"] == pytest.approx(expected.baseline["loyalty"], rel=1e-12)
+    assert got.baseline == expected.baseline == {"channel": "store", "loyalty": 0.0}
     pd.testing.assert_series_equal(
         got.likelihood_ratio, expected.likelihood_ratio, rtol=1e-12, atol=0
     )
@@ -643,7 +744,8 @@ def test_metrics_record_the_covariates(refreshed, direct):
 
 def test_drift_of_a_coefficient_is_the_change_of_its_factor(refreshed, direct, tmp_path):
     """A coefficient takes any sign and may be near 0: its drift is |e^(new - old) - 1|, not
-    the relative change of the coefficient; parameters only one night has are named."""
+    the relative change of the coefficient. Parameters only one night has cannot be compared:
+    they are named and the gate fails, as it does for another purchase model."""
     from clvpredict.jobs.pipeline import Settings, _drift_gate
 
     settings = Settings(max_param_drift=0.5)
@@ -660,7 +762,151 @@ def test_drift_of_a_coefficient_is_the_change_of_its_factor(refreshed, direct, t
     plain.save(tmp_path / "model.json")
     gate = _drift_gate(settings, tonight, tmp_path / "model.json")
     assert "added ['purchase.channel[partner]', 'purchase.channel[web]'" in gate.detail
-    assert "(not compared)" in gate.detail
+    assert "(not comparable)" in gate.detail
+    assert gate.passed is False
+    # The shared parameters were still measured: r, alpha, a and b moved by less than 50%.
+    common = ["r", "alpha", "a", "b"]
+    change = tonight.purchase_model.params_[common] / plain.purchase_model.params_[common] - 1
+    assert gate.value == pytest.approx(float(change.abs().max()), rel=1e-12) and gate.value < 0.5
+
+    # Another purchase model: the BG/NBD's a and b are not the MBG/NBD's, whatever the names.
+    summary = direct["summary"].iloc[:300]
+    other = cp.ModelBundle(
+        cp.ModifiedBetaGeoModel(purchase_covariates=["channel", "loyalty"]).fit(summary),
+        direct["spend"],
+        dict(tonight.settings),
+    )
+    other.save(tmp_path / "model.json")
+    gate = _drift_gate(settings, tonight, tmp_path / "model.json")
+    assert gate.passed is False and gate.value is None
+    assert "purchase model changed from MBG/NBD" in gate.detail and "BG/NBD" in gate.detail
+
+
+# --------------------------------------------------------------------------------------------
+# A refresh keeps the previous model's reference levels
+# --------------------------------------------------------------------------------------------
+
+#: Two nights' customers of the shipped data, by channel: the store is the largest channel on
+#: the first night; on the second, new web customers make the web the largest.
+FIRST_NIGHT = {"store": 150, "web": 100, "partner": 50}
+SECOND_NIGHT_NEW_WEB = 120
+NIGHT = [
+    "--purchase-covariates",
+    "channel",
+    "--time-unit",
+    "W",
+    "--no-report",
+    "--holdout-months",  # longer than half the 78 weeks: no holdout check, no calibration fit
+    "12",
+]
+
+
+@pytest.fixture(scope="module")
+def two_nights(tmp_path_factory) -> dict:
+    """Two refreshes into one folder, the second on more customers, most of them from the web
+    (no reference level in the settings); each night's files and published model."""
+    root = tmp_path_factory.mktemp("two-nights")
+    tx = datasets.load_covariates_transactions()
+    customers = datasets.load_covariates_customers()
+    channel = customers["channel"].astype(str)
+    first = [customers.index[channel == c][:n] for c, n in FIRST_NIGHT.items()]
+    later = customers.index[channel == "web"][FIRST_NIGHT["web"] :][:SECOND_NIGHT_NEW_WEB]
+    nights = {"first": np.concatenate(first), "second": np.concatenate([*first, later])}
+    out, result = root / "out", {"out": root / "out"}
+    logged, pipeline_log = _Records(), logging.getLogger("clvpredict.pipeline")
+    pipeline_log.addHandler(logged)
+    try:
+        for night, ids in nights.items():
+            files = {"tx": root / f"{night}-tx.csv", "customers": root / f"{night}-customers.csv"}
+            chosen = tx[tx["customer_id"].isin(ids)]
+            dates = chosen["date"].dt.strftime("%Y-%m-%d")
+            chosen.assign(date=dates).to_csv(files["tx"], index=False)
+            customers.loc[ids].reset_index().to_csv(files["customers"], index=False)
+            args = ["--transactions", files["tx"], "--covariates", files["customers"], *NIGHT]
+            logged.messages.clear()
+            assert run("refresh", *args, "--verbose", "--out", out) == 0
+            result[night] = {
+                **files,
+                "log": list(logged.messages),
+                "model": cp.load_model(out / "model.json"),
+                "metrics": json.loads((out / "metrics.json").read_text()),
+            }
+    finally:
+        pipeline_log.removeHandler(logged)
+    return result
+
+
+class _Records(logging.Handler):
+    """The messages of the log records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_a_refresh_keeps_the_previous_reference_level(two_nights):
+    """The web outnumbers the store on the second night, whose default reference level would
+    be the web: the refresh keeps the store, so the coefficients keep their names, the fit is
+    the Python fit with the store as reference, and the drift gate compares every parameter."""
+    first, second = two_nights["first"], two_nights["second"]
+    counts = pd.read_csv(second["customers"])["channel"].value_counts()
+    assert counts["web"] > counts["store"] > counts["partner"]
+    names = ["r", "alpha", "a", "b", "purchase.channel[partner]", "purchase.channel[web]"]
+    assert list(first["model"].purchase_model.params_.index) == names
+    assert list(second["model"].purchase_model.params_.index) == names
+    assert second["model"].purchase_model.covariate_design_.column("channel").reference == "store"
+    covariates = second["metrics"]["covariates"]
+    assert covariates["reference_levels"] == {"channel": "store"}
+    assert covariates["reference_levels_kept_from_previous_model"] == {"channel": "store"}
+    assert first["metrics"]["covariates"]["reference_levels_kept_from_previous_model"] == {}
+    kept = "keeping the previous model's reference level(s) channel=store"
+    assert any(kept in m for m in second["log"]) and not any(kept in m for m in first["log"])
+
+    tx = pd.read_csv(second["tx"], dtype={"customer_id": str}, parse_dates=["date"])
+    summary = cp.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
+    table = pd.read_csv(second["customers"], dtype={"customer_id": str})
+    table = table.set_index("customer_id")
+    # Without the kept level the same data would have renamed the coefficients.
+    default = cp.BetaGeoModel(purchase_covariates=["channel"]).fit(summary, covariates=table)
+    assert "purchase.channel[store]" in default.params_.index
+    expected = cp.BetaGeoModel(
+        purchase_covariates=["channel"], reference_levels={"channel": "store"}
+    ).fit(summary, covariates=table)
+    np.testing.assert_allclose(
+        second["model"].purchase_model.params_.to_numpy(),
+        expected.params_.to_numpy(),
+        rtol=1e-9,
+    )
+
+    (drift,) = [g for g in second["metrics"]["gates"] if g["name"] == "parameter_drift"]
+    old, new = first["model"].purchase_model.params_, second["model"].purchase_model.params_
+    coefficient = np.array(["." in n for n in names])
+    ratio = np.where(coefficient, np.exp(new - old), new / old)
+    spend_old = first["model"].spend_model.params_
+    spend_new = second["model"].spend_model.params_
+    worst = max(np.abs(ratio - 1).max(), (spend_new / spend_old - 1).abs().max())
+    assert drift["passed"] is True and "not comparable" not in drift["detail"]
+    assert drift["value"] == pytest.approx(worst, rel=1e-12)
+
+
+def test_a_kept_reference_level_that_is_gone_is_named(two_nights, tmp_path, capsys):
+    """With no store customer left, the previous model's reference level cannot be kept: the
+    refresh stops (exit 2) naming the level, the column and the setting that chooses another."""
+    second = two_nights["second"]
+    customers = pd.read_csv(second["customers"], dtype={"customer_id": str})
+    no_store = tmp_path / "customers.csv"
+    customers.assign(channel=customers["channel"].replace({"store": "web"})).to_csv(
+        no_store, index=False
+    )
+    before = (two_nights["out"] / "model.json").read_bytes()
+    args = ["--transactions", second["tx"], "--covariates", no_store, *NIGHT]
+    err = refused(capsys, "refresh", *args, "--out", two_nights["out"])
+    assert "'store'" in err and "['channel']" in err and "previous model" in err
+    assert "--reference-level" in err
+    assert (two_nights["out"] / "model.json").read_bytes() == before
 
 
 def test_a_parquet_covariates_file_and_the_penalty(files, tmp_path):
