@@ -470,6 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest relative parameter change vs the previous model (default 0.5)",
     )
     gates.add_argument(
+        "--accept-model-change",
+        dest="accept_model_change",
+        action="store_const",
+        const=True,
+        help="publish although tonight's model cannot be compared with the previous one "
+        "(another time unit, purchase model or set of parameters: a covariate added, a "
+        "reference level changed); for the one refresh after a deliberate change",
+    )
+    gates.add_argument(
         "--keep",
         type=int,
         help="releases kept in OUT/releases, the current one included (default 7)",

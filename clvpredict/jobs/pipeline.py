@@ -963,67 +963,74 @@ def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
         return Gate("parameter_drift", None, detail="no previous model; skipped")
     if not isinstance(previous, ModelBundle):
         return Gate("parameter_drift", False, detail=f"{previous_path} is not a model bundle")
-    if previous.purchase_model.time_unit_ != bundle.purchase_model.time_unit_:
+    changes = _model_changes(previous, bundle)
+    if changes:
+        what = "; ".join(changes)
+        if settings.accept_model_change:
+            return Gate(
+                "parameter_drift",
+                None,
+                detail=f"{what}: the change is accepted (accept_model_change), drift not measured",
+            )
         return Gate(
             "parameter_drift",
             False,
             detail=(
-                f"time unit changed from {previous.purchase_model.time_unit_!r} to "
-                f"{bundle.purchase_model.time_unit_!r}: parameters are not comparable"
+                f"{what}: the models are not comparable. If the change is deliberate (new "
+                "settings), run this refresh once with --accept-model-change."
             ),
         )
-    before, after = type(previous.purchase_model), type(bundle.purchase_model)
-    if before is not after:
-        # Equal names need not mean the same: a and b of the BG/NBD and of the MBG/NBD.
-        return Gate(
-            "parameter_drift",
-            False,
-            detail=(
-                f"purchase model changed from {model_label(before)} to {model_label(after)}: "
-                "parameters are not comparable"
-            ),
+    if settings.accept_model_change:
+        logger.info(
+            "accept_model_change: the previous model is comparable with tonight's, so the drift "
+            "gate applies as usual"
         )
-    worst, where, changed = 0.0, "", []
+    worst, where = 0.0, ""
     for role in ("purchase_model", "spend_model"):
         old = getattr(previous, role).params_
         new = getattr(bundle, role).params_
-        common = new.index.intersection(old.index, sort=False)
-        added = [str(n) for n in new.index if n not in old.index]
-        dropped = [str(n) for n in old.index if n not in new.index]
-        if added or dropped:
-            changed.append(
-                f"{role} parameters "
-                + "; ".join(
-                    part
-                    for part in (
-                        f"added {added}" if added else "",
-                        f"dropped {dropped}" if dropped else "",
-                    )
-                    if part
-                )
-                + " (not comparable)"
-            )
         # A covariate coefficient (a name with a dot) takes any sign and may be near 0: its
         # change is that of the factor e^coef it multiplies by, |e^(new - old) - 1|.
-        coefficient = np.array(["." in str(n) for n in common], dtype=bool)
+        coefficient = np.array(["." in str(n) for n in new.index], dtype=bool)
         ratio = np.where(
             coefficient,
-            np.exp(new[common].to_numpy() - old[common].to_numpy()),
-            new[common].to_numpy() / old[common].to_numpy(),
+            np.exp(new.to_numpy() - old[new.index].to_numpy()),
+            new.to_numpy() / old[new.index].to_numpy(),
         )
-        change = pd.Series(np.abs(ratio - 1.0), index=common)
+        change = pd.Series(np.abs(ratio - 1.0), index=new.index)
         if len(change) and change.max() > worst:
             worst, where = float(change.max()), f"{role}.{change.idxmax()}"
-    # A parameter one model lacks has no change to measure: the two models are not comparable,
-    # as with another time unit, and the gate fails whatever the others' drift.
     return Gate(
         "parameter_drift",
-        worst <= settings.max_param_drift and not changed,
+        worst <= settings.max_param_drift,
         worst,
         settings.max_param_drift,
         f"largest relative parameter change {worst:.2%} ({where}), limit "
-        f"{settings.max_param_drift:.2%}" + "".join(f"; {c}" for c in changed),
+        f"{settings.max_param_drift:.2%}",
     )
+
+
+def _model_changes(previous: ModelBundle, bundle: ModelBundle) -> list[str]:
+    """Why the parameters of two model bundles cannot be compared one by one (empty when they
+    can): another time unit, another purchase model (the BG/NBD's ``a`` and ``b`` are not the
+    MBG/NBD's), or parameters that one of them lacks (a covariate added or removed, a level new
+    or gone, another reference level)."""
+    before, after = previous.purchase_model, bundle.purchase_model
+    if before.time_unit_ != after.time_unit_:
+        return [f"time unit changed from {before.time_unit_!r} to {after.time_unit_!r}"]
+    if type(before) is not type(after):
+        return [
+            f"purchase model changed from {model_label(type(before))} to {model_label(type(after))}"
+        ]
+    changes = []
+    for role in ("purchase_model", "spend_model"):
+        old, new = getattr(previous, role).params_.index, getattr(bundle, role).params_.index
+        added = [str(n) for n in new if n not in old]
+        dropped = [str(n) for n in old if n not in new]
+        parts = [f"added {added}" if added else "", f"dropped {dropped}" if dropped else ""]
+        if added or dropped:
+            changes.append(f"{role} parameters " + "; ".join(p for p in parts if p))
+    return changes
 
 
 def refresh_step_count(settings: Settings) -> int:

@@ -464,6 +464,7 @@ SETTING_SPECS: dict[str, _Spec] = {
     "output_format": _Choice("csv", "parquet"),
     "report": _Flag(),
     "allow_unconverged": _Flag(),
+    "accept_model_change": _Flag(),
     "rfm_time_unit": _Choice("D", "W", "M", "Y", upper=True, optional=True),
     "engine": _Engine("polars", "pandas", "spark"),
     "spark_master": _SparkMaster(),
@@ -516,6 +517,9 @@ class Settings:
     report: bool = True
     rfm_time_unit: str | None = None
     allow_unconverged: bool = False  # score even with a model whose fit did not converge
+    # Refresh: publish although tonight's model cannot be compared with the last one (another
+    # time unit, purchase model or set of parameters), for the one run after a deliberate change.
+    accept_model_change: bool = False
     # Where the transaction log is read, checked and summarised: polars streams it from the
     # file; pandas loads it (and reads dates in more formats without a date_format); spark
     # reads, summarises and scores it in a Spark session (the [spark] extra).

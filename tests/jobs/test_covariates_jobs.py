@@ -27,6 +27,7 @@ from clvpredict.jobs.report import build_report
 from clvpredict.jobs.values import covariate_values
 
 BAD_INPUT = 2
+GATE_FAILED = 4
 HORIZON_MONTHS, DISCOUNT, MARGIN = 12, 0.10, 0.3
 SETTINGS = [
     "--time-unit",
@@ -762,12 +763,15 @@ def test_drift_of_a_coefficient_is_the_change_of_its_factor(refreshed, direct, t
     plain.save(tmp_path / "model.json")
     gate = _drift_gate(settings, tonight, tmp_path / "model.json")
     assert "added ['purchase.channel[partner]', 'purchase.channel[web]'" in gate.detail
-    assert "(not comparable)" in gate.detail
-    assert gate.passed is False
-    # The shared parameters were still measured: r, alpha, a and b moved by less than 50%.
-    common = ["r", "alpha", "a", "b"]
-    change = tonight.purchase_model.params_[common] / plain.purchase_model.params_[common] - 1
-    assert gate.value == pytest.approx(float(change.abs().max()), rel=1e-12) and gate.value < 0.5
+    assert "not comparable" in gate.detail and "--accept-model-change" in gate.detail
+    assert gate.passed is False and gate.value is None
+    # A deliberate change (covariates added to the settings) is let through for one run.
+    accepted = _drift_gate(Settings(accept_model_change=True), tonight, tmp_path / "model.json")
+    assert accepted.passed is None and "accepted" in accepted.detail
+    assert "added ['purchase.channel[partner]'" in accepted.detail
+    # Comparable models: accepting changes nothing, the limit applies.
+    strict = Settings(max_param_drift=0.05, accept_model_change=True)
+    assert _drift_gate(strict, tonight, refreshed / "model.json").passed is False
 
     # Another purchase model: the BG/NBD's a and b are not the MBG/NBD's, whatever the names.
     summary = direct["summary"].iloc[:300]
@@ -1028,3 +1032,44 @@ def test_a_categorical_column_that_is_not_a_covariate_is_refused(region_files, t
         tmp_path,
     )
     assert "categorical=" in err and "categorical_covariates" in err
+
+
+def test_a_deliberate_model_change_is_published_once_accepted(two_nights, tmp_path):
+    """Adding a covariate to the nightly settings changes the parameters: the drift gate stops
+    the refresh (exit 4, nothing published) until one run says --accept-model-change; the
+    night after, without it, compares like with like again."""
+    out = tmp_path / "out"
+    second = two_nights["second"]
+    plain = ["--transactions", second["tx"], *NIGHT[2:], "--out", out]
+    assert run("refresh", *plain) == 0
+    before = (out / "model.json").read_text()
+    with_loyalty = [*plain, "--covariates", second["customers"], *NIGHT[:2]]
+    with_loyalty += ["--dropout-covariates", "loyalty", "--reference-level", "channel=store"]
+    assert run("refresh", *with_loyalty) == GATE_FAILED
+    assert (out / "model.json").read_text() == before
+    rejected = json.loads((out / "last-rejected-metrics.json").read_text())
+    (drift,) = [g for g in rejected["gates"] if g["name"] == "parameter_drift"]
+    assert drift["passed"] is False and "--accept-model-change" in drift["detail"]
+    assert (
+        "added ['purchase.channel[partner]', 'purchase.channel[web]', 'dropout.loyalty']"
+        in (drift["detail"])
+    )
+
+    assert run("refresh", *with_loyalty, "--accept-model-change") == 0
+    published = cp.load_model(out / "model.json").purchase_model
+    assert "dropout.loyalty" in published.params_.index
+    (drift,) = [
+        g
+        for g in json.loads((out / "metrics.json").read_text())["gates"]
+        if g["name"] == "parameter_drift"
+    ]
+    assert drift["passed"] is None and "accepted" in drift["detail"]
+
+    assert run("refresh", *with_loyalty) == 0
+    (drift,) = [
+        g
+        for g in json.loads((out / "metrics.json").read_text())["gates"]
+        if g["name"] == "parameter_drift"
+    ]
+    # The same data again: every parameter is compared and none moved.
+    assert drift["passed"] is True and drift["value"] == pytest.approx(0.0, abs=1e-6)
