@@ -368,6 +368,7 @@ BAD_CONFIG = [
     ('report = "false"', "report", "write report = false without quotes"),
     ("report = 1", "report", "must be true or false"),
     ('allow_unconverged = "yes"', "allow_unconverged", "must be true or false"),
+    ("accept_model_change = 1", "accept_model_change", "must be true or false"),
     ('rfm_time_unit = "days"', "rfm_time_unit", "'D', 'W', 'M', 'Y'"),
     ("rfm_time_unit = 1", "rfm_time_unit", "'D', 'W', 'M', 'Y'"),
     ("covariates = 5", "covariates", "must be a file path"),
