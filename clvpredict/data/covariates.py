@@ -571,7 +571,8 @@ class CovariateDesign:
             if isinstance(value, list | tuple | np.ndarray | pd.Series):
                 raise ClvDataError(
                     f"Covariate profile: {name!r} must be one value, not {type(value).__name__}."
-                    " For several customers, pass a table to matrices()."
+                    " For a table of profiles, one per row: clvpredict.new_customer_clv(model, "
+                    "spend_model, covariates=table), or model.profile_models(table)."
                 )
             # A one-row Series of the value's own type: 7 stays an integer, "007" text.
             row[name] = pd.Series([value], index=index, dtype=object).infer_objects()

@@ -568,9 +568,11 @@ class CovariatePurchaseModel(PurchaseModel):
         ----------
         t : float or array
             Time since acquisition, in the model's time unit.
-        covariates : mapping, optional
+        covariates : mapping or pandas Series, optional
             With covariates (required then): the new customer's value of each covariate
-            column, e.g. ``{"channel": "web", "age_decades": 0.5}``.
+            column, e.g. ``{"channel": "web", "age_decades": 0.5}``, or a row of the customer
+            table (a Series indexed by column). For a table of profiles, one per row, see
+            :func:`~clvpredict.new_customer_clv` and :meth:`profile_models`.
 
         Returns
         -------
@@ -590,7 +592,7 @@ class CovariatePurchaseModel(PurchaseModel):
             Number of purchases.
         t : float
             Time since acquisition, in the model's time unit.
-        covariates : mapping, optional
+        covariates : mapping or pandas Series, optional
             As in :meth:`expected_purchases_new_customer`.
 
         Returns
@@ -614,7 +616,7 @@ class CovariatePurchaseModel(PurchaseModel):
                 f"purchases depend on theirs: give covariates= with a value for each of "
                 f"{list(design.columns)!r}."
             )
-        return getattr(self.profile_model(covariates), method)
+        return getattr(self._at_profile(covariates, method), method)
 
     def simulate(self, T: Any = None, **kwargs: Any) -> pd.DataFrame:
         """Draw new customers from the model (see :meth:`PurchaseModel.simulate`). A model
@@ -684,8 +686,10 @@ class CovariatePurchaseModel(PurchaseModel):
 
         Parameters
         ----------
-        covariates : mapping
-            A value for every covariate column of the fit.
+        covariates : mapping or pandas Series
+            A value for every covariate column of the fit, by column name: a dict, or a
+            Series such as a row of the customer table (``customers.loc["C00001"]``), whose
+            index gives the names. For a table of profiles, see :meth:`profile_models`.
 
         Returns
         -------
@@ -695,14 +699,18 @@ class CovariatePurchaseModel(PurchaseModel):
             uncertainty.
         """
         check_is_fitted(self)
-        design = getattr(self, "covariate_design_", None)
-        if design is None:
+        if getattr(self, "covariate_design_", None) is None:
             raise ClvDataError(f"This {type(self).__name__} has no covariates.")
+        return self._at_profile(covariates, "profile_model")
+
+    def _at_profile(self, covariates: Any, method: str):
+        """:meth:`profile_model` of one profile given to ``method`` (named in refusals)."""
+        values = _one_profile(covariates, method)
         row = np.concatenate(
-            [np.asarray(m, dtype=float).reshape(-1) for m in design.profile(covariates)]
+            [np.asarray(m, dtype=float).reshape(-1) for m in self.covariate_design_.profile(values)]
         )
-        values = self._profile_parameters(self.params_.to_numpy(), row)
-        return self._plain_model(values, self._profile_jacobian(row))
+        theta = self.params_.to_numpy()
+        return self._plain_model(self._profile_parameters(theta, row), self._profile_jacobian(row))
 
     def profile_models(self, covariates: Any) -> tuple[list[Any], np.ndarray]:
         """:meth:`profile_model` of every distinct covariate profile among many rows.
@@ -710,7 +718,9 @@ class CovariatePurchaseModel(PurchaseModel):
         Parameters
         ----------
         covariates : DataFrame
-            One row per customer or profile with (at least) the covariate columns of the fit.
+            One row per customer or profile with (at least) the covariate columns of the fit:
+            pandas, or a table narwhals reads (polars, pyarrow, DuckDB), its rows in the order
+            it gives them. For one profile, see :meth:`profile_model`.
 
         Returns
         -------
@@ -734,6 +744,30 @@ class CovariatePurchaseModel(PurchaseModel):
             for row in unique
         ]
         return models, np.asarray(inverse).ravel()
+
+
+def _one_profile(covariates: Any, method: str) -> Mapping[str, Any]:
+    """One covariate profile as a mapping of column to value: a mapping as it is, a pandas
+    Series (a row of a customer table) by its index. A table of profiles is refused, pointing
+    to the functions that take one."""
+    if isinstance(covariates, pd.Series):
+        return dict(covariates.items())
+    if isinstance(covariates, Mapping):
+        return covariates
+    kind = frame_kind(covariates)
+    if kind is not None:
+        raise ClvDataError(
+            f"model.{method}(covariates=...) takes one covariate profile (a dict, or a pandas "
+            f"Series such as a row customers.loc[id]); this is a table ({kind}). For a table "
+            "of profiles, one per row: clvpredict.new_customer_clv(model, spend_model, "
+            "covariates=table) values each row, and model.profile_models(table) gives one "
+            "model per distinct profile."
+        )
+    raise ClvDataError(
+        f"model.{method}: covariates= must map each covariate column to its value (a dict such as "
+        "{'channel': 'web', 'age': 0.5}, or a pandas Series indexed by column); got "
+        f"{type(covariates).__name__}."
+    )
 
 
 #: The column that carries array weights into the design (a name no summary uses).
