@@ -791,9 +791,23 @@ class BaseModel:
             ("converged", "yes" if self.converged_ else "NO: " + "; ".join(res.notes)),
             ("iterations", str(res.n_iterations)),
         ]
+        penalties = self._penalties()
+        if penalties:
+            # The estimates are not maximum-likelihood ones: say so before the numbers.
+            shown = ", ".join(f"{name} {value:g}" for name, value in penalties.items())
+            rows.insert(1, ("penalty", f"{shown} (L2)"))
         if self._uses_time:
             rows.insert(1, (label, unit))
         return rows
+
+    def _penalties(self) -> dict[str, float]:
+        """The penalty settings that are not 0, by name (``penalizer_coef``, and a covariate
+        model's ``covariate_penalty``)."""
+        return {
+            name: float(getattr(self, name))
+            for name in ("penalizer_coef", "covariate_penalty")
+            if getattr(self, name, 0.0)
+        }
 
     def overview(self) -> ModelSummary:
         """The fitted model's summary object: name and source, fit statistics and parameter
@@ -808,18 +822,25 @@ class BaseModel:
         if not self.is_fitted:
             # Only the settings changed from their defaults, as scikit-learn prints estimators:
             # a model with eight settings at their defaults reads as one.
-            defaults = {
-                name: parameter.default
-                for name, parameter in inspect.signature(type(self)).parameters.items()
-            }
-            settings = ", ".join(
-                f"{k}={v!r}"
-                for k, v in vars(self).items()
-                if not k.endswith("_")
-                and not _is_default(v, defaults.get(k, inspect.Parameter.empty))
-            )
+            settings = ", ".join(f"{k}={v!r}" for k, v in self._changed_settings().items())
             return f"{type(self).__name__}({settings})"
         return self.overview().as_text()
+
+    def _changed_settings(self) -> dict[str, Any]:
+        """The model's settings (constructor arguments) whose values differ from the
+        defaults, by name, in the order they were set: what tells this model apart from
+        another of its class (``{"covariate_penalty": 0.01}``)."""
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(type(self)).parameters.items()
+        }
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if not k.endswith("_")
+            and not k.startswith("_")
+            and not _is_default(v, defaults.get(k, inspect.Parameter.empty))
+        }
 
     def _repr_html_(self) -> str:
         if not self.is_fitted:

@@ -338,7 +338,9 @@ class CovariatePurchaseModel(PurchaseModel):
             return rows
         rows.append(("covariates", ", ".join(design.columns)))
         null = getattr(self, "null_log_likelihood_", None)
-        if null is not None and not (self.penalizer_coef or self.covariate_penalty):
+        if null is not None and self._penalties():
+            rows.append(("vs none", "no LR test: the fit is penalised, not maximum likelihood"))
+        elif null is not None:
             test = self.likelihood_ratio_test()
             rows.append(
                 (

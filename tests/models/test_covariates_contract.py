@@ -145,3 +145,24 @@ def test_without_covariate_settings_the_model_is_the_plain_one(spec, customers):
     assert not hasattr(plain, "covariate_design_")
     with pytest.raises(ClvDataError, match="names no covariate"):
         spec.cls().fit(customers, covariates=customers[["channel"]])
+
+
+def test_the_printed_summary_of_a_penalised_fit_shows_the_penalty_and_no_lr_test(customers, fitted):
+    penalised = cp.BetaGeoModel(
+        purchase_covariates=["channel"], covariate_penalty=0.001, penalizer_coef=0.01
+    ).fit(customers)
+    header = dict(penalised.overview().header)
+    assert header["penalty"] == "penalizer_coef 0.01, covariate_penalty 0.001 (L2)"
+    assert header["vs none"] == "no LR test: the fit is penalised, not maximum likelihood"
+    assert "penalty         penalizer_coef 0.01, covariate_penalty 0.001 (L2)" in repr(penalised)
+    assert "no LR test: the fit is penalised" in penalised._repr_html_()
+    # Maximum likelihood: no penalty line, and the test's own numbers.
+    model = fitted["bgnbd"]
+    header = dict(model.overview().header)
+    test = model.likelihood_ratio_test()
+    assert "penalty" not in header
+    assert header["vs none"] == (f"LR {test['statistic']:.2f} on 4 df, p = {test['p_value']:.3g}")
+    # Without covariates, the population penalty alone.
+    plain = cp.BetaGeoModel(penalizer_coef=0.01).fit(customers)
+    header = dict(plain.overview().header)
+    assert header["penalty"] == "penalizer_coef 0.01 (L2)" and "vs none" not in header
