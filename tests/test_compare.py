@@ -82,6 +82,16 @@ def test_a_covariate_model_is_compared_with_its_likelihood_ratio_test():
         with_covariates.likelihood_ratio_test()["p_value"], rel=1e-12
     )
     assert np.isnan(table.loc["BG/NBD", "lr_statistic"])
+    assert table.loc["BG/NBD", "lr_note"] == "no covariates"
+    # A calibration summary without the covariate columns: the refusal says how to join them.
+    bare = ch.drop(columns=datasets.load_covariates_customers().columns)
+    for call in (
+        lambda: cp.evaluate_holdout(with_covariates, bare),
+        lambda: cp.compare_models(bare, [cp.BetaGeoModel(purchase_covariates=["channel"])]),
+    ):
+        with pytest.raises(cp.ClvDataError, match=r"\['channel'\]") as refused:
+            call()
+        assert "clvpredict.attach_covariates(summary, customers)" in str(refused.value)
 
 
 def test_models_sharing_a_label_are_named_by_the_settings_they_differ_in():

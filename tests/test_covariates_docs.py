@@ -223,3 +223,54 @@ def test_the_readme_names_every_covariate_flag():
     assert "`--covariate-cols` (**both** processes, one coefficient in each" in re.sub(
         r"\s+", " ", section
     )
+
+
+def _documented_parameters(doc: str) -> list[str]:
+    """The names a numpydoc "Parameters" section documents (``a, b : type`` names two)."""
+    lines = inspect.cleandoc(doc).splitlines()
+    start = lines.index("Parameters") + 2
+    assert set(lines[start - 1]) == {"-"}
+    names = []
+    for line, below in zip(lines[start:], [*lines[start + 1 :], ""], strict=True):
+        if below and set(below) == {"-"}:
+            break  # the next section's title
+        if line and not line.startswith(" "):
+            names += [name.strip() for name in line.split(":")[0].split(",")]
+    return names
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_the_class_docstring_documents_every_setting(model):
+    documented = _documented_parameters(model.__doc__)
+    settings = list(inspect.signature(model).parameters)
+    assert sorted(documented) == sorted(settings)
+    for name in (
+        "purchase_covariates",
+        "dropout_covariates",
+        "shared_covariates",
+        "reference_levels",
+        "covariate_penalty",
+    ):
+        assert name in documented
+    attributes = inspect.cleandoc(model.__doc__).split("\nAttributes\n")[1]
+    assert "covariate_design_ : CovariateDesign" in attributes
+    assert "null_log_likelihood_ : float" in attributes
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "expected_purchases",
+        "probability_alive",
+        "probability_alive_at",
+        "conditional_probability_of_purchases",
+        "purchases_predictive_interval",
+    ],
+)
+def test_per_customer_predictions_say_they_need_the_covariate_columns(method):
+    for model in MODELS:
+        doc = re.sub(r"\s+", " ", getattr(model, method).__doc__)
+        assert "data" in _documented_parameters(getattr(model, method).__doc__)
+        assert "covariate" in doc and "attach_covariates" in doc, (model, method)
+    dert = re.sub(r"\s+", " ", cp.ParetoNBDModel.expected_discounted_residual_transactions.__doc__)
+    assert "the covariate columns" in dert and "attach_covariates" in dert

@@ -248,6 +248,7 @@ class CovariatePurchaseModel(PurchaseModel):
             data, weights = rows, "weight"
         if covariates is not None:
             data = attach_covariates(data, covariates)
+        _require_covariate_columns(data, [*purchase, *dropout, *shared], name, fitting=True)
         if weights is not None and not isinstance(weights, str):
             # The default reference levels and the scale checks count customers, not rows.
             data = data.assign(**{_WEIGHT_COLUMN: _weights(weights, data, len(data))})
@@ -419,6 +420,7 @@ class CovariatePurchaseModel(PurchaseModel):
                     f"{list(design.columns)!r}, not as keyword arrays; "
                     "clvpredict.attach_covariates joins a covariate table on the customer id."
                 )
+            _require_covariate_columns(data, design.columns, type(self).__name__, fitting=False)
             matrices = design.matrices(data)
             for key, matrix in zip(_DESIGN_KEYS, matrices, strict=True):
                 arrays[key] = np.asarray(matrix, dtype=float)
@@ -746,6 +748,34 @@ class CovariatePurchaseModel(PurchaseModel):
             for row in unique
         ]
         return models, np.asarray(inverse).ravel()
+
+
+def _require_covariate_columns(
+    data: Any, columns: Sequence[str], name: str, *, fitting: bool
+) -> None:
+    """Refuse pandas ``data`` that lack covariate ``columns`` of the model, saying how to
+    join them (the data layer's own message names only the columns)."""
+    if not isinstance(data, pd.DataFrame):
+        return
+    absent = [c for c in dict.fromkeys(columns) if c not in data.columns]
+    if not absent:
+        return
+    have = [str(c) for c in data.columns]
+    if fitting:
+        raise ClvDataError(
+            f"The {name}'s covariate settings name the column(s) {absent}, which the data "
+            f"lack; they have columns {have}. Join each customer's covariates onto the "
+            "summary with clvpredict.attach_covariates(summary, customers) (it keeps the "
+            "summary's attrs, where the time unit is recorded), or give the per-customer table "
+            "to fit(summary, covariates=customers)."
+        )
+    raise ClvDataError(
+        f"The {name} was fitted with covariates, and these data lack its covariate column(s) "
+        f"{absent}; they have columns {have}. Every prediction needs each customer's "
+        "covariates: join them onto the summary with clvpredict.attach_covariates(summary, "
+        "customers), which keeps its attrs (the time unit), or pass covariates=customers "
+        "where a function takes it (e.g. at_risk_customers, probability_alive_history)."
+    )
 
 
 def _one_profile(covariates: Any, method: str) -> Mapping[str, Any]:
