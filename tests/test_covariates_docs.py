@@ -248,6 +248,7 @@ def test_the_class_docstring_documents_every_setting(model):
         "purchase_covariates",
         "dropout_covariates",
         "shared_covariates",
+        "categorical_covariates",
         "reference_levels",
         "covariate_penalty",
     ):

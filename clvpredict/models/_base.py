@@ -145,10 +145,15 @@ dropout_covariates : sequence of str, default ()
 shared_covariates : sequence of str, default ()
     Covariates that shift both processes with one coefficient, ``shared.<column>``; a column
     here may not be in the other two lists.
+categorical_covariates : sequence of str, default ()
+    Covariates of numbers to dummy code as categories (a region code, a cohort year), levels
+    in numeric order; text, category and boolean columns are categories anyway. It only says
+    how columns named in the three settings above are coded.
 reference_levels : mapping of str to level, optional
     The reference level of a categorical covariate, e.g. ``{"channel": "store"}``: its
     customers have the population parameters, and every other level gets a dummy column.
-    By default the level with the most customers (booleans: ``False``).
+    By default the level with the most customers, ties going to the first in the column's
+    order (booleans: ``False``).
 covariate_penalty : float, default 0
     L2 penalty on the covariates' coefficients (not on the population parameters, which
     ``penalizer_coef`` penalises): ``fit`` maximises the mean log-likelihood per customer
