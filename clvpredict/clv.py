@@ -18,6 +18,7 @@ Simple CLV
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -325,11 +326,13 @@ def new_customer_clv(
         Gives ``population_mean()`` in currency units.
     horizon_months, annual_discount_rate, margin
         As in :func:`predictive_clv` (the default horizon here: 36 months).
-    covariates : mapping or DataFrame, optional
+    covariates : mapping, Series or DataFrame, optional
         For a purchase model with covariates (required then): one profile (``{"channel":
-        "web", ...}``), or a DataFrame of profiles, one per row, for a table of them ("what is
-        a new customer from each channel worth over 3 years?"); other columns are ignored, and
-        rows with equal covariates are worked out once.
+        "web", ...}``, or a pandas Series such as a row of the customer table, indexed by
+        column), or a DataFrame of profiles, one per row, for a table of them ("what is a new
+        customer from each channel worth over 3 years?"); other columns are ignored, and rows
+        with equal covariates are worked out once. The table may be pandas or any table
+        narwhals reads (polars, pyarrow, DuckDB).
     interval : float, optional
         E.g. 0.9: also the bounds of a 90% interval over joint draws of both models'
         parameters (the profile's parameters inherit the covariance of the fit).
@@ -342,8 +345,9 @@ def new_customer_clv(
         Without profiles or with one: a Series with ``expected_purchases`` (repeat purchases
         over the horizon), ``expected_avg_value`` (currency per purchase) and
         ``new_customer_clv`` (currency), plus ``new_customer_clv_lower`` / ``_upper`` with
-        ``interval``. With a DataFrame of profiles: those columns, one row per profile, indexed
-        like it.
+        ``interval``. With a DataFrame of profiles: a pandas DataFrame of those columns, one
+        row per profile, indexed like a pandas table, and by row position (0, 1, ...) in the
+        order the table gives its rows for a table of another kind, which has no index.
     """
     horizon = _check_money_settings(horizon_months, annual_discount_rate, margin)
     _check_converged(
@@ -363,7 +367,7 @@ def new_customer_clv(
         raise ClvDataError(
             f"The {type(purchase_model).__name__} has no covariates; drop covariates=."
         )
-    if isinstance(covariates, pd.DataFrame):
+    if not isinstance(covariates, Mapping | pd.Series) and frame_kind(covariates) is not None:
         # A table of many customers from a few segments: one answer per distinct profile.
         models, profile_of = purchase_model.profile_models(covariates)
         rows = [
@@ -379,7 +383,12 @@ def new_customer_clv(
             )
             for model in models
         ]
-        return pd.DataFrame(rows).iloc[profile_of].set_axis(covariates.index)
+        index = (
+            covariates.index
+            if isinstance(covariates, pd.DataFrame)
+            else pd.RangeIndex(len(profile_of))
+        )
+        return pd.DataFrame(rows).iloc[profile_of].set_axis(index)
     model = purchase_model.profile_model(covariates) if takes else purchase_model
     return _one_new_customer(
         model, spend_model, horizon, annual_discount_rate, margin, interval, n_draws, random_state

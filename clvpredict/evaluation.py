@@ -93,21 +93,77 @@ def model_label(model: Any) -> str:
     return label
 
 
-def _covariate_test(model: Any) -> dict[str, float]:
+def _distinct_labels(models: Sequence[Any]) -> list[str]:
+    """Each model's :func:`model_label`, told apart by settings where several share one.
+
+    Among models of one label, the settings whose values differ between them are added to
+    the label of each model that changed them from their defaults:
+    ``"BG/NBD + covariates (covariate_penalty=0.01)"`` next to ``"BG/NBD + covariates"``.
+    Labels still equal after that (the same settings: models fitted elsewhere, or given
+    parameters) are numbered ``"BG/NBD (2)"``, ``"BG/NBD (3)"`` in order.
+    """
+    labels = [model_label(m) for m in models]
+    settings = [_changed(m) for m in models]
+    named = []
+    for label, mine in zip(labels, settings, strict=True):
+        group = [s for s, other in zip(settings, labels, strict=True) if other == label]
+        keys = dict.fromkeys(k for s in group for k in s)
+        differ = [k for k in keys if len({_setting_text(s.get(k, _UNCHANGED)) for s in group}) > 1]
+        shown = [f"{k}={_setting_text(mine[k])}" for k in differ if k in mine]
+        named.append(f"{label} ({', '.join(shown)})" if shown else label)
+    seen: dict[str, int] = {}
+    out = []
+    for label in named:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return out
+
+
+#: Stands for a setting at its default in :func:`_distinct_labels`.
+_UNCHANGED = "<default>"
+
+
+def _changed(model: Any) -> dict[str, Any]:
+    """A model's settings changed from their defaults (none for an object that cannot say)."""
+    changed = getattr(model, "_changed_settings", None)
+    return changed() if callable(changed) else {}
+
+
+def _setting_text(value: Any) -> str:
+    """A setting's value as a label shows it: ``0.01``, ``['channel']``, ``{'channel': 'web'}``
+    (a tuple as the list it stands for, a numpy number as the number)."""
+    if value is _UNCHANGED:
+        return value
+    if isinstance(value, tuple):
+        value = list(value)
+    return repr(_plain_value(value))
+
+
+def _covariate_test(model: Any) -> dict[str, Any]:
     """The likelihood-ratio test of a model's covariates against the same model without them
-    (``lr_statistic``, ``lr_df``, ``lr_p_value``); NaN for a model without covariates, or
-    one whose test is not available (penalised, or loaded without its null fit)."""
+    (``lr_statistic``, ``lr_df``, ``lr_p_value``), and ``lr_note``: empty when the test is
+    there, else why not (no covariates; a penalised fit, whose estimates are not
+    maximum-likelihood ones; a model without its fit without covariates)."""
     out = {"lr_statistic": np.nan, "lr_df": np.nan, "lr_p_value": np.nan}
     if getattr(model, "covariate_design_", None) is None:
-        return out
+        return {**out, "lr_note": "no covariates"}
+    penalties = ", ".join(
+        f"{name}={_setting_text(getattr(model, name))}"
+        for name in ("covariate_penalty", "penalizer_coef")
+        if getattr(model, name, 0.0)
+    )
+    if penalties:
+        note = f"no LR test: penalised fit ({penalties}), not maximum likelihood"
+        return {**out, "lr_note": note}
     try:
         test = model.likelihood_ratio_test()
     except ClvDataError:
-        return out
+        return {**out, "lr_note": "no LR test: no fit without covariates to test against"}
     return {
         "lr_statistic": float(test["statistic"]),
         "lr_df": float(test["df"]),
         "lr_p_value": float(test["p_value"]),
+        "lr_note": "",
     }
 
 
@@ -2121,14 +2177,19 @@ def compare_models(
     Returns
     -------
     DataFrame
-        One row per model (indexed by its name): ``log_likelihood``, ``n_params``, ``aic``,
+        One row per model, indexed by its name: the model's label (``"BG/NBD"``,
+        ``"BG/NBD + covariates"``) and, where several models share a label, the settings in
+        which they differ, for each model that changed them from their defaults
+        (``"BG/NBD + covariates (covariate_penalty=0.01)"``; models with the same settings are
+        numbered ``"BG/NBD (2)"``). Columns: ``log_likelihood``, ``n_params``, ``aic``,
         ``bic`` (calibration fit), ``mae``, ``rmse``, ``correlation`` (per customer, holdout
         purchases), ``pct_error`` (aggregate holdout, %), ``converged``, the likelihood-ratio
         test of a model's covariates against the same model without them (``lr_statistic``,
-        ``lr_df``, ``lr_p_value``: only when some model has covariates, NaN for those without)
-        and ``best`` (True
-        for the best converged model by ``criterion``). ``attrs["models"]`` holds the fitted
-        models by name.
+        ``lr_df``, ``lr_p_value``, and ``lr_note`` saying why they are NaN: a model without
+        covariates, or a penalised fit, ``covariate_penalty`` or ``penalizer_coef`` > 0, whose
+        estimates are not maximum-likelihood ones, so Wilks' chi-square does not apply; these
+        four columns only when some model has covariates) and ``best`` (True for the best
+        converged model by ``criterion``). ``attrs["models"]`` holds the fitted models by name.
 
     Examples
     --------
@@ -2151,19 +2212,19 @@ def compare_models(
             "log-likelihoods are on different scales. Rank them by a holdout criterion "
             "('rmse', 'mae' or 'abs_pct_error') instead."
         )
-    rows = []
-    fitted: dict[str, Any] = {}
+    evaluated = []
     for model in progress(candidates, desc="comparing purchase models", unit="model"):
         if not model.is_fitted:
             with warnings.catch_warnings():
                 # Non-convergence is reported in the table rather than as a warning per model.
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(cal_holdout)
-        name = model_label(model)
-        if name in fitted:
-            # Two variants of one model (e.g. different settings) keep distinct rows.
-            name = f"{name} ({sum(n.split(' (')[0] == name for n in fitted) + 1})"
-        evaluation = evaluate_holdout(model, cal_holdout)
+        evaluated.append((model, evaluate_holdout(model, cal_holdout)))
+    rows = []
+    fitted: dict[str, Any] = {}
+    # Variants of one model (other settings) keep distinct rows, named by those settings.
+    names = _distinct_labels([model for model, _ in evaluated])
+    for name, (model, evaluation) in zip(names, evaluated, strict=True):
         fitted[name] = model
         totals = evaluation.totals.iloc[0]
         metrics = evaluation.metrics.iloc[0]
@@ -2185,7 +2246,7 @@ def compare_models(
     table = pd.DataFrame(rows).set_index("model")
     if not any(getattr(m, "covariate_design_", None) is not None for m in fitted.values()):
         # Without covariate models the table keeps the columns it always had.
-        table = table.drop(columns=["lr_statistic", "lr_df", "lr_p_value"])
+        table = table.drop(columns=["lr_statistic", "lr_df", "lr_p_value", "lr_note"])
     score = table["pct_error"].abs() if criterion == "abs_pct_error" else table[criterion]
     eligible = score.where(table["converged"])
     table["best"] = False

@@ -32,11 +32,12 @@ def test_rows_are_each_models_own_numbers(cdnow_cal_holdout):
     assert row["pct_error"] == pytest.approx(evaluation.totals["pct_error"].iloc[0])
     assert row["aic"] == pytest.approx(2 * 4 - 2 * bg.log_likelihood_)
     assert row["bic"] == pytest.approx(4 * np.log(2357) - 2 * bg.log_likelihood_)
-    assert list(table.index) == ["BG/NBD", "BG/NBD (2)"]
+    # The two differ in one setting: the unit given to from_params.
+    assert list(table.index) == ["BG/NBD", "BG/NBD (time_unit='W')"]
     assert table["best"].tolist() == [True, False]
     assert table.attrs["models"]["BG/NBD"] is bg
-    assert table.attrs["models"]["BG/NBD (2)"] is shifted
-    assert table.loc["BG/NBD (2)", "rmse"] == pytest.approx(
+    assert table.attrs["models"]["BG/NBD (time_unit='W')"] is shifted
+    assert table.loc["BG/NBD (time_unit='W')", "rmse"] == pytest.approx(
         cp.evaluate_holdout(shifted, cdnow_cal_holdout).metrics["rmse"].iloc[0]
     )
 
@@ -81,3 +82,67 @@ def test_a_covariate_model_is_compared_with_its_likelihood_ratio_test():
         with_covariates.likelihood_ratio_test()["p_value"], rel=1e-12
     )
     assert np.isnan(table.loc["BG/NBD", "lr_statistic"])
+    assert table.loc["BG/NBD", "lr_note"] == "no covariates"
+    # A calibration summary without the covariate columns: the refusal says how to join them.
+    bare = ch.drop(columns=datasets.load_covariates_customers().columns)
+    for call in (
+        lambda: cp.evaluate_holdout(with_covariates, bare),
+        lambda: cp.compare_models(bare, [cp.BetaGeoModel(purchase_covariates=["channel"])]),
+    ):
+        with pytest.raises(cp.ClvDataError, match=r"\['channel'\]") as refused:
+            call()
+        assert "clvpredict.attach_covariates(summary, customers)" in str(refused.value)
+
+
+def test_models_sharing_a_label_are_named_by_the_settings_they_differ_in():
+    from clvpredict.evaluation import _distinct_labels
+
+    models = [
+        cp.BetaGeoModel(),
+        cp.BetaGeoModel(penalizer_coef=0.1),
+        cp.BetaGeoModel(penalizer_coef=0.1, on_nonconvergence="raise"),
+        cp.BetaGeoModel(penalizer_coef=0.1),
+        cp.ParetoNBDModel(penalizer_coef=0.1),
+    ]
+    assert _distinct_labels(models) == [
+        "BG/NBD",
+        "BG/NBD (penalizer_coef=0.1)",
+        "BG/NBD (penalizer_coef=0.1, on_nonconvergence='raise')",
+        # The same settings as the second: numbered.
+        "BG/NBD (penalizer_coef=0.1) (2)",
+        # Alone with its label: no settings shown.
+        "Pareto/NBD",
+    ]
+
+
+def test_a_penalty_path_is_labelled_by_penalty_and_says_why_it_has_no_lr_test():
+    from clvpredict.data import datasets
+
+    log = datasets.load_covariates_transactions()
+    ch = cp.calibration_holdout_summary(
+        log, "customer_id", "date", "2025-01-31", "2025-06-29", time_unit="W"
+    )
+    ch = cp.attach_covariates(ch, datasets.load_covariates_customers())
+    penalties = (0.0, 0.001, 0.01)
+    models = [
+        cp.BetaGeoModel(purchase_covariates=["channel"], covariate_penalty=p) for p in penalties
+    ]
+    table = cp.compare_models(ch, models)
+    assert list(table.index) == [
+        "BG/NBD + covariates",
+        "BG/NBD + covariates (covariate_penalty=0.001)",
+        "BG/NBD + covariates (covariate_penalty=0.01)",
+    ]
+    for name, model, penalty in zip(table.index, models, penalties, strict=True):
+        assert table.attrs["models"][name] is model and model.covariate_penalty == penalty
+    plain = table.loc["BG/NBD + covariates"]
+    assert plain["lr_statistic"] == pytest.approx(
+        models[0].likelihood_ratio_test()["statistic"], rel=1e-12
+    )
+    assert plain["lr_note"] == ""
+    for penalty in penalties[1:]:
+        row = table.loc[f"BG/NBD + covariates (covariate_penalty={penalty})"]
+        assert np.isnan(row[["lr_statistic", "lr_df", "lr_p_value"]].astype(float)).all()
+        assert row["lr_note"] == (
+            f"no LR test: penalised fit (covariate_penalty={penalty}), not maximum likelihood"
+        )

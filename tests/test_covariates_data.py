@@ -545,6 +545,9 @@ def test_text_where_a_number_was_fitted_is_refused(five):
     design = quiet(CovariateDesign.from_frame, five, purchase="age")
     with pytest.raises(ClvDataError, match=r"'age' is numeric in the model .* Convert it"):
         design.matrices(five.assign(age=["25", "31", "40", "22", "33"]))
+    # Examples are distinct values.
+    with pytest.raises(ClvDataError, match=r"\(e\.g\. 'no', 'yes'\)\. Convert it to numbers"):
+        design.matrices(five.assign(age=["no", "yes", "no", "no", "yes"]))
 
 
 # -- scale ---------------------------------------------------------------------------------------
@@ -730,6 +733,35 @@ def test_attach_says_when_missing_ids_lost_their_leading_zeros(summary):
     assert "other leading zeros ('007')" in message
 
 
+def test_attach_shows_both_sides_ids_when_none_match(summary):
+    """Ids with a trailing space (a fixed-width export): every customer is missing, and the
+    message shows how the ids differ."""
+    spaced = covariate_table().assign(customer_id=lambda t: t["customer_id"] + " ")
+    with pytest.raises(ClvDataError) as error:
+        attach_covariates(summary, spaced)
+    message = str(error.value)
+    assert "3 customer(s) of the summary are not in the covariates table" in message
+    assert "spaces around them ('007' is '007 ', '012' is '012 ', '100' is '100 ' there)" in (
+        message
+    )
+    assert (
+        "No customer of the summary is in the table: the table's ids look like '100 ', "
+        "'007 ', '555 '"
+    ) in message
+    assert "the summary's like '007', '012', '100'" in message
+    # Other prefixes: the ids of both sides, without the spaces hint.
+    prefixed = covariate_table().assign(customer_id=lambda t: "C" + t["customer_id"])
+    with pytest.raises(ClvDataError) as error:
+        attach_covariates(summary, prefixed)
+    message = str(error.value)
+    assert "the table's ids look like 'C100', 'C007', 'C555'" in message
+    assert "spaces around them (" not in message
+    # One customer missing among others: no comparison of the two sides.
+    with pytest.raises(ClvDataError) as error:
+        attach_covariates(summary, covariate_table()[lambda t: t["customer_id"] != "012"])
+    assert "No customer of the summary" not in str(error.value)
+
+
 def test_attach_refuses_duplicate_ids_naming_them(summary):
     table = pd.concat([covariate_table(), covariate_table().iloc[[1]]])
     with pytest.raises(ClvDataError, match=r"1 customer id\(s\) on more than one row: '007'"):
@@ -742,7 +774,7 @@ def test_attach_refuses_number_ids_against_text_ids(summary):
         attach_covariates(summary, table)
     message = str(error.value)
     assert "text in the summary ('007', '012', '100')" in message
-    assert "number in the covariates table (100, 7, 555)" in message
+    assert "numbers in the covariates table (100, 7, 555)" in message
     assert "leading zeros" in message and "dtype={'customer_id': str}" in message
 
 

@@ -183,3 +183,95 @@ def test_the_readme_command_lines_parse():
         assert args.covariates == "customers.csv"
     refresh = parser.parse_args(shlex.split(commands[0])[1:])
     assert refresh.purchase_covariates is not None and refresh.dropout_covariates is not None
+
+
+def _covariate_flags(group: str) -> dict[str, str]:
+    from clvpredict.jobs.cli import _parents
+
+    return {a.option_strings[0]: a.dest for a in _parents()[group]._actions}
+
+
+def test_the_command_line_table_is_the_parsers_and_the_settings():
+    from clvpredict.jobs.settings import COVARIATE_TABLE_KEYS, Settings
+
+    section = _section(PAGE, "On the command line")
+    rows = re.findall(r"^\| `(--[\w-]+)[^`]*` \| `(\w+)` \| ([^|]+) \|$", section, re.M)
+    flags = _covariate_flags("covariate_model")
+    assert sorted(flag for flag, _, _ in rows) == sorted(flags)
+    parameters = inspect.signature(cp.BetaGeoModel.__init__).parameters
+    for flag, key, setting in rows:
+        assert COVARIATE_TABLE_KEYS[key] == flags[flag], flag
+        named = re.findall(r"`(\w+)`", setting)
+        assert named and all(name in parameters for name in named), (flag, setting)
+    # columns (--covariate-cols) is both processes, one coefficient in each.
+    (row,) = [r for r in rows if r[0] == "--covariate-cols"]
+    assert re.findall(r"`(\w+)`", row[2]) == ["purchase_covariates", "dropout_covariates"]
+    lists = Settings(covariates="c.csv", covariate_cols=["channel"]).covariate_lists
+    assert lists == {
+        "purchase_covariates": ["channel"],
+        "dropout_covariates": ["channel"],
+        "shared_covariates": [],
+    }
+    assert "does **not** say which columns of the file to read" in _prose("On the command line")
+
+
+def test_the_readme_names_every_covariate_flag():
+    section = _section(README, "Covariates")
+    for group in ("covariate_input", "covariate_model"):
+        for flag in _covariate_flags(group):
+            assert f"`{flag}" in section, flag
+    assert "`--covariate-cols` (**both** processes, one coefficient in each" in re.sub(
+        r"\s+", " ", section
+    )
+
+
+def _documented_parameters(doc: str) -> list[str]:
+    """The names a numpydoc "Parameters" section documents (``a, b : type`` names two)."""
+    lines = inspect.cleandoc(doc).splitlines()
+    start = lines.index("Parameters") + 2
+    assert set(lines[start - 1]) == {"-"}
+    names = []
+    for line, below in zip(lines[start:], [*lines[start + 1 :], ""], strict=True):
+        if below and set(below) == {"-"}:
+            break  # the next section's title
+        if line and not line.startswith(" "):
+            names += [name.strip() for name in line.split(":")[0].split(",")]
+    return names
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_the_class_docstring_documents_every_setting(model):
+    documented = _documented_parameters(model.__doc__)
+    settings = list(inspect.signature(model).parameters)
+    assert sorted(documented) == sorted(settings)
+    for name in (
+        "purchase_covariates",
+        "dropout_covariates",
+        "shared_covariates",
+        "categorical_covariates",
+        "reference_levels",
+        "covariate_penalty",
+    ):
+        assert name in documented
+    attributes = inspect.cleandoc(model.__doc__).split("\nAttributes\n")[1]
+    assert "covariate_design_ : CovariateDesign" in attributes
+    assert "null_log_likelihood_ : float" in attributes
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "expected_purchases",
+        "probability_alive",
+        "probability_alive_at",
+        "conditional_probability_of_purchases",
+        "purchases_predictive_interval",
+    ],
+)
+def test_per_customer_predictions_say_they_need_the_covariate_columns(method):
+    for model in MODELS:
+        doc = re.sub(r"\s+", " ", getattr(model, method).__doc__)
+        assert "data" in _documented_parameters(getattr(model, method).__doc__)
+        assert "covariate" in doc and "attach_covariates" in doc, (model, method)
+    dert = re.sub(r"\s+", " ", cp.ParetoNBDModel.expected_discounted_residual_transactions.__doc__)
+    assert "the covariate columns" in dert and "attach_covariates" in dert

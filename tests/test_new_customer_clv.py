@@ -89,3 +89,77 @@ def test_a_table_of_many_customers_repeats_the_answer_of_each_profile(fitted):
         )
         for column in one.index:
             np.testing.assert_allclose(table.loc[rows.index, column], one[column], rtol=1e-13)
+
+
+def test_a_row_of_the_customer_table_is_the_profile_of_its_values(fitted):
+    """A pandas Series (customers.loc[id]) is a mapping by its index: the same numbers, to the
+    bit, as the dict of its values, in every function that takes one profile."""
+    purchase, spend, _ = fitted
+    customers = datasets.load_covariates_customers()
+    for customer in ("C00001", "C00002"):
+        row = customers.loc[customer, ["channel", "loyalty"]]
+        assert isinstance(row, pd.Series)
+        values = {"channel": row["channel"], "loyalty": int(row["loyalty"])}
+        pd.testing.assert_series_equal(
+            cp.new_customer_clv(purchase, spend, margin=0.3, covariates=row),
+            cp.new_customer_clv(purchase, spend, margin=0.3, covariates=values),
+            check_exact=True,
+        )
+        assert purchase.expected_purchases_new_customer(
+            52.0, covariates=row
+        ) == purchase.expected_purchases_new_customer(52.0, covariates=values)
+        pd.testing.assert_series_equal(
+            purchase.probability_of_purchases(np.arange(4), 52.0, covariates=row),
+            purchase.probability_of_purchases(np.arange(4), 52.0, covariates=values),
+            check_exact=True,
+        )
+        mine, theirs = purchase.profile_model(row), purchase.profile_model(values)
+        pd.testing.assert_series_equal(mine.params_, theirs.params_, check_exact=True)
+        pd.testing.assert_frame_equal(mine.covariance_, theirs.covariance_, check_exact=True)
+    # A row with a column the model does not use is refused by name, as a dict is.
+    with pytest.raises(ClvDataError, match=r"not covariates of the model: \['age_decades'\]"):
+        purchase.profile_model(customers.loc["C00001"])
+
+
+def test_a_polars_table_of_profiles_gives_the_pandas_numbers_by_row_position(fitted):
+    pl = pytest.importorskip("polars")
+    purchase, spend, _ = fitted
+    customers = datasets.load_covariates_customers().iloc[:300]
+    expected = cp.new_customer_clv(purchase, spend, margin=0.3, covariates=customers)
+    for table in (pl.from_pandas(customers.reset_index()), pl.from_pandas(customers).lazy()):
+        got = cp.new_customer_clv(purchase, spend, margin=0.3, covariates=table)
+        assert isinstance(got.index, pd.RangeIndex) and len(got) == 300
+        pd.testing.assert_frame_equal(got, expected.reset_index(drop=True), check_exact=True)
+
+
+def test_a_table_given_where_one_profile_goes_points_to_the_functions_for_tables(fitted):
+    pl = pytest.importorskip("polars")
+    purchase, _, _ = fitted
+    table = datasets.load_covariates_customers().head(3)[["channel", "loyalty"]]
+    calls = {
+        "expected_purchases_new_customer": lambda c: purchase.expected_purchases_new_customer(
+            52.0, covariates=c
+        ),
+        "probability_of_purchases": lambda c: purchase.probability_of_purchases(
+            1, 52.0, covariates=c
+        ),
+        "profile_model": purchase.profile_model,
+    }
+    for name, call in calls.items():
+        for given, kind in ((table, "pandas"), (pl.from_pandas(table), "polars")):
+            with pytest.raises(ClvDataError) as refused:
+                call(given)
+            message = str(refused.value)
+            assert f"model.{name}(covariates=...) takes one covariate profile" in message
+            assert f"this is a table ({kind})" in message
+            assert "clvpredict.new_customer_clv(model, spend_model, covariates=table)" in message
+            assert "model.profile_models(table)" in message
+            assert "matrices()" not in message
+    # A column of values in a dict: the same pointers.
+    with pytest.raises(ClvDataError) as refused:
+        purchase.expected_purchases_new_customer(
+            52.0, covariates={"channel": ["web", "store"], "loyalty": 0}
+        )
+    message = str(refused.value)
+    assert "'channel' must be one value, not list" in message
+    assert "model.profile_models(table)" in message and "matrices()" not in message

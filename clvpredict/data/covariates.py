@@ -571,7 +571,8 @@ class CovariateDesign:
             if isinstance(value, list | tuple | np.ndarray | pd.Series):
                 raise ClvDataError(
                     f"Covariate profile: {name!r} must be one value, not {type(value).__name__}."
-                    " For several customers, pass a table to matrices()."
+                    " For a table of profiles, one per row: clvpredict.new_customer_clv(model, "
+                    "spend_model, covariates=table), or model.profile_models(table)."
                 )
             # A one-row Series of the value's own type: 7 stays an integer, "007" text.
             row[name] = pd.Series([value], index=index, dtype=object).infer_objects()
@@ -720,6 +721,7 @@ def attach_covariates(
             f"{len(missing)} customer(s) of the summary are not in the covariates table: "
             f"{describe_values(missing)}. Every customer needs covariates: add them, or leave "
             f"those customers out of the summary.{_zeros_hint(missing, ids)}"
+            f"{_unmatched_hint(missing, summary.index, ids)}"
         )
     extra = int((~ids.isin(summary.index)).sum())
     if extra:
@@ -803,13 +805,18 @@ def _id_kind(index: pd.Index) -> str:
     return "other"
 
 
+#: An id kind of :func:`_id_kind` as a sentence says it of several ids.
+_PLURAL = {"number": "numbers", "text": "text", "other": "other values"}
+
+
 def _matching_ids(ids: pd.Index, summary_ids: pd.Index, key: str | None) -> pd.Index:
     """The table's ids, checked against the summary's: text against numbers is refused."""
     mine, theirs = _id_kind(ids), _id_kind(summary_ids)
     if {mine, theirs} == {"text", "number"}:
         raise ClvDataError(
-            f"Customer ids are {theirs} in the summary ({describe_values(summary_ids[:3])}) and "
-            f"{mine} in the covariates table ({describe_values(ids[:3])}): matching them would "
+            f"Customer ids are {_PLURAL[theirs]} in the summary "
+            f"({describe_values(summary_ids[:3])}) and {_PLURAL[mine]} in the covariates table "
+            f"({describe_values(ids[:3])}): matching them would "
             'lose leading zeros ("007" is not 7). Read the ids as text on both sides, e.g. '
             f"pd.read_csv(..., dtype={{{key or 'customer_id'!r}: str}}), and summarise again."
         )
@@ -830,6 +837,32 @@ def _zeros_hint(missing: pd.Index, ids: pd.Index) -> str:
         f" Some are in the table with other leading zeros ({describe_values(found, 3)}): the "
         "ids must be written the same way on both sides."
     )
+
+
+def _unmatched_hint(missing: pd.Index, summary_ids: pd.Index, ids: pd.Index) -> str:
+    """A hint when ids differ only by spaces around them, or when no customer of the summary
+    is in the table at all (a few ids of each side, to compare by eye)."""
+    hint = ""
+    if _id_kind(missing) == "text" and _id_kind(ids) == "text":
+        stripped = {str(i).strip(): i for i in ids}
+        pairs = [
+            (i, stripped[str(i).strip()]) for i in missing[:1000] if str(i).strip() in stripped
+        ]
+        if pairs:
+            shown = ", ".join(f"{mine!r} is {theirs!r}" for mine, theirs in pairs[:3])
+            hint = (
+                f" Some are in the table with other spaces around them ({shown} there): strip "
+                "the ids on both sides, e.g. table[id_col].str.strip()."
+            )
+    if len(missing) == len(summary_ids) and len(ids):
+        hint += (
+            " No customer of the summary is in the table: the table's ids look like "
+            f"{describe_values(ids[:3])} ({ids.dtype}), the summary's like "
+            f"{describe_values(summary_ids[:3])} ({summary_ids.dtype}). Check that both are "
+            "written the same way: spaces, case, prefixes, and the same type (read ids as text "
+            "on both sides)."
+        )
+    return hint
 
 
 def _value_type_of(series: pd.Series) -> str | None:
@@ -1019,8 +1052,8 @@ def _numeric_values(series: pd.Series, name: str) -> np.ndarray:
     ):
         raise ClvDataError(
             f"Covariate {name!r} is numeric in the model but the data hold "
-            f"{_describe_dtype(series)} (e.g. {describe_values(series.head(3))}). Convert it "
-            "to numbers."
+            f"{_describe_dtype(series)} (e.g. "
+            f"{describe_values(series.drop_duplicates().iloc[:3])}). Convert it to numbers."
         )
     values = series.to_numpy(dtype=np.float64)
     infinite = ~np.isfinite(values)

@@ -680,7 +680,8 @@ class Settings:
 
     def _validate_covariates(self, origins: Mapping[str, _Origin]) -> None:
         """The covariate settings together: columns need the file, the BG/BB and the spark
-        engine take none, and a reference level or a categorical column is a named column."""
+        engine take none, a column is named either for both processes (covariate_cols, or
+        shared) or for one, and a reference level or a categorical column is a named column."""
 
         def named(setting: str) -> str:
             return origins.get(setting, _Origin("python")).name(setting, getattr(self, setting))
@@ -728,6 +729,23 @@ class Settings:
                     f"{named(setting)} and {named('shared_covariates')} both name {both}: a "
                     "shared covariate enters both processes with one coefficient already. Name "
                     "each column in one of them."
+                )
+        both = set(self.covariate_cols or [])
+        for setting, other in (
+            ("purchase_covariates", "dropout"),
+            ("dropout_covariates", "purchase"),
+        ):
+            twice = [c for c in getattr(self, setting) or [] if c in both]
+            if twice:
+                raise ClvDataError(
+                    f"{named('covariate_cols')} and {named(setting)} both name {twice}. "
+                    "covariate_cols ([covariates] columns in a config file, --covariate-cols on "
+                    "the command line) does not choose the columns to read from the file: it "
+                    "names the columns that shift both the purchase rate and the dropout, one "
+                    f"coefficient in each. So {twice} would get a {other} coefficient too, "
+                    f"whether {other}_covariates names them or not. Name each column once: in "
+                    "covariate_cols for both processes, or in purchase_covariates and/or "
+                    "dropout_covariates (every column named is read from the file)."
                 )
 
 

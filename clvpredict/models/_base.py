@@ -124,6 +124,48 @@ _SHARED_DOCS = {
     penalty, ``log_likelihood_`` (and AIC, BIC) is the log-likelihood at the penalised
     estimates, the standard errors come from the curvature of the penalised objective, and
     profile intervals are refused.""",
+    "covariates": """purchase_covariates : sequence of str, default ()
+    Customer covariates (columns of the data, one value per customer) that shift the purchase
+    process: one coefficient per design column, ``purchase.<column>``, with the purchase
+    rates' gamma rate ``alpha_i = alpha * exp(-gamma . z)``, so ``exp(gamma)`` is a ratio of
+    mean purchase rates. Text, category and boolean columns are dummy coded against a
+    reference level (``purchase.channel[web]``); numbers enter as they are.
+    The columns of this and the next two settings come from the data given to ``fit`` (join
+    them with :func:`~clvpredict.attach_covariates`) or from ``fit(data, covariates=table)``,
+    and every per-customer prediction needs them in its data; new customers are valued by
+    profile (:meth:`profile_model`, ``expected_purchases_new_customer(t, covariates=...)``,
+    :func:`~clvpredict.new_customer_clv`). With no column named in any of the three, the model
+    is the plain one. docs/covariates.md is the reference.
+dropout_covariates : sequence of str, default ()
+    Covariates that shift the dropout process, one coefficient each, ``dropout.<column>``:
+    the Pareto/NBD's dropout rates have ``beta_i = beta * exp(-delta . w)`` (a positive
+    coefficient: customers leave sooner); the BG/NBD's and MBG/NBD's dropout probabilities
+    have both ``a`` and ``b`` multiplied by ``exp(delta . w)``, which moves their spread
+    around an unchanged mean. A column may be in both lists: a coefficient in each process.
+shared_covariates : sequence of str, default ()
+    Covariates that shift both processes with one coefficient, ``shared.<column>``; a column
+    here may not be in the other two lists.
+categorical_covariates : sequence of str, default ()
+    Covariates of numbers to dummy code as categories (a region code, a cohort year), levels
+    in numeric order; text, category and boolean columns are categories anyway. It only says
+    how columns named in the three settings above are coded.
+reference_levels : mapping of str to level, optional
+    The reference level of a categorical covariate, e.g. ``{"channel": "store"}``: its
+    customers have the population parameters, and every other level gets a dummy column.
+    By default the level with the most customers, ties going to the first in the column's
+    order (booleans: ``False``).
+covariate_penalty : float, default 0
+    L2 penalty on the covariates' coefficients (not on the population parameters, which
+    ``penalizer_coef`` penalises): ``fit`` maximises the mean log-likelihood per customer
+    minus ``covariate_penalty * sum(coefficients ** 2)``. 0 is maximum likelihood; a
+    penalised fit has no likelihood-ratio test and no profile intervals.""",
+    "covariate_attributes": """covariate_design_ : CovariateDesign
+    With covariates: how each covariate column is coded (levels, reference level, or mean and
+    standard deviation), so predictions code new data the same way. The coefficients follow
+    the population parameters in ``params_``.
+null_log_likelihood_ : float
+    With covariates: the log-likelihood of the same model fitted without them, the null of
+    :meth:`likelihood_ratio_test`.""",
     "fit_attributes": """standard_errors_, covariance_ : Series, DataFrame
     From the inverse observed information (Hessian of the log-likelihood).
 log_likelihood_, aic_, bic_ : float
@@ -351,15 +393,20 @@ class BaseModel:
             if fitting:
                 # time_unit= given to the constructor states the unit of unlabelled data.
                 return 1.0
+            # Keyword arrays are in the model's unit, but a model with covariates takes none.
+            arrays = (
+                ""
+                if getattr(self, "covariate_design_", None) is not None
+                else f"; or pass frequency=, recency=, T= as arrays in {UNIT_NAMES[unit]}"
+            )
             raise ClvDataError(
                 f"These data do not record their time unit (no data.attrs['time_unit']), but "
                 f"the {name} measures time in {UNIT_NAMES[unit]} ({unit!r}): recency and T "
                 "would be read as such whatever they are. State the unit they are in, e.g. "
                 f'summary.attrs["time_unit"] = {unit!r} (or "D", "W", "M", "Y"), or build the '
-                "summary with rfm_summary / calibration_holdout_summary, which record it; or "
-                f"pass frequency=, recency=, T= as arrays in {UNIT_NAMES[unit]}. (pandas keeps "
-                "attrs through most operations, but a DataFrame built anew from columns or "
-                "read from a file has none.)"
+                f"summary with rfm_summary / calibration_holdout_summary, which record it{arrays}"
+                ". (pandas keeps attrs through most operations, but a DataFrame built anew from "
+                "columns or read from a file has none.)"
             )
         if data_unit == unit:
             return 1.0
@@ -791,9 +838,23 @@ class BaseModel:
             ("converged", "yes" if self.converged_ else "NO: " + "; ".join(res.notes)),
             ("iterations", str(res.n_iterations)),
         ]
+        penalties = self._penalties()
+        if penalties:
+            # The estimates are not maximum-likelihood ones: say so before the numbers.
+            shown = ", ".join(f"{name} {value:g}" for name, value in penalties.items())
+            rows.insert(1, ("penalty", f"{shown} (L2)"))
         if self._uses_time:
             rows.insert(1, (label, unit))
         return rows
+
+    def _penalties(self) -> dict[str, float]:
+        """The penalty settings that are not 0, by name (``penalizer_coef``, and a covariate
+        model's ``covariate_penalty``)."""
+        return {
+            name: float(getattr(self, name))
+            for name in ("penalizer_coef", "covariate_penalty")
+            if getattr(self, name, 0.0)
+        }
 
     def overview(self) -> ModelSummary:
         """The fitted model's summary object: name and source, fit statistics and parameter
@@ -808,18 +869,25 @@ class BaseModel:
         if not self.is_fitted:
             # Only the settings changed from their defaults, as scikit-learn prints estimators:
             # a model with eight settings at their defaults reads as one.
-            defaults = {
-                name: parameter.default
-                for name, parameter in inspect.signature(type(self)).parameters.items()
-            }
-            settings = ", ".join(
-                f"{k}={v!r}"
-                for k, v in vars(self).items()
-                if not k.endswith("_")
-                and not _is_default(v, defaults.get(k, inspect.Parameter.empty))
-            )
+            settings = ", ".join(f"{k}={v!r}" for k, v in self._changed_settings().items())
             return f"{type(self).__name__}({settings})"
         return self.overview().as_text()
+
+    def _changed_settings(self) -> dict[str, Any]:
+        """The model's settings (constructor arguments) whose values differ from the
+        defaults, by name, in the order they were set: what tells this model apart from
+        another of its class (``{"covariate_penalty": 0.01}``)."""
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(type(self)).parameters.items()
+        }
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if not k.endswith("_")
+            and not k.startswith("_")
+            and not _is_default(v, defaults.get(k, inspect.Parameter.empty))
+        }
 
     def _repr_html_(self) -> str:
         if not self.is_fitted:
@@ -1081,7 +1149,10 @@ class PurchaseModel(BaseModel):
             RFM rows (``frequency``, ``recency``, ``T``) whose ``attrs["time_unit"]`` records
             the unit of ``recency`` and ``T`` (as :func:`~clvpredict.rfm_summary` does); a unit
             other than the model's is converted. Or pass the arrays as keywords, in the model's
-            unit.
+            unit. A model fitted with covariates needs each customer's covariate columns in
+            ``data`` too (the levels it was fitted with), and takes no keyword arrays:
+            :func:`~clvpredict.attach_covariates` joins a per-customer table onto the summary
+            and keeps its ``attrs``.
         interval : float, optional
             E.g. 0.9: also return a 90% interval reflecting *parameter* uncertainty, from
             ``n_draws`` parameter draws (see :mod:`clvpredict.uncertainty`; it does not cover a
@@ -1125,7 +1196,8 @@ class PurchaseModel(BaseModel):
         Parameters
         ----------
         data, frequency, recency, T
-            As in :meth:`expected_purchases`.
+            As in :meth:`expected_purchases` (with covariates: ``data`` with the covariate
+            columns, see :func:`~clvpredict.attach_covariates`).
         interval, n_draws, random_state
             Optional parameter-uncertainty interval, as in :meth:`expected_purchases`.
 
@@ -1183,7 +1255,8 @@ class PurchaseModel(BaseModel):
             Time after the end of observation, in the model's time unit (>= 0; 0 gives
             :meth:`probability_alive`).
         data, frequency, recency, T
-            As in :meth:`expected_purchases`.
+            As in :meth:`expected_purchases` (with covariates: ``data`` with the covariate
+            columns, see :func:`~clvpredict.attach_covariates`).
 
         Returns
         -------
@@ -1220,7 +1293,8 @@ class PurchaseModel(BaseModel):
         t : float
             Horizon in the model's time unit.
         data, frequency, recency, T
-            As in :meth:`expected_purchases`.
+            As in :meth:`expected_purchases` (with covariates: ``data`` with the covariate
+            columns, see :func:`~clvpredict.attach_covariates`).
 
         Returns
         -------
@@ -1256,6 +1330,16 @@ class PurchaseModel(BaseModel):
         (:meth:`conditional_probability_of_purchases`), at the fitted parameters: with
         probability at least ``level`` the customer makes between ``lower`` and ``upper``
         purchases (equal-tailed, whole numbers).
+
+        Parameters
+        ----------
+        t : float
+            Horizon in the model's time unit.
+        data, frequency, recency, T
+            As in :meth:`expected_purchases` (with covariates: ``data`` with the covariate
+            columns, see :func:`~clvpredict.attach_covariates`).
+        level : float
+            Probability that the count falls in the range, e.g. 0.9.
 
         Returns
         -------

@@ -248,6 +248,7 @@ class CovariatePurchaseModel(PurchaseModel):
             data, weights = rows, "weight"
         if covariates is not None:
             data = attach_covariates(data, covariates)
+        _require_covariate_columns(data, [*purchase, *dropout, *shared], name, fitting=True)
         if weights is not None and not isinstance(weights, str):
             # The default reference levels and the scale checks count customers, not rows.
             data = data.assign(**{_WEIGHT_COLUMN: _weights(weights, data, len(data))})
@@ -338,7 +339,9 @@ class CovariatePurchaseModel(PurchaseModel):
             return rows
         rows.append(("covariates", ", ".join(design.columns)))
         null = getattr(self, "null_log_likelihood_", None)
-        if null is not None and not (self.penalizer_coef or self.covariate_penalty):
+        if null is not None and self._penalties():
+            rows.append(("vs none", "no LR test: the fit is penalised, not maximum likelihood"))
+        elif null is not None:
             test = self.likelihood_ratio_test()
             rows.append(
                 (
@@ -417,6 +420,7 @@ class CovariatePurchaseModel(PurchaseModel):
                     f"{list(design.columns)!r}, not as keyword arrays; "
                     "clvpredict.attach_covariates joins a covariate table on the customer id."
                 )
+            _require_covariate_columns(data, design.columns, type(self).__name__, fitting=False)
             matrices = design.matrices(data)
             for key, matrix in zip(_DESIGN_KEYS, matrices, strict=True):
                 arrays[key] = np.asarray(matrix, dtype=float)
@@ -568,9 +572,11 @@ class CovariatePurchaseModel(PurchaseModel):
         ----------
         t : float or array
             Time since acquisition, in the model's time unit.
-        covariates : mapping, optional
+        covariates : mapping or pandas Series, optional
             With covariates (required then): the new customer's value of each covariate
-            column, e.g. ``{"channel": "web", "age_decades": 0.5}``.
+            column, e.g. ``{"channel": "web", "age_decades": 0.5}``, or a row of the customer
+            table (a Series indexed by column). For a table of profiles, one per row, see
+            :func:`~clvpredict.new_customer_clv` and :meth:`profile_models`.
 
         Returns
         -------
@@ -590,7 +596,7 @@ class CovariatePurchaseModel(PurchaseModel):
             Number of purchases.
         t : float
             Time since acquisition, in the model's time unit.
-        covariates : mapping, optional
+        covariates : mapping or pandas Series, optional
             As in :meth:`expected_purchases_new_customer`.
 
         Returns
@@ -614,7 +620,7 @@ class CovariatePurchaseModel(PurchaseModel):
                 f"purchases depend on theirs: give covariates= with a value for each of "
                 f"{list(design.columns)!r}."
             )
-        return getattr(self.profile_model(covariates), method)
+        return getattr(self._at_profile(covariates, method), method)
 
     def simulate(self, T: Any = None, **kwargs: Any) -> pd.DataFrame:
         """Draw new customers from the model (see :meth:`PurchaseModel.simulate`). A model
@@ -684,8 +690,10 @@ class CovariatePurchaseModel(PurchaseModel):
 
         Parameters
         ----------
-        covariates : mapping
-            A value for every covariate column of the fit.
+        covariates : mapping or pandas Series
+            A value for every covariate column of the fit, by column name: a dict, or a
+            Series such as a row of the customer table (``customers.loc["C00001"]``), whose
+            index gives the names. For a table of profiles, see :meth:`profile_models`.
 
         Returns
         -------
@@ -695,14 +703,18 @@ class CovariatePurchaseModel(PurchaseModel):
             uncertainty.
         """
         check_is_fitted(self)
-        design = getattr(self, "covariate_design_", None)
-        if design is None:
+        if getattr(self, "covariate_design_", None) is None:
             raise ClvDataError(f"This {type(self).__name__} has no covariates.")
+        return self._at_profile(covariates, "profile_model")
+
+    def _at_profile(self, covariates: Any, method: str):
+        """:meth:`profile_model` of one profile given to ``method`` (named in refusals)."""
+        values = _one_profile(covariates, method)
         row = np.concatenate(
-            [np.asarray(m, dtype=float).reshape(-1) for m in design.profile(covariates)]
+            [np.asarray(m, dtype=float).reshape(-1) for m in self.covariate_design_.profile(values)]
         )
-        values = self._profile_parameters(self.params_.to_numpy(), row)
-        return self._plain_model(values, self._profile_jacobian(row))
+        theta = self.params_.to_numpy()
+        return self._plain_model(self._profile_parameters(theta, row), self._profile_jacobian(row))
 
     def profile_models(self, covariates: Any) -> tuple[list[Any], np.ndarray]:
         """:meth:`profile_model` of every distinct covariate profile among many rows.
@@ -710,7 +722,9 @@ class CovariatePurchaseModel(PurchaseModel):
         Parameters
         ----------
         covariates : DataFrame
-            One row per customer or profile with (at least) the covariate columns of the fit.
+            One row per customer or profile with (at least) the covariate columns of the fit:
+            pandas, or a table narwhals reads (polars, pyarrow, DuckDB), its rows in the order
+            it gives them. For one profile, see :meth:`profile_model`.
 
         Returns
         -------
@@ -734,6 +748,58 @@ class CovariatePurchaseModel(PurchaseModel):
             for row in unique
         ]
         return models, np.asarray(inverse).ravel()
+
+
+def _require_covariate_columns(
+    data: Any, columns: Sequence[str], name: str, *, fitting: bool
+) -> None:
+    """Refuse pandas ``data`` that lack covariate ``columns`` of the model, saying how to
+    join them (the data layer's own message names only the columns)."""
+    if not isinstance(data, pd.DataFrame):
+        return
+    absent = [c for c in dict.fromkeys(columns) if c not in data.columns]
+    if not absent:
+        return
+    have = [str(c) for c in data.columns]
+    if fitting:
+        raise ClvDataError(
+            f"The {name}'s covariate settings name the column(s) {absent}, which the data "
+            f"lack; they have columns {have}. Join each customer's covariates onto the "
+            "summary with clvpredict.attach_covariates(summary, customers) (it keeps the "
+            "summary's attrs, where the time unit is recorded), or give the per-customer table "
+            "to fit(summary, covariates=customers)."
+        )
+    raise ClvDataError(
+        f"The {name} was fitted with covariates, and these data lack its covariate column(s) "
+        f"{absent}; they have columns {have}. Every prediction needs each customer's "
+        "covariates: join them onto the summary with clvpredict.attach_covariates(summary, "
+        "customers), which keeps its attrs (the time unit), or pass covariates=customers "
+        "where a function takes it (e.g. at_risk_customers, probability_alive_history)."
+    )
+
+
+def _one_profile(covariates: Any, method: str) -> Mapping[str, Any]:
+    """One covariate profile as a mapping of column to value: a mapping as it is, a pandas
+    Series (a row of a customer table) by its index. A table of profiles is refused, pointing
+    to the functions that take one."""
+    if isinstance(covariates, pd.Series):
+        return dict(covariates.items())
+    if isinstance(covariates, Mapping):
+        return covariates
+    kind = frame_kind(covariates)
+    if kind is not None:
+        raise ClvDataError(
+            f"model.{method}(covariates=...) takes one covariate profile (a dict, or a pandas "
+            f"Series such as a row customers.loc[id]); this is a table ({kind}). For a table "
+            "of profiles, one per row: clvpredict.new_customer_clv(model, spend_model, "
+            "covariates=table) values each row, and model.profile_models(table) gives one "
+            "model per distinct profile."
+        )
+    raise ClvDataError(
+        f"model.{method}: covariates= must map each covariate column to its value (a dict such as "
+        "{'channel': 'web', 'age': 0.5}, or a pandas Series indexed by column); got "
+        f"{type(covariates).__name__}."
+    )
 
 
 #: The column that carries array weights into the design (a name no summary uses).

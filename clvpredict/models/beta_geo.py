@@ -853,6 +853,7 @@ class BetaGeoModel(CovariatePurchaseModel):
     Parameters
     ----------
     <<time_unit>>
+    <<covariates>>
     <<on_nonconvergence>>
     <<penalizer_coef>>
 
@@ -862,6 +863,7 @@ class BetaGeoModel(CovariatePurchaseModel):
         ``r``, ``alpha`` (in ``time_unit_``), ``a``, ``b``.
     <<fit_attributes>>
     time_unit_ : str or None
+    <<covariate_attributes>>
 
     Examples
     --------

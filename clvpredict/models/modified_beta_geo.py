@@ -393,6 +393,7 @@ class ModifiedBetaGeoModel(BetaGeoModel):
     Parameters
     ----------
     <<time_unit>>
+    <<covariates>>
     <<on_nonconvergence>>
     <<penalizer_coef>>
 
@@ -402,6 +403,7 @@ class ModifiedBetaGeoModel(BetaGeoModel):
         ``r``, ``alpha`` (in ``time_unit_``), ``a``, ``b``.
     <<fit_attributes>>
     time_unit_ : str or None
+    <<covariate_attributes>>
 
     Examples
     --------

@@ -591,6 +591,7 @@ class ParetoNBDModel(CovariatePurchaseModel):
     Parameters
     ----------
     <<time_unit>>
+    <<covariates>>
     <<on_nonconvergence>>
     <<penalizer_coef>>
 
@@ -600,6 +601,7 @@ class ParetoNBDModel(CovariatePurchaseModel):
         ``r``, ``alpha`` (in ``time_unit_``), ``s``, ``beta`` (in ``time_unit_``).
     <<fit_attributes>>
     time_unit_ : str or None
+    <<covariate_attributes>>
 
     Notes
     -----
@@ -710,7 +712,9 @@ class ParetoNBDModel(CovariatePurchaseModel):
         Parameters
         ----------
         data : DataFrame, optional
-            RFM rows; or pass the arrays as keywords.
+            RFM rows; or pass the arrays as keywords. As in :meth:`expected_purchases`: with
+            covariates, ``data`` with the covariate columns (see
+            :func:`~clvpredict.attach_covariates`).
         continuous_discount_rate : float
             Required. Continuous discount rate per unit of the model's time, > 0: a purchase at
             ``T + t`` counts ``exp(-rate * t)``. For an annual rate ``d`` and weeks use

@@ -734,6 +734,47 @@ def test_a_covariates_table_in_the_config_file(files, tmp_path, direct):
     )
 
 
+def test_a_column_both_in_columns_and_in_one_process_is_refused(files, tmp_path, capsys):
+    """`columns` of the [covariates] table (--covariate-cols) means both processes: naming a
+    column there and in purchase (or dropout) would add the other process's coefficient
+    without a word, so it is refused before any work, naming the column and both settings."""
+    config = tmp_path / "nightly.toml"
+    config.write_text(
+        "[covariates]\n"
+        f'file = "{files["customers"].as_posix()}"\n'
+        'columns = ["channel", "loyalty"]\n'
+        'purchase = ["channel", "loyalty"]\n'
+        'dropout = ["loyalty"]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    err = refused(capsys, "fit", "--config", config, "--transactions", files["tx"], "--out", out)
+    assert '[covariates] columns = ["channel", "loyalty"]' in err
+    assert '[covariates] purchase = ["channel", "loyalty"]' in err
+    assert "both name ['channel', 'loyalty']" in err
+    assert "both the purchase rate and the dropout, one coefficient in each" in err
+    assert "would get a dropout coefficient too" in err
+    assert not out.exists()
+    # The same on the command line, with the dropout process.
+    err = refused(
+        capsys,
+        "fit",
+        "--transactions",
+        files["tx"],
+        "--covariates",
+        files["customers"],
+        "--covariate-cols",
+        "channel",
+        "--dropout-covariates",
+        "loyalty,channel",
+        "--out",
+        out,
+    )
+    assert "--covariate-cols channel (setting covariate_cols)" in err
+    assert "--dropout-covariates loyalty,channel (setting dropout_covariates)" in err
+    assert "both name ['channel']" in err and "would get a purchase coefficient too" in err
+
+
 def test_metrics_record_the_covariates(refreshed, direct):
     metrics = json.loads((refreshed / "metrics.json").read_text())
     test = direct["model"].likelihood_ratio_test()

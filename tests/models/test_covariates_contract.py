@@ -130,8 +130,17 @@ def test_save_and_load_predicts_bit_for_bit(spec, customers, fitted, tmp_path):
 @pytest.mark.parametrize("spec", SPECS, ids=[s.kind for s in SPECS])
 def test_predictions_need_the_covariates(spec, customers, fitted):
     model = fitted[spec.kind]
-    with pytest.raises(ClvDataError, match="age_decades"):
+    with pytest.raises(ClvDataError) as refused:
         model.probability_alive(customers[["frequency", "recency", "T"]])
+    message = str(refused.value)
+    assert "lack its covariate column(s) ['channel', 'age_decades', 'loyalty']" in message
+    assert "clvpredict.attach_covariates(summary, customers)" in message
+    with pytest.raises(ClvDataError) as refused:
+        spec.cls(**SETTINGS).fit(customers[["frequency", "recency", "T", "channel"]])
+    message = str(refused.value)
+    assert "name the column(s) ['age_decades', 'loyalty'], which the data lack" in message
+    assert "clvpredict.attach_covariates(summary, customers)" in message
+    assert "fit(summary, covariates=customers)" in message
     with pytest.raises(ClvDataError, match="keyword arrays"):
         model.probability_alive(frequency=[1], recency=[1.0], T=[2.0])
     with pytest.raises(ClvDataError, match="covariates="):
@@ -145,3 +154,38 @@ def test_without_covariate_settings_the_model_is_the_plain_one(spec, customers):
     assert not hasattr(plain, "covariate_design_")
     with pytest.raises(ClvDataError, match="names no covariate"):
         spec.cls().fit(customers, covariates=customers[["channel"]])
+
+
+def test_the_printed_summary_of_a_penalised_fit_shows_the_penalty_and_no_lr_test(customers, fitted):
+    penalised = cp.BetaGeoModel(
+        purchase_covariates=["channel"], covariate_penalty=0.001, penalizer_coef=0.01
+    ).fit(customers)
+    header = dict(penalised.overview().header)
+    assert header["penalty"] == "penalizer_coef 0.01, covariate_penalty 0.001 (L2)"
+    assert header["vs none"] == "no LR test: the fit is penalised, not maximum likelihood"
+    assert "penalty         penalizer_coef 0.01, covariate_penalty 0.001 (L2)" in repr(penalised)
+    assert "no LR test: the fit is penalised" in penalised._repr_html_()
+    # Maximum likelihood: no penalty line, and the test's own numbers.
+    model = fitted["bgnbd"]
+    header = dict(model.overview().header)
+    test = model.likelihood_ratio_test()
+    assert "penalty" not in header
+    assert header["vs none"] == (f"LR {test['statistic']:.2f} on 4 df, p = {test['p_value']:.3g}")
+    # Without covariates, the population penalty alone.
+    plain = cp.BetaGeoModel(penalizer_coef=0.01).fit(customers)
+    header = dict(plain.overview().header)
+    assert header["penalty"] == "penalizer_coef 0.01 (L2)" and "vs none" not in header
+
+
+def test_data_without_a_time_unit_are_not_told_to_use_keyword_arrays(customers, fitted):
+    """A covariate model refuses keyword arrays, so its refusal of data that record no time
+    unit does not offer them; the plain model's still does."""
+    unlabelled = customers.copy()
+    unlabelled.attrs = {}
+    with pytest.raises(ClvDataError, match="do not record their time unit") as refused:
+        fitted["bgnbd"].probability_alive(unlabelled)
+    assert "as arrays" not in str(refused.value)
+    plain = cp.BetaGeoModel.from_params(fitted["bgnbd"].null_params_, time_unit="W")
+    with pytest.raises(ClvDataError, match="do not record their time unit") as refused:
+        plain.probability_alive(unlabelled)
+    assert "or pass frequency=, recency=, T= as arrays in weeks" in str(refused.value)
