@@ -208,6 +208,11 @@ def holdout_labels(
         "bic": "BIC",
         "converged": "Converged",
         "best": "Best on the holdout",
+        # A model with covariates against the same model without them (compare_models).
+        "lr_statistic": "Likelihood-ratio statistic vs no covariates",
+        "lr_df": "LR test degrees of freedom",
+        "lr_p_value": "LR test p-value",
+        "lr_note": "LR test note",
     }
     if spend:
         return labels | {
