@@ -97,7 +97,22 @@ def direct() -> dict:
         reference_levels={"channel": "store"},
     ).fit(summary)
     spend = cp.GammaGammaModel().fit(summary)
-    return {"model": model, "spend": spend, "summary": summary, "customers": customers}
+    table = cp.clv_table(
+        model,
+        spend,
+        summary,
+        lifetime_years=2,
+        horizon_months=HORIZON_MONTHS,
+        annual_discount_rate=DISCOUNT,
+        margin=MARGIN,
+    )
+    return {
+        "model": model,
+        "spend": spend,
+        "summary": summary,
+        "customers": customers,
+        "table": table,
+    }
 
 
 def predictions(path: Path) -> pd.DataFrame:
@@ -123,15 +138,7 @@ def test_refresh_publishes_the_python_fit(refreshed, direct):
 
 
 def test_refresh_predictions_are_the_python_clv_table(refreshed, direct):
-    table = cp.clv_table(
-        direct["model"],
-        direct["spend"],
-        direct["summary"],
-        lifetime_years=2,
-        horizon_months=HORIZON_MONTHS,
-        annual_discount_rate=DISCOUNT,
-        margin=MARGIN,
-    )
+    table = direct["table"]
     got = predictions(refreshed / "predictions.csv").loc[table.index]
     for column in ("p_alive", "expected_purchases", "predictive_clv"):
         np.testing.assert_allclose(got[column], table[column], rtol=1e-9)
@@ -439,15 +446,7 @@ def test_the_report_commands_value_by_covariate_is_the_python_fits(reported, dir
     """The numbers the report command rendered are covariate_values of the model fitted in
     Python on the same data: the two fits' estimates agree to about 1e-13 and the tables to
     4e-15; the standard errors, from a finite-difference Hessian, to 4e-10."""
-    table = cp.clv_table(
-        direct["model"],
-        direct["spend"],
-        direct["summary"],
-        lifetime_years=2,
-        horizon_months=HORIZON_MONTHS,
-        annual_discount_rate=DISCOUNT,
-        margin=MARGIN,
-    )
+    table = direct["table"]
     expected = covariate_values(
         direct["model"],
         direct["spend"],
