@@ -197,7 +197,11 @@ def in_callers_kind(function: Callable[..., Any]) -> Callable[..., Any]:
         kind = frame_kind(data) if data is not None else None
         if kind in (None, "pandas"):
             return function(*args, **kwargs)
-        covariates = _covariate_columns(bound.arguments.get("self"))
+        # The covariate columns of a model among the arguments (the method's own, or a purchase
+        # model passed to a function) are never taken for the id column.
+        covariates = tuple(
+            column for value in bound.arguments.values() for column in _covariate_columns(value)
+        )
         if kind == "spark":
             # Computed on the executors; the closure carries the other arguments (the model,
             # the horizon), never the Spark DataFrame itself.
