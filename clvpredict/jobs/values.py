@@ -17,6 +17,7 @@ only drawn is bounded: the scatter plot's sample (a seeded random one, at most
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +28,8 @@ import pandas as pd
 from .. import plotting
 from ..clv import ClvTotal, _total_interval, new_customer_clv
 from ..data.covariates import _as_text
-from ..data.engines import as_lazy, scalars, summary_unit
-from ..data.ranks import hashed_sample, missing
+from ..data.engines import as_lazy, checkpoint, scalars, summary_unit, to_caller
+from ..data.ranks import hashed_sample, missing, rank_keys
 from ..exceptions import ClvDataError
 from ..plotting import (
     ClvHistogram,
@@ -40,6 +41,8 @@ from ..plotting import (
 )
 from ..segments import (
     at_risk_customers,
+    linear_quantile,
+    quantile_positions,
     rfm_segment_table,
     rfm_segments,
     segment_table,
@@ -449,6 +452,289 @@ def _typical_new_customers(
     return tables, sampled
 
 
+#: The table's columns that the value-by-covariate rows count, average and sum.
+_LEVEL_COLUMNS = ("p_alive", "expected_purchases", "predictive_clv")
+
+
+@dataclass
+class _Rows:
+    """One covariate's rows in its value table: their keys in ``order`` (a level, a value or
+    a bin's number), each key's label, and a note on how the rows were made."""
+
+    order: list[Any]
+    labels: dict[Any, str]
+    note: str
+
+
+def _categorical_rows(column: Any) -> _Rows:
+    """A categorical covariate's rows: one per level, in the design's order."""
+    order = list(column.levels)
+    labels = {
+        level: f"{level} (reference)" if level == column.reference else level for level in order
+    }
+    return _Rows(
+        order, labels, f"one row per level; the model's reference level is {column.reference!r}"
+    )
+
+
+def _value_rows(distinct: np.ndarray) -> _Rows:
+    """A numeric covariate's rows when it takes few values: one per value, in order."""
+    order = list(distinct)
+    return _Rows(order, {v: f"{v:g}" for v in order}, "numeric: one row per value")
+
+
+def _bin_rows(bins: np.ndarray) -> _Rows:
+    """A numeric covariate's rows by quantile bin (edges ``bins``), labelled as pandas'
+    ``qcut`` labels its bins."""
+    edges = pd.cut(bins, bins, include_lowest=True).categories
+    labels = {k: f"Q{k + 1}: {edge.left:.4g} to {edge.right:.4g}" for k, edge in enumerate(edges)}
+    shown = ", ".join(f"{e:.4g}" for e in [edges[0].left, *(e.right for e in edges)])
+    note = (
+        f"numeric: {len(edges)} quantile bins of the customers (edges {shown}; each bin holds "
+        "its upper edge)"
+    )
+    return _Rows(list(range(len(edges))), labels, note)
+
+
+def _quantile_bins(n: int, order_statistics: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The distinct edges of :data:`COVARIATE_BINS` quantile bins of ``n`` values (n >= 2).
+
+    As pandas' ``qcut`` puts them: numpy's linear quantiles at 0, 1/5, ..., 1 (a level not
+    exact in binary rounded up), from the two order statistics around each
+    (``order_statistics(positions)``: the values at those 0-based positions of the values in
+    ascending order), interpolated as :func:`~clvpredict.segments.linear_quantile` does. One
+    definition for a pandas table and an engine's, which knows its values only by such
+    queries.
+    """
+    levels = np.linspace(0.0, 1.0, COVARIATE_BINS + 1)
+    inexact = COVARIATE_BINS * levels != np.arange(COVARIATE_BINS + 1)
+    levels[inexact] = np.nextafter(levels[inexact], 1.0)
+    around = [quantile_positions(n, float(q)) for q in levels]
+    positions = np.array(sorted({p for pair in around for p in pair}), dtype=np.int64)
+    found = dict(zip(positions.tolist(), order_statistics(positions), strict=True))
+    edges = [
+        linear_quantile(found[low], found[high], n, float(q))
+        for (low, high), q in zip(around, levels, strict=True)
+    ]
+    return np.unique(edges)
+
+
+def _pandas_tables(
+    purchase_model: Any,
+    spend_model: Any,
+    table: pd.DataFrame,
+    summary: pd.DataFrame,
+    design: Any,
+    settings: dict[str, Any],
+) -> tuple[dict, dict, dict, dict, int | None]:
+    """:func:`covariate_values`' parts from a pandas table and summary: the baseline, and per
+    covariate its rows, their stats and their typical new customers; and the number of
+    distinct profiles when the new customers were sampled."""
+    baseline: dict[str, Any] = {}
+    rows_of: dict[str, _Rows] = {}
+    keys_of: dict[str, pd.Series] = {}
+    for name in design.columns:
+        column = design.column(name)
+        values = summary[name]
+        if column.kind == "categorical":
+            baseline[name] = column.reference
+            keys, rows_of[name] = _as_text(values, name), _categorical_rows(column)
+        else:
+            numbers = values.to_numpy(dtype=float)
+            baseline[name] = float(np.quantile(numbers, 0.5, method="lower"))
+            distinct = np.unique(numbers)
+            if len(distinct) <= COVARIATE_BINS:
+                keys, rows_of[name] = numbers, _value_rows(distinct)
+            else:
+                ordered = np.sort(numbers)
+                bins = _quantile_bins(len(numbers), ordered.__getitem__)
+                # The bin of a value: the number of inner edges below it (qcut's codes).
+                keys = np.searchsorted(bins[1:-1], numbers, side="left")
+                rows_of[name] = _bin_rows(bins)
+        keys_of[name] = pd.Series(keys, index=summary.index)
+    stats_of = {}
+    for name, keys in keys_of.items():
+        grouped = table[list(_LEVEL_COLUMNS)].groupby(keys.to_numpy(), sort=False)
+        stats = grouped.agg(["count", "mean", "sum"])
+        stats_of[name] = pd.DataFrame(
+            {
+                "n": stats[("p_alive", "count")],
+                **{f"mean_{c}": stats[(c, "mean")] for c in _LEVEL_COLUMNS},
+                "total_predictive_clv": stats[("predictive_clv", "sum")],
+            }
+        )
+    typical, sampled = _typical_new_customers(
+        purchase_model, spend_model, summary[list(design.columns)], keys_of, **settings
+    )
+    return baseline, rows_of, stats_of, typical, sampled
+
+
+def _engine_tables(
+    purchase_model: Any,
+    spend_model: Any,
+    table: Any,
+    summary: Any,
+    design: Any,
+    customer_id_col: str | None,
+    settings: dict[str, Any],
+) -> tuple[dict, dict, dict, dict, int | None]:
+    """:func:`_pandas_tables` of an engine's table and summary, computed by the engine.
+
+    The two are joined there once on the id (cached on Spark until done). This process
+    receives aggregates: one row per level or bin of each covariate, the exact order statistics
+    of a numeric one's bin edges and median (:func:`~clvpredict.data.ranks.rank_keys`), and
+    the distinct covariate profiles with their counts when they are at most
+    :data:`NEW_CUSTOMER_PROFILES`, else the sampled customers' profiles (at most
+    :data:`NEW_CUSTOMER_SAMPLE` per row), picked by their position in id order within the row:
+    a summary from :func:`~clvpredict.rfm_summary` is in id order, so the pandas path picks the
+    same customers.
+    """
+    columns = list(design.columns)
+    ident = table_id_column(table, customer_id_col)
+    values = as_lazy(table).select(ident, *_LEVEL_COLUMNS)
+    frame = checkpoint(values.join(as_lazy(summary).select(ident, *columns), on=ident))
+    try:
+        (n,) = scalars(frame, nw.len())
+        baseline: dict[str, Any] = {}
+        rows_of: dict[str, _Rows] = {}
+        keys: dict[str, tuple[nw.Expr, Callable[[pd.Series], np.ndarray]]] = {}
+        for name in columns:
+            column = design.column(name)
+            if column.kind == "categorical":
+                baseline[name] = column.reference
+                rows_of[name] = _categorical_rows(column)
+                keys[name] = (nw.col(name), lambda s, name=name: _as_text(s, name))
+                continue
+
+            def order_statistics(positions: np.ndarray, name: str = name) -> np.ndarray:
+                # Rank 0 is the largest value: position p from the smallest is rank n - 1 - p.
+                found = rank_keys(frame, name, ident, [int(n - 1 - p) for p in positions])
+                return np.array([found[int(n - 1 - p)].value for p in positions], dtype=float)
+
+            # np.quantile(..., 0.5, method="lower") is the value at position floor((n-1)/2).
+            baseline[name] = float(order_statistics(np.array([(n - 1) // 2]))[0])
+            (distinct,) = scalars(frame, nw.col(name).n_unique())
+            if distinct <= COVARIATE_BINS:
+                keys[name] = (nw.col(name), lambda s: s.to_numpy(dtype=float))
+                rows_of[name] = _Rows([], {}, "")  # the values are known from the group-by
+                continue
+            bins = _quantile_bins(int(n), order_statistics)
+            inner = (nw.col(name) > float(edge) for edge in bins[1:-1])
+            code = nw.sum_horizontal(*(below.cast(nw.Int64) for below in inner))
+            keys[name] = (code, lambda s: s.to_numpy(dtype=np.int64))
+            rows_of[name] = _bin_rows(bins)
+        stats_of, counts_of = {}, {}
+        for name, (key, convert) in keys.items():
+            sums = _engine_sums(frame, key)
+            counts_of[name] = sums["count_p_alive"]  # by the engine's key
+            sums.index = convert(pd.Series(sums.index))
+            # Keys the engine tells apart but this process does not (none in a typed column).
+            sums = sums.groupby(level=0, sort=False).sum()
+            stats_of[name] = pd.DataFrame(
+                {
+                    "n": sums["count_p_alive"],
+                    **{f"mean_{c}": sums[f"sum_{c}"] / sums[f"count_{c}"] for c in _LEVEL_COLUMNS},
+                    "total_predictive_clv": sums["sum_predictive_clv"],
+                }
+            )
+            if not rows_of[name].order:
+                rows_of[name] = _value_rows(np.sort(stats_of[name].index.to_numpy()))
+        typical, sampled = _engine_typical(
+            purchase_model, spend_model, frame, ident, keys, counts_of, settings
+        )
+    finally:
+        native = frame.to_native()
+        if hasattr(native, "unpersist"):  # Spark's cache
+            native.unpersist()
+    return baseline, rows_of, stats_of, typical, sampled
+
+
+def _engine_sums(frame: nw.LazyFrame, key: nw.Expr) -> pd.DataFrame:
+    """Counts and sums of the table's columns by ``key``, run by the engine (one row per key
+    comes back), indexed by the engine's key."""
+    aggregates = [
+        part
+        for column in _LEVEL_COLUMNS
+        for part in (
+            nw.col(column).count().alias(f"count_{column}"),
+            nw.col(column).sum().alias(f"sum_{column}"),
+        )
+    ]
+    grouped = frame.with_columns(key.alias("_key")).group_by("_key").agg(*aggregates)
+    return to_caller(grouped, "pandas").set_index("_key")
+
+
+def _engine_typical(
+    purchase_model: Any,
+    spend_model: Any,
+    frame: nw.LazyFrame,
+    ident: str,
+    keys: dict[str, tuple[nw.Expr, Callable[[pd.Series], np.ndarray]]],
+    counts_of: dict[str, pd.Series],
+    settings: dict[str, Any],
+) -> tuple[dict[str, pd.DataFrame], int | None]:
+    """:func:`_typical_new_customers` of an engine's customers (``frame``, each row's
+    ``keys`` an engine expression and how to read its values here; ``counts_of`` the rows'
+    customers by the engine's key)."""
+    columns = list(keys)
+    named = {name: f"_key{i}" for i, name in enumerate(columns)}
+    keyed = frame.with_columns(*(keys[name][0].alias(named[name]) for name in columns))
+    (distinct,) = scalars(frame.select(*columns).unique(), nw.len())
+    valued = ["expected_purchases", "new_customer_clv"]
+
+    def value(profiles: pd.DataFrame) -> pd.DataFrame:
+        new = new_customer_clv(
+            purchase_model,
+            spend_model,
+            **settings,
+            covariates=profiles[columns].reset_index(drop=True),
+            allow_unconverged=True,
+        )
+        return pd.DataFrame(new[valued].to_numpy(dtype=float), columns=valued)
+
+    if distinct <= NEW_CUSTOMER_PROFILES:
+        # Every customer is valued by their profile: the mean over a row's customers is the
+        # mean over its profiles weighted by their customers.
+        grouped = keyed.group_by(*columns, *named.values()).agg(nw.len().alias("_customers"))
+        profiles = to_caller(grouped, "pandas")
+        weights = profiles["_customers"].to_numpy(dtype=float)
+        weighted = value(profiles).mul(weights, axis=0)
+        tables = {}
+        for name in columns:
+            rows = keys[name][1](profiles[named[name]])
+            tables[name] = (
+                weighted.groupby(rows).sum().div(pd.Series(weights).groupby(rows).sum(), axis=0)
+            )
+        return tables, None
+    samples = {}
+    for name in columns:
+        key = named[name]
+        # Each row's customers at evenly spaced positions (1 = first) of their id order.
+        wanted = None
+        for engine_key, count in counts_of[name].items():
+            count = int(count)
+            positions = list(range(1, count + 1))
+            if count > NEW_CUSTOMER_SAMPLE:
+                spaced = np.linspace(0, count - 1, NEW_CUSTOMER_SAMPLE)
+                positions = (np.round(spaced).astype(np.int64) + 1).tolist()
+            picked = (nw.col(key) == engine_key) & nw.col("_position").is_in(positions)
+            wanted = picked if wanted is None else wanted | picked
+        position = nw.col(ident).rank(method="ordinal").over(key).alias("_position")
+        chosen = keyed.with_columns(position).filter(wanted).select(ident, *columns, key)
+        samples[name] = to_caller(chosen, "pandas")
+    everyone = pd.concat([s[[ident, *columns]] for s in samples.values()])
+    everyone = everyone.drop_duplicates(subset=ident).reset_index(drop=True)
+    new = value(everyone).set_index(everyone[ident])
+    tables = {
+        name: new.loc[sample[ident].to_numpy()]
+        .reset_index(drop=True)
+        .groupby(keys[name][1](sample[named[name]]))
+        .mean()
+        for name, sample in samples.items()
+    }
+    return tables, int(distinct)
+
+
 def _acts_on(kind: str, name: str) -> str:
     """What a coefficient multiplies by ``e^coef``, in plain words (see
     :mod:`clvpredict.models._covariate_math` for the parameterisation)."""
@@ -466,12 +752,13 @@ def _acts_on(kind: str, name: str) -> str:
 def covariate_values(
     purchase_model: Any,
     spend_model: Any,
-    table: pd.DataFrame,
-    summary: pd.DataFrame,
+    table: Any,
+    summary: Any,
     *,
     horizon_months: int,
     annual_discount_rate: float,
     margin: float,
+    customer_id_col: str | None = None,
 ) -> CovariateValues:
     """The value-by-covariate tables, the likelihood-ratio test and the coefficients of a
     purchase model fitted with covariates.
@@ -481,107 +768,62 @@ def covariate_values(
     purchase_model : fitted purchase model with covariates
     spend_model : fitted GammaGammaModel
         Its population mean spend per purchase prices the new customers' purchases.
-    table : DataFrame
-        The customers' :func:`~clvpredict.clv_table`, indexed by customer.
-    summary : DataFrame
-        Their summary with the covariate columns (the one ``table`` was scored from).
+    table : DataFrame or engine frame
+        The customers' :func:`~clvpredict.clv_table`: pandas indexed by customer, or a frame of
+        another engine with the customer id in a column (the Spark predictions of
+        ``clvpredict refresh --engine spark``), which that engine then reads
+        (:func:`_engine_tables`: what comes to this process is bounded).
+    summary : DataFrame or engine frame
+        Their summary with the covariate columns (the one ``table`` was scored from), of the
+        same kind as ``table``.
     horizon_months, annual_discount_rate, margin
         The CLV settings of ``table``: a new customer's CLV is ``margin x mean spend x`` their
         expected repeat purchases month by month over the horizon, each month discounted as in
         the predictive CLV (``(1 + rate)^(-m/12)`` at the end of month ``m``).
+    customer_id_col : str, optional
+        The id column of an engine's table, when it cannot be told.
     """
     design = purchase_model.covariate_design_
     columns = list(design.columns)
-    if not table.index.equals(summary.index):
-        raise ValueError("table and summary must hold the same customers in the same order")
-
-    baseline: dict[str, Any] = {}
-    for name in columns:
-        column = design.column(name)
-        if column.kind == "categorical":
-            baseline[name] = column.reference
-        else:
-            numbers = summary[name].to_numpy(dtype=float)
-            baseline[name] = float(np.quantile(numbers, 0.5, method="lower"))
-
-    rows_of: dict[str, tuple[pd.Series, list, dict]] = {}
-    notes = {}
-    for name in columns:
-        column = design.column(name)
-        values = summary[name]
-        if column.kind == "categorical":
-            groups = pd.Series(_as_text(values, name), index=summary.index)
-            order = list(column.levels)
-            labels = {
-                level: f"{level} (reference)" if level == column.reference else level
-                for level in order
-            }
-            notes[name] = f"one row per level; the model's reference level is {column.reference!r}"
-        else:
-            numbers = values.to_numpy(dtype=float)
-            distinct = np.unique(numbers)
-            if len(distinct) <= COVARIATE_BINS:
-                groups = pd.Series(numbers, index=summary.index)
-                order = list(distinct)
-                labels = {v: f"{v:g}" for v in order}
-                notes[name] = "numeric: one row per value"
-            else:
-                bins = pd.qcut(numbers, COVARIATE_BINS, duplicates="drop")
-                edges = bins.categories
-                groups = pd.Series(np.asarray(bins.codes), index=summary.index)
-                order = list(range(len(edges)))
-                labels = {
-                    k: f"Q{k + 1}: {edge.left:.4g} to {edge.right:.4g}"
-                    for k, edge in enumerate(edges)
-                }
-                shown = ", ".join(f"{e:.4g}" for e in [edges[0].left, *(e.right for e in edges)])
-                notes[name] = (
-                    f"numeric: {len(edges)} quantile bins of the customers (edges {shown}; each "
-                    "bin holds its upper edge)"
-                )
-        rows_of[name] = (groups, order, labels)
-
-    typical, sampled = _typical_new_customers(
-        purchase_model,
-        spend_model,
-        summary[columns],
-        {name: groups for name, (groups, _, _) in rows_of.items()},
-        horizon_months=horizon_months,
-        annual_discount_rate=annual_discount_rate,
-        margin=margin,
+    settings = dict(
+        horizon_months=horizon_months, annual_discount_rate=annual_discount_rate, margin=margin
     )
-    tables = {}
-    for name, (groups, order, labels) in rows_of.items():
+    if isinstance(table, pd.DataFrame):
+        if not table.index.equals(summary.index):
+            raise ValueError("table and summary must hold the same customers in the same order")
+        parts = _pandas_tables(purchase_model, spend_model, table, summary, design, settings)
+    else:
+        parts = _engine_tables(
+            purchase_model, spend_model, table, summary, design, customer_id_col, settings
+        )
+    baseline, rows_of, stats_of, typical, sampled = parts
+
+    tables, notes = {}, {}
+    for name in columns:
+        rows, stats, new = rows_of[name], stats_of[name], typical[name]
+        notes[name] = rows.note
         if sampled is not None:
             notes[name] += (
                 f"; the customers have {sampled:,} distinct covariate profiles, so each row's "
                 f"typical new customer averages {NEW_CUSTOMER_SAMPLE:,} of its customers, spread "
                 "evenly through the customers' order (all of them in a smaller row)"
             )
-        grouped = table[["p_alive", "expected_purchases", "predictive_clv"]].groupby(
-            groups.to_numpy(), sort=False
-        )
-        stats = grouped.agg(["count", "mean", "sum"])
-        new = typical[name]
-        rows = []
-        for key in order:
-            if key not in stats.index:
-                continue
-            rows.append(
+        tables[name] = pd.DataFrame(
+            [
                 {
-                    "level": labels[key],
-                    "n_customers": int(stats.loc[key, ("p_alive", "count")]),
-                    "mean_p_alive": float(stats.loc[key, ("p_alive", "mean")]),
-                    "mean_expected_purchases": float(
-                        stats.loc[key, ("expected_purchases", "mean")]
-                    ),
-                    "mean_predictive_clv": float(stats.loc[key, ("predictive_clv", "mean")]),
-                    "total_predictive_clv": float(stats.loc[key, ("predictive_clv", "sum")]),
+                    "level": rows.labels[key],
+                    "n_customers": int(stats.loc[key, "n"]),
+                    "mean_p_alive": float(stats.loc[key, "mean_p_alive"]),
+                    "mean_expected_purchases": float(stats.loc[key, "mean_expected_purchases"]),
+                    "mean_predictive_clv": float(stats.loc[key, "mean_predictive_clv"]),
+                    "total_predictive_clv": float(stats.loc[key, "total_predictive_clv"]),
                     "new_customer_purchases": float(new.loc[key, "expected_purchases"]),
                     "new_customer_clv": float(new.loc[key, "new_customer_clv"]),
                 }
-            )
-        tables[name] = pd.DataFrame(rows).set_index("level")
+                for key in rows.order
+                if key in stats.index
+            ]
+        ).set_index("level")
 
     lr, lr_note = None, ""
     try:

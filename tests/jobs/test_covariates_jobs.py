@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 
 import clvpredict as cp
 from clvpredict.data import datasets
 from clvpredict.jobs.cli import main
 from clvpredict.jobs.report import build_report
-from clvpredict.jobs.values import covariate_values
+from clvpredict.jobs.values import COVARIATE_BINS, _quantile_bins, covariate_values
 
 BAD_INPUT = 2
 GATE_FAILED = 4
@@ -538,6 +539,82 @@ def test_the_report_command_refuses_missing_customers_as_refresh_does(files, tmp
     assert messages["report"] == messages["refresh"]
     assert "2 customer(s) of the summary are not in the covariates table" in messages["report"]
     assert all(customer in messages["report"] for customer in missing)
+
+
+@pytest.fixture(scope="module")
+def three_kinds(with_age, direct) -> dict:
+    """A BG/NBD whose covariates are of the three kinds the value tables treat apart: a
+    category (channel), a number of few values (loyalty, 0/1) and one of many (age), on the
+    first 300 customers."""
+    summary = with_age["summary"]
+    model = cp.BetaGeoModel(purchase_covariates=["channel", "loyalty", "age_decades"])
+    model.fit(summary)
+    table = cp.clv_table(model, direct["spend"], summary, lifetime_years=2)
+    return {"model": model, "summary": summary, "table": table}
+
+
+@pytest.mark.parametrize("sampled", [False, True], ids=["every profile", "sampled"])
+def test_value_by_covariate_of_an_engine_table_is_the_pandas_one(
+    three_kinds, direct, sampled, monkeypatch
+):
+    """The value tables of a CLV table and summary held by an engine (lazy polars here; Spark
+    in tests/jobs/test_cli_spark_covariates.py) are computed by the engine: the same rows,
+    bins (from exact rank queries), counts, baseline and typical new customers as from pandas,
+    means and sums to rounding; with the new customers sampled, the same customers (by their
+    position in id order, the summary's order)."""
+    from clvpredict.jobs import values
+
+    if sampled:
+        monkeypatch.setattr(values, "NEW_CUSTOMER_PROFILES", 20)
+        monkeypatch.setattr(values, "NEW_CUSTOMER_SAMPLE", 7)
+    case = three_kinds
+    assert case["summary"].index.is_monotonic_increasing
+    expected = values_of(case, direct["spend"])
+    got = covariate_values(
+        case["model"],
+        direct["spend"],
+        pl.from_pandas(case["table"].reset_index()).lazy(),
+        pl.from_pandas(case["summary"].reset_index()).lazy(),
+        customer_id_col="customer_id",
+        horizon_months=HORIZON_MONTHS,
+        annual_discount_rate=DISCOUNT,
+        margin=MARGIN,
+    )
+    assert list(got.tables) == ["channel", "loyalty", "age_decades"]
+    assert got.notes == expected.notes and got.baseline == expected.baseline
+    assert "5 quantile bins" in got.notes["age_decades"]
+    assert ("distinct covariate profiles" in got.notes["channel"]) == sampled
+    for name, want in expected.tables.items():
+        have = got.tables[name]
+        assert have.index.tolist() == want.index.tolist(), name
+        assert have["n_customers"].tolist() == want["n_customers"].tolist(), name
+        assert have["n_customers"].sum() == len(case["summary"])
+        pd.testing.assert_frame_equal(have, want, check_exact=False, rtol=1e-12, atol=0)
+
+
+def test_the_bins_are_numpys_quantiles_and_pandas_qcut_ones():
+    """The edges of a numeric covariate's bins, from the order statistics alone, are
+    numpy's linear quantiles of the values at qcut's levels, and (pandas 3) pd.qcut's edges,
+    for values with and without ties."""
+    rng = np.random.default_rng(5)
+    levels = np.linspace(0.0, 1.0, COVARIATE_BINS + 1)
+    rounded_up = COVARIATE_BINS * levels != np.arange(COVARIATE_BINS + 1)
+    levels[rounded_up] = np.nextafter(levels[rounded_up], 1.0)
+    for n, values in [
+        (7, np.arange(7.0) ** 2),
+        (1001, rng.normal(size=1001)),
+        (998, np.round(rng.normal(size=998), 1)),
+        (60, rng.integers(0, 9, 60).astype(float)),
+    ]:
+        ordered = np.sort(values)
+        bins = _quantile_bins(n, lambda positions, ordered=ordered: ordered[positions])
+        np.testing.assert_array_equal(bins, np.unique(np.quantile(values, levels)))
+        if int(pd.__version__.split(".")[0]) >= 3:
+            # pandas 2 hands numpy q x 100 and does not round the levels up: its edges may
+            # differ in the last bit.
+            np.testing.assert_array_equal(
+                bins, pd.qcut(values, COVARIATE_BINS, retbins=True, duplicates="drop")[1]
+            )
 
 
 # --------------------------------------------------------------------------------------------
