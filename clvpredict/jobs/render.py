@@ -21,10 +21,11 @@ import pandas as pd
 from .. import plotting
 from .._units import UNIT_NAMES, check_currency, duration_phrase, money_unit, months_to_units
 from ..clv import clv_table
-from ..data.engines import checkpoint, is_engine_frame
+from ..data.engines import checkpoint, is_engine_frame, to_caller
 from ..data.transactions import TransactionLog
 from ..evaluation import model_label
 from ..exceptions import ClvDataError
+from ..segments import table_id_column
 from .assessment import Assessment
 from .persistence import write_text_atomic
 from .values import (
@@ -564,7 +565,8 @@ def render_report(
     covariates : CovariateValues, optional
         The value-by-covariate tables of a purchase model with covariates
         (:func:`~clvpredict.jobs.values.covariate_values`), computed here if not given; such a
-        model needs ``rfm`` and ``table`` in pandas, ``rfm`` with the covariate columns.
+        model needs ``rfm`` with the covariate columns (pandas, or a frame of the table's
+        engine, where the covariates are joined to the table).
     """
     currency = check_currency(currency)
     cal = assessment.calibration
@@ -601,12 +603,20 @@ def render_report(
             margin=margin,
         )
     design = getattr(bg, "covariate_design_", None)
-    scored = table
+    scored, ident = table, None
     if design is not None:
         # The customers' own covariates travel with their rows: the at-risk list and the
         # total's interval predict with them.
-        scored = table.join(rfm[[c for c in design.columns if c not in table.columns]])
-        scored.attrs = {**table.attrs, "time_unit": time_unit}
+        if isinstance(table, pd.DataFrame):
+            scored = table.join(rfm[[c for c in design.columns if c not in table.columns]])
+            scored.attrs = {**table.attrs, "time_unit": time_unit}
+        else:
+            # An engine's table (Spark predictions): joined there, on the id column, which the
+            # covariates then make the one to name.
+            ident = table_id_column(table)
+            frame = nw.from_native(table)
+            extra = [c for c in design.columns if c not in frame.columns]
+            scored = frame.join(nw.from_native(rfm).select(ident, *extra), on=ident).to_native()
         if covariates is None:
             covariates = covariate_values(
                 bg,
@@ -624,6 +634,7 @@ def render_report(
     values = customer_values(
         bg,
         scored,
+        customer_id_col=ident,
         lookback=lookback,
         horizon_months=horizon_months,
         lifetime_years=lifetime_years,
@@ -656,6 +667,17 @@ def render_report(
             "at its median)."
         )
 
+    best_covariates = None if design is None else rfm
+    if design is not None and ident is not None:
+        # The most valuable customer's covariates, the one row of an engine's summary.
+        one = nw.from_native(rfm).filter(nw.col(ident) == best).select(ident, *design.columns)
+        best_covariates = to_caller(one, "pandas").set_index(ident)
+    spend_data = cal
+    if design is not None and is_engine_frame(cal):
+        # The spend model takes no covariates: without them an engine's summary has one column
+        # besides the summary's, its customer id.
+        spend_data = nw.from_native(cal).drop(*design.columns).to_native()
+
     # The report saves its own figures: none may go to pyplot (a notebook would show them).
     with plotting.standalone_figures():
         trust_figures = [
@@ -685,7 +707,7 @@ def render_report(
                 "purchases, against the model's count.",
             ),
             (
-                plotting.plot_spend_distribution(gg_cal, cal, currency=currency),
+                plotting.plot_spend_distribution(gg_cal, spend_data, currency=currency),
                 "Mean repeat spend. The spend model's curve should follow the histogram.",
             ),
         ]
@@ -715,7 +737,7 @@ def render_report(
                     log.datetime_col,
                     best,
                     end=end,
-                    covariates=None if design is None else rfm,
+                    covariates=best_covariates,
                 ),
                 f"P(alive) history of the most valuable customer ({best})",
             ),
