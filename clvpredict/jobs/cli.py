@@ -282,8 +282,9 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     covariate_input = argparse.ArgumentParser(add_help=False)
     group = covariate_input.add_argument_group(
         "customer covariates",
-        "Static covariates of the purchase model (BG/NBD, MBG/NBD, Pareto/NBD; not the BG/BB, "
-        "nor --engine spark): one row per customer in a file joined on the customer id. Text "
+        "Static covariates of the purchase model (BG/NBD, MBG/NBD, Pareto/NBD; not the BG/BB): "
+        "one row per customer in a file joined on the customer id (by Spark with --engine "
+        "spark, which reads the file there too: a local path or the cluster's storage). Text "
         "columns are categories (dummy coded against a reference level), number columns are "
         "used as numbers unless --categorical-covariates names them. A config file may hold "
         'them as covariates = FILE, covariate_cols = ["channel"], ... or in a [covariates] '

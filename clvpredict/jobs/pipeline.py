@@ -110,6 +110,7 @@ def read_table(
     customer_col: str | None = None,
     engine: str = "pandas",
     spark_master: str | None = None,
+    infer_types: bool = False,
 ) -> Any:
     """Read a CSV (optionally compressed) or Parquet file, or a directory or glob of Parquet
     files (a partitioned table).
@@ -133,6 +134,11 @@ def read_table(
         cluster's storage (``dbfs:/...``, ``s3a://...``), which Spark checks.
     spark_master : str, optional
         The Spark master for ``engine="spark"`` (see ``spark_session``).
+    infer_types : bool
+        With ``engine="spark"``, a CSV's columns other than ``customer_col`` are typed from
+        their values, as pandas and polars type them (numbers, booleans, text), instead of
+        read as text: for a per-customer table such as the covariates file, whose columns no
+        later check parses (:func:`~clvpredict.jobs.spark_engine.read_covariates`).
     """
     if path is None:
         raise ClvDataError(f"No input file: pass {what} PATH (a .csv or .parquet file).")
@@ -164,7 +170,10 @@ def read_table(
             "or a directory or glob of .parquet files."
         )
     if engine == "spark":
-        return spark_engine.read_log(spark_engine.spark_session(spark_master), text, parquet)
+        session = spark_engine.spark_session(spark_master)
+        if infer_types:
+            return spark_engine.read_covariates(session, text, parquet, customer_col)
+        return spark_engine.read_log(session, text, parquet)
     try:
         if engine == "polars":
             return _scan_with_polars(text, parquet, customer_col)
@@ -196,13 +205,25 @@ def read_covariates(
     from a CSV, so that "007" stays "007") and the covariate ``columns`` (default: the
     settings' covariate columns), checked to be there.
 
+    With the spark engine it is a Spark DataFrame, read by Spark (a per-customer table may be
+    as long as the summary) with its columns typed as pandas types them, and checked there to
+    hold one row per customer; otherwise a pandas DataFrame.
+
     ``named_by`` says what named the columns, for the message when one is missing (default:
     the settings that name each).
     """
     path = settings.covariates
     id_col = settings.covariate_id_col or settings.customer_col
     columns = settings.covariate_columns if columns is None else columns
-    table = read_table(path, "--covariates", customer_col=id_col)
+    spark = settings.engine == "spark"
+    table = read_table(
+        path,
+        "--covariates",
+        customer_col=id_col,
+        engine="spark" if spark else "pandas",
+        spark_master=settings.spark_master,
+        infer_types=True,
+    )
     if id_col not in table.columns:
         flag = (
             "--covariate-id-col"
@@ -225,6 +246,10 @@ def read_covariates(
             f"Covariate column(s) {absent} are not in the covariates file {path!r} (named "
             f"{named_by}); its columns are {[str(c) for c in table.columns if c != id_col]}."
         )
+    if spark:
+        table = table.select(id_col, *columns)
+        spark_engine.refuse_repeated_ids(table, id_col)
+        return table
     return table[[id_col, *columns]]
 
 
@@ -247,11 +272,19 @@ def settings_covariates(
         return read_covariates(settings)
 
 
-def with_covariates(
-    settings: Settings, summary: pd.DataFrame, table: pd.DataFrame, columns: list[str]
-) -> pd.DataFrame:
+def with_covariates(settings: Settings, summary: Any, table: Any, columns: list[str]) -> Any:
     """``summary`` with each customer's covariate ``columns`` of ``table`` (from
-    :func:`read_covariates`); a customer missing from the table is refused by name."""
+    :func:`read_covariates`); a customer missing from the table is refused by name. Spark
+    frames are joined by Spark, and the result is cached
+    (:func:`~clvpredict.jobs.spark_engine.join_covariates`)."""
+    if settings.engine == "spark":
+        return spark_engine.join_covariates(
+            summary,
+            table,
+            customer_col=settings.customer_col,
+            id_col=settings.covariate_id_col or settings.customer_col,
+            columns=columns,
+        )
     return attach_covariates(
         summary,
         table,
@@ -726,12 +759,6 @@ def run_score(settings: Settings, record: StepRecord | None = None) -> Any:
             kwargs["discrete"] = discrete
             rfm = rfm_summary(tx, observation_end=settings.observation_end, **kwargs)
     design = getattr(bundle.purchase_model, "covariate_design_", None)
-    if design is not None and settings.engine == "spark":
-        raise ClvDataError(
-            f"The model in {settings.model} has customer covariates "
-            f"{list(design.columns)}: the spark engine does not score covariate models yet. "
-            "Score with --engine polars (or pandas)."
-        )
     if design is not None:
         rfm = _scored_with_covariates(settings, bundle, design, rfm, record)
     elif settings.covariates is not None:
@@ -742,10 +769,11 @@ def run_score(settings: Settings, record: StepRecord | None = None) -> Any:
         )
     if settings.engine == "spark":
         # A query: the executors score the customers when the caller writes it. The summary is
-        # cached, since the scoring reads it twice (a sample for the types, then every batch).
+        # cached (joined to the covariates, it is already), since the scoring reads it twice (a
+        # sample for the types, then every batch).
         return spark_engine.score(
             bundle,
-            rfm.cache(),
+            rfm if rfm.is_cached else rfm.cache(),
             settings.customer_col,
             allow_unconverged=settings.allow_unconverged,
         )
@@ -1135,22 +1163,25 @@ def _refresh(
                 "predictive_clv": float(table["predictive_clv"].sum()),
                 "simple_clv": float(table["simple_clv"].sum()),
             }
-            if getattr(bundle.purchase_model, "covariate_design_", None) is not None:
-                by_covariate = covariate_values(
-                    bundle.purchase_model,
-                    bundle.spend_model,
-                    table,
-                    rfm,
-                    horizon_months=settings.horizon_months,
-                    annual_discount_rate=settings.annual_discount_rate,
-                    margin=settings.margin,
-                )
         else:
-            # Scored and written by the executors; the totals are a Spark aggregate of the file.
+            # Scored and written by the executors; the totals are a Spark aggregate of the file,
+            # which is read where it lies from here on.
             folders[predictions] = scratch / predictions
             scores = spark_engine.score(bundle, rfm, settings.customer_col)
             spark_engine.write_parquet(scores, folders[predictions])
             totals = spark_engine.totals(scores.sparkSession, folders[predictions])
+            table = spark_engine.read_predictions(scores.sparkSession, folders[predictions])
+        if getattr(bundle.purchase_model, "covariate_design_", None) is not None:
+            by_covariate = covariate_values(
+                bundle.purchase_model,
+                bundle.spend_model,
+                table,
+                rfm,
+                horizon_months=settings.horizon_months,
+                annual_discount_rate=settings.annual_discount_rate,
+                margin=settings.margin,
+                customer_id_col=settings.customer_col,
+            )
     outcome.metrics = {
         "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "observation_end": end,
@@ -1203,11 +1234,9 @@ def _refresh(
             files[predictions] = table_bytes(table, settings.output_format)
     if settings.report and cal_end is not None:
         with step("HTML report", record), tempfile.TemporaryDirectory() as report_folder:
+            # On Spark the report queries the summary and the predictions where they lie: only
+            # aggregates, first rows by rank and a bounded sample come to the driver.
             assessment = context["assessment"]
-            if folders:
-                # The report queries the Spark summary and the predictions where they lie: only
-                # aggregates, first rows by rank and a bounded sample come to the driver.
-                table = spark_engine.read_predictions(rfm.sparkSession, folders[predictions])
             report = build_report(
                 Path(report_folder) / "report.html",
                 context["log"],

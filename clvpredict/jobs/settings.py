@@ -679,9 +679,9 @@ class Settings:
             )
 
     def _validate_covariates(self, origins: Mapping[str, _Origin]) -> None:
-        """The covariate settings together: columns need the file, the BG/BB and the spark
-        engine take none, a column is named either for both processes (covariate_cols, or
-        shared) or for one, and a reference level or a categorical column is a named column."""
+        """The covariate settings together: columns need the file, the BG/BB takes none, a
+        column is named either for both processes (covariate_cols, or shared) or for one, and
+        a reference level or a categorical column is a named column."""
 
         def named(setting: str) -> str:
             return origins.get(setting, _Origin("python")).name(setting, getattr(self, setting))
@@ -715,11 +715,6 @@ class Settings:
                 "covariates; covariates enter the BG/NBD, MBG/NBD and Pareto/NBD (purchase_model "
                 "bgnbd, mbgnbd, paretonbd or auto). Choose one of them, or leave the covariates "
                 "out."
-            )
-        if self.engine == "spark":
-            raise ClvDataError(
-                f"{named(given[0])}: the spark engine does not fit covariates yet. Use --engine "
-                "polars (or pandas), or leave the covariates out."
             )
         shared = set(self.shared_covariates or [])
         for setting in ("covariate_cols", "purchase_covariates", "dropout_covariates"):

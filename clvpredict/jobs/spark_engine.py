@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import narwhals.stable.v2 as nw
+import pandas as pd
 
-from ..exceptions import ClvDataError
+from ..data.covariates import _zeros_hint
+from ..exceptions import ClvDataError, describe_values
 from ..spark import spark_clv_table
 
 logger = logging.getLogger("clvpredict.spark")
@@ -34,8 +36,11 @@ __all__ = [
     "PANDAS_3_WARNING",
     "PREDICTION_COLUMNS",
     "count_rows",
+    "join_covariates",
+    "read_covariates",
     "read_log",
     "read_predictions",
+    "refuse_repeated_ids",
     "score",
     "spark_session",
     "summary_facts",
@@ -149,12 +154,13 @@ def has_scheme(path: str) -> bool:
     )
 
 
-def read_log(session: Any, path: str, parquet: bool) -> Any:
+def read_log(session: Any, path: str, parquet: bool, **csv_options: Any) -> Any:
     """A Spark DataFrame over a Parquet file, folder or glob, or a CSV file (with a header).
 
     CSV columns are read as text, as the embedded engine reads them: ids keep their leading
     zeros, dates are checked as ISO 8601 (or ``--date-format``) and amounts as numbers by the
-    log's checks, and no pass over the file is spent guessing types.
+    log's checks, and no pass over the file is spent guessing types. ``csv_options`` are more
+    options of Spark's CSV reader (a ``schema``; :func:`read_covariates` gives one).
     """
     from py4j.protocol import Py4JJavaError
     from pyspark.errors import AnalysisException
@@ -167,7 +173,7 @@ def read_log(session: Any, path: str, parquet: bool) -> Any:
                 f"{path!r}: Spark reads .csv, .csv.gz and .csv.bz2 files, not .zip archives. "
                 "Unzip it, or use --engine polars."
             )
-        return session.read.csv(path, header=True, inferSchema=False)
+        return session.read.csv(path, header=True, **{"inferSchema": False, **csv_options})
     except (AnalysisException, Py4JJavaError) as exc:
         # Spark 3.5 reports a file it cannot read as a failed job with the cause inside.
         text = str(exc)
@@ -181,6 +187,136 @@ def read_log(session: Any, path: str, parquet: bool) -> Any:
                 "df.to_parquet(path, coerce_timestamps='us'), or use --engine polars."
             )
         raise ClvDataError(f"Input {path!r} cannot be read by Spark: {detail}{hint}") from exc
+
+
+def read_covariates(session: Any, path: str, parquet: bool, id_col: str) -> Any:
+    """A per-customer table (the covariates file) as a Spark DataFrame, its columns typed as
+    pandas and polars type them when they read the file.
+
+    Parquet columns keep their stored types. A CSV's id column ``id_col`` is text (so that
+    "007" stays "007"); its other columns are typed from their values by Spark's schema
+    inference, one pass over the file: whole numbers, decimals and ``true``/``false`` become
+    numbers and booleans (a decimal Spark would keep exact becomes a float, as pandas reads it),
+    and everything else, dates included, stays text. The file is then read with that schema.
+    """
+    from pyspark.sql import types as T
+
+    if parquet:
+        return read_log(session, path, parquet)
+    inferred = read_log(session, path, parquet, inferSchema=True).schema
+    numbers = (T.IntegerType, T.LongType, T.ShortType, T.ByteType, T.DoubleType, T.BooleanType)
+    fields = []
+    for column in inferred.fields:
+        kind = column.dataType
+        if column.name == id_col or not isinstance(kind, (*numbers, T.DecimalType)):
+            kind = T.StringType()
+        elif isinstance(kind, T.DecimalType):
+            kind = T.DoubleType()
+        fields.append(T.StructField(column.name, kind, True))
+    return read_log(session, path, parquet, schema=T.StructType(fields))
+
+
+def join_covariates(
+    summary: Any, table: Any, *, customer_col: str, id_col: str, columns: list[str]
+) -> Any:
+    """The Spark ``summary`` with each customer's covariate ``columns`` of the Spark
+    ``table`` (one row per customer, ids in ``id_col``), joined in Spark and cached.
+
+    The checks are those of :func:`~clvpredict.attach_covariates`, with its messages, made by
+    Spark queries: covariate columns that the summary already has; ids that are text on one
+    side and numbers on the other; customers of the summary missing from the table (counted,
+    the first few named in id order). The table must hold one row per customer
+    (:func:`refuse_repeated_ids`). Customers of the table without purchases are left out.
+    The summary is cached while the joined one is computed, and unpersisted then (the joined
+    one holds its rows): the caller reads the joined one only.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    clash = [c for c in columns if c in summary.columns]
+    if clash:
+        raise ClvDataError(
+            f"Covariate column(s) {clash} are already columns of the summary: rename them in the "
+            "covariates table."
+        )
+
+    def kind(frame: Any, column: str) -> str:
+        data_type = frame.schema[column].dataType
+        if isinstance(data_type, T.BooleanType):
+            return "other"
+        if isinstance(data_type, T.NumericType):
+            return "number"
+        return "text" if isinstance(data_type, T.StringType) else "other"
+
+    theirs, mine = kind(summary, customer_col), kind(table, id_col)
+    if {mine, theirs} == {"text", "number"}:
+        examples = {
+            side: describe_values([r[0] for r in frame.select(col).orderBy(col).limit(3).collect()])
+            for side, frame, col in (("summary", summary, customer_col), ("table", table, id_col))
+        }
+        raise ClvDataError(
+            f"Customer ids are {theirs} in the summary ({examples['summary']}) and {mine} in the "
+            f"covariates table ({examples['table']}): matching them would lose leading zeros "
+            '("007" is not 7). Read the ids as text on both sides (a CSV\'s are read as text; '
+            "a Parquet file keeps the type it was written with)."
+        )
+    right = table.select(F.col(id_col).alias(customer_col), *columns)
+    # The summary is read twice below (the join, and its count): computed once.
+    summary = summary if summary.is_cached else summary.cache()
+    joined = summary.join(right, on=customer_col, how="inner").cache()
+    # Ids are unique on both sides: a customer of the summary missing from the table is a row
+    # fewer. The count fills the joined cache, which then no longer needs the summary's.
+    n_missing = summary.count() - joined.count()
+    if n_missing:
+        unmatched = summary.join(right, on=customer_col, how="left_anti").select(customer_col)
+        sample = [row[0] for row in unmatched.orderBy(customer_col).limit(1000).collect()]
+        joined.unpersist()
+        summary.unpersist()
+        raise ClvDataError(
+            f"{n_missing} customer(s) of the summary are not in the covariates table: "
+            f"{_first_of(sample, n_missing)}. Every customer needs covariates: add them, or "
+            f"leave those customers out of the summary.{_spark_zeros_hint(sample, table, id_col)}"
+        )
+    summary.unpersist()
+    return joined
+
+
+def refuse_repeated_ids(table: Any, id_col: str) -> None:
+    """Refuse a Spark per-customer table with an id on more than one row, as
+    :func:`~clvpredict.attach_covariates` does: one aggregate query, two when refused."""
+    from pyspark.sql import functions as F
+
+    repeated = table.groupBy(id_col).count().where(F.col("count") > 1).select(id_col)
+    shown = [row[0] for row in repeated.orderBy(id_col).limit(5).collect()]
+    if shown:
+        total = repeated.count()
+        raise ClvDataError(
+            f"The covariates table has {total} customer id(s) on more than one row: "
+            f"{_first_of(shown, total)}. Give one row per customer."
+        )
+
+
+def _first_of(shown: list[Any], total: int) -> str:
+    """The first of ``total`` values (``shown``, at least five of them when there are) as
+    :func:`describe_values` writes all of them."""
+    return describe_values(shown[:5]) + (f", ... ({total - 5} more)" if total > 5 else "")
+
+
+def _spark_zeros_hint(missing: list[Any], table: Any, id_col: str) -> str:
+    """:func:`~clvpredict.data.covariates.attach_covariates`' hint when the first missing text
+    ids are in the table with other leading zeros, from the table's ids that match them
+    without their zeros (a Spark query that returns at most as many rows as ``missing``)."""
+    from pyspark.sql import functions as F
+
+    if not missing or not all(isinstance(i, str) for i in missing):
+        return ""
+    stripped = sorted({i.lstrip("0") for i in missing})
+    bare = F.regexp_replace(F.col(id_col).cast("string"), "^0+", "")
+    found = table.where(bare.isin(stripped)).select(id_col).limit(len(missing)).collect()
+    ids = [row[0] for row in found]
+    if not ids:
+        return ""
+    return _zeros_hint(pd.Index(missing), pd.Index(ids, dtype=object))
 
 
 def summary_facts(rfm: Any) -> dict[str, Any]:

@@ -698,24 +698,6 @@ def test_covariates_with_the_bgbb_are_refused(files, tmp_path, capsys):
     assert "bgbb" in err and "BG/BB" in err and "takes no covariates" in err
 
 
-def test_covariates_with_the_spark_engine_are_refused(files, tmp_path, capsys):
-    err = refused(
-        capsys,
-        "refresh",
-        "--engine",
-        "spark",
-        "--transactions",
-        files["tx"],
-        "--covariates",
-        files["customers"],
-        "--covariate-cols",
-        "channel",
-        "--out",
-        tmp_path / "out",
-    )
-    assert "spark" in err
-
-
 def test_column_settings_need_the_file_and_the_file_needs_columns(files, tmp_path, capsys):
     err = refused(
         capsys,
