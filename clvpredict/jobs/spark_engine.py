@@ -243,13 +243,13 @@ def join_covariates(
     def kind(frame: Any, column: str) -> str:
         data_type = frame.schema[column].dataType
         if isinstance(data_type, T.BooleanType):
-            return "other"
+            return "other values"
         if isinstance(data_type, T.NumericType):
-            return "number"
-        return "text" if isinstance(data_type, T.StringType) else "other"
+            return "numbers"
+        return "text" if isinstance(data_type, T.StringType) else "other values"
 
     theirs, mine = kind(summary, customer_col), kind(table, id_col)
-    if {mine, theirs} == {"text", "number"}:
+    if {mine, theirs} == {"text", "numbers"}:
         examples = {
             side: describe_values([r[0] for r in frame.select(col).orderBy(col).limit(3).collect()])
             for side, frame, col in (("summary", summary, customer_col), ("table", table, id_col))
@@ -266,19 +266,65 @@ def join_covariates(
     joined = summary.join(right, on=customer_col, how="inner").cache()
     # Ids are unique on both sides: a customer of the summary missing from the table is a row
     # fewer. The count fills the joined cache, which then no longer needs the summary's.
-    n_missing = summary.count() - joined.count()
+    n_summary = summary.count()
+    n_missing = n_summary - joined.count()
     if n_missing:
         unmatched = summary.join(right, on=customer_col, how="left_anti").select(customer_col)
         sample = [row[0] for row in unmatched.orderBy(customer_col).limit(1000).collect()]
         joined.unpersist()
         summary.unpersist()
+        hints = _spark_zeros_hint(sample, table, id_col) + _spark_unmatched_hint(
+            sample, n_missing == n_summary, summary, customer_col, table, id_col
+        )
         raise ClvDataError(
             f"{n_missing} customer(s) of the summary are not in the covariates table: "
             f"{_first_of(sample, n_missing)}. Every customer needs covariates: add them, or "
-            f"leave those customers out of the summary.{_spark_zeros_hint(sample, table, id_col)}"
+            f"leave those customers out of the summary.{hints}"
         )
     summary.unpersist()
     return joined
+
+
+def _spark_unmatched_hint(
+    missing: list[Any], none_matched: bool, summary: Any, customer_col: str, table: Any, id_col: str
+) -> str:
+    """:func:`~clvpredict.attach_covariates`' hints when the first missing text ids are in the
+    table with other spaces around them (from the table's ids that match them once trimmed),
+    and when no customer of the summary is in the table at all (the first ids of each side, in
+    id order, with their Spark types)."""
+    from pyspark.sql import functions as F
+
+    hint = ""
+    if missing and all(isinstance(i, str) for i in missing):
+        trimmed = sorted({i.strip() for i in missing})
+        near = table.where(F.trim(F.col(id_col).cast("string")).isin(trimmed))
+        there = {
+            row[0].strip(): row[0] for row in near.select(id_col).limit(len(missing)).collect()
+        }
+        pairs = [(i, there[i.strip()]) for i in missing if i.strip() in there]
+        if pairs:
+            shown = ", ".join(f"{mine!r} is {theirs!r}" for mine, theirs in pairs[:3])
+            hint = (
+                f" Some are in the table with other spaces around them ({shown} there): strip "
+                "the ids on both sides, e.g. table[id_col].str.strip()."
+            )
+    if none_matched:
+        first = {
+            side: (
+                [r[0] for r in frame.select(col).orderBy(col).limit(3).collect()],
+                frame.schema[col].dataType.simpleString(),
+            )
+            for side, frame, col in (("table", table, id_col), ("summary", summary, customer_col))
+        }
+        if first["table"][0]:
+            hint += (
+                " No customer of the summary is in the table: the table's ids look like "
+                f"{describe_values(first['table'][0])} ({first['table'][1]}), the summary's like "
+                f"{describe_values(first['summary'][0])} ({first['summary'][1]}). Check that "
+                "both are written the same way: spaces, case, prefixes, and the same type (read "
+                "ids as text on both sides)."
+            )
+    return hint
 
 
 def refuse_repeated_ids(table: Any, id_col: str) -> None:

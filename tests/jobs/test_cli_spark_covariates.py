@@ -198,12 +198,15 @@ def test_bad_covariate_files_are_refused_as_by_the_embedded_engine(
     case, spark, files, tmp_path, capsys
 ):
     """Exit code 2 and the embedded engine's message naming the customers: missing ones (and
-    one that the file holds with its leading zeros dropped), or an id on two rows."""
+    the hints for one that the file holds with its leading zeros dropped, and one with a space
+    after it), or an id on two rows."""
     table = pd.read_csv(files["customers"], dtype={"client": str})
     if case == "missing":
-        # 00007 is written 7 (a spreadsheet's doing); 00003 and 00011 are not there at all.
+        # 00007 is written 7 (a spreadsheet's doing), 00009 with a space after it; 00003 and
+        # 00011 are not there at all.
         table = table[~table["client"].isin(["00003", "00011"])]
         table.loc[table["client"] == "00007", "client"] = "7"
+        table.loc[table["client"] == "00009", "client"] = "00009 "
     else:
         table = pd.concat([table, table[table["client"] == "00005"]])
     path = tmp_path / "customers.csv"
@@ -216,10 +219,11 @@ def test_bad_covariate_files_are_refused_as_by_the_embedded_engine(
     assert messages["spark"] == messages["polars"]
     if case == "missing":
         assert messages["spark"].startswith(
-            "bad input: 3 customer(s) of the summary are not in the covariates table: "
-            "'00003', '00007', '00011'."
+            "bad input: 4 customer(s) of the summary are not in the covariates table: "
+            "'00003', '00007', '00009', '00011'."
         )
         assert "other leading zeros ('00007')" in messages["spark"]
+        assert "other spaces around them ('00009' is '00009 ' there)" in messages["spark"]
     else:
         assert "1 customer id(s) on more than one row: '00005'" in messages["spark"]
     assert not (tmp_path / "spark").exists()
@@ -236,4 +240,4 @@ def test_ids_stored_as_numbers_are_refused(spark, files, tmp_path, capsys):
         assert run(*args, "--engine", engine, "--out", tmp_path / engine) == 2, engine
         message = _refusal(capsys.readouterr().err)
         assert "Customer ids are text in the summary ('00000', '00001', " in message, engine
-        assert "number in the covariates table" in message and "lose leading zeros" in message
+        assert "numbers in the covariates table" in message and "lose leading zeros" in message
