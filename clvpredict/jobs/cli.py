@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import narwhals.stable.v2 as nw
 import pandas as pd
 
 from .._version import __version__
@@ -551,6 +552,10 @@ def _run_report(args: argparse.Namespace) -> int:
     # Read as fit and refresh read it; build_report joins it onto its summaries, refusing a
     # customer that is not in it by name.
     covariates = settings_covariates(settings)
+    if covariates is not None and settings.engine == "spark":
+        # This command's summaries come to this process as pandas from any engine, and the
+        # table joined to them with them: read by Spark (a path of the cluster's storage too).
+        covariates = nw.from_native(covariates).collect().to_pandas()
     tx = read_table(
         settings.transactions,
         customer_col=settings.customer_col,

@@ -1,7 +1,7 @@
 """``--engine spark`` with customer covariates: `refresh` (holdout check, gates, report), `fit`
 and `score` read the covariates file with Spark, join it to the summary there, score every
 customer with their own covariates on the executors, and give the numbers of the embedded
-engine (polars) on the same files.
+engine (polars) on the same files; so does the `report` command.
 
 The files are the first 1,000 customers of the shipped covariate data set, with ids of digits
 that keep their leading zeros only when read as text ("00042"), and a covariates file whose id
@@ -64,6 +64,15 @@ def run(*args: object) -> int:
     return main([str(a) for a in args])
 
 
+def few_profiles(patch: pytest.MonkeyPatch) -> None:
+    """The report's typical new customers sampled (40 customers a row, picked by position in id
+    order: on Spark by a window over each row), as with more than 1,000 distinct profiles."""
+    from clvpredict.jobs import values
+
+    patch.setattr(values, "NEW_CUSTOMER_PROFILES", 100)
+    patch.setattr(values, "NEW_CUSTOMER_SAMPLE", 40)
+
+
 @pytest.fixture(scope="module")
 def runs(spark, files, tmp_path_factory) -> dict[str, Path]:
     """A refresh with each engine; a Spark `fit`; a Spark `score` of the polars refresh's model."""
@@ -71,7 +80,9 @@ def runs(spark, files, tmp_path_factory) -> dict[str, Path]:
     outs = {}
     for engine in ("polars", "spark"):
         outs[engine] = tmp_path_factory.mktemp(f"refresh-{engine}") / "clv"
-        code = run("refresh", *inputs, *SETTINGS, "--engine", engine, "--out", outs[engine])
+        with pytest.MonkeyPatch.context() as patch:
+            few_profiles(patch)
+            code = run("refresh", *inputs, *SETTINGS, "--engine", engine, "--out", outs[engine])
         assert code == 0, engine
     outs["fit"] = tmp_path_factory.mktemp("fit-spark")
     assert run("fit", *inputs, *SETTINGS, "--engine", "spark", "--out", outs["fit"]) == 0
@@ -165,6 +176,7 @@ def test_the_spark_report_prints_the_embedded_engines_report(runs):
     section = spark[spark.index("<h3>Value by covariate</h3>") :]
     assert "<h4>age_decades</h4>" in section and "5 quantile bins" in section
     assert "store (reference)" in section
+    assert "typical new customer averages 40 of its customers" in section
 
 
 def test_fit_gives_the_embedded_engines_model(runs):
@@ -185,6 +197,27 @@ def test_score_gives_each_customer_their_own_covariates_on_the_executors(runs):
         predictions(runs["score"] / "predictions.parquet"),
         rtol=1e-12,
     )
+
+
+def test_the_report_command_on_spark_shows_the_refreshs_value_by_covariate(runs, files, tmp_path):
+    """`clvpredict report --engine spark` with the covariates: the file is read by Spark and
+    collected with this command's summaries (which it computes in pandas from any engine); its
+    value by covariate is the polars refresh's, as the embedded engine's report command's is."""
+    published = (runs["polars"] / "report.html").read_text()
+    calibration_end = re.search(r"calibration to (\d{4}-\d\d-\d\d)", published).group(1)
+    args = ["report", "--transactions", files["tx"], "--covariates", files["customers"]]
+    args += [*COVARIATES, *SETTINGS, "--calibration-end", calibration_end]
+    with pytest.MonkeyPatch.context() as patch:
+        few_profiles(patch)  # as the refreshes
+        assert run(*args, "--engine", "spark", "--out", tmp_path) == 0
+
+    def value_by_covariate(report: str) -> str:
+        start = report.index("<h3>Value by covariate</h3>")
+        return re.sub(r"\s+", " ", report[start : report.index("<h3>At-risk", start)])
+
+    section = value_by_covariate((tmp_path / "report.html").read_text())
+    assert section == value_by_covariate(published)
+    assert "<h4>age_decades</h4>" in section
 
 
 def _refusal(stderr: str) -> str:
