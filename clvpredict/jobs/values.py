@@ -717,8 +717,11 @@ def _engine_typical(
             if count > NEW_CUSTOMER_SAMPLE:
                 spaced = np.linspace(0, count - 1, NEW_CUSTOMER_SAMPLE)
                 positions = (np.round(spaced).astype(np.int64) + 1).tolist()
-            picked = (nw.col(key) == engine_key) & nw.col("_position").is_in(positions)
+            literal = engine_key.item() if hasattr(engine_key, "item") else engine_key
+            picked = (nw.col(key) == literal) & nw.col("_position").is_in(positions)
             wanted = picked if wanted is None else wanted | picked
+        # A window over each row: on Spark a row's customers are sorted in one task (spilling
+        # to disk when they are many), a few rows of a covariate make few, large tasks.
         position = nw.col(ident).rank(method="ordinal").over(key).alias("_position")
         chosen = keyed.with_columns(position).filter(wanted).select(ident, *columns, key)
         samples[name] = to_caller(chosen, "pandas")
