@@ -703,10 +703,7 @@ def attach_covariates(
         )
     clash = [c for c in columns if c in summary.columns]
     if clash:
-        raise ClvDataError(
-            f"Covariate column(s) {clash} are already columns of the summary: rename them in the "
-            "covariates table."
-        )
+        raise clashing_columns_error(clash)
     ids = _matching_ids(ids, summary.index, key)
     duplicated = ids[ids.duplicated()]
     if len(duplicated):
@@ -717,11 +714,10 @@ def attach_covariates(
     table = table[list(columns)].set_axis(ids, axis=0)
     missing = summary.index[~summary.index.isin(ids)]
     if len(missing):
-        raise ClvDataError(
-            f"{len(missing)} customer(s) of the summary are not in the covariates table: "
-            f"{describe_values(missing)}. Every customer needs covariates: add them, or leave "
-            f"those customers out of the summary.{_zeros_hint(missing, ids)}"
-            f"{_unmatched_hint(missing, summary.index, ids)}"
+        raise missing_customers_error(
+            len(missing),
+            describe_values(missing),
+            _zeros_hint(missing, ids) + _unmatched_hint(missing, summary.index, ids),
         )
     extra = int((~ids.isin(summary.index)).sum())
     if extra:
@@ -735,6 +731,26 @@ def attach_covariates(
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def clashing_columns_error(clash: Sequence[str]) -> ClvDataError:
+    """The refusal of covariate columns that the summary already has (every engine's join)."""
+    return ClvDataError(
+        f"Covariate column(s) {list(clash)} are already columns of the summary: rename them in "
+        "the covariates table."
+    )
+
+
+def missing_customers_error(n_missing: int, listed: str, hints: str = "") -> ClvDataError:
+    """The refusal of ``n_missing`` customers of the summary without a row in the covariates
+    table, ``listed`` the first of them as :func:`describe_values` writes them, and ``hints``
+    the engine's (sentences, each with a leading space) on why they may not match."""
+    return ClvDataError(
+        f"{n_missing} customer(s) of the summary are not in the covariates table: {listed}. "
+        "Every customer needs covariates: add them, or leave those customers out of the "
+        f"summary.{hints}"
+    )
+
 
 #: Marks "no reference level given" (``None`` could be a level's value).
 _DEFAULT = object()

@@ -26,7 +26,7 @@ from typing import Any
 import narwhals.stable.v2 as nw
 import pandas as pd
 
-from ..data.covariates import _zeros_hint
+from ..data.covariates import _zeros_hint, clashing_columns_error, missing_customers_error
 from ..exceptions import ClvDataError, describe_values
 from ..spark import spark_clv_table
 
@@ -235,10 +235,7 @@ def join_covariates(
 
     clash = [c for c in columns if c in summary.columns]
     if clash:
-        raise ClvDataError(
-            f"Covariate column(s) {clash} are already columns of the summary: rename them in the "
-            "covariates table."
-        )
+        raise clashing_columns_error(clash)
 
     def kind(frame: Any, column: str) -> str:
         data_type = frame.schema[column].dataType
@@ -276,11 +273,7 @@ def join_covariates(
         hints = _spark_zeros_hint(sample, table, id_col) + _spark_unmatched_hint(
             sample, n_missing == n_summary, summary, customer_col, table, id_col
         )
-        raise ClvDataError(
-            f"{n_missing} customer(s) of the summary are not in the covariates table: "
-            f"{_first_of(sample, n_missing)}. Every customer needs covariates: add them, or "
-            f"leave those customers out of the summary.{hints}"
-        )
+        raise missing_customers_error(n_missing, _first_of(sample, n_missing), hints)
     summary.unpersist()
     return joined
 
