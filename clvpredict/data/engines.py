@@ -316,8 +316,10 @@ def duckdb_relation(table: pa.Table, like: Any) -> Any:
     DuckDB's default one, for the user to join it to their tables. DuckDB has no public way to
     ask a relation for its connection; a query of ``like`` runs on it, and reads ``table`` by
     its Python name (DuckDB's scan of Python objects). ``like`` is only bound, never run.
-    Where that scan is turned off (``SET python_enable_replacements = false``), the table goes
-    to DuckDB's default connection, as it did before, with a warning.
+    Where that cannot be done, the table goes to DuckDB's default connection, as it did before,
+    with a warning that says why: the scan is turned off (``SET python_enable_replacements =
+    false``), or the database is read-only and DuckDB older than 2.0 runs the query through a
+    view it cannot create there.
     """
     import duckdb
 
@@ -325,13 +327,20 @@ def duckdb_relation(table: pa.Table, like: Any) -> Any:
     try:
         return like.query("clvpredict_like", "FROM clvpredict_arrow_rows")
     except duckdb.CatalogException:
-        logger.warning(
-            "This DuckDB connection does not read Python objects by name "
-            "(python_enable_replacements is off): clvpredict's result is on DuckDB's default "
-            "connection, and joins to this connection's tables are refused. Turn the setting "
-            "on to get results on this connection."
-        )
-        return duckdb.from_arrow(table)
+        why = "it does not read Python objects by name (python_enable_replacements is off)"
+        fix = "Turn the setting on"
+    except duckdb.Error as exc:
+        if "read-only" not in str(exc):
+            raise
+        why = f"its database is read-only, where DuckDB {duckdb.__version__} cannot query it"
+        fix = "Use DuckDB 2.0 or later, or open the database read-write,"
+    logger.warning(
+        "clvpredict's result is on DuckDB's default connection, not on this relation's: %s. "
+        "Joins to this connection's tables are refused. %s to get results on this connection.",
+        why,
+        fix,
+    )
+    return duckdb.from_arrow(table)
 
 
 def pa_table(frame: pd.DataFrame) -> pa.Table:

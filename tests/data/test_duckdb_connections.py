@@ -20,6 +20,8 @@ import clvpredict as cp
 from clvpredict.data.engines import UNIT_COLUMN
 
 CUSTOMERS = 1000
+#: DuckDB before 2.0 (the lowest version declared is 1.3).
+OLD_DUCKDB = int(duckdb.__version__.split(".")[0]) < 2
 CALIBRATION_END = "2025-01-01"
 SETTINGS = {"purchase_covariates": ["channel"], "dropout_covariates": ["loyalty", "age_decades"]}
 
@@ -71,21 +73,33 @@ def assert_equal_frames(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize("where", ["memory", "file read-only"])
 def test_summaries_of_a_relation_join_its_connections_tables_with_pandas_numbers(
-    shop, where, tmp_path
+    shop, where, tmp_path, caplog
 ):
     log, customers = shop
     con = connection(where, log, customers, tmp_path)
     before = tables(con)
     relation = con.table("log")
-    whole = cp.rfm_summary(relation, "customer_id", "date", "amount", time_unit="W")
-    split = cp.calibration_holdout_summary(
-        relation,
-        "customer_id",
-        "date",
-        calibration_end=CALIBRATION_END,
-        monetary_value_col="amount",
-        time_unit="W",
-    )
+    with caplog.at_level("WARNING", logger="clvpredict.data.engines"):
+        whole = cp.rfm_summary(relation, "customer_id", "date", "amount", time_unit="W")
+        split = cp.calibration_holdout_summary(
+            relation,
+            "customer_id",
+            "date",
+            calibration_end=CALIBRATION_END,
+            monetary_value_col="amount",
+            time_unit="W",
+        )
+    if where == "file read-only" and OLD_DUCKDB:
+        # DuckDB 1.x queries a relation through a view, which a read-only database refuses:
+        # the results fall back to the default connection, and the warning says so.
+        assert "its database is read-only" in caplog.text
+        join_to = duckdb.default_connection()
+        join_to.from_arrow(pa.Table.from_pandas(customers, preserve_index=False)).create_view(
+            "customers", replace=True
+        )
+    else:
+        assert "default connection" not in caplog.text
+        join_to = con
     references = (
         cp.rfm_summary(log, "customer_id", "date", "amount", time_unit="W"),
         cp.calibration_holdout_summary(
@@ -99,7 +113,7 @@ def test_summaries_of_a_relation_join_its_connections_tables_with_pandas_numbers
     )
     for summary, reference in zip((whole, split), references, strict=True):
         assert isinstance(summary, duckdb.DuckDBPyRelation)
-        joined = to_pandas(with_customers(summary, con), "customer_id")
+        joined = to_pandas(with_customers(summary, join_to), "customer_id")
         assert (joined.pop(UNIT_COLUMN) == "W").all()
         # Every customer of the summary found its row of the connection's table.
         assert (
@@ -186,6 +200,7 @@ def test_without_python_scans_results_fall_back_to_the_default_connection(shop, 
     with caplog.at_level("WARNING", logger="clvpredict.data.engines"):
         summary = cp.rfm_summary(con.table("log"), "customer_id", "date", "amount", time_unit="W")
     assert "python_enable_replacements is off" in caplog.text
+    assert "default connection" in caplog.text
     got = to_pandas(summary, "customer_id").drop(columns=[UNIT_COLUMN])
     assert_equal_frames(got, cp.rfm_summary(log, "customer_id", "date", "amount", time_unit="W"))
     con.close()
