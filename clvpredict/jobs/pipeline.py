@@ -947,7 +947,7 @@ def _previous_bundle(previous_path: Path) -> Any:
         )
 
 
-def _keep_reference_levels(settings: Settings, previous_path: Path) -> tuple[Settings, dict]:
+def _keep_reference_levels(settings: Settings, previous: Any) -> tuple[Settings, dict]:
     """``settings`` with the previous model's reference level for each categorical covariate
     whose reference level they do not give, and those levels by column.
 
@@ -958,7 +958,6 @@ def _keep_reference_levels(settings: Settings, previous_path: Path) -> tuple[Set
     """
     if not settings.covariate_columns:
         return settings, {}
-    previous = _previous_bundle(previous_path)
     design = getattr(getattr(previous, "purchase_model", None), "covariate_design_", None)
     if design is None:
         return settings, {}
@@ -980,13 +979,17 @@ def _keep_reference_levels(settings: Settings, previous_path: Path) -> tuple[Set
     return replace(settings, reference_levels={**given, **kept}), kept
 
 
-def _drift_gate(settings: Settings, bundle: Any, previous_path: Path) -> Gate:
+def _drift_gate(
+    settings: Settings, bundle: Any, previous_path: Path, *, previous: Any = None
+) -> Gate:
     """Largest relative parameter change against the last published model; it fails when the
     two are not comparable: another time unit, another purchase model, or parameters that one
     of them lacks (a covariate added or removed, a level new or gone, another reference
-    level)."""
+    level). ``previous`` is the model file already read (:func:`_previous_bundle`), if it
+    was."""
 
-    previous = _previous_bundle(previous_path)
+    if previous is None:
+        previous = _previous_bundle(previous_path)
     if previous is None:
         return Gate("parameter_drift", None, detail="no previous model; skipped")
     if not isinstance(previous, ModelBundle):
@@ -1120,7 +1123,10 @@ def _refresh(
     ``scratch`` is the folder of :func:`~clvpredict.publishing.release_scratch`. What
     ``cleanup`` is given runs when the refresh ends, however it ends."""
     outcome = RefreshOutcome()
-    settings, kept = _keep_reference_levels(settings, out / "model.json")
+    # With covariates the previous model is read before the fit (its reference levels are
+    # kept), and the drift gate reuses it; without, the gate reads it in its own step.
+    previous = _previous_bundle(out / "model.json") if settings.covariate_columns else None
+    settings, kept = _keep_reference_levels(settings, previous)
     try:
         bundle, _tx, rfm, context = run_fit(settings, record, evaluate_holdout_too=True)
     except ClvDataError as exc:
@@ -1152,7 +1158,7 @@ def _refresh(
         holdout_gate, holdout_metrics = _holdout_gate(settings, context)
     outcome.gates.append(holdout_gate)
     with step("parameter drift against the previous model", record):
-        outcome.gates.append(_drift_gate(settings, bundle, out / "model.json"))
+        outcome.gates.append(_drift_gate(settings, bundle, out / "model.json", previous=previous))
     predictions = f"predictions.{settings.output_format}"
     folders: dict[str, Path] = {}
     by_covariate = None
