@@ -369,6 +369,37 @@ def new_customer_clv(
         )
     if not isinstance(covariates, Mapping | pd.Series) and frame_kind(covariates) is not None:
         # A table of many customers from a few segments: one answer per distinct profile.
+
+        def indexed(rows: pd.DataFrame, profile_of: np.ndarray) -> pd.DataFrame:
+            # A lazy table (DuckDB, polars' LazyFrame) has no length before it runs.
+            index = (
+                covariates.index
+                if isinstance(covariates, pd.DataFrame)
+                else pd.RangeIndex(len(profile_of))
+            )
+            return rows.iloc[profile_of].set_axis(index)
+
+        if interval is None:
+            # All profiles at once: the parameters of each, then the expectation per horizon
+            # over all of them, so that a continuous covariate's thousands of profiles cost
+            # about what a few do.
+            params, profile_of = purchase_model._distinct_profile_parameters(covariates)
+            purchases, spend, clv = _new_customer_values(
+                type(purchase_model),
+                _month_ends(purchase_model, horizon),
+                discount_factors(horizon, annual_discount_rate),
+                params,
+                spend_model.params_.to_numpy(float),
+                margin,
+            )
+            table = pd.DataFrame(
+                {
+                    "expected_purchases": purchases,
+                    "expected_avg_value": spend,
+                    "new_customer_clv": clv,
+                }
+            )
+            return indexed(table, profile_of)
         models, profile_of = purchase_model.profile_models(covariates)
         rows = [
             _one_new_customer(
@@ -383,12 +414,7 @@ def new_customer_clv(
             )
             for model in models
         ]
-        index = (
-            covariates.index
-            if isinstance(covariates, pd.DataFrame)
-            else pd.RangeIndex(len(profile_of))
-        )
-        return pd.DataFrame(rows).iloc[profile_of].set_axis(index)
+        return indexed(pd.DataFrame(rows), profile_of)
     model = purchase_model.profile_model(covariates) if takes else purchase_model
     return _one_new_customer(
         model, spend_model, horizon, annual_discount_rate, margin, interval, n_draws, random_state
@@ -406,18 +432,14 @@ def _one_new_customer(
     random_state: Any,
 ) -> pd.Series:
     """:func:`new_customer_clv` of a purchase model without covariates."""
-    unit = model_time_unit(purchase_model)
-    ts = np.array([months_to_units(m, unit) for m in range(1, horizon + 1)])
+    ts = _month_ends(purchase_model, horizon)
     factors = discount_factors(horizon, annual_discount_rate)
 
     def value(purchase_theta: np.ndarray, spend_theta: np.ndarray) -> tuple[float, float, float]:
-        cumulative = np.asarray(
-            type(purchase_model)._new_customer_expectation(ts, *purchase_theta), dtype=float
+        purchases, spend, clv = _new_customer_values(
+            type(purchase_model), ts, factors, purchase_theta, spend_theta, margin
         )
-        monthly = np.diff(cumulative, prepend=0.0)
-        p, q, gamma = spend_theta
-        spend = p * gamma / (q - 1) if q > 1 else np.inf
-        return float(cumulative[-1]), float(spend), float(margin * spend * (monthly @ factors))
+        return float(purchases[0]), spend, float(clv[0])
 
     purchases, spend, clv = value(
         purchase_model.params_.to_numpy(float), spend_model.params_.to_numpy(float)
@@ -434,6 +456,41 @@ def _one_new_customer(
             values, [(1 - level) / 2, (1 + level) / 2]
         )
     return pd.Series(out, name="new_customer")
+
+
+def _month_ends(purchase_model: Any, horizon: int) -> np.ndarray:
+    """The ends of the horizon's months 1..``horizon``, in the purchase model's time unit."""
+    unit = model_time_unit(purchase_model)
+    return np.array([months_to_units(m, unit) for m in range(1, horizon + 1)])
+
+
+def _new_customer_values(
+    model_type: type,
+    ts: np.ndarray,
+    factors: np.ndarray,
+    purchase_params: Any,
+    spend_theta: np.ndarray,
+    margin: float,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """New customers' expected repeat purchases by the last of ``ts``, the population's spend
+    per purchase (currency) and their CLV (currency) with the month ends ``ts`` discounted by
+    ``factors``.
+
+    ``purchase_params`` are the purchase model's parameters: numbers (one customer), or arrays
+    of one value per profile for some of them (many); the results have one value per profile.
+    """
+    # One horizon at a time over all profiles, as the per-row predictions evaluate: every
+    # expectation takes a number t beside parameter arrays.
+    cumulative = np.column_stack(
+        [
+            np.atleast_1d(np.asarray(model_type._new_customer_expectation(t, *purchase_params)))
+            for t in ts
+        ]
+    ).astype(float)
+    monthly = np.diff(cumulative, axis=1, prepend=0.0)
+    p, q, gamma = spend_theta
+    spend = float(p * gamma / (q - 1)) if q > 1 else np.inf
+    return cumulative[:, -1], spend, margin * spend * (monthly @ factors)
 
 
 def _clv_at_draws(

@@ -163,3 +163,30 @@ def test_a_table_given_where_one_profile_goes_points_to_the_functions_for_tables
     message = str(refused.value)
     assert "'channel' must be one value, not list" in message
     assert "model.profile_models(table)" in message and "matrices()" not in message
+
+
+@pytest.mark.parametrize(
+    "model_class", [cp.BetaGeoModel, cp.ModifiedBetaGeoModel, cp.ParetoNBDModel]
+)
+def test_many_profiles_of_a_numeric_covariate_equal_their_profile_models(model_class):
+    """A table of profiles is valued all at once (each profile's parameters, then each horizon
+    over all of them): the same numbers as each profile's own model valued alone, for every
+    model with covariates, with a numeric covariate that gives most customers a profile of
+    their own."""
+    log = datasets.load_covariates_transactions()
+    summary = cp.rfm_summary(log, "customer_id", "date", "amount", time_unit="W")
+    customers = cp.attach_covariates(summary, datasets.load_covariates_customers())
+    purchase = model_class(
+        purchase_covariates=["channel", "age_decades"], dropout_covariates=["loyalty"]
+    ).fit(customers)
+    spend = cp.GammaGammaModel().fit(customers[customers["frequency"] > 0])
+    profiles = datasets.load_covariates_customers().iloc[::10]
+    table = cp.new_customer_clv(purchase, spend, 24, 0.08, 0.3, covariates=profiles)
+    assert table.index.equals(profiles.index)
+    assert len(profiles.drop_duplicates()) > 100
+    models, profile_of = purchase.profile_models(profiles)
+    alone = pd.DataFrame(
+        [cp.new_customer_clv(model, spend, 24, 0.08, 0.3) for model in models]
+    ).iloc[profile_of]
+    for column in alone.columns:
+        np.testing.assert_allclose(table[column], alone[column], rtol=1e-12)

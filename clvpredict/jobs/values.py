@@ -339,12 +339,14 @@ def _pandas_values(
 COVARIATE_BINS = 5
 
 #: The value-by-covariate tables value every distinct covariate profile of the customers as a
-#: new customer when there are at most this many (each costs a few milliseconds); with more (a
-#: continuous covariate), each row's typical new customer averages :data:`NEW_CUSTOMER_SAMPLE`
-#: of its customers instead, spread evenly through the summary's order.
-NEW_CUSTOMER_PROFILES = 1_000
+#: new customer when there are at most this many (all profiles at once: about 0.1 ms each for a
+#: BG/NBD, less for a Pareto/NBD); with more (a continuous covariate among hundreds of
+#: thousands of customers, or an engine's millions), each row's typical new customer averages
+#: :data:`NEW_CUSTOMER_SAMPLE` of its customers instead, spread evenly through the summary's
+#: order, and the report says so.
+NEW_CUSTOMER_PROFILES = 100_000
 #: Customers per row valued as new customers when the profiles are too many to value them all.
-NEW_CUSTOMER_SAMPLE = 200
+NEW_CUSTOMER_SAMPLE = 2_000
 
 
 @dataclass

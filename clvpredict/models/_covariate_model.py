@@ -736,18 +736,36 @@ class CovariatePurchaseModel(PurchaseModel):
             equal covariates share one model, so a table of many customers from a few segments
             builds a few models.
         """
+        unique, inverse = self._distinct_profiles(covariates)
+        theta = self.params_.to_numpy()
+        models = [
+            self._plain_model(self._profile_parameters(theta, row), self._profile_jacobian(row))
+            for row in unique
+        ]
+        return models, inverse
+
+    def _distinct_profiles(self, covariates: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct design rows (purchase, dropout, shared columns in order) among the
+        rows of the table ``covariates``, and each row's position among them."""
         check_is_fitted(self)
         design = getattr(self, "covariate_design_", None)
         if design is None:
             raise ClvDataError(f"This {type(self).__name__} has no covariates.")
         rows = np.hstack([np.asarray(m, dtype=float) for m in design.matrices(covariates)])
         unique, inverse = np.unique(rows, axis=0, return_inverse=True)
-        theta = self.params_.to_numpy()
-        models = [
-            self._plain_model(self._profile_parameters(theta, row), self._profile_jacobian(row))
-            for row in unique
-        ]
-        return models, np.asarray(inverse).ravel()
+        return unique, np.asarray(inverse).ravel()
+
+    def _distinct_profile_parameters(self, covariates: Any) -> tuple[tuple[Any, ...], np.ndarray]:
+        """:meth:`_distinct_profiles`, as each distinct profile's 4 parameters at the
+        estimates: arrays of one value per profile for the ones covariates scale, numbers for
+        the others (as :meth:`_row_parameters`); and each row's profile position. What
+        :meth:`profile_models` gives, without building a model (and its covariance) per
+        profile."""
+        unique, inverse = self._distinct_profiles(covariates)
+        _, g_p, g_d, _ = self._split_theta(self.params_.to_numpy())
+        cuts = np.cumsum([len(g_p), len(g_d)])
+        arrays = dict(zip(_DESIGN_KEYS, np.split(unique, cuts, axis=1), strict=True))
+        return self._row_parameters(self.params_.to_numpy(), arrays), inverse
 
 
 def _require_covariate_columns(
