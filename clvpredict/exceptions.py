@@ -16,6 +16,7 @@ __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
     "NotFittedError",
+    "ReferenceLevelError",
 ]
 
 
@@ -29,6 +30,26 @@ class ClvDataError(ClvError, ValueError):
     The message names the offending column (or argument), shows a few offending values and says
     how to fix it.
     """
+
+
+class ReferenceLevelError(ClvDataError):
+    """A reference level that ``reference_levels`` names cannot be used: the fitting data do
+    not have it as a level of the covariate, or the covariate is numeric.
+
+    Attributes
+    ----------
+    column : str
+        The covariate whose reference level it is, so that a caller that chose the level (a
+        nightly refresh keeping last night's) can say so without reading the message.
+    """
+
+    def __init__(self, message: str, column: str) -> None:
+        super().__init__(message)
+        self.column = column
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by its message and column (across processes), not by the message alone.
+        return (type(self), (str(self), self.column))
 
 
 class NotFittedError(ClvError, AttributeError):

@@ -809,3 +809,28 @@ def test_attach_refuses_a_summary_that_is_not_pandas(summary):
 def test_exported_at_the_top():
     assert cp.CovariateDesign is CovariateDesign
     assert cp.attach_covariates is attach_covariates
+
+
+def test_an_unusable_reference_level_names_its_column_in_a_typed_error(sizes):
+    """The refusals of a reference level are ReferenceLevelError (a ClvDataError) carrying the
+    column, so that a caller that chose the level (a refresh keeping the previous model's)
+    can tell them apart without reading the message; the column survives pickling (an error
+    sent back from a worker process)."""
+    import pickle
+
+    from clvpredict.exceptions import ReferenceLevelError
+
+    for settings in (
+        {"categorical": "region", "reference_levels": {"region": 3}},
+        {"reference_levels": {"region": 2}},
+    ):
+        with pytest.raises(ReferenceLevelError) as caught:
+            CovariateDesign.from_frame(sizes, dropout="region", **settings)
+        assert caught.value.column == "region"
+        assert isinstance(caught.value, ClvDataError)
+        again = pickle.loads(pickle.dumps(caught.value))
+        assert (type(again), str(again), again.column) == (
+            ReferenceLevelError,
+            str(caught.value),
+            "region",
+        )

@@ -103,7 +103,7 @@ import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
-from ..exceptions import ClvDataError, describe_values
+from ..exceptions import ClvDataError, ReferenceLevelError, describe_values
 from .engines import SPARK_BACKENDS, as_lazy, head_rows, scalars, summary_id_column
 
 __all__ = [
@@ -957,10 +957,11 @@ def _learn_column(
     )
     if not is_categorical:
         if reference is not _DEFAULT:
-            raise ClvDataError(
+            raise ReferenceLevelError(
                 f"reference_levels gives {name!r} a reference level, but it is a numeric "
                 "covariate (used as it is). To dummy code it, name it in categorical= (the "
-                "models' setting categorical_covariates), or make it text or a pandas category."
+                "models' setting categorical_covariates), or make it text or a pandas category.",
+                name,
             )
         values = _numeric_values(series, name)
         if np.all(values == values[0]):
@@ -999,15 +1000,17 @@ def _learn_column(
     else:
         reference = _level_text(reference)
         if reference in absent:
-            raise ClvDataError(
+            raise ReferenceLevelError(
                 f"reference_levels[{name!r}] = {reference!r} is a declared category of {name!r} "
                 "that no customer of the fitting data has: the base parameters would describe "
-                f"nobody. Choose one of the levels the customers have: {list(levels)}."
+                f"nobody. Choose one of the levels the customers have: {list(levels)}.",
+                name,
             )
         if reference not in levels:
-            raise ClvDataError(
+            raise ReferenceLevelError(
                 f"reference_levels[{name!r}] = {reference!r} is not a level of {name!r}; its "
-                f"levels are {list(levels)}."
+                f"levels are {list(levels)}.",
+                name,
             )
     if absent:
         warnings.warn(

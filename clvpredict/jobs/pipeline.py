@@ -54,7 +54,7 @@ from ..data.engines import scalars
 from ..data.summaries import calibration_holdout_summary, rfm_summary
 from ..data.transactions import TransactionLog
 from ..evaluation import model_label
-from ..exceptions import ClvDataError, ClvError
+from ..exceptions import ClvDataError, ClvError, ReferenceLevelError
 from ..publishing import (
     publish_release,
     refresh_lock,
@@ -1129,15 +1129,10 @@ def _refresh(
     settings, kept = _keep_reference_levels(settings, previous)
     try:
         bundle, _tx, rfm, context = run_fit(settings, record, evaluate_holdout_too=True)
-    except ClvDataError as exc:
-        lost = [
-            name
-            for name in kept
-            if f"reference_levels[{name!r}]" in str(exc)
-            or f"reference_levels gives {name!r}" in str(exc)
-        ]
-        if not lost:
+    except ReferenceLevelError as exc:
+        if exc.column not in kept:
             raise
+        lost = [exc.column]
         raise ClvDataError(
             f"{exc} The reference level of {lost} is the previous model's ({out / 'model.json'}), "
             "kept because the settings give none, and tonight's data do not have it as a level "
