@@ -18,7 +18,7 @@ from typing import Any
 import narwhals.stable.v2 as nw
 
 from ..exceptions import ClvDataError
-from .engines import as_lazy, backend, checkpoint, count_true, head_rows, scalars
+from .engines import as_lazy, backend, checkpoint, count_true, head_rows, release, scalars
 
 logger = logging.getLogger("clvpredict.data.transactions")
 
@@ -394,6 +394,9 @@ def parse_engine_log(
         n_days -= n_dropped
     else:
         n_days = scalars(daily, nw.len())[0]
+    if distinct is not None:
+        # Read by the checks and by the daily table, which the counts above have computed.
+        release(distinct)
     if not n_days:
         raise ClvDataError("No purchases are left after removing returns: nothing to summarise.")
     return daily, int(n_rows)

@@ -79,6 +79,19 @@ def frame_kind(obj: Any) -> str | None:
     return name
 
 
+def release(frame: Any) -> None:
+    """Free what :func:`checkpoint` (or a Spark ``cache()``) holds for ``frame``.
+
+    Spark keeps a cached table on the executors until it is unpersisted, however long the
+    session runs; the frame can still be read afterwards (computed again from its sources).
+    The other engines' checkpoints are in this process's memory and go with their objects:
+    nothing to do.
+    """
+    if frame_kind(frame) == "spark":
+        native = frame.to_native() if isinstance(frame, nw.LazyFrame | nw.DataFrame) else frame
+        native.unpersist()
+
+
 def checkpoint(frame: nw.LazyFrame) -> nw.LazyFrame:
     """A query computed once, for several later queries to read without running it again.
 

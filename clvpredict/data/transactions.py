@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..exceptions import ClvDataError, describe_values
 from ._engine_log import money, parse_engine_log, weighted_count
-from .engines import frame_kind, head_rows, scalars
+from .engines import frame_kind, head_rows, release, scalars
 
 __all__ = ["TransactionLog", "as_log", "pandas_daily"]
 
@@ -407,6 +407,13 @@ class TransactionLog:
         if len(daily) == 0:
             raise ClvDataError("Every row is dated after today: nothing to summarise.")
         return daily.reset_index(drop=True)
+
+    def release(self) -> None:
+        """Free the engine's copy of :attr:`daily`: Spark caches it on the executors, and keeps
+        it there until told, however long the session runs. The log can still be read
+        afterwards, at the cost of parsing the transactions again. A pandas, polars or DuckDB
+        log holds nothing outside this object: nothing to do."""
+        release(self.daily)
 
     def check_columns(self, **given: Any) -> None:
         """Refuse column names or policies that contradict the ones this log was parsed with."""

@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import narwhals.stable.v2 as nw
@@ -509,7 +510,11 @@ def _settings(args: argparse.Namespace):
 
 def _run_fit(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    bundle, _, _, _ = run_fit(settings)
+    bundle, _, rfm, context = run_fit(settings)
+    # Spark's cached log and summary: the fit is done with them.
+    context["log"].release()
+    if hasattr(rfm, "unpersist"):
+        rfm.unpersist()
     with step("write model bundle"):
         path = bundle.save(Path(settings.out) / "model.json")
     print(bundle.purchase_model)
@@ -520,13 +525,15 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 def _run_score(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    table = run_score(settings)
     path = Path(settings.out) / f"predictions.{settings.output_format}"
     if settings.engine == "spark":
-        with step(f"score on the executors and write {path}"):
-            write_folder_atomic(path, lambda folder: spark_engine.write_parquet(table, folder))
+        with ExitStack() as cleanup:
+            table = run_score(settings, cleanup=cleanup)
+            with step(f"score on the executors and write {path}"):
+                write_folder_atomic(path, lambda folder: spark_engine.write_parquet(table, folder))
         n_customers = spark_engine.count_rows(table.sparkSession, path)
     else:
+        table = run_score(settings)
         with step(f"write {path}"):
             write_bytes_atomic(table_bytes(table, settings.output_format), path)
         n_customers = len(table)

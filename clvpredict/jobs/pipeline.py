@@ -588,7 +588,10 @@ def run_fit(
     Returns
     -------
     (bundle, transactions, rfm, context)
-        The :class:`~clvpredict.ModelBundle`, the inputs it was fitted on, and a dict with the
+        The :class:`~clvpredict.ModelBundle`, the inputs it was fitted on (with
+        ``engine="spark"``, ``rfm`` is a cached Spark DataFrame, and the context's log holds
+        another: ``rfm.unpersist()`` and ``context["log"].release()`` when done with them),
+        and a dict with the
         parsed log (``"log"``, a :class:`~clvpredict.data.TransactionLog` for every later step),
         the calibration/holdout split (when made), the model comparison (``"auto"``) and the
         chosen purchase model.
@@ -690,7 +693,9 @@ def run_fit(
     return bundle, tx, rfm, context
 
 
-def run_score(settings: Settings, record: StepRecord | None = None) -> Any:
+def run_score(
+    settings: Settings, record: StepRecord | None = None, *, cleanup: ExitStack | None = None
+) -> Any:
     """Score customers with a saved bundle: the per-customer CLV table.
 
     Reads ``settings.model`` and either ``settings.transactions`` (summarised up to
@@ -701,7 +706,10 @@ def run_score(settings: Settings, record: StepRecord | None = None) -> Any:
     periods cannot be rescaled); ``recency`` and ``T`` in the result are in the model's unit.
 
     With ``engine="spark"`` the table is a Spark DataFrame (the customer id column, then the
-    same columns), a query that the executors compute when it is written.
+    same columns), a query that the executors compute when it is written. The summary it reads
+    and the parsed log are cached; ``cleanup`` (an ``ExitStack`` the caller closes once the
+    table is written) is given their release, and without one they stay cached until the
+    Spark session ends.
     """
 
     if settings.model is None:
@@ -757,7 +765,10 @@ def run_score(settings: Settings, record: StepRecord | None = None) -> Any:
             kwargs = _summary_kwargs(settings, per_customer=True)
             kwargs["time_unit"] = unit
             kwargs["discrete"] = discrete
-            rfm = rfm_summary(tx, observation_end=settings.observation_end, **kwargs)
+            log = parse_log(settings, tx)
+            if cleanup is not None:
+                cleanup.callback(log.release)
+            rfm = rfm_summary(log, observation_end=settings.observation_end, **kwargs)
     design = getattr(bundle.purchase_model, "covariate_design_", None)
     if design is not None:
         rfm = _scored_with_covariates(settings, bundle, design, rfm, record)
@@ -771,11 +782,11 @@ def run_score(settings: Settings, record: StepRecord | None = None) -> Any:
         # A query: the executors score the customers when the caller writes it. The summary is
         # cached (joined to the covariates, it is already), since the scoring reads it twice (a
         # sample for the types, then every batch).
+        rfm = rfm if rfm.is_cached else rfm.cache()
+        if cleanup is not None:
+            cleanup.callback(rfm.unpersist)
         return spark_engine.score(
-            bundle,
-            rfm if rfm.is_cached else rfm.cache(),
-            settings.customer_col,
-            allow_unconverged=settings.allow_unconverged,
+            bundle, rfm, settings.customer_col, allow_unconverged=settings.allow_unconverged
         )
     with step("score customers", record):
         table = bundle.score(rfm, allow_unconverged=settings.allow_unconverged)
@@ -1141,6 +1152,10 @@ def _refresh(
             "coefficients of that column then measure against another level than last "
             "night's, and the drift gate fails as they cannot be compared."
         ) from exc
+    # Spark's cached log and summary are read until the last step (the report's tables).
+    cleanup.callback(context["log"].release)
+    if hasattr(rfm, "unpersist"):
+        cleanup.callback(rfm.unpersist)
     if context["assessment"] is not None:
         # A cached Spark calibration summary stays cached until the report has read it.
         cleanup.callback(context["assessment"].release)

@@ -115,18 +115,44 @@ def run(*args: str) -> None:
     assert main([*args]) == 0
 
 
+def cached_tables(spark) -> int:
+    """How many tables the Spark session holds in its cache (materialised ones)."""
+    return spark.sparkContext._jsc.getPersistentRDDs().size()
+
+
+def run_releasing(spark, leaks: list, *args: str) -> None:
+    """``run``, noting in ``leaks`` the command if it left more tables cached than it found."""
+    before = cached_tables(spark)
+    run(*args)
+    if cached_tables(spark) != before:
+        leaks.append((args[0], before, cached_tables(spark)))
+
+
 @pytest.fixture(scope="module")
 def synthetic_runs(spark, logs, tmp_path_factory) -> dict[str, Path]:
-    """fit then score of the synthetic CSV log with each engine."""
-    outs = {}
+    """fit then score of the synthetic CSV log with each engine (and the Spark commands that
+    left tables cached in ``leaks``)."""
+    outs: dict[str, Any] = {"leaks": []}
     for engine in ("polars", "spark"):
         out = tmp_path_factory.mktemp(f"synthetic-{engine}")
         common = ["--transactions", logs["synthetic"], *COLUMNS, "--engine", engine]
-        run("fit", *common, "--time-unit", "D", "--out", str(out))
+        run_releasing(spark, outs["leaks"], "fit", *common, "--time-unit", "D", "--out", str(out))
         model = str(out / "model.json")
-        run("score", *common, "--model", model, "--format", "parquet", "--out", str(out))
+        run_releasing(
+            spark,
+            outs["leaks"],
+            *("score", *common, "--model", model, "--format", "parquet", "--out", str(out)),
+        )
         outs[engine] = out
     return outs
+
+
+def test_the_commands_leave_nothing_cached_in_the_spark_session(synthetic_runs, cdnow_refreshes):
+    """fit, score and refresh cache Spark summaries that they read several times, and release
+    them when done: a driver that runs them again and again (a notebook, a scheduler's long
+    session) does not fill its executors' memory."""
+    assert synthetic_runs["leaks"] == []
+    assert cdnow_refreshes["leaks"] == []
 
 
 def test_fit_and_score_of_a_csv_log_give_the_embedded_engines_numbers(synthetic_runs):
@@ -155,7 +181,7 @@ REPORT_ROWS = 500
 def cdnow_refreshes(spark, logs, tmp_path_factory) -> dict[str, Any]:
     """One nightly refresh of CDNOW with each engine (holdout gate and report included). The
     Spark one records the rows of every collect to the driver made while the report is built."""
-    outs: dict[str, Any] = {"collected": []}
+    outs: dict[str, Any] = {"collected": [], "leaks": []}
     for engine in ("polars", "spark"):
         out = tmp_path_factory.mktemp(f"refresh-{engine}") / "clv"
         args = ["refresh", "--transactions", logs["cdnow"], *COLUMNS, "--engine", engine]
@@ -163,7 +189,7 @@ def cdnow_refreshes(spark, logs, tmp_path_factory) -> dict[str, Any]:
         with pytest.MonkeyPatch.context() as patch:
             if engine == "spark":
                 _watch_the_report(patch, type(spark.range(1)), outs["collected"])
-            run(*args)
+            run_releasing(spark, outs["leaks"], *args)
         outs[engine] = out
     return outs
 

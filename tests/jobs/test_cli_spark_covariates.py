@@ -66,7 +66,8 @@ def run(*args: object) -> int:
 
 def few_profiles(patch: pytest.MonkeyPatch) -> None:
     """The report's typical new customers sampled (40 customers a row, picked by position in id
-    order: on Spark by a window over each row), as with more than 1,000 distinct profiles."""
+    order: on Spark by a window over each row), as with more distinct profiles than
+    NEW_CUSTOMER_PROFILES."""
     from clvpredict.jobs import values
 
     patch.setattr(values, "NEW_CUSTOMER_PROFILES", 100)
@@ -77,7 +78,9 @@ def few_profiles(patch: pytest.MonkeyPatch) -> None:
 def runs(spark, files, tmp_path_factory) -> dict[str, Path]:
     """A refresh with each engine; a Spark `fit`; a Spark `score` of the polars refresh's model."""
     inputs = ["--transactions", files["tx"], "--covariates", files["customers"], *COVARIATES]
-    outs = {}
+    outs: dict = {}
+    cached = spark.sparkContext._jsc.getPersistentRDDs
+    before = cached().size()
     for engine in ("polars", "spark"):
         outs[engine] = tmp_path_factory.mktemp(f"refresh-{engine}") / "clv"
         with pytest.MonkeyPatch.context() as patch:
@@ -91,7 +94,15 @@ def runs(spark, files, tmp_path_factory) -> dict[str, Path]:
     score = ["score", "--model", model, "--transactions", files["tx"]]
     score += ["--covariates", files["customers"], "--covariate-id-col", "client"]
     assert run(*score, "--format", "parquet", "--engine", "spark", "--out", outs["score"]) == 0
+    outs["cached"] = (before, cached().size())
     return outs
+
+
+def test_the_commands_release_what_they_cached(runs):
+    """The covariates table, its join to the summary and the log: nothing stays cached in the
+    Spark session after refresh, fit and score."""
+    before, after = runs["cached"]
+    assert after == before
 
 
 def params(folder: Path) -> dict[str, float]:
