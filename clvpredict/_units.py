@@ -6,6 +6,10 @@ calendar day, and durations are then *measured* in one of the units below.
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
+
 from .exceptions import ClvDataError
 
 #: Length of one unit in days. "M" is the average Gregorian month and "Y" the average Gregorian
@@ -21,6 +25,35 @@ UNIT_NAMES: dict[str, str] = {"D": "days", "W": "weeks", "M": "months", "Y": "ye
 
 DAYS_PER_MONTH = DAYS_PER_UNIT["M"]
 DAYS_PER_YEAR = DAYS_PER_UNIT["Y"]
+
+#: The column in which a summary of another kind than pandas (which has ``attrs``) records the
+#: unit of its durations: the same value on every row.
+UNIT_COLUMN = "time_unit"
+
+
+def single_unit(units: pd.Series) -> str | None:
+    """The one time unit among ``units`` (missing values aside), or the error that a table
+    mixes rows summarised in different units."""
+    distinct = pd.unique(units.dropna())
+    if len(distinct) > 1:
+        raise ClvDataError(
+            f"The {UNIT_COLUMN!r} column holds several units {sorted(map(str, distinct))}: rows "
+            "summarised in different units were put together. Summarise them again in one unit."
+        )
+    return str(distinct[0]) if len(distinct) else None
+
+
+def recorded_unit(data: Any) -> str | None:
+    """The time unit that a pandas summary records: ``attrs["time_unit"]``, else the one value
+    of a ``time_unit`` column (a polars or engine summary converted with ``.to_pandas()``
+    carries its unit there, and pandas operations that drop ``attrs`` keep columns); ``None``
+    when it records none."""
+    attrs = getattr(data, "attrs", None)
+    if isinstance(attrs, dict) and attrs.get("time_unit") is not None:
+        return attrs["time_unit"]
+    if isinstance(data, pd.DataFrame) and UNIT_COLUMN in data.columns:
+        return single_unit(data[UNIT_COLUMN])
+    return None
 
 
 def check_time_unit(time_unit: str | None, argument: str = "time_unit") -> str:

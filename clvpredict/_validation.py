@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._units import check_time_unit
+from ._units import check_time_unit, recorded_unit
 from .exceptions import ClvDataError, NotFittedError, describe_values
 
 __all__ = [
@@ -113,7 +113,7 @@ def model_time_unit(purchase_model: Any, data: Any = None) -> str:
     """
     check_is_fitted(purchase_model, "purchase model")
     unit = getattr(purchase_model, "time_unit_", None)
-    data_unit = None if data is None else data.attrs.get("time_unit")
+    data_unit = None if data is None else recorded_unit(data)
     if unit is None and data_unit is None:
         hint = ""
         if getattr(purchase_model, "covariate_design_", None) is not None:

@@ -33,6 +33,7 @@ from ._units import (
     check_currency,
     check_time_unit,
     months_to_units,
+    recorded_unit,
     unit_in_days,
     units_to_years,
 )
@@ -979,7 +980,7 @@ def simple_clv(
     72.0
     """
     _check_money_settings(1, 0.0, margin)
-    unit = check_time_unit(time_unit or data.attrs.get("time_unit"), "time_unit")
+    unit = check_time_unit(time_unit or recorded_unit(data), "time_unit")
     missing = [c for c in ("frequency", "T", "avg_order_value") if c not in data.columns]
     if missing:
         raise ClvDataError(
@@ -1263,7 +1264,7 @@ def clv_table(
         )
     # The purchase model read the data in their own unit (converted to its unit if need be);
     # the columns copied from the data stay in theirs.
-    data_unit = data.attrs.get("time_unit") or unit
+    data_unit = recorded_unit(data) or unit
     out["simple_clv"] = simple_clv(data, lifetime_years, margin, time_unit=data_unit)
     for col in ("frequency_holdout", "monetary_value_holdout", "duration_holdout"):
         if col in data.columns:

@@ -21,6 +21,7 @@ import narwhals.stable.v2 as nw
 import pandas as pd
 import pyarrow as pa
 
+from .._units import UNIT_COLUMN, recorded_unit, single_unit
 from ..exceptions import ClvDataError
 
 logger = logging.getLogger("clvpredict.data.engines")
@@ -46,9 +47,6 @@ __all__ = [
     "table_to_kind",
     "to_caller",
 ]
-
-#: Column that states the time unit of a summary in a kind without ``attrs``.
-UNIT_COLUMN = "time_unit"
 
 #: Kinds that are collected in this process (eager), as opposed to queries run by an engine.
 EAGER_KINDS = ("pandas", "polars", "pyarrow")
@@ -171,13 +169,8 @@ def head_rows(frame: nw.DataFrame | nw.LazyFrame, n: int = 5) -> list[tuple[Any,
 def summary_unit(data: Any) -> str | None:
     """The time unit a summary records: ``attrs["time_unit"]`` (pandas) or the one value of its
     ``time_unit`` column (other kinds); ``None`` when it records none."""
-    attrs = getattr(data, "attrs", None)
-    if isinstance(attrs, dict) and attrs.get("time_unit") is not None:
-        return attrs["time_unit"]
-    if isinstance(data, pd.DataFrame):
-        return single_unit(data[UNIT_COLUMN]) if UNIT_COLUMN in data.columns else None
-    if not is_engine_frame(data):
-        return None
+    if isinstance(data, pd.DataFrame) or not is_engine_frame(data):
+        return recorded_unit(data)
     lazy = as_lazy(data)
     if UNIT_COLUMN not in lazy.collect_schema().names():
         return None
@@ -358,18 +351,6 @@ def duckdb_relation(table: pa.Table, like: Any) -> Any:
 
 def pa_table(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
-
-
-def single_unit(units: pd.Series) -> str | None:
-    """The one time unit among ``units`` (missing values aside), or the error that a table
-    mixes rows summarised in different units."""
-    distinct = pd.unique(units.dropna())
-    if len(distinct) > 1:
-        raise ClvDataError(
-            f"The {UNIT_COLUMN!r} column holds several units {sorted(map(str, distinct))}: rows "
-            "summarised in different units were put together. Summarise them again in one unit."
-        )
-    return str(distinct[0]) if len(distinct) else None
 
 
 def id_column(

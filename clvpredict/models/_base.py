@@ -77,7 +77,7 @@ from .._fitting import (
     serial_blas,
 )
 from .._registry import Role, register
-from .._units import UNIT_NAMES, check_time_unit, unit_in_days
+from .._units import UNIT_COLUMN, UNIT_NAMES, check_time_unit, recorded_unit, unit_in_days
 from .._validation import check_counts, check_horizon, check_is_fitted, is_fitted
 from ..data.engines import (
     collect_summary,
@@ -377,7 +377,7 @@ class BaseModel:
         while fitting (``None``: the model adopts the unit of the data).
         """
         name = type(self).__name__
-        recorded = getattr(data, "attrs", {}).get("time_unit")
+        recorded = recorded_unit(data)
         data_unit = (
             None if recorded is None else check_time_unit(recorded, 'data.attrs["time_unit"]')
         )
@@ -404,7 +404,8 @@ class BaseModel:
                 else f"; or pass frequency=, recency=, T= as arrays in {UNIT_NAMES[unit]}"
             )
             raise ClvDataError(
-                f"These data do not record their time unit (no data.attrs['time_unit']), but "
+                f"These data do not record their time unit (no data.attrs['time_unit'], no "
+                f"{UNIT_COLUMN!r} column), but "
                 f"the {name} measures time in {UNIT_NAMES[unit]} ({unit!r}): recency and T "
                 "would be read as such whatever they are. State the unit they are in, e.g. "
                 f'summary.attrs["time_unit"] = {unit!r} (or "D", "W", "M", "Y"), or build the '
@@ -541,7 +542,7 @@ class BaseModel:
         if self._uses_time:
             unit = getattr(self, "time_unit", None)
             if unit is None and data is not None:
-                unit = data.attrs.get("time_unit")
+                unit = recorded_unit(data)
             self.time_unit_ = check_time_unit(unit) if unit is not None else None
         else:
             self.time_unit_ = None

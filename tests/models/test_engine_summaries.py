@@ -144,6 +144,31 @@ def test_clv_table_comes_back_in_the_callers_kind(engine, summaries):
     assert got["predictive_clv"].sum() == pytest.approx(68812.01, abs=0.01)
 
 
+def test_a_polars_summary_converted_to_pandas_keeps_its_unit_in_the_column(summaries):
+    """``.to_pandas()`` of a polars summary has no attrs, but its ``time_unit`` column: the
+    models and CLV functions read the unit there (it used to be lost, the model fitted
+    without one and the CLV refused it), and give the pandas summary's numbers, with CDNOW's
+    weekly total. A column mixing units is refused."""
+    converted = summaries["polars"].to_pandas().set_index("customer_id")
+    assert converted.attrs == {}
+    bg = cp.BetaGeoModel().fit(converted)
+    assert bg.time_unit_ == "W"
+    gg = cp.GammaGammaModel().fit(converted)
+    table = cp.clv_table(bg, gg, converted, lifetime_years=2.0)
+    reference = cp.BetaGeoModel().fit(summaries["pandas"])
+    np.testing.assert_allclose(bg.params_, reference.params_, rtol=1e-9)
+    assert table["predictive_clv"].sum() == pytest.approx(68812.01, abs=0.01)
+    # A monthly model reads the weekly durations in weeks and converts them.
+    monthly = cp.BetaGeoModel(time_unit="M").fit(converted)
+    assert monthly.time_unit_ == "M"
+    np.testing.assert_allclose(
+        monthly.probability_alive(converted), bg.probability_alive(converted), rtol=1e-6
+    )
+    mixed = converted.assign(**{UNIT_COLUMN: ["W"] * (len(converted) - 1) + ["D"]})
+    with pytest.raises(cp.ClvDataError, match="holds several units"):
+        cp.BetaGeoModel().fit(mixed)
+
+
 def test_a_summary_without_its_unit_column_is_refused_by_a_weekly_model(summaries):
     bg = cp.BetaGeoModel().fit(summaries["pandas"])
     bare = summaries["polars"].drop(UNIT_COLUMN)
