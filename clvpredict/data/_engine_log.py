@@ -18,7 +18,7 @@ from typing import Any
 import narwhals.stable.v2 as nw
 
 from ..exceptions import ClvDataError
-from .engines import as_lazy, backend, checkpoint, count_true, head_rows, release, scalars
+from .engines import as_lazy, backend, checkpoint, count_true, head_rows, scalars
 
 logger = logging.getLogger("clvpredict.data.transactions")
 
@@ -248,12 +248,14 @@ def parse_engine_log(
     datetime_format: str | None,
     returns: str,
     duplicates: str,
-) -> tuple[nw.LazyFrame, int]:
+) -> tuple[nw.LazyFrame, int, tuple[nw.LazyFrame, ...]]:
     """Checked customer-day table of a log held by any engine: ``customer_id``, ``day`` (int,
     days since 1970-01-01), the day's spend as two exact whole numbers ``amount`` and
     ``amount_fine`` (see :data:`MICROS`; one currency unit per row without money) and ``rows``
     (rows of the log merged into that customer-day), computed once by the log's engine (see
-    :func:`~clvpredict.data.engines.checkpoint`); and the number of rows of the log as read."""
+    :func:`~clvpredict.data.engines.checkpoint`); the number of rows of the log as read; and the
+    other tables it checkpointed on the way, which the daily table is computed from (to
+    release after it)."""
     lazy = as_lazy(native)
     names = lazy.collect_schema().names()
     needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
@@ -394,12 +396,11 @@ def parse_engine_log(
         n_days -= n_dropped
     else:
         n_days = scalars(daily, nw.len())[0]
-    if distinct is not None:
-        # Read by the checks and by the daily table, which the counts above have computed.
-        release(distinct)
     if not n_days:
         raise ClvDataError("No purchases are left after removing returns: nothing to summarise.")
-    return daily, int(n_rows)
+    # The first group-by stays held while the daily table lives: on Spark, uncaching a table
+    # that a cached one was built from can make that one be computed again from the log.
+    return daily, int(n_rows), () if distinct is None else (distinct,)
 
 
 def _whole_numbers(n_rows: int, total: float) -> Any:

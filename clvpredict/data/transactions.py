@@ -363,7 +363,7 @@ class TransactionLog:
         self.returns = returns
         self.duplicates = duplicates
         self.kind = frame_kind(transactions)
-        self.daily, self._rows, self._row_days, self._n_read = _parse_log(
+        self.daily, self._rows, self._row_days, self._n_read, self._held = _parse_log(
             transactions,
             customer_id_col,
             datetime_col,
@@ -413,7 +413,9 @@ class TransactionLog:
         it there until told, however long the session runs. The log can still be read
         afterwards, at the cost of parsing the transactions again. A pandas, polars or DuckDB
         log holds nothing outside this object: nothing to do."""
-        release(self.daily)
+        # The daily table first: it is built from the others, which are released after it.
+        for frame in (self.daily, *self._held):
+            release(frame)
 
     def check_columns(self, **given: Any) -> None:
         """Refuse column names or policies that contradict the ones this log was parsed with."""
@@ -551,10 +553,11 @@ def _parse_log(
     datetime_format: str | None,
     returns: ReturnsPolicy,
     duplicates: DuplicatesPolicy,
-) -> tuple[Any, pd.DataFrame | None, np.ndarray | None, int]:
+) -> tuple[Any, pd.DataFrame | None, np.ndarray | None, int, tuple[Any, ...]]:
     """The work of :class:`TransactionLog`: the customer-day table; for pandas the rows (after
     the duplicates policy) with their day numbers, which name future-dated rows in messages;
-    and the number of rows of the log as read."""
+    the number of rows of the log as read; and, for another engine, the tables it holds
+    besides the customer-day one (see :meth:`TransactionLog.release`)."""
     kind = frame_kind(transactions)
     if kind is None:
         raise ClvDataError(
@@ -567,7 +570,7 @@ def _parse_log(
     if duplicates not in ("keep", "drop", "error"):
         raise ClvDataError(f"duplicates={duplicates!r} is not one of 'keep', 'drop', 'error'.")
     if kind != "pandas":
-        daily, n_rows = parse_engine_log(
+        daily, n_rows, held = parse_engine_log(
             transactions,
             customer_id_col,
             datetime_col,
@@ -577,7 +580,7 @@ def _parse_log(
             duplicates,
         )
         # Rows with a future date are named by customer and value (no row labels to keep).
-        return daily, None, None, n_rows
+        return daily, None, None, n_rows, held
     needed = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
     missing = [c for c in needed if c not in transactions.columns]
     if missing:
@@ -655,4 +658,4 @@ def _parse_log(
             daily = daily[keep].reset_index(drop=True)
     if len(daily) == 0:
         raise ClvDataError("No purchases are left after removing returns: nothing to summarise.")
-    return daily, transactions, days, n_read
+    return daily, transactions, days, n_read, ()

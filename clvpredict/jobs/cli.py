@@ -511,10 +511,11 @@ def _settings(args: argparse.Namespace):
 def _run_fit(args: argparse.Namespace) -> int:
     settings = _settings(args)
     bundle, _, rfm, context = run_fit(settings)
-    # Spark's cached log and summary: the fit is done with them.
-    context["log"].release()
+    # Spark's cached summary and log (which it is built from, so after it): the fit is done
+    # with them.
     if hasattr(rfm, "unpersist"):
         rfm.unpersist()
+    context["log"].release()
     with step("write model bundle"):
         path = bundle.save(Path(settings.out) / "model.json")
     print(bundle.purchase_model)
