@@ -480,14 +480,17 @@ def _new_customer_values(
     ``purchase_params`` are the purchase model's parameters: numbers (one customer), or arrays
     of one value per profile for some of them (many); the results have one value per profile.
     """
-    # One horizon at a time over all profiles, as the per-row predictions evaluate: every
-    # expectation takes a number t beside parameter arrays.
-    cumulative = np.column_stack(
-        [
-            np.atleast_1d(np.asarray(model_type._new_customer_expectation(t, *purchase_params)))
-            for t in ts
-        ]
-    ).astype(float)
+    expectation = model_type._new_customer_expectation
+    if all(np.ndim(p) == 0 for p in purchase_params):
+        # One customer (the draws of an interval come this way, one at a time): every horizon
+        # in one call.
+        cumulative = np.asarray(expectation(ts, *purchase_params), dtype=float).reshape(1, -1)
+    else:
+        # One horizon at a time over all profiles, as the per-row predictions evaluate: every
+        # expectation takes a number t beside parameter arrays.
+        cumulative = np.column_stack(
+            [np.atleast_1d(np.asarray(expectation(t, *purchase_params))) for t in ts]
+        ).astype(float)
     monthly = np.diff(cumulative, axis=1, prepend=0.0)
     p, q, gamma = spend_theta
     spend = float(p * gamma / (q - 1)) if q > 1 else np.inf
