@@ -64,12 +64,13 @@ class ConvergenceWarning(UserWarning):
     """Maximum-likelihood estimation did not converge; the fitted values are not trustworthy."""
 
 
-def describe_values(values: Iterable[Any], limit: int = 5) -> str:
-    """Render at most ``limit`` offending values for an error message."""
+def describe_values(values: Iterable[Any], limit: int = 5, total: int | None = None) -> str:
+    """Render at most ``limit`` offending values for an error message. ``total`` is how many
+    there are, when ``values`` are only the first of them (a query's first rows)."""
     values = list(values)
     # numpy scalars as the plain numbers they are: -1.0, not np.float64(-1.0) (numpy 2's repr).
     shown = ", ".join(
         repr(v.item() if hasattr(v, "item") and hasattr(v, "dtype") else v) for v in values[:limit]
     )
-    more = len(values) - limit
+    more = (len(values) if total is None else total) - limit
     return shown + (f", ... ({more} more)" if more > 0 else "")

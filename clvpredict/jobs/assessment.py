@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..data.engines import frame_kind, is_engine_frame
+from ..data.engines import is_engine_frame, release
 from ..data.transactions import AfterEndPolicy, TransactionLog
 from ..evaluation import (
     HoldoutEvaluation,
@@ -74,8 +74,7 @@ class Assessment:
     def release(self) -> None:
         """Unpersist the calibration summary when it is a cached Spark DataFrame (once the
         report has read it); nothing to do for other kinds."""
-        if frame_kind(self.calibration) == "spark":
-            self.calibration.unpersist()
+        release(self.calibration)
 
 
 def candidate_models(

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..data import datasets
+from ..data.engines import release
 from ..exceptions import ClvDataError, ConvergenceError
 from ..publishing import RefreshLocked, write_bytes_atomic, write_folder_atomic
 from . import spark_engine
@@ -513,8 +514,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     bundle, _, rfm, context = run_fit(settings)
     # Spark's cached summary and log (which it is built from, so after it): the fit is done
     # with them.
-    if hasattr(rfm, "unpersist"):
-        rfm.unpersist()
+    release(rfm)
     context["log"].release()
     with step("write model bundle"):
         path = bundle.save(Path(settings.out) / "model.json")

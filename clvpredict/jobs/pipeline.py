@@ -50,7 +50,7 @@ from .._progress import StepBar
 from .._units import DAYS_PER_MONTH, unit_in_days
 from ..clv import estimate_lifetime_years
 from ..data.covariates import attach_covariates
-from ..data.engines import scalars
+from ..data.engines import release, scalars
 from ..data.summaries import calibration_holdout_summary, rfm_summary
 from ..data.transactions import TransactionLog
 from ..evaluation import model_label
@@ -1154,8 +1154,7 @@ def _refresh(
         ) from exc
     # Spark's cached log and summary are read until the last step (the report's tables).
     cleanup.callback(context["log"].release)
-    if hasattr(rfm, "unpersist"):
-        cleanup.callback(rfm.unpersist)
+    cleanup.callback(release, rfm)
     if context["assessment"] is not None:
         # A cached Spark calibration summary stays cached until the report has read it.
         cleanup.callback(context["assessment"].release)

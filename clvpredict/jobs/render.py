@@ -21,7 +21,7 @@ import pandas as pd
 from .. import plotting
 from .._units import UNIT_NAMES, check_currency, duration_phrase, money_unit, months_to_units
 from ..clv import clv_table
-from ..data.engines import checkpoint, is_engine_frame, to_caller
+from ..data.engines import checkpoint, is_engine_frame, release, to_caller
 from ..data.transactions import TransactionLog
 from ..evaluation import model_label
 from ..exceptions import ClvDataError
@@ -645,8 +645,8 @@ def render_report(
         time_unit=time_unit,
     )
     labels = column_labels(currency, horizon_months, time_unit, lifetime_years)
-    if hasattr(cached, "unpersist"):  # a Spark table cached above: read for the last time
-        cached.unpersist()
+    if cached is not None:  # an engine's table checkpointed above: read for the last time
+        release(cached)
     best = values.best
     scatter = values.scatter.copy()
     scatter.attrs["horizon_months"] = values.horizon_months

@@ -273,7 +273,7 @@ def join_covariates(
         hints = _spark_zeros_hint(sample, table, id_col) + _spark_unmatched_hint(
             sample, n_missing == n_summary, summary, customer_col, table, id_col
         )
-        raise missing_customers_error(n_missing, _first_of(sample, n_missing), hints)
+        raise missing_customers_error(n_missing, describe_values(sample, total=n_missing), hints)
     summary.unpersist()
     return joined
 
@@ -331,14 +331,8 @@ def refuse_repeated_ids(table: Any, id_col: str) -> None:
         total = repeated.count()
         raise ClvDataError(
             f"The covariates table has {total} customer id(s) on more than one row: "
-            f"{_first_of(shown, total)}. Give one row per customer."
+            f"{describe_values(shown, total=total)}. Give one row per customer."
         )
-
-
-def _first_of(shown: list[Any], total: int) -> str:
-    """The first of ``total`` values (``shown``, at least five of them when there are) as
-    :func:`describe_values` writes all of them."""
-    return describe_values(shown[:5]) + (f", ... ({total - 5} more)" if total > 5 else "")
 
 
 def _spark_zeros_hint(missing: list[Any], table: Any, id_col: str) -> str:

@@ -28,7 +28,7 @@ import pandas as pd
 from .. import plotting
 from ..clv import ClvTotal, _total_interval, new_customer_clv
 from ..data.covariates import _as_text
-from ..data.engines import as_lazy, checkpoint, scalars, summary_unit, to_caller
+from ..data.engines import as_lazy, checkpoint, release, scalars, summary_unit, to_caller
 from ..data.ranks import hashed_sample, missing, rank_keys
 from ..exceptions import ClvDataError
 from ..plotting import (
@@ -428,10 +428,7 @@ def _typical_new_customers(
             parts = []
             for positions in pd.Series(np.arange(n)).groupby(keys.to_numpy()).groups.values():
                 positions = np.sort(np.asarray(positions))
-                if len(positions) > NEW_CUSTOMER_SAMPLE:
-                    spaced = np.linspace(0, len(positions) - 1, NEW_CUSTOMER_SAMPLE)
-                    positions = positions[np.round(spaced).astype(np.int64)]
-                parts.append(positions)
+                parts.append(positions[_sampled_positions(len(positions))])
             chosen[name] = np.sort(np.concatenate(parts))
         sampled = distinct
     valued = np.unique(np.concatenate(list(chosen.values())))
@@ -452,6 +449,16 @@ def _typical_new_customers(
         for name in groups
     }
     return tables, sampled
+
+
+def _sampled_positions(count: int) -> np.ndarray:
+    """Which of a row's ``count`` customers (0-based positions in the summary's order) value
+    its typical new customer when the profiles are sampled: all of them, or
+    :data:`NEW_CUSTOMER_SAMPLE` evenly spaced from the first to the last. One rule for the
+    pandas path and the engines', so that both pick the same customers."""
+    if count <= NEW_CUSTOMER_SAMPLE:
+        return np.arange(count)
+    return np.round(np.linspace(0, count - 1, NEW_CUSTOMER_SAMPLE)).astype(np.int64)
 
 
 #: The table's columns that the value-by-covariate rows count, average and sum.
@@ -645,9 +652,7 @@ def _engine_tables(
             purchase_model, spend_model, frame, ident, keys, counts_of, settings
         )
     finally:
-        native = frame.to_native()
-        if hasattr(native, "unpersist"):  # Spark's cache
-            native.unpersist()
+        release(frame)
     return baseline, rows_of, stats_of, typical, sampled
 
 
@@ -714,11 +719,7 @@ def _engine_typical(
         # Each row's customers at evenly spaced positions (1 = first) of their id order.
         wanted = None
         for engine_key, count in counts_of[name].items():
-            count = int(count)
-            positions = list(range(1, count + 1))
-            if count > NEW_CUSTOMER_SAMPLE:
-                spaced = np.linspace(0, count - 1, NEW_CUSTOMER_SAMPLE)
-                positions = (np.round(spaced).astype(np.int64) + 1).tolist()
+            positions = (_sampled_positions(int(count)) + 1).tolist()
             literal = engine_key.item() if hasattr(engine_key, "item") else engine_key
             picked = (nw.col(key) == literal) & nw.col("_position").is_in(positions)
             wanted = picked if wanted is None else wanted | picked
